@@ -1,5 +1,5 @@
 // The `robustsbi` command: dispatches to cli/commands/<name>.js by the first argument.
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from './command.js';
@@ -8,6 +8,7 @@ import { UserError } from './errors.js';
 const commandsDir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
 
 function commandNames(): string[] {
+  if (!existsSync(commandsDir)) return [];
   return readdirSync(commandsDir)
     .filter((f) => f.endsWith('.js'))
     .map((f) => f.slice(0, -3))
