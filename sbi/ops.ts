@@ -1,0 +1,156 @@
+// Twice- (in fact any-order-) differentiable elementwise and reduction ops.
+//
+// Why this module exists: tfjs' registered gradients of exp, tanh, sigmoid, softplus, softmax, elu
+// use the op's *output* saved during the forward pass. The engine saves it as a clone that is
+// recorded on the tape *before* the op's own tape node, so when an outer tf.grad differentiates
+// that backward pass the clone is not connected to the op's input: the term d(output)/d(input) is
+// silently dropped and grad(grad(f)) returns wrong numbers (tf.logSumExp's gradient even throws at
+// second order). The FIM regularizer differentiates an input gradient with respect to the weights,
+// so everything it touches must come from this module or from SAFE_TF_OPS.
+//
+// The fix: each op is a tf.customGrad that saves its *input* (a clone recorded before the op's node,
+// hence connected to the input) and writes its gradient in terms of ops of this module applied to
+// that saved input. The backward pass is then itself made of differentiable ops, at every order.
+// The forward value may use any kernel: nothing inside a customGrad forward is taped.
+//
+// Composite ops (logSigmoid, logSoftmax, softmax) are built from the custom ops with SAFE_TF_OPS.
+import { tf } from './backend.js';
+
+type Unary = (x: tf.Tensor) => tf.Tensor;
+
+/**
+ * Wraps a forward kernel and a derivative into an elementwise op of any differentiation order:
+ * d op(x) = dy * deriv(x), with deriv evaluated on the saved input through differentiable ops.
+ */
+function elementwise(forward: Unary, deriv: Unary): Unary {
+  const op = tf.customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([x]);
+    return {
+      value: forward(x),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
+        tf.mul(dy as tf.Tensor, deriv(saved[0]!)),
+    };
+  }) as Unary;
+  return (x: tf.Tensor) => op(x);
+}
+
+/** exp(x); d/dx = exp(x). */
+export const exp: Unary = elementwise(
+  (x) => tf.exp(x),
+  (x) => exp(x),
+);
+
+/** sigmoid(x) = 1 / (1 + exp(-x)); d/dx = sigmoid(x) sigmoid(-x) (no 1 - s cancellation). */
+export const sigmoid: Unary = elementwise(
+  (x) => tf.sigmoid(x),
+  (x) => tf.mul(sigmoid(x), sigmoid(tf.neg(x))),
+);
+
+/** tanh(x); d/dx = 1 - tanh(x)^2. */
+export const tanh: Unary = elementwise(
+  (x) => tf.tanh(x),
+  (x) => tf.sub(1, tf.square(tanh(x))),
+);
+
+/**
+ * softplus(x) = log(1 + exp(x)), evaluated as max(x, 0) + log1p(exp(-|x|)) so that neither branch
+ * overflows; d/dx = sigmoid(x).
+ */
+export const softplus: Unary = elementwise(
+  (x) => tf.add(tf.relu(x), tf.log1p(tf.exp(tf.neg(tf.abs(x))))),
+  (x) => sigmoid(x),
+);
+
+/** log sigmoid(x) = -softplus(-x), stable for large |x|. */
+export function logSigmoid(x: tf.Tensor): tf.Tensor {
+  return tf.neg(softplus(tf.neg(x)));
+}
+
+function normAxis(axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (!Number.isInteger(a) || a < 0 || a >= rank) {
+    throw new Error(`axis ${axis} is out of range for a tensor of rank ${rank}`);
+  }
+  return a;
+}
+
+function keptShape(shape: number[], axis: number): number[] {
+  const s = shape.slice();
+  s[axis] = 1;
+  return s;
+}
+
+/**
+ * log sum_axis exp(x). Forward: m + log sum exp(x - m) with m = max over the axis. The shift needs
+ * no gradient: lse(x) = c + log sum exp(x - c) holds for every c, so d lse / dc = 1 - sum softmax = 0
+ * and treating m as a constant changes no derivative. The gradient is written explicitly:
+ * d lse / dx = softmax(x) along the axis, itself built from exp and logSumExp of this module.
+ */
+export function logSumExp(x: tf.Tensor, axis: number, keepDims = false): tf.Tensor {
+  const ax = normAxis(axis, x.rank);
+  const kept = keptShape(x.shape, ax);
+  const op = tf.customGrad((xi: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([xi]);
+    const m = tf.max(xi, ax, true);
+    // An all -Infinity slice has max -Infinity; shifting by 0 there keeps the result -Infinity.
+    const shift = tf.where(tf.isFinite(m), m, tf.zerosLike(m));
+    const lse = tf.add(tf.log(tf.sum(tf.exp(tf.sub(xi, shift)), ax, true)), shift);
+    return {
+      value: keepDims ? lse : tf.reshape(lse, lse.shape.filter((_, i) => i !== ax)),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
+        tf.mul(tf.reshape(dy as tf.Tensor, kept), softmax(saved[0]!, ax)),
+    };
+  }) as Unary;
+  return op(x);
+}
+
+/** log softmax along an axis: x - logSumExp(x). */
+export function logSoftmax(x: tf.Tensor, axis = -1): tf.Tensor {
+  return tf.sub(x, logSumExp(x, axis, true));
+}
+
+/** softmax along an axis, as exp(logSoftmax(x)): every factor is finite and differentiable. */
+export function softmax(x: tf.Tensor, axis = -1): tf.Tensor {
+  return exp(logSoftmax(x, axis));
+}
+
+/**
+ * tfjs ops whose registered gradient uses only saved *inputs* (never the op's output) and is itself
+ * made of differentiable ops, so they may be used directly in anything differentiated twice.
+ * Each name here is exercised at second order in test/unit/sbi/ops.test.ts.
+ * Piecewise-linear ones (relu, abs, maximum, minimum, max, clipByValue, where) have zero second
+ * derivative away from their kinks, which is what their gradients give.
+ * NOT safe: exp, tanh, sigmoid, softplus, elu, softmax, logSoftmax, logSumExp, pow (w.r.t. the
+ * exponent): use the versions above.
+ */
+export const SAFE_TF_OPS = [
+  'add',
+  'sub',
+  'mul',
+  'div',
+  'neg',
+  'square',
+  'sqrt',
+  'reciprocal',
+  'log',
+  'log1p',
+  'abs',
+  'relu',
+  'maximum',
+  'minimum',
+  'clipByValue',
+  'where',
+  'matMul',
+  'sum',
+  'mean',
+  'max',
+  'reshape',
+  'transpose',
+  'concat',
+  'slice',
+  'gather',
+  'expandDims',
+  'squeeze',
+  'tile',
+] as const;
+export type SafeTfOp = (typeof SAFE_TF_OPS)[number];
