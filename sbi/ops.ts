@@ -19,19 +19,27 @@ import { tf } from './backend.js';
 type Unary = (x: tf.Tensor) => tf.Tensor;
 
 /**
+ * A one-input tf.customGrad whose forward saves its input; `grad(dy, x)` receives that saved input,
+ * a clone taped before this op's node and so still connected to the caller's graph.
+ */
+function customUnary(forward: Unary, grad: (dy: tf.Tensor, x: tf.Tensor) => tf.Tensor): Unary {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as tf.Tensor;
+    (args[1] as tf.GradSaveFunc)([x]);
+    return {
+      value: forward(x),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => grad(dy, saved[0]!),
+    };
+  });
+  return (x: tf.Tensor) => op(x);
+}
+
+/**
  * Wraps a forward kernel and a derivative into an elementwise op of any differentiation order:
  * d op(x) = dy * deriv(x), with deriv evaluated on the saved input through differentiable ops.
  */
 function elementwise(forward: Unary, deriv: Unary): Unary {
-  const op = tf.customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([x]);
-    return {
-      value: forward(x),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
-        tf.mul(dy as tf.Tensor, deriv(saved[0]!)),
-    };
-  }) as Unary;
-  return (x: tf.Tensor) => op(x);
+  return customUnary(forward, (dy, x) => tf.mul(dy, deriv(x)));
 }
 
 /** exp(x); d/dx = exp(x). */
@@ -89,18 +97,17 @@ function keptShape(shape: number[], axis: number): number[] {
 export function logSumExp(x: tf.Tensor, axis: number, keepDims = false): tf.Tensor {
   const ax = normAxis(axis, x.rank);
   const kept = keptShape(x.shape, ax);
-  const op = tf.customGrad((xi: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([xi]);
-    const m = tf.max(xi, ax, true);
-    // An all -Infinity slice has max -Infinity; shifting by 0 there keeps the result -Infinity.
-    const shift = tf.where(tf.isFinite(m), m, tf.zerosLike(m));
-    const lse = tf.add(tf.log(tf.sum(tf.exp(tf.sub(xi, shift)), ax, true)), shift);
-    return {
-      value: keepDims ? lse : tf.reshape(lse, lse.shape.filter((_, i) => i !== ax)),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
-        tf.mul(tf.reshape(dy as tf.Tensor, kept), softmax(saved[0]!, ax)),
-    };
-  }) as Unary;
+  const outShape = keepDims ? kept : x.shape.filter((_, i) => i !== ax);
+  const op = customUnary(
+    (xi) => {
+      const m = tf.max(xi, ax, true);
+      // An all -Infinity slice has max -Infinity; shifting by 0 there keeps the result -Infinity.
+      const shift = tf.where(tf.isFinite(m), m, tf.zerosLike(m));
+      const lse = tf.add(tf.log(tf.sum(tf.exp(tf.sub(xi, shift)), ax, true)), shift);
+      return tf.reshape(lse, outShape);
+    },
+    (dy, xi) => tf.mul(tf.reshape(dy, kept), softmax(xi, ax)),
+  );
   return op(x);
 }
 
