@@ -57,6 +57,8 @@ export interface Task {
    * drop and count such rows. Deterministic given the stream.
    */
   simulate(theta: Float32Array, n: number, rng: RandomStream): Float32Array;
+  /** log p(xo | theta) per row of theta (n rows), where the likelihood is tractable. */
+  logLikelihood?(theta: Float32Array, n: number, xo: Float32Array): Float64Array;
   /** Exact posterior samples for one observation, where the task has them. */
   referencePosterior?(xo: Float32Array, n: number, rng: RandomStream): Float32Array;
   /** Closed-form Gaussian posterior, where the task has one. */
