@@ -51,7 +51,9 @@ async function tryBackend(name: BackendName): Promise<string> {
  */
 export async function initBackend(force?: string): Promise<BackendReport> {
   const wanted = force ?? process.env.ROBUSTSBI_BACKEND;
-  tf.env().set('IS_TEST', true); // silences the "install tfjs-node" banner
+  // PROD silences the "install tfjs-node" banner. Not IS_TEST: that turns on tfjs' per-kernel leak
+  // check, which on wasm rejects every customGrad that saves a tensor (tf.logSoftmax's gradient too).
+  tf.env().set('PROD', true);
   if (wanted !== undefined && wanted !== '' && wanted !== 'auto') {
     if (!isBackendName(wanted)) {
       throw new Error(`Unknown backend "${wanted}": use one of ${BACKENDS.join(', ')} or auto.`);
@@ -63,7 +65,9 @@ export async function initBackend(force?: string): Promise<BackendReport> {
       current = { name: wanted, tfName, skipped: [] };
       return current;
     } catch (e) {
-      throw new Error(`Backend "${wanted}" is not available here: ${(e as Error).message}`);
+      throw new Error(`Backend "${wanted}" is not available here: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
   }
   if (current) return current;

@@ -13,7 +13,7 @@
 // that saved input. The backward pass is then itself made of differentiable ops, at every order.
 // The forward value may use any kernel: nothing inside a customGrad forward is taped.
 //
-// Composite ops (logSigmoid, logSoftmax, softmax) are built from the custom ops with SAFE_TF_OPS.
+// logSigmoid is composed from softplus and SAFE_TF_OPS; the others are custom ops.
 import { tf } from './backend.js';
 
 type Unary = (x: tf.Tensor) => tf.Tensor;
@@ -61,11 +61,23 @@ export const tanh: Unary = elementwise(
 );
 
 /**
+ * log(1 + u) for u in [0, 1], accurate for tiny u: tfjs' cpu log1p computes log(1 + u), which is 0
+ * below u ~ 6e-8. log(w) u / (w - 1) with w = 1 + u cancels the rounding of w (Goldberg's trick).
+ * Forward use only (no gradient is taken through it).
+ */
+function log1pSmall(u: tf.Tensor): tf.Tensor {
+  const w = tf.add(u, 1);
+  const wm1 = tf.sub(w, 1);
+  const exact = tf.equal(wm1, 0);
+  return tf.where(exact, u, tf.div(tf.mul(tf.log(w), u), tf.where(exact, tf.onesLike(wm1), wm1)));
+}
+
+/**
  * softplus(x) = log(1 + exp(x)), evaluated as max(x, 0) + log1p(exp(-|x|)) so that neither branch
  * overflows; d/dx = sigmoid(x).
  */
 export const softplus: Unary = elementwise(
-  (x) => tf.add(tf.relu(x), tf.log1p(tf.exp(tf.neg(tf.abs(x))))),
+  (x) => tf.add(tf.relu(x), log1pSmall(tf.exp(tf.neg(tf.abs(x))))),
   (x) => sigmoid(x),
 );
 
@@ -88,6 +100,16 @@ function keptShape(shape: number[], axis: number): number[] {
   return s;
 }
 
+/** max_axis(x) with kept dims, replaced by 0 where it is not finite (an all -Infinity slice). */
+function maxShift(x: tf.Tensor, axis: number): tf.Tensor {
+  const m = tf.max(x, axis, true);
+  return tf.where(tf.isFinite(m), m, tf.zerosLike(m));
+}
+
+function shifted(x: tf.Tensor, axis: number): tf.Tensor {
+  return tf.sub(x, maxShift(x, axis));
+}
+
 /**
  * log sum_axis exp(x). Forward: m + log sum exp(x - m) with m = max over the axis. The shift needs
  * no gradient: lse(x) = c + log sum exp(x - c) holds for every c, so d lse / dc = 1 - sum softmax = 0
@@ -100,10 +122,9 @@ export function logSumExp(x: tf.Tensor, axis: number, keepDims = false): tf.Tens
   const outShape = keepDims ? kept : x.shape.filter((_, i) => i !== ax);
   const op = customUnary(
     (xi) => {
-      const m = tf.max(xi, ax, true);
-      // An all -Infinity slice has max -Infinity; shifting by 0 there keeps the result -Infinity.
-      const shift = tf.where(tf.isFinite(m), m, tf.zerosLike(m));
-      const lse = tf.add(tf.log(tf.sum(tf.exp(tf.sub(xi, shift)), ax, true)), shift);
+      // An all -Infinity slice is shifted by 0 (see shifted), so its result stays -Infinity.
+      const m = maxShift(xi, ax);
+      const lse = tf.add(tf.log(tf.sum(tf.exp(tf.sub(xi, m)), ax, true)), m);
       return tf.reshape(lse, outShape);
     },
     (dy, xi) => tf.mul(tf.reshape(dy, kept), softmax(xi, ax)),
@@ -111,14 +132,36 @@ export function logSumExp(x: tf.Tensor, axis: number, keepDims = false): tf.Tens
   return op(x);
 }
 
-/** log softmax along an axis: x - logSumExp(x). */
+/**
+ * log softmax along an axis. Forward (x - m) - log sum exp(x - m), as accurate as tf.logSoftmax
+ * (x - logSumExp(x) would lose the low bits of large x); d/dx: dy - softmax(x) * sum_axis(dy).
+ */
 export function logSoftmax(x: tf.Tensor, axis = -1): tf.Tensor {
-  return tf.sub(x, logSumExp(x, axis, true));
+  const ax = normAxis(axis, x.rank);
+  const op = customUnary(
+    (xi) => {
+      const z = shifted(xi, ax);
+      return tf.sub(z, tf.log(tf.sum(tf.exp(z), ax, true)));
+    },
+    (dy, xi) => tf.sub(dy, tf.mul(softmax(xi, ax), tf.sum(dy, ax, true))),
+  );
+  return op(x);
 }
 
-/** softmax along an axis, as exp(logSoftmax(x)): every factor is finite and differentiable. */
+/** softmax along an axis. Forward exp(x - m) / sum exp(x - m); d/dx: y * (dy - sum_axis(dy * y)), y = softmax(x). */
 export function softmax(x: tf.Tensor, axis = -1): tf.Tensor {
-  return exp(logSoftmax(x, axis));
+  const ax = normAxis(axis, x.rank);
+  const op = customUnary(
+    (xi) => {
+      const e = tf.exp(shifted(xi, ax));
+      return tf.div(e, tf.sum(e, ax, true));
+    },
+    (dy, xi) => {
+      const y = softmax(xi, ax);
+      return tf.mul(y, tf.sub(dy, tf.sum(tf.mul(dy, y), ax, true)));
+    },
+  );
+  return op(x);
 }
 
 /**
