@@ -1,0 +1,349 @@
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import { initBackend, tf } from '../../../sbi/backend.js';
+import { decodeFloat32 } from '../../../sbi/float32-base64.js';
+import {
+  Adam,
+  DivergedError,
+  type EarlyStoppingState,
+  type StopDecision,
+  type TrainNPEOptions,
+  type TrainingDefense,
+  type TrainingState,
+  clipByGlobalNorm,
+  defaultValSize,
+  dropNonFinite,
+  earlyStoppingStep,
+  initialEarlyStopping,
+  trainNPE,
+} from '../../../sbi/npe.js';
+import { LinearGaussian, TestStream, linearData } from './npe-fixtures.js';
+
+before(async () => {
+  await initBackend('cpu');
+});
+
+function options(over: Partial<TrainNPEOptions> = {}, n = 400, seed = 7): TrainNPEOptions {
+  const data = linearData(n, new TestStream(1000 + seed));
+  return {
+    data,
+    thetaDim: 2,
+    xDim: 3,
+    createModel: (z) => new LinearGaussian(2, 3, z, new TestStream(seed).fork('init')),
+    rng: new TestStream(seed),
+    hyperparameters: { batchSize: 64, maxEpochs: 8, learningRate: 1e-2 },
+    ...over,
+  };
+}
+
+describe('early stopping rule (RABI semantics)', () => {
+  const rule = { patience: 2, minEpochs: 3, maxNanResets: 1 };
+
+  function run(losses: number[]): {
+    decisions: StopDecision[];
+    counters: number[];
+    last: EarlyStoppingState;
+  } {
+    let s = initialEarlyStopping();
+    const decisions: StopDecision[] = [];
+    const counters: number[] = [];
+    losses.forEach((l, i) => {
+      const r = earlyStoppingStep(s, i, l, rule);
+      s = r.state;
+      decisions.push(r.decision);
+      counters.push(s.counter);
+    });
+    return { decisions, counters, last: s };
+  }
+
+  test('an improvement lowers the counter by one, floored at 0, and stops once counter > patience', () => {
+    // 5 4 | 6 7 (counter 2) | 3 (improves: counter 1, not reset) | 8 9 -> counter 3 > 2: stop.
+    const { decisions, counters, last } = run([5, 4, 6, 7, 3, 8, 9]);
+    assert.deepEqual(counters, [0, 0, 1, 2, 1, 2, 3]);
+    assert.deepEqual(decisions, [
+      'continue',
+      'continue',
+      'continue',
+      'continue',
+      'continue',
+      'continue',
+      'stop',
+    ]);
+    assert.equal(last.bestValLoss, 3);
+    assert.equal(last.bestEpoch, 5);
+  });
+
+  test('never stops while the epoch index is below minEpochs', () => {
+    // patience 0: the counter exceeds it from index 1 on, but indices 0..2 (< minEpochs) continue.
+    let s = initialEarlyStopping();
+    const decisions = [1, 2, 2, 2].map((l, i) => {
+      const r = earlyStoppingStep(s, i, l, { ...rule, patience: 0 });
+      s = r.state;
+      return r.decision;
+    });
+    assert.deepEqual(decisions, ['continue', 'continue', 'continue', 'stop']);
+    assert.equal(s.counter, 3);
+  });
+
+  test('a NaN loss reloads (and counts as no improvement) until more than maxNanResets', () => {
+    const { decisions, counters, last } = run([2, NaN, 1.5, NaN]);
+    assert.deepEqual(decisions, ['continue', 'reload', 'continue', 'diverged']);
+    assert.deepEqual(counters, [0, 1, 0, 1]);
+    assert.equal(last.nanResets, 2);
+    assert.equal(last.bestValLoss, 1.5);
+  });
+
+  test('the default validation size is min(512, 10% of n), at least 1', () => {
+    assert.equal(defaultValSize(100_000), 512);
+    assert.equal(defaultValSize(1000), 100);
+    assert.equal(defaultValSize(5), 1);
+  });
+});
+
+describe('gradient clipping and Adam', () => {
+  test('global-norm clip matches a hand computation', () => {
+    const a = tf.tensor1d([3, 4]);
+    const b = tf.tensor2d([[12]]);
+    const { grads, norm } = clipByGlobalNorm([a, null, b], 6.5);
+    assert.ok(Math.abs(norm.dataSync()[0]! - 13) < 1e-5);
+    const coef = 6.5 / (13 + 1e-6);
+    assert.equal(grads[1], null);
+    const ga = grads[0]!.dataSync();
+    assert.ok(Math.abs(ga[0]! - 3 * coef) < 1e-6 && Math.abs(ga[1]! - 4 * coef) < 1e-6);
+    assert.ok(Math.abs(grads[2]!.dataSync()[0]! - 12 * coef) < 1e-5);
+    // Under the limit nothing changes.
+    const loose = clipByGlobalNorm([a, b], 100);
+    assert.deepEqual(Array.from(loose.grads[0]!.dataSync()), [3, 4]);
+    tf.dispose([
+      a,
+      b,
+      norm,
+      loose.norm,
+      ...grads.filter((g) => g !== null),
+      ...loose.grads.filter((g) => g !== null),
+    ]);
+  });
+
+  test('two Adam steps match torch.optim.Adam computed by hand', () => {
+    const w = tf.variable(tf.tensor1d([1, -2]));
+    const adam = new Adam([w], { learningRate: 0.1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 });
+    const g1 = tf.tensor1d([0.5, -4]);
+    const g2 = tf.tensor1d([1, 2]);
+    adam.apply([g1]);
+    adam.apply([g2]);
+    const expected = [1, -2].map((w0, i) => {
+      const gs = [
+        [0.5, -4],
+        [1, 2],
+      ].map((g) => g[i]!);
+      let m = 0;
+      let v = 0;
+      let p = w0;
+      gs.forEach((g, t) => {
+        m = 0.9 * m + 0.1 * g;
+        v = 0.999 * v + 0.001 * g * g;
+        const step = t + 1;
+        p -= (0.1 / (1 - 0.9 ** step)) * (m / (Math.sqrt(v) / Math.sqrt(1 - 0.999 ** step) + 1e-8));
+      });
+      return p;
+    });
+    const got = w.dataSync();
+    assert.ok(Math.abs(got[0]! - expected[0]!) < 1e-6, `${got[0]} vs ${expected[0]}`);
+    assert.ok(Math.abs(got[1]! - expected[1]!) < 1e-6, `${got[1]} vs ${expected[1]}`);
+    assert.equal(adam.snapshot().step, 2);
+    adam.dispose();
+    tf.dispose([w, g1, g2]);
+  });
+});
+
+describe('dropping non-finite simulations', () => {
+  test('rows with NaN or Infinity in theta or x are removed and counted', () => {
+    const theta = Float32Array.from([1, 2, NaN, 4, 5, 6, 7, 8]);
+    const x = Float32Array.from([1, 2, 3, Infinity]);
+    const r = dropNonFinite(theta, x, 4, 2, 1);
+    assert.equal(r.dropped, 2);
+    assert.equal(r.n, 2);
+    // row 1 has a NaN theta, row 3 an infinite x
+    assert.deepEqual(Array.from(r.theta), [1, 2, 5, 6]);
+    assert.deepEqual(Array.from(r.x), [1, 3]);
+  });
+
+  test('trainNPE never trains on them and reports the count', async () => {
+    const o = options({ hyperparameters: { batchSize: 64, maxEpochs: 2, learningRate: 1e-2 } });
+    o.data.theta[0] = NaN;
+    o.data.x[3 * 5 + 1] = -Infinity;
+    o.data.x[3 * 9] = NaN;
+    const r = await trainNPE(o);
+    assert.equal(r.dropped, 3);
+    assert.equal(r.nTrain + r.nVal, 397);
+    assert.ok(r.trainLosses.every(Number.isFinite) && r.valLosses.every(Number.isFinite));
+    r.model.dispose();
+  });
+});
+
+describe('trainNPE', () => {
+  test('learns, reports NLL per epoch, and returns the best-validation weights', async () => {
+    const seen: number[] = [];
+    let last: TrainingState | undefined;
+    const r = await trainNPE(
+      options({
+        hyperparameters: { batchSize: 64, maxEpochs: 12, learningRate: 2e-2 },
+        onEpoch: (p) => {
+          seen.push(p.epoch);
+          assert.equal(p.maxEpochs, 12);
+        },
+        checkpoint: (s) => {
+          last = s;
+        },
+      }),
+    );
+    assert.deepEqual(
+      seen,
+      Array.from({ length: r.epochs }, (_, i) => i + 1),
+    );
+    assert.equal(r.nVal, 40);
+    assert.ok(
+      r.valLosses.at(-1)! < r.valLosses[0]! - 0.5,
+      `val loss ${r.valLosses[0]} -> ${r.valLosses.at(-1)}`,
+    );
+    assert.equal(r.bestValLoss, Math.min(...r.valLosses));
+    assert.equal(r.valLosses[r.bestEpoch - 1], r.bestValLoss);
+    assert.ok(last?.finished);
+    assert.deepEqual(
+      r.model.getWeights().map((w) => Float32Array.from(w.values)),
+      last!.best.weights.map((w) => decodeFloat32(w.data)),
+    );
+    r.model.dispose();
+  });
+
+  test('stops early when the validation loss stalls', async () => {
+    // lr 0 makes every epoch identical: no improvement after the first, so stop at index minEpochs.
+    const r = await trainNPE(
+      options({
+        hyperparameters: {
+          batchSize: 128,
+          maxEpochs: 50,
+          learningRate: 1e-12,
+          patience: 1,
+          minEpochs: 3,
+        },
+      }),
+    );
+    assert.equal(r.stoppedBy, 'early-stopping');
+    assert.equal(r.epochs, 4);
+    r.model.dispose();
+  });
+
+  test('a NaN validation loss reloads the best state and training goes on', async () => {
+    let poisoned = false;
+    const poison: TrainingDefense = {
+      name: 'poison-once',
+      extraGrads: (_t, _x, ctx) => {
+        if (ctx.epoch !== 2 || poisoned) return {};
+        poisoned = true;
+        const v = ctx.model.trainableVariables()[0]!;
+        return { [v.name]: tf.fill(v.shape, NaN) };
+      },
+    };
+    const r = await trainNPE(
+      options({
+        defense: poison,
+        hyperparameters: { batchSize: 64, maxEpochs: 6, learningRate: 1e-2, clipNorm: Infinity },
+      }),
+    );
+    assert.equal(r.nanResets, 1);
+    assert.ok(Number.isNaN(r.valLosses[2]!));
+    assert.ok(Number.isFinite(r.valLosses[3]!) && Number.isFinite(r.bestValLoss));
+    assert.ok(r.model.getWeights().every((w) => w.values.every(Number.isFinite)));
+    r.model.dispose();
+  });
+
+  test('a loss that stays NaN throws DivergedError (non-retryable)', async () => {
+    const always: TrainingDefense = {
+      name: 'poison-always',
+      extraGrads: (_t, _x, ctx) => {
+        const v = ctx.model.trainableVariables()[1]!;
+        return { [v.name]: tf.fill(v.shape, NaN) };
+      },
+    };
+    const before = tf.memory().numTensors;
+    await assert.rejects(
+      trainNPE(
+        options({
+          defense: always,
+          hyperparameters: { batchSize: 64, maxEpochs: 20, maxNanResets: 2 },
+        }),
+      ),
+      (e: unknown) =>
+        e instanceof DivergedError &&
+        e.retryable === false &&
+        e.epoch === 3 &&
+        /diverged/.test(e.message),
+    );
+    assert.equal(tf.memory().numTensors, before, 'a failed run frees its tensors and model');
+  });
+
+  test('a defense extraLoss moves gradients but not the reported loss', async () => {
+    const plain = await trainNPE(options({ hyperparameters: { batchSize: 64, maxEpochs: 2 } }));
+    // A constant has zero gradient: identical weights, and the train loss must not include the 1e6.
+    const constant: TrainingDefense = { name: 'const', extraLoss: () => tf.scalar(1e6) };
+    const withConst = await trainNPE(
+      options({ defense: constant, hyperparameters: { batchSize: 64, maxEpochs: 2 } }),
+    );
+    assert.deepEqual(withConst.trainLosses, plain.trainLosses);
+    assert.deepEqual(withConst.model.getWeights(), plain.model.getWeights());
+    plain.model.dispose();
+    withConst.model.dispose();
+  });
+
+  test('a resumed run ends with exactly the weights of an uninterrupted one', async () => {
+    const hp = { batchSize: 50, maxEpochs: 7, learningRate: 1e-2, patience: 100 };
+    const states: string[] = [];
+    const full = await trainNPE(
+      options({ hyperparameters: hp, checkpoint: (s) => void states.push(JSON.stringify(s)) }),
+    );
+    assert.equal(states.length, 7);
+    const at3 = JSON.parse(states[2]!) as TrainingState;
+    assert.equal(at3.epoch, 3);
+    const epochsSeen: number[] = [];
+    const resumed = await trainNPE(
+      options({
+        hyperparameters: hp,
+        resumeFrom: at3,
+        onEpoch: (p) => void epochsSeen.push(p.epoch),
+      }),
+    );
+    assert.deepEqual(epochsSeen, [4, 5, 6, 7]);
+    assert.deepEqual(resumed.valLosses, full.valLosses);
+    assert.deepEqual(resumed.model.getWeights(), full.model.getWeights());
+    full.model.dispose();
+    resumed.model.dispose();
+  });
+
+  test('a checkpoint from other data is refused', async () => {
+    const states: TrainingState[] = [];
+    const r = await trainNPE(
+      options({
+        hyperparameters: { batchSize: 64, maxEpochs: 1 },
+        checkpoint: (s) => void states.push(s),
+      }),
+    );
+    r.model.dispose();
+    await assert.rejects(trainNPE(options({ resumeFrom: states[0]! }, 300)), /nTrain/);
+  });
+
+  test('tensor count stays flat across epochs and returns to its start', async () => {
+    const start = tf.memory().numTensors;
+    const counts: number[] = [];
+    const r = await trainNPE(
+      options({
+        hyperparameters: { batchSize: 64, maxEpochs: 6, patience: 100 },
+        onEpoch: () => void counts.push(tf.memory().numTensors),
+        checkpoint: () => void counts.push(tf.memory().numTensors),
+      }),
+    );
+    assert.equal(new Set(counts).size, 1, `tensor counts per epoch: ${counts.join(', ')}`);
+    r.model.dispose();
+    assert.equal(tf.memory().numTensors, start);
+  });
+});
