@@ -1,0 +1,30 @@
+// The task registry: every task by its name.
+import type { Task } from '../types.js';
+import { gaussianLinear } from './gaussian_linear.js';
+import { lotkaVolterra } from './lotka_volterra.js';
+import { sir } from './sir.js';
+import { slcp } from './slcp.js';
+import { twoMoons } from './two_moons.js';
+
+const FACTORIES = {
+  gaussian_linear: gaussianLinear,
+  lotka_volterra: lotkaVolterra,
+  sir,
+  two_moons: twoMoons,
+  slcp,
+} as const satisfies Record<string, () => Task>;
+
+export type TaskName = keyof typeof FACTORIES;
+export const TASK_NAMES = Object.keys(FACTORIES) as TaskName[];
+
+export function isTaskName(name: string): name is TaskName {
+  return Object.prototype.hasOwnProperty.call(FACTORIES, name);
+}
+
+/** A fresh task object (the ODE tasks hold solver work buffers, so do not share one across threads). */
+export function getTask(name: string): Task {
+  if (!isTaskName(name)) {
+    throw new Error(`Unknown task "${name}"; known tasks: ${TASK_NAMES.join(', ')}`);
+  }
+  return FACTORIES[name]();
+}
