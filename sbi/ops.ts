@@ -13,7 +13,8 @@
 // that saved input. The backward pass is then itself made of differentiable ops, at every order.
 // The forward value may use any kernel: nothing inside a customGrad forward is taped.
 //
-// logSigmoid is composed from softplus and SAFE_TF_OPS; the others are custom ops.
+// logSigmoid is composed from softplus and SAFE_TF_OPS; the others are custom ops. where, clip
+// and minimum replace tfjs ops whose gradients call comparison ops that have no gradient.
 import { tf } from './backend.js';
 
 type Unary = (x: tf.Tensor) => tf.Tensor;
@@ -165,13 +166,73 @@ export function softmax(x: tf.Tensor, axis = -1): tf.Tensor {
 }
 
 /**
+ * where(cond, a, b) with a, b of cond's shape. tf.where's gradient casts `cond` on the tape, so when
+ * cond comes from a comparison of x (tf.greater, tf.less, ...) a second derivative reaches that
+ * comparison, which has no registered gradient, and throws. Here cond stays out of the tape: it is
+ * turned into a saved 0/1 mask inside the op, and the gradients are dy * mask, dy * (1 - mask).
+ */
+export function where(cond: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  if (!sameShape(cond.shape, a.shape) || !sameShape(cond.shape, b.shape)) {
+    throw new Error(
+      `where: cond ${JSON.stringify(cond.shape)}, a ${JSON.stringify(a.shape)} and b ` +
+        `${JSON.stringify(b.shape)} must have one shape`,
+    );
+  }
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [ai, bi] = args as [tf.Tensor, tf.Tensor];
+    const mask = tf.cast(cond, 'float32');
+    (args[2] as tf.GradSaveFunc)([mask]);
+    return {
+      value: tf.where(cond, ai, bi),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const m = saved[0]!;
+        return [tf.mul(dy, m), tf.mul(dy, tf.sub(1, m))];
+      },
+    };
+  });
+  return op(a, b);
+}
+
+/**
+ * clip(x, lo, hi): x inside [lo, hi], the bound outside; gradient dy inside, 0 outside (as
+ * tf.clipByValue, whose own gradient uses tf.logicalAnd and so cannot be differentiated again).
+ */
+export function clip(x: tf.Tensor, lo: number, hi: number): tf.Tensor {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xi = args[0] as tf.Tensor;
+    const inside = tf.cast(tf.logicalAnd(tf.greaterEqual(xi, lo), tf.lessEqual(xi, hi)), 'float32');
+    (args[1] as tf.GradSaveFunc)([inside]);
+    return {
+      value: tf.clipByValue(xi, lo, hi),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, saved[0]!),
+    };
+  });
+  return op(x);
+}
+
+/** Elementwise minimum through tf.maximum, whose gradient (unlike tf.minimum's) differentiates again. */
+export function minimum(a: tf.Tensor, b: tf.Tensor | number): tf.Tensor {
+  return tf.neg(tf.maximum(tf.neg(a), tf.neg(b)));
+}
+
+function sameShape(p: number[], q: number[]): boolean {
+  return p.length === q.length && p.every((v, i) => v === q[i]);
+}
+
+/**
  * tfjs ops whose registered gradient uses only saved *inputs* (never the op's output) and is itself
- * made of differentiable ops, so they may be used directly in anything differentiated twice.
- * Each name here is exercised at second order in test/unit/sbi/ops.test.ts.
- * Piecewise-linear ones (relu, abs, maximum, minimum, max, clipByValue, where) have zero second
- * derivative away from their kinks, which is what their gradients give.
- * NOT safe: exp, tanh, sigmoid, softplus, elu, softmax, logSoftmax, logSumExp, pow (w.r.t. the
- * exponent): use the versions above.
+ * made of ops with registered gradients, so they may be used directly in anything differentiated
+ * twice. Each is checked at second order against finite differences in test/unit/sbi/ops.test.ts.
+ * relu, abs and maximum are piecewise linear; their second derivative is 0 away from the kinks.
+ *
+ * NOT safe (the tests document each):
+ * - exp, tanh, sigmoid, elu, softmax, logSoftmax: the gradient reuses the forward output, so the
+ *   second derivative is silently wrong (or, without other paths, tf.grad throws). softplus is right
+ *   at second order but fails at third. Use exp, tanh, sigmoid, softplus, softmax, logSoftmax above.
+ * - logSumExp, max (reduction), minimum, clipByValue, where with a comparison-made condition: the
+ *   second derivative reaches a comparison op without a gradient (Equal, LessEqual, LogicalAnd,
+ *   Greater) and throws. Use logSumExp, minimum, clip and where above.
+ * - gather: its gradient needs UnsortedSegmentSum, which the wasm backend lacks (even first order).
  */
 export const SAFE_TF_OPS = [
   'add',
@@ -187,18 +248,13 @@ export const SAFE_TF_OPS = [
   'abs',
   'relu',
   'maximum',
-  'minimum',
-  'clipByValue',
-  'where',
   'matMul',
   'sum',
   'mean',
-  'max',
   'reshape',
   'transpose',
   'concat',
   'slice',
-  'gather',
   'expandDims',
   'squeeze',
   'tile',

@@ -320,6 +320,60 @@ function fimGradFd32(F: (w: tf.Tensor) => tf.Tensor, w: Mat, h: number): number[
 const X = table(3, 3, 1);
 const W = table(3, 4, 2).map((r) => r.map((v) => 0.9 * v));
 
+// ---- SAFE_TF_OPS: each used in a function of z whose second derivative involves it ----
+
+/** Weights chosen so that every z = X WS is at least 0.045 from the kinks 0, 0.1, +-0.5. */
+const WS = table(3, 4, 45).map((r) => r.map((v) => 0.9 * v));
+const cube = (t: tf.Tensor): tf.Tensor => tf.mul(t, tf.mul(t, t));
+const SAFE_CASES: Record<ops.SafeTfOp, (z: tf.Tensor) => tf.Tensor> = {
+  add: (z) => tf.square(tf.add(z, 0.3)),
+  sub: (z) => tf.square(tf.sub(0.3, z)),
+  mul: (z) => cube(z),
+  div: (z) => tf.div(z, tf.add(tf.square(z), 1)),
+  neg: (z) => tf.neg(cube(tf.neg(z))),
+  square: (z) => tf.square(tf.square(z)),
+  sqrt: (z) => tf.sqrt(tf.add(tf.square(z), 1)),
+  reciprocal: (z) => tf.reciprocal(tf.add(tf.square(z), 1)),
+  log: (z) => tf.log(tf.add(tf.square(z), 1)),
+  log1p: (z) => tf.log1p(tf.square(z)),
+  abs: (z) => tf.mul(tf.abs(z), z),
+  relu: (z) => tf.mul(tf.relu(z), z),
+  maximum: (z) => tf.mul(tf.maximum(z, 0.1), z),
+  matMul: (z) => tf.matMul(z as tf.Tensor2D, z as tf.Tensor2D, false, true),
+  sum: (z) => tf.square(tf.sum(z, 1)),
+  mean: (z) => tf.square(tf.mean(z, 0)),
+  reshape: (z) => cube(tf.reshape(z, [2, 6])),
+  transpose: (z) => tf.matMul(tf.transpose(z) as tf.Tensor2D, z as tf.Tensor2D),
+  concat: (z) => cube(tf.concat([z, tf.square(z)], 1)),
+  slice: (z) => cube(tf.slice(z, [0, 1], [2, 2])),
+  expandDims: (z) => cube(tf.expandDims(z, 1)),
+  squeeze: (z) => cube(tf.squeeze(tf.expandDims(z, 0), [0])),
+  tile: (z) => cube(tf.tile(z, [2, 1])),
+};
+
+/**
+ * Worst |tfjs - FD| / scale over W of d/dW || d/dx sum(C * g(xW)) ||^2, tfjs by double backprop and
+ * the reference by float32 central differences (h = 3e-3, small enough not to cross the kinks of
+ * the piecewise-linear ops at these points).
+ */
+function secondOrderError(g: (z: tf.Tensor) => tf.Tensor): number {
+  const outShape = tf.tidy(() => g(tf.zeros([3, 4])).shape);
+  const size = outShape.reduce((a, b) => a * b, 1);
+  const c = tf.tensor(table(1, size, 80).flat(), outShape);
+  const F = fimObjectiveTf(tf.tensor2d(X), c, g);
+  const got = Array.from(tf.grad(F)(tf.tensor2d(WS)).dataSync());
+  const fd = fimGradFd32(F, WS, 3e-3);
+  const scale = Math.max(...fd.map(Math.abs));
+  assert.ok(scale > 1e-3, `degenerate case: dF/dW is ${scale}`);
+  return Math.max(...got.map((v, i) => Math.abs(v - fd[i]!))) / scale;
+}
+
+/** The kinks (0, +-0.1, +-0.5) of the piecewise ops are at least this far from every z = xW. */
+function kinkMargin(): number {
+  const z = matMul(X, WS).flat();
+  return Math.min(...z.flatMap((v) => [0, 0.1, -0.5, 0.5].map((k) => Math.abs(v - k))));
+}
+
 for (const backend of BACKENDS) {
   describe(`sbi/ops on ${backend}`, () => {
     let tensorsBefore = 0;
@@ -519,6 +573,48 @@ for (const backend of BACKENDS) {
       assert.equal(tf.memory().numTensors, n);
       tf.dispose([xT, cT, wT]);
     });
+
+    test('the FD check of SAFE_TF_OPS is not near a kink of the piecewise-linear ops', () => {
+      // x W moves by at most ~3 * 3e-3 per FD step; stay well clear of that.
+      assert.ok(kinkMargin() > 0.03, `kink margin ${kinkMargin()}`);
+    });
+
+    const PIECEWISE: Record<string, (z: tf.Tensor) => tf.Tensor> = {
+      'ops.where': (z) => ops.where(tf.greater(z, 0), tf.square(z), cube(z)),
+      'ops.clip': (z) => tf.mul(ops.clip(z, -0.5, 0.5), z),
+      'ops.minimum': (z) => tf.mul(ops.minimum(z, 0.1), z),
+    };
+    for (const [name, g] of Object.entries(PIECEWISE)) {
+      test(`${name}: d/dW || d/dx sum(C * g(xW)) ||^2 matches finite differences`, () => {
+        const err = secondOrderError(g);
+        assert.ok(err < 1e-2, `${name}: worst error ${err} of the gradient's scale`);
+      });
+    }
+
+    test('ops.where, ops.clip and ops.minimum values and first derivatives', () => {
+      const x = tf.tensor1d([-2, -0.3, 0.2, 0.7, 3]);
+      assert.deepEqual(read(ops.clip(x, -0.5, 0.5)), [-0.5, -0.3, 0.2, 0.5, 0.5].map(Math.fround));
+      const dclip = read(tf.grad((t: tf.Tensor) => tf.sum(ops.clip(t, -0.5, 0.5)))(x));
+      assert.deepEqual(dclip, [0, 1, 1, 0, 0]);
+      assert.deepEqual(read(ops.minimum(x, 0.5)), [-2, -0.3, 0.2, 0.5, 0.5].map(Math.fround));
+      const w = (t: tf.Tensor): tf.Tensor => ops.where(tf.greater(t, 0), tf.square(t), tf.neg(t));
+      assertClose(read(w(x)), [2, 0.3, 0.04, 0.49, 9], 1e-6, 1, 'where value');
+      assertClose(
+        read(tf.grad((t: tf.Tensor) => tf.sum(w(t)))(x)),
+        [-1, -1, 0.4, 1.4, 6],
+        1e-6,
+        1,
+        'where grad',
+      );
+      assert.throws(() => ops.where(tf.greater(x, 0), x, tf.zeros([2])), /one shape/);
+    });
+
+    for (const name of ops.SAFE_TF_OPS) {
+      test(`SAFE_TF_OPS ${name}: d/dW || d/dx sum(C * g(xW)) ||^2 matches finite differences`, () => {
+        const err = secondOrderError(SAFE_CASES[name]);
+        assert.ok(err < 1e-2, `${name}: worst error ${err} of the gradient's scale`);
+      });
+    }
   });
 
   // Outside the leak-checked suite: when tf.grad throws, tfjs leaks the tensors its tape kept.
@@ -566,5 +662,46 @@ for (const backend of BACKENDS) {
       assert.throws(() => tf.grad(tf.grad((t: tf.Tensor) => tf.sum(tf.logSumExp(t))))(x));
       tf.dispose([xT, cT, x]);
     });
+
+    const UNSAFE: Record<string, (z: tf.Tensor) => tf.Tensor> = {
+      'tf.tanh': (z) => tf.tanh(z),
+      'tf.sigmoid': (z) => tf.sigmoid(z),
+      'tf.elu': (z) => tf.elu(z),
+      'tf.softmax': (z) => tf.softmax(z),
+    };
+    const THROWS: Record<string, (z: tf.Tensor) => tf.Tensor> = {
+      'tf.minimum': (z) => tf.mul(tf.minimum(z, 0.1), z),
+      'tf.clipByValue': (z) => tf.mul(tf.clipByValue(z, -0.5, 0.5), z),
+      'tf.where': (z) => tf.where(tf.greater(z, 0), tf.square(z), cube(z)),
+      'tf.max': (z) => tf.square(tf.max(z, 1)),
+    };
+    for (const [name, g] of Object.entries(THROWS)) {
+      test(`TRAP documented: ${name} throws at second order (fails if tfjs fixes it)`, () => {
+        assert.throws(() => secondOrderError(g), /gradient function not found/);
+      });
+    }
+
+    test('TRAP documented: tf.softplus is right at second order, fails at third', () => {
+      const pts = [-1.5, 0.5, 2];
+      const x = tf.tensor1d(pts);
+      const f = (t: tf.Tensor): tf.Tensor => tf.sum(tf.softplus(t));
+      const d2 = read(tf.grad(tf.grad(f))(x));
+      assertClose(
+        d2,
+        pts.map((v) => sig(v) * sig(-v)),
+        1e-5,
+        1e-6,
+        "tf.softplus''",
+      );
+      // The third derivative loses d sigmoid / dx; with nothing else left, tfjs refuses outright.
+      assert.throws(() => tf.grad(tf.grad(tf.grad(f)))(x), /Cannot compute gradient/);
+    });
+
+    for (const [name, g] of Object.entries(UNSAFE)) {
+      test(`TRAP documented: ${name} is wrong at second order (fails if tfjs fixes it)`, () => {
+        const err = tf.tidy(() => secondOrderError(g));
+        assert.ok(err > 0.05, `${name}: error ${err} of the gradient's scale, expected > 0.05`);
+      });
+    }
   });
 }
