@@ -1,0 +1,48 @@
+// Geometry of the perturbation sets: uniform draws from L2 / Linf balls, projection onto them, and
+// clipping to the data box. Pure tensor code; call inside tf.tidy.
+import { tf } from '../backend.js';
+import type { RandomStream } from '../types.js';
+import type { ClipBox } from './eps.js';
+
+/** Smallest norm used when normalizing, so a zero gradient or zero delta stays zero instead of NaN. */
+const TINY = 1e-12;
+
+/** Row-wise L2 norms of a [B, d] tensor as [B, 1]. */
+export function rowNorms(t: tf.Tensor2D): tf.Tensor2D {
+  return tf.sqrt(tf.sum(tf.square(t), 1, true)) as tf.Tensor2D;
+}
+
+/** Each row scaled to unit L2 norm (rows that are zero stay zero). */
+export function normalizeRows(t: tf.Tensor2D): tf.Tensor2D {
+  return tf.div(t, tf.maximum(rowNorms(t), TINY)) as tf.Tensor2D;
+}
+
+/**
+ * n points uniform in the d-dimensional L2 ball of radius `radius`: a normalized Gaussian direction
+ * (the generalized-Gamma(1/2, 2) method reduces to this for p = 2) times radius * U^(1/d).
+ */
+export function uniformL2Ball(n: number, d: number, radius: number, rng: RandomStream): tf.Tensor2D {
+  return tf.tidy(() => {
+    const dir = normalizeRows(rng.normalTensor([n, d]) as tf.Tensor2D);
+    const r = tf.mul(tf.pow(rng.uniformTensor([n, 1]), 1 / d), radius);
+    return tf.mul(dir, r) as tf.Tensor2D;
+  });
+}
+
+/** n points uniform in the Linf ball (the cube [-radius, radius]^d). */
+export function uniformLinfBall(n: number, d: number, radius: number, rng: RandomStream): tf.Tensor2D {
+  return tf.tidy(() => tf.mul(tf.sub(tf.mul(rng.uniformTensor([n, d]), 2), 1), radius) as tf.Tensor2D);
+}
+
+/** delta * min(1, radius / ||delta||) per row: the L2 projection onto the ball. */
+export function projectL2(delta: tf.Tensor2D, radius: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const factor = tf.minimum(1, tf.div(radius, tf.maximum(rowNorms(delta), TINY)));
+    return tf.mul(delta, factor) as tf.Tensor2D;
+  });
+}
+
+/** The delta that keeps x + delta inside the box: clip(x + delta) - x. */
+export function clipDelta(x: tf.Tensor2D, delta: tf.Tensor2D, box: ClipBox): tf.Tensor2D {
+  return tf.tidy(() => tf.sub(tf.clipByValue(tf.add(x, delta), box.min, box.max), x) as tf.Tensor2D);
+}

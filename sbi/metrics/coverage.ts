@@ -1,0 +1,113 @@
+// Expected coverage of highest-density regions (RABI ExpectedCoverageMetric; paper.md 5). For each x
+// and level alpha the HPD region of q(.|x) is estimated from N samples: its log-density threshold is
+// the floor(N (1 - alpha))-th smallest sample log-density, and theta_true is covered when its
+// log-density is strictly above it. Under attack q(.|x~) is scored against the theta of the clean x.
+import { tf } from '../backend.js';
+import type { DensityEstimator, RandomStream } from '../types.js';
+import { logProbOfSamples } from '../attacks/objectives.js';
+
+export const COVERAGE_LEVELS = 100;
+export const COVERAGE_SAMPLES = 2000;
+
+/** linspace(0, 1, levels), computed as torch does in float32. */
+export function coverageLevels(levels: number = COVERAGE_LEVELS): number[] {
+  return Array.from({ length: levels }, (_, i) => Math.fround(i / (levels - 1)));
+}
+
+/**
+ * The sample index where the HPD threshold of level alpha sits: int(N * (1 - alpha)) in float32, as
+ * RABI computes it from a float32 alpha grid (this fixes which sample wins at grid points where
+ * N (1 - alpha) is an integer up to rounding).
+ */
+export function cutIndex(nSamples: number, alpha: number): number {
+  return Math.floor(Math.fround(nSamples * Math.fround(1 - Math.fround(alpha))));
+}
+
+/**
+ * Adds one x's coverage indicators to `counts` (one per level): `sampleLogProbs` are the log q of the
+ * N samples (sorted in place), `trueLogProb` the log q of theta_true. alpha = 0 counts 0, alpha = 1
+ * counts 1, as RABI hard-codes.
+ */
+export function accumulateCoverage(
+  sampleLogProbs: Float32Array | Float64Array,
+  trueLogProb: number,
+  alphas: number[],
+  counts: Float64Array,
+): void {
+  const n = sampleLogProbs.length;
+  sampleLogProbs.sort();
+  for (let k = 0; k < alphas.length; k++) {
+    const a = alphas[k]!;
+    if (a === 0) continue;
+    if (a === 1) {
+      counts[k]! += 1;
+      continue;
+    }
+    const thr = sampleLogProbs[Math.min(cutIndex(n, a), n - 1)]!;
+    if (thr < trueLogProb) counts[k]! += 1;
+  }
+}
+
+/** Trapezoid integral of |coverage(alpha) - alpha| over the alpha grid (RABI's "absAUC"). */
+export function coverageAbsArea(alphas: number[], coverage: number[]): number {
+  let area = 0;
+  for (let k = 1; k < alphas.length; k++) {
+    const f0 = Math.abs(coverage[k - 1]! - alphas[k - 1]!);
+    const f1 = Math.abs(coverage[k]! - alphas[k]!);
+    area += 0.5 * (f0 + f1) * (alphas[k]! - alphas[k - 1]!);
+  }
+  return area;
+}
+
+export interface CoverageResult {
+  alphas: number[];
+  /** Observed coverage per level, averaged over the x. */
+  coverage: number[];
+  absArea: number;
+}
+
+export interface CoverageOptions {
+  levels?: number;
+  samples?: number;
+  /** Rows of x per batch; memory grows with samples * batch rows of logProb. */
+  batchSize?: number;
+}
+
+/**
+ * Expected coverage of q(.|x) for the true theta, over n rows of x and theta. For the attacked
+ * curve pass x~ with the theta of the clean x.
+ */
+export async function expectedCoverage(
+  est: DensityEstimator,
+  x: Float32Array,
+  theta: Float32Array,
+  rng: RandomStream,
+  opts: CoverageOptions = {},
+): Promise<CoverageResult> {
+  const alphas = coverageLevels(opts.levels);
+  const nSamples = opts.samples ?? COVERAGE_SAMPLES;
+  const batch = opts.batchSize ?? Math.max(1, Math.floor(50000 / nSamples));
+  const dx = est.xDim;
+  const dt = est.thetaDim;
+  const n = x.length / dx;
+  const counts = new Float64Array(alphas.length);
+  for (let start = 0; start < n; start += batch) {
+    const b = Math.min(batch, n - start);
+    const [samplesLp, trueLp] = tf.tidy(() => {
+      const xb = tf.tensor2d(x.subarray(start * dx, (start + b) * dx), [b, dx]);
+      const tb = tf.tensor2d(theta.subarray(start * dt, (start + b) * dt), [b, dt]);
+      const s = est.sample(xb, nSamples, rng);
+      // [B, N] so that each x's log-densities are contiguous
+      return [tf.transpose(logProbOfSamples(est, s, xb)), est.logProb(tb, xb)];
+    });
+    const lp = (await samplesLp.data()) as Float32Array;
+    const lt = (await trueLp.data()) as Float32Array;
+    samplesLp.dispose();
+    trueLp.dispose();
+    for (let i = 0; i < b; i++) {
+      accumulateCoverage(lp.subarray(i * nSamples, (i + 1) * nSamples), lt[i]!, alphas, counts);
+    }
+  }
+  const coverage = Array.from(counts, (c) => c / n);
+  return { alphas, coverage, absArea: coverageAbsArea(alphas, coverage) };
+}

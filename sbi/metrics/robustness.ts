@@ -1,0 +1,89 @@
+// KL between the clean and the attacked posterior, per x, and its summary over the test set
+// (paper.md 3.4 and 5, "Robustness").
+import { tf } from '../backend.js';
+import { klPerRow, type Divergence } from '../attacks/objectives.js';
+import type { DensityEstimator, RandomStream } from '../types.js';
+import { summarize, type Summary } from './summary.js';
+
+/** Monte Carlo samples per x for the reported KL (RABI eval_mc_budget). */
+export const EVAL_MC_SAMPLES = 256;
+
+/** RABI's guard: a KL estimate below this is float overflow, not a result. */
+export const OVERFLOW_GUARD = -10000;
+
+export interface KlEvalOptions {
+  samples?: number;
+  /** Rows of x per batch; memory grows with samples * batch rows of logProb. */
+  batchSize?: number;
+}
+
+/**
+ * The Monte Carlo KL in the named direction between q(.|x) and q(.|x~) for every row, in batches:
+ * rkl = KL(q(.|x~) || q(.|x)) from samples of q(.|x~), fkl = KL(q(.|x) || q(.|x~)) from q(.|x).
+ */
+export async function klUnderAttack(
+  est: DensityEstimator,
+  divergence: Divergence,
+  xClean: Float32Array,
+  xAdv: Float32Array,
+  rng: RandomStream,
+  opts: KlEvalOptions = {},
+): Promise<Float64Array> {
+  const samples = opts.samples ?? EVAL_MC_SAMPLES;
+  const batch = opts.batchSize ?? Math.max(1, Math.floor(65536 / samples));
+  const d = est.xDim;
+  const n = xClean.length / d;
+  const out = new Float64Array(n);
+  for (let start = 0; start < n; start += batch) {
+    const b = Math.min(batch, n - start);
+    const kl = tf.tidy(() =>
+      klPerRow(
+        est,
+        divergence,
+        tf.tensor2d(xAdv.subarray(start * d, (start + b) * d), [b, d]),
+        tf.tensor2d(xClean.subarray(start * d, (start + b) * d), [b, d]),
+        rng,
+        { samples, differentiable: false },
+      ),
+    );
+    out.set(await kl.data(), start);
+    kl.dispose();
+  }
+  return out;
+}
+
+export interface GuardedValues {
+  values: Float64Array;
+  /** How many entries the guard replaced. */
+  replaced: number;
+}
+
+/**
+ * RABI's _ensure_loss_constraint: entries below -10000 (overflow) are replaced by the median of the
+ * others. We extend it to NaN, which RABI lets through and which would poison every summary; small
+ * negative values are Monte Carlo noise and are kept, as in RABI.
+ */
+export function guardOverflow(values: ArrayLike<number>): GuardedValues {
+  const bad = (v: number) => Number.isNaN(v) || v < OVERFLOW_GUARD;
+  const good = Array.from(values).filter((v) => !bad(v)).sort((a, b) => a - b);
+  const m = good.length;
+  // torch.median returns the lower of the two middle values
+  const median = m > 0 ? good[Math.floor((m - 1) / 2)]! : NaN;
+  const out = Float64Array.from(values);
+  let replaced = 0;
+  for (let i = 0; i < out.length; i++) {
+    if (bad(out[i]!)) {
+      out[i] = median;
+      replaced++;
+    }
+  }
+  return { values: out, replaced };
+}
+
+export type KlSummary = Summary & { guarded: number };
+
+/** Guard, then summarize: mean, median, std, min, max and the quantiles of paper.md 3.4. */
+export function summarizeKl(values: ArrayLike<number>): KlSummary {
+  const g = guardOverflow(values);
+  return { ...summarize(g.values), guarded: g.replaced };
+}
