@@ -4,7 +4,7 @@
 // so a user's own stack is never touched; the stack is stopped whatever happens.
 // `--unit` runs the unit tests only.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
 import { build, ensureBinaries, ensureDeps, root } from './setup.mjs';
@@ -51,8 +51,11 @@ async function freePorts(n) {
 }
 
 ensureDeps();
-// `npm test` has just compiled in its pretest step; compile here when called any other way.
-if (process.env.npm_lifecycle_event !== 'test' || !existsSync(join(root, 'dist'))) build();
+// Compile, unless `npm test` has just done so in a pretest step.
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const pretestBuilt =
+  process.env.npm_lifecycle_event === 'test' && /\bbuild\b/.test(pkg.scripts?.pretest ?? '');
+if (!pretestBuilt || !existsSync(join(root, 'dist'))) build();
 
 let failed = runTests('unit', collect(join(root, 'dist', 'test', 'unit')));
 
