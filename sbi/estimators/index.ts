@@ -1,0 +1,145 @@
+// The estimator registry: names, RABI's default hyperparameters, construction from a seeded stream
+// and reconstruction from a saved (config, z-score, weights) triple.
+import { createRng } from '../rng.js';
+import type {
+  DensityEstimator,
+  EstimatorKind,
+  RandomStream,
+  SerializedWeights,
+  ZScore,
+} from '../types.js';
+import { drawOrders } from './autoregressive.js';
+import { DiagonalGaussian, GAUSSIAN_DEFAULTS, type GaussianConfig } from './gaussian.js';
+import { MAF_DEFAULTS, Maf, type MafConfig } from './maf.js';
+import { MDN_DEFAULTS, MixtureDensityNetwork, type MdnConfig } from './mdn.js';
+import { NSF_DEFAULTS, Nsf, type NsfConfig } from './nsf.js';
+
+export { computeZScore, identityZScore } from './zscore.js';
+
+export const ESTIMATOR_KINDS: readonly EstimatorKind[] = ['maf', 'nsf', 'gaussian', 'mdn'];
+
+const DEFAULTS: Record<EstimatorKind, Record<string, unknown>> = {
+  maf: MAF_DEFAULTS,
+  nsf: NSF_DEFAULTS,
+  gaussian: GAUSSIAN_DEFAULTS,
+  mdn: MDN_DEFAULTS,
+};
+
+/** Keys a config may hold beyond the defaults: the flows' variable orders (drawn when absent). */
+const EXTRA_KEYS: Record<EstimatorKind, string[]> = {
+  maf: ['orders'],
+  nsf: ['orders'],
+  gaussian: [],
+  mdn: [],
+};
+
+export function isEstimatorKind(s: string): s is EstimatorKind {
+  return (ESTIMATOR_KINDS as readonly string[]).includes(s);
+}
+
+function checkKind(kind: string): asserts kind is EstimatorKind {
+  if (!isEstimatorKind(kind))
+    throw new Error(`Unknown estimator "${kind}"; known: ${ESTIMATOR_KINDS.join(', ')}`);
+}
+
+/** RABI's hyperparameters for `kind` (a fresh copy). Flows get their `orders` at creation. */
+export function defaultEstimatorConfig(kind: string): Record<string, unknown> {
+  checkKind(kind);
+  return structuredClone(DEFAULTS[kind]);
+}
+
+function mergeConfig(
+  kind: EstimatorKind,
+  overrides: Record<string, unknown>,
+): Record<string, unknown> {
+  const known = [...Object.keys(DEFAULTS[kind]), ...EXTRA_KEYS[kind]];
+  for (const key of Object.keys(overrides)) {
+    if (!known.includes(key))
+      throw new Error(`Unknown ${kind} setting "${key}"; known: ${known.join(', ')}`);
+  }
+  const config = { ...structuredClone(DEFAULTS[kind]), ...structuredClone(overrides) };
+  const hidden = config.hidden;
+  if (
+    !Array.isArray(hidden) ||
+    hidden.length === 0 ||
+    hidden.some((h) => !Number.isInteger(h) || h < 1)
+  ) {
+    throw new Error(
+      `${kind} hidden sizes must be a non-empty list of positive integers, got ${JSON.stringify(hidden)}`,
+    );
+  }
+  for (const [key, v] of Object.entries(config)) {
+    if (key !== 'hidden' && key !== 'orders' && (typeof v !== 'number' || !Number.isFinite(v))) {
+      throw new Error(`${kind} setting "${key}" must be a finite number, got ${JSON.stringify(v)}`);
+    }
+  }
+  return config;
+}
+
+function build(
+  kind: EstimatorKind,
+  thetaDim: number,
+  xDim: number,
+  config: Record<string, unknown>,
+  zscore: ZScore,
+  rng: RandomStream,
+): DensityEstimator {
+  switch (kind) {
+    case 'maf':
+      return new Maf(thetaDim, xDim, config as MafConfig, zscore, rng);
+    case 'nsf':
+      return new Nsf(thetaDim, xDim, config as NsfConfig, zscore, rng);
+    case 'gaussian':
+      return new DiagonalGaussian(thetaDim, xDim, config as GaussianConfig, zscore, rng);
+    case 'mdn':
+      return new MixtureDensityNetwork(thetaDim, xDim, config as MdnConfig, zscore, rng);
+  }
+}
+
+export interface CreateEstimatorOptions {
+  thetaDim: number;
+  xDim: number;
+  zscore: ZScore;
+  /** Partial overrides of defaultEstimatorConfig(kind). */
+  config?: Record<string, unknown>;
+  /** Draws the initial weights (and the flows' variable orders): same stream, same model. */
+  rng: RandomStream;
+}
+
+export function createEstimator(kind: string, opts: CreateEstimatorOptions): DensityEstimator {
+  checkKind(kind);
+  const config = mergeConfig(kind, opts.config ?? {});
+  if (EXTRA_KEYS[kind].includes('orders') && config.orders === undefined) {
+    config.orders = drawOrders(
+      opts.rng.fork('orders'),
+      opts.thetaDim,
+      config.numTransforms as number,
+    );
+  }
+  return build(kind, opts.thetaDim, opts.xDim, config, opts.zscore, opts.rng.fork('weights'));
+}
+
+/** Rebuilds a saved estimator: its full config (as estimator.config), z-score statistics and weights. */
+export function restoreEstimator(
+  kind: string,
+  thetaDim: number,
+  xDim: number,
+  config: Record<string, unknown>,
+  zscore: ZScore,
+  weights: SerializedWeights[],
+): DensityEstimator {
+  checkKind(kind);
+  const full = mergeConfig(kind, config);
+  if (EXTRA_KEYS[kind].includes('orders') && full.orders === undefined) {
+    throw new Error(`a saved ${kind} config must hold its variable orders`);
+  }
+  // The initial values are overwritten by `weights`; any stream will do.
+  const model = build(kind, thetaDim, xDim, full, zscore, createRng(0));
+  try {
+    model.setWeights(weights);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
+}

@@ -1,0 +1,164 @@
+// MADE (Germain et al. 2015) conditioner with a context input: the autoregressive network that gives
+// each transform of a MAF or NSF its per-dimension parameters. theta enters through masked weights,
+// the (z-scored) context x through an unmasked block connected to every first-layer hidden unit.
+// One matMul per layer: the P parameters of every dimension come out of one fused output layer.
+import { tf } from '../backend.js';
+import type { RandomStream } from '../types.js';
+import { outputUniform, heUniform, type ParamStore } from './params.js';
+
+export interface MadeSpec {
+  thetaDim: number;
+  ctxDim: number;
+  hidden: number[];
+  /** Parameters per dimension (2 for affine, 3K - 1 for a K-bin spline). */
+  paramsPerDim: number;
+  /** order[k] is the dimension conditioned on k earlier ones: a permutation of 0..thetaDim-1. */
+  order: number[];
+  /**
+   * Output column of parameter p of dimension i: 'paramMajor' p * D + i (slices of [B, D] per
+   * parameter), 'dimMajor' i * P + p (reshapes to [B * D, P]).
+   */
+  layout: 'paramMajor' | 'dimMajor';
+}
+
+/** Per-call state: masked weights (W * mask, once per call, not per pass) and the context term. */
+export interface MadeState {
+  /** x_z @ W_ctx + b_0: [rows, H0]. */
+  ctx: tf.Tensor2D;
+  thetaW: tf.Tensor2D;
+  hiddenW: tf.Tensor2D[];
+  outW: tf.Tensor2D;
+}
+
+export function validateOrder(order: number[], dim: number): void {
+  const seen = new Set(order);
+  if (
+    order.length !== dim ||
+    seen.size !== dim ||
+    order.some((o) => !Number.isInteger(o) || o < 0 || o >= dim)
+  ) {
+    throw new Error(`order [${order}] is not a permutation of 0..${dim - 1}`);
+  }
+}
+
+/** The MADE masks for `spec`, as row-major 0/1 arrays [fanIn, fanOut]. Exported for tests. */
+export function madeMasks(spec: MadeSpec): {
+  input: Float32Array;
+  hidden: Float32Array[];
+  output: Float32Array;
+} {
+  const D = spec.thetaDim;
+  const P = spec.paramsPerDim;
+  validateOrder(spec.order, D);
+  // Input degree of dimension i: 1 + its position in the order.
+  const inDeg = new Array<number>(D);
+  spec.order.forEach((dim, k) => (inDeg[dim] = k + 1));
+  // Hidden degrees cycle through 1..D-1 (each unit sees at least one theta); with D = 1 they are 0,
+  // so the single output depends on the context only.
+  const hidDeg = spec.hidden.map((h) =>
+    Array.from({ length: h }, (_, k) => (D > 1 ? (k % (D - 1)) + 1 : 0)),
+  );
+  const dense = (
+    rows: number,
+    cols: number,
+    ok: (r: number, c: number) => boolean,
+  ): Float32Array => {
+    const m = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++)
+      for (let c = 0; c < cols; c++) m[r * cols + c] = ok(r, c) ? 1 : 0;
+    return m;
+  };
+  const first = hidDeg[0]!;
+  const input = dense(D, first.length, (r, c) => inDeg[r]! <= first[c]!);
+  const hidden: Float32Array[] = [];
+  for (let l = 1; l < hidDeg.length; l++) {
+    const prev = hidDeg[l - 1]!;
+    const cur = hidDeg[l]!;
+    hidden.push(dense(prev.length, cur.length, (r, c) => prev[r]! <= cur[c]!));
+  }
+  const last = hidDeg[hidDeg.length - 1]!;
+  const colDim = (c: number): number => (spec.layout === 'paramMajor' ? c % D : Math.floor(c / P));
+  const output = dense(last.length, P * D, (r, c) => last[r]! < inDeg[colDim(c)]!);
+  return { input, hidden, output };
+}
+
+export class Made {
+  readonly spec: MadeSpec;
+  private readonly thetaW: tf.Variable;
+  private readonly ctxW: tf.Variable;
+  private readonly inBias: tf.Variable;
+  private readonly hiddenW: tf.Variable[] = [];
+  private readonly hiddenB: tf.Variable[] = [];
+  private readonly outW: tf.Variable;
+  private readonly outB: tf.Variable;
+  private readonly inMask: tf.Tensor2D;
+  private readonly hiddenMasks: tf.Tensor2D[];
+  private readonly outMask: tf.Tensor2D;
+
+  constructor(store: ParamStore, prefix: string, spec: MadeSpec, rng: RandomStream) {
+    if (spec.hidden.length === 0) throw new Error('MADE needs at least one hidden layer');
+    this.spec = spec;
+    const D = spec.thetaDim;
+    const H = spec.hidden;
+    const out = spec.paramsPerDim * D;
+    const fanIn0 = D + spec.ctxDim;
+    this.thetaW = store.add(`${prefix}.in.theta`, [D, H[0]!], heUniform(rng, fanIn0, D * H[0]!));
+    this.ctxW = store.add(
+      `${prefix}.in.ctx`,
+      [spec.ctxDim, H[0]!],
+      heUniform(rng, fanIn0, spec.ctxDim * H[0]!),
+    );
+    this.inBias = store.add(`${prefix}.in.bias`, [H[0]!]);
+    for (let l = 1; l < H.length; l++) {
+      this.hiddenW.push(
+        store.add(
+          `${prefix}.h${l}.weight`,
+          [H[l - 1]!, H[l]!],
+          heUniform(rng, H[l - 1]!, H[l - 1]! * H[l]!),
+        ),
+      );
+      this.hiddenB.push(store.add(`${prefix}.h${l}.bias`, [H[l]!]));
+    }
+    const last = H[H.length - 1]!;
+    this.outW = store.add(
+      `${prefix}.out.weight`,
+      [last, out],
+      outputUniform(rng, last, last * out),
+    );
+    this.outB = store.add(`${prefix}.out.bias`, [out]);
+    const masks = madeMasks(spec);
+    this.inMask = tf.keep(tf.tensor2d(masks.input, [D, H[0]!]));
+    this.hiddenMasks = masks.hidden.map((m, i) => tf.keep(tf.tensor2d(m, [H[i]!, H[i + 1]!])));
+    this.outMask = tf.keep(tf.tensor2d(masks.output, [last, out]));
+  }
+
+  /**
+   * Masked weights and the context term for z-scored context rows xz; `repeat` tiles the context
+   * term so that n samples per x share one context matMul.
+   */
+  prepare(xz: tf.Tensor2D, repeat = 1): MadeState {
+    let ctx = tf.add(tf.matMul(xz, this.ctxW as tf.Tensor2D), this.inBias) as tf.Tensor2D;
+    if (repeat > 1) ctx = tf.tile(ctx, [repeat, 1]);
+    return {
+      ctx,
+      thetaW: tf.mul(this.thetaW, this.inMask) as tf.Tensor2D,
+      hiddenW: this.hiddenW.map((w, i) => tf.mul(w, this.hiddenMasks[i]!) as tf.Tensor2D),
+      outW: tf.mul(this.outW, this.outMask) as tf.Tensor2D,
+    };
+  }
+
+  /** Parameters [rows, P * D] for (z-scored) theta u [rows, D]; output i depends on u_<i in order. */
+  forward(u: tf.Tensor2D, s: MadeState): tf.Tensor2D {
+    let h = tf.relu(tf.add(tf.matMul(u, s.thetaW), s.ctx)) as tf.Tensor2D;
+    for (let l = 0; l < s.hiddenW.length; l++) {
+      h = tf.relu(tf.add(tf.matMul(h, s.hiddenW[l]!), this.hiddenB[l]!)) as tf.Tensor2D;
+    }
+    return tf.add(tf.matMul(h, s.outW), this.outB) as tf.Tensor2D;
+  }
+
+  dispose(): void {
+    this.inMask.dispose();
+    for (const m of this.hiddenMasks) m.dispose();
+    this.outMask.dispose();
+  }
+}

@@ -1,0 +1,83 @@
+// Masked autoregressive flow as RABI runs it (pyro AffineAutoregressive(...).inv): T affine
+// autoregressive transforms of the z-scored theta, density in one MADE pass per transform,
+//   z_i = (u_i - mu_i(u_<i, x)) * exp(-s_i(u_<i, x)),  s clipped to [logScaleMin, logScaleMax],
+// base N(0, I). Each transform has its own variable order, drawn from the seed (RABI: pyro's random
+// order per layer; no permutation layers, since RABI runs with shuffle: false). The orders are part of
+// the config, so a saved model rebuilds with the same ones.
+import { tf } from '../backend.js';
+import { exp } from '../ops.js';
+import type { RandomStream, ZScore } from '../types.js';
+import { AutoregressiveFlow, type ElementwiseBijection } from './autoregressive.js';
+import { clip } from './piecewise.js';
+
+export interface MafConfig {
+  hidden: number[];
+  numTransforms: number;
+  orders: number[][];
+  logScaleMin: number;
+  logScaleMax: number;
+  [key: string]: unknown;
+}
+
+export const MAF_DEFAULTS = {
+  hidden: [100, 100],
+  numTransforms: 3,
+  logScaleMin: -7,
+  logScaleMax: 5,
+};
+
+/** params (paramMajor, [B, 2D]): columns 0..D-1 are mu, D..2D-1 the log-scale s. */
+export class AffineBijection implements ElementwiseBijection {
+  readonly paramsPerDim = 2;
+  readonly layout = 'paramMajor' as const;
+
+  constructor(
+    private readonly dim: number,
+    private readonly sMin: number,
+    private readonly sMax: number,
+  ) {
+    if (!(sMin < sMax))
+      throw new Error(`logScaleMin (${sMin}) must be below logScaleMax (${sMax})`);
+  }
+
+  private split(params: tf.Tensor2D): { mu: tf.Tensor2D; s: tf.Tensor2D } {
+    const B = params.shape[0];
+    const D = this.dim;
+    const mu = tf.slice(params, [0, 0], [B, D]);
+    // Not tf.clipByValue: its gradient cannot be differentiated again (see piecewise.ts).
+    const s = clip(tf.slice(params, [0, D], [B, D]), this.sMin, this.sMax);
+    return { mu, s };
+  }
+
+  forward(u: tf.Tensor2D, params: tf.Tensor2D): { z: tf.Tensor2D; logDet: tf.Tensor1D } {
+    const { mu, s } = this.split(params);
+    const z = tf.mul(tf.sub(u, mu), exp(tf.neg(s))) as tf.Tensor2D;
+    return { z, logDet: tf.neg(tf.sum(s, 1)) as tf.Tensor1D };
+  }
+
+  inverse(z: tf.Tensor2D, params: tf.Tensor2D): tf.Tensor2D {
+    const { mu, s } = this.split(params);
+    return tf.add(tf.mul(z, exp(s)), mu) as tf.Tensor2D;
+  }
+}
+
+export class Maf extends AutoregressiveFlow {
+  readonly kind = 'maf' as const;
+
+  constructor(
+    thetaDim: number,
+    xDim: number,
+    config: MafConfig,
+    zscore: ZScore,
+    rng: RandomStream,
+  ) {
+    super(
+      thetaDim,
+      xDim,
+      config,
+      zscore,
+      rng,
+      new AffineBijection(thetaDim, config.logScaleMin, config.logScaleMax),
+    );
+  }
+}
