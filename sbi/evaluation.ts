@@ -6,7 +6,12 @@ import { absoluteEps, clipBoxOf, meanPerSampleStd } from './attacks/eps.js';
 import type { Divergence } from './attacks/objectives.js';
 import { COVERAGE_LEVELS, COVERAGE_SAMPLES, expectedCoverage } from './metrics/coverage.js';
 import { meanNll } from './metrics/nll.js';
-import { EVAL_MC_SAMPLES, klUnderAttack, summarizeKl, type KlSummary } from './metrics/robustness.js';
+import {
+  EVAL_MC_SAMPLES,
+  klUnderAttack,
+  summarizeKl,
+  type KlSummary,
+} from './metrics/robustness.js';
 import type { DensityEstimator, RandomStream } from './types.js';
 
 export interface TestSet {
@@ -72,7 +77,13 @@ export async function evaluateRobustness(
     samples: spec.coverageSamples ?? COVERAGE_SAMPLES,
     levels: spec.coverageLevels ?? COVERAGE_LEVELS,
   };
-  const clean = await expectedCoverage(est, test.x, test.theta, rng.fork('clean-coverage'), coverageOpts);
+  const clean = await expectedCoverage(
+    est,
+    test.x,
+    test.theta,
+    rng.fork('clean-coverage'),
+    coverageOpts,
+  );
   const cleanNll = await meanNll(est, test.x, test.theta);
 
   const records: EvaluationRecord[] = [];

@@ -21,7 +21,12 @@ export function normalizeRows(t: tf.Tensor2D): tf.Tensor2D {
  * n points uniform in the d-dimensional L2 ball of radius `radius`: a normalized Gaussian direction
  * (the generalized-Gamma(1/2, 2) method reduces to this for p = 2) times radius * U^(1/d).
  */
-export function uniformL2Ball(n: number, d: number, radius: number, rng: RandomStream): tf.Tensor2D {
+export function uniformL2Ball(
+  n: number,
+  d: number,
+  radius: number,
+  rng: RandomStream,
+): tf.Tensor2D {
   return tf.tidy(() => {
     const dir = normalizeRows(rng.normalTensor([n, d]) as tf.Tensor2D);
     const r = tf.mul(tf.pow(rng.uniformTensor([n, 1]), 1 / d), radius);
@@ -30,8 +35,15 @@ export function uniformL2Ball(n: number, d: number, radius: number, rng: RandomS
 }
 
 /** n points uniform in the Linf ball (the cube [-radius, radius]^d). */
-export function uniformLinfBall(n: number, d: number, radius: number, rng: RandomStream): tf.Tensor2D {
-  return tf.tidy(() => tf.mul(tf.sub(tf.mul(rng.uniformTensor([n, d]), 2), 1), radius) as tf.Tensor2D);
+export function uniformLinfBall(
+  n: number,
+  d: number,
+  radius: number,
+  rng: RandomStream,
+): tf.Tensor2D {
+  return tf.tidy(
+    () => tf.mul(tf.sub(tf.mul(rng.uniformTensor([n, d]), 2), 1), radius) as tf.Tensor2D,
+  );
 }
 
 /** delta * min(1, radius / ||delta||) per row: the L2 projection onto the ball. */
@@ -44,5 +56,7 @@ export function projectL2(delta: tf.Tensor2D, radius: number): tf.Tensor2D {
 
 /** The delta that keeps x + delta inside the box: clip(x + delta) - x. */
 export function clipDelta(x: tf.Tensor2D, delta: tf.Tensor2D, box: ClipBox): tf.Tensor2D {
-  return tf.tidy(() => tf.sub(tf.clipByValue(tf.add(x, delta), box.min, box.max), x) as tf.Tensor2D);
+  return tf.tidy(
+    () => tf.sub(tf.clipByValue(tf.add(x, delta), box.min, box.max), x) as tf.Tensor2D,
+  );
 }

@@ -88,8 +88,14 @@ export function fimEigenAttack(setup: AttackSetup, opts: FimEigenOptions): tf.Te
     const plus = tf.clipByValue(tf.add(x, step), box.min, box.max) as tf.Tensor2D;
     const minus = tf.clipByValue(tf.sub(x, step), box.min, box.max) as tf.Tensor2D;
     const n = opts.signSamples ?? SIGN_SAMPLES;
-    const klPlus = klPerRow(est, opts.divergence, plus, x, rng.fork(`sign-${key}`), { samples: n, differentiable: false });
-    const klMinus = klPerRow(est, opts.divergence, minus, x, rng.fork(`sign-${key}`), { samples: n, differentiable: false });
+    const klPlus = klPerRow(est, opts.divergence, plus, x, rng.fork(`sign-${key}`), {
+      samples: n,
+      differentiable: false,
+    });
+    const klMinus = klPerRow(est, opts.divergence, minus, x, rng.fork(`sign-${key}`), {
+      samples: n,
+      differentiable: false,
+    });
     const takePlus = tf.reshape(tf.cast(tf.greaterEqual(klPlus, klMinus), 'float32'), [-1, 1]);
     return tf.add(minus, tf.mul(takePlus, tf.sub(plus, minus))) as tf.Tensor2D;
   });

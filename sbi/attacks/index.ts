@@ -7,7 +7,12 @@ import { l2Pgd, linfPgd } from './pgd.js';
 import type { AttackSetup } from './setup.js';
 
 export { absoluteEps, autoStepSize, clipBoxOf, meanPerSampleStd, type ClipBox } from './eps.js';
-export { ATTACK_MC_SAMPLES, klPerRow, type AttackObjective, type Divergence } from './objectives.js';
+export {
+  ATTACK_MC_SAMPLES,
+  klPerRow,
+  type AttackObjective,
+  type Divergence,
+} from './objectives.js';
 export type { AttackSetup } from './setup.js';
 
 export const ATTACKS = ['l2pgd', 'linfpgd', 'noise', 'nll', 'fim-eigen'] as const;
@@ -67,7 +72,10 @@ export async function attackInBatches(
     const b = Math.min(batchSize, n - start);
     const xb = tf.tensor2d(x.subarray(start * est.xDim, (start + b) * est.xDim), [b, est.xDim]);
     const tb = theta
-      ? tf.tensor2d(theta.subarray(start * est.thetaDim, (start + b) * est.thetaDim), [b, est.thetaDim])
+      ? tf.tensor2d(theta.subarray(start * est.thetaDim, (start + b) * est.thetaDim), [
+          b,
+          est.thetaDim,
+        ])
       : undefined;
     const adv = runAttack(name, { ...base, x: xb, ...(tb ? { theta: tb } : {}) }, opts);
     out.set(await adv.data(), start * est.xDim);

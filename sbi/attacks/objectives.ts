@@ -59,7 +59,9 @@ export function klPerRow(
 ): tf.Tensor1D {
   return tf.tidy(() => {
     if (divergence === 'rkl') {
-      const s = opts.differentiable ? est.rsample(xAdv, opts.samples, rng) : est.sample(xAdv, opts.samples, rng);
+      const s = opts.differentiable
+        ? est.rsample(xAdv, opts.samples, rng)
+        : est.sample(xAdv, opts.samples, rng);
       const logAdv = logProbOfSamples(est, s, xAdv);
       const logClean = logProbOfSamples(est, s, xClean);
       return tf.mean(tf.sub(logAdv, logClean), 0) as tf.Tensor1D;
@@ -72,7 +74,11 @@ export function klPerRow(
 }
 
 /** -log q(theta_b | xAdv_b): [B]. */
-export function nllPerRow(est: DensityEstimator, xAdv: tf.Tensor2D, theta: tf.Tensor2D): tf.Tensor1D {
+export function nllPerRow(
+  est: DensityEstimator,
+  xAdv: tf.Tensor2D,
+  theta: tf.Tensor2D,
+): tf.Tensor1D {
   return tf.tidy(() => tf.neg(est.logProb(theta, xAdv)) as tf.Tensor1D);
 }
 

@@ -35,10 +35,13 @@ function pgd(setup: AttackSetup, opts: PgdOptions, norm: Norm): tf.Tensor2D {
   const stepSize = opts.stepSize ?? autoStepSize(eps, steps);
   const mc = opts.mcSamples ?? ATTACK_MC_SAMPLES;
   const targets = setup.theta ? { xClean: x, theta: setup.theta } : { xClean: x };
-  if (opts.objective === 'nll' && !setup.theta) throw new Error('The nll attack needs the true theta.');
+  if (opts.objective === 'nll' && !setup.theta)
+    throw new Error('The nll attack needs the true theta.');
 
   const objective = (delta: tf.Tensor): tf.Tensor =>
-    tf.sum(attackObjectivePerRow(est, opts.objective, tf.add(x, delta) as tf.Tensor2D, targets, rng, mc));
+    tf.sum(
+      attackObjectivePerRow(est, opts.objective, tf.add(x, delta) as tf.Tensor2D, targets, rng, mc),
+    );
   const gradOf = tf.grad(objective);
 
   let delta = tf.tidy(() => {
@@ -52,7 +55,11 @@ function pgd(setup: AttackSetup, opts: PgdOptions, norm: Norm): tf.Tensor2D {
         const moved = tf.add(delta, tf.mul(normalizeRows(g), stepSize)) as tf.Tensor2D;
         return projectL2(clipDelta(x, moved, box), eps);
       }
-      const moved = tf.clipByValue(tf.add(delta, tf.mul(tf.sign(g), stepSize)), -eps, eps) as tf.Tensor2D;
+      const moved = tf.clipByValue(
+        tf.add(delta, tf.mul(tf.sign(g), stepSize)),
+        -eps,
+        eps,
+      ) as tf.Tensor2D;
       return clipDelta(x, moved, box);
     });
     delta.dispose();

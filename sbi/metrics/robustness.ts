@@ -65,7 +65,9 @@ export interface GuardedValues {
  */
 export function guardOverflow(values: ArrayLike<number>): GuardedValues {
   const bad = (v: number) => Number.isNaN(v) || v < OVERFLOW_GUARD;
-  const good = Array.from(values).filter((v) => !bad(v)).sort((a, b) => a - b);
+  const good = Array.from(values)
+    .filter((v) => !bad(v))
+    .sort((a, b) => a - b);
   const m = good.length;
   // torch.median returns the lower of the two middle values
   const median = m > 0 ? good[Math.floor((m - 1) / 2)]! : NaN;
