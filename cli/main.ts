@@ -6,18 +6,20 @@ import type { Command } from './command.js';
 import { UserError } from './errors.js';
 
 const commandsDir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
+// Compiled, the commands are .js; run from source (node --import tsx cli/main.ts) they are .ts.
+const ext = fileURLToPath(import.meta.url).endsWith('.ts') ? '.ts' : '.js';
 
 function commandNames(): string[] {
   if (!existsSync(commandsDir)) return [];
   return readdirSync(commandsDir)
-    .filter((f) => f.endsWith('.js'))
+    .filter((f) => f.endsWith(ext) && !f.endsWith('.d.ts'))
     .map((f) => f.slice(0, -3))
     .sort();
 }
 
 async function load(name: string): Promise<Command | undefined> {
   if (!/^[a-z][a-z0-9-]*$/.test(name) || !commandNames().includes(name)) return undefined;
-  const mod = (await import(join(commandsDir, `${name}.js`))) as { command?: Command };
+  const mod = (await import(join(commandsDir, `${name}${ext}`))) as { command?: Command };
   return mod.command;
 }
 

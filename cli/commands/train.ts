@@ -1,0 +1,224 @@
+// `robustsbi train`: NPE on a task's simulations (drawn here, or read with --sims), written as one
+// self-describing model file. Progress goes to stderr, the summary to stdout.
+import type { Command } from '../command.js';
+import { UserError } from '../errors.js';
+import {
+  checkOutputPath,
+  parseCommandArgs,
+  parseInteger,
+  parseIntegerList,
+  parsePositiveNumber,
+  required,
+} from '../sbi-args.js';
+
+const ESTIMATORS = ['maf', 'nsf', 'gaussian', 'mdn'];
+
+const usage = `robustsbi train --task TASK --n N --out MODEL [options]
+       robustsbi train --sims FILE --out MODEL [options]
+
+  --task T            gaussian_linear, lotka_volterra, sir, two_moons, slcp (taken from --sims when given)
+  --estimator E       maf (default), nsf, gaussian, mdn
+  --n N               simulation budget (with --sims: use the first N rows)
+  --seed S            seed of simulation, initialization and shuffling (default 0)
+  --sims FILE         train on a file written by "robustsbi simulate"
+  --out MODEL         the model file to write
+  --max-epochs K      default 300          --min-epochs K   default 5
+  --batch-size B      default 512          --lr R           default 0.001
+  --patience P        default 10           --val-size V     default min(512, 10% of N)
+  --clip C            global gradient-norm clip, default 75 (inf: off)
+  --hidden 100,100    hidden layer sizes   --transforms K   flow transforms (maf, nsf)
+  --bins K            spline bins (nsf)    --components K   mixture components (mdn)
+  --backend B         tfjs-node-gpu, tfjs-node, wasm, cpu or auto (default)`;
+
+async function run(argv: string[]): Promise<number> {
+  const v = parseCommandArgs('train', argv, {
+    task: { type: 'string' },
+    estimator: { type: 'string', default: 'maf' },
+    n: { type: 'string' },
+    seed: { type: 'string', default: '0' },
+    sims: { type: 'string' },
+    out: { type: 'string' },
+    'max-epochs': { type: 'string' },
+    'min-epochs': { type: 'string' },
+    'batch-size': { type: 'string' },
+    lr: { type: 'string' },
+    patience: { type: 'string' },
+    'val-size': { type: 'string' },
+    clip: { type: 'string' },
+    hidden: { type: 'string' },
+    transforms: { type: 'string' },
+    bins: { type: 'string' },
+    components: { type: 'string' },
+    backend: { type: 'string' },
+  });
+
+  // Every option is checked before anything is simulated or trained.
+  const kind = v.estimator!;
+  if (!ESTIMATORS.includes(kind))
+    throw new UserError(`Unknown estimator "${kind}"; use one of ${ESTIMATORS.join(', ')}.`);
+  if (v.task === undefined && v.sims === undefined)
+    throw new UserError('"robustsbi train" needs --task (with --n) or --sims.');
+  const seed = parseInteger('seed', v.seed!, 0);
+  const nOption = v.n === undefined ? undefined : parseInteger('n', v.n, 2);
+  if (nOption === undefined && v.sims === undefined)
+    throw new UserError('"robustsbi train" needs --n (the simulation budget) when it simulates.');
+  const out = checkOutputPath('out', required(v.out, 'out', 'train'));
+  const hyperparameters = {
+    maxEpochs:
+      v['max-epochs'] === undefined ? undefined : parseInteger('max-epochs', v['max-epochs'], 1),
+    minEpochs:
+      v['min-epochs'] === undefined ? undefined : parseInteger('min-epochs', v['min-epochs'], 0),
+    batchSize:
+      v['batch-size'] === undefined ? undefined : parseInteger('batch-size', v['batch-size'], 1),
+    learningRate: v.lr === undefined ? undefined : parsePositiveNumber('lr', v.lr),
+    patience: v.patience === undefined ? undefined : parseInteger('patience', v.patience, 0),
+    valSize: v['val-size'] === undefined ? undefined : parseInteger('val-size', v['val-size'], 1),
+    clipNorm: v.clip === undefined ? undefined : parsePositiveNumber('clip', v.clip, true),
+  };
+  const overrides: Record<string, unknown> = {};
+  if (v.hidden !== undefined) overrides.hidden = parseIntegerList('hidden', v.hidden);
+  const onlyFor = (option: string, kinds: string[]): void => {
+    if (!kinds.includes(kind))
+      throw new UserError(`--${option} applies to ${kinds.join(' and ')} only, not to ${kind}.`);
+  };
+  if (v.transforms !== undefined) {
+    onlyFor('transforms', ['maf', 'nsf']);
+    overrides.numTransforms = parseInteger('transforms', v.transforms, 1);
+  }
+  if (v.bins !== undefined) {
+    onlyFor('bins', ['nsf']);
+    overrides.bins = parseInteger('bins', v.bins, 2);
+  }
+  if (v.components !== undefined) {
+    onlyFor('components', ['mdn']);
+    overrides.components = parseInteger('components', v.components, 1);
+  }
+
+  const { startBackend, taskByName, loadOrFail } = await import('../sbi-context.js');
+  const { createRng } = await import('../../sbi/rng.js');
+  const { simulateDataset } = await import('../../sbi/simulate.js');
+  const { loadSimulations } = await import('../../sbi/simulation-file.js');
+  const { createEstimator, defaultEstimatorConfig } = await import('../../sbi/estimators/index.js');
+  const { trainNPE, DivergedError, defaultValSize, DEFAULT_NPE_HYPERPARAMETERS } =
+    await import('../../sbi/npe.js');
+  const { saveModel } = await import('../../sbi/model-file.js');
+  const { codeVersion } = await import('../code-version.js');
+  const { epochProgress } = await import('../progress.js');
+
+  // Data: the simulation file decides the task; otherwise simulate as `robustsbi simulate` would.
+  let task;
+  let theta: Float32Array;
+  let x: Float32Array;
+  let n: number;
+  let droppedBefore = 0;
+  if (v.sims !== undefined) {
+    const sims = loadOrFail(() => loadSimulations(v.sims!));
+    if (v.task !== undefined && v.task !== sims.task) {
+      throw new UserError(
+        `--task ${v.task} does not match the simulation file ${v.sims}, which holds ${sims.task} simulations.`,
+      );
+    }
+    task = taskByName(sims.task);
+    if (sims.thetaDim !== task.thetaDim || sims.xDim !== task.xDim) {
+      throw new UserError(
+        `The simulation file ${v.sims} has ${sims.thetaDim}->${sims.xDim} dimensions, but ${task.name} has ${task.thetaDim}->${task.xDim}.`,
+      );
+    }
+    n = nOption ?? sims.n;
+    if (n > sims.n) throw new UserError(`--n ${n} exceeds the ${sims.n} simulations in ${v.sims}.`);
+    theta = sims.theta.subarray(0, n * task.thetaDim);
+    x = sims.x.subarray(0, n * task.xDim);
+    droppedBefore = sims.dropped;
+  } else {
+    task = taskByName(v.task!);
+    n = nOption!;
+  }
+  if (hyperparameters.valSize !== undefined && hyperparameters.valSize >= n) {
+    throw new UserError(
+      `--val-size ${hyperparameters.valSize} leaves no training data out of ${n} simulations.`,
+    );
+  }
+  const config = { ...defaultEstimatorConfig(kind), ...overrides };
+  const backend = await startBackend(v.backend);
+  const rng = createRng(seed);
+  if (v.sims === undefined) {
+    const data = simulateDataset(task, n, rng);
+    ({ theta, x } = data);
+    droppedBefore = data.dropped;
+    n = data.n;
+  }
+
+  const progress = epochProgress();
+  const started = performance.now();
+  let result;
+  try {
+    result = await trainNPE({
+      data: { theta: theta!, x: x!, n },
+      thetaDim: task.thetaDim,
+      xDim: task.xDim,
+      rng: rng.fork('train'),
+      hyperparameters,
+      createModel: (zscore) =>
+        createEstimator(kind, {
+          thetaDim: task.thetaDim,
+          xDim: task.xDim,
+          zscore,
+          config,
+          rng: rng.fork('init'),
+        }),
+      onEpoch: (p) => progress.onEpoch(p),
+    });
+  } catch (e) {
+    if (e instanceof DivergedError)
+      throw new UserError(`${e.message} Nothing was written; try a smaller --lr.`, 1);
+    if (e instanceof RangeError) throw new UserError(e.message);
+    throw e;
+  } finally {
+    progress.done();
+  }
+  const trainMs = performance.now() - started;
+  try {
+    saveModel(out, {
+      estimator: result.model,
+      task: task.name,
+      paramNames: task.paramNames,
+      seed,
+      n: n + droppedBefore,
+      training: {
+        ...DEFAULT_NPE_HYPERPARAMETERS,
+        ...Object.fromEntries(Object.entries(hyperparameters).filter(([, h]) => h !== undefined)),
+        valSize: hyperparameters.valSize ?? defaultValSize(n - result.dropped),
+        estimator: kind,
+        sims: v.sims ?? null,
+      },
+      summary: {
+        epochs: result.epochs,
+        bestEpoch: result.bestEpoch,
+        bestValLoss: result.bestValLoss,
+        stoppedBy: result.stoppedBy,
+        dropped: droppedBefore + result.dropped,
+        nTrain: result.nTrain,
+        nVal: result.nVal,
+        trainMs: Math.round(trainMs),
+      },
+      code: codeVersion(),
+      backend: backend.name,
+      createdAt: new Date().toISOString(),
+    });
+  } finally {
+    result.model.dispose();
+  }
+  console.log(
+    `train: ${kind} on ${task.name} (${result.nTrain} train / ${result.nVal} validation, ${droppedBefore + result.dropped} non-finite dropped): ` +
+      `${result.epochs} epochs (${result.stoppedBy}), best validation NLL ${result.bestValLoss.toFixed(4)} at epoch ${result.bestEpoch}, ` +
+      `${(trainMs / 1000).toFixed(1)} s on ${backend.name} -> ${v.out}`,
+  );
+  return 0;
+}
+
+export const command: Command = {
+  name: 'train',
+  summary: 'Train a neural posterior estimator and save it to one model file',
+  usage,
+  run,
+};
