@@ -404,7 +404,7 @@ export interface TrainingState {
    * of the caller's stream, so the stream's seed plus `epoch` above is the whole state; resume with
    * a stream of the same seed.
    */
-  rng: { scheme: 'fork-per-epoch'; nextEpoch: number };
+  rng: { scheme: 'fork-per-epoch'; nextEpoch: number; path?: string[] };
   trainLosses: (number | null)[];
   valLosses: (number | null)[];
   defense?: { name: string; state: unknown };
@@ -551,6 +551,12 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
     if (opts.resumeFrom) {
       const r = opts.resumeFrom;
       checkResumable(r, { thetaDim, xDim, nTrain, nVal, dropped: clean.dropped });
+      const path = streamPath(rng).path;
+      if (r.rng.path && path && JSON.stringify(r.rng.path) !== JSON.stringify(path)) {
+        throw new RangeError(
+          `The checkpoint to resume from was trained with the random stream ${r.rng.path.join('/')}, not ${path.join('/')}.`,
+        );
+      }
       model.setWeights(decodeWeights(r.weights));
       adam.restore(decodeAdam(r.adam));
       best = { weights: decodeWeights(r.best.weights), adam: decodeAdam(r.best.adam) };
@@ -682,13 +688,20 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
       adam: encodeAdam(adam.snapshot()),
       best: { weights: encodeWeights(best.weights), adam: encodeAdam(best.adam) },
       earlyStopping: { ...es, bestValLoss: finiteOrNull(es.bestValLoss) },
-      rng: { scheme: 'fork-per-epoch', nextEpoch: epochsDone },
+      rng: { scheme: 'fork-per-epoch', nextEpoch: epochsDone, ...streamPath(rng) },
       trainLosses: trainLosses.map(finiteOrNull),
       valLosses: valLosses.map(finiteOrNull),
     };
     if (defense?.getState) state.defense = { name: defense.name, state: defense.getState() };
     return state;
   }
+}
+
+/** The seed path of an sbi/rng.ts stream (other RandomStreams have none), to refuse a resume with another seed. */
+function streamPath(rng: RandomStream): { path?: string[] } {
+  const withState = rng as RandomStream & { state?: () => { path?: unknown } };
+  const path = typeof withState.state === 'function' ? withState.state().path : undefined;
+  return Array.isArray(path) ? { path: path.map(String) } : {};
 }
 
 function checkResumable(

@@ -17,20 +17,22 @@ import {
   initialEarlyStopping,
   trainNPE,
 } from '../../../sbi/npe.js';
-import { LinearGaussian, TestStream, linearData } from './npe-fixtures.js';
+import { createEstimator } from '../../../sbi/estimators/index.js';
+import { createRng } from '../../../sbi/rng.js';
+import { LinearGaussian, linearData } from './npe-fixtures.js';
 
 before(async () => {
   await initBackend('cpu');
 });
 
 function options(over: Partial<TrainNPEOptions> = {}, n = 400, seed = 7): TrainNPEOptions {
-  const data = linearData(n, new TestStream(1000 + seed));
+  const data = linearData(n, createRng(1000 + seed));
   return {
     data,
     thetaDim: 2,
     xDim: 3,
-    createModel: (z) => new LinearGaussian(2, 3, z, new TestStream(seed).fork('init')),
-    rng: new TestStream(seed),
+    createModel: (z) => new LinearGaussian(2, 3, z, createRng(seed).fork('init')),
+    rng: createRng(seed),
     hyperparameters: { batchSize: 64, maxEpochs: 8, learningRate: 1e-2 },
     ...over,
   };
@@ -330,6 +332,44 @@ describe('trainNPE', () => {
     );
     r.model.dispose();
     await assert.rejects(trainNPE(options({ resumeFrom: states[0]! }, 300)), /nTrain/);
+  });
+
+  test('a checkpoint from another seed is refused', async () => {
+    const states: TrainingState[] = [];
+    const r = await trainNPE(
+      options({
+        hyperparameters: { batchSize: 64, maxEpochs: 1 },
+        checkpoint: (s) => void states.push(s),
+      }),
+    );
+    r.model.dispose();
+    await assert.rejects(
+      trainNPE({ ...options({ resumeFrom: states[0]! }), rng: createRng(8) }),
+      /random stream/,
+    );
+  });
+
+  test('a real MAF trains with a flat tensor count across epochs', async () => {
+    const start = tf.memory().numTensors;
+    const counts: number[] = [];
+    const r = await trainNPE(
+      options({
+        createModel: (zscore) =>
+          createEstimator('maf', {
+            thetaDim: 2,
+            xDim: 3,
+            zscore,
+            config: { hidden: [16], numTransforms: 2 },
+            rng: createRng(1),
+          }),
+        hyperparameters: { batchSize: 64, maxEpochs: 4, patience: 100 },
+        onEpoch: () => void counts.push(tf.memory().numTensors),
+      }),
+    );
+    assert.equal(new Set(counts).size, 1, `tensor counts per epoch: ${counts.join(', ')}`);
+    assert.ok(r.valLosses.at(-1)! < r.valLosses[0]!, `MAF val loss ${r.valLosses.join(', ')}`);
+    r.model.dispose();
+    assert.equal(tf.memory().numTensors, start);
   });
 
   test('tensor count stays flat across epochs and returns to its start', async () => {
