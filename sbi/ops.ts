@@ -1,7 +1,7 @@
 // Twice- (in fact any-order-) differentiable elementwise and reduction ops.
 //
-// Why this module exists: tfjs' registered gradients of exp, tanh, sigmoid, softplus, softmax, elu
-// use the op's *output* saved during the forward pass. The engine saves it as a clone that is
+// Why this module exists: tfjs' registered gradients of exp, tanh, sigmoid, elu, softmax and
+// logSoftmax use the op's *output* saved during the forward pass (softplus one order later). The engine saves it as a clone that is
 // recorded on the tape *before* the op's own tape node, so when an outer tf.grad differentiates
 // that backward pass the clone is not connected to the op's input: the term d(output)/d(input) is
 // silently dropped and grad(grad(f)) returns wrong numbers (tf.logSumExp's gradient even throws at

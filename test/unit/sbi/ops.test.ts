@@ -34,16 +34,18 @@ interface Elementwise {
   f: (v: number) => number;
   d1: (v: number) => number;
   d2: (v: number) => number;
+  d3: (v: number) => number;
 }
 
 const ELEMENTWISE: Elementwise[] = [
-  { name: 'exp', op: ops.exp, f: Math.exp, d1: Math.exp, d2: Math.exp },
+  { name: 'exp', op: ops.exp, f: Math.exp, d1: Math.exp, d2: Math.exp, d3: Math.exp },
   {
     name: 'tanh',
     op: ops.tanh,
     f: Math.tanh,
     d1: (v) => 1 - Math.tanh(v) ** 2,
     d2: (v) => -2 * Math.tanh(v) * (1 - Math.tanh(v) ** 2),
+    d3: (v) => -2 * (1 - Math.tanh(v) ** 2) * (1 - 3 * Math.tanh(v) ** 2),
   },
   {
     name: 'sigmoid',
@@ -51,6 +53,7 @@ const ELEMENTWISE: Elementwise[] = [
     f: sig,
     d1: (v) => sig(v) * sig(-v),
     d2: (v) => sig(v) * sig(-v) * (1 - 2 * sig(v)),
+    d3: (v) => sig(v) * sig(-v) * (1 - 6 * sig(v) * sig(-v)),
   },
   {
     name: 'softplus',
@@ -58,6 +61,7 @@ const ELEMENTWISE: Elementwise[] = [
     f: (v) => Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v))),
     d1: sig,
     d2: (v) => sig(v) * sig(-v),
+    d3: (v) => sig(v) * sig(-v) * (1 - 2 * sig(v)),
   },
   {
     name: 'logSigmoid',
@@ -65,6 +69,7 @@ const ELEMENTWISE: Elementwise[] = [
     f: (v) => Math.min(v, 0) - Math.log1p(Math.exp(-Math.abs(v))),
     d1: (v) => sig(-v),
     d2: (v) => -sig(v) * sig(-v),
+    d3: (v) => -sig(v) * sig(-v) * (1 - 2 * sig(v)),
   },
 ];
 
@@ -523,17 +528,40 @@ for (const backend of BACKENDS) {
       tf.dispose([x, z]);
     });
 
-    test('third derivative of exp and tanh (gradients are differentiable at every order)', () => {
+    test('third derivatives: elementwise vs closed forms, reductions vs differences of H v', () => {
       const x = tf.tensor1d(POINTS);
-      const d3 = (op: (t: tf.Tensor) => tf.Tensor): number[] =>
-        read(tf.grad(tf.grad(tf.grad((t: tf.Tensor) => tf.sum(op(t)))))(x));
-      assertClose(d3(ops.exp), POINTS.map(Math.exp), 1e-4, 1e-5, "exp'''");
-      const t3 = (v: number): number => {
-        const t = Math.tanh(v);
-        return -2 * (1 - t * t) * (1 - 3 * t * t);
-      };
-      assertClose(d3(ops.tanh), POINTS.map(t3), 1e-4, 1e-2, "tanh'''");
-      x.dispose();
+      for (const e of ELEMENTWISE) {
+        const d3 = read(tf.grad(tf.grad(tf.grad((t: tf.Tensor) => tf.sum(e.op(t)))))(x));
+        assertClose(d3, POINTS.map(e.d3), 1e-4, 1e-2, `${e.name}'''`);
+      }
+      // T(z)[v, w] = d/dz sum(w * H(z) v) by triple backprop, against central differences of the
+      // (already verified) H v along each coordinate.
+      const z = table(3, 4, 90).map((r) => r.map((q) => 2 * q));
+      const v = tf.tensor2d(table(3, 4, 91));
+      const w = tf.tensor2d(table(3, 4, 92));
+      for (const r of REDUCTIONS) {
+        for (const axis of [1, 0]) {
+          const c = tf.tensor2d(table(...(r.weightShape(3, 4, axis) as [number, number]), 93));
+          const f = (t: tf.Tensor): tf.Tensor => tf.sum(tf.mul(c, r.op(t, axis)));
+          const hv = (t: tf.Tensor): tf.Tensor =>
+            tf.grad((q: tf.Tensor) => tf.sum(tf.mul(v, tf.grad(f)(q))))(t);
+          const whv = (t: tf.Tensor): tf.Tensor => tf.sum(tf.mul(w, hv(t)));
+          const got = read(tf.grad(whv)(tf.tensor2d(z)));
+          const h = 1e-2;
+          const fd = z.flat().map((_, k) => {
+            const zp = z.flat();
+            const zm = z.flat();
+            zp[k]! += h;
+            zm[k]! -= h;
+            return (
+              (read(whv(tf.tensor2d(zp, [3, 4])))[0]! - read(whv(tf.tensor2d(zm, [3, 4])))[0]!) /
+              (2 * h)
+            );
+          });
+          const scale = Math.max(...fd.map(Math.abs));
+          assertClose(got, fd, 1e-2, scale, `${r.name} axis ${axis} third derivative`);
+        }
+      }
     });
 
     test('second order survives tf.tidy inside the differentiated function, and tf.variableGrads', () => {
