@@ -1,0 +1,269 @@
+// Classifier two-sample test (C2ST) as sbibm scores posteriors: z-score both sets with the
+// reference's statistics, train sklearn's default MLPClassifier (two ReLU layers of 10*d units,
+// Adam, L2 alpha/2/batch * ||W||^2, stop when the epoch loss fails to improve by tol for more than
+// n_iter_no_change epochs), 5-fold shuffled cross-validation, score = mean held-out accuracy.
+// 0.5 means indistinguishable, 1.0 means perfectly separable.
+import { tf } from '../backend.js';
+import type { RandomStream } from '../types.js';
+
+export interface C2STOptions {
+  /** Hidden width = widthFactor * d (sbibm: 10). */
+  widthFactor?: number;
+  folds?: number;
+  learningRate?: number;
+  /** sklearn's L2 strength; the penalty per batch is alpha / 2 / batch * sum ||W||^2 (biases free). */
+  alpha?: number;
+  /** Default min(200, n_train), as sklearn's batch_size='auto'. */
+  batchSize?: number;
+  tol?: number;
+  nIterNoChange?: number;
+  maxEpochs?: number;
+  /** z-score both sets with the reference's mean and unbiased std (sbibm's C2ST_Z). */
+  zScore?: boolean;
+  /**
+   * Use at most this many rows of each set (a seeded random subset), to trade precision for time.
+   * sbibm compares 10k vs 10k.
+   */
+  maxSamples?: number;
+}
+
+export interface C2STResult {
+  /** Mean held-out accuracy over the folds. */
+  accuracy: number;
+  foldAccuracies: number[];
+  /** Training epochs each fold ran before the stopping rule fired. */
+  foldEpochs: number[];
+  nReference: number;
+  nEstimate: number;
+}
+
+const DEFAULTS = {
+  widthFactor: 10,
+  folds: 5,
+  learningRate: 1e-3,
+  alpha: 1e-4,
+  tol: 1e-4,
+  nIterNoChange: 10,
+  maxEpochs: 10000,
+  zScore: true,
+};
+
+/**
+ * C2ST between `reference` (nRef rows) and `estimate` (nEst rows), both row-major with `dim`
+ * columns. Deterministic given `rng` (it draws the subsets, the folds, the initial weights and the
+ * epoch shuffles from forks of it, and does not advance it).
+ */
+export function c2st(
+  reference: Float32Array,
+  estimate: Float32Array,
+  dim: number,
+  rng: RandomStream,
+  options: C2STOptions = {},
+): C2STResult {
+  const o = { ...DEFAULTS, ...options };
+  if (!(Number.isInteger(dim) && dim > 0))
+    throw new Error(`c2st: dim must be a positive integer, got ${dim}`);
+  if (reference.length % dim !== 0 || estimate.length % dim !== 0) {
+    throw new Error('c2st: sample arrays must hold whole rows of dim values');
+  }
+  let ref = reference;
+  let est = estimate;
+  if (o.maxSamples !== undefined) {
+    ref = subsample(ref, dim, o.maxSamples, rng.fork('subsample-reference'));
+    est = subsample(est, dim, o.maxSamples, rng.fork('subsample-estimate'));
+  }
+  const nRef = ref.length / dim;
+  const nEst = est.length / dim;
+  const n = nRef + nEst;
+  if (nRef < 2 || nEst < 1 || n < o.folds)
+    throw new Error(`c2st: too few samples (${nRef} vs ${nEst})`);
+
+  // Pooled data, labels 0 = reference, 1 = estimate (sbibm's order).
+  const data = new Float32Array(n * dim);
+  data.set(ref, 0);
+  data.set(est, nRef * dim);
+  if (o.zScore) zScoreInPlace(data, ref, dim);
+  const labels = new Float32Array(n);
+  labels.fill(1, nRef);
+
+  // KFold(shuffle=True): shuffle once, then contiguous folds; the first n % k folds get one more.
+  const order = rng.fork('kfold').permutation(n);
+  const foldSizes = Array.from(
+    { length: o.folds },
+    (_, i) => Math.floor(n / o.folds) + (i < n % o.folds ? 1 : 0),
+  );
+  const foldAccuracies: number[] = [];
+  const foldEpochs: number[] = [];
+  let start = 0;
+  for (let f = 0; f < o.folds; f++) {
+    const size = foldSizes[f]!;
+    const testIdx = order.subarray(start, start + size);
+    const trainIdx = new Int32Array(n - size);
+    trainIdx.set(order.subarray(0, start), 0);
+    trainIdx.set(order.subarray(start + size), start);
+    start += size;
+    const { accuracy, epochs } = fitAndScore(
+      data,
+      labels,
+      dim,
+      trainIdx,
+      testIdx,
+      rng.fork(`fold-${f}`),
+      o,
+    );
+    foldAccuracies.push(accuracy);
+    foldEpochs.push(epochs);
+  }
+  const accuracy = foldAccuracies.reduce((a, b) => a + b, 0) / foldAccuracies.length;
+  return { accuracy, foldAccuracies, foldEpochs, nReference: nRef, nEstimate: nEst };
+}
+
+function subsample(a: Float32Array, dim: number, max: number, rng: RandomStream): Float32Array {
+  const n = a.length / dim;
+  if (n <= max) return a;
+  const perm = rng.permutation(n);
+  const out = new Float32Array(max * dim);
+  for (let i = 0; i < max; i++) out.set(a.subarray(perm[i]! * dim, (perm[i]! + 1) * dim), i * dim);
+  return out;
+}
+
+/** z-scores `data` in place with `ref`'s column means and unbiased stds (no zero-std guard, as sbibm). */
+function zScoreInPlace(data: Float32Array, ref: Float32Array, dim: number): void {
+  const n = ref.length / dim;
+  for (let j = 0; j < dim; j++) {
+    let mean = 0;
+    for (let i = 0; i < n; i++) mean += ref[i * dim + j]!;
+    mean /= n;
+    let ss = 0;
+    for (let i = 0; i < n; i++) ss += (ref[i * dim + j]! - mean) ** 2;
+    const std = Math.sqrt(ss / (n - 1));
+    for (let i = 0; i < data.length / dim; i++)
+      data[i * dim + j] = (data[i * dim + j]! - mean) / std;
+  }
+}
+
+function gatherRows(data: Float32Array, labels: Float32Array, dim: number, idx: Int32Array) {
+  const x = new Float32Array(idx.length * dim);
+  const y = new Float32Array(idx.length);
+  for (let i = 0; i < idx.length; i++) {
+    const r = idx[i]!;
+    x.set(data.subarray(r * dim, (r + 1) * dim), i * dim);
+    y[i] = labels[r]!;
+  }
+  return { x, y };
+}
+
+/** Glorot-uniform with sklearn's ReLU factor 6: weights and biases on +-sqrt(6 / (fan_in + fan_out)). */
+function initLayer(
+  fanIn: number,
+  fanOut: number,
+  rng: RandomStream,
+): { w: tf.Variable; b: tf.Variable } {
+  const bound = Math.sqrt(6 / (fanIn + fanOut));
+  const wv = new Float32Array(fanIn * fanOut);
+  const bv = new Float32Array(fanOut);
+  rng.fillUniform(wv);
+  rng.fillUniform(bv);
+  for (let i = 0; i < wv.length; i++) wv[i] = (2 * wv[i]! - 1) * bound;
+  for (let i = 0; i < bv.length; i++) bv[i] = (2 * bv[i]! - 1) * bound;
+  // tidy frees the initial-value tensors; the variables (not tracked by tidy) survive.
+  return tf.tidy(() => ({
+    w: tf.variable(tf.tensor2d(wv, [fanIn, fanOut])),
+    b: tf.variable(tf.tensor1d(bv)),
+  }));
+}
+
+function fitAndScore(
+  data: Float32Array,
+  labels: Float32Array,
+  dim: number,
+  trainIdx: Int32Array,
+  testIdx: Int32Array,
+  rng: RandomStream,
+  o: typeof DEFAULTS & C2STOptions,
+): { accuracy: number; epochs: number } {
+  const width = o.widthFactor * dim;
+  const initRng = rng.fork('init');
+  const shuffleRng = rng.fork('shuffle');
+  const layers = [
+    initLayer(dim, width, initRng),
+    initLayer(width, width, initRng),
+    initLayer(width, 1, initRng),
+  ];
+  const vars = layers.flatMap((l) => [l.w, l.b]);
+  const weights = layers.map((l) => l.w);
+  const optimizer = tf.train.adam(o.learningRate, 0.9, 0.999, 1e-8);
+
+  const logits = (x: tf.Tensor2D): tf.Tensor2D => {
+    let h: tf.Tensor2D = x;
+    layers.forEach((l, i) => {
+      h = tf.add(tf.matMul(h, l.w), l.b);
+      if (i < layers.length - 1) h = tf.relu(h);
+    });
+    return h;
+  };
+
+  const train = gatherRows(data, labels, dim, trainIdx);
+  const test = gatherRows(data, labels, dim, testIdx);
+  const nTrain = trainIdx.length;
+  const batch = Math.min(o.batchSize ?? 200, nTrain);
+  const xTrain = tf.tensor2d(train.x, [nTrain, dim]);
+  const yTrain = tf.tensor2d(train.y, [nTrain, 1]);
+
+  let best = Infinity;
+  let noImprovement = 0;
+  let epochs = 0;
+  try {
+    for (let epoch = 0; epoch < o.maxEpochs; epoch++) {
+      const perm = shuffleRng.permutation(nTrain);
+      // Sum over batches of (batch loss * batch size), read once per epoch to avoid a sync per step.
+      const lossSum = tf.tidy(() => {
+        const permT = tf.tensor1d(perm, 'int32');
+        const xs = tf.gather(xTrain, permT);
+        const ys = tf.gather(yTrain, permT);
+        let acc: tf.Scalar = tf.scalar(0);
+        for (let s = 0; s < nTrain; s += batch) {
+          const bs = Math.min(batch, nTrain - s);
+          const xb = tf.slice(xs, [s, 0], [bs, dim]) as tf.Tensor2D;
+          const yb = tf.slice(ys, [s, 0], [bs, 1]) as tf.Tensor2D;
+          const loss = optimizer.minimize(
+            () => {
+              // Binary log-loss from logits: mean softplus(z) - y z, stable for large |z|.
+              const z = logits(xb);
+              const bce = tf.mean(tf.sub(tf.softplus(z), tf.mul(yb, z)));
+              const l2 = tf.addN(weights.map((w) => tf.sum(tf.square(w))));
+              return tf.add(bce, tf.mul(l2, (0.5 * o.alpha) / bs)) as tf.Scalar;
+            },
+            true,
+            vars,
+          )!;
+          acc = tf.add(acc, tf.mul(loss, bs));
+        }
+        return acc;
+      });
+      const epochLoss = lossSum.dataSync()[0]! / nTrain;
+      lossSum.dispose();
+      epochs++;
+      if (!Number.isFinite(epochLoss)) throw new Error(`c2st: training loss became ${epochLoss}`);
+      // sklearn's _update_no_improvement_count with early_stopping=False.
+      if (epochLoss > best - o.tol) noImprovement++;
+      else noImprovement = 0;
+      if (epochLoss < best) best = epochLoss;
+      if (noImprovement > o.nIterNoChange) break;
+    }
+    const correct = tf.tidy(() => {
+      const z = logits(tf.tensor2d(test.x, [testIdx.length, dim]));
+      // predict_proba > 0.5  <=>  logit > 0
+      const pred = tf.cast(tf.greater(z, 0), 'float32');
+      return tf.sum(tf.cast(tf.equal(pred, tf.tensor2d(test.y, [testIdx.length, 1])), 'float32'));
+    });
+    const accuracy = correct.dataSync()[0]! / testIdx.length;
+    correct.dispose();
+    return { accuracy, epochs };
+  } finally {
+    xTrain.dispose();
+    yTrain.dispose();
+    optimizer.dispose();
+    for (const v of vars) v.dispose();
+  }
+}
