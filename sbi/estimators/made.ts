@@ -149,11 +149,19 @@ export class Made {
 
   /** Parameters [rows, P * D] for (z-scored) theta u [rows, D]; output i depends on u_<i in order. */
   forward(u: tf.Tensor2D, s: MadeState): tf.Tensor2D {
+    // The first layer's "bias" is the per-row context term, which wasm's fused kernel does not take.
     let h = tf.relu(tf.add(tf.matMul(u, s.thetaW), s.ctx)) as tf.Tensor2D;
+    // Fused matMul + bias + ReLU: one kernel per layer. Its gradient multiplies by step(output),
+    // whose own derivative is zero, so it stays exact at second order (tested).
     for (let l = 0; l < s.hiddenW.length; l++) {
-      h = tf.relu(tf.add(tf.matMul(h, s.hiddenW[l]!), this.hiddenB[l]!)) as tf.Tensor2D;
+      h = tf.fused.matMul({
+        a: h,
+        b: s.hiddenW[l]!,
+        bias: this.hiddenB[l]!,
+        activation: 'relu',
+      }) as tf.Tensor2D;
     }
-    return tf.add(tf.matMul(h, s.outW), this.outB) as tf.Tensor2D;
+    return tf.fused.matMul({ a: h, b: s.outW, bias: this.outB }) as tf.Tensor2D;
   }
 
   dispose(): void {
