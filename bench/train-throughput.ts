@@ -1,0 +1,263 @@
+// Speed bar of issue 3: MAF training throughput (simulations per second, one core) on
+// gaussian_linear at RABI's settings (3 transforms, MADE [100, 100], Adam 1e-3, batch 512, clip 75),
+// per available tfjs backend, against the same model and loop in PyTorch
+// (bench/torch/maf_throughput.py), all run by this one command.
+//
+//   node dist/bench/train-throughput.js [--n 10000] [--epochs 20] [--backends cpu,wasm,tfjs-node]
+//                                       [--no-torch] [--no-install]
+//
+// Each backend runs in its own child process (clean peak RSS, one backend per process), with
+// native thread pools pinned to one thread. Throughput = training rows * epochs / the summed wall
+// time of those epochs (each epoch: shuffled minibatch steps, a validation pass, a weight snapshot
+// on improvement); simulation, z-scoring and model setup are excluded on both sides.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initBackend, tf } from '../sbi/backend.js';
+import { createEstimator } from '../sbi/estimators/index.js';
+import { trainNPE } from '../sbi/npe.js';
+import { createRng } from '../sbi/rng.js';
+import { simulateDataset } from '../sbi/simulate.js';
+import { getTask } from '../sbi/tasks/index.js';
+import { torchPython } from './torch-venv.js';
+
+interface Row {
+  impl: string;
+  ok: boolean;
+  reason?: string;
+  simulationsPerSecond?: number;
+  trainS?: number;
+  epochs?: number;
+  nTrain?: number;
+  peakRssMb?: number;
+  peakTfMb?: number;
+  finalValLoss?: number;
+  version?: string;
+}
+
+const ONE_THREAD_ENV = {
+  TF_NUM_INTRAOP_THREADS: '1',
+  TF_NUM_INTEROP_THREADS: '1',
+  OMP_NUM_THREADS: '1',
+  MKL_NUM_THREADS: '1',
+};
+
+function args(): Map<string, string> {
+  const m = new Map<string, string>();
+  const a = process.argv.slice(2);
+  for (let i = 0; i < a.length; i++) {
+    const k = a[i]!;
+    if (!k.startsWith('--')) throw new Error(`unexpected argument ${k}`);
+    const next = a[i + 1];
+    if (next === undefined || next.startsWith('--')) m.set(k.slice(2), 'true');
+    else m.set(k.slice(2), (i++, next));
+  }
+  return m;
+}
+
+export function repoRoot(): string {
+  let d = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(d, 'package.json'))) {
+    const up = dirname(d);
+    if (up === d) throw new Error('cannot find the repository root');
+    d = up;
+  }
+  return d;
+}
+
+/** Child mode: train on one backend and print one JSON line. */
+async function worker(backend: string, n: number, epochs: number, valSize: number): Promise<void> {
+  const report = await initBackend(backend);
+  const task = getTask('gaussian_linear');
+  const rng = createRng(0);
+  const data = simulateDataset(task, n, rng.fork('data'));
+  let peakRss = process.memoryUsage().rss;
+  let peakTf = tf.memory().numBytes;
+  let trainMs = 0;
+  let lastVal = NaN;
+  const result = await trainNPE({
+    data,
+    thetaDim: task.thetaDim,
+    xDim: task.xDim,
+    rng: rng.fork('train'),
+    createModel: (zscore) =>
+      createEstimator('maf', {
+        thetaDim: task.thetaDim,
+        xDim: task.xDim,
+        zscore,
+        rng: rng.fork('model'),
+      }),
+    // Fixed epochs: patience high enough that early stopping never fires.
+    hyperparameters: { maxEpochs: epochs, patience: 1e9, valSize },
+    onEpoch: (p) => {
+      trainMs += p.epochMs;
+      lastVal = p.valLoss;
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      peakTf = Math.max(peakTf, tf.memory().numBytes);
+    },
+  });
+  const row: Row = {
+    impl: `tfjs-${report.name}`,
+    ok: true,
+    simulationsPerSecond: (result.nTrain * result.epochs) / (trainMs / 1000),
+    trainS: trainMs / 1000,
+    epochs: result.epochs,
+    nTrain: result.nTrain,
+    peakRssMb: peakRss / 2 ** 20,
+    peakTfMb: peakTf / 2 ** 20,
+    finalValLoss: lastVal,
+    version: tf.version.tfjs,
+  };
+  result.model.dispose();
+  console.log(JSON.stringify(row));
+}
+
+function runChild(
+  cmd: string,
+  argv: string[],
+  impl: string,
+  parse: (o: Record<string, unknown>) => Row,
+): Row {
+  const r = spawnSync(cmd, argv, {
+    encoding: 'utf8',
+    env: { ...process.env, ...ONE_THREAD_ENV },
+    maxBuffer: 64 * 2 ** 20,
+  });
+  const line = (r.stdout ?? '')
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .pop();
+  if (r.status !== 0 || line === undefined) {
+    const err = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n');
+    const msg = [...err].reverse().find((l) => /^\s*\w*Error: /.test(l)) ?? err.pop() ?? '';
+    return { impl, ok: false, reason: msg.trim().slice(0, 160) };
+  }
+  return parse(JSON.parse(line) as Record<string, unknown>);
+}
+
+function fmt(v: number | undefined, digits = 0): string {
+  return v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits);
+}
+
+async function main(): Promise<void> {
+  const a = args();
+  const n = Number(a.get('n') ?? 10000);
+  const epochs = Number(a.get('epochs') ?? 20);
+  const valSize = Number(a.get('val-size') ?? Math.round(n / 10));
+  if (a.has('worker')) return worker(a.get('worker')!, n, epochs, valSize);
+
+  const backends = (a.get('backends') ?? 'cpu,wasm,tfjs-node').split(',');
+  const self = fileURLToPath(import.meta.url);
+  // Under tsx the child needs the loader too; compiled, plain node is enough.
+  const nodeArgs = self.endsWith('.ts') ? ['--import', 'tsx', self] : [self];
+  const rows: Row[] = [];
+  for (const b of backends) {
+    console.error(`tfjs ${b}: training ${epochs} epochs on ${n} simulations...`);
+    rows.push(
+      runChild(
+        process.execPath,
+        [
+          ...nodeArgs,
+          '--worker',
+          b,
+          '--n',
+          String(n),
+          '--epochs',
+          String(epochs),
+          '--val-size',
+          String(valSize),
+        ],
+        `tfjs-${b}`,
+        (o) => o as unknown as Row,
+      ),
+    );
+  }
+
+  let torch: Row;
+  if (a.has('no-torch')) torch = { impl: 'torch', ok: false, reason: 'skipped (--no-torch)' };
+  else {
+    const py = torchPython(!a.has('no-install'));
+    if (!py.ok) torch = { impl: 'torch', ok: false, reason: py.reason };
+    else {
+      console.error(`torch: training ${epochs} epochs on ${n} simulations...`);
+      const script = join(repoRoot(), 'bench', 'torch', 'maf_throughput.py');
+      torch = runChild(
+        py.python,
+        [
+          script,
+          '--n',
+          String(n),
+          '--epochs',
+          String(epochs),
+          '--val-fraction',
+          String(valSize / n),
+          '--threads',
+          '1',
+        ],
+        'torch',
+        (o) => ({
+          impl: 'torch',
+          ok: true,
+          simulationsPerSecond: o.simulations_per_second as number,
+          trainS: o.train_s as number,
+          epochs: o.epochs as number,
+          nTrain: o.n_train as number,
+          peakRssMb: o.peak_rss_mb as number,
+          finalValLoss: o.final_val_loss as number,
+          version: o.torch_version as string,
+        }),
+      );
+    }
+  }
+  rows.push(torch);
+
+  const header = [
+    'impl',
+    'sims/s',
+    'ratio tfjs/torch',
+    'train s',
+    'epochs',
+    'n train',
+    'peak RSS MB',
+    'peak tf MB',
+    'final val NLL',
+  ];
+  const table = rows.map((r) =>
+    r.ok
+      ? [
+          r.impl,
+          fmt(r.simulationsPerSecond),
+          torch.ok && r.impl !== 'torch'
+            ? fmt(r.simulationsPerSecond! / torch.simulationsPerSecond!, 2)
+            : '-',
+          fmt(r.trainS, 1),
+          String(r.epochs),
+          String(r.nTrain),
+          fmt(r.peakRssMb),
+          fmt(r.peakTfMb, 1),
+          fmt(r.finalValLoss, 3),
+        ]
+      : [r.impl, `unavailable (${r.reason})`, '', '', '', '', '', '', ''],
+  );
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => (t[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
+  console.log(line(header));
+  console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+  for (const t of table) console.log(line(t));
+  console.log(
+    JSON.stringify({
+      bench: 'train-throughput',
+      task: 'gaussian_linear',
+      estimator: 'maf',
+      n,
+      epochs,
+      valSize,
+      rows,
+    }),
+  );
+}
+
+await main();
