@@ -551,6 +551,23 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
     if (opts.resumeFrom) {
       const r = opts.resumeFrom;
       checkResumable(r, { thetaDim, xDim, nTrain, nVal, dropped: clean.dropped });
+      // maxEpochs may grow (to extend a run); anything else would make the resumed run a different one.
+      const before = JSON.parse(JSON.stringify({ ...r.hyperparameters, valSize: nVal })) as Record<
+        string,
+        unknown
+      >;
+      const now = JSON.parse(JSON.stringify({ ...hp, valSize: nVal })) as Record<string, unknown>;
+      const changed = Object.keys({ ...before, ...now }).filter(
+        (k) => k !== 'maxEpochs' && before[k] !== now[k],
+      );
+      if (changed.length > 0) {
+        const list = changed
+          .map((k) => `${k} ${String(before[k])} -> ${String(now[k])}`)
+          .join(', ');
+        throw new RangeError(
+          `The checkpoint to resume from was trained with other hyperparameters (${list}).`,
+        );
+      }
       const path = streamPath(rng).path;
       if (r.rng.path && path && JSON.stringify(r.rng.path) !== JSON.stringify(path)) {
         throw new RangeError(

@@ -334,7 +334,7 @@ describe('trainNPE', () => {
     await assert.rejects(trainNPE(options({ resumeFrom: states[0]! }, 300)), /nTrain/);
   });
 
-  test('a checkpoint from another seed is refused', async () => {
+  test('a checkpoint from another seed or other hyperparameters is refused', async () => {
     const states: TrainingState[] = [];
     const r = await trainNPE(
       options({
@@ -343,9 +343,14 @@ describe('trainNPE', () => {
       }),
     );
     r.model.dispose();
+    const hp = { batchSize: 64, maxEpochs: 1 };
     await assert.rejects(
-      trainNPE({ ...options({ resumeFrom: states[0]! }), rng: createRng(8) }),
+      trainNPE({ ...options({ resumeFrom: states[0]!, hyperparameters: hp }), rng: createRng(8) }),
       /random stream/,
+    );
+    await assert.rejects(
+      trainNPE(options({ resumeFrom: states[0]!, hyperparameters: { ...hp, batchSize: 32 } })),
+      /other hyperparameters \(batchSize 64 -> 32\)/,
     );
   });
 
