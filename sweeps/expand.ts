@@ -1,0 +1,202 @@
+// Expansion of a validated spec into trials with deterministic, content-derived IDs. Pure (no ajv, no
+// node built-ins): the SweepWorkflow can call trialAt(i) to materialize one trial at a time instead
+// of carrying the whole list through its history.
+import { canonicalJson } from './canonical.js';
+import { shortHash } from './hash.js';
+import { MAX_TRIALS } from './schema.js';
+import type {
+  EvaluationItem,
+  SweepSpec,
+  TrialConfig,
+  TrialDefense,
+  TrialEvaluation,
+} from './types.js';
+
+/**
+ * Domain tags hashed with every ID. Bump one when the meaning of a field changes so that old and new
+ * results never share an ID.
+ */
+export const ID_VERSIONS = {
+  sweep: 'robustsbi.sweep/1',
+  trial: 'robustsbi.trial/1',
+  model: 'robustsbi.model/1',
+  simulation: 'robustsbi.simulation/1',
+  testSet: 'robustsbi.testset/1',
+  evaluation: 'robustsbi.evaluation/1',
+} as const;
+
+/** ID of any JSON value under a domain tag. */
+function idOf(tag: string, value: unknown): string {
+  return shortHash(canonicalJson({ id: tag, value }));
+}
+
+/** The points of every defense's grid, in spec order (betas outer, eps inner). */
+export function defenseVariants(spec: Pick<SweepSpec, 'defenses'>): TrialDefense[] {
+  const out: TrialDefense[] = [];
+  for (const d of spec.defenses) {
+    const betas: (number | undefined)[] = d.betas ?? [undefined];
+    const epss: (number | undefined)[] = d.eps ?? [undefined];
+    for (const beta of betas) {
+      for (const eps of epss) {
+        const v: TrialDefense = { name: d.name };
+        if (beta !== undefined) v.beta = beta;
+        if (eps !== undefined) v.eps = eps;
+        if (d.mcSamples !== undefined) v.mcSamples = d.mcSamples;
+        if (d.probes !== undefined) v.probes = d.probes;
+        if (d.steps !== undefined) v.steps = d.steps;
+        out.push(v);
+      }
+    }
+  }
+  return out;
+}
+
+type GridShape = Pick<SweepSpec, 'tasks' | 'estimators' | 'defenses' | 'budgets' | 'seeds'>;
+
+function gridSize(d: SweepSpec['defenses'][number]): number {
+  return (d.betas?.length ?? 1) * (d.eps?.length ?? 1);
+}
+
+/** Trials the spec expands to, computed without building them (for the size cap). */
+export function countTrials(spec: GridShape): number {
+  const variants = spec.defenses.reduce((s, d) => s + gridSize(d), 0);
+  return (
+    spec.tasks.length * spec.estimators.length * variants * spec.budgets.length * spec.seeds.length
+  );
+}
+
+/** Evaluation records the spec asks for: trials x attacks x objectives x eps. */
+export function countEvaluations(spec: GridShape & Pick<SweepSpec, 'evaluation'>): number {
+  const e = spec.evaluation;
+  return countTrials(spec) * e.attacks.length * e.objectives.length * e.eps.length;
+}
+
+/** The part of a spec that determines its results: everything but name, description, concurrency, routing, failFast and queues. */
+export function scientificContent(spec: SweepSpec): unknown {
+  return {
+    tasks: spec.tasks,
+    estimators: spec.estimators.map((e) => ({ kind: e.kind, architecture: e.architecture })),
+    defenses: spec.defenses,
+    seeds: spec.seeds,
+    budgets: spec.budgets,
+    training: spec.training,
+    evaluation: spec.evaluation,
+  };
+}
+
+/**
+ * The sweep's ID: a hash of its scientific content. Resubmitting the same spec (in any key order,
+ * with "maf" or { "kind": "maf" }, renamed, or with other concurrency / routing / failFast) gives the
+ * same ID, so it attaches to the running sweep instead of starting another. Reordering a grid
+ * changes the trial order and therefore the ID, though the trial IDs stay the same.
+ */
+export function sweepIdOf(spec: SweepSpec): string {
+  return idOf(ID_VERSIONS.sweep, scientificContent(spec));
+}
+
+export function simulationIdOf(task: string, budget: number, seed: number): string {
+  return idOf(ID_VERSIONS.simulation, { task, budget, seed });
+}
+
+export function testSetIdOf(task: string, nTest: number, seed: number): string {
+  return idOf(ID_VERSIONS.testSet, { task, nTest, seed });
+}
+
+export interface TrialIndexer {
+  readonly sweepId: string;
+  /** Number of trials. */
+  readonly count: number;
+  /** The trial at position `index` (0-based) of the sweep's order. */
+  at(index: number): TrialConfig;
+}
+
+/**
+ * Random access to the trials. The order is task, estimator, defense grid point, budget, seed, with
+ * the seed varying fastest, each axis in spec order.
+ */
+export function trialIndexer(spec: SweepSpec): TrialIndexer {
+  const variants = defenseVariants(spec);
+  const count = countTrials(spec);
+  if (count > MAX_TRIALS)
+    throw new RangeError(
+      `The sweep expands to ${count} trials; at most ${MAX_TRIALS} are allowed.`,
+    );
+  // The trade-off eps only tells the aggregation where to read; it does not change a trial.
+  const trialEvaluation: TrialEvaluation = { ...spec.evaluation };
+  delete (trialEvaluation as Partial<SweepSpec['evaluation']>).tradeoffEps;
+  const sweepId = sweepIdOf(spec);
+  const radices = [
+    spec.tasks.length,
+    spec.estimators.length,
+    variants.length,
+    spec.budgets.length,
+    spec.seeds.length,
+  ];
+
+  function at(index: number): TrialConfig {
+    if (!Number.isInteger(index) || index < 0 || index >= count)
+      throw new RangeError(`Trial index ${index} is outside 0..${count - 1}.`);
+    const digits = new Array<number>(radices.length);
+    let rest = index;
+    for (let k = radices.length - 1; k >= 0; k--) {
+      digits[k] = rest % radices[k]!;
+      rest = Math.floor(rest / radices[k]!);
+    }
+    const [ti, ei, di, bi, si] = digits as [number, number, number, number, number];
+    const task = spec.tasks[ti]!;
+    const est = spec.estimators[ei]!;
+    const estimator = { kind: est.kind, architecture: est.architecture };
+    const defense = variants[di]!;
+    const budget = spec.budgets[bi]!;
+    const seed = spec.seeds[si]!;
+    const model = { task, estimator, defense, budget, seed, training: spec.training };
+    return {
+      trialId: idOf(ID_VERSIONS.trial, { ...model, evaluation: trialEvaluation }),
+      modelId: idOf(ID_VERSIONS.model, model),
+      simulationId: simulationIdOf(task, budget, seed),
+      testSetId: testSetIdOf(task, trialEvaluation.nTest, seed),
+      index,
+      task,
+      estimator,
+      defense,
+      budget,
+      seed,
+      training: spec.training,
+      evaluation: trialEvaluation,
+      queues: {
+        simulate: 'cpu',
+        train: est.queue ?? spec.routing.train,
+        evaluate: spec.routing.evaluate,
+      },
+    };
+  }
+
+  return { sweepId, count, at };
+}
+
+/**
+ * Every trial of the sweep, in its deterministic order. The objects share the spec's nested
+ * training / evaluation objects: treat them as read-only.
+ */
+export function expandSweep(spec: SweepSpec): TrialConfig[] {
+  const ix = trialIndexer(spec);
+  const out: TrialConfig[] = [];
+  for (let i = 0; i < ix.count; i++) out.push(ix.at(i));
+  return out;
+}
+
+/** The trial's evaluation records, attack outermost, then objective, then eps. */
+export function evaluationPlan(trial: TrialConfig): EvaluationItem[] {
+  const out: EvaluationItem[] = [];
+  for (const attack of trial.evaluation.attacks)
+    for (const objective of trial.evaluation.objectives)
+      for (const eps of trial.evaluation.eps)
+        out.push({
+          evalId: idOf(ID_VERSIONS.evaluation, { trialId: trial.trialId, attack, objective, eps }),
+          trialId: trial.trialId,
+          attack,
+          objective,
+          eps,
+        });
+  return out;
+}

@@ -1,0 +1,51 @@
+// The names a sweep spec may use. sbi/ registries hold the same lists, but importing them would pull
+// tfjs into workflow bundles, so they are repeated here; a unit test asserts that both agree.
+
+/** sbi/tasks/index.ts TASK_NAMES. */
+export const TASK_NAMES = [
+  'gaussian_linear',
+  'lotka_volterra',
+  'sir',
+  'two_moons',
+  'slcp',
+] as const;
+export type TaskName = (typeof TASK_NAMES)[number];
+
+/** sbi/estimators/index.ts ESTIMATOR_KINDS. */
+export const ESTIMATOR_KINDS = ['maf', 'nsf', 'gaussian', 'mdn'] as const;
+export type EstimatorKind = (typeof ESTIMATOR_KINDS)[number];
+
+/** Training-time defenses (research/paper.md section 4; fim-fast is our cheaper FIM estimator). */
+export const DEFENSE_NAMES = ['none', 'fim', 'fim-fast', 'trades', 'adversarial', 'noise'] as const;
+export type DefenseName = (typeof DEFENSE_NAMES)[number];
+
+/** sbi/attacks/index.ts ATTACKS. */
+export const ATTACK_NAMES = ['l2pgd', 'linfpgd', 'noise', 'nll', 'fim-eigen'] as const;
+export type AttackName = (typeof ATTACK_NAMES)[number];
+
+/** KL directions (sbi/attacks/objectives.ts Divergence): rkl = KL(q~ || q), fkl = KL(q || q~). */
+export const OBJECTIVES = ['rkl', 'fkl'] as const;
+export type Objective = (typeof OBJECTIVES)[number];
+
+/** Temporal task queues a worker can serve. */
+export const QUEUES = ['cpu', 'gpu'] as const;
+export type Queue = (typeof QUEUES)[number];
+
+/**
+ * Architecture settings each estimator accepts (the keys of sbi's *_DEFAULTS; `orders` is left out
+ * because a flow draws it from the trial's seed).
+ */
+export const ARCHITECTURE_KEYS = {
+  maf: ['hidden', 'numTransforms', 'logScaleMin', 'logScaleMax'],
+  nsf: [
+    'hidden',
+    'numTransforms',
+    'bins',
+    'tailBound',
+    'minBinWidth',
+    'minBinHeight',
+    'minDerivative',
+  ],
+  gaussian: ['hidden', 'minScale'],
+  mdn: ['hidden', 'components', 'minScale'],
+} as const satisfies Record<EstimatorKind, readonly string[]>;

@@ -1,0 +1,223 @@
+// The sweep spec as a JSON Schema (draft-07), with defaults that ajv fills (useDefaults). Plain data:
+// validate.ts compiles it with ajv; nothing here imports ajv, so workflows may import the limits.
+import {
+  ARCHITECTURE_KEYS,
+  ATTACK_NAMES,
+  DEFENSE_NAMES,
+  ESTIMATOR_KINDS,
+  OBJECTIVES,
+  QUEUES,
+  TASK_NAMES,
+} from './names.js';
+
+/** Bytes of spec text read at most; longer texts are refused before parsing. */
+export const MAX_SPEC_BYTES = 1_000_000;
+/** Trials one sweep may expand to. */
+export const MAX_TRIALS = 100_000;
+/** Evaluation records (trials x attacks x objectives x eps) one sweep may ask for. */
+export const MAX_EVALUATIONS = 1_000_000;
+/** JSON nesting depth accepted (a spec needs 5). */
+export const MAX_DEPTH = 16;
+
+export const MAX_SEEDS = 1000;
+export const MAX_BUDGETS = 100;
+export const MAX_GRID = 1000;
+export const MAX_EPS = 100;
+export const MAX_ESTIMATORS = 50;
+export const MAX_DEFENSES = 50;
+
+/** Which defense takes which grid, and which grids have a default. */
+export const DEFENSE_GRIDS = {
+  none: { betas: 'forbidden', eps: 'forbidden' },
+  fim: { betas: 'required', eps: 'forbidden' },
+  'fim-fast': { betas: 'required', eps: 'forbidden' },
+  // RABI fixes TRADES' beta at 0.1 and sweeps the training epsilon.
+  trades: { betas: [0.1], eps: 'required' },
+  adversarial: { betas: 'forbidden', eps: 'required' },
+  // RABI's noise augmentation uses a ball of radius 1.0 x std.
+  noise: { betas: 'forbidden', eps: [1] },
+} as const satisfies Record<
+  (typeof DEFENSE_NAMES)[number],
+  Record<'betas' | 'eps', 'forbidden' | 'required' | readonly number[]>
+>;
+
+/** The extra knobs each defense accepts. */
+export const DEFENSE_OPTIONS = {
+  none: [],
+  fim: ['mcSamples'],
+  'fim-fast': ['mcSamples', 'probes'],
+  trades: ['steps'],
+  adversarial: ['steps'],
+  noise: [],
+} as const satisfies Record<(typeof DEFENSE_NAMES)[number], readonly string[]>;
+
+type Schema = Record<string, unknown>;
+
+const int = (minimum: number, maximum: number, extra: Schema = {}): Schema => ({
+  type: 'integer',
+  minimum,
+  maximum,
+  ...extra,
+});
+
+/** A non-empty list of distinct values: a grid axis. */
+const grid = (items: Schema, maxItems: number, extra: Schema = {}): Schema => ({
+  type: 'array',
+  items,
+  minItems: 1,
+  maxItems,
+  uniqueItems: true,
+  ...extra,
+});
+
+const betaSchema: Schema = { type: 'number', minimum: 0, maximum: 1e6 };
+const trainEpsSchema: Schema = { type: 'number', exclusiveMinimum: 0, maximum: 100 };
+
+const ARCHITECTURE_VALUES: Record<string, Schema> = {
+  hidden: {
+    type: 'array',
+    items: int(1, 4096),
+    minItems: 1,
+    maxItems: 16,
+  },
+  numTransforms: int(1, 64),
+  bins: int(1, 256),
+  components: int(1, 256),
+  tailBound: { type: 'number', exclusiveMinimum: 0, maximum: 1000 },
+  logScaleMin: { type: 'number', minimum: -100, maximum: 100 },
+  logScaleMax: { type: 'number', minimum: -100, maximum: 100 },
+  minScale: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+  minBinWidth: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+  minBinHeight: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+  minDerivative: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+};
+
+function architectureSchema(kind: (typeof ESTIMATOR_KINDS)[number]): Schema {
+  const properties: Record<string, Schema> = {};
+  for (const key of ARCHITECTURE_KEYS[kind]) properties[key] = ARCHITECTURE_VALUES[key]!;
+  return { type: 'object', title: `${kind} architecture`, properties, additionalProperties: false };
+}
+
+const estimatorSchema: Schema = {
+  type: ['string', 'object'],
+  // Shorthand: "maf" stands for { "kind": "maf" }.
+  if: { type: 'string' },
+  then: { title: 'estimator', enum: ESTIMATOR_KINDS },
+  else: {
+    required: ['kind'],
+    additionalProperties: false,
+    properties: {
+      kind: { title: 'estimator', enum: ESTIMATOR_KINDS },
+      architecture: { type: 'object' },
+      queue: { title: 'queue', enum: QUEUES },
+    },
+    allOf: ESTIMATOR_KINDS.map((kind) => ({
+      if: { properties: { kind: { const: kind } }, required: ['kind'] },
+      then: { properties: { architecture: architectureSchema(kind) } },
+    })),
+  },
+};
+
+const defenseSchema: Schema = {
+  type: 'object',
+  required: ['name'],
+  additionalProperties: false,
+  properties: {
+    name: { title: 'defense', enum: DEFENSE_NAMES },
+    betas: grid(betaSchema, MAX_GRID),
+    eps: grid(trainEpsSchema, MAX_EPS),
+    mcSamples: int(1, 1000),
+    probes: int(1, 1000),
+    steps: int(1, 10000),
+  },
+  allOf: DEFENSE_NAMES.map((name) => {
+    const then: Schema = {};
+    const properties: Record<string, unknown> = {};
+    const required: string[] = [];
+    for (const axis of ['betas', 'eps'] as const) {
+      const rule = DEFENSE_GRIDS[name][axis];
+      if (rule === 'forbidden') properties[axis] = false;
+      else if (rule === 'required') required.push(axis);
+      else properties[axis] = { default: [...rule] };
+    }
+    for (const opt of ['mcSamples', 'probes', 'steps'])
+      if (!(DEFENSE_OPTIONS[name] as readonly string[]).includes(opt)) properties[opt] = false;
+    then.properties = properties;
+    if (required.length > 0) then.required = required;
+    return { if: { properties: { name: { const: name } }, required: ['name'] }, then };
+  }),
+};
+
+const trainingSchema: Schema = {
+  type: 'object',
+  default: {},
+  additionalProperties: false,
+  // Defaults are RABI's (sbi/npe.ts DEFAULT_NPE_HYPERPARAMETERS; a unit test keeps them equal).
+  properties: {
+    maxEpochs: int(1, 100_000, { default: 300 }),
+    minEpochs: int(0, 100_000, { default: 5 }),
+    batchSize: int(1, 1_000_000, { default: 512 }),
+    learningRate: { type: 'number', exclusiveMinimum: 0, maximum: 10, default: 1e-3 },
+    patience: int(1, 100_000, { default: 10 }),
+    clipNorm: { type: ['number', 'null'], exclusiveMinimum: 0, default: 75 },
+    maxNanResets: int(0, 1000, { default: 10 }),
+    valSize: int(1, 1_000_000),
+  },
+};
+
+const evaluationSchema: Schema = {
+  type: 'object',
+  default: {},
+  additionalProperties: false,
+  // Defaults are RABI's evaluation settings (research/paper.md sections 3 and 5).
+  properties: {
+    attacks: grid({ title: 'attack', enum: ATTACK_NAMES }, ATTACK_NAMES.length, {
+      default: ['l2pgd', 'noise'],
+    }),
+    objectives: grid({ title: 'objective', enum: OBJECTIVES }, OBJECTIVES.length, {
+      default: ['rkl'],
+    }),
+    eps: grid({ type: 'number', exclusiveMinimum: 0, maximum: 100 }, MAX_EPS, {
+      default: [0.1, 0.2, 0.3, 0.5, 1, 2],
+    }),
+    nTest: int(1, 1_000_000, { default: 10_000 }),
+    mcSamples: int(1, 10_000, { default: 5 }),
+    evalSamples: int(1, 100_000, { default: 256 }),
+    coverageSamples: int(1, 100_000, { default: 2000 }),
+    coverageLevels: int(2, 10_000, { default: 100 }),
+    steps: int(1, 100_000),
+    attackBatchSize: int(1, 1_000_000, { default: 1000 }),
+    tradeoffEps: { type: 'number', exclusiveMinimum: 0, maximum: 100, default: 2 },
+  },
+};
+
+export const SWEEP_SPEC_SCHEMA: Schema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://robustsbi.dev/schemas/sweep-spec.json',
+  title: 'robustsbi sweep spec',
+  type: 'object',
+  required: ['name', 'tasks', 'estimators', 'defenses', 'seeds', 'budgets'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 200 },
+    description: { type: 'string', maxLength: 10_000 },
+    tasks: grid({ title: 'task', enum: TASK_NAMES }, TASK_NAMES.length),
+    estimators: grid(estimatorSchema, MAX_ESTIMATORS),
+    defenses: grid(defenseSchema, MAX_DEFENSES),
+    seeds: grid(int(0, 2_147_483_647), MAX_SEEDS),
+    budgets: grid(int(10, 10_000_000), MAX_BUDGETS),
+    training: trainingSchema,
+    evaluation: evaluationSchema,
+    concurrency: int(1, 10_000, { default: 4 }),
+    routing: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        train: { title: 'queue', enum: QUEUES, default: 'cpu' },
+        evaluate: { title: 'queue', enum: QUEUES, default: 'cpu' },
+      },
+    },
+    failFast: { type: 'boolean', default: false },
+  },
+};

@@ -1,0 +1,136 @@
+// The shapes of a validated sweep spec (defaults filled, estimator shorthands expanded) and of the
+// trials it expands to. Pure types: workflows import them freely.
+import type {
+  AttackName,
+  DefenseName,
+  EstimatorKind,
+  Objective,
+  Queue,
+  TaskName,
+} from './names.js';
+
+/** Overrides of sbi's default architecture for one estimator kind (sbi fills the rest). */
+export type ArchitectureOverrides = Record<string, number | number[]>;
+
+export interface EstimatorSpec {
+  kind: EstimatorKind;
+  architecture: ArchitectureOverrides;
+  /** Task queue that trains this estimator; overrides routing.train. Not part of any ID. */
+  queue?: Queue;
+}
+
+export interface DefenseSpec {
+  name: DefenseName;
+  /** Regularization strengths (fim, fim-fast, trades). */
+  betas?: number[];
+  /** Training epsilons relative to the training data's mean per-sample std (trades, adversarial, noise). */
+  eps?: number[];
+  /** Monte Carlo samples of the FIM estimate (fim, fim-fast). */
+  mcSamples?: number;
+  /** Probe directions per sample (fim-fast). */
+  probes?: number;
+  /** PGD iterations of the training-time attack (trades, adversarial). */
+  steps?: number;
+}
+
+export interface TrainingOptions {
+  maxEpochs: number;
+  minEpochs: number;
+  batchSize: number;
+  learningRate: number;
+  patience: number;
+  /** Global gradient-norm clip; null turns clipping off. */
+  clipNorm: number | null;
+  maxNanResets: number;
+  /** Validation rows; absent means sbi's rule, min(512, 10% of the budget). */
+  valSize?: number;
+}
+
+export interface EvaluationOptions {
+  attacks: AttackName[];
+  objectives: Objective[];
+  /** Attack budgets relative to the test set's mean per-sample std. */
+  eps: number[];
+  nTest: number;
+  /** Monte Carlo samples per PGD step. */
+  mcSamples: number;
+  /** Samples per x for the reported KL. */
+  evalSamples: number;
+  /** Samples per x for expected coverage. */
+  coverageSamples: number;
+  coverageLevels: number;
+  /** PGD iterations; absent means each attack's default (200 L2, 120 Linf). */
+  steps?: number;
+  attackBatchSize: number;
+  /** The eps at which the accuracy-robustness trade-off is read (RABI: 2). One of `eps`. */
+  tradeoffEps: number;
+}
+
+export interface RoutingOptions {
+  train: Queue;
+  evaluate: Queue;
+}
+
+/** A validated sweep spec: what validateSweepSpec returns and what expandSweep takes. */
+export interface SweepSpec {
+  name: string;
+  description?: string;
+  tasks: TaskName[];
+  estimators: EstimatorSpec[];
+  defenses: DefenseSpec[];
+  seeds: number[];
+  budgets: number[];
+  training: TrainingOptions;
+  evaluation: EvaluationOptions;
+  /** Trials in flight at once. */
+  concurrency: number;
+  routing: RoutingOptions;
+  /** Stop the sweep at the first failed trial instead of recording it and going on. */
+  failFast: boolean;
+}
+
+/** One point of a defense's grid. */
+export interface TrialDefense {
+  name: DefenseName;
+  beta?: number;
+  eps?: number;
+  mcSamples?: number;
+  probes?: number;
+  steps?: number;
+}
+
+/** What every evaluation of a trial shares (the per-record attack x objective x eps come from evaluationPlan). */
+export type TrialEvaluation = Omit<EvaluationOptions, 'tradeoffEps'>;
+
+export interface TrialConfig {
+  /** Hash of everything below except `index` and `queues`: any change of the configuration changes it. */
+  trialId: string;
+  /** Hash of what determines the trained model (task, estimator, defense, budget, seed, training). */
+  modelId: string;
+  /** Hash of (task, budget, seed): the training simulations, shared by every trial that uses them. */
+  simulationId: string;
+  /** Hash of (task, nTest, seed): the test set, shared across estimators and defenses for paired comparisons. */
+  testSetId: string;
+  /** Position in the sweep's deterministic order. */
+  index: number;
+  task: TaskName;
+  estimator: { kind: EstimatorKind; architecture: ArchitectureOverrides };
+  defense: TrialDefense;
+  /** Training simulations. */
+  budget: number;
+  seed: number;
+  training: TrainingOptions;
+  evaluation: TrialEvaluation;
+  /** Where the activities run; not part of any ID. */
+  queues: { simulate: 'cpu'; train: Queue; evaluate: Queue };
+}
+
+/** One (attack, objective, eps) record of a trial's evaluation. */
+export interface EvaluationItem {
+  /** Hash of (trialId, attack, objective, eps). */
+  evalId: string;
+  trialId: string;
+  attack: AttackName;
+  objective: Objective;
+  eps: number;
+}

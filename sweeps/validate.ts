@@ -1,0 +1,256 @@
+// Validation of sweep specs: JSON Schema (ajv, defaults filled) plus the cross-field rules a schema
+// cannot say, each failure reported as one SpecError sentence with the JSON path. This module pulls
+// in ajv, so workflow code imports expand/canonical/hash instead and trusts an already validated spec.
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { canonicalJson } from './canonical.js';
+import { SpecError, specPath } from './errors.js';
+import { countEvaluations, countTrials, defenseVariants } from './expand.js';
+import { FORBIDDEN_KEYS, parseJsonText } from './json-text.js';
+import { MAX_DEPTH, MAX_EVALUATIONS, MAX_TRIALS, SWEEP_SPEC_SCHEMA } from './schema.js';
+import type { EstimatorSpec, SweepSpec } from './types.js';
+
+export { SpecError } from './errors.js';
+
+let compiled: ValidateFunction | undefined;
+
+function validator(): ValidateFunction {
+  compiled ??= new Ajv({
+    useDefaults: true,
+    allErrors: false,
+    verbose: true,
+    allowUnionTypes: true,
+    strict: true,
+  }).compile(SWEEP_SPEC_SCHEMA);
+  return compiled;
+}
+
+/** Most nodes a spec object may hold (far above any legitimate spec; keeps the copy bounded). */
+const MAX_NODES = 200_000;
+
+/**
+ * A deep copy made only of JSON data in fresh plain objects, so that ajv's defaults never write into
+ * the caller's object and nothing exotic (prototypes, getters' classes, NaN) gets through.
+ */
+function plainCopy(value: unknown): unknown {
+  let nodes = 0;
+  const copy = (v: unknown, path: (string | number)[]): unknown => {
+    if (++nodes > MAX_NODES)
+      throw new SpecError('spec', `the spec holds more than ${MAX_NODES} values`);
+    if (path.length > MAX_DEPTH)
+      throw new SpecError(specPath(path), `nested deeper than ${MAX_DEPTH} levels`);
+    if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v))
+        throw new SpecError(specPath(path), `must be a finite number (got ${v})`);
+      return v;
+    }
+    if (Array.isArray(v)) return v.map((item, i) => copy(item, [...path, i]));
+    if (typeof v === 'object') {
+      const proto = Object.getPrototypeOf(v) as unknown;
+      if (proto !== Object.prototype && proto !== null)
+        throw new SpecError(specPath(path), 'must be plain JSON data');
+      const out: Record<string, unknown> = {};
+      for (const key of Object.keys(v)) {
+        if (FORBIDDEN_KEYS.has(key))
+          throw new SpecError(
+            specPath([...path, key]),
+            `the key "${key}" is not allowed anywhere in a spec`,
+          );
+        const item = (v as Record<string, unknown>)[key];
+        if (item === undefined) continue;
+        // defineProperty, not assignment: a key can never reach a setter or the prototype.
+        Object.defineProperty(out, key, {
+          value: copy(item, [...path, key]),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+      return out;
+    }
+    throw new SpecError(specPath(path), `must be JSON data, not a ${typeof v}`);
+  };
+  return copy(value, []);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return `a list of ${v.length}`;
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (typeof v === 'object') return 'an object';
+  return String(v);
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  string: 'a string',
+  object: 'an object',
+  array: 'a list',
+  number: 'a number',
+  integer: 'an integer',
+  boolean: 'true or false',
+  null: 'null',
+};
+
+function typeWords(t: unknown): string {
+  const types = Array.isArray(t) ? t : String(t).split(',');
+  return types.map((x) => TYPE_WORDS[String(x)] ?? String(x)).join(' or ');
+}
+
+/** The value at an ajv instancePath (`/a/0/b`) of `root`. */
+function at(root: unknown, pointer: string): unknown {
+  let node = root;
+  for (const raw of pointer.split('/').slice(1)) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, key)) return undefined;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return node;
+}
+
+/** `defense "trades"` or `estimator "nsf"` when the object at `pointer` names one. */
+function ownerOf(root: unknown, pointer: string): string | undefined {
+  const node = at(root, pointer);
+  if (node === null || typeof node !== 'object') return undefined;
+  const o = node as Record<string, unknown>;
+  if (typeof o.name === 'string' && /\/defenses\/\d+$/.test(pointer)) return `defense "${o.name}"`;
+  if (typeof o.kind === 'string') return `estimator "${o.kind}"`;
+  return undefined;
+}
+
+function toSpecError(e: ErrorObject, root: unknown): SpecError {
+  const pointer = e.instancePath;
+  const path = `spec${pointer}`;
+  const params = e.params as Record<string, unknown>;
+  const parentSchema = (e.parentSchema ?? {}) as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'required': {
+      const owner = ownerOf(root, pointer);
+      const need = `missing required property "${String(params.missingProperty)}"`;
+      return new SpecError(
+        path,
+        owner ? `${owner} needs property "${String(params.missingProperty)}"` : need,
+      );
+    }
+    case 'additionalProperties': {
+      const allowed = Object.keys((parentSchema.properties ?? {}) as object);
+      return new SpecError(
+        path,
+        `unknown property "${String(params.additionalProperty)}"; allowed: ${allowed.join(', ')}`,
+      );
+    }
+    case 'false schema': {
+      const parent = pointer.slice(0, pointer.lastIndexOf('/'));
+      const owner = ownerOf(root, parent);
+      return new SpecError(path, owner ? `not allowed for ${owner}` : 'not allowed here');
+    }
+    case 'enum': {
+      const what = typeof parentSchema.title === 'string' ? parentSchema.title : 'value';
+      const known = (params.allowedValues as unknown[]).map(String).join(', ');
+      return new SpecError(path, `unknown ${what} ${describe(e.data)}; known: ${known}`);
+    }
+    case 'type':
+      return new SpecError(path, `must be ${typeWords(params.type)} (got ${describe(e.data)})`);
+    case 'uniqueItems':
+      return new SpecError(
+        path,
+        `items ${String(params.j)} and ${String(params.i)} are equal; list each value once`,
+      );
+    case 'minItems':
+    case 'maxItems': {
+      const limit = Number(params.limit);
+      const bound = e.keyword === 'minItems' ? 'at least' : 'at most';
+      return new SpecError(
+        path,
+        `must list ${bound} ${limit} item${limit === 1 ? '' : 's'} (got ${describe(e.data)})`,
+      );
+    }
+    default:
+      return new SpecError(path, `${e.message ?? 'is invalid'} (got ${describe(e.data)})`);
+  }
+}
+
+function normalizeEstimator(e: unknown): EstimatorSpec {
+  if (typeof e === 'string') return { kind: e as EstimatorSpec['kind'], architecture: {} };
+  const o = e as EstimatorSpec;
+  return { ...o, architecture: o.architecture ?? {} };
+}
+
+/** The cross-field rules; `spec` has passed the schema and has its defaults. */
+function checkSemantics(spec: SweepSpec): void {
+  const { training, evaluation } = spec;
+  if (training.minEpochs > training.maxEpochs)
+    throw new SpecError(
+      'spec/training/minEpochs',
+      `must be <= maxEpochs (${training.maxEpochs}) (got ${training.minEpochs})`,
+    );
+  const smallest = Math.min(...spec.budgets);
+  if (training.valSize !== undefined && training.valSize >= smallest)
+    throw new SpecError(
+      'spec/training/valSize',
+      `must be smaller than the smallest budget (${smallest}) so that training data is left (got ${training.valSize})`,
+    );
+  if (!evaluation.eps.includes(evaluation.tradeoffEps))
+    throw new SpecError(
+      'spec/evaluation/tradeoffEps',
+      `must be one of evaluation/eps (${evaluation.eps.join(', ')}) (got ${evaluation.tradeoffEps})`,
+    );
+  const estimators = new Map<string, number>();
+  spec.estimators.forEach((e, i) => {
+    const key = canonicalJson({ kind: e.kind, architecture: e.architecture });
+    const first = estimators.get(key);
+    if (first !== undefined)
+      throw new SpecError(
+        `spec/estimators/${i}`,
+        `repeats estimator ${first} (same kind and architecture), which would run every trial twice`,
+      );
+    estimators.set(key, i);
+  });
+  const variants = new Map<string, number>();
+  spec.defenses.forEach((d, i) => {
+    for (const v of defenseVariants({ defenses: [d] })) {
+      const key = canonicalJson(v);
+      const first = variants.get(key);
+      if (first !== undefined)
+        throw new SpecError(
+          `spec/defenses/${i}`,
+          `repeats a grid point of defense ${first} (${key}), which would run those trials twice`,
+        );
+      variants.set(key, i);
+    }
+  });
+  const trials = countTrials(spec);
+  if (trials > MAX_TRIALS)
+    throw new SpecError(
+      'spec',
+      `the grid expands to ${trials} trials (tasks x estimators x defense grid points x budgets x seeds); at most ${MAX_TRIALS} are allowed`,
+    );
+  const evaluations = countEvaluations(spec);
+  if (evaluations > MAX_EVALUATIONS)
+    throw new SpecError(
+      'spec/evaluation',
+      `the sweep asks for ${evaluations} evaluations (trials x attacks x objectives x eps); at most ${MAX_EVALUATIONS} are allowed`,
+    );
+}
+
+/**
+ * Checks a spec object and returns a validated copy with defaults filled and estimator shorthands
+ * ("maf") expanded to objects. The argument is never modified. Throws SpecError.
+ */
+export function validateSweepSpec(obj: unknown): SweepSpec {
+  const data = plainCopy(obj);
+  const validate = validator();
+  if (!validate(data)) {
+    const first = validate.errors?.[0];
+    if (!first) throw new SpecError('spec', 'is not a valid sweep spec');
+    throw toSpecError(first, data);
+  }
+  const raw = data as Omit<SweepSpec, 'estimators'> & { estimators: unknown[] };
+  const spec: SweepSpec = { ...raw, estimators: raw.estimators.map(normalizeEstimator) };
+  checkSemantics(spec);
+  return spec;
+}
+
+/** Parses and validates spec text (the contents of a spec file). Throws SpecError. */
+export function parseSweepSpec(text: string): SweepSpec {
+  return validateSweepSpec(parseJsonText(text));
+}

@@ -1,0 +1,590 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { countTrials, expandSweep } from '../../../sweeps/expand.js';
+import {
+  ARCHITECTURE_KEYS,
+  ATTACK_NAMES,
+  ESTIMATOR_KINDS,
+  TASK_NAMES,
+} from '../../../sweeps/names.js';
+import { MAX_EVALUATIONS, MAX_SPEC_BYTES, MAX_TRIALS } from '../../../sweeps/schema.js';
+import { parseSweepSpec, SpecError, validateSweepSpec } from '../../../sweeps/validate.js';
+import { ATTACKS } from '../../../sbi/attacks/index.js';
+import {
+  defaultEstimatorConfig,
+  ESTIMATOR_KINDS as SBI_KINDS,
+} from '../../../sbi/estimators/index.js';
+import { DEFAULT_NPE_HYPERPARAMETERS } from '../../../sbi/npe.js';
+import { TASK_NAMES as SBI_TASKS } from '../../../sbi/tasks/index.js';
+import { baseSpec, exampleSpecs, root } from './fixtures.js';
+
+/** Asserts that `fn` throws a SpecError whose path is `path` and whose message matches `re`. */
+function rejects(fn: () => unknown, path: string, re?: RegExp): SpecError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  assert.ok(caught instanceof SpecError, `expected a SpecError, got ${String(caught)}`);
+  assert.equal(caught.path, path, caught.message);
+  assert.ok(caught.message.startsWith(`${path}: `), caught.message);
+  assert.ok(!caught.message.includes('\n'), 'one line');
+  if (re) assert.match(caught.message, re);
+  return caught;
+}
+
+const withSpec = (patch: Record<string, unknown>): Record<string, unknown> => ({
+  ...baseSpec(),
+  ...patch,
+});
+
+describe('names agree with sbi/', () => {
+  test('tasks, estimators and attacks', () => {
+    assert.deepEqual([...TASK_NAMES], [...SBI_TASKS]);
+    assert.deepEqual([...ESTIMATOR_KINDS], [...SBI_KINDS]);
+    assert.deepEqual([...ATTACK_NAMES], [...ATTACKS]);
+  });
+
+  test('architecture keys are sbi default keys', () => {
+    for (const kind of ESTIMATOR_KINDS)
+      assert.deepEqual(
+        [...ARCHITECTURE_KEYS[kind]].sort(),
+        Object.keys(defaultEstimatorConfig(kind)).sort(),
+        kind,
+      );
+  });
+
+  test('training defaults are sbi/npe.ts defaults', () => {
+    const t = validateSweepSpec(withSpec({ training: {} })).training;
+    const d = DEFAULT_NPE_HYPERPARAMETERS;
+    assert.deepEqual(t, {
+      maxEpochs: d.maxEpochs,
+      minEpochs: d.minEpochs,
+      batchSize: d.batchSize,
+      learningRate: d.learningRate,
+      patience: d.patience,
+      clipNorm: d.clipNorm,
+      maxNanResets: d.maxNanResets,
+    });
+  });
+});
+
+describe('example specs', () => {
+  const specs = exampleSpecs();
+
+  test('demo and the paper specs for every task that has RABI grids exist', () => {
+    for (const f of [
+      'demo.json',
+      'paper-gaussian_linear.json',
+      'paper-lotka_volterra.json',
+      'paper-sir.json',
+    ])
+      assert.ok(specs.has(f), f);
+  });
+
+  for (const [file, text] of specs) {
+    test(`${file} validates and expands to the product of its grids`, () => {
+      const spec = parseSweepSpec(text);
+      const raw = JSON.parse(text) as {
+        tasks: unknown[];
+        estimators: unknown[];
+        defenses: { betas?: unknown[]; eps?: unknown[]; name: string }[];
+        seeds: unknown[];
+        budgets: unknown[];
+      };
+      // Grid points written out by hand: trades and noise get their default grids when absent.
+      const points = raw.defenses.reduce((s, d) => {
+        const betas = d.betas?.length ?? 1;
+        const eps = d.eps?.length ?? 1;
+        return s + betas * eps;
+      }, 0);
+      const expected =
+        raw.tasks.length * raw.estimators.length * points * raw.seeds.length * raw.budgets.length;
+      assert.equal(countTrials(spec), expected);
+      const trials = expandSweep(spec);
+      assert.equal(trials.length, expected);
+      assert.equal(new Set(trials.map((t) => t.trialId)).size, expected, 'distinct trial IDs');
+      assert.ok(spec.evaluation.eps.includes(spec.evaluation.tradeoffEps));
+    });
+  }
+
+  test('demo is small: 4 trials of 2000 simulations and 20 epochs on the cpu queue', () => {
+    const spec = parseSweepSpec(specs.get('demo.json')!);
+    const trials = expandSweep(spec);
+    assert.equal(trials.length, 4);
+    assert.deepEqual(
+      trials.map((t) => [t.defense.name, t.defense.beta]),
+      [
+        ['none', undefined],
+        ['fim', 0.001],
+        ['fim', 0.01],
+        ['fim', 0.1],
+      ],
+    );
+    for (const t of trials) {
+      assert.equal(t.task, 'gaussian_linear');
+      assert.equal(t.budget, 2000);
+      assert.equal(t.training.maxEpochs, 20);
+      assert.ok(t.evaluation.nTest <= 200);
+      assert.deepEqual(t.queues, { simulate: 'cpu', train: 'cpu', evaluate: 'cpu' });
+    }
+  });
+
+  test("paper specs carry RABI's grids", () => {
+    for (const task of ['gaussian_linear', 'lotka_volterra', 'sir']) {
+      const spec = parseSweepSpec(specs.get(`paper-${task}.json`)!);
+      assert.deepEqual(spec.tasks, [task]);
+      assert.deepEqual(spec.budgets, [1000, 10000, 100000]);
+      assert.deepEqual(
+        spec.estimators.map((e) => e.kind),
+        ['maf', 'nsf'],
+      );
+      const fim = spec.defenses.find((d) => d.name === 'fim');
+      assert.deepEqual(fim?.betas, [1e-4, 1e-3, 1e-2, 1e-1]);
+      for (const name of ['adversarial', 'trades'] as const)
+        assert.deepEqual(spec.defenses.find((d) => d.name === name)?.eps, [0.1, 0.5, 1]);
+      assert.deepEqual(spec.defenses.find((d) => d.name === 'trades')?.betas, [0.1]);
+      assert.deepEqual(spec.defenses.find((d) => d.name === 'noise')?.eps, [1]);
+      assert.deepEqual(spec.evaluation.eps, [0.1, 0.2, 0.3, 0.5, 1, 2]);
+      assert.equal(spec.evaluation.nTest, 10000);
+      assert.equal(spec.evaluation.evalSamples, 256);
+      assert.equal(spec.evaluation.tradeoffEps, 2);
+      assert.equal(countTrials(spec), 2 * 12 * 3);
+    }
+  });
+});
+
+describe('validation fills defaults and normalizes', () => {
+  test('defaults: evaluation, routing, concurrency, failFast, defense grids', () => {
+    const spec = validateSweepSpec({
+      name: 'd',
+      tasks: ['sir'],
+      estimators: ['mdn'],
+      defenses: [{ name: 'trades', eps: [0.5] }, { name: 'noise' }],
+      seeds: [3],
+      budgets: [500],
+    });
+    assert.deepEqual(spec.evaluation.attacks, ['l2pgd', 'noise']);
+    assert.deepEqual(spec.evaluation.objectives, ['rkl']);
+    assert.deepEqual(spec.evaluation.eps, [0.1, 0.2, 0.3, 0.5, 1, 2]);
+    assert.equal(spec.evaluation.nTest, 10000);
+    assert.equal(spec.evaluation.tradeoffEps, 2);
+    assert.deepEqual(spec.routing, { train: 'cpu', evaluate: 'cpu' });
+    assert.equal(spec.concurrency, 4);
+    assert.equal(spec.failFast, false);
+    assert.deepEqual(spec.defenses[0]!.betas, [0.1]);
+    assert.deepEqual(spec.defenses[1]!.eps, [1]);
+    assert.deepEqual(spec.estimators, [{ kind: 'mdn', architecture: {} }]);
+  });
+
+  test('clipNorm null turns clipping off', () => {
+    assert.equal(
+      validateSweepSpec(withSpec({ training: { clipNorm: null } })).training.clipNorm,
+      null,
+    );
+  });
+
+  test('the argument is not modified', () => {
+    const input = baseSpec();
+    const before = JSON.stringify(input);
+    validateSweepSpec(input);
+    assert.equal(JSON.stringify(input), before);
+  });
+
+  test('a per-estimator queue overrides routing.train', () => {
+    const spec = validateSweepSpec(
+      withSpec({ estimators: ['maf', { kind: 'nsf', queue: 'gpu' }], routing: { train: 'cpu' } }),
+    );
+    const queues = new Set(expandSweep(spec).map((t) => `${t.estimator.kind}:${t.queues.train}`));
+    assert.deepEqual([...queues].sort(), ['maf:cpu', 'nsf:gpu']);
+  });
+});
+
+describe('bad-spec corpus (issue 9): each rejected with the JSON path', () => {
+  const text = (o: unknown): string => JSON.stringify(o, null, 2);
+
+  test('malformed JSON, with line and column', () => {
+    rejects(
+      () => parseSweepSpec('{\n  "name": "x",\n  "tasks": ["sir",]\n}'),
+      'spec/tasks',
+      /line 3, column 19: trailing comma/,
+    );
+    rejects(
+      () => parseSweepSpec('{"name": "x", "seeds": [0'),
+      'spec/seeds',
+      /line 1, column 26: expected ',' or '\]'/,
+    );
+    rejects(
+      () => parseSweepSpec("{'name': 'x'}"),
+      'spec',
+      /line 1, column 2: expected a property name in double quotes/,
+    );
+    rejects(
+      () => parseSweepSpec('{"name": "x" "tasks": []}'),
+      'spec',
+      /line 1, column 14: expected ',' or '}'/,
+    );
+    rejects(() => parseSweepSpec('{\n // note\n "name": "x"}'), 'spec', /line 2, column 2/);
+    rejects(() => parseSweepSpec('{"seeds": [NaN]}'), 'spec/seeds/0', /malformed JSON/);
+    rejects(() => parseSweepSpec('{"budgets": [1e400]}'), 'spec/budgets/0', /too large/);
+    rejects(() => parseSweepSpec('{"name": "a\tb"}'), 'spec/name', /control character/);
+    rejects(() => parseSweepSpec('{} {}'), 'spec', /after the end of the JSON value/);
+    rejects(() => parseSweepSpec(''), 'spec', /empty/);
+    rejects(() => parseSweepSpec('[]'), 'spec', /must be an object/);
+    rejects(() => parseSweepSpec('"sir"'), 'spec', /must be an object/);
+  });
+
+  test('duplicate keys and deep nesting', () => {
+    rejects(() => parseSweepSpec('{"name": "a", "name": "b"}'), 'spec/name', /appears twice/);
+    rejects(
+      () => parseSweepSpec(`{"name": ${'['.repeat(5000)}${']'.repeat(5000)}}`),
+      'spec/name/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0',
+      /nested deeper/,
+    );
+  });
+
+  test('wrong types', () => {
+    rejects(
+      () => validateSweepSpec(withSpec({ tasks: 'gaussian_linear' })),
+      'spec/tasks',
+      /must be a list \(got "gaussian_linear"\)/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ seeds: ['0'] })),
+      'spec/seeds/0',
+      /must be an integer/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ seeds: [0.5] })),
+      'spec/seeds/0',
+      /must be an integer/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ training: { maxEpochs: '20' } })),
+      'spec/training/maxEpochs',
+      /must be an integer/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ failFast: 'yes' })),
+      'spec/failFast',
+      /must be true or false/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ estimators: [5] })),
+      'spec/estimators/0',
+      /must be a string or an object/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ evaluation: { eps: {} } })),
+      'spec/evaluation/eps',
+      /must be a list/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ name: undefined })),
+      'spec',
+      /missing required property "name"/,
+    );
+    rejects(() => validateSweepSpec(null), 'spec', /must be an object/);
+    rejects(() => validateSweepSpec(withSpec({ seeds: [NaN] })), 'spec/seeds/0', /finite/);
+    rejects(() => validateSweepSpec(withSpec({ when: new Date(0) })), 'spec/when', /plain JSON/);
+  });
+
+  test('unknown names, with the known ones listed', () => {
+    rejects(
+      () => validateSweepSpec(withSpec({ tasks: ['gaussian-linear'] })),
+      'spec/tasks/0',
+      /unknown task "gaussian-linear"; known: gaussian_linear, lotka_volterra, sir, two_moons, slcp/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ estimators: ['realnvp'] })),
+      'spec/estimators/0',
+      /unknown estimator "realnvp"; known: maf, nsf, gaussian, mdn/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ estimators: [{ kind: 'flow' }] })),
+      'spec/estimators/0/kind',
+      /unknown estimator "flow"/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ defenses: [{ name: 'dropout' }] })),
+      'spec/defenses/0/name',
+      /unknown defense "dropout"; known: none, fim, fim-fast, trades, adversarial, noise/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ evaluation: { attacks: ['fgsm'] } })),
+      'spec/evaluation/attacks/0',
+      /unknown attack "fgsm"; known: l2pgd, linfpgd, noise, nll, fim-eigen/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ evaluation: { objectives: ['js'] } })),
+      'spec/evaluation/objectives/0',
+      /unknown objective "js"; known: rkl, fkl/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ routing: { train: 'tpu' } })),
+      'spec/routing/train',
+      /unknown queue "tpu"; known: cpu, gpu/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ epochs: 3 })),
+      'spec',
+      /unknown property "epochs"; allowed: name, /,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ training: { lr: 0.1 } })),
+      'spec/training',
+      /unknown property "lr"; allowed: maxEpochs/,
+    );
+    rejects(
+      () =>
+        validateSweepSpec(withSpec({ estimators: [{ kind: 'maf', architecture: { bins: 4 } }] })),
+      'spec/estimators/0/architecture',
+      /unknown property "bins"; allowed: hidden, numTransforms/,
+    );
+  });
+
+  test('grids that do not fit their defense', () => {
+    rejects(
+      () => validateSweepSpec(withSpec({ defenses: [{ name: 'fim' }] })),
+      'spec/defenses/0',
+      /defense "fim" needs property "betas"/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ defenses: [{ name: 'adversarial' }] })),
+      'spec/defenses/0',
+      /needs property "eps"/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ defenses: [{ name: 'none', betas: [1] }] })),
+      'spec/defenses/0/betas',
+      /not allowed for defense "none"/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ defenses: [{ name: 'fim', betas: [1], eps: [1] }] })),
+      'spec/defenses/0/eps',
+      /not allowed for defense "fim"/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ defenses: [{ name: 'noise', steps: 3 }] })),
+      'spec/defenses/0/steps',
+      /not allowed for defense "noise"/,
+    );
+  });
+
+  test('negative, empty and enormous grids', () => {
+    rejects(
+      () =>
+        validateSweepSpec(withSpec({ defenses: [{ name: 'none' }, { name: 'fim', betas: [-1] }] })),
+      'spec/defenses/1/betas/0',
+      /must be >= 0 \(got -1\)/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ defenses: [{ name: 'adversarial', eps: [0] }] })),
+      'spec/defenses/0/eps/0',
+      /must be > 0/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ budgets: [-100] })),
+      'spec/budgets/0',
+      /must be >= 10/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ budgets: [1e12] })),
+      'spec/budgets/0',
+      /must be <= 10000000/,
+    );
+    rejects(() => validateSweepSpec(withSpec({ seeds: [-1] })), 'spec/seeds/0', /must be >= 0/);
+    rejects(
+      () => validateSweepSpec(withSpec({ seeds: [] })),
+      'spec/seeds',
+      /must list at least 1 item \(got a list of 0\)/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ evaluation: { nTest: 0 } })),
+      'spec/evaluation/nTest',
+      /must be >= 1/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ evaluation: { eps: [-0.5] } })),
+      'spec/evaluation/eps/0',
+      /must be > 0/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ seeds: Array.from({ length: 5000 }, (_, i) => i) })),
+      'spec/seeds',
+      /must list at most 1000 items \(got a list of 5000\)/,
+    );
+    rejects(
+      () =>
+        validateSweepSpec(
+          withSpec({
+            defenses: [{ name: 'fim', betas: Array.from({ length: 1001 }, (_, i) => i) }],
+          }),
+        ),
+      'spec/defenses/0/betas',
+      /at most 1000 items/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ seeds: [1, 2, 1] })),
+      'spec/seeds',
+      /items 2 and 0 are equal/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ concurrency: 0 })),
+      'spec/concurrency',
+      /must be >= 1/,
+    );
+  });
+
+  test('a grid whose product exceeds the trial cap, each axis within its own limit', () => {
+    const grid = {
+      seeds: Array.from({ length: 1000 }, (_, i) => i),
+      budgets: Array.from({ length: 100 }, (_, i) => 1000 + i),
+      defenses: [{ name: 'fim', betas: [0.1] }],
+      estimators: ['maf'],
+    };
+    rejects(
+      () => validateSweepSpec(withSpec({ ...grid, tasks: ['sir', 'slcp'] })),
+      'spec',
+      new RegExp(`expands to 200000 trials .*; at most ${MAX_TRIALS} are allowed`),
+    );
+    // Exactly at the cap is allowed.
+    assert.equal(countTrials(validateSweepSpec(withSpec({ ...grid, tasks: ['sir'] }))), MAX_TRIALS);
+  });
+
+  test('a sweep asking for too many evaluation records', () => {
+    // 10,000 trials (within the trial cap) x 5 attacks x 2 objectives x 20 eps = 2,000,000 records.
+    const eps = Array.from({ length: 20 }, (_, i) => (i + 1) / 10);
+    rejects(
+      () =>
+        validateSweepSpec(
+          withSpec({
+            tasks: ['sir'],
+            estimators: ['maf'],
+            defenses: [{ name: 'none' }],
+            seeds: Array.from({ length: 1000 }, (_, i) => i),
+            budgets: Array.from({ length: 10 }, (_, i) => 1000 + i),
+            evaluation: { attacks: [...ATTACK_NAMES], objectives: ['rkl', 'fkl'], eps },
+          }),
+        ),
+      'spec/evaluation',
+      new RegExp(`asks for 2000000 evaluations .*; at most ${MAX_EVALUATIONS} are allowed`),
+    );
+  });
+
+  test('cross-field rules', () => {
+    rejects(
+      () => validateSweepSpec(withSpec({ evaluation: { eps: [0.5, 1] } })),
+      'spec/evaluation/tradeoffEps',
+      /must be one of evaluation\/eps \(0\.5, 1\) \(got 2\)/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ training: { minEpochs: 30, maxEpochs: 20 } })),
+      'spec/training/minEpochs',
+      /must be <= maxEpochs/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ training: { valSize: 1000 } })),
+      'spec/training/valSize',
+      /smaller than the smallest budget \(1000\)/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ estimators: ['maf', { kind: 'maf', queue: 'gpu' }] })),
+      'spec/estimators/1',
+      /repeats estimator 0/,
+    );
+    rejects(
+      () =>
+        validateSweepSpec(
+          withSpec({
+            defenses: [
+              { name: 'fim', betas: [0.1, 0.2] },
+              { name: 'fim', betas: [0.3, 0.2] },
+            ],
+          }),
+        ),
+      'spec/defenses/1',
+      /repeats a grid point of defense 0/,
+    );
+  });
+
+  test('a 10 MB spec is refused by its size, before any parsing', () => {
+    const tenMb = `{"name": "${'x'.repeat(10 * 1024 * 1024)}"`; // also malformed: no closing brace
+    rejects(
+      () => parseSweepSpec(tenMb),
+      'spec',
+      new RegExp(`larger than ${MAX_SPEC_BYTES} bytes; nothing was parsed`),
+    );
+    // Multi-byte text is measured in UTF-8 bytes.
+    const wide = `{"name": "${'€'.repeat(400_000)}"}`;
+    assert.ok(wide.length < MAX_SPEC_BYTES);
+    rejects(() => parseSweepSpec(wide), 'spec', /is 1200012 bytes, larger than 1000000/);
+  });
+
+  test('__proto__, constructor and prototype keys, anywhere and however spelled', () => {
+    const spec = baseSpec();
+    rejects(
+      () => parseSweepSpec(`{"__proto__": {"polluted": true}, ${text(spec).slice(1)}`),
+      'spec/__proto__',
+      /refused key at line 1, column 2: the key "__proto__" is not allowed/,
+    );
+    rejects(
+      () =>
+        parseSweepSpec(
+          text(
+            withSpec({ training: JSON.parse('{"constructor": {"prototype": {"polluted": 1}}}') }),
+          ),
+        ),
+      'spec/training/constructor',
+      /refused key/,
+    );
+    rejects(
+      () => parseSweepSpec(text(withSpec({ defenses: [{ name: 'none', prototype: 1 }] }))),
+      'spec/defenses/0/prototype',
+      /refused key/,
+    );
+    rejects(
+      () => parseSweepSpec('{"name": "x", "evaluation": {"\\u005f_proto__": 1}}'),
+      'spec/evaluation/__proto__',
+      /refused key/,
+    );
+    // Objects built by JSON.parse own a "__proto__" key; validateSweepSpec refuses them too.
+    rejects(
+      () =>
+        validateSweepSpec(JSON.parse(`{"__proto__": {"polluted": true}, ${text(spec).slice(1)}`)),
+      'spec/__proto__',
+      /not allowed/,
+    );
+    rejects(
+      () =>
+        validateSweepSpec(
+          withSpec({ estimators: [JSON.parse('{"kind": "maf", "constructor": 1}')] }),
+        ),
+      'spec/estimators/0/constructor',
+      /not allowed/,
+    );
+    // An object whose prototype was swapped by a literal __proto__ is not plain data.
+    rejects(
+      () => validateSweepSpec({ ...baseSpec(), training: { __proto__: { maxEpochs: 3 } } }),
+      'spec/training',
+      /plain JSON/,
+    );
+    assert.equal((Object.prototype as Record<string, unknown>).polluted, undefined);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+
+  test('a valid spec with one later-issue task name is rejected', () => {
+    // The same text without the bad name passes, so the rejection is the name's doing.
+    const good = readFileSync(join(root, 'sweeps', 'demo.json'), 'utf8');
+    assert.doesNotThrow(() => parseSweepSpec(good));
+    rejects(
+      () =>
+        parseSweepSpec(good.replace('"gaussian_linear"', '"gaussian_linear", "hodgkin_huxley"')),
+      'spec/tasks/1',
+      /unknown task "hodgkin_huxley"/,
+    );
+  });
+});
