@@ -354,6 +354,26 @@ describe('trainNPE', () => {
     );
   });
 
+  test('an aborted signal stops training between epochs and frees everything', async () => {
+    const start = tf.memory().numTensors;
+    const ac = new AbortController();
+    const seen: number[] = [];
+    await assert.rejects(
+      trainNPE(
+        options({
+          signal: ac.signal,
+          onEpoch: (p) => {
+            seen.push(p.epoch);
+            if (p.epoch === 2) ac.abort(new Error('cancelled by the workflow'));
+          },
+        }),
+      ),
+      /cancelled by the workflow/,
+    );
+    assert.deepEqual(seen, [1, 2]);
+    assert.equal(tf.memory().numTensors, start);
+  });
+
   test('a real MAF trains with a flat tensor count across epochs', async () => {
     const start = tf.memory().numTensors;
     const counts: number[] = [];
