@@ -170,7 +170,10 @@ async function run(argv: string[]): Promise<number> {
     });
   } catch (e) {
     if (e instanceof DivergedError)
-      throw new UserError(`${e.message.replace(/\.$/, '')}, so nothing was written (a smaller --lr may help).`, 1);
+      throw new UserError(
+        `${e.message.replace(/\.$/, '')}, so nothing was written (a smaller --lr may help).`,
+        1,
+      );
     if (e instanceof RangeError) throw new UserError(e.message);
     throw e;
   } finally {
