@@ -1,0 +1,213 @@
+// Accuracy bar of issue 3: C2ST (sbi/metrics/c2st.ts, sbibm's definition) between NPE posterior
+// samples and reference posterior samples, averaged over observations k = 1..K, where observation k
+// is simulated from a prior draw seeded with k (sbibm style).
+//
+//   node dist/bench/accuracy.js [--tasks gaussian_linear,two_moons] [--n 10000] [--obs 5]
+//        [--estimator maf] [--samples 10000] [--c2st-samples 10000] [--max-epochs 300]
+//        [--c2st-max-epochs 10000] [--backend wasm] [--seed 0]
+//
+// NPE is amortized: one model per (task, budget) is trained and then scored on every observation
+// (sbibm retrains per observation; with one round the training data do not depend on x_o, so this
+// differs only in the training seed). Posterior samples outside the prior's support are rejected
+// and redrawn, as sbi's leakage correction does. --c2st-samples below 10000 subsamples both sets
+// for speed; a smaller C2ST has less power, so its scores sit closer to 0.5 than sbibm's would.
+import { initBackend, tf } from '../sbi/backend.js';
+import { createEstimator } from '../sbi/estimators/index.js';
+import { c2st } from '../sbi/metrics/c2st.js';
+import { trainNPE } from '../sbi/npe.js';
+import { createRng } from '../sbi/rng.js';
+import { simulateDataset } from '../sbi/simulate.js';
+import { getTask } from '../sbi/tasks/index.js';
+import type { DensityEstimator, RandomStream, Task } from '../sbi/types.js';
+
+const BARS: Record<string, number> = { gaussian_linear: 0.55, two_moons: 0.61, slcp: 0.9 };
+
+function args(): Map<string, string> {
+  const m = new Map<string, string>();
+  const a = process.argv.slice(2);
+  for (let i = 0; i < a.length; i++) {
+    const k = a[i]!;
+    if (!k.startsWith('--')) throw new Error(`unexpected argument ${k}`);
+    const next = a[i + 1];
+    if (next === undefined || next.startsWith('--')) m.set(k.slice(2), 'true');
+    else m.set(k.slice(2), (i++, next));
+  }
+  return m;
+}
+
+/** Observation k: theta_k from the prior and x_k from the simulator, both seeded by k. */
+function observation(task: Task, k: number): { theta: Float32Array; x: Float32Array } {
+  const rng = createRng(k).fork('observation');
+  const theta = task.prior.sample(1, rng.fork('prior'));
+  const x = task.simulate(theta, 1, rng.fork('simulator'));
+  return { theta, x };
+}
+
+function referenceSamples(
+  task: Task,
+  xo: Float32Array,
+  n: number,
+  rng: RandomStream,
+): Float32Array {
+  if (task.referencePosterior) return task.referencePosterior(xo, n, rng);
+  if (task.analyticPosterior) throw new Error(`${task.name}: analytic posterior without a sampler`);
+  throw new Error(`${task.name} has no reference posterior`);
+}
+
+/** n posterior samples at xo, drawn in chunks, redrawing those outside the prior's support. */
+function posteriorSamples(
+  model: DensityEstimator,
+  task: Task,
+  xo: Float32Array,
+  n: number,
+  rng: RandomStream,
+): { samples: Float32Array; acceptance: number } {
+  const d = task.thetaDim;
+  const out = new Float32Array(n * d);
+  let kept = 0;
+  let drawn = 0;
+  const x = tf.tensor2d(xo, [1, task.xDim]);
+  try {
+    for (let round = 0; kept < n; round++) {
+      if (round > 100) throw new Error(`${task.name}: posterior leaks out of the prior support`);
+      const want = Math.min(20000, Math.ceil((n - kept) * 1.2) + 16);
+      const t = tf.tidy(() =>
+        tf.reshape(model.sample(x, want, rng.fork(`draw-${round}`)), [want, d]),
+      );
+      const s = t.dataSync() as Float32Array;
+      t.dispose();
+      const lp = task.prior.logProb(s, want);
+      for (let i = 0; i < want && kept < n; i++) {
+        drawn++;
+        if (!Number.isFinite(lp[i]!)) continue;
+        out.set(s.subarray(i * d, (i + 1) * d), kept * d);
+        kept++;
+      }
+    }
+  } finally {
+    x.dispose();
+  }
+  return { samples: out, acceptance: n / drawn };
+}
+
+interface ObsResult {
+  k: number;
+  c2st: number;
+  acceptance: number;
+  c2stS: number;
+}
+
+async function main(): Promise<void> {
+  const a = args();
+  const tasks = (a.get('tasks') ?? 'gaussian_linear,two_moons').split(',');
+  const n = Number(a.get('n') ?? 10000);
+  const nObs = Number(a.get('obs') ?? 5);
+  const estimator = a.get('estimator') ?? 'maf';
+  const nSamples = Number(a.get('samples') ?? 10000);
+  const c2stSamples = Number(a.get('c2st-samples') ?? nSamples);
+  const maxEpochs = Number(a.get('max-epochs') ?? 300);
+  // sbibm's classifier may run 10000 epochs; nearly separable sets keep improving that long.
+  const c2stMaxEpochs = Number(a.get('c2st-max-epochs') ?? 10000);
+  const seed = Number(a.get('seed') ?? 0);
+  const backend = await initBackend(a.get('backend'));
+  console.error(`backend ${backend.name}; ${estimator} on ${tasks.join(', ')} at ${n} simulations`);
+
+  const summary: Record<string, unknown>[] = [];
+  for (const name of tasks) {
+    const task = getTask(name);
+    const rng = createRng(seed).fork(`accuracy/${name}/${n}`);
+    const t0 = performance.now();
+    const data = simulateDataset(task, n, rng.fork('data'));
+    const trained = await trainNPE({
+      data,
+      thetaDim: task.thetaDim,
+      xDim: task.xDim,
+      rng: rng.fork('train'),
+      createModel: (zscore) =>
+        createEstimator(estimator, {
+          thetaDim: task.thetaDim,
+          xDim: task.xDim,
+          zscore,
+          rng: rng.fork('model'),
+        }),
+      hyperparameters: { maxEpochs },
+      onEpoch: (p) => {
+        if (p.epoch % 10 === 0)
+          console.error(
+            `  ${name} epoch ${p.epoch}: train ${p.trainLoss.toFixed(3)} val ${p.valLoss.toFixed(3)} (${(p.elapsedMs / 1000).toFixed(0)} s)`,
+          );
+      },
+    });
+    const trainS = (performance.now() - t0) / 1000;
+    console.error(
+      `  ${name}: trained ${trained.epochs} epochs (${trained.stoppedBy}), best val ${trained.bestValLoss.toFixed(3)}, ${trainS.toFixed(0)} s`,
+    );
+    const perObs: ObsResult[] = [];
+    for (let k = 1; k <= nObs; k++) {
+      const { x } = observation(task, k);
+      const ref = referenceSamples(task, x, nSamples, createRng(k).fork(`reference/${name}`));
+      const post = posteriorSamples(trained.model, task, x, nSamples, rng.fork(`posterior-${k}`));
+      const c0 = performance.now();
+      const score = c2st(ref, post.samples, task.thetaDim, createRng(1).fork(`c2st-${k}`), {
+        maxSamples: c2stSamples,
+        maxEpochs: c2stMaxEpochs,
+      });
+      const r: ObsResult = {
+        k,
+        c2st: score.accuracy,
+        acceptance: post.acceptance,
+        c2stS: (performance.now() - c0) / 1000,
+      };
+      perObs.push(r);
+      console.error(
+        `  ${name} obs ${k}: C2ST ${r.c2st.toFixed(3)} (acceptance ${r.acceptance.toFixed(3)}, ${r.c2stS.toFixed(0)} s)`,
+      );
+    }
+    trained.model.dispose();
+    const scores = perObs.map((r) => r.c2st);
+    const mean = scores.reduce((s, v) => s + v, 0) / scores.length;
+    const sd = Math.sqrt(
+      scores.reduce((s, v) => s + (v - mean) ** 2, 0) / Math.max(1, scores.length - 1),
+    );
+    summary.push({
+      task: name,
+      estimator,
+      n,
+      observations: nObs,
+      c2stMean: mean,
+      c2stSd: sd,
+      bar: BARS[name] ?? null,
+      meetsBar: BARS[name] === undefined ? null : mean <= BARS[name],
+      epochs: trained.epochs,
+      stoppedBy: trained.stoppedBy,
+      bestValLoss: trained.bestValLoss,
+      trainS,
+      perObservation: perObs,
+    });
+  }
+
+  console.log(
+    `backend: ${backend.name}; posterior and reference samples: ${nSamples}; C2ST on ${c2stSamples} vs ${c2stSamples}`,
+  );
+  console.log(
+    '| task | estimator | sims | C2ST mean ± sd | bar (sbibm NPE) | meets | epochs | train s |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const s of summary) {
+    console.log(
+      `| ${s.task} | ${s.estimator} | ${s.n} | ${(s.c2stMean as number).toFixed(3)} ± ${(s.c2stSd as number).toFixed(3)} | ${s.bar ?? '-'} | ${s.meetsBar ?? '-'} | ${s.epochs} | ${(s.trainS as number).toFixed(0)} |`,
+    );
+  }
+  console.log(
+    JSON.stringify({
+      bench: 'accuracy',
+      backend: backend.name,
+      samples: nSamples,
+      c2stSamples,
+      seed,
+      results: summary,
+    }),
+  );
+}
+
+await main();
