@@ -1,0 +1,81 @@
+// The training-time defenses by name, for the CLI and the activities.
+import type { TrainingDefense } from '../npe.js';
+import { ADVERSARIAL_DEFAULT_EPS, AdversarialTraining } from './adversarial.js';
+import { FimFastDefense, type FimFastOptions } from './fim-fast.js';
+import { FIM_DEFAULTS, FimTraceDefense } from './fim-trace.js';
+import { NOISE_DEFAULT_EPS, NoiseAugmentation } from './noise.js';
+import { TRADES_DEFAULTS, Trades } from './trades.js';
+
+export const DEFENSE_NAMES = ['none', 'fim', 'fim-fast', 'trades', 'adversarial', 'noise'] as const;
+export type DefenseName = (typeof DEFENSE_NAMES)[number];
+
+export function isDefenseName(s: string): s is DefenseName {
+  return (DEFENSE_NAMES as readonly string[]).includes(s);
+}
+
+export interface DefenseOptions {
+  /** fim / fim-fast: the regularizer weight (default 0.05); trades: the KL weight (default 0.1). */
+  beta?: number;
+  /** trades / adversarial / noise: the budget relative to the training x scale. */
+  trainEps?: number;
+  /** fim / fim-fast: Monte Carlo samples of theta per x (default 5). */
+  mcSamples?: number;
+  /** fim-fast only. */
+  fast?: Omit<FimFastOptions, 'beta' | 'mcSamples'>;
+}
+
+const USES: Record<DefenseName, (keyof DefenseOptions)[]> = {
+  none: [],
+  fim: ['beta', 'mcSamples'],
+  'fim-fast': ['beta', 'mcSamples', 'fast'],
+  trades: ['beta', 'trainEps'],
+  adversarial: ['trainEps'],
+  noise: ['trainEps'],
+};
+
+/** The defaults each defense fills in (for the record kept with a trained model). */
+export function defenseDefaults(name: DefenseName): { beta?: number; trainEps?: number } {
+  switch (name) {
+    case 'fim':
+    case 'fim-fast':
+      return { beta: FIM_DEFAULTS.beta };
+    case 'trades':
+      return { beta: TRADES_DEFAULTS.beta, trainEps: TRADES_DEFAULTS.trainEps };
+    case 'adversarial':
+      return { trainEps: ADVERSARIAL_DEFAULT_EPS };
+    case 'noise':
+      return { trainEps: NOISE_DEFAULT_EPS };
+    case 'none':
+      return {};
+  }
+}
+
+/** A fresh defense (undefined for none). Options a defense does not use are an error, not ignored. */
+export function createDefense(
+  name: string,
+  opts: DefenseOptions = {},
+): TrainingDefense | undefined {
+  if (!isDefenseName(name))
+    throw new Error(`Unknown defense "${name}"; known: ${DEFENSE_NAMES.join(', ')}`);
+  for (const [key, v] of Object.entries(opts)) {
+    if (v !== undefined && !USES[name].includes(key as keyof DefenseOptions)) {
+      throw new RangeError(
+        `The ${name} defense does not take ${key === 'trainEps' ? 'a training epsilon' : key}.`,
+      );
+    }
+  }
+  switch (name) {
+    case 'none':
+      return undefined;
+    case 'fim':
+      return new FimTraceDefense({ beta: opts.beta, mcSamples: opts.mcSamples });
+    case 'fim-fast':
+      return new FimFastDefense({ ...opts.fast, beta: opts.beta, mcSamples: opts.mcSamples });
+    case 'trades':
+      return new Trades(opts.beta, opts.trainEps);
+    case 'adversarial':
+      return new AdversarialTraining(opts.trainEps);
+    case 'noise':
+      return new NoiseAugmentation(opts.trainEps);
+  }
+}
