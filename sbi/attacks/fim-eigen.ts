@@ -73,13 +73,40 @@ export interface FimEigenOptions {
   signSamples?: number;
 }
 
+/** Sampled rows (x times samples) per chunk, so that the Monte Carlo FIM of many x fits in memory. */
+export const FIM_ROWS_PER_CHUNK = 8192;
+
 /**
  * x~ = clip(x +- eps_abs v_max): both signs are scored with the same random numbers and each row
  * keeps the one with the larger divergence (I_x cannot tell them apart; the higher-order terms can).
+ * Rows are processed in chunks of FIM_ROWS_PER_CHUNK / fimSamples.
  */
 export function fimEigenAttack(setup: AttackSetup, opts: FimEigenOptions): tf.Tensor2D {
+  const fimSamples = opts.fimSamples ?? FIM_SAMPLES;
+  const signSamples = opts.signSamples ?? SIGN_SAMPLES;
+  const chunk = Math.max(1, Math.floor(FIM_ROWS_PER_CHUNK / Math.max(fimSamples, signSamples)));
+  const [b, d] = setup.x.shape;
+  if (b <= chunk) return fimEigenChunk(setup, opts, fimSamples, signSamples);
+  const parts: tf.Tensor2D[] = [];
+  for (let start = 0; start < b; start += chunk) {
+    const rows = Math.min(chunk, b - start);
+    const x = tf.slice(setup.x, [start, 0], [rows, d]) as tf.Tensor2D;
+    parts.push(fimEigenChunk({ ...setup, x }, opts, fimSamples, signSamples));
+    x.dispose();
+  }
+  const out = tf.concat(parts, 0) as tf.Tensor2D;
+  tf.dispose(parts);
+  return out;
+}
+
+function fimEigenChunk(
+  setup: AttackSetup,
+  opts: FimEigenOptions,
+  fimSamples: number,
+  signSamples: number,
+): tf.Tensor2D {
   const { estimator: est, x, epsAbs, box, rng } = setup;
-  const scores = scoresAt(est, x, opts.fimSamples ?? FIM_SAMPLES, rng);
+  const scores = scoresAt(est, x, fimSamples, rng);
   const top = topFisherEigen(scores, rng, opts.iterations ?? POWER_ITERATIONS);
   scores.dispose();
   const key = rng.int(2 ** 31 - 1);
@@ -87,15 +114,9 @@ export function fimEigenAttack(setup: AttackSetup, opts: FimEigenOptions): tf.Te
     const step = tf.mul(top.vector, epsAbs);
     const plus = tf.clipByValue(tf.add(x, step), box.min, box.max) as tf.Tensor2D;
     const minus = tf.clipByValue(tf.sub(x, step), box.min, box.max) as tf.Tensor2D;
-    const n = opts.signSamples ?? SIGN_SAMPLES;
-    const klPlus = klPerRow(est, opts.divergence, plus, x, rng.fork(`sign-${key}`), {
-      samples: n,
-      differentiable: false,
-    });
-    const klMinus = klPerRow(est, opts.divergence, minus, x, rng.fork(`sign-${key}`), {
-      samples: n,
-      differentiable: false,
-    });
+    const score = { samples: signSamples, differentiable: false };
+    const klPlus = klPerRow(est, opts.divergence, plus, x, rng.fork(`sign-${key}`), score);
+    const klMinus = klPerRow(est, opts.divergence, minus, x, rng.fork(`sign-${key}`), score);
     const takePlus = tf.reshape(tf.cast(tf.greaterEqual(klPlus, klMinus), 'float32'), [-1, 1]);
     return tf.add(minus, tf.mul(takePlus, tf.sub(plus, minus))) as tf.Tensor2D;
   });

@@ -9,6 +9,12 @@ import { logProbOfSamples } from '../attacks/objectives.js';
 export const COVERAGE_LEVELS = 100;
 export const COVERAGE_SAMPLES = 2000;
 
+/**
+ * Sampled rows (x times samples) drawn at once. A flow's sampling keeps every pass's intermediates
+ * until its tidy ends; at 50,000 rows a 3-transform MAF on gaussian_linear exhausted the wasm heap.
+ */
+export const SAMPLE_ROWS_PER_BATCH = 8192;
+
 /** linspace(0, 1, levels), computed as torch does in float32. */
 export function coverageLevels(levels: number = COVERAGE_LEVELS): number[] {
   return Array.from({ length: levels }, (_, i) => Math.fround(i / (levels - 1)));
@@ -86,7 +92,7 @@ export async function expectedCoverage(
 ): Promise<CoverageResult> {
   const alphas = coverageLevels(opts.levels);
   const nSamples = opts.samples ?? COVERAGE_SAMPLES;
-  const batch = opts.batchSize ?? Math.max(1, Math.floor(50000 / nSamples));
+  const batch = opts.batchSize ?? Math.max(1, Math.floor(SAMPLE_ROWS_PER_BATCH / nSamples));
   const dx = est.xDim;
   const dt = est.thetaDim;
   const n = x.length / dx;

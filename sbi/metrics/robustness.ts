@@ -3,6 +3,7 @@
 import { tf } from '../backend.js';
 import { klPerRow, type Divergence } from '../attacks/objectives.js';
 import type { DensityEstimator, RandomStream } from '../types.js';
+import { SAMPLE_ROWS_PER_BATCH } from './coverage.js';
 import { summarize, type Summary } from './summary.js';
 
 /** Monte Carlo samples per x for the reported KL (RABI eval_mc_budget). */
@@ -30,7 +31,7 @@ export async function klUnderAttack(
   opts: KlEvalOptions = {},
 ): Promise<Float64Array> {
   const samples = opts.samples ?? EVAL_MC_SAMPLES;
-  const batch = opts.batchSize ?? Math.max(1, Math.floor(65536 / samples));
+  const batch = opts.batchSize ?? Math.max(1, Math.floor(SAMPLE_ROWS_PER_BATCH / samples));
   const d = est.xDim;
   const n = xClean.length / d;
   const out = new Float64Array(n);
