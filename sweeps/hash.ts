@@ -1,7 +1,8 @@
 // SHA-256 (FIPS 180-4) in plain JS, because workflow code is bundled for Temporal's sandbox where
 // node:crypto is not allowed; IDs computed here match those computed in the client and activities.
 
-const K = new Uint32Array([
+// Int32Array, not Uint32Array: values stay small integers for V8, which is several times faster.
+const K = new Int32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
   0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
   0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
@@ -14,9 +15,14 @@ const K = new Uint32Array([
 
 /** UTF-8 bytes of a string (TextEncoder is not guaranteed inside the workflow sandbox). */
 export function utf8Bytes(text: string): Uint8Array {
-  const out: number[] = [];
+  const out = new Uint8Array(utf8Length(text));
+  let o = 0;
   for (let i = 0; i < text.length; i++) {
     let c = text.charCodeAt(i);
+    if (c < 0x80) {
+      out[o++] = c;
+      continue;
+    }
     if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
       const d = text.charCodeAt(i + 1);
       if (d >= 0xdc00 && d <= 0xdfff) {
@@ -26,13 +32,21 @@ export function utf8Bytes(text: string): Uint8Array {
     }
     // A lone surrogate is encoded as U+FFFD, as TextEncoder does.
     if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
-    if (c < 0x80) out.push(c);
-    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
-    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-    else
-      out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    if (c < 0x800) {
+      out[o++] = 0xc0 | (c >> 6);
+      out[o++] = 0x80 | (c & 63);
+    } else if (c < 0x10000) {
+      out[o++] = 0xe0 | (c >> 12);
+      out[o++] = 0x80 | ((c >> 6) & 63);
+      out[o++] = 0x80 | (c & 63);
+    } else {
+      out[o++] = 0xf0 | (c >> 18);
+      out[o++] = 0x80 | ((c >> 12) & 63);
+      out[o++] = 0x80 | ((c >> 6) & 63);
+      out[o++] = 0x80 | (c & 63);
+    }
   }
-  return Uint8Array.from(out);
+  return out;
 }
 
 /** Length in bytes of the UTF-8 encoding of `text`, without building it. */
@@ -53,7 +67,7 @@ export function utf8Length(text: string): number {
   return n;
 }
 
-function compress(h: Uint32Array, w: Uint32Array, block: Uint8Array, offset: number): void {
+function compress(h: Int32Array, w: Int32Array, block: Uint8Array, offset: number): void {
   for (let t = 0; t < 16; t++) {
     const j = offset + 4 * t;
     w[t] = (block[j]! << 24) | (block[j + 1]! << 16) | (block[j + 2]! << 8) | block[j + 3]!;
@@ -101,10 +115,10 @@ function compress(h: Uint32Array, w: Uint32Array, block: Uint8Array, offset: num
 
 /** SHA-256 of bytes, as 32 bytes. */
 export function sha256(data: Uint8Array): Uint8Array {
-  const h = new Uint32Array([
+  const h = new Int32Array([
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
   ]);
-  const w = new Uint32Array(64);
+  const w = new Int32Array(64);
   const full = data.length - (data.length % 64);
   for (let off = 0; off < full; off += 64) compress(h, w, data, off);
   // Padding: 0x80, zeros, then the bit length as a 64-bit big-endian integer.

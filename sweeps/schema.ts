@@ -14,8 +14,8 @@ import {
 export const MAX_SPEC_BYTES = 1_000_000;
 /** Trials one sweep may expand to. */
 export const MAX_TRIALS = 100_000;
-/** Evaluation records (trials x attacks x objectives x eps) one sweep may ask for. */
-export const MAX_EVALUATIONS = 1_000_000;
+/** Evaluation records (trials x attacks x objectives x eps) one sweep may ask for: 50 per trial at the trial cap. */
+export const MAX_EVALUATIONS = 5_000_000;
 /** JSON nesting depth accepted (a spec needs 5). */
 export const MAX_DEPTH = 16;
 

@@ -164,6 +164,13 @@ function toSpecError(e: ErrorObject, root: unknown): SpecError {
         `must list ${bound} ${limit} item${limit === 1 ? '' : 's'} (got ${describe(e.data)})`,
       );
     }
+    case 'minLength':
+      return new SpecError(path, 'must not be empty');
+    case 'maxLength':
+      return new SpecError(
+        path,
+        `must be at most ${String(params.limit)} characters long (got ${String((e.data as string).length)})`,
+      );
     default:
       return new SpecError(path, `${e.message ?? 'is invalid'} (got ${describe(e.data)})`);
   }

@@ -4,7 +4,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import {
+  contentId,
   countEvaluations,
+  ID_VERSIONS,
+  modelContent,
+  testSetIdOf,
+  trialContent,
   countTrials,
   evaluationPlan,
   expandSweep,
@@ -150,6 +155,28 @@ describe('IDs', () => {
     const expected = createHash('sha256').update(text).digest('hex').slice(0, 24);
     assert.equal(simulationIdOf('gaussian_linear', 1000, 0), expected);
     assert.equal(expected, GOLDEN.simulationId);
+  });
+
+  test('trial and model IDs are contentId of trialContent / modelContent for every trial', () => {
+    for (const raw of [
+      baseSpec(),
+      {
+        ...baseSpec(),
+        estimators: [{ kind: 'mdn', architecture: { hidden: [7], components: 3 } }],
+        defenses: [
+          { name: 'fim-fast', betas: [0, 1e-7, 20], mcSamples: 2, probes: 3 },
+          { name: 'adversarial', eps: [0.25], steps: 7 },
+        ],
+        training: { clipNorm: null, valSize: 99 },
+      },
+    ]) {
+      for (const t of expandSweep(validateSweepSpec(raw))) {
+        assert.equal(t.trialId, contentId(ID_VERSIONS.trial, trialContent(t)));
+        assert.equal(t.modelId, contentId(ID_VERSIONS.model, modelContent(t)));
+        assert.equal(t.simulationId, simulationIdOf(t.task, t.budget, t.seed));
+        assert.equal(t.testSetId, testSetIdOf(t.task, t.evaluation.nTest, t.seed));
+      }
+    }
   });
 
   test('stable across parses, key order, number spelling and estimator shorthand', () => {

@@ -288,6 +288,12 @@ describe('bad-spec corpus (issue 9): each rejected with the JSON path', () => {
       /missing required property "name"/,
     );
     rejects(() => validateSweepSpec(null), 'spec', /must be an object/);
+    rejects(() => validateSweepSpec(withSpec({ name: '' })), 'spec/name', /must not be empty/);
+    rejects(
+      () => validateSweepSpec(withSpec({ description: 'x'.repeat(10_001) })),
+      'spec/description',
+      /at most 10000 characters long \(got 10001\)/,
+    );
     rejects(() => validateSweepSpec(withSpec({ seeds: [NaN] })), 'spec/seeds/0', /finite/);
     rejects(() => validateSweepSpec(withSpec({ when: new Date(0) })), 'spec/when', /plain JSON/);
   });
@@ -456,7 +462,7 @@ describe('bad-spec corpus (issue 9): each rejected with the JSON path', () => {
   });
 
   test('a sweep asking for too many evaluation records', () => {
-    // 10,000 trials (within the trial cap) x 5 attacks x 2 objectives x 20 eps = 2,000,000 records.
+    // 30,000 trials (within the trial cap) x 5 attacks x 2 objectives x 20 eps = 6,000,000 records.
     const eps = Array.from({ length: 20 }, (_, i) => (i + 1) / 10);
     rejects(
       () =>
@@ -466,12 +472,12 @@ describe('bad-spec corpus (issue 9): each rejected with the JSON path', () => {
             estimators: ['maf'],
             defenses: [{ name: 'none' }],
             seeds: Array.from({ length: 1000 }, (_, i) => i),
-            budgets: Array.from({ length: 10 }, (_, i) => 1000 + i),
+            budgets: Array.from({ length: 30 }, (_, i) => 1000 + i),
             evaluation: { attacks: [...ATTACK_NAMES], objectives: ['rkl', 'fkl'], eps },
           }),
         ),
       'spec/evaluation',
-      new RegExp(`asks for 2000000 evaluations .*; at most ${MAX_EVALUATIONS} are allowed`),
+      new RegExp(`asks for 6000000 evaluations .*; at most ${MAX_EVALUATIONS} are allowed`),
     );
   });
 
