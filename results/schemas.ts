@@ -1,0 +1,670 @@
+// JSON Schemas (ajv 8) of the stored documents, checked in the application before every write because
+// FerretDB 1.24 has no server-side validators. They describe the *stored* form: a non-finite measured
+// number is null there, with its marker in `nonFinite` (results/nonfinite.ts). After the schema, a
+// walk checks what FerretDB itself rejects (keys with '.' or a leading '$', nested arrays,
+// non-finite numbers, NUL in strings) in the free-form parts (a sweep spec, a trial config).
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { SUMMARY_QUANTILES } from '../sbi/metrics/summary.js';
+import {
+  CURVE_KINDS,
+  SWEEP_STATUSES,
+  TRIAL_STATUSES,
+  type CollectionName,
+  type CurveKind,
+} from './documents.js';
+import { decodeNonFinite, type NonFiniteMarker } from './nonfinite.js';
+
+/** A document that may not be stored; `field` is the dotted path of the offending field. */
+export class SchemaError extends Error {
+  constructor(
+    readonly collection: string,
+    readonly field: string,
+    readonly problem: string,
+    readonly docId?: string,
+    readonly index?: number,
+  ) {
+    const where = docId !== undefined ? ` ${JSON.stringify(docId)}` : '';
+    const pos = index !== undefined ? ` (#${index} of the batch)` : '';
+    super(`${collection} document${where}${pos}: ${field || '(document)'} ${problem}.`);
+    this.name = 'SchemaError';
+  }
+}
+
+const id = { type: 'string', minLength: 1, maxLength: 1024 } as const;
+const name = { type: 'string', minLength: 1, maxLength: 200 } as const;
+const finite = { type: 'number' } as const;
+const nonNegative = { type: 'number', minimum: 0 } as const;
+/** A measured number: null in storage when it was NaN or +-Infinity. */
+const measured = { type: ['number', 'null'] } as const;
+const count = { type: 'integer', minimum: 0 } as const;
+const date = { bsonDate: true } as const;
+const measuredArray = { type: 'array', items: measured } as const;
+const finiteArray = { type: 'array', items: finite } as const;
+
+const nonFiniteMap = {
+  type: 'object',
+  additionalProperties: {
+    type: 'array',
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['path', 'value'],
+      properties: {
+        path: { type: 'string' },
+        value: { enum: ['nan', 'inf', '-inf'] },
+      },
+    },
+  },
+} as const;
+
+const errorInfo = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'message', 'nonRetryable'],
+  properties: {
+    type: name,
+    message: { type: 'string', maxLength: 20000 },
+    nonRetryable: { type: 'boolean' },
+  },
+} as const;
+
+const counts = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['trials', 'queued', 'running', 'completed', 'failed', 'cancelled'],
+  properties: {
+    trials: count,
+    queued: count,
+    running: count,
+    completed: count,
+    failed: count,
+    cancelled: count,
+  },
+} as const;
+
+export const sweepSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    '_id',
+    'name',
+    'spec',
+    'specHash',
+    'status',
+    'counts',
+    'codeVersion',
+    'createdAt',
+    'updatedAt',
+  ],
+  properties: {
+    _id: id,
+    name: { type: 'string', minLength: 1, maxLength: 500 },
+    spec: { type: 'object' },
+    specHash: { type: 'string', pattern: '^[0-9a-f]{8,128}$' },
+    status: { enum: [...SWEEP_STATUSES] },
+    counts,
+    codeVersion: { type: 'string', minLength: 1, maxLength: 200 },
+    createdAt: date,
+    updatedAt: date,
+    workflowId: id,
+    completedAt: date,
+    error: errorInfo,
+    nonFinite: nonFiniteMap,
+  },
+} as const;
+
+export const trialConfigSchema = {
+  type: 'object',
+  required: ['task', 'estimator', 'defense', 'beta', 'budget', 'seed'],
+  properties: {
+    task: name,
+    estimator: name,
+    defense: name,
+    beta: nonNegative,
+    trainEps: nonNegative,
+    budget: { type: 'integer', minimum: 1 },
+    seed: count,
+  },
+} as const;
+
+export const trialSummarySchema = {
+  type: 'object',
+  required: ['testNll', 'valLoss', 'epochs', 'trainSeconds', 'droppedSims'],
+  properties: {
+    testNll: measured,
+    valLoss: measured,
+    epochs: count,
+    trainSeconds: nonNegative,
+    droppedSims: count,
+  },
+  // Further scalar metrics (c2st, bestEpoch, ...) may be added by the trainer.
+  additionalProperties: measured,
+} as const;
+
+const trialProperties = {
+  _id: id,
+  sweepId: id,
+  index: count,
+  config: trialConfigSchema,
+  status: { enum: [...TRIAL_STATUSES] },
+  attempt: count,
+  summary: trialSummarySchema,
+  error: errorInfo,
+  modelArtifact: id,
+  backend: name,
+  codeVersion: { type: 'string', minLength: 1, maxLength: 200 },
+  createdAt: date,
+  updatedAt: date,
+  startedAt: date,
+  endedAt: date,
+  nonFinite: nonFiniteMap,
+} as const;
+
+export const trialSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    '_id',
+    'sweepId',
+    'config',
+    'status',
+    'attempt',
+    'codeVersion',
+    'createdAt',
+    'updatedAt',
+  ],
+  properties: trialProperties,
+} as const;
+
+/** The fields a status transition may set on a trial. */
+export const trialPatchSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    status: trialProperties.status,
+    attempt: trialProperties.attempt,
+    summary: trialProperties.summary,
+    error: trialProperties.error,
+    modelArtifact: trialProperties.modelArtifact,
+    backend: trialProperties.backend,
+    updatedAt: date,
+    startedAt: date,
+    endedAt: date,
+  },
+} as const;
+
+/** The fields a sweep update may set. */
+export const sweepPatchSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    status: sweepSchema.properties.status,
+    counts,
+    updatedAt: date,
+    completedAt: date,
+    workflowId: id,
+    error: errorInfo,
+  },
+} as const;
+
+const klSummary = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    'n',
+    'mean',
+    'median',
+    'std',
+    'min',
+    'max',
+    'guarded',
+    ...SUMMARY_QUANTILES.map(([, k]) => k),
+  ],
+  properties: {
+    n: { type: 'integer', minimum: 1 },
+    mean: measured,
+    median: measured,
+    std: measured,
+    min: measured,
+    max: measured,
+    guarded: count,
+    ...Object.fromEntries(SUMMARY_QUANTILES.map(([, k]) => [k, measured])),
+  },
+} as const;
+
+export const evaluationSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    '_id',
+    'trialId',
+    'sweepId',
+    'attack',
+    'objective',
+    'eps',
+    'epsAbs',
+    'epsScale',
+    'nTest',
+    'kl',
+    'nllClean',
+    'nllAttacked',
+    'coverage',
+    'coverageAbsArea',
+    'createdAt',
+    'updatedAt',
+  ],
+  properties: {
+    _id: id,
+    trialId: id,
+    sweepId: id,
+    attack: name,
+    objective: { enum: ['rkl', 'fkl'] },
+    eps: nonNegative,
+    epsAbs: nonNegative,
+    epsScale: nonNegative,
+    nTest: { type: 'integer', minimum: 1 },
+    kl: klSummary,
+    nllClean: measured,
+    nllAttacked: measured,
+    coverage: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['levels', 'clean', 'attacked'],
+      properties: {
+        levels: { type: 'array', minItems: 2, items: { type: 'number', minimum: 0, maximum: 1 } },
+        clean: measuredArray,
+        attacked: measuredArray,
+      },
+    },
+    coverageAbsArea: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['clean', 'attacked'],
+      properties: { clean: measured, attacked: measured },
+    },
+    seconds: nonNegative,
+    createdAt: date,
+    updatedAt: date,
+    nonFinite: nonFiniteMap,
+  },
+} as const;
+
+const seriesKeyProps = {
+  attack: name,
+  objective: { enum: ['rkl', 'fkl'] },
+  defense: name,
+  beta: nonNegative,
+  estimator: name,
+  budget: { type: 'integer', minimum: 1 },
+} as const;
+const seriesKeyRequired = [
+  'attack',
+  'objective',
+  'defense',
+  'beta',
+  'estimator',
+  'budget',
+] as const;
+
+const curveBase = {
+  _id: id,
+  sweepId: id,
+  task: name,
+  nonFinite: nonFiniteMap,
+} as const;
+
+export const tradeoffCurveSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    '_id',
+    'sweepId',
+    'task',
+    'kind',
+    'attack',
+    'objective',
+    'eps',
+    'points',
+    'front',
+    'missing',
+  ],
+  properties: {
+    ...curveBase,
+    kind: { const: 'tradeoff' },
+    attack: name,
+    objective: { enum: ['rkl', 'fkl'] },
+    eps: nonNegative,
+    points: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['trialId', 'defense', 'beta', 'estimator', 'budget', 'seed', 'x', 'y', 'pareto'],
+        properties: {
+          trialId: id,
+          defense: name,
+          beta: nonNegative,
+          estimator: name,
+          budget: { type: 'integer', minimum: 1 },
+          seed: count,
+          x: measured,
+          y: measured,
+          pareto: { type: 'boolean' },
+        },
+      },
+    },
+    front: { type: 'array', items: id },
+    missing: { type: 'array', items: id },
+  },
+} as const;
+
+export const klVsEpsCurveSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['_id', 'sweepId', 'task', 'kind', 'series'],
+  properties: {
+    ...curveBase,
+    kind: { const: 'kl_vs_eps' },
+    series: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: [...seriesKeyRequired, 'eps', 'median', 'q15', 'q85', 'mean', 'trials'],
+        properties: {
+          ...seriesKeyProps,
+          eps: { type: 'array', items: nonNegative },
+          median: measuredArray,
+          q15: measuredArray,
+          q85: measuredArray,
+          mean: measuredArray,
+          trials: { type: 'array', items: count },
+        },
+      },
+    },
+  },
+} as const;
+
+export const coverageCurveSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['_id', 'sweepId', 'task', 'kind', 'series'],
+  properties: {
+    ...curveBase,
+    kind: { const: 'coverage' },
+    series: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: [...seriesKeyRequired, 'levels', 'clean', 'cleanAbsArea', 'trials', 'curves'],
+        properties: {
+          ...seriesKeyProps,
+          levels: finiteArray,
+          clean: measuredArray,
+          cleanAbsArea: measured,
+          trials: count,
+          curves: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['eps', 'observed', 'absArea', 'trials'],
+              properties: {
+                eps: nonNegative,
+                observed: measuredArray,
+                absArea: measured,
+                trials: count,
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: false, strict: true, strictNumbers: true, allowUnionTypes: true });
+ajv.addKeyword({
+  keyword: 'bsonDate',
+  schemaType: 'boolean',
+  errors: false,
+  validate: (_schema: boolean, data: unknown) =>
+    data instanceof Date && !Number.isNaN(data.getTime()),
+});
+
+const validators: Record<CollectionName, ValidateFunction> & {
+  trialPatch: ValidateFunction;
+  sweepPatch: ValidateFunction;
+  curve: Record<CurveKind, ValidateFunction>;
+} = {
+  sweeps: ajv.compile(sweepSchema),
+  trials: ajv.compile(trialSchema),
+  trialPatch: ajv.compile(trialPatchSchema),
+  sweepPatch: ajv.compile(sweepPatchSchema),
+  evaluations: ajv.compile(evaluationSchema),
+  // Picked by `kind` so that errors name the real field instead of a oneOf branch.
+  curves: ajv.compile({
+    type: 'object',
+    required: ['kind'],
+    properties: { kind: { enum: [...CURVE_KINDS] } },
+  }),
+  curve: {
+    tradeoff: ajv.compile(tradeoffCurveSchema),
+    kl_vs_eps: ajv.compile(klVsEpsCurveSchema),
+    coverage: ajv.compile(coverageCurveSchema),
+  },
+};
+
+/**
+ * JSON pointer -> the form a reader expects: /kl/q2_5 -> kl.q2_5, /coverage/clean/3 ->
+ * coverage.clean[3], /spec/optimizer.lr -> spec["optimizer.lr"].
+ */
+export function fieldName(pointer: string): string {
+  let out = '';
+  for (const raw of pointer.split('/').slice(1)) {
+    const t = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (/^[0-9]+$/.test(t)) out += `[${t}]`;
+    else if (!/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(t)) out += `[${JSON.stringify(t)}]`;
+    else out += out === '' ? t : `.${t}`;
+  }
+  return out;
+}
+
+function describe(err: ErrorObject): { field: string; problem: string } {
+  let pointer = err.instancePath;
+  let problem = err.message ?? 'is invalid';
+  if (err.keyword === 'required') {
+    pointer += `/${(err.params as { missingProperty: string }).missingProperty}`;
+    problem = 'is required';
+  } else if (err.keyword === 'additionalProperties') {
+    pointer += `/${(err.params as { additionalProperty: string }).additionalProperty}`;
+    problem = 'is not a known field';
+  } else if (err.keyword === 'bsonDate') {
+    problem = 'must be a Date';
+  } else if (err.keyword === 'enum') {
+    const allowed = (err.params as { allowedValues: unknown[] }).allowedValues;
+    problem = `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`;
+  } else {
+    problem = problem.replace(/^must /, 'must ');
+  }
+  return { field: fieldName(pointer), problem };
+}
+
+/** The first thing FerretDB would refuse in `value`, as a JSON pointer and a reason. */
+export function storabilityProblem(
+  value: unknown,
+  pointer = '',
+): { pointer: string; problem: string } | undefined {
+  if (value === undefined) return { pointer, problem: 'is undefined (not storable)' };
+  if (typeof value === 'number') {
+    return Number.isFinite(value)
+      ? undefined
+      : { pointer, problem: `is ${value} (not storable; encode it)` };
+  }
+  if (typeof value === 'string') {
+    return value.includes('\u0000') ? { pointer, problem: 'contains a NUL character' } : undefined;
+  }
+  if (typeof value === 'bigint' || typeof value === 'function' || typeof value === 'symbol') {
+    return { pointer, problem: `is a ${typeof value} (not storable)` };
+  }
+  if (value === null || typeof value !== 'object') return undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (Array.isArray(value[i]))
+        return {
+          pointer: `${pointer}/${i}`,
+          problem: 'is an array inside an array (not storable)',
+        };
+      const p = storabilityProblem(value[i], `${pointer}/${i}`);
+      if (p) return p;
+    }
+    return undefined;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return undefined; // Date, ObjectId, Binary
+  for (const [k, v] of Object.entries(value)) {
+    const child = `${pointer}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+    if (k.includes('.')) return { pointer: child, problem: "has a '.' in its key (not storable)" };
+    if (k.startsWith('$'))
+      return { pointer: child, problem: "has a key starting with '$' (not storable)" };
+    if (k === '') return { pointer: child, problem: 'has an empty key (not storable)' };
+    const p = storabilityProblem(v, child);
+    if (p) return p;
+  }
+  return undefined;
+}
+
+/** Every nonFinite marker must point at a stored null (so decoding cannot fail later). */
+function markerProblem(
+  doc: Record<string, unknown>,
+): { field: string; problem: string } | undefined {
+  const map = doc.nonFinite as Record<string, NonFiniteMarker[]> | undefined;
+  if (!map) return undefined;
+  for (const [field, markers] of Object.entries(map)) {
+    try {
+      decodeNonFinite(structuredClone(doc[field]), markers);
+    } catch (e) {
+      return { field: `nonFinite.${field}`, problem: `is inconsistent: ${(e as Error).message}` };
+    }
+  }
+  return undefined;
+}
+
+/** Checks that hold across fields, which JSON Schema cannot say. */
+function crossFieldProblem(
+  collection: CollectionName,
+  doc: Record<string, unknown>,
+): { field: string; problem: string } | undefined {
+  if (collection === 'evaluations') {
+    const c = doc.coverage as { levels: unknown[]; clean: unknown[]; attacked: unknown[] };
+    if (c.clean.length !== c.levels.length)
+      return {
+        field: 'coverage.clean',
+        problem: `must have one value per level (${c.levels.length})`,
+      };
+    if (c.attacked.length !== c.levels.length)
+      return {
+        field: 'coverage.attacked',
+        problem: `must have one value per level (${c.levels.length})`,
+      };
+  }
+  if (collection === 'trials' && doc.status === 'completed' && doc.summary === undefined) {
+    return { field: 'summary', problem: 'is required when status is "completed"' };
+  }
+  if (collection === 'curves' && doc.kind === 'kl_vs_eps') {
+    const series = doc.series as {
+      eps: unknown[];
+      median: unknown[];
+      q15: unknown[];
+      q85: unknown[];
+      mean: unknown[];
+      trials: unknown[];
+    }[];
+    for (let i = 0; i < series.length; i++) {
+      const s = series[i]!;
+      for (const k of ['median', 'q15', 'q85', 'mean', 'trials'] as const) {
+        if (s[k].length !== s.eps.length)
+          return {
+            field: `series[${i}].${k}`,
+            problem: `must have one value per eps (${s.eps.length})`,
+          };
+      }
+    }
+  }
+  if (collection === 'curves' && doc.kind === 'coverage') {
+    const series = doc.series as {
+      levels: unknown[];
+      clean: unknown[];
+      curves: { observed: unknown[] }[];
+    }[];
+    for (let i = 0; i < series.length; i++) {
+      const s = series[i]!;
+      if (s.clean.length !== s.levels.length)
+        return {
+          field: `series[${i}].clean`,
+          problem: `must have one value per level (${s.levels.length})`,
+        };
+      for (let j = 0; j < s.curves.length; j++) {
+        if (s.curves[j]!.observed.length !== s.levels.length)
+          return {
+            field: `series[${i}].curves[${j}].observed`,
+            problem: `must have one value per level (${s.levels.length})`,
+          };
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Throws SchemaError naming the first offending field of a stored-form document of `collection`.
+ * `index` places it in a batch for the message.
+ */
+export function validateDocument(collection: CollectionName, doc: unknown, index?: number): void {
+  const docId =
+    doc !== null && typeof doc === 'object' && typeof (doc as { _id?: unknown })._id === 'string'
+      ? (doc as { _id: string })._id
+      : undefined;
+  const fail = (field: string, problem: string): never => {
+    throw new SchemaError(collection, field, problem, docId, index);
+  };
+  let v: ValidateFunction = validators[collection];
+  if (!v(doc)) {
+    const d = describe(v.errors![0]!);
+    fail(d.field, d.problem);
+  }
+  if (collection === 'curves') {
+    v = validators.curve[(doc as { kind: CurveKind }).kind];
+    if (!v(doc)) {
+      const d = describe(v.errors![0]!);
+      fail(d.field, d.problem);
+    }
+  }
+  const s = storabilityProblem(doc);
+  if (s) fail(fieldName(s.pointer), s.problem);
+  const record = doc as Record<string, unknown>;
+  const m = markerProblem(record);
+  if (m) fail(m.field, m.problem);
+  const c = crossFieldProblem(collection, record);
+  if (c) fail(c.field, c.problem);
+}
+
+/**
+ * Validates the fields an update sets on an existing document (stored form, without the
+ * 'nonFinite.<field>' entries): the trial fields of a status transition, or the sweep fields of a
+ * status or counts update.
+ */
+export function validatePatch(
+  collection: 'trials' | 'sweeps',
+  patch: Record<string, unknown>,
+  docId: string,
+): void {
+  const v = collection === 'trials' ? validators.trialPatch : validators.sweepPatch;
+  if (!v(patch)) {
+    const d = describe(v.errors![0]!);
+    throw new SchemaError(collection, d.field, d.problem, docId);
+  }
+  const s = storabilityProblem(patch);
+  if (s) throw new SchemaError(collection, fieldName(s.pointer), s.problem, docId);
+}

@@ -1,0 +1,514 @@
+// The results database: sweeps, trials, evaluations and curves, written only through this class.
+// Written for the subset FerretDB 1.24 supports (research/orchestration.md 2 and 4): no transactions,
+// no server validators, single-document atomic updates. Every write is an idempotent upsert keyed by
+// a deterministic _id; every document is validated (results/schemas.ts) before anything of its
+// batch is written; status changes are fenced so that a stale or late writer cannot undo progress.
+import {
+  MongoServerError,
+  type Collection,
+  type Db,
+  type Document,
+  type MongoClient,
+} from 'mongodb';
+import type { Config } from '../infra/config.js';
+import { mongoClient } from '../infra/connections.js';
+import {
+  COLLECTIONS,
+  evaluationId,
+  type CollectionName,
+  type CurveDoc,
+  type ErrorInfo,
+  type EvaluationDoc,
+  type SweepDoc,
+  type SweepStatus,
+  type TrialConfig,
+  type TrialCounts,
+  type TrialDoc,
+  type TrialStatus,
+  type TrialSummary,
+} from './documents.js';
+import { decodeDocument, encodeDocument, encodeSetFields, NON_FINITE_KEY } from './nonfinite.js';
+import { SchemaError, validateDocument, validatePatch } from './schemas.js';
+
+/** Every document here has a string _id (a deterministic ID), never an ObjectId. */
+type Stored = Document & { _id: string };
+
+const DUPLICATE_KEY = 11000;
+/** Operations per bulk write: bounds the message size (an evaluation is a few kB). */
+const BATCH = 500;
+
+/** An _id already holds a document whose identity fields differ from the one being written. */
+export class ConflictError extends Error {
+  constructor(
+    readonly collection: string,
+    readonly docId: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ConflictError';
+  }
+}
+
+export class NotFoundError extends Error {
+  constructor(
+    readonly collection: string,
+    readonly docId: string,
+  ) {
+    super(`No ${collection} document with _id ${JSON.stringify(docId)}.`);
+    this.name = 'NotFoundError';
+  }
+}
+
+export type SweepInput = Pick<SweepDoc, '_id' | 'name' | 'spec' | 'specHash' | 'codeVersion'> & {
+  workflowId?: string;
+};
+
+export interface TrialInput {
+  _id: string;
+  sweepId: string;
+  index?: number;
+  config: TrialConfig;
+  codeVersion: string;
+}
+
+export type EvaluationInput = Omit<EvaluationDoc, 'createdAt' | 'updatedAt'>;
+
+export interface TransitionFields {
+  /** The writer's fencing token; a write with a lower one than stored is refused as stale. */
+  attempt: number;
+  summary?: TrialSummary;
+  error?: ErrorInfo;
+  modelArtifact?: string;
+  backend?: string;
+}
+
+export interface TransitionResult {
+  /** applied: this call moved it; already: it was in that state with this attempt; refused: fenced. */
+  outcome: 'applied' | 'already' | 'refused';
+  status: TrialStatus;
+  attempt: number;
+}
+
+/**
+ * The states a trial may enter each state from. Nothing leaves 'completed': a finished trial is
+ * never redone. 'running' from 'running' is a newer attempt taking over (a retried activity).
+ */
+export const TRIAL_TRANSITIONS: Record<TrialStatus, readonly TrialStatus[]> = {
+  queued: ['queued', 'failed', 'cancelled'],
+  running: ['queued', 'running', 'failed', 'cancelled'],
+  completed: ['queued', 'running'],
+  failed: ['queued', 'running'],
+  cancelled: ['queued', 'running', 'failed'],
+};
+
+export interface WriteSummary {
+  /** Documents created by this call. */
+  inserted: number;
+  /** Documents that existed and were matched (updated or left as they were). */
+  matched: number;
+}
+
+function isDuplicateKey(err: unknown): boolean {
+  if (!(err instanceof MongoServerError)) return false;
+  if (err.code === DUPLICATE_KEY) return true;
+  const writeErrors = (err as { writeErrors?: { code?: number }[] }).writeErrors;
+  return Array.isArray(writeErrors) && writeErrors.some((w) => w.code === DUPLICATE_KEY);
+}
+
+function chunks<T>(xs: readonly T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
+function validateAll(collection: CollectionName, docs: readonly Record<string, unknown>[]): void {
+  docs.forEach((d, i) => validateDocument(collection, d, docs.length > 1 ? i : undefined));
+  const seen = new Set<string>();
+  docs.forEach((d, i) => {
+    const id = d._id as string;
+    if (seen.has(id)) {
+      throw new SchemaError(collection, '_id', 'appears twice in one batch', id, i);
+    }
+    seen.add(id);
+  });
+}
+
+export class ResultStore {
+  readonly sweeps: Collection<Stored>;
+  readonly trials: Collection<Stored>;
+  readonly evaluations: Collection<Stored>;
+  readonly curves: Collection<Stored>;
+
+  constructor(
+    readonly db: Db,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.sweeps = db.collection(COLLECTIONS.sweeps);
+    this.trials = db.collection(COLLECTIONS.trials);
+    this.evaluations = db.collection(COLLECTIONS.evaluations);
+    this.curves = db.collection(COLLECTIONS.curves);
+  }
+
+  /** Indexes the queries and identities need; idempotent (createIndex of an existing index is a no-op). */
+  async ensureIndexes(): Promise<void> {
+    await this.sweeps.createIndex({ status: 1 }, { name: 'status' });
+    await this.trials.createIndex({ sweepId: 1, status: 1 }, { name: 'sweep_status' });
+    await this.trials.createIndex({ sweepId: 1, index: 1 }, { name: 'sweep_index' });
+    // One evaluation per (trial, attack, objective, eps), whatever _id a writer composed.
+    await this.evaluations.createIndex(
+      { trialId: 1, attack: 1, objective: 1, eps: 1 },
+      { name: 'identity', unique: true },
+    );
+    await this.evaluations.createIndex({ sweepId: 1 }, { name: 'sweep' });
+    await this.curves.createIndex(
+      { sweepId: 1, task: 1, kind: 1 },
+      { name: 'identity', unique: true },
+    );
+  }
+
+  /**
+   * Runs a batch of idempotent upserts, rerunning it once on a duplicate-key error: concurrent
+   * upserts of one _id race, and the loser's rerun finds the document. Filters hold only _id:
+   * FerretDB answers an _id lookup from its index but scans for a compound equality.
+   */
+  private async bulkUpsert(
+    collection: Collection<Stored>,
+    ops: Parameters<Collection<Stored>['bulkWrite']>[0],
+  ): Promise<WriteSummary> {
+    const summary: WriteSummary = { inserted: 0, matched: 0 };
+    for (const batch of chunks(ops, BATCH)) {
+      let result;
+      try {
+        result = await collection.bulkWrite(batch, { ordered: true });
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+        result = await collection.bulkWrite(batch, { ordered: true });
+      }
+      summary.inserted += result.upsertedCount;
+      summary.matched += result.matchedCount;
+    }
+    return summary;
+  }
+
+  /**
+   * After an upsert whose $setOnInsert left existing documents alone: the first document whose
+   * stored `field` differs from the one written is a conflict (its _id means something else).
+   */
+  private async checkIdentity(
+    collection: Collection<Stored>,
+    name: CollectionName,
+    docs: readonly Record<string, unknown>[],
+    field: string,
+    what: string,
+  ): Promise<void> {
+    const want = new Map(docs.map((d) => [d._id as string, d[field]]));
+    const stored = collection.find(
+      { _id: { $in: [...want.keys()] } },
+      { projection: { [field]: 1 } },
+    );
+    for await (const d of stored) {
+      if (d[field] !== want.get(d._id)) {
+        throw new ConflictError(
+          name,
+          d._id,
+          `${name} document ${JSON.stringify(d._id)} already exists with ${what} ${JSON.stringify(d[field])}, not ${JSON.stringify(want.get(d._id))}.`,
+        );
+      }
+    }
+  }
+
+  // ---- sweeps ----
+
+  /**
+   * Creates the sweep document, or attaches to the existing one with the same _id and specHash
+   * (nothing is changed then). Returns whether it was created.
+   */
+  async createSweep(input: SweepInput): Promise<{ created: boolean }> {
+    const now = this.now();
+    const doc = encodeDocument({
+      ...input,
+      status: 'queued' as SweepStatus,
+      counts: { trials: 0, queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0 },
+      createdAt: now,
+      updatedAt: now,
+    });
+    validateDocument('sweeps', doc);
+    const r = await this.bulkUpsert(this.sweeps, [
+      { updateOne: { filter: { _id: input._id }, update: { $setOnInsert: doc }, upsert: true } },
+    ]);
+    if (r.inserted === 0)
+      await this.checkIdentity(this.sweeps, 'sweeps', [doc], 'specHash', 'specHash');
+    return { created: r.inserted === 1 };
+  }
+
+  /**
+   * Sets a sweep's status, only from the given states when `from` is set (a cancelled sweep is not
+   * revived by a late 'completed'). Returns whether it changed.
+   */
+  async setSweepStatus(
+    sweepId: string,
+    status: SweepStatus,
+    opts: { from?: readonly SweepStatus[]; error?: ErrorInfo } = {},
+  ): Promise<boolean> {
+    const now = this.now();
+    const set: Record<string, unknown> = { status, updatedAt: now };
+    if (status === 'completed') set.completedAt = now;
+    if (opts.error) set.error = opts.error;
+    validatePatch('sweeps', set, sweepId);
+    const filter: Document = { _id: sweepId };
+    if (opts.from) filter.status = { $in: [...opts.from] };
+    const r = await this.sweeps.updateOne(filter, { $set: set });
+    if (r.matchedCount === 0 && !(await this.sweeps.findOne({ _id: sweepId }))) {
+      throw new NotFoundError('sweeps', sweepId);
+    }
+    return r.matchedCount === 1;
+  }
+
+  /** Recounts the sweep's trials by status and stores the absolute counts (idempotent, unlike $inc). */
+  async refreshSweepCounts(sweepId: string): Promise<TrialCounts> {
+    const counts: TrialCounts = {
+      trials: 0,
+      queued: 0,
+      running: 0,
+      completed: 0,
+      failed: 0,
+      cancelled: 0,
+    };
+    const cursor = this.trials.find({ sweepId }, { projection: { status: 1 } });
+    for await (const t of cursor) {
+      counts.trials++;
+      counts[t.status as TrialStatus]++;
+    }
+    const set = { counts, updatedAt: this.now() };
+    validatePatch('sweeps', set, sweepId);
+    const r = await this.sweeps.updateOne({ _id: sweepId }, { $set: set });
+    if (r.matchedCount === 0) throw new NotFoundError('sweeps', sweepId);
+    return counts;
+  }
+
+  async getSweep(sweepId: string): Promise<SweepDoc | null> {
+    const d = await this.sweeps.findOne({ _id: sweepId });
+    return d ? decodeDocument<SweepDoc>(d) : null;
+  }
+
+  /** All sweeps, newest first (sorted here: FerretDB sorts in-process anyway). */
+  async listSweeps(): Promise<SweepDoc[]> {
+    const all = await this.sweeps.find({}).toArray();
+    return all
+      .map((d) => decodeDocument<SweepDoc>(d))
+      .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a._id < b._id ? -1 : 1));
+  }
+
+  // ---- trials ----
+
+  /**
+   * Registers trials as queued, or leaves existing ones as they are ($setOnInsert only), so a
+   * resubmitted sweep never resets a finished trial. A trial _id registered under another sweep is
+   * a ConflictError. Validates every trial before writing any.
+   */
+  async upsertTrials(inputs: readonly TrialInput[]): Promise<WriteSummary> {
+    const now = this.now();
+    const docs = inputs.map((t) =>
+      encodeDocument({
+        ...t,
+        status: 'queued' as TrialStatus,
+        attempt: 0,
+        createdAt: now,
+        updatedAt: now,
+      }),
+    );
+    validateAll('trials', docs);
+    const r = await this.bulkUpsert(
+      this.trials,
+      docs.map((d) => ({
+        updateOne: { filter: { _id: d._id as string }, update: { $setOnInsert: d }, upsert: true },
+      })),
+    );
+    if (r.matched > 0) await this.checkIdentity(this.trials, 'trials', docs, 'sweepId', 'sweepId');
+    return r;
+  }
+
+  /**
+   * Moves a trial to `to` if TRIAL_TRANSITIONS allows it from its current state and `attempt` is not
+   * older than the stored one, setting the given fields in the same single-document update.
+   */
+  async transitionTrial(
+    trialId: string,
+    to: TrialStatus,
+    fields: TransitionFields,
+  ): Promise<TransitionResult> {
+    const now = this.now();
+    const { attempt, ...rest } = fields;
+    const plain: Record<string, unknown> = { status: to, attempt, updatedAt: now };
+    for (const [k, v] of Object.entries(rest)) if (v !== undefined) plain[k] = v;
+    if (to === 'running') plain.startedAt = now;
+    if (to === 'completed' || to === 'failed' || to === 'cancelled') plain.endedAt = now;
+    if (to === 'completed' && plain.summary === undefined) {
+      throw new SchemaError('trials', 'summary', 'is required to complete a trial', trialId);
+    }
+    const set = encodeSetFields(plain);
+    // Only summary can hold non-finite numbers; keep markers of the others out of the document.
+    for (const k of Object.keys(set)) {
+      if (k.startsWith(`${NON_FINITE_KEY}.`) && k !== `${NON_FINITE_KEY}.summary`) delete set[k];
+    }
+    const patch = Object.fromEntries(Object.entries(set).filter(([k]) => !k.includes('.')));
+    validatePatch('trials', patch, trialId);
+    const update: Document = { $set: set };
+    // A rerun or a new attempt starts clean: no stale error or summary from an earlier run.
+    if (to === 'queued' || to === 'running') {
+      const unset: Record<string, ''> = {};
+      if (plain.error === undefined) unset.error = '';
+      if (plain.summary === undefined) {
+        unset.summary = '';
+        unset[`${NON_FINITE_KEY}.summary`] = '';
+      }
+      update.$unset = unset;
+    }
+    const r = await this.trials.updateOne(
+      {
+        _id: trialId,
+        status: { $in: [...TRIAL_TRANSITIONS[to]] },
+        attempt: { $lte: attempt },
+      },
+      update,
+    );
+    if (r.matchedCount === 1) return { outcome: 'applied', status: to, attempt };
+    const cur = await this.trials.findOne(
+      { _id: trialId },
+      { projection: { status: 1, attempt: 1 } },
+    );
+    if (!cur) throw new NotFoundError('trials', trialId);
+    const status = cur.status as TrialStatus;
+    const stored = cur.attempt as number;
+    return {
+      outcome: status === to && stored === attempt ? 'already' : 'refused',
+      status,
+      attempt: stored,
+    };
+  }
+
+  async getTrial(trialId: string): Promise<TrialDoc | null> {
+    const d = await this.trials.findOne({ _id: trialId });
+    return d ? decodeDocument<TrialDoc>(d) : null;
+  }
+
+  /** A sweep's trials by index, then _id (FerretDB sorts in-process; sorting here is the same work). */
+  async listTrials(sweepId: string, status?: TrialStatus): Promise<TrialDoc[]> {
+    const filter: Document = { sweepId };
+    if (status) filter.status = status;
+    const all = await this.trials.find(filter).toArray();
+    return all
+      .map((d) => decodeDocument<TrialDoc>(d))
+      .sort(
+        (a, b) => (a.index ?? 0) - (b.index ?? 0) || (a._id < b._id ? -1 : a._id > b._id ? 1 : 0),
+      );
+  }
+
+  // ---- evaluations ----
+
+  /**
+   * Stores evaluations: identity fields on insert only, measurements with $set (a rerun of a failed
+   * trial replaces what its earlier attempt left). Each _id must be evaluationId(trialId, attack,
+   * objective, eps). Validates every document before writing any.
+   */
+  async putEvaluations(inputs: readonly EvaluationInput[]): Promise<WriteSummary> {
+    const now = this.now();
+    const docs = inputs.map((e) => encodeDocument({ ...e, createdAt: now, updatedAt: now }));
+    validateAll('evaluations', docs);
+    docs.forEach((d, i) => {
+      const expected = evaluationId(
+        d.trialId as string,
+        d.attack as string,
+        d.objective as string,
+        d.eps as number,
+      );
+      if (d._id !== expected) {
+        throw new SchemaError(
+          'evaluations',
+          '_id',
+          `must be ${JSON.stringify(expected)} (trialId|attack|objective|eps)`,
+          d._id as string,
+          docs.length > 1 ? i : undefined,
+        );
+      }
+    });
+    const identity = ['_id', 'trialId', 'sweepId', 'attack', 'objective', 'eps', 'createdAt'];
+    // The _id composes trialId, attack, objective and eps; sweepId is checked before the write,
+    // because the measurements of an existing document are replaced.
+    await this.checkIdentity(this.evaluations, 'evaluations', docs, 'sweepId', 'sweepId');
+    return this.bulkUpsert(
+      this.evaluations,
+      docs.map((d) => {
+        const onInsert: Record<string, unknown> = {};
+        const set: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(d)) (identity.includes(k) ? onInsert : set)[k] = v;
+        const update: Document = { $setOnInsert: onInsert, $set: set };
+        if (set[NON_FINITE_KEY] === undefined) update.$unset = { [NON_FINITE_KEY]: '' };
+        return {
+          updateOne: {
+            filter: { _id: d._id as string },
+            update,
+            upsert: true,
+          },
+        };
+      }),
+    );
+  }
+
+  async listEvaluations(
+    filter: { sweepId: string } | { trialId: string },
+  ): Promise<EvaluationDoc[]> {
+    const all = await this.evaluations.find(filter).toArray();
+    return all
+      .map((d) => decodeDocument<EvaluationDoc>(d))
+      .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
+  }
+
+  // ---- curves ----
+
+  /**
+   * Makes the sweep's curves exactly `docs`: each replaced whole by _id (idempotent), then curves of
+   * the sweep not among them removed. Validates every curve before writing any.
+   */
+  async replaceCurves(sweepId: string, docs: readonly CurveDoc[]): Promise<void> {
+    const encoded = docs.map((d) => encodeDocument(d));
+    validateAll('curves', encoded);
+    encoded.forEach((d, i) => {
+      if (d.sweepId !== sweepId) {
+        throw new SchemaError(
+          'curves',
+          'sweepId',
+          `must be ${JSON.stringify(sweepId)}`,
+          d._id as string,
+          i,
+        );
+      }
+    });
+    for (const d of encoded) {
+      try {
+        await this.curves.replaceOne({ _id: d._id as string }, d as Stored, { upsert: true });
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+        await this.curves.replaceOne({ _id: d._id as string }, d as Stored, { upsert: true });
+      }
+    }
+    await this.curves.deleteMany({ sweepId, _id: { $nin: encoded.map((d) => d._id as string) } });
+  }
+
+  async listCurves(sweepId: string): Promise<CurveDoc[]> {
+    const all = await this.curves.find({ sweepId }).toArray();
+    return all
+      .map((d) => decodeDocument<CurveDoc>(d))
+      .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
+  }
+}
+
+/** A client on config.mongo (URI and database from infra/config.ts) and the store over it. */
+export async function openResultStore(
+  config: Config,
+): Promise<{ client: MongoClient; store: ResultStore; close: () => Promise<void> }> {
+  const client = mongoClient(config);
+  await client.connect();
+  const store = new ResultStore(client.db(config.mongo.db));
+  return { client, store, close: () => client.close() };
+}

@@ -1,0 +1,335 @@
+// The result store and artifact store against the real MongoDB-protocol server of the test stack
+// (FerretDB 1.24 under `npm test`), in a database of its own that is dropped at the end.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import type { Db, MongoClient } from 'mongodb';
+import { loadConfig } from '../../infra/config.js';
+import { mongoClient } from '../../infra/connections.js';
+import { aggregateSweep } from '../../results/aggregate.js';
+import { ArtifactStore } from '../../results/artifacts.js';
+import { computeCurves, type CurveTrial } from '../../results/curves.js';
+import { SchemaError } from '../../results/schemas.js';
+import { ConflictError, ResultStore } from '../../results/store.js';
+import { syntheticSweep } from '../unit/results/fixtures.js';
+
+let client: MongoClient;
+let db: Db;
+let store: ResultStore;
+
+before(async () => {
+  if (!process.env.MONGODB_URI) {
+    throw new Error('This test needs MONGODB_URI of a running server; run it with "npm test".');
+  }
+  const config = loadConfig(process.env);
+  client = mongoClient(config);
+  await client.connect();
+  db = client.db(`results_test_${process.pid}_${Date.now()}`);
+  store = new ResultStore(db);
+  await store.ensureIndexes();
+});
+
+after(async () => {
+  await db?.dropDatabase();
+  await client?.close();
+});
+
+const spec = { tasks: ['gaussian_linear', 'two_moons'], seeds: [0, 1] };
+
+describe('results store on the real server', () => {
+  test('indexes are idempotent and the evaluation identity is unique', async () => {
+    await store.ensureIndexes();
+    const idx = await store.evaluations.indexes();
+    const identity = idx.find((i) => i.name === 'identity');
+    assert.deepEqual(identity?.key, { trialId: 1, attack: 1, objective: 1, eps: 1 });
+    assert.equal(identity?.unique, true);
+    assert.ok((await store.trials.indexes()).some((i) => i.name === 'sweep_status'));
+  });
+
+  test('writing the same sweep, trials and evaluations twice leaves one document each', async () => {
+    const s = syntheticSweep('sw-twice');
+    const sweep = {
+      _id: s.sweepId,
+      name: 'twice',
+      spec,
+      specHash: 'aa11bb22',
+      codeVersion: 'test',
+    };
+    assert.deepEqual(await store.createSweep(sweep), { created: true });
+    assert.deepEqual(await store.createSweep(sweep), { created: false });
+    assert.deepEqual(await store.upsertTrials(s.trials), { inserted: s.trials.length, matched: 0 });
+    assert.deepEqual(await store.upsertTrials(s.trials), { inserted: 0, matched: s.trials.length });
+    const first = await store.putEvaluations(s.evaluations);
+    assert.equal(first.inserted, s.evaluations.length);
+    const second = await store.putEvaluations(s.evaluations);
+    assert.deepEqual(second, { inserted: 0, matched: s.evaluations.length });
+
+    assert.equal(await store.sweeps.countDocuments({ _id: s.sweepId }), 1);
+    assert.equal(await store.trials.countDocuments({ sweepId: s.sweepId }), s.trials.length);
+    assert.equal(
+      await store.evaluations.countDocuments({ sweepId: s.sweepId }),
+      s.evaluations.length,
+    );
+    // Read back, they are what was written.
+    const back = await store.listEvaluations({ trialId: s.trials[0]!._id });
+    const sent = s.evaluations.filter((e) => e.trialId === s.trials[0]!._id);
+    assert.equal(back.length, sent.length);
+    for (const b of back) {
+      const e = sent.find((x) => x._id === b._id)!;
+      const { createdAt, updatedAt, ...rest } = b;
+      assert.ok(createdAt instanceof Date && updatedAt instanceof Date);
+      assert.deepEqual(rest, e);
+    }
+    // A resubmitted sweep does not reset a trial that moved on.
+    await store.transitionTrial(s.trials[0]!._id, 'running', { attempt: 1 });
+    await store.upsertTrials(s.trials);
+    assert.equal((await store.getTrial(s.trials[0]!._id))?.status, 'running');
+  });
+
+  test('an _id that holds other identity fields is a conflict, not an overwrite', async () => {
+    const s = syntheticSweep('sw-conflict');
+    await store.createSweep({
+      _id: s.sweepId,
+      name: 'c',
+      spec,
+      specHash: 'cc11cc11',
+      codeVersion: 'test',
+    });
+    await assert.rejects(
+      store.createSweep({
+        _id: s.sweepId,
+        name: 'c',
+        spec,
+        specHash: 'dd22dd22',
+        codeVersion: 'test',
+      }),
+      ConflictError,
+    );
+    await store.upsertTrials(s.trials.slice(0, 1));
+    await assert.rejects(
+      store.upsertTrials([{ ...s.trials[0]!, sweepId: 'another-sweep' }]),
+      (e: unknown) => e instanceof ConflictError && e.docId === s.trials[0]!._id,
+    );
+    await store.putEvaluations(s.evaluations.slice(0, 1));
+    const moved = { ...s.evaluations[0]!, sweepId: 'another-sweep', nllClean: 99 };
+    await assert.rejects(
+      store.putEvaluations([moved]),
+      (e: unknown) => e instanceof ConflictError && e.docId === moved._id,
+    );
+    const kept = await store.listEvaluations({ trialId: moved.trialId });
+    assert.deepEqual(
+      [kept[0]?.sweepId, kept[0]?.nllClean],
+      [s.sweepId, s.evaluations[0]!.nllClean],
+    );
+    assert.equal((await store.getSweep(s.sweepId))?.specHash, 'cc11cc11');
+    assert.equal((await store.getTrial(s.trials[0]!._id))?.sweepId, s.sweepId);
+  });
+
+  test('a batch with one invalid document stores nothing and names the field', async () => {
+    const s = syntheticSweep('sw-invalid');
+    const evals = s.evaluations.slice(0, 5).map((e) => structuredClone(e));
+    (evals[3]!.kl as unknown as Record<string, unknown>).q2_5 = 'high';
+    await assert.rejects(store.putEvaluations(evals), (e: unknown) => {
+      assert.ok(e instanceof SchemaError);
+      assert.equal(e.field, 'kl.q2_5');
+      assert.equal(e.index, 3);
+      assert.match(e.message, /kl\.q2_5 must be number/);
+      return true;
+    });
+    assert.equal(await store.evaluations.countDocuments({ sweepId: s.sweepId }), 0);
+
+    const trials = s.trials.slice(0, 4).map((t) => structuredClone(t));
+    trials[2]!.config.budget = 0;
+    await assert.rejects(
+      store.upsertTrials(trials),
+      (e: unknown) => e instanceof SchemaError && e.field === 'config.budget' && e.index === 2,
+    );
+    assert.equal(await store.trials.countDocuments({ sweepId: s.sweepId }), 0);
+
+    // An _id that is not the composed identity is refused before anything is written.
+    const wrongId = [{ ...s.evaluations[0]!, _id: 'made-up' }];
+    await assert.rejects(
+      store.putEvaluations(wrongId),
+      (e: unknown) => e instanceof SchemaError && e.field === '_id',
+    );
+    assert.equal(await store.evaluations.countDocuments({ sweepId: s.sweepId }), 0);
+  });
+
+  test('status transitions are fenced: a completed trial never runs again, stale attempts are refused', async () => {
+    const s = syntheticSweep('sw-fence');
+    await store.upsertTrials(s.trials.slice(0, 2));
+    const [a, b] = [s.trials[0]!._id, s.trials[1]!._id];
+    const summary = s.summaries.get(a)!;
+
+    assert.equal(
+      (await store.transitionTrial(a, 'running', { attempt: 1, backend: 'wasm' })).outcome,
+      'applied',
+    );
+    assert.equal(
+      (
+        await store.transitionTrial(a, 'completed', {
+          attempt: 1,
+          summary,
+          modelArtifact: `models/${a}`,
+        })
+      ).outcome,
+      'applied',
+    );
+    // Completing again (a retried persist) is recognised as done.
+    assert.equal(
+      (await store.transitionTrial(a, 'completed', { attempt: 1, summary })).outcome,
+      'already',
+    );
+    const back = await store.transitionTrial(a, 'running', { attempt: 2 });
+    assert.deepEqual(back, { outcome: 'refused', status: 'completed', attempt: 1 });
+    assert.equal((await store.transitionTrial(a, 'queued', { attempt: 3 })).outcome, 'refused');
+    assert.equal(
+      (
+        await store.transitionTrial(a, 'failed', {
+          attempt: 3,
+          error: { type: 'X', message: 'late', nonRetryable: false },
+        })
+      ).outcome,
+      'refused',
+    );
+    const done = (await store.getTrial(a))!;
+    assert.equal(done.status, 'completed');
+    assert.deepEqual(done.summary, summary);
+    assert.equal(done.modelArtifact, `models/${a}`);
+    assert.equal(done.backend, 'wasm');
+    assert.equal(done.error, undefined);
+
+    // Attempt 2 took over trial b; attempt 1 finishing late cannot complete it.
+    await store.transitionTrial(b, 'running', { attempt: 1 });
+    await store.transitionTrial(b, 'running', { attempt: 2 });
+    assert.deepEqual(await store.transitionTrial(b, 'completed', { attempt: 1, summary }), {
+      outcome: 'refused',
+      status: 'running',
+      attempt: 2,
+    });
+    // A diverged run fails with a non-finite loss and its reason, then a rerun starts clean.
+    const diverged = { ...summary, valLoss: NaN, testNll: Infinity };
+    const error = {
+      type: 'TrainingDiverged',
+      message: 'loss is NaN at epoch 3',
+      nonRetryable: true,
+    };
+    assert.equal(
+      (await store.transitionTrial(b, 'failed', { attempt: 2, summary: diverged, error })).outcome,
+      'applied',
+    );
+    const raw = await store.trials.findOne({ _id: b });
+    assert.equal(raw?.summary.valLoss, null);
+    assert.deepEqual(raw?.nonFinite.summary, [
+      { path: '/testNll', value: 'inf' },
+      { path: '/valLoss', value: 'nan' },
+    ]);
+    const failed = (await store.getTrial(b))!;
+    assert.ok(Number.isNaN(failed.summary!.valLoss));
+    assert.equal(failed.summary!.testNll, Infinity);
+    assert.deepEqual(failed.error, error);
+    assert.equal((await store.transitionTrial(b, 'queued', { attempt: 3 })).outcome, 'applied');
+    const rerun = (await store.getTrial(b))!;
+    assert.equal(rerun.status, 'queued');
+    assert.equal(rerun.error, undefined);
+    assert.equal(rerun.summary, undefined);
+    await assert.rejects(
+      store.transitionTrial(b, 'completed', { attempt: 3 }),
+      (e: unknown) => e instanceof SchemaError && e.field === 'summary',
+    );
+  });
+
+  test('the curves stored by aggregation equal a recomputation from the raw evaluations, and recomputing changes nothing', async () => {
+    const s = syntheticSweep('sw-agg');
+    // One evaluation with an overflowed KL tail, to cross the non-finite encoding.
+    s.evaluations[0]!.kl.max = Infinity;
+    await store.createSweep({
+      _id: s.sweepId,
+      name: 'agg',
+      spec,
+      specHash: 'ee33ee33',
+      codeVersion: 'test',
+    });
+    await store.upsertTrials(s.trials);
+    await store.putEvaluations(s.evaluations);
+    for (const t of s.trials.slice(0, -1)) {
+      await store.transitionTrial(t._id, 'running', { attempt: 1 });
+      await store.transitionTrial(t._id, 'completed', {
+        attempt: 1,
+        summary: s.summaries.get(t._id)!,
+      });
+    }
+    const first = await aggregateSweep(store, s.sweepId);
+    assert.deepEqual(first.counts, {
+      trials: 12,
+      queued: 1,
+      running: 0,
+      completed: 11,
+      failed: 0,
+      cancelled: 0,
+    });
+    assert.deepEqual((await store.getSweep(s.sweepId))?.counts, first.counts);
+
+    const rawTrials: CurveTrial[] = s.trials.map((t, i) =>
+      i < s.trials.length - 1
+        ? { ...t, status: 'completed', summary: s.summaries.get(t._id)! }
+        : { ...t, status: 'queued' },
+    );
+    const expected = computeCurves(s.sweepId, rawTrials, s.evaluations);
+    const stored = await store.listCurves(s.sweepId);
+    assert.equal(stored.length, 6);
+    assert.deepEqual(
+      stored,
+      [...expected].sort((a, b) => (a._id < b._id ? -1 : 1)),
+    );
+    const tradeoff = stored.find((c) => c.kind === 'tradeoff' && c.task === 'two_moons');
+    assert.equal(tradeoff?.kind === 'tradeoff' && tradeoff.points.length, 5);
+
+    const rawBefore = await store.curves.find({ sweepId: s.sweepId }).sort({ _id: 1 }).toArray();
+    await aggregateSweep(store, s.sweepId);
+    const rawAfter = await store.curves.find({ sweepId: s.sweepId }).sort({ _id: 1 }).toArray();
+    assert.deepEqual(rawAfter, rawBefore);
+    assert.equal(await store.curves.countDocuments({ sweepId: s.sweepId }), 6);
+  });
+});
+
+describe('artifact store on the real server (GridFS)', () => {
+  test('a 3 MB artifact round-trips; putting it again writes nothing; replacing keeps one version', async () => {
+    const artifacts = new ArtifactStore(db);
+    const name = 'checkpoints/trial-x/latest';
+    const data = new Uint8Array(randomBytes(3 * 1024 * 1024));
+    const put = await artifacts.put(name, data, { epoch: 4 });
+    assert.equal(put.written, true);
+    assert.equal(put.length, data.length);
+    assert.deepEqual(put.metadata, { epoch: 4 });
+    const back = await artifacts.get(name);
+    assert.ok(back);
+    assert.equal(back.length, data.length);
+    assert.ok(Buffer.from(back).equals(Buffer.from(data)));
+
+    const again = await artifacts.put(name, data, { epoch: 4 });
+    assert.equal(again.written, false);
+    assert.equal(again.id.toHexString(), put.id.toHexString());
+
+    const next = new Uint8Array(randomBytes(1000));
+    const replaced = await artifacts.put(name, next, { epoch: 5 });
+    assert.equal(replaced.written, true);
+    assert.ok(Buffer.from((await artifacts.get(name))!).equals(Buffer.from(next)));
+    assert.equal(await db.collection('artifacts.files').countDocuments({ filename: name }), 1);
+    assert.equal(await db.collection('artifacts.chunks').countDocuments({ files_id: put.id }), 0);
+    assert.equal((await artifacts.info(name))?.metadata.epoch, 5);
+
+    await artifacts.put('models/trial-x', new Uint8Array([1, 2, 3]));
+    assert.deepEqual(
+      (await artifacts.list('checkpoints/')).map((a) => a.name),
+      [name],
+    );
+    assert.equal(await artifacts.exists(name), true);
+    assert.equal(await artifacts.delete(name), 1);
+    assert.equal(await artifacts.exists(name), false);
+    assert.equal(await artifacts.get(name), null);
+    assert.equal(await artifacts.delete(name), 0);
+    assert.deepEqual(await artifacts.get('models/trial-x'), new Uint8Array([1, 2, 3]));
+    await assert.rejects(artifacts.put('../etc/passwd', data), /not valid/);
+  });
+});
