@@ -1,5 +1,6 @@
 // `robustsbi train`: NPE on a task's simulations (drawn here, or read with --sims), written as one
 // self-describing model file. Progress goes to stderr, the summary to stdout.
+import { DEFENSE_NAMES, DEFENSE_TAKES, isDefenseName } from '../../sbi/defenses/names.js';
 import type { Command } from '../command.js';
 import { UserError } from '../errors.js';
 import {
@@ -28,7 +29,11 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
   --clip C            global gradient-norm clip, default 75 (inf: off)
   --hidden 100,100    hidden layer sizes   --transforms K   flow transforms (maf, nsf)
   --bins K            spline bins (nsf)    --components K   mixture components (mdn)
-  --backend B         tfjs-node-gpu, tfjs-node, wasm, cpu or auto (default)`;
+  --backend B         tfjs-node-gpu, tfjs-node, wasm, cpu or auto (default)
+  --defense D         none (default), fim, fim-fast, trades, adversarial, noise
+  --beta B            fim / fim-fast regularizer weight (default 0.05), trades KL weight (default 0.1)
+  --train-eps E       trades / adversarial / noise budget relative to the training x scale
+                      (defaults 0.5, 0.5, 1)`;
 
 async function run(argv: string[]): Promise<number> {
   const v = parseCommandArgs('train', argv, {
@@ -50,6 +55,9 @@ async function run(argv: string[]): Promise<number> {
     bins: { type: 'string' },
     components: { type: 'string' },
     backend: { type: 'string' },
+    defense: { type: 'string', default: 'none' },
+    beta: { type: 'string' },
+    'train-eps': { type: 'string' },
   });
 
   // Every option is checked before anything is simulated or trained.
@@ -63,6 +71,24 @@ async function run(argv: string[]): Promise<number> {
   if (nOption === undefined && v.sims === undefined)
     throw new UserError('"robustsbi train" needs --n (the simulation budget) when it simulates.');
   const out = checkOutputPath('out', required(v.out, 'out', 'train'));
+  const defenseName = v.defense!;
+  if (!isDefenseName(defenseName))
+    throw new UserError(
+      `Unknown defense "${defenseName}"; use one of ${DEFENSE_NAMES.join(', ')}.`,
+    );
+  if (v.beta !== undefined && !DEFENSE_TAKES[defenseName].beta)
+    throw new UserError(
+      `--beta applies to fim, fim-fast and trades, not to --defense ${defenseName}.`,
+    );
+  if (v['train-eps'] !== undefined && !DEFENSE_TAKES[defenseName].trainEps)
+    throw new UserError(
+      `--train-eps applies to trades, adversarial and noise, not to --defense ${defenseName}.`,
+    );
+  const defenseOptions = {
+    beta: v.beta === undefined ? undefined : parseNonNegativeNumber('beta', v.beta),
+    trainEps:
+      v['train-eps'] === undefined ? undefined : parsePositiveNumber('train-eps', v['train-eps']),
+  };
   const hyperparameters = {
     maxEpochs:
       v['max-epochs'] === undefined ? undefined : parseInteger('max-epochs', v['max-epochs'], 1),
@@ -102,6 +128,7 @@ async function run(argv: string[]): Promise<number> {
   const { trainNPE, DivergedError, defaultValSize, DEFAULT_NPE_HYPERPARAMETERS } =
     await import('../../sbi/npe.js');
   const { saveModel } = await import('../../sbi/model-file.js');
+  const { createDefense, defenseDefaults } = await import('../../sbi/defenses/index.js');
   const { codeVersion } = await import('../code-version.js');
   const { epochProgress } = await import('../progress.js');
 
@@ -148,6 +175,7 @@ async function run(argv: string[]): Promise<number> {
     n = data.n;
   }
 
+  const defense = createDefense(defenseName, defenseOptions);
   const progress = epochProgress();
   const started = performance.now();
   let result;
@@ -167,6 +195,7 @@ async function run(argv: string[]): Promise<number> {
           rng: rng.fork('init'),
         }),
       onEpoch: (p) => progress.onEpoch(p),
+      ...(defense ? { defense } : {}),
     });
   } catch (e) {
     if (e instanceof DivergedError)
@@ -178,6 +207,7 @@ async function run(argv: string[]): Promise<number> {
     throw e;
   } finally {
     progress.done();
+    defense?.dispose?.();
   }
   const trainMs = performance.now() - started;
   try {
@@ -193,6 +223,9 @@ async function run(argv: string[]): Promise<number> {
         valSize: hyperparameters.valSize ?? defaultValSize(n - result.dropped),
         estimator: kind,
         sims: v.sims ?? null,
+        defense: defenseName,
+        ...defenseDefaults(defenseName),
+        ...Object.fromEntries(Object.entries(defenseOptions).filter(([, o]) => o !== undefined)),
       },
       summary: {
         epochs: result.epochs,
@@ -217,6 +250,14 @@ async function run(argv: string[]): Promise<number> {
       `${(trainMs / 1000).toFixed(1)} s on ${backend.name} -> ${v.out}`,
   );
   return 0;
+}
+
+function parseNonNegativeNumber(option: string, text: string): number {
+  const t = text.trim();
+  const value = t === '' ? NaN : Number(t);
+  if (!(value >= 0) || !Number.isFinite(value))
+    throw new UserError(`--${option} must be a number >= 0, got "${text}".`);
+  return value;
 }
 
 export const command: Command = {

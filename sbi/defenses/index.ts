@@ -6,12 +6,9 @@ import { FIM_DEFAULTS, FimTraceDefense } from './fim-trace.js';
 import { NOISE_DEFAULT_EPS, NoiseAugmentation } from './noise.js';
 import { TRADES_DEFAULTS, Trades } from './trades.js';
 
-export const DEFENSE_NAMES = ['none', 'fim', 'fim-fast', 'trades', 'adversarial', 'noise'] as const;
-export type DefenseName = (typeof DEFENSE_NAMES)[number];
+import { DEFENSE_NAMES, isDefenseName, type DefenseName } from './names.js';
 
-export function isDefenseName(s: string): s is DefenseName {
-  return (DEFENSE_NAMES as readonly string[]).includes(s);
-}
+export { DEFENSE_NAMES, DEFENSE_TAKES, isDefenseName, type DefenseName } from './names.js';
 
 export interface DefenseOptions {
   /** fim / fim-fast: the regularizer weight (default 0.05); trades: the KL weight (default 0.1). */
