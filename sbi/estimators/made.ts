@@ -53,11 +53,9 @@ export function madeMasks(spec: MadeSpec): {
   // Input degree of dimension i: 1 + its position in the order.
   const inDeg = new Array<number>(D);
   spec.order.forEach((dim, k) => (inDeg[dim] = k + 1));
-  // Hidden degrees cycle through 1..D-1 (each unit sees at least one theta); with D = 1 they are 0,
-  // so the single output depends on the context only.
-  const hidDeg = spec.hidden.map((h) =>
-    Array.from({ length: h }, (_, k) => (D > 1 ? (k % (D - 1)) + 1 : 0)),
-  );
+  // Hidden degrees cycle through 0..D-1. Degree-0 units see the context only; they are what lets the
+  // first dimension of the order (degree 1, no theta inputs allowed) depend on x at all.
+  const hidDeg = spec.hidden.map((h) => Array.from({ length: h }, (_, k) => k % D));
   const dense = (
     rows: number,
     cols: number,

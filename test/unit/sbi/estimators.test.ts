@@ -199,6 +199,14 @@ describe('estimator registry', () => {
           total += m.input[j * 5 + a]! * m.hidden[0]![a * 4 + b]! * m.output[b * 6 + c]!;
       return total;
     };
+    // The context feeds every first-layer unit, so it reaches output c iff some hidden path does.
+    const fromContext = (c: number): number => {
+      let total = 0;
+      for (let a = 0; a < 5; a++)
+        for (let b = 0; b < 4; b++) total += m.hidden[0]![a * 4 + b]! * m.output[b * 6 + c]!;
+      return total;
+    };
+    for (let c = 0; c < 6; c++) assert.ok(fromContext(c) > 0, `output ${c} must see the context`);
     const pos = [1, 2, 0]; // position of each dimension in the order
     for (let c = 0; c < 6; c++) {
       const dim = c % 3;
