@@ -2,7 +2,7 @@
 // their state, logs and pid files under the data dir. `up` is idempotent, `down` stops only the
 // processes whose pid files this module wrote and whose command line still matches, and a service
 // configured to point elsewhere (TEMPORAL_ADDRESS, MONGODB_URI) is never started or stopped here.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   closeSync,
   existsSync,
@@ -129,13 +129,20 @@ export function processCommandLine(pid: number): string[] | undefined {
       return undefined;
     }
   }
-  return undefined;
+  // No /proc (macOS, BSD): ask ps. The command comes back as one string, which isOurs handles.
+  const r = spawnSync('ps', ['-o', 'stat=', '-o', 'command=', '-p', String(pid)], {
+    encoding: 'utf8',
+  });
+  const m = r.status === 0 ? /^\s*(\S+)\s+(.*\S)\s*$/.exec(r.stdout) : null;
+  if (!m || m[1]!.startsWith('Z')) return undefined;
+  return [m[2]!];
 }
 
 function isOurs(service: ServiceName, config: Config, rec: PidFile): boolean {
   const cmd = processCommandLine(rec.pid);
   if (!cmd) return false;
-  return cmd[0] === rec.binary && cmd.includes(identityArg(service, config));
+  const line = cmd.join(' ');
+  return line.startsWith(rec.binary) && line.includes(identityArg(service, config));
 }
 
 export function isAlive(pid: number): boolean {
