@@ -4,7 +4,7 @@
 // One matMul per layer: the P parameters of every dimension come out of one fused output layer.
 import { tf } from '../backend.js';
 import type { RandomStream } from '../types.js';
-import { outputUniform, heUniform, type ParamStore } from './params.js';
+import { torchLinearUniform, type ParamStore } from './params.js';
 
 export interface MadeSpec {
   thetaDim: number;
@@ -100,11 +100,15 @@ export class Made {
     const H = spec.hidden;
     const out = spec.paramsPerDim * D;
     const fanIn0 = D + spec.ctxDim;
-    this.thetaW = store.add(`${prefix}.in.theta`, [D, H[0]!], heUniform(rng, fanIn0, D * H[0]!));
+    this.thetaW = store.add(
+      `${prefix}.in.theta`,
+      [D, H[0]!],
+      torchLinearUniform(rng, fanIn0, D * H[0]!),
+    );
     this.ctxW = store.add(
       `${prefix}.in.ctx`,
       [spec.ctxDim, H[0]!],
-      heUniform(rng, fanIn0, spec.ctxDim * H[0]!),
+      torchLinearUniform(rng, fanIn0, spec.ctxDim * H[0]!),
     );
     this.inBias = store.add(`${prefix}.in.bias`, [H[0]!]);
     for (let l = 1; l < H.length; l++) {
@@ -112,7 +116,7 @@ export class Made {
         store.add(
           `${prefix}.h${l}.weight`,
           [H[l - 1]!, H[l]!],
-          heUniform(rng, H[l - 1]!, H[l - 1]! * H[l]!),
+          torchLinearUniform(rng, H[l - 1]!, H[l - 1]! * H[l]!),
         ),
       );
       this.hiddenB.push(store.add(`${prefix}.h${l}.bias`, [H[l]!]));
@@ -121,7 +125,7 @@ export class Made {
     this.outW = store.add(
       `${prefix}.out.weight`,
       [last, out],
-      outputUniform(rng, last, last * out),
+      torchLinearUniform(rng, last, last * out),
     );
     this.outB = store.add(`${prefix}.out.bias`, [out]);
     const masks = madeMasks(spec);

@@ -1,7 +1,7 @@
 // A plain ReLU MLP from z-scored x to a head's raw outputs (the Gaussian and mixture estimators).
 import { tf } from '../backend.js';
 import type { RandomStream } from '../types.js';
-import { outputUniform, heUniform, type ParamStore } from './params.js';
+import { torchLinearUniform, type ParamStore } from './params.js';
 
 export class Mlp {
   private readonly weights: tf.Variable[] = [];
@@ -13,10 +13,7 @@ export class Mlp {
     for (let l = 1; l < sizes.length; l++) {
       const fanIn = sizes[l - 1]!;
       const fanOut = sizes[l]!;
-      const last = l === sizes.length - 1;
-      const init = last
-        ? outputUniform(rng, fanIn, fanIn * fanOut)
-        : heUniform(rng, fanIn, fanIn * fanOut);
+      const init = torchLinearUniform(rng, fanIn, fanIn * fanOut);
       this.weights.push(store.add(`${prefix}.l${l}.weight`, [fanIn, fanOut], init));
       this.biases.push(store.add(`${prefix}.l${l}.bias`, [fanOut]));
     }
