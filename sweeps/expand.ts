@@ -41,20 +41,19 @@ export function trialContent(t: TrialConfig): unknown {
   return { ...(modelContent(t) as object), evaluation: t.evaluation };
 }
 
-/** The points of every defense's grid, in spec order (betas outer, eps inner). */
+/** The points of every defense's grid, in spec order (betas outer, trainEps inner). */
 export function defenseVariants(spec: Pick<SweepSpec, 'defenses'>): TrialDefense[] {
   const out: TrialDefense[] = [];
   for (const d of spec.defenses) {
     const betas: (number | undefined)[] = d.betas ?? [undefined];
-    const epss: (number | undefined)[] = d.eps ?? [undefined];
+    const epss: (number | undefined)[] = d.trainEps ?? [undefined];
     for (const beta of betas) {
       for (const eps of epss) {
         const v: TrialDefense = { name: d.name };
         if (beta !== undefined) v.beta = beta;
-        if (eps !== undefined) v.eps = eps;
+        if (eps !== undefined) v.trainEps = eps;
         if (d.mcSamples !== undefined) v.mcSamples = d.mcSamples;
         if (d.probes !== undefined) v.probes = d.probes;
-        if (d.steps !== undefined) v.steps = d.steps;
         out.push(v);
       }
     }
@@ -65,7 +64,7 @@ export function defenseVariants(spec: Pick<SweepSpec, 'defenses'>): TrialDefense
 type GridShape = Pick<SweepSpec, 'tasks' | 'estimators' | 'defenses' | 'budgets' | 'seeds'>;
 
 function gridSize(d: SweepSpec['defenses'][number]): number {
-  return (d.betas?.length ?? 1) * (d.eps?.length ?? 1);
+  return (d.betas?.length ?? 1) * (d.trainEps?.length ?? 1);
 }
 
 /** Trials the spec expands to, computed without building them (for the size cap). */

@@ -15,7 +15,7 @@ export type TaskName = (typeof TASK_NAMES)[number];
 export const ESTIMATOR_KINDS = ['maf', 'nsf', 'gaussian', 'mdn'] as const;
 export type EstimatorKind = (typeof ESTIMATOR_KINDS)[number];
 
-/** Training-time defenses (research/paper.md section 4; fim-fast is our cheaper FIM estimator). */
+/** sbi/defenses/names.ts DEFENSE_NAMES (research/paper.md section 4; fim-fast is a cheaper FIM estimate). */
 export const DEFENSE_NAMES = ['none', 'fim', 'fim-fast', 'trades', 'adversarial', 'noise'] as const;
 export type DefenseName = (typeof DEFENSE_NAMES)[number];
 

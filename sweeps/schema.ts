@@ -28,26 +28,26 @@ export const MAX_DEFENSES = 50;
 
 /** Which defense takes which grid, and which grids have a default. */
 export const DEFENSE_GRIDS = {
-  none: { betas: 'forbidden', eps: 'forbidden' },
-  fim: { betas: 'required', eps: 'forbidden' },
-  'fim-fast': { betas: 'required', eps: 'forbidden' },
+  none: { betas: 'forbidden', trainEps: 'forbidden' },
+  fim: { betas: 'required', trainEps: 'forbidden' },
+  'fim-fast': { betas: 'required', trainEps: 'forbidden' },
   // RABI fixes TRADES' beta at 0.1 and sweeps the training epsilon.
-  trades: { betas: [0.1], eps: 'required' },
-  adversarial: { betas: 'forbidden', eps: 'required' },
+  trades: { betas: [0.1], trainEps: 'required' },
+  adversarial: { betas: 'forbidden', trainEps: 'required' },
   // RABI's noise augmentation uses a ball of radius 1.0 x std.
-  noise: { betas: 'forbidden', eps: [1] },
+  noise: { betas: 'forbidden', trainEps: [1] },
 } as const satisfies Record<
   (typeof DEFENSE_NAMES)[number],
-  Record<'betas' | 'eps', 'forbidden' | 'required' | readonly number[]>
+  Record<'betas' | 'trainEps', 'forbidden' | 'required' | readonly number[]>
 >;
 
-/** The extra knobs each defense accepts. */
+/** The extra knobs each defense accepts (sbi/defenses createDefense: mcSamples, fast.probes). */
 export const DEFENSE_OPTIONS = {
   none: [],
   fim: ['mcSamples'],
   'fim-fast': ['mcSamples', 'probes'],
-  trades: ['steps'],
-  adversarial: ['steps'],
+  trades: [],
+  adversarial: [],
   noise: [],
 } as const satisfies Record<(typeof DEFENSE_NAMES)[number], readonly string[]>;
 
@@ -125,22 +125,21 @@ const defenseSchema: Schema = {
   properties: {
     name: { title: 'defense', enum: DEFENSE_NAMES },
     betas: grid(betaSchema, MAX_GRID),
-    eps: grid(trainEpsSchema, MAX_EPS),
+    trainEps: grid(trainEpsSchema, MAX_EPS),
     mcSamples: int(1, 1000),
     probes: int(1, 1000),
-    steps: int(1, 10000),
   },
   allOf: DEFENSE_NAMES.map((name) => {
     const then: Schema = {};
     const properties: Record<string, unknown> = {};
     const required: string[] = [];
-    for (const axis of ['betas', 'eps'] as const) {
+    for (const axis of ['betas', 'trainEps'] as const) {
       const rule = DEFENSE_GRIDS[name][axis];
       if (rule === 'forbidden') properties[axis] = false;
       else if (rule === 'required') required.push(axis);
       else properties[axis] = { default: [...rule] };
     }
-    for (const opt of ['mcSamples', 'probes', 'steps'])
+    for (const opt of ['mcSamples', 'probes'])
       if (!(DEFENSE_OPTIONS[name] as readonly string[]).includes(opt)) properties[opt] = false;
     then.properties = properties;
     if (required.length > 0) then.required = required;

@@ -24,13 +24,11 @@ export interface DefenseSpec {
   /** Regularization strengths (fim, fim-fast, trades). */
   betas?: number[];
   /** Training epsilons relative to the training data's mean per-sample std (trades, adversarial, noise). */
-  eps?: number[];
+  trainEps?: number[];
   /** Monte Carlo samples of the FIM estimate (fim, fim-fast). */
   mcSamples?: number;
   /** Probe directions per sample (fim-fast). */
   probes?: number;
-  /** PGD iterations of the training-time attack (trades, adversarial). */
-  steps?: number;
 }
 
 export interface TrainingOptions {
@@ -93,10 +91,10 @@ export interface SweepSpec {
 export interface TrialDefense {
   name: DefenseName;
   beta?: number;
-  eps?: number;
+  /** Relative training epsilon. */
+  trainEps?: number;
   mcSamples?: number;
   probes?: number;
-  steps?: number;
 }
 
 /** What every evaluation of a trial shares (the per-record attack x objective x eps come from evaluationPlan). */

@@ -62,7 +62,7 @@ describe('expandSweep', () => {
     assert.deepEqual(
       trials
         .filter((t) => t.defense.name === 'trades' && t.seed === 0 && t.budget === 1000)
-        .map((t) => [t.task, t.estimator.kind, t.defense.beta, t.defense.eps]),
+        .map((t) => [t.task, t.estimator.kind, t.defense.beta, t.defense.trainEps]),
       [
         ['gaussian_linear', 'maf', 0.1, 0.1],
         ['gaussian_linear', 'maf', 0.1, 0.5],
@@ -165,7 +165,7 @@ describe('IDs', () => {
         estimators: [{ kind: 'mdn', architecture: { hidden: [7], components: 3 } }],
         defenses: [
           { name: 'fim-fast', betas: [0, 1e-7, 20], mcSamples: 2, probes: 3 },
-          { name: 'adversarial', eps: [0.25], steps: 7 },
+          { name: 'adversarial', trainEps: [0.25] },
         ],
         training: { clipNorm: null, valSize: 99 },
       },
@@ -193,6 +193,10 @@ describe('IDs', () => {
     assert.deepEqual(ids(b), ids(a));
     assert.deepEqual(ids(c), ids(a));
     assert.deepEqual(ids(parseSweepSpec(text)), ids(a));
+    // A validated spec survives a JSON round trip (a Temporal payload) and revalidation unchanged.
+    const again = validateSweepSpec(JSON.parse(JSON.stringify(a)));
+    assert.deepEqual(again, a);
+    assert.deepEqual(ids(again), ids(a));
   });
 
   test('name, description, concurrency, routing, queues and failFast change no ID', () => {

@@ -34,7 +34,7 @@ export function baseSpec(): Record<string, unknown> {
     defenses: [
       { name: 'none' },
       { name: 'fim', betas: [0.001, 0.01] },
-      { name: 'trades', eps: [0.1, 0.5] },
+      { name: 'trades', trainEps: [0.1, 0.5] },
     ],
     seeds: [0, 1],
     budgets: [1000, 2000],

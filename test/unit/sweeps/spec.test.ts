@@ -6,12 +6,23 @@ import { countTrials, expandSweep } from '../../../sweeps/expand.js';
 import {
   ARCHITECTURE_KEYS,
   ATTACK_NAMES,
+  DEFENSE_NAMES,
   ESTIMATOR_KINDS,
   TASK_NAMES,
 } from '../../../sweeps/names.js';
-import { MAX_EVALUATIONS, MAX_SPEC_BYTES, MAX_TRIALS } from '../../../sweeps/schema.js';
+import {
+  DEFENSE_GRIDS,
+  MAX_EVALUATIONS,
+  MAX_SPEC_BYTES,
+  MAX_TRIALS,
+} from '../../../sweeps/schema.js';
 import { parseSweepSpec, SpecError, validateSweepSpec } from '../../../sweeps/validate.js';
 import { ATTACKS } from '../../../sbi/attacks/index.js';
+import {
+  DEFENSE_NAMES as SBI_DEFENSES,
+  DEFENSE_TAKES,
+  defenseDefaults,
+} from '../../../sbi/defenses/index.js';
 import {
   defaultEstimatorConfig,
   ESTIMATOR_KINDS as SBI_KINDS,
@@ -57,6 +68,23 @@ describe('names agree with sbi/', () => {
       );
   });
 
+  test('defense names, the grids each takes and their defaults agree with sbi/defenses', () => {
+    assert.deepEqual([...DEFENSE_NAMES], [...SBI_DEFENSES]);
+    for (const name of DEFENSE_NAMES) {
+      assert.equal(DEFENSE_GRIDS[name].betas !== 'forbidden', DEFENSE_TAKES[name].beta, name);
+      assert.equal(
+        DEFENSE_GRIDS[name].trainEps !== 'forbidden',
+        DEFENSE_TAKES[name].trainEps,
+        name,
+      );
+      // A default grid here is the single value sbi fills in.
+      const sbi = defenseDefaults(name);
+      const g = DEFENSE_GRIDS[name];
+      if (Array.isArray(g.betas)) assert.deepEqual(g.betas, [sbi.beta], name);
+      if (Array.isArray(g.trainEps)) assert.deepEqual(g.trainEps, [sbi.trainEps], name);
+    }
+  });
+
   test('training defaults are sbi/npe.ts defaults', () => {
     const t = validateSweepSpec(withSpec({ training: {} })).training;
     const d = DEFAULT_NPE_HYPERPARAMETERS;
@@ -91,14 +119,14 @@ describe('example specs', () => {
       const raw = JSON.parse(text) as {
         tasks: unknown[];
         estimators: unknown[];
-        defenses: { betas?: unknown[]; eps?: unknown[]; name: string }[];
+        defenses: { betas?: unknown[]; trainEps?: unknown[]; name: string }[];
         seeds: unknown[];
         budgets: unknown[];
       };
       // Grid points written out by hand: trades and noise get their default grids when absent.
       const points = raw.defenses.reduce((s, d) => {
         const betas = d.betas?.length ?? 1;
-        const eps = d.eps?.length ?? 1;
+        const eps = d.trainEps?.length ?? 1;
         return s + betas * eps;
       }, 0);
       const expected =
@@ -145,9 +173,9 @@ describe('example specs', () => {
       const fim = spec.defenses.find((d) => d.name === 'fim');
       assert.deepEqual(fim?.betas, [1e-4, 1e-3, 1e-2, 1e-1]);
       for (const name of ['adversarial', 'trades'] as const)
-        assert.deepEqual(spec.defenses.find((d) => d.name === name)?.eps, [0.1, 0.5, 1]);
+        assert.deepEqual(spec.defenses.find((d) => d.name === name)?.trainEps, [0.1, 0.5, 1]);
       assert.deepEqual(spec.defenses.find((d) => d.name === 'trades')?.betas, [0.1]);
-      assert.deepEqual(spec.defenses.find((d) => d.name === 'noise')?.eps, [1]);
+      assert.deepEqual(spec.defenses.find((d) => d.name === 'noise')?.trainEps, [1]);
       assert.deepEqual(spec.evaluation.eps, [0.1, 0.2, 0.3, 0.5, 1, 2]);
       assert.equal(spec.evaluation.nTest, 10000);
       assert.equal(spec.evaluation.evalSamples, 256);
@@ -163,7 +191,7 @@ describe('validation fills defaults and normalizes', () => {
       name: 'd',
       tasks: ['sir'],
       estimators: ['mdn'],
-      defenses: [{ name: 'trades', eps: [0.5] }, { name: 'noise' }],
+      defenses: [{ name: 'trades', trainEps: [0.5] }, { name: 'noise' }],
       seeds: [3],
       budgets: [500],
     });
@@ -176,7 +204,7 @@ describe('validation fills defaults and normalizes', () => {
     assert.equal(spec.concurrency, 4);
     assert.equal(spec.failFast, false);
     assert.deepEqual(spec.defenses[0]!.betas, [0.1]);
-    assert.deepEqual(spec.defenses[1]!.eps, [1]);
+    assert.deepEqual(spec.defenses[1]!.trainEps, [1]);
     assert.deepEqual(spec.estimators, [{ kind: 'mdn', architecture: {} }]);
   });
 
@@ -361,7 +389,7 @@ describe('bad-spec corpus (issue 9): each rejected with the JSON path', () => {
     rejects(
       () => validateSweepSpec(withSpec({ defenses: [{ name: 'adversarial' }] })),
       'spec/defenses/0',
-      /needs property "eps"/,
+      /defense "adversarial" needs property "trainEps"/,
     );
     rejects(
       () => validateSweepSpec(withSpec({ defenses: [{ name: 'none', betas: [1] }] })),
@@ -369,13 +397,13 @@ describe('bad-spec corpus (issue 9): each rejected with the JSON path', () => {
       /not allowed for defense "none"/,
     );
     rejects(
-      () => validateSweepSpec(withSpec({ defenses: [{ name: 'fim', betas: [1], eps: [1] }] })),
-      'spec/defenses/0/eps',
+      () => validateSweepSpec(withSpec({ defenses: [{ name: 'fim', betas: [1], trainEps: [1] }] })),
+      'spec/defenses/0/trainEps',
       /not allowed for defense "fim"/,
     );
     rejects(
-      () => validateSweepSpec(withSpec({ defenses: [{ name: 'noise', steps: 3 }] })),
-      'spec/defenses/0/steps',
+      () => validateSweepSpec(withSpec({ defenses: [{ name: 'noise', mcSamples: 3 }] })),
+      'spec/defenses/0/mcSamples',
       /not allowed for defense "noise"/,
     );
   });
@@ -388,8 +416,8 @@ describe('bad-spec corpus (issue 9): each rejected with the JSON path', () => {
       /must be >= 0 \(got -1\)/,
     );
     rejects(
-      () => validateSweepSpec(withSpec({ defenses: [{ name: 'adversarial', eps: [0] }] })),
-      'spec/defenses/0/eps/0',
+      () => validateSweepSpec(withSpec({ defenses: [{ name: 'adversarial', trainEps: [0] }] })),
+      'spec/defenses/0/trainEps/0',
       /must be > 0/,
     );
     rejects(
