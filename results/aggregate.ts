@@ -18,9 +18,17 @@ export async function aggregateSweep(
   sweepId: string,
   opts: TradeoffOptions = {},
 ): Promise<AggregateResult> {
+  // The spec says at which eps the trade-off is read (sweeps/ evaluation.tradeoffEps).
+  const spec = (await store.getSweep(sweepId))?.spec as
+    { evaluation?: { tradeoffEps?: unknown } } | undefined;
+  const specEps = spec?.evaluation?.tradeoffEps;
+  const eps = opts.eps ?? (typeof specEps === 'number' ? specEps : undefined);
   const trials = await store.listTrials(sweepId);
   const evaluations = await store.listEvaluations({ sweepId });
-  const curves = computeCurves(sweepId, trials, evaluations, opts);
+  const curves = computeCurves(sweepId, trials, evaluations, {
+    ...opts,
+    ...(eps !== undefined ? { eps } : {}),
+  });
   await store.replaceCurves(sweepId, curves);
   const counts = await store.refreshSweepCounts(sweepId);
   return { sweepId, curves, counts, evaluations: evaluations.length };

@@ -106,6 +106,7 @@ export function tradeoffCurve(
       trialId: t._id,
       defense: t.config.defense,
       beta: t.config.beta,
+      ...(t.config.trainEps !== undefined ? { trainEps: t.config.trainEps } : {}),
       estimator: t.config.estimator,
       budget: t.config.budget,
       seed: t.config.seed,
@@ -136,13 +137,22 @@ function seriesKeyOf(t: CurveTrial, e: CurveEvaluation): SeriesKey {
     objective: e.objective,
     defense: t.config.defense,
     beta: t.config.beta,
+    ...(t.config.trainEps !== undefined ? { trainEps: t.config.trainEps } : {}),
     estimator: t.config.estimator,
     budget: t.config.budget,
   };
 }
 
 function keyString(k: SeriesKey): string {
-  return JSON.stringify([k.attack, k.objective, k.defense, k.beta, k.estimator, k.budget]);
+  return JSON.stringify([
+    k.attack,
+    k.objective,
+    k.defense,
+    k.beta,
+    k.trainEps ?? null,
+    k.estimator,
+    k.budget,
+  ]);
 }
 
 function compareKeys(a: SeriesKey, b: SeriesKey): number {
@@ -152,6 +162,7 @@ function compareKeys(a: SeriesKey, b: SeriesKey): number {
     s(a.objective, b.objective) ||
     s(a.defense, b.defense) ||
     a.beta - b.beta ||
+    (a.trainEps ?? -1) - (b.trainEps ?? -1) ||
     s(a.estimator, b.estimator) ||
     a.budget - b.budget
   );
@@ -207,7 +218,7 @@ function mean(xs: readonly number[]): number {
 }
 
 /**
- * KL against eps per (attack, objective, defense, beta, estimator, budget): each trial's median and
+ * KL against eps per (attack, objective, defense, beta, trainEps, estimator, budget): each trial's median and
  * 15 % / 85 % quantiles over its test points (RABI's plot), averaged over the group's trials (seeds).
  */
 export function klVsEpsCurve(

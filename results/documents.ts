@@ -1,7 +1,11 @@
 // The documents of the results database, as the application sees them (numbers may be non-finite;
-// results/nonfinite.ts encodes them for storage), and their deterministic IDs.
+// results/nonfinite.ts encodes them for storage), and their deterministic IDs. Trial and evaluation
+// IDs are sweeps/'s content hashes: a trial is the same trial in every sweep whose grid holds it,
+// so a trial document lists the sweeps it belongs to instead of having one owner.
 import type { EvaluationRecord } from '../sbi/evaluation.js';
 import type { KlSummary } from '../sbi/metrics/robustness.js';
+import { contentId, ID_VERSIONS } from '../sweeps/expand.js';
+import type { TrialConfig as SweepTrial } from '../sweeps/types.js';
 
 export const COLLECTIONS = {
   sweeps: 'sweeps',
@@ -49,10 +53,17 @@ export interface SweepDoc {
   error?: ErrorInfo;
 }
 
+/**
+ * A trial's configuration, flattened from sweeps/' TrialConfig so that the axes the curves group by
+ * (estimator kind, defense name, beta, trainEps) are scalars; the rest is kept as given.
+ */
 export interface TrialConfig {
   task: string;
+  /** Estimator kind (maf, nsf, ...). */
   estimator: string;
+  /** Defense name (none, fim, trades, ...). */
   defense: string;
+  /** Regularization strength; 0 for defenses without one. */
   beta: number;
   /** Training-time attack budget of adversarial defenses (relative eps); absent otherwise. */
   trainEps?: number;
@@ -78,11 +89,18 @@ export interface ErrorInfo {
   nonRetryable: boolean;
 }
 
-export interface TrialDoc {
-  _id: string;
+export interface TrialPosition {
   sweepId: string;
-  /** Position in the sweep's expansion, for stable listings. */
-  index?: number;
+  /** Position in that sweep's expansion, for stable listings. */
+  index: number;
+}
+
+export interface TrialDoc {
+  /** sweeps/' trialId: a hash of the trial's content, not of its sweep. */
+  _id: string;
+  /** The sweeps whose grids hold this trial (added to, never removed from). */
+  sweepIds: string[];
+  positions?: TrialPosition[];
   config: TrialConfig;
   status: TrialStatus;
   /** Fencing token: raised by each new run of the trial; a write with a lower one is stale. */
@@ -101,9 +119,9 @@ export interface TrialDoc {
 }
 
 export interface EvaluationDoc {
+  /** evaluationId(trialId, attack, objective, eps). */
   _id: string;
   trialId: string;
-  sweepId: string;
   attack: string;
   /** KL direction scored: rkl = KL(q~ || q), fkl = KL(q || q~). */
   objective: string;
@@ -131,6 +149,8 @@ export interface SeriesKey {
   objective: string;
   defense: string;
   beta: number;
+  /** Present for defenses trained at an attack budget (trades, adversarial, noise). */
+  trainEps?: number;
   estimator: string;
   budget: number;
 }
@@ -139,6 +159,7 @@ export interface TradeoffPoint {
   trialId: string;
   defense: string;
   beta: number;
+  trainEps?: number;
   estimator: string;
   budget: number;
   seed: number;
@@ -213,30 +234,66 @@ export function numberKey(x: number): string {
   return String(x);
 }
 
-/** `${trialId}|${attack}|${objective}|${eps}`: one evaluation per (trial, attack, objective, eps). */
+/**
+ * One evaluation per (trial, attack, objective, eps): sweeps/' evalId of that tuple, so the ID the
+ * workflow plans with (evaluationPlan) is the document's _id.
+ */
 export function evaluationId(
   trialId: string,
   attack: string,
   objective: string,
   eps: number,
 ): string {
-  return `${trialId}|${attack}|${objective}|${numberKey(eps)}`;
+  numberKey(eps);
+  return contentId(ID_VERSIONS.evaluation, { trialId, attack, objective, eps });
 }
 
 export function curveId(sweepId: string, task: string, kind: CurveKind): string {
   return `${sweepId}|${task}|${kind}`;
 }
 
+/** The trial to register for one trial of sweeps/' expansion of `sweepId`. */
+export function trialInputFromSweep(
+  sweepId: string,
+  t: SweepTrial,
+  codeVersion: string,
+): { _id: string; sweepId: string; index: number; config: TrialConfig; codeVersion: string } {
+  // sweeps/ names the training budget trainEps (eps in its first version); accept either.
+  const {
+    name,
+    beta,
+    trainEps: budget,
+    eps,
+    ...defenseOptions
+  } = t.defense as SweepTrial['defense'] & { trainEps?: number; eps?: number };
+  const trainEps = budget ?? eps;
+  const config: TrialConfig = {
+    task: t.task,
+    estimator: t.estimator.kind,
+    defense: name,
+    beta: beta ?? 0,
+    ...(trainEps !== undefined ? { trainEps } : {}),
+    budget: t.budget,
+    seed: t.seed,
+    architecture: { ...t.estimator.architecture },
+    ...(Object.keys(defenseOptions).length > 0 ? { defenseOptions } : {}),
+    training: { ...t.training },
+    evaluation: { ...t.evaluation },
+    modelId: t.modelId,
+    simulationId: t.simulationId,
+    testSetId: t.testSetId,
+  };
+  return { _id: t.trialId, sweepId, index: t.index, config, codeVersion };
+}
+
 /** The evaluation document of one sbi/evaluation.ts record (timestamps are set by the store). */
 export function evaluationFromRecord(
   trialId: string,
-  sweepId: string,
   r: EvaluationRecord,
 ): Omit<EvaluationDoc, 'createdAt' | 'updatedAt'> {
   return {
     _id: evaluationId(trialId, r.attack, r.objective, r.eps),
     trialId,
-    sweepId,
     attack: r.attack,
     objective: r.objective,
     eps: r.eps,

@@ -143,8 +143,16 @@ export const trialSummarySchema = {
 
 const trialProperties = {
   _id: id,
-  sweepId: id,
-  index: count,
+  sweepIds: { type: 'array', minItems: 1, uniqueItems: true, items: id },
+  positions: {
+    type: 'array',
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['sweepId', 'index'],
+      properties: { sweepId: id, index: count },
+    },
+  },
   config: trialConfigSchema,
   status: { enum: [...TRIAL_STATUSES] },
   attempt: count,
@@ -165,7 +173,7 @@ export const trialSchema = {
   additionalProperties: false,
   required: [
     '_id',
-    'sweepId',
+    'sweepIds',
     'config',
     'status',
     'attempt',
@@ -238,7 +246,6 @@ export const evaluationSchema = {
   required: [
     '_id',
     'trialId',
-    'sweepId',
     'attack',
     'objective',
     'eps',
@@ -256,7 +263,6 @@ export const evaluationSchema = {
   properties: {
     _id: id,
     trialId: id,
-    sweepId: id,
     attack: name,
     objective: { enum: ['rkl', 'fkl'] },
     eps: nonNegative,
@@ -294,6 +300,7 @@ const seriesKeyProps = {
   objective: { enum: ['rkl', 'fkl'] },
   defense: name,
   beta: nonNegative,
+  trainEps: nonNegative,
   estimator: name,
   budget: { type: 'integer', minimum: 1 },
 } as const;
@@ -344,6 +351,7 @@ export const tradeoffCurveSchema = {
           trialId: id,
           defense: name,
           beta: nonNegative,
+          trainEps: nonNegative,
           estimator: name,
           budget: { type: 'integer', minimum: 1 },
           seed: count,

@@ -63,9 +63,11 @@ export type SweepInput = Pick<SweepDoc, '_id' | 'name' | 'spec' | 'specHash' | '
   workflowId?: string;
 };
 
+/** A trial registered under one sweep (documents.ts trialInputFromSweep makes one from sweeps/). */
 export interface TrialInput {
   _id: string;
   sweepId: string;
+  /** Position in that sweep's expansion. */
   index?: number;
   config: TrialConfig;
   codeVersion: string;
@@ -152,14 +154,13 @@ export class ResultStore {
   /** Indexes the queries and identities need; idempotent (createIndex of an existing index is a no-op). */
   async ensureIndexes(): Promise<void> {
     await this.sweeps.createIndex({ status: 1 }, { name: 'status' });
-    await this.trials.createIndex({ sweepId: 1, status: 1 }, { name: 'sweep_status' });
-    await this.trials.createIndex({ sweepId: 1, index: 1 }, { name: 'sweep_index' });
+    // sweepIds is an array: a multikey index on MongoDB, a JSON index on FerretDB; both serve {sweepIds: X}.
+    await this.trials.createIndex({ sweepIds: 1, status: 1 }, { name: 'sweep_status' });
     // One evaluation per (trial, attack, objective, eps), whatever _id a writer composed.
     await this.evaluations.createIndex(
       { trialId: 1, attack: 1, objective: 1, eps: 1 },
       { name: 'identity', unique: true },
     );
-    await this.evaluations.createIndex({ sweepId: 1 }, { name: 'sweep' });
     await this.curves.createIndex(
       { sweepId: 1, task: 1, kind: 1 },
       { name: 'identity', unique: true },
@@ -274,7 +275,7 @@ export class ResultStore {
       failed: 0,
       cancelled: 0,
     };
-    const cursor = this.trials.find({ sweepId }, { projection: { status: 1 } });
+    const cursor = this.trials.find({ sweepIds: sweepId }, { projection: { status: 1 } });
     for await (const t of cursor) {
       counts.trials++;
       counts[t.status as TrialStatus]++;
@@ -302,15 +303,18 @@ export class ResultStore {
   // ---- trials ----
 
   /**
-   * Registers trials as queued, or leaves existing ones as they are ($setOnInsert only), so a
-   * resubmitted sweep never resets a finished trial. A trial _id registered under another sweep is
-   * a ConflictError. Validates every trial before writing any.
+   * Registers trials under a sweep: a new trial is inserted as queued; an existing one (the same
+   * content-addressed trial in an earlier sweep, or a resubmission) keeps its status and results
+   * and only gains the sweep in `sweepIds`, so a finished trial is never reset or redone. Validates
+   * every trial, in the form it would be inserted, before writing any.
    */
   async upsertTrials(inputs: readonly TrialInput[]): Promise<WriteSummary> {
     const now = this.now();
-    const docs = inputs.map((t) =>
+    const docs = inputs.map(({ sweepId, index, ...t }) =>
       encodeDocument({
         ...t,
+        sweepIds: [sweepId],
+        ...(index !== undefined ? { positions: [{ sweepId, index }] } : {}),
         status: 'queued' as TrialStatus,
         attempt: 0,
         createdAt: now,
@@ -318,14 +322,21 @@ export class ResultStore {
       }),
     );
     validateAll('trials', docs);
-    const r = await this.bulkUpsert(
+    return this.bulkUpsert(
       this.trials,
-      docs.map((d) => ({
-        updateOne: { filter: { _id: d._id as string }, update: { $setOnInsert: d }, upsert: true },
-      })),
+      docs.map((d) => {
+        const { sweepIds, positions, ...rest } = d;
+        const add: Document = { sweepIds: (sweepIds as string[])[0] };
+        if (positions) add.positions = (positions as unknown[])[0];
+        return {
+          updateOne: {
+            filter: { _id: d._id as string },
+            update: { $setOnInsert: rest, $addToSet: add },
+            upsert: true,
+          },
+        };
+      }),
     );
-    if (r.matched > 0) await this.checkIdentity(this.trials, 'trials', docs, 'sweepId', 'sweepId');
-    return r;
   }
 
   /**
@@ -394,14 +405,14 @@ export class ResultStore {
 
   /** A sweep's trials by index, then _id (FerretDB sorts in-process; sorting here is the same work). */
   async listTrials(sweepId: string, status?: TrialStatus): Promise<TrialDoc[]> {
-    const filter: Document = { sweepId };
+    const filter: Document = { sweepIds: sweepId };
     if (status) filter.status = status;
     const all = await this.trials.find(filter).toArray();
+    const pos = (t: TrialDoc) =>
+      t.positions?.find((p) => p.sweepId === sweepId)?.index ?? Number.MAX_SAFE_INTEGER;
     return all
       .map((d) => decodeDocument<TrialDoc>(d))
-      .sort(
-        (a, b) => (a.index ?? 0) - (b.index ?? 0) || (a._id < b._id ? -1 : a._id > b._id ? 1 : 0),
-      );
+      .sort((a, b) => pos(a) - pos(b) || (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
   }
 
   // ---- evaluations ----
@@ -409,7 +420,7 @@ export class ResultStore {
   /**
    * Stores evaluations: identity fields on insert only, measurements with $set (a rerun of a failed
    * trial replaces what its earlier attempt left). Each _id must be evaluationId(trialId, attack,
-   * objective, eps). Validates every document before writing any.
+   * objective, eps), which is sweeps/' evalId. Validates every document before writing any.
    */
   async putEvaluations(inputs: readonly EvaluationInput[]): Promise<WriteSummary> {
     const now = this.now();
@@ -426,16 +437,13 @@ export class ResultStore {
         throw new SchemaError(
           'evaluations',
           '_id',
-          `must be ${JSON.stringify(expected)} (trialId|attack|objective|eps)`,
+          `must be ${JSON.stringify(expected)} = evaluationId(trialId, attack, objective, eps)`,
           d._id as string,
           docs.length > 1 ? i : undefined,
         );
       }
     });
-    const identity = ['_id', 'trialId', 'sweepId', 'attack', 'objective', 'eps', 'createdAt'];
-    // The _id composes trialId, attack, objective and eps; sweepId is checked before the write,
-    // because the measurements of an existing document are replaced.
-    await this.checkIdentity(this.evaluations, 'evaluations', docs, 'sweepId', 'sweepId');
+    const identity = ['_id', 'trialId', 'attack', 'objective', 'eps', 'createdAt'];
     return this.bulkUpsert(
       this.evaluations,
       docs.map((d) => {
@@ -458,7 +466,17 @@ export class ResultStore {
   async listEvaluations(
     filter: { sweepId: string } | { trialId: string },
   ): Promise<EvaluationDoc[]> {
-    const all = await this.evaluations.find(filter).toArray();
+    let query: Document;
+    if ('trialId' in filter) query = { trialId: filter.trialId };
+    else {
+      const ids = await this.trials
+        .find({ sweepIds: filter.sweepId }, { projection: { _id: 1 } })
+        .map((d) => d._id)
+        .toArray();
+      if (ids.length === 0) return [];
+      query = { trialId: { $in: ids } };
+    }
+    const all = await this.evaluations.find(query).toArray();
     return all
       .map((d) => decodeDocument<EvaluationDoc>(d))
       .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));

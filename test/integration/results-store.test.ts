@@ -65,9 +65,9 @@ describe('results store on the real server', () => {
     assert.deepEqual(second, { inserted: 0, matched: s.evaluations.length });
 
     assert.equal(await store.sweeps.countDocuments({ _id: s.sweepId }), 1);
-    assert.equal(await store.trials.countDocuments({ sweepId: s.sweepId }), s.trials.length);
+    assert.equal(await store.trials.countDocuments({ sweepIds: s.sweepId }), s.trials.length);
     assert.equal(
-      await store.evaluations.countDocuments({ sweepId: s.sweepId }),
+      await store.evaluations.countDocuments({ trialId: { $in: s.trials.map((t) => t._id) } }),
       s.evaluations.length,
     );
     // Read back, they are what was written.
@@ -86,43 +86,70 @@ describe('results store on the real server', () => {
     assert.equal((await store.getTrial(s.trials[0]!._id))?.status, 'running');
   });
 
-  test('an _id that holds other identity fields is a conflict, not an overwrite', async () => {
-    const s = syntheticSweep('sw-conflict');
-    await store.createSweep({
-      _id: s.sweepId,
+  test('a sweep _id with another specHash is a conflict, not an overwrite', async () => {
+    const sweep = {
+      _id: 'sw-conflict',
       name: 'c',
       spec,
       specHash: 'cc11cc11',
       codeVersion: 'test',
-    });
+    };
+    await store.createSweep(sweep);
     await assert.rejects(
-      store.createSweep({
-        _id: s.sweepId,
-        name: 'c',
-        spec,
-        specHash: 'dd22dd22',
-        codeVersion: 'test',
-      }),
-      ConflictError,
+      store.createSweep({ ...sweep, specHash: 'dd22dd22' }),
+      (e: unknown) => e instanceof ConflictError && /specHash "cc11cc11"/.test(e.message),
     );
-    await store.upsertTrials(s.trials.slice(0, 1));
-    await assert.rejects(
-      store.upsertTrials([{ ...s.trials[0]!, sweepId: 'another-sweep' }]),
-      (e: unknown) => e instanceof ConflictError && e.docId === s.trials[0]!._id,
-    );
-    await store.putEvaluations(s.evaluations.slice(0, 1));
-    const moved = { ...s.evaluations[0]!, sweepId: 'another-sweep', nllClean: 99 };
-    await assert.rejects(
-      store.putEvaluations([moved]),
-      (e: unknown) => e instanceof ConflictError && e.docId === moved._id,
-    );
-    const kept = await store.listEvaluations({ trialId: moved.trialId });
+    assert.equal((await store.getSweep('sw-conflict'))?.specHash, 'cc11cc11');
+  });
+
+  test('a trial shared by two sweeps is one document; the second sweep sees its results and never resets it', async () => {
+    const s = syntheticSweep('sw-shared');
+    const a = 'sw-shared-a';
+    const b = 'sw-shared-b';
+    const shared = s.trials.slice(0, 3);
+    await store.upsertTrials(shared.map((t, i) => ({ ...t, sweepId: a, index: i })));
+    const done = shared[0]!._id;
+    await store.transitionTrial(done, 'running', { attempt: 1 });
+    await store.transitionTrial(done, 'completed', { attempt: 1, summary: s.summaries.get(done)! });
+    await store.putEvaluations(s.evaluations.filter((e) => e.trialId === done));
+    // Sweep b holds the same trials in another order, plus one of its own.
+    const own = s.trials[3]!;
+    const r = await store.upsertTrials([
+      ...[...shared].reverse().map((t, i) => ({ ...t, sweepId: b, index: i })),
+      { ...own, sweepId: b, index: 3 },
+    ]);
+    assert.deepEqual(r, { inserted: 1, matched: 3 });
+    assert.equal(await store.trials.countDocuments({ _id: { $in: shared.map((t) => t._id) } }), 3);
+    const doc = (await store.getTrial(done))!;
+    assert.deepEqual(doc.sweepIds, [a, b]);
+    assert.deepEqual(doc.positions, [
+      { sweepId: a, index: 0 },
+      { sweepId: b, index: 2 },
+    ]);
+    assert.equal(doc.status, 'completed');
     assert.deepEqual(
-      [kept[0]?.sweepId, kept[0]?.nllClean],
-      [s.sweepId, s.evaluations[0]!.nllClean],
+      (await store.listTrials(b)).map((t) => t._id),
+      [shared[2]!._id, shared[1]!._id, shared[0]!._id, own._id],
     );
-    assert.equal((await store.getSweep(s.sweepId))?.specHash, 'cc11cc11');
-    assert.equal((await store.getTrial(s.trials[0]!._id))?.sweepId, s.sweepId);
+    assert.deepEqual(
+      (await store.listTrials(a)).map((t) => t._id),
+      shared.map((t) => t._id),
+    );
+    assert.equal((await store.listEvaluations({ sweepId: b })).length, 6);
+    assert.equal((await store.listEvaluations({ sweepId: 'sw-none' })).length, 0);
+    await store.createSweep({ _id: b, name: 'b', spec, specHash: 'bb22bb22', codeVersion: 'test' });
+    const counts = await store.refreshSweepCounts(b);
+    assert.deepEqual(counts, {
+      trials: 4,
+      queued: 3,
+      running: 0,
+      completed: 1,
+      failed: 0,
+      cancelled: 0,
+    });
+    // Registering again changes nothing.
+    await store.upsertTrials(shared.map((t, i) => ({ ...t, sweepId: a, index: i })));
+    assert.deepEqual((await store.getTrial(done))!.sweepIds, [a, b]);
   });
 
   test('a batch with one invalid document stores nothing and names the field', async () => {
@@ -136,7 +163,10 @@ describe('results store on the real server', () => {
       assert.match(e.message, /kl\.q2_5 must be number/);
       return true;
     });
-    assert.equal(await store.evaluations.countDocuments({ sweepId: s.sweepId }), 0);
+    assert.equal(
+      await store.evaluations.countDocuments({ trialId: { $in: s.trials.map((t) => t._id) } }),
+      0,
+    );
 
     const trials = s.trials.slice(0, 4).map((t) => structuredClone(t));
     trials[2]!.config.budget = 0;
@@ -144,7 +174,7 @@ describe('results store on the real server', () => {
       store.upsertTrials(trials),
       (e: unknown) => e instanceof SchemaError && e.field === 'config.budget' && e.index === 2,
     );
-    assert.equal(await store.trials.countDocuments({ sweepId: s.sweepId }), 0);
+    assert.equal(await store.trials.countDocuments({ sweepIds: s.sweepId }), 0);
 
     // An _id that is not the composed identity is refused before anything is written.
     const wrongId = [{ ...s.evaluations[0]!, _id: 'made-up' }];
@@ -152,7 +182,7 @@ describe('results store on the real server', () => {
       store.putEvaluations(wrongId),
       (e: unknown) => e instanceof SchemaError && e.field === '_id',
     );
-    assert.equal(await store.evaluations.countDocuments({ sweepId: s.sweepId }), 0);
+    assert.equal(await store.evaluations.countDocuments({ trialId: s.trials[0]!._id }), 0);
   });
 
   test('status transitions are fenced: a completed trial never runs again, stale attempts are refused', async () => {

@@ -158,7 +158,7 @@ describe('KL against eps', () => {
     const evals: EvaluationDoc[] = [];
     for (const t of trials) {
       for (const eps of [2, 0.5, 1]) {
-        const e = evaluation(t._id, 'sw', 'l2pgd', 'rkl', eps, rand) as EvaluationDoc;
+        const e = evaluation(t._id, 'l2pgd', 'rkl', eps, rand) as EvaluationDoc;
         evals.push(e);
       }
     }
@@ -196,6 +196,47 @@ describe('KL against eps', () => {
       ],
     );
     for (const x of c.series) assert.deepEqual(x.trials, [2, 2, 2]);
+  });
+});
+
+describe('defenses with a training eps', () => {
+  test('trainEps separates series and labels trade-off points', () => {
+    const rand = lcg(5);
+    const trials: CurveTrial[] = [0.1, 0.5].map((trainEps, i) => ({
+      _id: `adv${i}`,
+      status: 'completed',
+      config: {
+        task: 'gl',
+        estimator: 'maf',
+        defense: 'adversarial',
+        beta: 0,
+        trainEps,
+        budget: 100,
+        seed: 0,
+      },
+      summary: { testNll: 1 + i, valLoss: 1, epochs: 1, trainSeconds: 1, droppedSims: 0 },
+    }));
+    const evals = trials.flatMap((t) =>
+      [1, 2].map((eps) => evaluation(t._id, 'l2pgd', 'rkl', eps, rand) as EvaluationDoc),
+    );
+    const kl = klVsEpsCurve('sw', 'gl', trials, evals);
+    assert.deepEqual(
+      kl.series.map((x) => [x.trainEps, x.trials]),
+      [
+        [0.1, [1, 1]],
+        [0.5, [1, 1]],
+      ],
+    );
+    const cov = coverageCurve('sw', 'gl', trials, evals);
+    assert.deepEqual(
+      cov.series.map((x) => x.trainEps),
+      [0.1, 0.5],
+    );
+    const tr = tradeoffCurve('sw', 'gl', trials, evals);
+    assert.deepEqual(
+      tr.points.map((p) => p.trainEps),
+      [0.1, 0.5],
+    );
   });
 });
 

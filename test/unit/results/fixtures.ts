@@ -43,7 +43,6 @@ export function klSummaryFrom(values: number[]): EvaluationInput['kl'] {
 
 export function evaluation(
   trialId: string,
-  sweepId: string,
   attack: string,
   objective: 'rkl' | 'fkl',
   eps: number,
@@ -59,7 +58,6 @@ export function evaluation(
   return {
     _id: evaluationId(trialId, attack, objective, eps),
     trialId,
-    sweepId,
     attack,
     objective,
     eps,
@@ -119,7 +117,7 @@ export function syntheticSweep(sweepId: string, seed = 7): SyntheticSweep {
         });
         for (const [attack, objective] of SWEEP_ATTACKS) {
           for (const eps of SWEEP_EPS) {
-            evaluations.push(evaluation(id, sweepId, attack, objective, eps, rand));
+            evaluations.push(evaluation(id, attack, objective, eps, rand));
           }
         }
       }

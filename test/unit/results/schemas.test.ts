@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { computeCurves } from '../../../results/curves.js';
+import { computeCurves, type CurveTrial } from '../../../results/curves.js';
 import {
   evaluationFromRecord,
   evaluationId,
+  trialInputFromSweep,
   type CollectionName,
-  type TrialDoc,
 } from '../../../results/documents.js';
 import { encodeDocument } from '../../../results/nonfinite.js';
 import {
@@ -15,6 +15,11 @@ import {
   validatePatch,
 } from '../../../results/schemas.js';
 import type { EvaluationRecord } from '../../../sbi/evaluation.js';
+import { evaluationPlan, expandSweep, sweepIdOf } from '../../../sweeps/expand.js';
+import { parseSweepSpec } from '../../../sweeps/validate.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot } from '../../../infra/config.js';
 import { klSummaryFrom, LEVELS, syntheticSweep } from './fixtures.js';
 
 const at = new Date('2026-01-01T00:00:00Z');
@@ -40,8 +45,8 @@ function sweep(): Record<string, unknown> {
 function trial(): Record<string, unknown> {
   return {
     _id: 'trial-1',
-    sweepId: 'sweep-a',
-    index: 0,
+    sweepIds: ['sweep-a', 'sweep-b'],
+    positions: [{ sweepId: 'sweep-a', index: 0 }],
     config: {
       task: 'gaussian_linear',
       estimator: 'maf',
@@ -111,13 +116,10 @@ describe('schemas accept valid documents', () => {
 
   test('every curve computed from a synthetic sweep, in stored form', () => {
     const s = syntheticSweep('sweep-a');
-    const trials = s.trials.map((t): TrialDoc => ({
+    const trials = s.trials.map((t): CurveTrial => ({
       ...t,
       status: 'completed',
-      attempt: 0,
       summary: s.summaries.get(t._id)!,
-      createdAt: at,
-      updatedAt: at,
     }));
     const curves = computeCurves('sweep-a', trials, s.evaluations);
     assert.equal(curves.length, 6);
@@ -143,8 +145,8 @@ describe('schemas accept valid documents', () => {
       nll: { clean: 1.2, attacked: NaN },
       seconds: 0.5,
     };
-    const doc = evaluationFromRecord('trial-1', 'sweep-a', record);
-    assert.equal(doc._id, 'trial-1|l2pgd|rkl|2');
+    const doc = evaluationFromRecord('trial-1', record);
+    assert.equal(doc._id, evaluationId('trial-1', 'l2pgd', 'rkl', 2));
     assert.deepEqual(doc.coverage.attacked, record.coverage);
     assert.equal(doc.coverageAbsArea.clean, 0.01);
     const stored = encodeDocument({ ...doc, createdAt: at, updatedAt: at });
@@ -197,6 +199,14 @@ describe('schemas reject invalid documents and name the field', () => {
       () => withField(sweep(), ['spec', 'grid'], [[1, 2]]),
       'spec.grid[0]',
       /array inside an array/,
+    ],
+    ['no sweep', 'trials', () => withField(trial(), ['sweepIds'], []), 'sweepIds', /fewer than 1/],
+    [
+      'a sweep listed twice',
+      'trials',
+      () => withField(trial(), ['sweepIds'], ['s', 's']),
+      'sweepIds',
+      /duplicate/,
     ],
     [
       'unknown top-level field',
@@ -405,11 +415,56 @@ describe('schemas reject invalid documents and name the field', () => {
 });
 
 describe('ids and field names', () => {
-  test('evaluation IDs compose trial, attack, objective and the shortest form of eps', () => {
-    assert.equal(evaluationId('t', 'l2pgd', 'rkl', 2.0), 't|l2pgd|rkl|2');
-    assert.equal(evaluationId('t', 'l2pgd', 'rkl', 0.1), 't|l2pgd|rkl|0.1');
-    assert.equal(evaluationId('t', 'l2pgd', 'rkl', 1e-7), 't|l2pgd|rkl|1e-7');
+  test("evaluation IDs are sweeps/' evalIds, and the shortest form of eps decides", () => {
+    assert.equal(evaluationId('t', 'l2pgd', 'rkl', 2.0), evaluationId('t', 'l2pgd', 'rkl', 2));
+    assert.notEqual(evaluationId('t', 'l2pgd', 'rkl', 2), evaluationId('t', 'l2pgd', 'rkl', 1));
+    assert.notEqual(evaluationId('t', 'l2pgd', 'rkl', 2), evaluationId('t', 'l2pgd', 'fkl', 2));
+    assert.notEqual(evaluationId('t', 'l2pgd', 'rkl', 2), evaluationId('u', 'l2pgd', 'rkl', 2));
     assert.throws(() => evaluationId('t', 'l2pgd', 'rkl', NaN), /cannot hold/);
+  });
+
+  test('the demo sweep: every trial maps to a valid trial document, every planned evalId to evaluationId', () => {
+    const spec = parseSweepSpec(readFileSync(join(projectRoot(), 'sweeps', 'demo.json'), 'utf8'));
+    const sweepId = sweepIdOf(spec);
+    const trials = expandSweep(spec);
+    assert.ok(trials.length >= 2);
+    for (const t of trials) {
+      const input = trialInputFromSweep(sweepId, t, '0.1.0');
+      assert.equal(input._id, t.trialId);
+      assert.equal(input.config.defense, t.defense.name);
+      assert.equal(input.config.beta, t.defense.beta ?? 0);
+      assert.equal(input.config.estimator, t.estimator.kind);
+      const { sweepId: sid, index, ...rest } = input;
+      validateDocument(
+        'trials',
+        encodeDocument({
+          ...rest,
+          sweepIds: [sid],
+          positions: [{ sweepId: sid, index }],
+          status: 'queued',
+          attempt: 0,
+          createdAt: at,
+          updatedAt: at,
+        }),
+      );
+      for (const item of evaluationPlan(t)) {
+        assert.equal(evaluationId(t.trialId, item.attack, item.objective, item.eps), item.evalId);
+      }
+    }
+  });
+
+  test('a defense trained at an attack budget keeps it as config.trainEps', () => {
+    const spec = parseSweepSpec(readFileSync(join(projectRoot(), 'sweeps', 'demo.json'), 'utf8'));
+    const t = expandSweep(spec)[0]!;
+    const adv = { ...t, defense: { name: 'adversarial', trainEps: 0.5 } } as unknown as typeof t;
+    const input = trialInputFromSweep('s', adv, 'v');
+    assert.equal(input.config.defense, 'adversarial');
+    assert.equal(input.config.trainEps, 0.5);
+    assert.equal(input.config.beta, 0);
+    assert.equal('defenseOptions' in input.config, false);
+    const fim = { ...t, defense: { name: 'fim', beta: 0.1, mcSamples: 4 } } as unknown as typeof t;
+    const f = trialInputFromSweep('s', fim, 'v').config;
+    assert.deepEqual([f.beta, f.trainEps, f.defenseOptions], [0.1, undefined, { mcSamples: 4 }]);
   });
 
   test('JSON pointers read as dotted paths', () => {
