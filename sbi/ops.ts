@@ -197,7 +197,7 @@ export function where(cond: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
  * clip(x, lo, hi): x inside [lo, hi], the bound outside; gradient dy inside, 0 outside (as
  * tf.clipByValue, whose own gradient uses tf.logicalAnd and so cannot be differentiated again).
  */
-export function clip(x: tf.Tensor, lo: number, hi: number): tf.Tensor {
+export function clip<T extends tf.Tensor>(x: T, lo: number, hi: number): T {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const xi = args[0] as tf.Tensor;
     const inside = tf.cast(tf.logicalAnd(tf.greaterEqual(xi, lo), tf.lessEqual(xi, hi)), 'float32');
@@ -207,7 +207,7 @@ export function clip(x: tf.Tensor, lo: number, hi: number): tf.Tensor {
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, saved[0]!),
     };
   });
-  return op(x);
+  return op(x) as T;
 }
 
 /** Elementwise minimum through tf.maximum, whose gradient (unlike tf.minimum's) differentiates again. */

@@ -5,10 +5,9 @@
 // order per layer; no permutation layers, since RABI runs with shuffle: false). The orders are part of
 // the config, so a saved model rebuilds with the same ones.
 import { tf } from '../backend.js';
-import { exp } from '../ops.js';
+import { clip, exp } from '../ops.js';
 import type { RandomStream, ZScore } from '../types.js';
 import { AutoregressiveFlow, type ElementwiseBijection } from './autoregressive.js';
-import { clip } from './piecewise.js';
 
 export interface MafConfig {
   hidden: number[];
@@ -44,7 +43,7 @@ export class AffineBijection implements ElementwiseBijection {
     const B = params.shape[0];
     const D = this.dim;
     const mu = tf.slice(params, [0, 0], [B, D]);
-    // Not tf.clipByValue: its gradient cannot be differentiated again (see piecewise.ts).
+    // ops.clip, not tf.clipByValue: the latter's gradient cannot be differentiated again.
     const s = clip(tf.slice(params, [0, D], [B, D]), this.sMin, this.sMax);
     return { mu, s };
   }

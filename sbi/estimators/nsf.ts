@@ -9,12 +9,12 @@
 //
 // Twice differentiable: the bin is found with comparisons and a one-hot mask (no gather), so gradients
 // flow only through the selected bin's values; the inverse is the analytic quadratic root. Clipping and
-// the tail/interior choice use piecewise.ts (tf.clipByValue and tf.where break at second order).
+// the tail/interior choice use ops.clip and piecewise.ts (tf.clipByValue and tf.where break at second order).
 import { tf } from '../backend.js';
-import { softmax, softplus } from '../ops.js';
+import { clip, softmax, softplus } from '../ops.js';
 import type { RandomStream, ZScore } from '../types.js';
 import { AutoregressiveFlow, type ElementwiseBijection } from './autoregressive.js';
-import { clip, geMask, select } from './piecewise.js';
+import { geMask, select } from './piecewise.js';
 
 export interface NsfConfig {
   hidden: number[];
