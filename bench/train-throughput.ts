@@ -27,7 +27,10 @@ interface Row {
   ok: boolean;
   reason?: string;
   simulationsPerSecond?: number;
+  /** Training rows per second of this process's CPU time (user + system). */
+  simulationsPerCpuSecond?: number;
   trainS?: number;
+  cpuS?: number;
   epochs?: number;
   nTrain?: number;
   peakRssMb?: number;
@@ -76,6 +79,8 @@ async function worker(backend: string, n: number, epochs: number, valSize: numbe
   let peakTf = tf.memory().numBytes;
   let trainMs = 0;
   let lastVal = NaN;
+  // CPU time as well as wall time: on a shared machine wall time measures the neighbours too.
+  const cpu0 = process.cpuUsage();
   const result = await trainNPE({
     data,
     thetaDim: task.thetaDim,
@@ -97,8 +102,12 @@ async function worker(backend: string, n: number, epochs: number, valSize: numbe
       peakTf = Math.max(peakTf, tf.memory().numBytes);
     },
   });
+  const cpu = process.cpuUsage(cpu0);
+  const cpuS = (cpu.user + cpu.system) / 1e6;
   const row: Row = {
     impl: `tfjs-${report.name}`,
+    simulationsPerCpuSecond: (result.nTrain * result.epochs) / cpuS,
+    cpuS,
     ok: true,
     simulationsPerSecond: (result.nTrain * result.epochs) / (trainMs / 1000),
     trainS: trainMs / 1000,
@@ -201,7 +210,9 @@ async function main(): Promise<void> {
           impl: 'torch',
           ok: true,
           simulationsPerSecond: o.simulations_per_second as number,
+          simulationsPerCpuSecond: o.simulations_per_cpu_second as number,
           trainS: o.train_s as number,
+          cpuS: o.train_cpu_s as number,
           epochs: o.epochs as number,
           nTrain: o.n_train as number,
           peakRssMb: o.peak_rss_mb as number,
@@ -215,9 +226,12 @@ async function main(): Promise<void> {
 
   const header = [
     'impl',
-    'sims/s',
+    'sims/s (wall)',
     'ratio tfjs/torch',
+    'sims/CPU-s',
+    'ratio (CPU)',
     'train s',
+    'CPU s',
     'epochs',
     'n train',
     'peak RSS MB',
@@ -232,14 +246,19 @@ async function main(): Promise<void> {
           torch.ok && r.impl !== 'torch'
             ? fmt(r.simulationsPerSecond! / torch.simulationsPerSecond!, 2)
             : '-',
+          fmt(r.simulationsPerCpuSecond),
+          torch.ok && r.impl !== 'torch'
+            ? fmt(r.simulationsPerCpuSecond! / torch.simulationsPerCpuSecond!, 3)
+            : '-',
           fmt(r.trainS, 1),
+          fmt(r.cpuS, 1),
           String(r.epochs),
           String(r.nTrain),
           fmt(r.peakRssMb),
           fmt(r.peakTfMb, 1),
           fmt(r.finalValLoss, 3),
         ]
-      : [r.impl, `unavailable (${r.reason})`, '', '', '', '', '', '', ''],
+      : [r.impl, `unavailable (${r.reason})`, '', '', '', '', '', '', '', '', ''],
   );
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => (t[i] ?? '').length)));
   const line = (cells: string[]): string =>
