@@ -44,7 +44,8 @@ function plainCopy(value: unknown): unknown {
         throw new SpecError(specPath(path), `must be a finite number (got ${v})`);
       return v;
     }
-    if (Array.isArray(v)) return v.map((item, i) => copy(item, [...path, i]));
+    // Array.from visits holes too, so a sparse array fails on its missing item.
+    if (Array.isArray(v)) return Array.from(v, (item, i) => copy(item, [...path, i]));
     if (typeof v === 'object') {
       const proto = Object.getPrototypeOf(v) as unknown;
       if (proto !== Object.prototype && proto !== null)
@@ -68,7 +69,12 @@ function plainCopy(value: unknown): unknown {
       }
       return out;
     }
-    throw new SpecError(specPath(path), `must be JSON data, not a ${typeof v}`);
+    throw new SpecError(
+      specPath(path),
+      v === undefined
+        ? 'must be JSON data (got undefined)'
+        : `must be JSON data, not a ${typeof v}`,
+    );
   };
   return copy(value, []);
 }

@@ -215,6 +215,17 @@ describe('validation fills defaults and normalizes', () => {
     );
   });
 
+  test('a byte-order mark and CRLF line ends are accepted', () => {
+    const demo = exampleSpecs().get('demo.json')!;
+    const spec = parseSweepSpec(`\ufeff${demo.replace(/\n/g, '\r\n')}`);
+    assert.deepEqual(spec, parseSweepSpec(demo));
+    rejects(
+      () => parseSweepSpec('{\r\n  "name": "x",\r\n  "tasks": [,]\r\n}'),
+      'spec/tasks/0',
+      /line 3, column 13: unexpected ','/,
+    );
+  });
+
   test('the argument is not modified', () => {
     const input = baseSpec();
     const before = JSON.stringify(input);
@@ -316,6 +327,11 @@ describe('bad-spec corpus (issue 9): each rejected with the JSON path', () => {
       /missing required property "name"/,
     );
     rejects(() => validateSweepSpec(null), 'spec', /must be an object/);
+    const sparse: number[] = [];
+    sparse[0] = 0;
+    sparse[2] = 2;
+    rejects(() => validateSweepSpec(withSpec({ seeds: sparse })), 'spec/seeds/1', /got undefined/);
+    rejects(() => validateSweepSpec(withSpec({ seeds: [0n] })), 'spec/seeds/0', /not a bigint/);
     rejects(() => validateSweepSpec(withSpec({ name: '' })), 'spec/name', /must not be empty/);
     rejects(
       () => validateSweepSpec(withSpec({ description: 'x'.repeat(10_001) })),
