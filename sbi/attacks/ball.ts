@@ -12,9 +12,12 @@ export function rowNorms(t: tf.Tensor2D): tf.Tensor2D {
   return tf.sqrt(tf.sum(tf.square(t), 1, true)) as tf.Tensor2D;
 }
 
-/** Each row scaled to unit L2 norm (rows that are zero stay zero). */
-export function normalizeRows(t: tf.Tensor2D): tf.Tensor2D {
-  return tf.div(t, tf.maximum(rowNorms(t), TINY)) as tf.Tensor2D;
+/**
+ * Each row divided by max(its L2 norm, floor): unit rows, except that rows shorter than `floor` only
+ * grow to norm/floor (advertorch's normalize_by_pnorm uses floor 1e-6 for PGD gradients).
+ */
+export function normalizeRows(t: tf.Tensor2D, floor = TINY): tf.Tensor2D {
+  return tf.div(t, tf.maximum(rowNorms(t), floor)) as tf.Tensor2D;
 }
 
 /**

@@ -10,6 +10,8 @@ import type { AttackSetup } from './setup.js';
 
 export const L2_PGD_STEPS = 200;
 export const LINF_PGD_STEPS = 120;
+/** advertorch's floor on the gradient norm before normalizing it. */
+const GRAD_NORM_FLOOR = 1e-6;
 
 export interface PgdOptions {
   objective: AttackObjective;
@@ -52,7 +54,10 @@ function pgd(setup: AttackSetup, opts: PgdOptions, norm: Norm): tf.Tensor2D {
     const next = tf.tidy(() => {
       const g = gradOf(delta) as tf.Tensor2D;
       if (norm === 'l2') {
-        const moved = tf.add(delta, tf.mul(normalizeRows(g), stepSize)) as tf.Tensor2D;
+        const moved = tf.add(
+          delta,
+          tf.mul(normalizeRows(g, GRAD_NORM_FLOOR), stepSize),
+        ) as tf.Tensor2D;
         return projectL2(clipDelta(x, moved, box), eps);
       }
       const moved = tf.clipByValue(
