@@ -168,9 +168,13 @@ export class ResultStore {
   }
 
   /**
-   * Runs a batch of idempotent upserts, rerunning it once on a duplicate-key error: concurrent
-   * upserts of one _id race, and the loser's rerun finds the document. Filters hold only _id:
-   * FerretDB answers an _id lookup from its index but scans for a compound equality.
+   * Runs idempotent upserts. Two writers upserting the same new _id race, and the loser gets a
+   * duplicate-key error (11000); a rerun then finds the document. FerretDB 1.24 stops a bulk update
+   * at its first error and reports neither which operation failed (index 0 always) nor what the
+   * others did, so after a duplicate key the batch is rerun one operation at a time, each retried
+   * once: the same operation failing twice is not a race and is thrown. Filters hold only _id:
+   * FerretDB answers an _id lookup from its index but scans for a compound equality. After a race
+   * the counts may call inserted documents matched.
    */
   private async bulkUpsert(
     collection: Collection<Stored>,
@@ -178,15 +182,25 @@ export class ResultStore {
   ): Promise<WriteSummary> {
     const summary: WriteSummary = { inserted: 0, matched: 0 };
     for (const batch of chunks(ops, BATCH)) {
-      let result;
       try {
-        result = await collection.bulkWrite(batch, { ordered: true });
+        const r = await collection.bulkWrite(batch, { ordered: true });
+        summary.inserted += r.upsertedCount;
+        summary.matched += r.matchedCount;
+        continue;
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
-        result = await collection.bulkWrite(batch, { ordered: true });
       }
-      summary.inserted += result.upsertedCount;
-      summary.matched += result.matchedCount;
+      for (const op of batch) {
+        let r;
+        try {
+          r = await collection.bulkWrite([op], { ordered: true });
+        } catch (err) {
+          if (!isDuplicateKey(err)) throw err;
+          r = await collection.bulkWrite([op], { ordered: true });
+        }
+        summary.inserted += r.upsertedCount;
+        summary.matched += r.matchedCount;
+      }
     }
     return summary;
   }

@@ -152,6 +152,29 @@ describe('results store on the real server', () => {
     assert.deepEqual((await store.getTrial(done))!.sweepIds, [a, b]);
   });
 
+  test('concurrent writers of the same new documents both succeed and leave one of each', async () => {
+    const s = syntheticSweep('sw-race');
+    for (let round = 0; round < 3; round++) {
+      const ts = s.trials.slice(round * 4, round * 4 + 4);
+      const es = s.evaluations.filter((e) => ts.some((t) => t._id === e.trialId));
+      const results = await Promise.all([
+        store.upsertTrials(ts),
+        store.upsertTrials(ts),
+        store.putEvaluations(es),
+        store.putEvaluations(es),
+      ]);
+      // Every operation of both writers was applied, as an insert or as a match.
+      for (const [r, n] of results.map((r, i) => [r, i < 2 ? ts.length : es.length] as const)) {
+        assert.equal(r.inserted + r.matched, n);
+      }
+    }
+    assert.equal(await store.trials.countDocuments({ sweepIds: s.sweepId }), s.trials.length);
+    assert.equal(
+      await store.evaluations.countDocuments({ trialId: { $in: s.trials.map((t) => t._id) } }),
+      s.evaluations.length,
+    );
+  });
+
   test('a batch with one invalid document stores nothing and names the field', async () => {
     const s = syntheticSweep('sw-invalid');
     const evals = s.evaluations.slice(0, 5).map((e) => structuredClone(e));
@@ -271,8 +294,10 @@ describe('results store on the real server', () => {
 
   test('the curves stored by aggregation equal a recomputation from the raw evaluations, and recomputing changes nothing', async () => {
     const s = syntheticSweep('sw-agg');
-    // One evaluation with an overflowed KL tail, to cross the non-finite encoding.
+    // An overflowed KL tail and a diverged trial, to cross the non-finite encoding both ways.
     s.evaluations[0]!.kl.max = Infinity;
+    const diverged = s.trials[1]!._id;
+    s.summaries.get(diverged)!.testNll = NaN;
     await store.createSweep({
       _id: s.sweepId,
       name: 'agg',
@@ -312,6 +337,14 @@ describe('results store on the real server', () => {
       stored,
       [...expected].sort((a, b) => (a._id < b._id ? -1 : 1)),
     );
+    const glTradeoff = stored.find((c) => c.kind === 'tradeoff' && c.task === 'gaussian_linear');
+    const point =
+      glTradeoff?.kind === 'tradeoff'
+        ? glTradeoff.points.find((p) => p.trialId === diverged)
+        : undefined;
+    assert.ok(point && Number.isNaN(point.y) && !point.pareto);
+    const rawTradeoff = await store.curves.findOne({ _id: glTradeoff!._id });
+    assert.ok(rawTradeoff?.nonFinite.points.some((m: { value: string }) => m.value === 'nan'));
     const tradeoff = stored.find((c) => c.kind === 'tradeoff' && c.task === 'two_moons');
     assert.equal(tradeoff?.kind === 'tradeoff' && tradeoff.points.length, 5);
 
