@@ -1,0 +1,17 @@
+// What every sweep activity needs from the worker that hosts it. The worker builds this once; the
+// activities stay thin adapters between Temporal and sbi/ + results/.
+import type { Logger } from '../infra/logger.js';
+import type { ArtifactStore } from '../results/artifacts.js';
+import type { ResultStore } from '../results/store.js';
+
+export interface ActivityDeps {
+  store: ResultStore;
+  artifacts: ArtifactStore;
+  logger: Logger;
+  /** Recorded on sweeps, trials and models (package version and commit). */
+  codeVersion: string;
+  /** The tensor backend this worker runs (sbi/backend.ts name), recorded on trials. */
+  backend: string;
+  /** Where models are staged on their way to and from the artifact store; os.tmpdir() by default. */
+  tmpDir?: string;
+}

@@ -1,0 +1,147 @@
+// The bookkeeping activities: the sweep and its trials in MongoDB (results/store.ts), each write an
+// idempotent upsert or a fenced status transition, so a retried activity or a replayed workflow can
+// never duplicate a result or undo a finished trial.
+import { aggregateSweep } from '../results/aggregate.js';
+import {
+  trialInputFromSweep,
+  type ErrorInfo,
+  type SweepStatus,
+  type TrialCounts,
+  type TrialSummary,
+} from '../results/documents.js';
+import { expandSweep } from '../sweeps/expand.js';
+import type { SweepSpec } from '../sweeps/types.js';
+import type { ActivityDeps } from './deps.js';
+
+/** Trials registered per write (a bulk upsert each). */
+const REGISTER_PAGE = 500;
+
+export interface RegisterSweepInput {
+  sweepId: string;
+  spec: SweepSpec;
+  workflowId: string;
+}
+
+export async function registerSweep(
+  deps: ActivityDeps,
+  input: RegisterSweepInput,
+): Promise<{ created: boolean; trials: number }> {
+  const { store } = deps;
+  const { created } = await store.createSweep({
+    _id: input.sweepId,
+    name: input.spec.name,
+    spec: input.spec as unknown as Record<string, unknown>,
+    specHash: input.sweepId,
+    codeVersion: deps.codeVersion,
+    workflowId: input.workflowId,
+  });
+  const trials = expandSweep(input.spec);
+  for (let i = 0; i < trials.length; i += REGISTER_PAGE) {
+    await store.upsertTrials(
+      trials
+        .slice(i, i + REGISTER_PAGE)
+        .map((t) => trialInputFromSweep(input.sweepId, t, deps.codeVersion)),
+    );
+  }
+  await store.setSweepStatus(input.sweepId, 'running');
+  return { created, trials: trials.length };
+}
+
+/** Which of `trialIds` are completed already (their results are kept; they are never rerun). */
+export async function completedTrials(
+  deps: ActivityDeps,
+  input: { trialIds: string[] },
+): Promise<string[]> {
+  const done = await deps.store.trials
+    .find({ _id: { $in: input.trialIds }, status: 'completed' }, { projection: { _id: 1 } })
+    .toArray();
+  return done.map((d) => d._id);
+}
+
+export type ClaimResult = { skip: true; status: 'completed' } | { skip: false; attempt: number };
+
+/**
+ * Marks a trial running under a new fencing token (one above the stored attempt), unless it is
+ * completed already. A stale writer of an older run is refused by the store from then on.
+ */
+export async function claimTrial(
+  deps: ActivityDeps,
+  input: { trialId: string },
+): Promise<ClaimResult> {
+  for (let tries = 0; tries < 5; tries++) {
+    const cur = await deps.store.getTrial(input.trialId);
+    if (!cur) throw new Error(`Trial ${input.trialId} is not registered.`);
+    if (cur.status === 'completed') return { skip: true, status: 'completed' };
+    const attempt = cur.attempt + 1;
+    const r = await deps.store.transitionTrial(input.trialId, 'running', {
+      attempt,
+      backend: deps.backend,
+    });
+    if (r.outcome !== 'refused') return { skip: false, attempt };
+    if (r.status === 'completed') return { skip: true, status: 'completed' };
+    // Someone else took a newer token meanwhile: read again and take the next one.
+  }
+  throw new Error(`Trial ${input.trialId} could not be claimed: its attempt kept changing.`);
+}
+
+export interface CompleteTrialInput {
+  trialId: string;
+  attempt: number;
+  summary: TrialSummary;
+  modelArtifact: string;
+  backend: string;
+}
+
+export async function completeTrial(
+  deps: ActivityDeps,
+  input: CompleteTrialInput,
+): Promise<string> {
+  const r = await deps.store.transitionTrial(input.trialId, 'completed', {
+    attempt: input.attempt,
+    summary: input.summary,
+    modelArtifact: input.modelArtifact,
+    backend: input.backend,
+  });
+  return r.outcome;
+}
+
+export async function endTrial(
+  deps: ActivityDeps,
+  input: { trialId: string; attempt: number; status: 'failed' | 'cancelled'; error?: ErrorInfo },
+): Promise<string> {
+  const r = await deps.store.transitionTrial(input.trialId, input.status, {
+    attempt: input.attempt,
+    ...(input.error ? { error: input.error } : {}),
+  });
+  return r.outcome;
+}
+
+export async function setSweepStatus(
+  deps: ActivityDeps,
+  input: { sweepId: string; status: SweepStatus; error?: ErrorInfo },
+): Promise<TrialCounts> {
+  // A finished sweep is not revived by a late pause or resume.
+  const from: SweepStatus[] | undefined =
+    input.status === 'paused' || input.status === 'running'
+      ? ['queued', 'running', 'paused']
+      : undefined;
+  await deps.store.setSweepStatus(input.sweepId, input.status, {
+    ...(from ? { from } : {}),
+    ...(input.error ? { error: input.error } : {}),
+  });
+  return deps.store.refreshSweepCounts(input.sweepId);
+}
+
+export interface AggregateSummary {
+  curves: number;
+  evaluations: number;
+  counts: TrialCounts;
+}
+
+export async function aggregate(
+  deps: ActivityDeps,
+  input: { sweepId: string },
+): Promise<AggregateSummary> {
+  const r = await aggregateSweep(deps.store, input.sweepId);
+  return { curves: r.curves.length, evaluations: r.evaluations, counts: r.counts };
+}

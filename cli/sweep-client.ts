@@ -1,0 +1,209 @@
+// The client side of sweeps: submit a validated spec (attaching to a running sweep with the same ID),
+// read progress from the running workflow or, once it has ended, from MongoDB, and send the control
+// signals. Used by `robustsbi sweep`, the demo and the integration tests.
+import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import type { Config } from '../infra/config.js';
+import { temporalConnectionOptions } from '../infra/connections.js';
+import type { SweepStatus, TrialStatus } from '../results/documents.js';
+import type { ResultStore } from '../results/store.js';
+import { sweepIdOf } from '../sweeps/expand.js';
+import type { SweepSpec } from '../sweeps/types.js';
+import {
+  SWEEP_WORKFLOW_TYPE,
+  cancelSignal,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  sweepWorkflowId,
+  taskQueueName,
+  type SweepOptions,
+  type SweepProgress,
+  type SweepWorkflowInput,
+} from '../workflows/messages.js';
+
+export async function connectTemporal(
+  config: Config,
+): Promise<{ client: Client; close: () => Promise<void> }> {
+  const connection = await Connection.connect(temporalConnectionOptions(config));
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  return { client, close: () => connection.close() };
+}
+
+export interface Submitted {
+  sweepId: string;
+  workflowId: string;
+  /** true when a run of this sweep was running already and the submission attached to it. */
+  attached: boolean;
+  handle: WorkflowHandle;
+}
+
+/**
+ * Starts the sweep's workflow, or attaches to it when it is running (workflowIdConflictPolicy
+ * USE_EXISTING). A finished sweep starts a new run, which skips every trial MongoDB holds as
+ * completed: only failed, cancelled or missing trials run again.
+ */
+export async function submitSweep(
+  client: Client,
+  spec: SweepSpec,
+  options: Partial<SweepOptions> = {},
+): Promise<Submitted> {
+  const sweepId = sweepIdOf(spec);
+  const workflowId = sweepWorkflowId(sweepId);
+  const running = await isRunning(client, workflowId);
+  const input: SweepWorkflowInput = { sweepId, spec, options };
+  const handle = await client.workflow.start(SWEEP_WORKFLOW_TYPE, {
+    workflowId,
+    taskQueue: taskQueueName('cpu', options.queuePrefix),
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+  });
+  return { sweepId, workflowId, attached: running, handle };
+}
+
+async function isRunning(client: Client, workflowId: string): Promise<boolean> {
+  try {
+    return (await client.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
+export interface SweepStatusReport {
+  sweepId: string;
+  name?: string;
+  /** The workflow's state while it runs; the stored sweep status after. */
+  state: string;
+  trials: number;
+  completed: number;
+  failed: number;
+  running: number;
+  queued: number;
+  cancelled: number;
+  /** Where the numbers come from. */
+  source: 'workflow' | 'database';
+  workflowStatus?: string;
+  progress?: SweepProgress;
+  error?: { type: string; message: string };
+}
+
+export class SweepNotFoundError extends Error {
+  constructor(readonly sweepId: string) {
+    super(
+      `No sweep with ID ${sweepId} is known to Temporal or MongoDB; "robustsbi sweep list" shows the known ones.`,
+    );
+    this.name = 'SweepNotFoundError';
+  }
+}
+
+/** Progress of a running sweep (queried), else the counts MongoDB holds for it. */
+export async function sweepStatus(
+  client: Client,
+  store: ResultStore,
+  sweepId: string,
+): Promise<SweepStatusReport> {
+  const handle = client.workflow.getHandle(sweepWorkflowId(sweepId));
+  let workflowStatus: string | undefined;
+  try {
+    workflowStatus = (await handle.describe()).status.name;
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+  }
+  const doc = await store.getSweep(sweepId);
+  if (workflowStatus === 'RUNNING') {
+    try {
+      const p = await handle.query(progressQuery);
+      return {
+        sweepId,
+        ...(doc ? { name: doc.name } : {}),
+        state: p.state,
+        trials: p.trials,
+        completed: p.completed,
+        failed: p.failed,
+        running: p.running,
+        queued: p.queued,
+        cancelled: p.cancelled,
+        source: 'workflow',
+        workflowStatus,
+        progress: p,
+      };
+    } catch {
+      // A query can fail while the workflow continues as new; MongoDB answers instead.
+    }
+  }
+  if (!doc && !workflowStatus) throw new SweepNotFoundError(sweepId);
+  const counts: Record<TrialStatus, number> = {
+    queued: 0,
+    running: 0,
+    completed: 0,
+    failed: 0,
+    cancelled: 0,
+  };
+  let trials = 0;
+  for await (const t of store.trials.find({ sweepIds: sweepId }, { projection: { status: 1 } })) {
+    trials++;
+    counts[t.status as TrialStatus]++;
+  }
+  const state: SweepStatus | string =
+    workflowStatus === 'RUNNING'
+      ? 'running'
+      : (doc?.status ?? workflowStatus?.toLowerCase() ?? 'unknown');
+  return {
+    sweepId,
+    ...(doc ? { name: doc.name } : {}),
+    state,
+    trials,
+    completed: counts.completed,
+    failed: counts.failed,
+    running: counts.running,
+    queued: counts.queued,
+    cancelled: counts.cancelled,
+    source: 'database',
+    ...(workflowStatus ? { workflowStatus } : {}),
+    ...(doc?.error ? { error: { type: doc.error.type, message: doc.error.message } } : {}),
+  };
+}
+
+export type SweepControl = 'pause' | 'resume' | 'cancel';
+
+/** Sends a control signal to the running sweep; false when no run of it is running. */
+export async function controlSweep(
+  client: Client,
+  sweepId: string,
+  action: SweepControl,
+): Promise<boolean> {
+  const workflowId = sweepWorkflowId(sweepId);
+  if (!(await isRunning(client, workflowId))) return false;
+  const signal = { pause: pauseSignal, resume: resumeSignal, cancel: cancelSignal }[action];
+  await client.workflow.getHandle(workflowId).signal(signal);
+  return true;
+}
+
+/**
+ * Waits for the sweep to end, calling onProgress with each queried progress (every intervalMs).
+ * Returns the final progress; a failed or cancelled sweep is a result, not an error.
+ */
+export async function waitForSweep(
+  client: Client,
+  sweepId: string,
+  onProgress: (p: SweepProgress) => void = () => {},
+  intervalMs = 1000,
+): Promise<SweepProgress> {
+  const handle = client.workflow.getHandle(sweepWorkflowId(sweepId));
+  const done = handle.result() as Promise<SweepProgress>;
+  let finished = false;
+  void done.then(
+    () => (finished = true),
+    () => (finished = true),
+  );
+  while (!finished) {
+    try {
+      onProgress(await handle.query(progressQuery));
+    } catch {
+      // Between runs (continue-as-new) or just finished: ask again.
+    }
+    await Promise.race([done.catch(() => {}), new Promise((r) => setTimeout(r, intervalMs))]);
+  }
+  return done;
+}

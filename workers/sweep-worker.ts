@@ -1,0 +1,134 @@
+// A sweep worker: the tensor backend, the result and artifact stores, and a Temporal worker on the
+// `cpu` or `gpu` task queue. The cpu worker also runs the workflows (from the prebuilt bundle) and
+// the bookkeeping activities; a gpu worker runs only the activities routed to it (train, evaluate).
+// Shutdown is graceful: in-flight activities are cancelled after a short grace, a training stops at
+// its next epoch boundary with its checkpoint stored, and Temporal retries it on another worker.
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createSweepActivities } from '../activities/index.js';
+import type { Config } from '../infra/config.js';
+import { mongoClient, temporalConnectionOptions } from '../infra/connections.js';
+import type { Logger } from '../infra/logger.js';
+import { ArtifactStore } from '../results/artifacts.js';
+import { ResultStore } from '../results/store.js';
+import { initBackend, type BackendReport } from '../sbi/backend.js';
+import { taskQueueName } from '../workflows/messages.js';
+import { sweepWorkflowBundle } from './bundle.js';
+import { installTemporalRuntime } from './smoke.js';
+
+export type WorkerQueue = 'cpu' | 'gpu';
+
+export interface SweepWorkerOptions {
+  queue: WorkerQueue;
+  /** Tensor backend to force (sbi/backend.ts names or auto). */
+  backend?: string;
+  /** Activities in flight at once on this worker. */
+  concurrency?: number;
+  /** Prefix of the task queue names (tests isolate themselves with it). */
+  queuePrefix?: string;
+  /** Recorded on sweeps, trials and models. */
+  codeVersion?: string;
+  /** How long in-flight activities may run on after shutdown is asked for, before they are cancelled. */
+  shutdownGraceTime?: string;
+}
+
+export interface SweepWorker {
+  worker: Worker;
+  backend: BackendReport;
+  taskQueue: string;
+  /** Closes the connections; call after worker.run() has returned. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_CONCURRENCY: Record<WorkerQueue, number> = { cpu: 4, gpu: 1 };
+
+export async function createSweepWorker(
+  config: Config,
+  logger: Logger,
+  opts: SweepWorkerOptions,
+): Promise<SweepWorker> {
+  installTemporalRuntime(logger);
+  const backend = await initBackend(opts.backend);
+  logger.info(
+    `worker: tensor backend ${backend.name}${backend.skipped.length ? ` (not available: ${backend.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})` : ''}`,
+    { component: 'worker' },
+  );
+  const mongo = mongoClient(config);
+  let native: NativeConnection | undefined;
+  try {
+    await mongo.connect();
+    const db = mongo.db(config.mongo.db);
+    const store = new ResultStore(db);
+    await store.ensureIndexes();
+    const activities = createSweepActivities({
+      store,
+      artifacts: new ArtifactStore(db),
+      logger,
+      codeVersion: opts.codeVersion ?? 'unknown',
+      backend: backend.name,
+    });
+    native = await NativeConnection.connect(temporalConnectionOptions(config));
+    const taskQueue = taskQueueName(opts.queue, opts.queuePrefix);
+    const worker = await Worker.create({
+      connection: native,
+      namespace: config.temporal.namespace,
+      taskQueue,
+      ...(opts.queue === 'cpu' ? { workflowBundle: await sweepWorkflowBundle() } : {}),
+      activities,
+      maxConcurrentActivityTaskExecutions: opts.concurrency ?? DEFAULT_CONCURRENCY[opts.queue],
+      shutdownGraceTime: opts.shutdownGraceTime ?? '2 seconds',
+      shutdownForceTime: '30 seconds',
+    });
+    logger.info(`worker: polling task queue ${taskQueue} on ${config.temporal.address}`, {
+      component: 'worker',
+    });
+    const conn = native;
+    return {
+      worker,
+      backend,
+      taskQueue,
+      close: async () => {
+        await conn.close().catch(() => {});
+        await mongo.close().catch(() => {});
+      },
+    };
+  } catch (err) {
+    await native?.close().catch(() => {});
+    await mongo.close().catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Runs a worker until SIGINT or SIGTERM (or `stop`), then shuts it down gracefully. Returns after the
+ * worker has stopped and the connections are closed.
+ */
+export async function runSweepWorker(
+  config: Config,
+  logger: Logger,
+  opts: SweepWorkerOptions,
+  stop?: AbortSignal,
+): Promise<void> {
+  const w = await createSweepWorker(config, logger, opts);
+  const onSignal = (sig: NodeJS.Signals) => {
+    logger.info(
+      `worker: ${sig} received; stopping (in-flight training checkpoints and is retried elsewhere)`,
+      {
+        component: 'worker',
+      },
+    );
+    w.worker.shutdown();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const onStop = () => w.worker.shutdown();
+  stop?.addEventListener('abort', onStop, { once: true });
+  try {
+    await w.worker.run();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    stop?.removeEventListener('abort', onStop);
+    await w.close();
+    logger.info('worker: stopped', { component: 'worker' });
+  }
+}

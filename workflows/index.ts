@@ -1,0 +1,3 @@
+// The workflows a sweep worker registers (this file is the bundle's entry point).
+export { sweepWorkflow } from './sweep.js';
+export { trialWorkflow } from './trial.js';

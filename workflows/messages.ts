@@ -1,0 +1,115 @@
+// The sweep's control messages and the shapes the client, the CLI and the workflows share. Only
+// @temporalio/workflow definitions (plain data at run time), so both sides may import this module.
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { SweepSpec, TrialConfig } from '../sweeps/types.js';
+
+/** Make no new trials until resumed; running ones finish. */
+export const pauseSignal = defineSignal('pause');
+export const resumeSignal = defineSignal('resume');
+/** Cancel the running trials, make no new ones, and end the sweep as cancelled. */
+export const cancelSignal = defineSignal('cancel');
+export const progressQuery = defineQuery<SweepProgress>('progress');
+
+export const SWEEP_WORKFLOW_TYPE = 'sweepWorkflow';
+export const TRIAL_WORKFLOW_TYPE = 'trialWorkflow';
+
+export const sweepWorkflowId = (sweepId: string): string => `sweep/${sweepId}`;
+export const trialWorkflowId = (trialId: string): string => `trial/${trialId}`;
+
+export interface SweepOptions {
+  /** Continue as new after starting this many trials in one run (bounds the history). */
+  continueAsNewEvery: number;
+  /** Heartbeat timeout of the train and evaluate activities (a dead worker is noticed after it). */
+  heartbeatTimeout: string;
+  /** Limit of one train attempt. */
+  trainTimeout: string;
+  /** Limit of one evaluate attempt. */
+  evaluateTimeout: string;
+  /** Prefixed to the task queues `cpu` and `gpu` (isolates test runs sharing one server). */
+  queuePrefix: string;
+}
+
+export const DEFAULT_SWEEP_OPTIONS: SweepOptions = {
+  continueAsNewEvery: 200,
+  heartbeatTimeout: '10 minutes',
+  trainTimeout: '24 hours',
+  evaluateTimeout: '12 hours',
+  queuePrefix: '',
+};
+
+export const taskQueueName = (queue: string, prefix = ''): string => `${prefix}${queue}`;
+
+/** Counters carried from one run of the sweep to the next through continue-as-new. */
+export interface SweepCounters {
+  /** Next trial index to consider. */
+  nextIndex: number;
+  /** Trials completed (by this submission or before it). */
+  completed: number;
+  /** Trials found completed before this submission and skipped. */
+  skipped: number;
+  /** Trial workflows started by this submission. */
+  started: number;
+  failed: number;
+  cancelled: number;
+  /** Runs of this submission so far (1 + continue-as-new count). */
+  runs: number;
+  paused: boolean;
+  /** The latest trial failures (bounded). */
+  failures: TrialFailure[];
+}
+
+export interface TrialFailure {
+  trialId: string;
+  type: string;
+  message: string;
+}
+
+export interface SweepWorkflowInput {
+  sweepId: string;
+  spec: SweepSpec;
+  options?: Partial<SweepOptions>;
+  /** Set by continue-as-new only. */
+  carried?: SweepCounters;
+}
+
+export type SweepState =
+  | 'registering'
+  | 'running'
+  | 'paused'
+  | 'draining'
+  | 'aggregating'
+  | 'completed'
+  | 'failed'
+  | 'cancelled';
+
+export interface SweepProgress {
+  sweepId: string;
+  state: SweepState;
+  trials: number;
+  completed: number;
+  failed: number;
+  running: number;
+  /** Not yet started and not known to be completed. */
+  queued: number;
+  cancelled: number;
+  skipped: number;
+  started: number;
+  runs: number;
+  runningTrials: { trialId: string; index: number }[];
+  failures: TrialFailure[];
+}
+
+export interface TrialWorkflowInput {
+  sweepId: string;
+  trial: TrialConfig;
+  options: SweepOptions;
+}
+
+export interface TrialOutcome {
+  trialId: string;
+  /** skipped: it was completed already (by another sweep or an earlier run). */
+  status: 'completed' | 'skipped';
+  evaluations: number;
+  epochs?: number;
+  resumedFromEpoch?: number;
+}

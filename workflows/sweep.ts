@@ -1,0 +1,241 @@
+// SweepWorkflow: registers the sweep and its trials, keeps a sliding window of TrialWorkflow
+// children in flight (spec.concurrency), skips trials MongoDB already holds as completed, answers a
+// progress query, obeys pause / resume / cancel signals, continues as new before its history grows
+// too long (draining the window first, since children do not carry over), and aggregates at the end.
+import {
+  ApplicationFailure,
+  CancellationScope,
+  ChildWorkflowFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  executeChild,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+// @temporalio/common is bundle-safe (the workflow package re-exports most of it, not this class).
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { SweepActivities } from '../activities/index.js';
+import { trialIndexer } from '../sweeps/expand.js';
+import {
+  DEFAULT_SWEEP_OPTIONS,
+  cancelSignal,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  taskQueueName,
+  trialWorkflowId,
+  type SweepCounters,
+  type SweepOptions,
+  type SweepProgress,
+  type SweepState,
+  type SweepWorkflowInput,
+  type TrialFailure,
+} from './messages.js';
+import { trialWorkflow } from './trial.js';
+
+/** Trials whose completion is looked up in one activity call. */
+const PAGE = 100;
+const MAX_FAILURES_KEPT = 20;
+
+function freshCounters(): SweepCounters {
+  return {
+    nextIndex: 0,
+    completed: 0,
+    skipped: 0,
+    started: 0,
+    failed: 0,
+    cancelled: 0,
+    runs: 1,
+    paused: false,
+    failures: [],
+  };
+}
+
+function failureOf(trialId: string, err: unknown): TrialFailure {
+  let e: unknown = err;
+  while ((e instanceof ChildWorkflowFailure || e instanceof ApplicationFailure) && e.cause)
+    e = e.cause;
+  if (e instanceof ApplicationFailure)
+    return { trialId, type: e.type ?? 'Error', message: e.message };
+  const x = e as { name?: string; message?: string };
+  return { trialId, type: x?.name ?? 'Error', message: x?.message ?? String(e) };
+}
+
+export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepProgress> {
+  const options: SweepOptions = { ...DEFAULT_SWEEP_OPTIONS, ...input.options };
+  const { sweepId, spec } = input;
+  const persist = proxyActivities<SweepActivities>({
+    taskQueue: taskQueueName('cpu', options.queuePrefix),
+    startToCloseTimeout: '10 minutes',
+    retry: {
+      maximumInterval: '1 minute',
+      nonRetryableErrorTypes: ['InvalidConfig', 'SchemaError', 'ConflictError', 'NotFoundError'],
+    },
+  });
+  const ix = trialIndexer(spec);
+  const c: SweepCounters = input.carried
+    ? { ...input.carried, runs: input.carried.runs + 1 }
+    : freshCounters();
+  let state: SweepState = input.carried ? (c.paused ? 'paused' : 'running') : 'registering';
+  let cancelRequested = false;
+  let failFastTriggered = false;
+  const running = new Map<string, number>();
+  const children = new CancellationScope();
+
+  const progress = (): SweepProgress => ({
+    sweepId,
+    state,
+    trials: ix.count,
+    completed: c.completed,
+    failed: c.failed,
+    running: running.size,
+    queued: Math.max(0, ix.count - c.completed - c.failed - c.cancelled - running.size),
+    cancelled: c.cancelled,
+    skipped: c.skipped,
+    started: c.started,
+    runs: c.runs,
+    runningTrials: [...running].map(([trialId, index]) => ({ trialId, index })),
+    failures: [...c.failures],
+  });
+  const finished = () => ['completed', 'failed', 'cancelled', 'aggregating'].includes(state);
+
+  setHandler(progressQuery, progress);
+  setHandler(pauseSignal, async () => {
+    if (c.paused || cancelRequested || finished()) return;
+    c.paused = true;
+    if (state === 'running') state = 'paused';
+    await persist.setSweepStatus({ sweepId, status: 'paused' });
+  });
+  setHandler(resumeSignal, async () => {
+    if (!c.paused || finished()) return;
+    c.paused = false;
+    if (state === 'paused') state = 'running';
+    await persist.setSweepStatus({ sweepId, status: 'running' });
+  });
+  setHandler(cancelSignal, () => {
+    if (finished()) return;
+    cancelRequested = true;
+    children.cancel();
+  });
+
+  const noteFailure = (f: TrialFailure) => {
+    c.failures.push(f);
+    if (c.failures.length > MAX_FAILURES_KEPT) c.failures.shift();
+  };
+
+  const startTrial = (index: number): void => {
+    const trial = ix.at(index);
+    running.set(trial.trialId, index);
+    c.started++;
+    children
+      .run(() =>
+        executeChild(trialWorkflow, {
+          workflowId: trialWorkflowId(trial.trialId),
+          args: [{ sweepId, trial, options }],
+        }),
+      )
+      .then(
+        (out) => {
+          c.completed++;
+          if (out.status === 'skipped') c.skipped++;
+        },
+        (err: unknown) => {
+          if (isCancellation(err)) {
+            c.cancelled++;
+            return;
+          }
+          c.failed++;
+          noteFailure(
+            err instanceof WorkflowExecutionAlreadyStartedError
+              ? {
+                  trialId: trial.trialId,
+                  type: 'AlreadyRunning',
+                  message: `Trial ${trial.trialId} is being run by another sweep; rerun this one when it ends.`,
+                }
+              : failureOf(trial.trialId, err),
+          );
+          if (spec.failFast && !failFastTriggered) {
+            failFastTriggered = true;
+            children.cancel();
+          }
+        },
+      )
+      .finally(() => running.delete(trial.trialId));
+  };
+
+  try {
+    if (!input.carried) {
+      await persist.registerSweep({ sweepId, spec, workflowId: workflowInfo().workflowId });
+      state = c.paused ? 'paused' : 'running';
+    }
+    let startedThisRun = 0;
+    let continueNow = false;
+    const stop = () => cancelRequested || failFastTriggered;
+    while (c.nextIndex < ix.count && !stop() && !continueNow) {
+      const start = c.nextIndex;
+      const end = Math.min(ix.count, start + PAGE);
+      const ids: string[] = [];
+      for (let i = start; i < end; i++) ids.push(ix.at(i).trialId);
+      const done = new Set(await persist.completedTrials({ trialIds: ids }));
+      for (let i = start; i < end; i++) {
+        if (stop()) break;
+        if (startedThisRun >= options.continueAsNewEvery || workflowInfo().continueAsNewSuggested) {
+          continueNow = true;
+          break;
+        }
+        if (done.has(ids[i - start]!)) {
+          c.completed++;
+          c.skipped++;
+          c.nextIndex = i + 1;
+          continue;
+        }
+        await condition(() => stop() || (!c.paused && running.size < spec.concurrency));
+        if (stop()) break;
+        startTrial(i);
+        startedThisRun++;
+        c.nextIndex = i + 1;
+      }
+    }
+    // Children do not carry over a continue-as-new: let the window drain first.
+    if (continueNow && !stop()) {
+      state = 'draining';
+      await condition(() => running.size === 0);
+      state = c.paused ? 'paused' : 'running';
+      await condition(allHandlersFinished);
+      return await continueAsNew<typeof sweepWorkflow>({ ...input, carried: c });
+    }
+    await condition(() => running.size === 0);
+    state = 'aggregating';
+    await persist.aggregate({ sweepId });
+    const end: SweepState = cancelRequested ? 'cancelled' : c.failed > 0 ? 'failed' : 'completed';
+    const last = c.failures[c.failures.length - 1];
+    await persist.setSweepStatus({
+      sweepId,
+      status: end,
+      ...(end === 'failed' && last
+        ? {
+            error: {
+              type: last.type,
+              message: `${c.failed} of ${ix.count} trials failed; the last: ${last.message}`,
+              nonRetryable: false,
+            },
+          }
+        : {}),
+    });
+    state = end;
+    return progress();
+  } catch (err) {
+    if (isCancellation(err)) {
+      // Cancelled through Temporal (not the cancel signal): record it, then end as cancelled.
+      await CancellationScope.nonCancellable(async () => {
+        await condition(() => running.size === 0);
+        await persist.setSweepStatus({ sweepId, status: 'cancelled' });
+      });
+      state = 'cancelled';
+    }
+    throw err;
+  }
+}
