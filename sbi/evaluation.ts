@@ -5,13 +5,14 @@ import { attackInBatches, type AttackName } from './attacks/index.js';
 import { absoluteEps, clipBoxOf, meanPerSampleStd } from './attacks/eps.js';
 import type { Divergence } from './attacks/objectives.js';
 import { COVERAGE_LEVELS, COVERAGE_SAMPLES, expectedCoverage } from './metrics/coverage.js';
-import { meanNll } from './metrics/nll.js';
+import { meanNll, nllPerPair } from './metrics/nll.js';
 import {
   EVAL_MC_SAMPLES,
   klUnderAttack,
   summarizeKl,
   type KlSummary,
 } from './metrics/robustness.js';
+import { summarize, type Summary } from './metrics/summary.js';
 import type { DensityEstimator, RandomStream } from './types.js';
 
 export interface TestSet {
@@ -54,7 +55,13 @@ export interface EvaluationRecord {
   cleanCoverageAbsArea: number;
   cleanCoverage: number[];
   alphas: number[];
+  /** Mean test NLL, -log q(theta_true | x), on the clean and on the attacked x. */
   nll: { clean: number; attacked: number };
+  /**
+   * The per-x NLL on attacked x summarized like the KL: the metric of the targeted nll attack
+   * (RABI NLLRobMetric), whose mean a few exploded x dominate.
+   */
+  nllAttacked: Summary;
   seconds: number;
 }
 
@@ -109,6 +116,7 @@ export async function evaluateRobustness(
           samples: spec.evalSamples ?? EVAL_MC_SAMPLES,
         });
         const cov = await expectedCoverage(est, xAdv, test.theta, r.fork('coverage'), coverageOpts);
+        const nllAdv = summarize(await nllPerPair(est, xAdv, test.theta));
         const record: EvaluationRecord = {
           attack,
           objective: divergence,
@@ -122,7 +130,8 @@ export async function evaluateRobustness(
           cleanCoverageAbsArea: clean.absArea,
           cleanCoverage: clean.coverage,
           alphas: clean.alphas,
-          nll: { clean: cleanNll, attacked: await meanNll(est, xAdv, test.theta) },
+          nll: { clean: cleanNll, attacked: nllAdv.mean },
+          nllAttacked: nllAdv,
           seconds: (performance.now() - t0) / 1000,
         };
         records.push(record);

@@ -55,6 +55,7 @@ interface Rec {
   coverage: number[];
   cleanCoverage: number[];
   nll: { clean: number; attacked: number };
+  nllAttacked: Record<string, number>;
   seconds: number;
 }
 
@@ -116,6 +117,8 @@ describe('robustsbi evaluate', () => {
       assert.ok(r.coverageAbsArea >= 0 && r.coverageAbsArea <= 0.5);
       assert.equal(r.cleanCoverageAbsArea, recs[0]!.cleanCoverageAbsArea);
       assert.ok(Number.isFinite(r.nll.clean) && Number.isFinite(r.nll.attacked));
+      assert.ok(Math.abs(r.nllAttacked.mean! - r.nll.attacked) <= 1e-9 * Math.abs(r.nll.attacked));
+      assert.equal(typeof r.nllAttacked.q85, 'number');
     }
     const find = (a: string, o: string, e: number) =>
       recs.find((r) => r.attack === a && r.objective === o && r.eps === e)!;

@@ -132,7 +132,9 @@ describe('expected coverage', () => {
     );
     const n = 600;
     const good = drawPairs(est, n, 1, 30);
+    const before = tf.memory().numTensors;
     const cg = await expectedCoverage(est, good.x, good.theta, createRng(31));
+    assert.equal(tf.memory().numTensors, before);
     // binomial sd of each level is at most sqrt(0.25 / 600) = 0.02
     cg.coverage.forEach((c, k) =>
       assert.ok(Math.abs(c - cg.alphas[k]!) < 0.09, `alpha ${cg.alphas[k]}: ${c}`),
