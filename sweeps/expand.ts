@@ -1,6 +1,6 @@
 // Expansion of a validated spec into trials with deterministic, content-derived IDs. Pure (no ajv, no
-// node built-ins): the SweepWorkflow can call trialAt(i) to materialize one trial at a time instead
-// of carrying the whole list through its history.
+// node built-ins): the SweepWorkflow can call trialIndexer(spec).at(i) to materialize one trial at a
+// time instead of carrying the whole list through its history.
 import { canonicalJson } from './canonical.js';
 import { shortHash } from './hash.js';
 import { MAX_TRIALS } from './schema.js';
