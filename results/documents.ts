@@ -4,6 +4,7 @@
 // so a trial document lists the sweeps it belongs to instead of having one owner.
 import type { EvaluationRecord } from '../sbi/evaluation.js';
 import type { KlSummary } from '../sbi/metrics/robustness.js';
+import type { Summary } from '../sbi/metrics/summary.js';
 import { contentId, ID_VERSIONS } from '../sweeps/expand.js';
 import type { TrialConfig as SweepTrial } from '../sweeps/types.js';
 
@@ -131,8 +132,12 @@ export interface EvaluationDoc {
   epsScale: number;
   nTest: number;
   kl: KlSummary;
+  /** Mean test NLL on the clean x. */
   nllClean: number;
+  /** Mean test NLL on the attacked x. */
   nllAttacked: number;
+  /** The per-x NLL on attacked x summarized like kl (when the evaluation computed it). */
+  nllAttackedSummary?: Summary;
   coverage: { levels: number[]; clean: number[]; attacked: number[] };
   coverageAbsArea: { clean: number; attacked: number };
   seconds?: number;
@@ -286,6 +291,11 @@ export function trialInputFromSweep(
   return { _id: t.trialId, sweepId, index: t.index, config, codeVersion };
 }
 
+/** The attacked-NLL summary of a record that has one (sbi/evaluation.ts added it later). */
+function summaryOf(r: EvaluationRecord): Summary | undefined {
+  return (r as { nllAttacked?: Summary }).nllAttacked;
+}
+
 /** The evaluation document of one sbi/evaluation.ts record (timestamps are set by the store). */
 export function evaluationFromRecord(
   trialId: string,
@@ -303,6 +313,7 @@ export function evaluationFromRecord(
     kl: { ...r.kl },
     nllClean: r.nll.clean,
     nllAttacked: r.nll.attacked,
+    ...(summaryOf(r) ? { nllAttackedSummary: { ...summaryOf(r)! } } : {}),
     coverage: {
       levels: [...r.alphas],
       clean: [...r.cleanCoverage],

@@ -215,29 +215,38 @@ export const sweepPatchSchema = {
   },
 } as const;
 
+/** sbi/metrics/summary.ts Summary: mean, median, std, min, max and the quantiles of paper.md 3.4. */
+const summaryProperties = {
+  n: { type: 'integer', minimum: 1 },
+  mean: measured,
+  median: measured,
+  std: measured,
+  min: measured,
+  max: measured,
+  ...Object.fromEntries(SUMMARY_QUANTILES.map(([, k]) => [k, measured])),
+};
+const summaryRequired = [
+  'n',
+  'mean',
+  'median',
+  'std',
+  'min',
+  'max',
+  ...SUMMARY_QUANTILES.map(([, k]) => k),
+];
+
+const summarySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: summaryRequired,
+  properties: summaryProperties,
+} as const;
+
 const klSummary = {
   type: 'object',
   additionalProperties: false,
-  required: [
-    'n',
-    'mean',
-    'median',
-    'std',
-    'min',
-    'max',
-    'guarded',
-    ...SUMMARY_QUANTILES.map(([, k]) => k),
-  ],
-  properties: {
-    n: { type: 'integer', minimum: 1 },
-    mean: measured,
-    median: measured,
-    std: measured,
-    min: measured,
-    max: measured,
-    guarded: count,
-    ...Object.fromEntries(SUMMARY_QUANTILES.map(([, k]) => [k, measured])),
-  },
+  required: [...summaryRequired, 'guarded'],
+  properties: { ...summaryProperties, guarded: count },
 } as const;
 
 export const evaluationSchema = {
@@ -272,6 +281,7 @@ export const evaluationSchema = {
     kl: klSummary,
     nllClean: measured,
     nllAttacked: measured,
+    nllAttackedSummary: summarySchema,
     coverage: {
       type: 'object',
       additionalProperties: false,

@@ -15,6 +15,7 @@ import {
   validatePatch,
 } from '../../../results/schemas.js';
 import type { EvaluationRecord } from '../../../sbi/evaluation.js';
+import { summarize } from '../../../sbi/metrics/summary.js';
 import { evaluationPlan, expandSweep, sweepIdOf } from '../../../sweeps/expand.js';
 import { parseSweepSpec } from '../../../sweeps/validate.js';
 import { readFileSync } from 'node:fs';
@@ -129,7 +130,8 @@ describe('schemas accept valid documents', () => {
   test('an evaluation made from an sbi evaluation record, with a non-finite KL', () => {
     const kl = klSummaryFrom([0.1, 0.2, 0.4]);
     kl.max = Infinity;
-    const record: EvaluationRecord = {
+    const nllSummary = summarize([1, 2, NaN]);
+    const record = {
       attack: 'l2pgd',
       objective: 'rkl',
       eps: 2,
@@ -143,18 +145,28 @@ describe('schemas accept valid documents', () => {
       cleanCoverage: [0, 0.25, 0.5, 0.75, 1],
       alphas: [...LEVELS],
       nll: { clean: 1.2, attacked: NaN },
+      nllAttacked: nllSummary,
       seconds: 0.5,
-    };
+    } as unknown as EvaluationRecord;
     const doc = evaluationFromRecord('trial-1', record);
     assert.equal(doc._id, evaluationId('trial-1', 'l2pgd', 'rkl', 2));
     assert.deepEqual(doc.coverage.attacked, record.coverage);
     assert.equal(doc.coverageAbsArea.clean, 0.01);
+    assert.deepEqual(doc.nllAttackedSummary, nllSummary);
     const stored = encodeDocument({ ...doc, createdAt: at, updatedAt: at });
     assert.equal(stored.nllAttacked, null);
-    assert.deepEqual(stored.nonFinite, {
-      kl: [{ path: '/max', value: 'inf' }],
-      nllAttacked: [{ path: '', value: 'nan' }],
-    });
+    const markers = stored.nonFinite as Record<string, unknown[]>;
+    assert.deepEqual(markers.kl, [{ path: '/max', value: 'inf' }]);
+    assert.deepEqual(markers.nllAttacked, [{ path: '', value: 'nan' }]);
+    // Every NaN of the per-x NLL summary (a NaN x poisons mean, std and the upper quantiles).
+    assert.deepEqual(
+      markers.nllAttackedSummary!.map((m) => (m as { path: string }).path).sort(),
+      Object.entries(nllSummary)
+        .filter(([, v]) => Number.isNaN(v))
+        .map(([k]) => `/${k}`)
+        .sort(),
+    );
+    assert.ok(markers.nllAttackedSummary!.length >= 3);
     validateDocument('evaluations', stored);
     // Unencoded, the same document is refused: NaN is not storable.
     assert.equal(rejected('evaluations', { ...stored, nllAttacked: NaN }).field, 'nllAttacked');
