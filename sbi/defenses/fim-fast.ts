@@ -3,17 +3,22 @@
 //  1. Hutchinson probes with central finite differences: for v with E[v v^T] = I,
 //       tr I_x = E_theta E_v (v . s)^2,  v . s ~ (log q(theta | x + h v) - log q(theta | x - h v)) / 2h,
 //     so R is a plain function of log q and its weight gradient is first order (one backward pass
-//     through two density evaluations, batched into one call).
-//  2. theta is drawn detached: from the model without a tape (`samples: 'model'`, the same
-//     distribution as the exact estimator), or the batch's own theta (`samples: 'data'`, no sampling
-//     at all: theta ~ p(theta | x) instead of q(theta | x), RABI's "empirical" flavour).
-// What this changes, measured in bench/defense-cost.ts and test/unit/sbi/fim.test.ts:
-//  - the value of the trace is unbiased up to the O(h^2) finite-difference error (model samples);
-//  - detached samples drop the pathwise term d/dphi through theta_m = T_phi(eps; x) that the exact
-//    estimator keeps (RABI's rsample is not detached). For an untrained MAF that term dominates: the
-//    gradient without it can point away from the exact one. By default a score-function term
-//    (REINFORCE with a leave-one-out baseline, first order) replaces it, unbiased but noisier;
-//  - with data samples the target is another expectation (over the true posterior, not q).
+//     through the density evaluations, batched into one call).
+//  2. Where theta comes from (`samples`):
+//     - 'data' (the default): the batch's own theta, one per x. No sampling at all, so the cost is two
+//       density evaluations of the batch. The expectation is over the true posterior p(theta | x)
+//       instead of q(theta | x) (RABI's EmpiricalFIMTraceRegularizer flavour); the two agree as q
+//       approaches p, and early in training the value differs (bench: +49% after one epoch).
+//     - 'model': detached draws from q, plus a score-function term (REINFORCE, leave-one-out baseline)
+//       for the pathwise gradient through the sampler that detaching drops. Unbiased, but the squared
+//       score is heavy-tailed, so that term is noisy. Without it (scoreFunction false) an untrained
+//       MAF's gradient can point away from the exact one (test/unit/sbi/fim.test.ts).
+//     - 'rsample': reparameterized draws kept on the tape: pathwise term exact, first order only, but
+//       the sequential sampler is differentiated, which is most of the exact estimator's cost.
+// A difference from the exact estimator that is not noise: with ReLU networks the score is piecewise
+// constant in the hidden biases, so the double-backprop gradient misses what moving the kinks does to
+// E||s||^2; the difference over [x - hv, x + hv] sees it (fim.test.ts; bench/defense-cost.ts).
+// Chosen by bench/defense-cost.ts: all variants lower the held-out trace alike; 'data' costs least.
 // The weight gradient goes through the same EMA as `fim`.
 import { tf } from '../backend.js';
 import type { DefenseContext } from '../npe.js';
@@ -35,7 +40,7 @@ export const FAST_SAMPLE_SOURCES: readonly FastSampleSource[] = ['model', 'rsamp
 export type ProbeKind = 'rademacher' | 'gaussian';
 
 export const FIM_FAST_DEFAULTS = Object.freeze({
-  samples: 'model' as FastSampleSource,
+  samples: 'data' as FastSampleSource,
   probes: 1,
   probe: 'rademacher' as ProbeKind,
   /** h = relStep * min_j xStd_j (raw x units: the probe is isotropic in raw x, as the FIM is). */
@@ -219,8 +224,9 @@ export class FimFastDefense extends EmaRegularizerDefense {
   readonly scoreFunction: boolean;
 
   constructor(opts: FimFastOptions = {}) {
-    super({ ...opts, mcSamples: opts.mcSamples ?? (opts.samples === 'data' ? 1 : undefined) });
-    this.samples = opts.samples ?? FIM_FAST_DEFAULTS.samples;
+    const samples = opts.samples ?? FIM_FAST_DEFAULTS.samples;
+    super({ ...opts, mcSamples: opts.mcSamples ?? (samples === 'data' ? 1 : undefined) });
+    this.samples = samples;
     this.probes = opts.probes ?? FIM_FAST_DEFAULTS.probes;
     this.probe = opts.probe ?? FIM_FAST_DEFAULTS.probe;
     this.relStep = opts.relStep ?? FIM_FAST_DEFAULTS.relStep;
@@ -232,7 +238,9 @@ export class FimFastDefense extends EmaRegularizerDefense {
         `fim-fast: samples must be one of ${FAST_SAMPLE_SOURCES.join(', ')}, got "${String(this.samples)}".`,
       );
     if (this.samples === 'data' && this.mcSamples !== 1)
-      throw new RangeError('fim-fast: with samples "data" there is one theta per x (mcSamples 1).');
+      throw new RangeError(
+        'fim-fast: with samples "data" there is one theta per x (mcSamples must be 1).',
+      );
     if (!Number.isInteger(this.probes) || this.probes < 1)
       throw new RangeError(`fim-fast: probes must be a positive integer, got ${this.probes}.`);
     if (this.scoreFunction && this.mcSamples < 2)

@@ -41,7 +41,13 @@ describe('createDefense', () => {
     assert.equal(fim.beta, 0.01);
     assert.equal(fim.mcSamples, 5);
     assert.equal((createDefense('fim') as FimTraceDefense).beta, 0.05);
-    assert.ok(createDefense('fim-fast', { beta: 1e-3 }) instanceof FimFastDefense);
+    const fast = createDefense('fim-fast', { beta: 1e-3 }) as FimFastDefense;
+    assert.ok(fast instanceof FimFastDefense);
+    assert.equal(fast.samples, 'data');
+    assert.equal(fast.mcSamples, 1);
+    const model = createDefense('fim-fast', { fast: { samples: 'model' } }) as FimFastDefense;
+    assert.equal(model.mcSamples, 5);
+    assert.throws(() => createDefense('fim-fast', { mcSamples: 3 }), /one theta per x/);
     const trades = createDefense('trades') as Trades;
     assert.equal(trades.beta, 0.1);
     assert.equal(trades.trainEps, 0.5);
@@ -65,7 +71,7 @@ describe('createDefense', () => {
       () => createDefense('adversarial', { trainEps: 0 }),
       /training epsilon must be a positive/,
     );
-    fim.dispose();
+    for (const d of [fim, fast, model]) d.dispose();
   });
 });
 
@@ -173,10 +179,7 @@ describe('training with each defense', () => {
   test('losses finite and tf.memory().numTensors flat across epochs', async () => {
     const data = linearData(200, createRng(10));
     for (const name of DEFENSE_NAMES) {
-      const defense = createDefense(
-        name,
-        name === 'fim' || name === 'fim-fast' ? { mcSamples: 2 } : {},
-      );
+      const defense = createDefense(name, name === 'fim' ? { mcSamples: 2 } : {});
       const counts: number[] = [];
       const before = tf.memory().numTensors;
       const result = await trainNPE({

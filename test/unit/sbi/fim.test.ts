@@ -202,18 +202,6 @@ function flatGrad(model: DensityEstimator, f: () => tf.Scalar): Float64Array {
   return out;
 }
 
-function cosine(a: Float64Array, b: Float64Array): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! ** 2;
-    bb += b[i]! ** 2;
-  }
-  return ab / Math.sqrt(aa * bb);
-}
-
 /**
  * Central finite differences of f in the entry of `v` with the largest |analytic gradient|, compared
  * with that gradient.
@@ -224,6 +212,7 @@ function checkWeightGradient(
   f: () => number,
   what: string,
   h = 1e-3,
+  rtol = 1e-2,
 ): void {
   let k = 0;
   for (let i = 1; i < analytic.length; i++)
@@ -238,7 +227,7 @@ function checkWeightGradient(
   };
   const fd = (at(h) - at(-h)) / (2 * h);
   tf.tidy(() => v.assign(tf.tensor(vals, v.shape)));
-  close(analytic[k]!, fd, 1e-3 * Math.abs(analytic[k]!) + 1e-4, 1e-2, `${what} entry ${k}`);
+  close(analytic[k]!, fd, 1e-3 * Math.abs(analytic[k]!) + 1e-4, rtol, `${what} entry ${k}`);
 }
 
 before(async () => {
@@ -505,6 +494,9 @@ describe('fim-fast against the exact estimator', () => {
         grads[v.name]!.dataSync() as Float32Array,
         () => tf.tidy(() => R().dataSync()[0]!),
         `var ${vi}`,
+        1e-3,
+        // A weight step moves ReLU kinks across some of the x +- hv evaluation points.
+        5e-2,
       );
     }
     for (const g of Object.values(grads)) g.dispose();
@@ -514,62 +506,67 @@ describe('fim-fast against the exact estimator', () => {
     model.dispose();
   });
 
-  test('weight gradients: detached samples lose the pathwise term; score-function or rsample restore it', () => {
-    // Averages over draws, so what is compared is mostly the expected gradient (the bias).
-    type Cos = { detached: number; sf: number; rsample: number };
-    const cosines: Record<string, Cos> = {};
-    for (const kind of ['gaussian', 'maf'] as const) {
-      const model = smallModel(kind, 14);
-      const x = tf.tensor2d(XS);
-      const M = 128;
-      const avg = (f: (seed: number) => tf.Scalar): Float64Array => {
-        let acc: Float64Array | undefined;
-        for (let r = 0; r < 4; r++) {
-          const g = flatGrad(model, () => f(r));
-          acc = acc ? acc.map((v, i) => v + g[i]! / 4) : g.map((v) => v / 4);
-        }
-        return acc!;
-      };
-      const exact = avg((s) =>
-        fimTraceRegularizer(model, x, createRng(100 + s), { beta: 1, mcSamples: M }),
+  test('weight gradients on a smooth model: rsample = exact; detached drops the pathwise term; score function restores it', () => {
+    // The conditional Gaussian has no ReLU kinks, so the double-backprop gradient is the gradient of
+    // the expected trace and every variant can be held to it. Averages over draws compare the
+    // expected gradients.
+    const A = [
+      [1.5, -0.5, 0.2],
+      [0.3, 2, -1],
+    ];
+    const C = [
+      [0.4, 0.1, -0.3],
+      [-0.2, 0.5, 0.6],
+    ];
+    const model = new ConditionalGaussian(A, [0.1, -0.3], C, [0.2, -0.4]);
+    const x = tf.tensor2d(XS);
+    const M = 256;
+    const avg = (f: (seed: number) => tf.Scalar): Float64Array => {
+      let acc: Float64Array | undefined;
+      for (let r = 0; r < 4; r++) {
+        const g = flatGrad(model, () => f(r));
+        acc = acc ? acc.map((v, i) => v + g[i]! / 4) : g.map((v) => v / 4);
+      }
+      return acc!;
+    };
+    const exact = avg((s) =>
+      fimTraceRegularizer(model, x, createRng(100 + s), { beta: 1, mcSamples: M }),
+    );
+    // Same seeds as the exact estimator: the same theta draws, so what differs is the method.
+    const fast = (mode: 'detached' | 'sf' | 'rsample') => (s: number) => {
+      const rng = createRng(100 + s);
+      const draws =
+        mode === 'rsample' ? model.rsample(x, M, rng) : detachedSamples(model, x, M, rng);
+      const setup = probeSetup(x, draws, 8, 'rademacher', 1e-3, rng, mode === 'sf');
+      return mode === 'sf'
+        ? scoreFunctionSurrogate(model, setup, 1)
+        : finiteMeanTrace(squaredDirectionalScores(model, setup), 1);
+    };
+    const rel = (g: Float64Array): number =>
+      Math.sqrt(
+        g.reduce((t, v, i) => t + (v - exact[i]!) ** 2, 0) / exact.reduce((t, v) => t + v * v, 0),
       );
-      // The same seeds as the exact estimator: the same theta draws, so what differs is the method.
-      const fast = (mode: keyof Cos) => (s: number) => {
-        const rng = createRng(100 + s);
-        const draws =
-          mode === 'rsample' ? model.rsample(x, M, rng) : detachedSamples(model, x, M, rng);
-        const setup = probeSetup(x, draws, 4, 'rademacher', 1e-2, rng, mode === 'sf');
-        return mode === 'sf'
-          ? scoreFunctionSurrogate(model, setup, 1)
-          : finiteMeanTrace(squaredDirectionalScores(model, setup), 1);
-      };
-      cosines[kind] = {
-        detached: cosine(exact, avg(fast('detached'))),
-        sf: cosine(exact, avg(fast('sf'))),
-        rsample: cosine(exact, avg(fast('rsample'))),
-      };
-      x.dispose();
-      model.dispose();
-    }
-    const { gaussian, maf } = cosines as Record<'gaussian' | 'maf', Cos>;
-    const msg = JSON.stringify(cosines);
-    // The diagonal Gaussian's sampler is one affine map: the dropped term is small.
-    assert.ok(gaussian.detached > 0.8 && gaussian.sf > 0.8 && gaussian.rsample > 0.95, msg);
-    // The MAF's sequential sampler carries most of the gradient: without it the direction is lost.
-    assert.ok(maf.detached < 0.3, msg);
-    // The score-function term is unbiased but heavy-tailed (f has a long tail): better, not good.
-    assert.ok(maf.sf > maf.detached + 0.4, msg);
-    // Finite differences on reparameterized samples keep the pathwise term. They still differ from the
-    // double-backprop gradient, and not only by noise: with ReLU MADEs the score is piecewise constant
-    // in the hidden biases, so autograd's d/dphi ||s||^2 misses what moving the kinks does to E||s||^2,
-    // which the difference over [x - hv, x + hv] sees. (Measured once, M = 8192: finite differences of
-    // the expected trace in hidden biases follow the fast gradient; the exact one is ~0 there.)
-    assert.ok(maf.rsample > 0.6, msg);
+    const errors = {
+      detached: rel(avg(fast('detached'))),
+      sf: rel(avg(fast('sf'))),
+      rsample: rel(avg(fast('rsample'))),
+    };
+    const msg = JSON.stringify(errors);
+    // Finite differences over probes on the same reparameterized draws: the exact gradient up to
+    // O(h^2) and the probe noise.
+    assert.ok(errors.rsample < 0.1, msg);
+    // Measured: rsample 0.8%, detached 93%, score function 31% relative error.
+    // Detaching loses a term of the size of the gradient itself here.
+    assert.ok(errors.detached > 0.3, msg);
+    // The score-function term puts it back, up to its (larger) noise.
+    assert.ok(errors.sf < errors.detached / 2, msg);
+    x.dispose();
+    model.dispose();
   });
 });
 
 describe('training with the FIM defenses', () => {
-  test('(e) tf.memory().numTensors stays flat across epochs (fim and fim-fast)', async () => {
+  test('(e) tf.memory().numTensors stays flat across epochs (fim, fim-fast model and data samples)', async () => {
     const rng = createRng(30);
     const n = 160;
     const theta = new Float32Array(n * 2);
@@ -582,7 +579,8 @@ describe('training with the FIM defenses', () => {
     }
     for (const defense of [
       new FimTraceDefense({ beta: 0.01, mcSamples: 2 }),
-      new FimFastDefense({ beta: 0.01, mcSamples: 2 }),
+      new FimFastDefense({ beta: 0.01, samples: 'model', mcSamples: 2 }),
+      new FimFastDefense({ beta: 0.01 }),
     ]) {
       const before = tf.memory().numTensors;
       const counts: number[] = [];
