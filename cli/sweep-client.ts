@@ -2,6 +2,8 @@
 // read progress from the running workflow or, once it has ended, from MongoDB, and send the control
 // signals. Used by `robustsbi sweep`, the demo and the integration tests.
 import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import type { TrainHeartbeat } from '../activities/train.js';
 import type { Config } from '../infra/config.js';
 import { temporalConnectionOptions } from '../infra/connections.js';
 import type { SweepStatus, TrialStatus } from '../results/documents.js';
@@ -16,6 +18,7 @@ import {
   resumeSignal,
   sweepWorkflowId,
   taskQueueName,
+  trialWorkflowId,
   type SweepOptions,
   type SweepProgress,
   type SweepWorkflowInput,
@@ -206,4 +209,22 @@ export async function waitForSweep(
     await Promise.race([done.catch(() => {}), new Promise((r) => setTimeout(r, intervalMs))]);
   }
   return done;
+}
+
+/** The last heartbeat of a trial's running train activity (epoch and losses), if it is training. */
+export async function trainingProgress(
+  client: Client,
+  trialId: string,
+): Promise<TrainHeartbeat | undefined> {
+  try {
+    const d = await client.workflow.getHandle(trialWorkflowId(trialId)).describe();
+    for (const a of d.raw.pendingActivities ?? []) {
+      const first = a.heartbeatDetails?.payloads?.[0];
+      if (a.activityType?.name === 'train' && first)
+        return defaultPayloadConverter.fromPayload<TrainHeartbeat>(first as Payload);
+    }
+  } catch {
+    // The trial ended meanwhile.
+  }
+  return undefined;
 }

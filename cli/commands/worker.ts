@@ -1,0 +1,74 @@
+// `robustsbi worker --queue cpu|gpu`: a long-running sweep worker. It logs the tensor backend it got
+// and stops gracefully on SIGINT / SIGTERM (an in-flight training stops at its next epoch with its
+// checkpoint stored, and Temporal retries it on another worker).
+import type { Command } from '../command.js';
+import { UserError } from '../errors.js';
+import { parseCommandArgs, parseInteger } from '../sbi-args.js';
+import { probeMongo, probeTemporal, unreachableSentence } from '../../infra/probe.js';
+import { closeLogger } from '../../infra/logger.js';
+import { commandContext, userFacing } from './infra.js';
+
+const usage = `robustsbi worker --queue cpu|gpu [--backend B] [--concurrency K]
+
+  --queue Q         cpu: workflows, simulation, bookkeeping and the activities routed to cpu;
+                    gpu: the train / evaluate activities routed to gpu (run a cpu worker as well)
+  --backend B       tfjs-node-gpu, tfjs-node, wasm, cpu or auto (default)
+  --concurrency K   activities in flight at once (default 4 on cpu, 1 on gpu)
+  --queue-prefix P  prefix of the task queue names (isolates a test deployment; default none)`;
+
+async function run(argv: string[]): Promise<number> {
+  const v = parseCommandArgs('worker', argv, {
+    queue: { type: 'string' },
+    backend: { type: 'string' },
+    concurrency: { type: 'string' },
+    'queue-prefix': { type: 'string', default: '' },
+  });
+  const queue = v.queue;
+  if (queue !== 'cpu' && queue !== 'gpu')
+    throw new UserError(
+      `"robustsbi worker" needs --queue cpu or --queue gpu${queue ? ` (got "${queue}")` : ''}.`,
+    );
+  const concurrency =
+    v.concurrency === undefined ? undefined : parseInteger('concurrency', v.concurrency, 1);
+  const prefix = v['queue-prefix']!;
+  if (!/^[A-Za-z0-9._-]*$/.test(prefix))
+    throw new UserError(
+      `--queue-prefix may hold letters, digits, ".", "_" and "-" only (got "${prefix}").`,
+    );
+  const { config, logger } = commandContext();
+  try {
+    const [t, m] = await Promise.all([probeTemporal(config), probeMongo(config)]);
+    const hint =
+      ' Start the embedded stack with "robustsbi infra up" or fix TEMPORAL_ADDRESS / MONGODB_URI.';
+    if (!t.ok) throw new UserError(unreachableSentence('temporal', config, t) + hint, 1);
+    if (!m.ok) throw new UserError(unreachableSentence('mongodb', config, m) + hint, 1);
+    const { runSweepWorker } = await import('../../workers/sweep-worker.js');
+    const { codeVersion } = await import('../code-version.js');
+    const cv = codeVersion();
+    try {
+      await runSweepWorker(config, logger, {
+        queue,
+        ...(v.backend !== undefined ? { backend: v.backend } : {}),
+        ...(concurrency !== undefined ? { concurrency } : {}),
+        queuePrefix: prefix,
+        codeVersion: cv.commit ? `${cv.version}+${cv.commit.slice(0, 12)}` : cv.version,
+      });
+    } catch (err) {
+      if (err instanceof Error && /^(Unknown backend|Backend ")/.test(err.message))
+        throw new UserError(err.message);
+      throw err;
+    }
+    return 0;
+  } catch (err) {
+    throw userFacing(err);
+  } finally {
+    await closeLogger(logger);
+  }
+}
+
+export const command: Command = {
+  name: 'worker',
+  summary: 'Run a sweep worker on the cpu or gpu task queue until SIGINT / SIGTERM',
+  usage,
+  run,
+};
