@@ -76,7 +76,7 @@ export class ArtifactStore {
 
   constructor(
     readonly db: Db,
-    bucketName = ARTIFACT_BUCKET,
+    readonly bucketName = ARTIFACT_BUCKET,
   ) {
     this.bucket = new GridFSBucket(db, { bucketName });
   }
@@ -165,6 +165,26 @@ export class ArtifactStore {
     return [...newest.values()]
       .map(infoOf)
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /**
+   * Deletes chunks whose file document never appeared (an upload killed midway: the driver writes
+   * the file document last). Only chunks of uploads that started more than `olderThanMs` ago, so an
+   * upload in progress is left alone. Returns the number of uploads cleaned.
+   */
+  async removeOrphanChunks(olderThanMs = 3_600_000): Promise<number> {
+    const chunks = this.db.collection(`${this.bucketName}.chunks`);
+    const files = this.db.collection(`${this.bucketName}.files`);
+    const fileIds = (await chunks.distinct('files_id')) as ObjectId[];
+    const cutoff = Date.now() - olderThanMs;
+    let removed = 0;
+    for (const id of fileIds) {
+      if (id.getTimestamp().getTime() > cutoff) continue;
+      if ((await files.countDocuments({ _id: id }, { limit: 1 })) > 0) continue;
+      await chunks.deleteMany({ files_id: id });
+      removed++;
+    }
+    return removed;
   }
 
   private async deleteVersion(id: ObjectId): Promise<void> {

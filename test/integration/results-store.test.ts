@@ -3,14 +3,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { Db, MongoClient } from 'mongodb';
+import { Binary, ObjectId, type Db, type MongoClient } from 'mongodb';
 import { loadConfig } from '../../infra/config.js';
 import { mongoClient } from '../../infra/connections.js';
 import { aggregateSweep } from '../../results/aggregate.js';
 import { ArtifactStore } from '../../results/artifacts.js';
 import { computeCurves, type CurveTrial } from '../../results/curves.js';
 import { SchemaError } from '../../results/schemas.js';
-import { ConflictError, ResultStore } from '../../results/store.js';
+import { ConflictError, NotFoundError, ResultStore } from '../../results/store.js';
 import { syntheticSweep } from '../unit/results/fixtures.js';
 
 let client: MongoClient;
@@ -102,6 +102,44 @@ describe('results store on the real server', () => {
     assert.equal((await store.getSweep('sw-conflict'))?.specHash, 'cc11cc11');
   });
 
+  test('sweep status moves only from the states given, and counts are absolute', async () => {
+    const id = 'sw-status';
+    await store.createSweep({
+      _id: id,
+      name: 's',
+      spec,
+      specHash: 'ff44ff44',
+      codeVersion: 'test',
+    });
+    assert.equal(await store.setSweepStatus(id, 'running', { from: ['queued', 'paused'] }), true);
+    assert.equal(
+      await store.setSweepStatus(id, 'cancelled', { from: ['queued', 'running'] }),
+      true,
+    );
+    // A late 'completed' from the aggregate step does not revive a cancelled sweep.
+    assert.equal(await store.setSweepStatus(id, 'completed', { from: ['running'] }), false);
+    const doc = (await store.getSweep(id))!;
+    assert.equal(doc.status, 'cancelled');
+    assert.equal(doc.completedAt, undefined);
+    await assert.rejects(store.setSweepStatus('sw-missing', 'running'), NotFoundError);
+    await assert.rejects(
+      store.setSweepStatus(id, 'done' as never),
+      (e: unknown) => e instanceof SchemaError && e.field === 'status',
+    );
+    assert.deepEqual(await store.refreshSweepCounts(id), {
+      trials: 0,
+      queued: 0,
+      running: 0,
+      completed: 0,
+      failed: 0,
+      cancelled: 0,
+    });
+    assert.equal(
+      (await store.listSweeps()).some((x) => x._id === id),
+      true,
+    );
+  });
+
   test('a trial shared by two sweeps is one document; the second sweep sees its results and never resets it', async () => {
     const s = syntheticSweep('sw-shared');
     const a = 'sw-shared-a';
@@ -134,6 +172,10 @@ describe('results store on the real server', () => {
     assert.deepEqual(
       (await store.listTrials(a)).map((t) => t._id),
       shared.map((t) => t._id),
+    );
+    assert.deepEqual(
+      (await store.listTrials(b, 'completed')).map((t) => t._id),
+      [done],
     );
     assert.equal((await store.listEvaluations({ sweepId: b })).length, 6);
     assert.equal((await store.listEvaluations({ sweepId: 'sw-none' })).length, 0);
@@ -394,5 +436,18 @@ describe('artifact store on the real server (GridFS)', () => {
     assert.equal(await artifacts.delete(name), 0);
     assert.deepEqual(await artifacts.get('models/trial-x'), new Uint8Array([1, 2, 3]));
     await assert.rejects(artifacts.put('../etc/passwd', data), /not valid/);
+
+    // An upload killed before its file document leaves chunks; old ones are removed, fresh ones kept.
+    const chunks = db.collection('artifacts.chunks');
+    const old = ObjectId.createFromTime(Math.floor(Date.now() / 1000) - 7200);
+    const fresh = new ObjectId();
+    await chunks.insertMany([
+      { files_id: old, n: 0, data: new Binary(Buffer.from([1])) },
+      { files_id: fresh, n: 0, data: new Binary(Buffer.from([2])) },
+    ]);
+    assert.equal(await artifacts.removeOrphanChunks(), 1);
+    assert.equal(await chunks.countDocuments({ files_id: old }), 0);
+    assert.equal(await chunks.countDocuments({ files_id: fresh }), 1);
+    assert.deepEqual(await artifacts.get('models/trial-x'), new Uint8Array([1, 2, 3]));
   });
 });
