@@ -55,6 +55,8 @@ function encodeValue(value: unknown, path: string, markers: NonFiniteMarker[]): 
   if (isPlainObject(value)) {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
+      // As in JSON, an absent optional field is left out rather than stored as null.
+      if (v === undefined) continue;
       out[k] = encodeValue(v, `${path}/${escapeToken(k)}`, markers);
     }
     return out;
@@ -103,7 +105,7 @@ export function encodeDocument<T extends object>(doc: T): Record<string, unknown
   const out: Record<string, unknown> = {};
   const map: NonFiniteMap = {};
   for (const [k, v] of Object.entries(doc)) {
-    if (k === NON_FINITE_KEY) continue;
+    if (k === NON_FINITE_KEY || v === undefined) continue;
     if (k === '_id') {
       out[k] = v;
       continue;

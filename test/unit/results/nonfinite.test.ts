@@ -75,6 +75,14 @@ describe('non-finite encoding', () => {
     assert.equal((enc.kl as Record<string, unknown>).mean, null);
   });
 
+  test('undefined object properties are left out, as JSON does; in an array it stays (and is refused)', () => {
+    const enc = encodeDocument({ _id: 'u', a: undefined, b: { c: undefined, d: 1 } });
+    assert.deepEqual(enc, { _id: 'u', b: { d: 1 } });
+    assert.equal('a' in enc, false);
+    const arr = encodeNonFinite({ v: [1, undefined] }).value;
+    assert.match(storabilityProblem(arr)!.problem, /undefined/);
+  });
+
   test('a finite document has no nonFinite map', () => {
     const enc = encodeDocument({ _id: 'y', a: { b: [1, 2] } });
     assert.equal('nonFinite' in enc, false);
