@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
@@ -158,6 +160,31 @@ describe('down leaves processes it did not start alone', () => {
       assert.equal(existsSync(join(otherDir, 'run', 'temporal.pid')), false);
     } finally {
       decoy.kill('SIGKILL');
+    }
+  });
+});
+
+describe('up refuses a port another program holds', () => {
+  const dir = join(projectRoot(), '.data', 'test', `busy-${process.pid}`);
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('the port and the variable that moves it are named, and nothing is left running', async () => {
+    const env = await privateStackEnv(dir);
+    const blocker = createServer().listen(Number(env.ROBUSTSBI_TEMPORAL_PORT), '127.0.0.1');
+    await once(blocker, 'listening');
+    try {
+      const r = robustsbi(['infra', 'up'], env);
+      assert.notEqual(r.code, 0);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `Port ${env.ROBUSTSBI_TEMPORAL_PORT} on 127\\.0\\.0\\.1 is already taken by another program.*ROBUSTSBI_TEMPORAL_PORT\\.`,
+        ),
+      );
+      assert.deepEqual(pidsMentioning(dir), []);
+      assert.equal(existsSync(join(dir, 'run', 'temporal.pid')), false);
+    } finally {
+      blocker.close();
     }
   });
 });
