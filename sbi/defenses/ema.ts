@@ -14,7 +14,7 @@ const F32_MAX = 3.4028234663852886e38;
 export interface EmaState {
   decay: number;
   t: number;
-  /** name -> shape and base64 float32 values. */
+  /** key (the variable's position, for the FIM defenses) -> shape and base64 float32 values. */
   moments: { name: string; shape: number[]; data: string }[];
 }
 

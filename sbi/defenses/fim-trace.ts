@@ -119,7 +119,20 @@ export abstract class EmaRegularizerDefense implements TrainingDefense {
       vars,
     );
     value.dispose();
-    return this.ema.update(grads);
+    // The EMA is keyed by position in trainableVariables(): tfjs variable names are global counters,
+    // so a model rebuilt from a checkpoint has other names for the same weights.
+    const byIndex: Record<string, tf.Tensor> = {};
+    vars.forEach((v, i) => {
+      const g = grads[v.name];
+      if (g) byIndex[String(i)] = g;
+    });
+    const smoothed = this.ema.update(byIndex);
+    const out: Record<string, tf.Tensor> = {};
+    vars.forEach((v, i) => {
+      const g = smoothed[String(i)];
+      if (g) out[v.name] = g;
+    });
+    return out;
   }
 
   getState(): { beta: number; mcSamples: number; ema: EmaState } {
