@@ -1,0 +1,152 @@
+// The train and evaluate activities against the real MongoDB-protocol server, driven by Temporal's
+// MockActivityEnvironment: a cancelled attempt leaves its last epoch's checkpoint; the next attempt
+// resumes from the stored checkpoint even when the heartbeat hint says otherwise, and ends with the
+// same model as an uninterrupted run; a trained model and stored evaluations are reused.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import type { Db, MongoClient } from 'mongodb';
+import { decodeCheckpoint } from '../../activities/artifacts.js';
+import type { ActivityDeps } from '../../activities/deps.js';
+import { evaluate } from '../../activities/evaluate.js';
+import {
+  train,
+  type TrainHeartbeat,
+  type TrainInput,
+  type TrainResult,
+} from '../../activities/train.js';
+import { loadConfig } from '../../infra/config.js';
+import { mongoClient } from '../../infra/connections.js';
+import { createLogger } from '../../infra/logger.js';
+import { ArtifactStore } from '../../results/artifacts.js';
+import { ResultStore } from '../../results/store.js';
+import { initBackend, tf } from '../../sbi/backend.js';
+import { expandSweep } from '../../sweeps/expand.js';
+import { tinySpec } from './sweep-harness.js';
+
+let client: MongoClient;
+let db: Db;
+let deps: ActivityDeps;
+
+before(async () => {
+  if (!process.env.MONGODB_URI)
+    throw new Error('This test needs MONGODB_URI of a running server; run it with "npm test".');
+  const backend = await initBackend();
+  client = mongoClient(loadConfig(process.env));
+  await client.connect();
+  db = client.db(`activities_test_${process.pid}_${randomBytes(3).toString('hex')}`);
+  const store = new ResultStore(db);
+  await store.ensureIndexes();
+  deps = {
+    store,
+    artifacts: new ArtifactStore(db),
+    logger: createLogger({ level: 'warn', console: false }),
+    codeVersion: 'test',
+    backend: backend.name,
+  };
+});
+
+after(async () => {
+  await db?.dropDatabase();
+  await client?.close();
+});
+
+describe('train and evaluate activities', () => {
+  const spec = tinySpec({
+    defenses: [{ name: 'none' }],
+    training: { maxEpochs: 6, minEpochs: 1, batchSize: 100, patience: 50 },
+  });
+  const trial = expandSweep(spec)[0]!;
+  const input: TrainInput = {
+    trialId: trial.trialId,
+    modelId: trial.modelId,
+    simulationId: trial.simulationId,
+    task: trial.task,
+    estimator: trial.estimator,
+    defense: trial.defense,
+    budget: trial.budget,
+    seed: trial.seed,
+    training: trial.training,
+  };
+
+  test('a cancelled attempt stops after a stored checkpoint; the retry resumes from the store', async () => {
+    const tensors = tf.memory().numTensors;
+    const first = new MockActivityEnvironment();
+    const beats: TrainHeartbeat[] = [];
+    first.on('heartbeat', (d: TrainHeartbeat) => {
+      beats.push(d);
+      if (d.epoch === 2) first.cancel();
+    });
+    await assert.rejects(first.run(train, deps, input));
+    assert.deepEqual(
+      beats.map((b) => b.epoch),
+      [1, 2],
+    );
+    assert.ok(beats.every((b) => Number.isFinite(b.valLoss) && b.maxEpochs === 6));
+    const stored = await deps.artifacts.get(`checkpoints/${trial.modelId}/latest`);
+    assert.ok(stored, 'the checkpoint is in the artifact store');
+    assert.equal(decodeCheckpoint(stored).epoch, 2);
+    assert.equal(await deps.artifacts.exists(`models/${trial.modelId}`), false);
+
+    // The hint claims epoch 5; the store (epoch 2) wins.
+    const second = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: { epoch: 5 } });
+    const resumedBeats: number[] = [];
+    second.on('heartbeat', (d: TrainHeartbeat) => resumedBeats.push(d.epoch));
+    const r: TrainResult = await second.run(train, deps, input);
+    assert.equal(r.resumedFromEpoch, 2);
+    assert.equal(r.epochsThisAttempt, 4);
+    assert.equal(r.epochs, 6);
+    assert.deepEqual(resumedBeats, [3, 4, 5, 6]);
+    assert.equal(r.cached, false);
+    assert.equal(await deps.artifacts.exists(`checkpoints/${trial.modelId}/latest`), false);
+    assert.equal(await deps.artifacts.exists(r.modelArtifact), true);
+
+    // The same configuration trained without interruption reaches the same weights' loss.
+    const whole: TrainResult = await new MockActivityEnvironment().run(train, deps, {
+      ...input,
+      modelId: `${trial.modelId}-whole`,
+    });
+    assert.equal(whole.resumedFromEpoch, 0);
+    assert.equal(whole.bestValLoss, r.bestValLoss);
+    assert.equal(whole.bestEpoch, r.bestEpoch);
+
+    // A model that exists is reused, not retrained.
+    const again: TrainResult = await new MockActivityEnvironment().run(train, deps, input);
+    assert.equal(again.cached, true);
+    assert.equal(again.epochsThisAttempt, 0);
+    assert.equal(again.bestValLoss, r.bestValLoss);
+    assert.equal(tf.memory().numTensors, tensors, 'no tensor outlives the activities');
+  });
+
+  test('evaluate writes one record per objective and reuses stored ones', async () => {
+    const ev = {
+      trial: {
+        trialId: trial.trialId,
+        testSetId: trial.testSetId,
+        task: trial.task,
+        seed: trial.seed,
+        evaluation: { ...trial.evaluation, objectives: ['rkl', 'fkl'] as ('rkl' | 'fkl')[] },
+      },
+      modelArtifact: `models/${trial.modelId}`,
+      attack: 'l2pgd' as const,
+      eps: 0.5,
+    };
+    const tensors = tf.memory().numTensors;
+    const r = await new MockActivityEnvironment().run(evaluate, deps, ev);
+    assert.equal(r.cached, false);
+    assert.deepEqual(r.records.map((x) => x.objective).sort(), ['fkl', 'rkl']);
+    assert.ok(r.records.every((x) => typeof x.klMean === 'number' && x.klMean >= 0));
+    const docs = await deps.store.listEvaluations({ trialId: trial.trialId });
+    assert.equal(docs.length, 2);
+    assert.equal(await deps.artifacts.exists(`testsets/${trial.testSetId}`), true);
+    const again = await new MockActivityEnvironment().run(evaluate, deps, ev);
+    assert.equal(again.cached, true);
+    assert.deepEqual(
+      again.records.map((x) => x.klMean).sort(),
+      r.records.map((x) => x.klMean).sort(),
+    );
+    assert.equal((await deps.store.listEvaluations({ trialId: trial.trialId })).length, 2);
+    assert.equal(tf.memory().numTensors, tensors);
+  });
+});
