@@ -9,7 +9,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Db, MongoClient } from 'mongodb';
 import { decodeCheckpoint } from '../../activities/artifacts.js';
 import type { ActivityDeps } from '../../activities/deps.js';
-import { evaluate } from '../../activities/evaluate.js';
+import { evaluate, type EvaluateResult } from '../../activities/evaluate.js';
 import {
   train,
   type TrainHeartbeat,
@@ -133,14 +133,14 @@ describe('train and evaluate activities', () => {
       eps: 0.5,
     };
     const tensors = tf.memory().numTensors;
-    const r = await new MockActivityEnvironment().run(evaluate, deps, ev);
+    const r: EvaluateResult = await new MockActivityEnvironment().run(evaluate, deps, ev);
     assert.equal(r.cached, false);
     assert.deepEqual(r.records.map((x) => x.objective).sort(), ['fkl', 'rkl']);
     assert.ok(r.records.every((x) => typeof x.klMean === 'number' && x.klMean >= 0));
     const docs = await deps.store.listEvaluations({ trialId: trial.trialId });
     assert.equal(docs.length, 2);
     assert.equal(await deps.artifacts.exists(`testsets/${trial.testSetId}`), true);
-    const again = await new MockActivityEnvironment().run(evaluate, deps, ev);
+    const again: EvaluateResult = await new MockActivityEnvironment().run(evaluate, deps, ev);
     assert.equal(again.cached, true);
     assert.deepEqual(
       again.records.map((x) => x.klMean).sort(),
