@@ -1,0 +1,319 @@
+// The dashboard in Debian's headless Chromium (playwright-core, no downloaded browser) over a
+// finished demo-sized sweep stored in the real MongoDB-protocol server of the test stack, plus the
+// report command on the same data. The screenshot goes to test-output/dashboard.png.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Db, MongoClient } from 'mongodb';
+import { chromium, type Browser } from 'playwright-core';
+import { loadConfig, projectRoot } from '../../infra/config.js';
+import { mongoClient } from '../../infra/connections.js';
+import { aggregateSweep } from '../../results/aggregate.js';
+import { startDashboard, type Dashboard } from '../../results/dashboard/server.js';
+import { trialInputFromSweep } from '../../results/documents.js';
+import { ResultStore } from '../../results/store.js';
+import { evaluationPlan, expandSweep, sweepIdOf } from '../../sweeps/expand.js';
+import type { SweepSpec } from '../../sweeps/types.js';
+import { parseSweepSpec } from '../../sweeps/validate.js';
+import { evaluation, lcg, LEVELS } from '../unit/results/fixtures.js';
+import { robustsbi } from './harness.js';
+
+// Browser globals used inside page callbacks (this project compiles without the DOM library).
+declare const document: {
+  body: { dataset: Record<string, string | undefined> };
+  querySelectorAll(selector: string): { length: number };
+  querySelector(selector: string): { textContent: string | null } | null;
+};
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const XSS_NAME = '<script>alert(1)</script>';
+const root = projectRoot();
+
+let client: MongoClient;
+let db: Db;
+let store: ResultStore;
+let dash: Dashboard;
+let browser: Browser;
+let demoId: string;
+let xssId: string;
+let xssTrials: string[];
+const dbName = `dashboard_test_${process.pid}_${Date.now()}`;
+
+/** Registers a sweep's trials; completes the first `complete` of them with synthetic results. */
+async function seed(spec: SweepSpec, complete: number, seed: number): Promise<string[]> {
+  const id = sweepIdOf(spec);
+  const rand = lcg(seed);
+  await store.createSweep({
+    _id: id,
+    name: spec.name,
+    spec: spec as unknown as Record<string, unknown>,
+    specHash: id,
+    codeVersion: 'test',
+  });
+  const trials = expandSweep(spec);
+  await store.upsertTrials(trials.map((t) => trialInputFromSweep(id, t, 'test')));
+  await store.setSweepStatus(id, 'running');
+  for (const t of trials.slice(0, complete)) await completeTrial(t, rand);
+  return trials.map((t) => t.trialId);
+}
+
+async function completeTrial(t: ReturnType<typeof expandSweep>[number], rand: () => number) {
+  await store.transitionTrial(t.trialId, 'running', { attempt: 1 });
+  await store.putEvaluations(
+    evaluationPlan(t).map((e) =>
+      evaluation(t.trialId, e.attack, e.objective as 'rkl', e.eps, rand),
+    ),
+  );
+  const beta = t.defense.beta ?? 0;
+  await store.transitionTrial(t.trialId, 'completed', {
+    attempt: 1,
+    summary: {
+      testNll: 2 + 3 * beta + rand(),
+      valLoss: 2 + rand(),
+      epochs: 20,
+      trainSeconds: 10 * rand(),
+      droppedSims: 0,
+    },
+  });
+}
+
+before(async () => {
+  if (!process.env.MONGODB_URI) {
+    throw new Error('This test needs MONGODB_URI of a running server; run it with "npm test".');
+  }
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `Chromium is not at ${CHROMIUM}; install Debian's package (apt-get install -y chromium) or set CHROMIUM_PATH.`,
+    );
+  }
+  const config = loadConfig(process.env);
+  client = mongoClient(config);
+  await client.connect();
+  db = client.db(dbName);
+  store = new ResultStore(db);
+  await store.ensureIndexes();
+
+  const demo = parseSweepSpec(readFileSync(join(root, 'sweeps', 'demo.json'), 'utf8'));
+  demoId = sweepIdOf(demo);
+  await seed(demo, expandSweep(demo).length, 11);
+  await aggregateSweep(store, demoId);
+  await store.setSweepStatus(demoId, 'completed');
+
+  // A second, running sweep whose name is markup: it must show as text, and its progress must move.
+  const xss = { ...demo, name: XSS_NAME, seeds: [1] };
+  xssId = sweepIdOf(xss);
+  xssTrials = await seed(xss, 0, 12);
+
+  dash = await startDashboard({
+    store,
+    port: 0,
+    // Display only: the page must show host:port and never these credentials.
+    mongoUri: 'mongodb://alice:s3cretpw@127.0.0.1:27017/?authSource=admin',
+  });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await dash?.close();
+  await db?.dropDatabase();
+  await client?.close();
+});
+
+function rawGet(
+  path: string,
+  method = 'GET',
+  host?: string,
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: dash.port,
+        path,
+        method,
+        headers: host ? { host } : {},
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('dashboard', () => {
+  test('binds 127.0.0.1, serves GET only, with a CSP, and only to loopback Host names', async () => {
+    assert.equal(dash.host, '127.0.0.1');
+    assert.equal(
+      dash.server.address() && (dash.server.address() as { address: string }).address,
+      '127.0.0.1',
+    );
+    const page = await rawGet('/');
+    assert.equal(page.status, 200);
+    assert.match(String(page.headers['content-security-policy']), /script-src 'self'/);
+    assert.equal(page.headers['x-content-type-options'], 'nosniff');
+    for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
+      const r = await rawGet('/api/sweeps', method);
+      assert.equal(r.status, 405, method);
+      assert.equal(r.headers.allow, 'GET');
+    }
+    assert.equal((await rawGet('/api/sweeps', 'GET', 'evil.example:80')).status, 421);
+    assert.equal((await rawGet('/api/sweeps/nope')).status, 404);
+    const api = JSON.parse((await rawGet('/api/sweeps')).body) as { source: string };
+    assert.equal(api.source, 'MongoDB at 127.0.0.1:27017');
+  });
+
+  test('Chromium shows the sweeps, the three plots with every point, and markup as text', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const dialogs: string[] = [];
+    const problems: string[] = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+    });
+    await page.goto(dash.url);
+    await page.waitForFunction(() => document.querySelectorAll('#sweeps tbody tr').length === 2);
+
+    const names = await page.$$eval('#sweeps tbody td.name', (tds) =>
+      tds.map((td) => td.textContent),
+    );
+    assert.ok(names.includes(XSS_NAME), `names: ${JSON.stringify(names)}`);
+    assert.ok(names.includes('demo'));
+    assert.equal(await page.$$eval('main script', (s) => s.length), 0);
+    const body = await page.textContent('body');
+    assert.ok(!body!.includes('s3cretpw'), 'the password is not shown');
+    assert.match(body!, /127\.0\.0\.1:27017/);
+
+    await page.click(`#sweeps tr[data-sweep-id="${demoId}"]`);
+    await page.waitForFunction(
+      (id) =>
+        document.body.dataset.drawnSweep === id &&
+        document.querySelectorAll('#plots .plot .main-svg').length >= 3,
+      demoId,
+    );
+    const plots = await page.$$eval('#plots .plot', (divs) =>
+      divs.map((d) => {
+        const data = (d as unknown as { data?: { meta?: string; x: unknown[]; y: unknown[] }[] })
+          .data!;
+        const mine = data.filter((t) => t.meta === 'data');
+        return {
+          kind: (d as unknown as { dataset: Record<string, string> }).dataset.kind,
+          points: mine.reduce((s, t) => s + t.x.length, 0),
+          xy: mine.flatMap((t) => t.x.map((x, i) => [x, t.y[i]])),
+          drawnMarkers: d.querySelectorAll('.scatterlayer .trace .points path').length,
+        };
+      }),
+    );
+    assert.deepEqual(
+      plots.map((p) => p.kind),
+      ['tradeoff', 'kl_vs_eps', 'coverage'],
+    );
+    // Demo: 4 trials (none, fim at 3 betas); 2 attacks x 1 objective x 3 eps.
+    const [tradeoff, kl, coverage] = plots;
+    assert.equal(tradeoff!.points, 4);
+    assert.equal(tradeoff!.drawnMarkers, 4, 'Plotly drew one marker per trial');
+    assert.equal(kl!.points, 2 * 4 * 3);
+    assert.equal(coverage!.points, 2 * 4 * (3 + 1) * LEVELS.length);
+
+    // The trade-off points are the raw results: mean rKL of L2 PGD at eps 2 and the test NLL.
+    const trials = await store.listTrials(demoId);
+    const evals = await store.listEvaluations({ sweepId: demoId });
+    const expected = trials.map((t) => {
+      const e = evals.find((v) => v.trialId === t._id && v.attack === 'l2pgd' && v.eps === 2)!;
+      return [e.kl.mean, t.summary!.testNll];
+    });
+    const sortXy = (a: unknown[][]) => [...a].sort((p, q) => Number(p[0]) - Number(q[0]));
+    assert.deepEqual(sortXy(tradeoff!.xy), sortXy(expected));
+
+    mkdirSync(join(root, 'test-output'), { recursive: true });
+    await page.screenshot({ path: join(root, 'test-output', 'dashboard.png'), fullPage: true });
+
+    // Live: a trial of the running sweep completes, and its row moves within a few polls.
+    const progressOf = () =>
+      page.$eval(`#sweeps tr[data-sweep-id="${xssId}"] td.progress`, (td) => td.textContent);
+    assert.equal((await progressOf())!.trim(), '0/4');
+    const demo = parseSweepSpec(readFileSync(join(root, 'sweeps', 'demo.json'), 'utf8'));
+    const xssTrial = expandSweep({ ...demo, name: XSS_NAME, seeds: [1] }).find(
+      (t) => t.trialId === xssTrials[0],
+    )!;
+    await completeTrial(xssTrial, lcg(5));
+    await page.waitForFunction(
+      (id) =>
+        document
+          .querySelector(`#sweeps tr[data-sweep-id="${id}"] td.progress`)
+          ?.textContent?.trim() === '1/4',
+      xssId,
+      { timeout: 10_000 },
+    );
+
+    // Selecting the markup-named sweep shows its name as text and its one-trial trade-off.
+    await page.click(`#sweeps tr[data-sweep-id="${xssId}"]`);
+    await page.waitForFunction(
+      (id) =>
+        document.body.dataset.drawnSweep === id &&
+        document.querySelectorAll('#plots .plot .main-svg').length >= 3,
+      xssId,
+    );
+    assert.equal(await page.textContent('#detail-title'), `Sweep ${XSS_NAME}`);
+    assert.equal(await page.$$eval('#detail script', (s) => s.length), 0);
+
+    assert.deepEqual(dialogs, [], 'no script from the database ran');
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+});
+
+describe('report command', () => {
+  const env = () => ({ ...process.env, MONGODB_DB: dbName });
+
+  test('an unknown sweep ID is one sentence and a non-zero exit', () => {
+    const r = robustsbi(['report', 'ffffffffffff'], env());
+    assert.notEqual(r.code, 0);
+    assert.equal(r.stderr.trim(), 'robustsbi: No sweep with ID ffffffffffff is stored in MongoDB.');
+  });
+
+  test('json and html of the seeded sweep hold the stored curves', () => {
+    const r = robustsbi(['report', demoId, '--format', 'json'], env());
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as {
+      source: string;
+      tables: { name: string; rows: unknown[][] }[];
+    };
+    assert.equal(j.source, 'stored');
+    assert.equal(j.tables.find((t) => t.name === 'tradeoff')!.rows.length, 4);
+    assert.equal(j.tables.find((t) => t.name === 'kl_vs_eps')!.rows.length, 24);
+
+    // The HTML (Plotly inlined, about 5 MB) goes to a file.
+    const out = join(mkdtempSync(join(tmpdir(), 'report-')), 'report.html');
+    const h = robustsbi(['report', xssId, '--format', 'html', '--out', out], env());
+    assert.equal(h.code, 0, h.stderr);
+    const html = readFileSync(out, 'utf8');
+    assert.ok(!html.includes(XSS_NAME));
+    assert.ok(html.includes('<h1>Sweep &lt;script&gt;alert(1)&lt;/script&gt;</h1>'));
+    assert.ok(html.includes('Plotly'));
+  });
+});
