@@ -187,7 +187,7 @@ async function main(): Promise<void> {
   }
 
   console.log(
-    `backend: ${backend.name}; posterior and reference samples: ${nSamples}; C2ST on ${c2stSamples} vs ${c2stSamples}`,
+    `backend: ${backend.name}; posterior and reference samples: ${nSamples}; C2ST on ${c2stSamples} vs ${c2stSamples}, at most ${c2stMaxEpochs} classifier epochs; NPE at most ${maxEpochs} epochs`,
   );
   console.log(
     '| task | estimator | sims | C2ST mean ± sd | bar (sbibm NPE) | meets | epochs | train s |',
@@ -204,6 +204,8 @@ async function main(): Promise<void> {
       backend: backend.name,
       samples: nSamples,
       c2stSamples,
+      c2stMaxEpochs,
+      maxEpochs,
       seed,
       results: summary,
     }),
