@@ -18,7 +18,8 @@
 // A difference from the exact estimator that is not noise: with ReLU networks the score is piecewise
 // constant in the hidden biases, so the double-backprop gradient misses what moving the kinks does to
 // E||s||^2; the difference over [x - hv, x + hv] sees it (fim.test.ts; bench/defense-cost.ts).
-// Chosen by bench/defense-cost.ts: all variants lower the held-out trace alike; 'data' costs least.
+// Chosen by bench/defense-cost.ts: all variants lower the held-out trace alike; 'data' costs least,
+// and on half the batch (batchFraction) training with it costs about 2x none.
 // The weight gradient goes through the same EMA as `fim`.
 import { tf } from '../backend.js';
 import type { DefenseContext } from '../npe.js';
@@ -46,6 +47,12 @@ export const FIM_FAST_DEFAULTS = Object.freeze({
   /** h = relStep * min_j xStd_j (raw x units: the probe is isotropic in raw x, as the FIM is). */
   relStep: 1e-2,
   scoreFunction: true,
+  /**
+   * Half the batch: the regularizer then costs about one NLL step (two density evaluations of B/2
+   * rows), so training costs about 2x none (bench/defense-cost.ts); the mean over a random half is
+   * an unbiased estimate of the batch mean.
+   */
+  batchFraction: 0.5,
 });
 
 export interface FimFastOptions extends FimOptions {
@@ -225,7 +232,10 @@ export class FimFastDefense extends EmaRegularizerDefense {
 
   constructor(opts: FimFastOptions = {}) {
     const samples = opts.samples ?? FIM_FAST_DEFAULTS.samples;
-    super({ ...opts, mcSamples: opts.mcSamples ?? (samples === 'data' ? 1 : undefined) });
+    super(
+      { ...opts, mcSamples: opts.mcSamples ?? (samples === 'data' ? 1 : undefined) },
+      FIM_FAST_DEFAULTS.batchFraction,
+    );
     this.samples = samples;
     this.probes = opts.probes ?? FIM_FAST_DEFAULTS.probes;
     this.probe = opts.probe ?? FIM_FAST_DEFAULTS.probe;

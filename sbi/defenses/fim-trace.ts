@@ -22,6 +22,12 @@ export interface FimOptions {
   mcSamples?: number;
   /** EMA weight on the new gradient. */
   decay?: number;
+  /**
+   * The share of the batch the regularizer is evaluated on (its first rows: batches are shuffled, so
+   * they are a random subset). The mean over the subset estimates the batch mean without bias; the
+   * cost falls in proportion, the noise grows. RABI: the whole batch (1).
+   */
+  batchFraction?: number;
 }
 
 /**
@@ -88,11 +94,15 @@ export abstract class EmaRegularizerDefense implements TrainingDefense {
   abstract readonly name: string;
   readonly beta: number;
   readonly mcSamples: number;
+  readonly batchFraction: number;
   protected readonly ema: GradientEma;
 
-  constructor(opts: FimOptions) {
+  constructor(opts: FimOptions, defaultBatchFraction = 1) {
     this.beta = opts.beta ?? FIM_DEFAULTS.beta;
     this.mcSamples = opts.mcSamples ?? FIM_DEFAULTS.mcSamples;
+    this.batchFraction = opts.batchFraction ?? defaultBatchFraction;
+    if (!(this.batchFraction > 0 && this.batchFraction <= 1))
+      throw new RangeError(`the batch fraction must lie in (0, 1], got ${this.batchFraction}.`);
     this.ema = new GradientEma(opts.decay ?? FIM_DEFAULTS.decay);
   }
 
@@ -112,6 +122,11 @@ export abstract class EmaRegularizerDefense implements TrainingDefense {
   extraGrads(theta: tf.Tensor2D, x: tf.Tensor2D, ctx: DefenseContext): Record<string, tf.Tensor> {
     // beta = 0 adds exactly nothing; skip the cost (the beta sweep starts at 0).
     if (this.beta === 0) return {};
+    if (this.batchFraction < 1) {
+      const rows = Math.max(1, Math.ceil(this.batchFraction * x.shape[0]));
+      theta = tf.slice(theta, [0, 0], [rows, -1]);
+      x = tf.slice(x, [0, 0], [rows, -1]);
+    }
     const vars = ctx.model.trainableVariables();
     const prepared = this.prepare(theta, x, ctx);
     const { value, grads } = tf.variableGrads(

@@ -433,6 +433,45 @@ describe('gradient EMA', () => {
 });
 
 describe('fim-fast against the exact estimator', () => {
+  test('default fim-fast: batch theta, one probe, the first half of the batch; first step = raw gradient', () => {
+    const model = smallModel('maf', 15);
+    const x = tf.tensor2d([...XS, [0.1, 0.2, 0.3]]);
+    const theta = tf.tensor2d([
+      [0.3, -1.2],
+      [2.5, 0.1],
+      [-0.4, 0.7],
+      [1, 1],
+    ]);
+    const def = new FimFastDefense({ beta: 0.4 });
+    assert.deepEqual(
+      [def.samples, def.mcSamples, def.probes, def.batchFraction],
+      ['data', 1, 1, 0.5],
+    );
+    const h = 1e-2 * Math.min(...model.zscore.xStd);
+    const raw = flatGrad(model, () => {
+      const rng = createRng(9);
+      const half = (t: tf.Tensor2D) => tf.slice(t, [0, 0], [2, -1]) as tf.Tensor2D;
+      const setup = probeSetup(
+        half(x),
+        tf.expandDims(half(theta), 0) as tf.Tensor3D,
+        1,
+        'rademacher',
+        h,
+        rng,
+      );
+      return finiteMeanTrace(squaredDirectionalScores(model, setup), 0.4);
+    });
+    const extra = tf.tidy(() => {
+      const g = def.extraGrads(theta, x, ctxFor(model, createRng(9)));
+      return model.trainableVariables().flatMap((v) => Array.from(g[v.name]!.dataSync()));
+    });
+    assert.ok(raw.some((v) => v !== 0));
+    extra.forEach((v, i) => close(v, raw[i]!, 1e-6, 1e-4, `entry ${i}`));
+    def.dispose();
+    for (const t of [x, theta]) t.dispose();
+    model.dispose();
+  });
+
   test('trace value: Hutchinson + central differences on detached samples agrees within MC error', () => {
     const A = [
       [1.5, -0.5, 0.2],
