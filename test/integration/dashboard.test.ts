@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { Db, MongoClient } from 'mongodb';
 import { chromium, type Browser } from 'playwright-core';
@@ -281,6 +282,31 @@ describe('dashboard', () => {
     assert.equal(await page.textContent('#detail-title'), `Sweep ${XSS_NAME}`);
     assert.equal(await page.$$eval('#detail script', (s) => s.length), 0);
 
+    // The plots of the running sweep follow it: one trade-off point, then two.
+    const tradeoffPoints = () =>
+      page.$eval('#plots .plot[data-kind="tradeoff"]', (d) =>
+        (d as unknown as { data: { meta?: string; x: unknown[] }[] }).data
+          .filter((t) => t.meta === 'data')
+          .reduce((n, t) => n + t.x.length, 0),
+      );
+    assert.equal(await tradeoffPoints(), 1);
+    const second = expandSweep({ ...demo, name: XSS_NAME, seeds: [1] }).find(
+      (t) => t.trialId === xssTrials[1],
+    )!;
+    await completeTrial(second, lcg(6));
+    await page.waitForFunction(
+      () => {
+        const d = document.querySelector('#plots .plot[data-kind="tradeoff"]') as unknown as {
+          data?: { meta?: string; x: unknown[] }[];
+        } | null;
+        return (
+          (d?.data ?? []).filter((t) => t.meta === 'data').reduce((n, t) => n + t.x.length, 0) === 2
+        );
+      },
+      undefined,
+      { timeout: 10_000 },
+    );
+
     assert.deepEqual(dialogs, [], 'no script from the database ran');
     assert.deepEqual(problems, []);
     await page.close();
@@ -308,12 +334,40 @@ describe('report command', () => {
     assert.equal(j.tables.find((t) => t.name === 'kl_vs_eps')!.rows.length, 24);
 
     // The HTML (Plotly inlined, about 5 MB) goes to a file.
-    const out = join(mkdtempSync(join(tmpdir(), 'report-')), 'report.html');
-    const h = robustsbi(['report', xssId, '--format', 'html', '--out', out], env());
+    const dir = mkdtempSync(join(tmpdir(), 'report-'));
+    const xssOut = join(dir, 'xss.html');
+    const h = robustsbi(['report', xssId, '--format', 'html', '--out', xssOut], env());
     assert.equal(h.code, 0, h.stderr);
-    const html = readFileSync(out, 'utf8');
+    const html = readFileSync(xssOut, 'utf8');
     assert.ok(!html.includes(XSS_NAME));
     assert.ok(html.includes('<h1>Sweep &lt;script&gt;alert(1)&lt;/script&gt;</h1>'));
-    assert.ok(html.includes('Plotly'));
+  });
+
+  test('the HTML report draws its plots offline in Chromium under its own CSP', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'report-')), 'demo.html');
+    const r = robustsbi(['report', demoId, '--format', 'html', '--out', out], env());
+    assert.equal(r.code, 0, r.stderr);
+    const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
+    const problems: string[] = [];
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+    });
+    // Offline: the page may load nothing but itself.
+    await page.route(/^(?!file:)/, (route) => {
+      problems.push(`request: ${route.request().url()}`);
+      return route.abort();
+    });
+    await page.goto(pathToFileURL(out).href);
+    await page.waitForFunction(() => document.querySelectorAll('.plot .main-svg').length >= 3);
+    const counts = await page.$$eval('.plot', (divs) =>
+      divs.map((d) => {
+        const data = (d as unknown as { data: { meta?: string; x: unknown[] }[] }).data;
+        return data.filter((t) => t.meta === 'data').reduce((s, t) => s + t.x.length, 0);
+      }),
+    );
+    assert.deepEqual(counts, [4, 2 * 4 * 3, 2 * 4 * (3 + 1) * LEVELS.length]);
+    assert.deepEqual(problems, []);
+    await page.close();
   });
 });
