@@ -8,6 +8,8 @@ export const TASK_NAMES = [
   'sir',
   'two_moons',
   'slcp',
+  'hodgkin_huxley',
+  'spatial_sir',
 ] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
 

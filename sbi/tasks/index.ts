@@ -1,9 +1,11 @@
 // The task registry: every task by its name.
 import type { Task } from '../types.js';
 import { gaussianLinear } from './gaussian_linear.js';
+import { hodgkinHuxley } from './hodgkin_huxley.js';
 import { lotkaVolterra } from './lotka_volterra.js';
 import { sir } from './sir.js';
 import { slcp } from './slcp.js';
+import { spatialSir } from './spatial_sir.js';
 import { twoMoons } from './two_moons.js';
 
 const FACTORIES = {
@@ -12,6 +14,8 @@ const FACTORIES = {
   sir,
   two_moons: twoMoons,
   slcp,
+  hodgkin_huxley: hodgkinHuxley,
+  spatial_sir: spatialSir,
 } as const satisfies Record<string, () => Task>;
 
 export type TaskName = keyof typeof FACTORIES;

@@ -100,3 +100,53 @@ export class BoxUniformPrior implements Prior {
 export function indexedNames(prefix: string, n: number): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
 }
+
+/** Independent LogNormal(mu_i, sigma_i) per dimension: log theta_i ~ N(mu_i, sigma_i^2), support (0, inf). */
+export class LogNormalPrior implements Prior {
+  readonly dim: number;
+  readonly support: Support;
+  readonly mu: number[];
+  readonly sigma: number[];
+  private readonly logNorm: number;
+
+  constructor(mu: number[], sigma: number[]) {
+    if (mu.length !== sigma.length) throw new Error('LogNormalPrior: mu and sigma lengths differ');
+    this.dim = mu.length;
+    this.mu = mu.slice();
+    this.sigma = sigma.slice();
+    this.support = { lower: mu.map(() => 0), upper: mu.map(() => Infinity) };
+    this.logNorm = -sigma.reduce((s, v) => s + Math.log(v) + HALF_LOG_2PI, 0);
+  }
+
+  sample(n: number, rng: RandomStream): Float32Array {
+    const d = this.dim;
+    const z = new Float64Array(n * d);
+    rng.fillNormal(z);
+    const out = new Float32Array(n * d);
+    for (let i = 0; i < n * d; i++) {
+      const j = i % d;
+      out[i] = Math.exp(this.mu[j] + this.sigma[j] * z[i]);
+    }
+    return out;
+  }
+
+  logProb(theta: Float32Array, n: number): Float64Array {
+    const d = this.dim;
+    const out = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      let lp = this.logNorm;
+      for (let j = 0; j < d; j++) {
+        const v = theta[i * d + j];
+        if (!(v > 0) || v === Infinity) {
+          lp = -Infinity;
+          break;
+        }
+        const lv = Math.log(v);
+        const u = (lv - this.mu[j]) / this.sigma[j];
+        lp += -0.5 * u * u - lv;
+      }
+      out[i] = lp;
+    }
+    return out;
+  }
+}

@@ -29,12 +29,14 @@ function close(actual: number, expected: number, tol: number, what: string): voi
 }
 
 describe('task registry', () => {
-  test('lists the five tasks and builds each with consistent dimensions', () => {
+  test('lists the seven tasks and builds each with consistent dimensions', () => {
     assert.deepEqual([...TASK_NAMES].sort(), [
       'gaussian_linear',
+      'hodgkin_huxley',
       'lotka_volterra',
       'sir',
       'slcp',
+      'spatial_sir',
       'two_moons',
     ]);
     const dims: Record<string, [number, number]> = {
@@ -43,6 +45,8 @@ describe('task registry', () => {
       sir: [2, 50],
       two_moons: [2, 2],
       slcp: [5, 8],
+      hodgkin_huxley: [7, 200],
+      spatial_sir: [2, 900],
     };
     for (const name of TASK_NAMES) {
       const t = getTask(name);
@@ -58,7 +62,7 @@ describe('task registry', () => {
   test('a wrong name throws one sentence naming the known tasks', () => {
     assert.throws(() => getTask('two_moon'), {
       message:
-        'Unknown task "two_moon"; known tasks: gaussian_linear, lotka_volterra, sir, two_moons, slcp',
+        'Unknown task "two_moon"; known tasks: gaussian_linear, lotka_volterra, sir, two_moons, slcp, hodgkin_huxley, spatial_sir',
     });
     assert.throws(() => getTask('toString'), /Unknown task "toString"/);
   });
@@ -66,7 +70,9 @@ describe('task registry', () => {
 
 describe('every task', () => {
   for (const name of TASK_NAMES) {
-    const n = name === 'lotka_volterra' || name === 'sir' ? 40 : 200;
+    const n = ['lotka_volterra', 'sir', 'hodgkin_huxley', 'spatial_sir'].includes(name) ? 40 : 200;
+    // spatial_sir's float32 Beta draws round to exactly 0 or 1 for a few percent of cells under any seed.
+    const minChanged = name === 'spatial_sir' ? 0.9 : 0.99;
     test(`${name}: shapes, finiteness, seeded determinism, different seeds differ`, () => {
       const task = getTask(name);
       const theta = task.prior.sample(n, createRng(1));
@@ -84,7 +90,7 @@ describe('every task', () => {
       let differ = 0;
       for (let i = 0; i < x1.length; i++) if (x1[i] !== x3[i]) differ++;
       assert.ok(
-        differ > 0.99 * x1.length,
+        differ > minChanged * x1.length,
         `only ${differ} of ${x1.length} values changed with the seed`,
       );
       // Prior draws lie in the support and have finite density.

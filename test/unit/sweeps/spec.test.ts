@@ -631,10 +631,9 @@ describe('bad-spec corpus (issue 9): each rejected with the JSON path', () => {
     const good = readFileSync(join(root, 'sweeps', 'demo.json'), 'utf8');
     assert.doesNotThrow(() => parseSweepSpec(good));
     rejects(
-      () =>
-        parseSweepSpec(good.replace('"gaussian_linear"', '"gaussian_linear", "hodgkin_huxley"')),
+      () => parseSweepSpec(good.replace('"gaussian_linear"', '"gaussian_linear", "pyloric"')),
       'spec/tasks/1',
-      /unknown task "hodgkin_huxley"/,
+      /unknown task "pyloric"/,
     );
   });
 });
