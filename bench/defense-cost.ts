@@ -7,6 +7,9 @@
 //   node --import tsx bench/defense-cost.ts [--n 2000] [--epochs 2] [--beta 0.01] [--backend wasm]
 //        [--defenses none,noise,fim,...] [--reps 5] [--seed 0]
 //
+// fim-fast is the default (batch theta, half the batch); the :suffix variants change one thing
+// (:full whole batch, :quarter a quarter, :model detached draws + score-function term, :detached
+// without that term, :rsample reparameterized draws; the last three on the whole batch).
 // Each training run is a child process of its own, so its peak RSS (process.resourceUsage().maxRSS)
 // is its own. Every run trains the same fixed number of epochs (no early stopping), so the ratios
 // are per-epoch costs. The defense's effect is shown beside its cost: the validation NLL and the mean
@@ -44,14 +47,21 @@ const VARIANTS: Variant[] = [
   { label: 'noise', make: () => createDefense('noise') },
   { label: 'fim', make: (beta) => createDefense('fim', { beta }) },
   { label: 'fim-fast', make: (beta) => createDefense('fim-fast', { beta }) },
-  { label: 'fim-fast:half', make: (beta) => new FimFastDefense({ beta, batchFraction: 0.5 }) },
+  { label: 'fim-fast:full', make: (beta) => new FimFastDefense({ beta, batchFraction: 1 }) },
   { label: 'fim-fast:quarter', make: (beta) => new FimFastDefense({ beta, batchFraction: 0.25 }) },
-  { label: 'fim-fast:model', make: (beta) => new FimFastDefense({ beta, samples: 'model' }) },
+  {
+    label: 'fim-fast:model',
+    make: (beta) => new FimFastDefense({ beta, samples: 'model', batchFraction: 1 }),
+  },
   {
     label: 'fim-fast:detached',
-    make: (beta) => new FimFastDefense({ beta, samples: 'model', scoreFunction: false }),
+    make: (beta) =>
+      new FimFastDefense({ beta, samples: 'model', scoreFunction: false, batchFraction: 1 }),
   },
-  { label: 'fim-fast:rsample', make: (beta) => new FimFastDefense({ beta, samples: 'rsample' }) },
+  {
+    label: 'fim-fast:rsample',
+    make: (beta) => new FimFastDefense({ beta, samples: 'rsample', batchFraction: 1 }),
+  },
   { label: 'adversarial', make: () => createDefense('adversarial') },
   { label: 'trades', make: () => createDefense('trades') },
 ];
@@ -240,12 +250,27 @@ async function perBatch(): Promise<void> {
         return finiteMeanTrace(tf.reshape(tf.sum(tf.square(s), 1), [M, B]) as tf.Tensor2D, BETA);
       }),
     ),
-    fimFast: timeIt(step(() => new FimFastDefense({ beta: BETA, samples: 'model' }))),
-    fimFastDetached: timeIt(
-      step(() => new FimFastDefense({ beta: BETA, samples: 'model', scoreFunction: false })),
+    fimFast: timeIt(
+      step(() => new FimFastDefense({ beta: BETA, batchFraction: 1, samples: 'model' })),
     ),
-    fimFastRsample: timeIt(step(() => new FimFastDefense({ beta: BETA, samples: 'rsample' }))),
-    fimFastData: timeIt(step(() => new FimFastDefense({ beta: BETA, samples: 'data' }))),
+    fimFastDetached: timeIt(
+      step(
+        () =>
+          new FimFastDefense({
+            beta: BETA,
+            batchFraction: 1,
+            samples: 'model',
+            scoreFunction: false,
+          }),
+      ),
+    ),
+    fimFastRsample: timeIt(
+      step(() => new FimFastDefense({ beta: BETA, batchFraction: 1, samples: 'rsample' })),
+    ),
+    fimFastDataFull: timeIt(
+      step(() => new FimFastDefense({ beta: BETA, batchFraction: 1, samples: 'data' })),
+    ),
+    fimFastData: timeIt(step(() => new FimFastDefense({ beta: BETA }))),
   };
   predrawn.dispose();
   const pct = (v: number): string => `${((100 * v) / t.fim).toFixed(0)}%`;
@@ -280,6 +305,9 @@ async function perBatch(): Promise<void> {
   );
   console.log(
     `| fim-fast:rsample (pathwise, first order) | ${t.fimFastRsample.toFixed(0)} | ${pct(t.fimFastRsample)} |`,
+  );
+  console.log(
+    `| fim-fast:full (batch theta, whole batch) | ${t.fimFastDataFull.toFixed(0)} | ${pct(t.fimFastDataFull)} |`,
   );
   console.log(
     `| fim-fast (default: batch theta, no sampling, half the batch) | ${t.fimFastData.toFixed(0)} | ${pct(t.fimFastData)} |`,
@@ -338,12 +366,22 @@ async function perBatch(): Promise<void> {
   };
   const cos = {
     fim: meanCos(viaDefense(() => new FimTraceDefense({ beta: 1 }))),
-    fimFast: meanCos(viaDefense(() => new FimFastDefense({ beta: 1, samples: 'model' }))),
-    detached: meanCos(
-      viaDefense(() => new FimFastDefense({ beta: 1, samples: 'model', scoreFunction: false })),
+    fimFast: meanCos(
+      viaDefense(() => new FimFastDefense({ beta: 1, batchFraction: 1, samples: 'model' })),
     ),
-    rsample: meanCos(viaDefense(() => new FimFastDefense({ beta: 1, samples: 'rsample' }))),
-    data: meanCos(viaDefense(() => new FimFastDefense({ beta: 1, samples: 'data' }))),
+    detached: meanCos(
+      viaDefense(
+        () =>
+          new FimFastDefense({ beta: 1, batchFraction: 1, samples: 'model', scoreFunction: false }),
+      ),
+    ),
+    rsample: meanCos(
+      viaDefense(() => new FimFastDefense({ beta: 1, batchFraction: 1, samples: 'rsample' })),
+    ),
+    dataFull: meanCos(
+      viaDefense(() => new FimFastDefense({ beta: 1, batchFraction: 1, samples: 'data' })),
+    ),
+    data: meanCos(viaDefense(() => new FimFastDefense({ beta: 1 }))),
   };
   console.log(`\n### Estimator agreement on the same batch\n`);
   console.log(
@@ -357,6 +395,7 @@ async function perBatch(): Promise<void> {
   console.log(`| fim-fast:model (score-function term) | ${cos.fimFast.toFixed(3)} |`);
   console.log(`| fim-fast:detached | ${cos.detached.toFixed(3)} |`);
   console.log(`| fim-fast:rsample | ${cos.rsample.toFixed(3)} |`);
+  console.log(`| fim-fast:full (batch theta, whole batch) | ${cos.dataFull.toFixed(3)} |`);
   console.log(`| fim-fast (default: batch theta, half the batch) | ${cos.data.toFixed(3)} |`);
   x.dispose();
   theta.dispose();
