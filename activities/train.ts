@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { createDefense, type DefenseOptions } from '../sbi/defenses/index.js';
-import { createEstimator } from '../sbi/estimators/index.js';
+import { createEstimator, taskEstimatorDefaults } from '../sbi/estimators/index.js';
 import { loadModel, modelToJson, type SavedModel } from '../sbi/model-file.js';
 import {
   DEFAULT_NPE_HYPERPARAMETERS,
@@ -108,7 +108,8 @@ function prepare(input: TrainInput): Prepared {
       task,
       hyperparameters,
       defenseOptions,
-      architecture: { ...input.estimator.architecture },
+      // RABI's per-task settings (the MLP embedding for high-dimensional x) unless the spec overrides.
+      architecture: { ...taskEstimatorDefaults(task.name), ...input.estimator.architecture },
     };
   } catch (err) {
     throw classify(err);

@@ -124,7 +124,8 @@ async function run(argv: string[]): Promise<number> {
   const { createRng } = await import('../../sbi/rng.js');
   const { simulateDataset } = await import('../../sbi/simulate.js');
   const { loadSimulations } = await import('../../sbi/simulation-file.js');
-  const { createEstimator, defaultEstimatorConfig } = await import('../../sbi/estimators/index.js');
+  const { createEstimator, defaultEstimatorConfig, taskEstimatorDefaults } =
+    await import('../../sbi/estimators/index.js');
   const { trainNPE, DivergedError, defaultValSize, DEFAULT_NPE_HYPERPARAMETERS } =
     await import('../../sbi/npe.js');
   const { saveModel } = await import('../../sbi/model-file.js');
@@ -165,7 +166,11 @@ async function run(argv: string[]): Promise<number> {
       `--val-size ${hyperparameters.valSize} leaves no training data out of ${n} simulations.`,
     );
   }
-  const config = { ...defaultEstimatorConfig(kind), ...overrides };
+  const config = {
+    ...defaultEstimatorConfig(kind),
+    ...taskEstimatorDefaults(task.name),
+    ...overrides,
+  };
   const backend = await startBackend(v.backend);
   const rng = createRng(seed);
   if (v.sims === undefined) {

@@ -56,6 +56,7 @@ export abstract class AutoregressiveFlow extends BaseEstimator {
     }
     config.orders.forEach((o) => validateOrder(Array.isArray(o) ? o : [], thetaDim));
     this.bijection = bijection;
+    const ctxDim = this.buildEmbedding(rng.fork('embedding'));
     this.mades = config.orders.map(
       (order, l) =>
         new Made(
@@ -63,7 +64,7 @@ export abstract class AutoregressiveFlow extends BaseEstimator {
           `t${l}`,
           {
             thetaDim,
-            ctxDim: xDim,
+            ctxDim,
             hidden: config.hidden,
             paramsPerDim: bijection.paramsPerDim,
             order,
@@ -105,7 +106,7 @@ export abstract class AutoregressiveFlow extends BaseEstimator {
   logProb(theta: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor1D {
     this.checkPair(theta, x);
     return tf.tidy(() => {
-      const { z, logDet } = this.toBase(this.z.normalizeTheta(theta), this.z.normalizeX(x));
+      const { z, logDet } = this.toBase(this.z.normalizeTheta(theta), this.embedX(x));
       return tf.sub(
         tf.add(this.standardNormalLogProb(z), logDet),
         this.z.thetaLogScale,
@@ -119,7 +120,7 @@ export abstract class AutoregressiveFlow extends BaseEstimator {
     const B = x.shape[0];
     return tf.tidy(() => {
       const eps = rng.normalTensor([n * B, this.thetaDim]) as tf.Tensor2D;
-      const u = this.fromBase(eps, this.z.normalizeX(x), n);
+      const u = this.fromBase(eps, this.embedX(x), n);
       return tf.reshape(this.z.denormalizeTheta(u), [n, B, this.thetaDim]) as tf.Tensor3D;
     });
   }

@@ -8,10 +8,17 @@ import type {
   SerializedWeights,
   ZScore,
 } from '../types.js';
+import { Mlp } from './mlp.js';
 import { ParamStore } from './params.js';
 import { ZScoreTensors } from './zscore.js';
 
 export const LOG_2PI = Math.log(2 * Math.PI);
+
+/** The `embedding` config values: x as it is, or RABI's MLP embedding net (paper.md section 7). */
+export const EMBEDDINGS = ['identity', 'mlp'] as const;
+export type Embedding = (typeof EMBEDDINGS)[number];
+/** RABI's `mlp` embedding: D_x -> 400 -> 200 -> 100 -> 50, ReLU between layers, linear output. */
+export const MLP_EMBEDDING_SIZES: readonly number[] = [400, 200, 100, 50];
 
 export abstract class BaseEstimator implements DensityEstimator {
   abstract readonly kind: EstimatorKind;
@@ -20,6 +27,7 @@ export abstract class BaseEstimator implements DensityEstimator {
   readonly config: Record<string, unknown>;
   protected readonly params = new ParamStore();
   protected z: ZScoreTensors;
+  private embedding: Mlp | null = null;
 
   constructor(thetaDim: number, xDim: number, config: Record<string, unknown>, zscore: ZScore) {
     if (!Number.isInteger(thetaDim) || thetaDim < 1)
@@ -41,6 +49,28 @@ export abstract class BaseEstimator implements DensityEstimator {
     const next = new ZScoreTensors(stats, this.thetaDim, this.xDim);
     this.z.dispose();
     this.z = next;
+  }
+
+  /**
+   * Builds the embedding net named by config.embedding (weights from rng) and returns the width of
+   * what the conditioner sees. Subclasses call it once, before building their conditioner.
+   */
+  protected buildEmbedding(rng: RandomStream): number {
+    const kind = this.config.embedding ?? 'identity';
+    if (kind === 'identity') return this.xDim;
+    if (kind !== 'mlp') {
+      throw new Error(
+        `embedding must be one of ${EMBEDDINGS.join(', ')}, got ${JSON.stringify(kind)}`,
+      );
+    }
+    this.embedding = new Mlp(this.params, 'embedding', [this.xDim, ...MLP_EMBEDDING_SIZES], rng);
+    return MLP_EMBEDDING_SIZES[MLP_EMBEDDING_SIZES.length - 1]!;
+  }
+
+  /** Raw x -> z-scored x -> embedding: the conditioner's input, differentiable in x. */
+  protected embedX(x: tf.Tensor2D): tf.Tensor2D {
+    const xz = this.z.normalizeX(x);
+    return this.embedding ? this.embedding.forward(xz) : xz;
   }
 
   abstract logProb(theta: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor1D;

@@ -30,7 +30,12 @@ export class DiagonalGaussian extends BaseEstimator {
     super(thetaDim, xDim, config, zscore);
     if (!(config.minScale >= 0)) throw new Error(`minScale must be >= 0, got ${config.minScale}`);
     this.minScale = config.minScale;
-    this.net = new Mlp(this.params, 'net', [xDim, ...config.hidden, 2 * thetaDim], rng.fork('net'));
+    this.net = new Mlp(
+      this.params,
+      'net',
+      [this.buildEmbedding(rng.fork('embedding')), ...config.hidden, 2 * thetaDim],
+      rng.fork('net'),
+    );
   }
 
   /** mu and sigma [B, D] in z-scored theta units. */
@@ -50,7 +55,7 @@ export class DiagonalGaussian extends BaseEstimator {
   meanAndScale(x: tf.Tensor2D): { mean: tf.Tensor2D; scale: tf.Tensor2D } {
     this.checkX(x);
     return tf.tidy(() => {
-      const { mu, sigma } = this.head(this.z.normalizeX(x));
+      const { mu, sigma } = this.head(this.embedX(x));
       return { mean: this.z.denormalizeTheta(mu), scale: this.z.scaleTheta(sigma) };
     });
   }
@@ -58,7 +63,7 @@ export class DiagonalGaussian extends BaseEstimator {
   logProb(theta: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor1D {
     this.checkPair(theta, x);
     return tf.tidy(() => {
-      const { mu, sigma } = this.head(this.z.normalizeX(x));
+      const { mu, sigma } = this.head(this.embedX(x));
       const r = tf.div(tf.sub(this.z.normalizeTheta(theta), mu), sigma);
       const perDim = tf.add(tf.mul(tf.square(r), 0.5), tf.log(sigma));
       const constant = 0.5 * LOG_2PI * this.thetaDim + this.z.thetaLogScale;
@@ -71,7 +76,7 @@ export class DiagonalGaussian extends BaseEstimator {
     this.checkN(n);
     const B = x.shape[0];
     return tf.tidy(() => {
-      const { mu, sigma } = this.head(this.z.normalizeX(x));
+      const { mu, sigma } = this.head(this.embedX(x));
       const eps = rng.normalTensor([n, B, this.thetaDim]);
       // [B, D] broadcasts against [n, B, D].
       const u = tf.add(tf.mul(eps, sigma), mu) as tf.Tensor3D;

@@ -9,12 +9,15 @@ import type {
   ZScore,
 } from '../types.js';
 import { drawOrders } from './autoregressive.js';
+import { EMBEDDINGS } from './base.js';
 import { DiagonalGaussian, GAUSSIAN_DEFAULTS, type GaussianConfig } from './gaussian.js';
 import { MAF_DEFAULTS, Maf, type MafConfig } from './maf.js';
 import { MDN_DEFAULTS, MixtureDensityNetwork, type MdnConfig } from './mdn.js';
 import { NSF_DEFAULTS, Nsf, type NsfConfig } from './nsf.js';
 
 export { computeZScore, identityZScore } from './zscore.js';
+export { EMBEDDINGS, MLP_EMBEDDING_SIZES, type Embedding } from './base.js';
+export { taskEstimatorDefaults } from './task-defaults.js';
 
 export const ESTIMATOR_KINDS: readonly EstimatorKind[] = ['maf', 'nsf', 'gaussian', 'mdn'];
 
@@ -25,12 +28,15 @@ const DEFAULTS: Record<EstimatorKind, Record<string, unknown>> = {
   mdn: MDN_DEFAULTS,
 };
 
-/** Keys a config may hold beyond the defaults: the flows' variable orders (drawn when absent). */
+/**
+ * Keys a config may hold beyond the defaults: the flows' variable orders (drawn when absent) and the
+ * embedding net ('identity' when absent, so configs saved before it existed rebuild unchanged).
+ */
 const EXTRA_KEYS: Record<EstimatorKind, string[]> = {
-  maf: ['orders'],
-  nsf: ['orders'],
-  gaussian: [],
-  mdn: [],
+  maf: ['orders', 'embedding'],
+  nsf: ['orders', 'embedding'],
+  gaussian: ['embedding'],
+  mdn: ['embedding'],
 };
 
 export function isEstimatorKind(s: string): s is EstimatorKind {
@@ -68,8 +74,21 @@ function mergeConfig(
       `${kind} hidden sizes must be a non-empty list of positive integers, got ${JSON.stringify(hidden)}`,
     );
   }
+  if (
+    config.embedding !== undefined &&
+    !(EMBEDDINGS as readonly unknown[]).includes(config.embedding)
+  ) {
+    throw new Error(
+      `${kind} embedding must be one of ${EMBEDDINGS.join(', ')}, got ${JSON.stringify(config.embedding)}`,
+    );
+  }
   for (const [key, v] of Object.entries(config)) {
-    if (key !== 'hidden' && key !== 'orders' && (typeof v !== 'number' || !Number.isFinite(v))) {
+    if (
+      key !== 'hidden' &&
+      key !== 'orders' &&
+      key !== 'embedding' &&
+      (typeof v !== 'number' || !Number.isFinite(v))
+    ) {
       throw new Error(`${kind} setting "${key}" must be a finite number, got ${JSON.stringify(v)}`);
     }
   }

@@ -41,7 +41,12 @@ export class MixtureDensityNetwork extends BaseEstimator {
     this.C = config.components;
     this.minScale = config.minScale;
     const out = this.C * (1 + 2 * thetaDim);
-    this.net = new Mlp(this.params, 'net', [xDim, ...config.hidden, out], rng.fork('net'));
+    this.net = new Mlp(
+      this.params,
+      'net',
+      [this.buildEmbedding(rng.fork('embedding')), ...config.hidden, out],
+      rng.fork('net'),
+    );
   }
 
   /** logits [B, C]; means and scales [B, C, D] in z-scored theta units. */
@@ -60,7 +65,7 @@ export class MixtureDensityNetwork extends BaseEstimator {
   logProb(theta: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor1D {
     this.checkPair(theta, x);
     return tf.tidy(() => {
-      const { logits, mu, sigma } = this.head(this.z.normalizeX(x));
+      const { logits, mu, sigma } = this.head(this.embedX(x));
       const u = tf.expandDims(this.z.normalizeTheta(theta), 1); // [B, 1, D]
       const r = tf.div(tf.sub(u, mu), sigma);
       const perComp = tf.neg(tf.sum(tf.add(tf.mul(tf.square(r), 0.5), tf.log(sigma)), 2)); // [B, C]
@@ -77,7 +82,7 @@ export class MixtureDensityNetwork extends BaseEstimator {
     const C = this.C;
     const D = this.thetaDim;
     return tf.tidy(() => {
-      const { logits, mu, sigma } = this.head(this.z.normalizeX(x));
+      const { logits, mu, sigma } = this.head(this.embedX(x));
       const probs = softmax(logits, 1).dataSync();
       // Components first (n * B uniforms, sample-major), then the base noise.
       const oneHot = new Float32Array(n * B * C);
