@@ -18,6 +18,7 @@ import {
   type TrainingState,
 } from '../sbi/npe.js';
 import { createRng } from '../sbi/rng.js';
+import { defaultThetaTransform } from '../sbi/transforms.js';
 import { getTask } from '../sbi/tasks/index.js';
 import type { Task } from '../sbi/types.js';
 import type { TrialConfig } from '../sweeps/types.js';
@@ -197,6 +198,8 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
         xDim: p.task.xDim,
         rng: rng.fork('train'),
         hyperparameters: p.hyperparameters,
+        // RABI trains bounded-prior tasks in unconstrained space; the model comes back constrained.
+        thetaTransform: defaultThetaTransform(p.task),
         createModel: (zscore) =>
           createEstimator(input.estimator.kind, {
             thetaDim: p.task.thetaDim,

@@ -5,6 +5,13 @@
 import { tf } from './backend.js';
 import { computeZScore } from './estimators/zscore.js';
 import { decodeFloat32, encodeFloat32 } from './float32-base64.js';
+import {
+  ConstrainedEstimator,
+  isIdentityTransform,
+  toUnconstrained,
+  validateTransformSpec,
+  type ThetaTransformSpec,
+} from './transforms.js';
 import type { DensityEstimator, RandomStream, SerializedWeights, ZScore } from './types.js';
 
 export interface NPEHyperparameters {
@@ -115,6 +122,13 @@ export interface TrainNPEOptions {
   resumeFrom?: TrainingState;
   /** Checked between epochs; an aborted signal stops training by throwing its reason. */
   signal?: AbortSignal;
+  /**
+   * Train in unconstrained space (research/paper.md section 7): the model is fit to u = T^-1(theta)
+   * (rows outside the support are dropped with the non-finite ones), defenses and checkpoints see
+   * that model, and the returned model is a ConstrainedEstimator with T re-attached. The returned
+   * zscore and losses are those of u.
+   */
+  thetaTransform?: ThetaTransformSpec;
 }
 
 export interface TrainNPEResult {
@@ -507,7 +521,14 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
   const hp = resolveHyperparameters(opts.hyperparameters);
   const { thetaDim, xDim, rng, defense } = opts;
 
-  const clean = dropNonFinite(opts.data.theta, opts.data.x, opts.data.n, thetaDim, xDim);
+  const transform =
+    opts.thetaTransform && !isIdentityTransform(opts.thetaTransform)
+      ? validateTransformSpec(opts.thetaTransform, thetaDim)
+      : undefined;
+  const thetaIn = transform
+    ? toUnconstrained(transform, opts.data.theta.subarray(0, opts.data.n * thetaDim), opts.data.n)
+    : opts.data.theta;
+  const clean = dropNonFinite(thetaIn, opts.data.x, opts.data.n, thetaDim, xDim);
   if (clean.n < 2) {
     throw new RangeError(
       `NPE needs at least 2 finite simulations, got ${clean.n} (${clean.dropped} dropped as non-finite).`,
@@ -620,7 +641,7 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
     // returned model is always the one with the best validation loss.
     restoreBest();
     return {
-      model,
+      model: transform ? new ConstrainedEstimator(model, transform) : model,
       zscore,
       epochs: trainLosses.length,
       bestEpoch: es.bestEpoch,

@@ -129,6 +129,7 @@ async function run(argv: string[]): Promise<number> {
   const { trainNPE, DivergedError, defaultValSize, DEFAULT_NPE_HYPERPARAMETERS } =
     await import('../../sbi/npe.js');
   const { saveModel } = await import('../../sbi/model-file.js');
+  const { defaultThetaTransform } = await import('../../sbi/transforms.js');
   const { createDefense, defenseDefaults } = await import('../../sbi/defenses/index.js');
   const { codeVersion } = await import('../code-version.js');
   const { epochProgress } = await import('../progress.js');
@@ -191,6 +192,7 @@ async function run(argv: string[]): Promise<number> {
       xDim: task.xDim,
       rng: rng.fork('train'),
       hyperparameters,
+      thetaTransform: defaultThetaTransform(task),
       createModel: (zscore) =>
         createEstimator(kind, {
           thetaDim: task.thetaDim,

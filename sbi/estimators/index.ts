@@ -1,6 +1,7 @@
 // The estimator registry: names, RABI's default hyperparameters, construction from a seeded stream
 // and reconstruction from a saved (config, z-score, weights) triple.
 import { createRng } from '../rng.js';
+import { ConstrainedEstimator, validateTransformSpec } from '../transforms.js';
 import type {
   DensityEstimator,
   EstimatorKind,
@@ -148,6 +149,13 @@ export function restoreEstimator(
   weights: SerializedWeights[],
 ): DensityEstimator {
   checkKind(kind);
+  // A model trained in unconstrained space comes back with its transform re-attached.
+  if (config.thetaTransform !== undefined) {
+    const { thetaTransform, ...innerConfig } = config;
+    const spec = validateTransformSpec(thetaTransform, thetaDim);
+    const inner = restoreEstimator(kind, thetaDim, xDim, innerConfig, zscore, weights);
+    return new ConstrainedEstimator(inner, spec);
+  }
   const full = mergeConfig(kind, config);
   if (EXTRA_KEYS[kind].includes('orders') && full.orders === undefined) {
     throw new Error(`a saved ${kind} config must hold its variable orders`);
