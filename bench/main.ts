@@ -1,9 +1,11 @@
 // `npm run bench -- <name> [options]`: runs one bench by name (they are never part of npm test).
 //   throughput  MAF training throughput per tfjs backend vs PyTorch (bench/train-throughput.ts)
 //   accuracy    C2ST of NPE posteriors against reference posteriors (bench/accuracy.ts)
+//   simulators  simulator throughput per task (bench/simulators.ts)
 const BENCHES: Record<string, string> = {
   throughput: './train-throughput.js',
   accuracy: './accuracy.js',
+  simulators: './simulators.js',
 };
 
 const name = process.argv[2];

@@ -10,7 +10,7 @@ import {
   hodgkinHuxley,
   hodgkinHuxleyRhs,
 } from '../../../sbi/tasks/hodgkin_huxley.js';
-import { linspace, type OdeRhs } from '../../../sbi/tasks/ode.js';
+import { Dopri5, linspace, type OdeRhs } from '../../../sbi/tasks/ode.js';
 
 const oscillator: OdeRhs = (_t, y, dy, p) => {
   dy[0] = y[1];
@@ -141,6 +141,23 @@ describe('hodgkin_huxley', () => {
     }
     // The bound is not met trivially by silent neurons: draws do spike towards E_Na.
     assert.ok(spiking > n / 2, `${spiking} of ${n} spiking`);
+  });
+
+  test('at tight tolerances Bosh3 and Dopri5 agree on the spiking HH trajectory (cross-check of rhs and solver)', () => {
+    const task = hodgkinHuxley();
+    const p = Float64Array.from([...TYPICAL, task.current]);
+    const y0 = [HH_V0, ...hhSteadyGates(HH_V0)];
+    const a = new Float64Array(1000);
+    const b = new Float64Array(1000);
+    new Dopri5(5).solve(hodgkinHuxleyRhs, p, y0, task.times, a, { atol: 1e-10, rtol: 1e-10 });
+    const res = new Bosh3(5).solve(hodgkinHuxleyRhs, p, y0, task.times, b, {
+      atol: 1e-9,
+      rtol: 1e-8,
+    });
+    assert.equal(res.status, 'ok');
+    let err = 0;
+    for (let i = 0; i < 200; i++) err = Math.max(err, Math.abs(a[5 * i] - b[5 * i]));
+    assert.ok(err < 0.05, `max |dV| ${err} mV`);
   });
 
   test('x is the trajectory plus N(0, 0.5^2) noise, deterministic under a seed', () => {
