@@ -34,11 +34,12 @@ export const QUEUES = ['cpu', 'gpu'] as const;
 export type Queue = (typeof QUEUES)[number];
 
 /**
- * Architecture settings each estimator accepts (the keys of sbi's *_DEFAULTS; `orders` is left out
- * because a flow draws it from the trial's seed).
+ * Architecture settings each estimator accepts: the keys of sbi's *_DEFAULTS (`orders` is left out
+ * because a flow draws it from the trial's seed), plus `embedding` (sbi/estimators/base.ts
+ * EMBEDDINGS: 'identity' or RABI's 'mlp'; absent means the task's default).
  */
 export const ARCHITECTURE_KEYS = {
-  maf: ['hidden', 'numTransforms', 'logScaleMin', 'logScaleMax'],
+  maf: ['hidden', 'numTransforms', 'logScaleMin', 'logScaleMax', 'embedding'],
   nsf: [
     'hidden',
     'numTransforms',
@@ -47,7 +48,11 @@ export const ARCHITECTURE_KEYS = {
     'minBinWidth',
     'minBinHeight',
     'minDerivative',
+    'embedding',
   ],
-  gaussian: ['hidden', 'minScale'],
-  mdn: ['hidden', 'components', 'minScale'],
+  gaussian: ['hidden', 'minScale', 'embedding'],
+  mdn: ['hidden', 'components', 'minScale', 'embedding'],
 } as const satisfies Record<EstimatorKind, readonly string[]>;
+
+/** sbi/estimators/base.ts EMBEDDINGS. */
+export const EMBEDDINGS = ['identity', 'mlp'] as const;

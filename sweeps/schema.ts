@@ -2,6 +2,7 @@
 // validate.ts compiles it with ajv; nothing here imports ajv, so workflows may import the limits.
 import {
   ARCHITECTURE_KEYS,
+  EMBEDDINGS,
   ATTACK_NAMES,
   DEFENSE_NAMES,
   ESTIMATOR_KINDS,
@@ -90,6 +91,7 @@ const ARCHITECTURE_VALUES: Record<string, Schema> = {
   minBinWidth: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
   minBinHeight: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
   minDerivative: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+  embedding: { title: 'embedding', enum: EMBEDDINGS },
 };
 
 function architectureSchema(kind: (typeof ESTIMATOR_KINDS)[number]): Schema {

@@ -7,6 +7,7 @@ import {
   ARCHITECTURE_KEYS,
   ATTACK_NAMES,
   DEFENSE_NAMES,
+  EMBEDDINGS,
   ESTIMATOR_KINDS,
   TASK_NAMES,
 } from '../../../sweeps/names.js';
@@ -25,6 +26,7 @@ import {
 } from '../../../sbi/defenses/index.js';
 import {
   defaultEstimatorConfig,
+  EMBEDDINGS as SBI_EMBEDDINGS,
   ESTIMATOR_KINDS as SBI_KINDS,
 } from '../../../sbi/estimators/index.js';
 import { DEFAULT_NPE_HYPERPARAMETERS } from '../../../sbi/npe.js';
@@ -59,13 +61,14 @@ describe('names agree with sbi/', () => {
     assert.deepEqual([...ATTACK_NAMES], [...ATTACKS]);
   });
 
-  test('architecture keys are sbi default keys', () => {
+  test('architecture keys are sbi default keys plus the embedding choice', () => {
     for (const kind of ESTIMATOR_KINDS)
       assert.deepEqual(
         [...ARCHITECTURE_KEYS[kind]].sort(),
-        Object.keys(defaultEstimatorConfig(kind)).sort(),
+        [...Object.keys(defaultEstimatorConfig(kind)), 'embedding'].sort(),
         kind,
       );
+    assert.deepEqual([...EMBEDDINGS], [...SBI_EMBEDDINGS]);
   });
 
   test('defense names, the grids each takes and their defaults agree with sbi/defenses', () => {
@@ -624,6 +627,18 @@ describe('bad-spec corpus (issue 9): each rejected with the JSON path', () => {
     );
     assert.equal((Object.prototype as Record<string, unknown>).polluted, undefined);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+
+  test('an estimator may choose its embedding net; an unknown one is rejected with its path', () => {
+    const spec = withSpec({ estimators: [{ kind: 'maf', architecture: { embedding: 'mlp' } }] });
+    assert.doesNotThrow(() => validateSweepSpec(spec));
+    rejects(
+      () =>
+        validateSweepSpec(
+          withSpec({ estimators: [{ kind: 'nsf', architecture: { embedding: 'cnn' } }] }),
+        ),
+      'spec/estimators/0/architecture/embedding',
+    );
   });
 
   test('a valid spec with one later-issue task name is rejected', () => {
