@@ -2,6 +2,11 @@
 // once, the sweep ends completed with its curves, resubmitting it starts no trial, and a malformed
 // spec is refused before anything starts.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { submitSweep, sweepStatus, waitForSweep } from '../../cli/sweep-client.js';
 import { evaluationPlan, expandSweep, sweepIdOf } from '../../sweeps/expand.js';
@@ -13,8 +18,27 @@ import {
   type RunningWorker,
   type SweepTestContext,
 } from './sweep-harness.js';
+import { robustsbi, sharedStackEnv } from './harness.js';
 
 let ctx: SweepTestContext;
+
+const cliMain = (() => {
+  const js = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+  return existsSync(js) ? js : fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
+})();
+
+/** The CLI in a child process without blocking this one (whose worker must keep running). */
+function robustsbiAsync(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [...process.execArgv.filter((a) => !a.startsWith('--test')), cliMain, ...args],
+      { env: sharedStackEnv(), timeout: 240_000 },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
 let worker: RunningWorker;
 
 before(async () => {
@@ -122,6 +146,74 @@ describe('a sweep on the real stack', () => {
     for (const a of afterDocs) {
       const b = before.find((x) => x._id === a._id)!;
       assert.equal(a.updatedAt.getTime(), b.updatedAt.getTime(), 'no evaluation was rewritten');
+    }
+  });
+
+  test('the command line reports, lists and reruns the finished sweep', async () => {
+    const env = sharedStackEnv();
+    const status = robustsbi(['sweep', 'status', sweepId, '--json'], env);
+    assert.equal(status.code, 0, status.stderr);
+    const json = JSON.parse(status.stdout) as Record<string, unknown>;
+    assert.equal(json.state, 'completed');
+    assert.equal(json.trials, trials.length);
+    assert.equal(json.completed, trials.length);
+    assert.equal(json.failed, 0);
+    assert.equal(json.running, 0);
+    const list = robustsbi(['sweep', 'list'], env);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, new RegExp(`^${sweepId} +completed`, 'm'));
+    const pause = robustsbi(['sweep', 'pause', sweepId], env);
+    assert.equal(pause.code, 1);
+    assert.match(pause.stderr, /is not running, so it cannot be paused/);
+    const rerun = await robustsbiAsync([
+      'sweep',
+      'rerun-failed',
+      sweepId,
+      '--wait',
+      '--queue-prefix',
+      ctx.queuePrefix,
+    ]);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.equal(rerun.stdout.split('\n')[0], sweepId);
+    assert.match(
+      rerun.stdout,
+      /completed: \d+\/\d+ trials completed \(\d+ already done\), 0 failed/,
+    );
+    assert.match(
+      rerun.stdout,
+      new RegExp(
+        `${trials.length}/${trials.length} trials completed \\(${trials.length} already done\\)`,
+      ),
+    );
+  });
+});
+
+describe('a malformed spec', () => {
+  test('is refused with the JSON path of the problem before anything starts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'robustsbi-spec-'));
+    try {
+      const file = join(dir, 'bad.json');
+      const bad = {
+        ...tinySpec(),
+        defenses: [{ name: 'none' }, { name: 'fim', betas: [0.1, -1] }],
+      };
+      writeFileSync(file, JSON.stringify(bad));
+      const query = 'WorkflowType = "sweepWorkflow"';
+      const workflowsBefore = (await ctx.client.workflow.count(query)).count;
+      const sweepsBefore = await ctx.store.sweeps.countDocuments({});
+      const r = robustsbi(['sweep', 'run', file, '--wait'], sharedStackEnv());
+      assert.equal(r.code, 2);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /spec\/defenses\/1\/betas\/1: must be >= 0/);
+      assert.equal(r.stderr.trim().split('\n').length, 1, 'one sentence');
+      assert.equal((await ctx.client.workflow.count(query)).count, workflowsBefore);
+      assert.equal(await ctx.store.sweeps.countDocuments({}), sweepsBefore);
+      writeFileSync(file, '{"name": "x", "tasks": ["gaussian_linear",]}');
+      const syntax = robustsbi(['sweep', 'run', file], sharedStackEnv());
+      assert.equal(syntax.code, 2);
+      assert.match(syntax.stderr, /is invalid: /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
