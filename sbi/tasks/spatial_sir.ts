@@ -119,6 +119,10 @@ export class SpatialSirTask implements Task {
     const xd = this.xDim;
     const out = new Float32Array(n * xd);
     const a = SPATIAL_SIR_TEST_ERROR;
+    // One draw advances the caller's stream (a second call gets new numbers, as with the other
+    // tasks); each row then has its own fork, so its draws do not depend on how long earlier
+    // epidemics ran.
+    const batch = rng.fork(`batch-${rng.int(2 ** 30)}`);
     for (let r = 0; r < n; r++) {
       const beta = theta[2 * r];
       const gamma = theta[2 * r + 1];
@@ -127,8 +131,7 @@ export class SpatialSirTask implements Task {
         out.fill(NaN, o, o + xd);
         continue;
       }
-      // A row's own stream: its draws do not depend on how long earlier epidemics ran.
-      const rowRng = rng.fork(r);
+      const rowRng = batch.fork(r);
       this.runEpidemic(beta, gamma, rowRng);
       for (let k = 0; k < xd; k++) {
         const i = this.inf[k];

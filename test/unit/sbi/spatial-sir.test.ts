@@ -107,12 +107,13 @@ describe('spatial_sir', () => {
     const x = task.simulate(theta, n, rng);
     assert.ok(x.every((v) => v >= 0 && v <= 1));
     // Re-run each row's epidemic on the same fork to know which cells were infected.
+    const batch = createRng(9).fork(`batch-${createRng(9).int(2 ** 30)}`);
     let sInf = 0;
     let nInf = 0;
     let sOk = 0;
     let nOk = 0;
     for (let r = 0; r < n; r++) {
-      task.runEpidemic(2, 0.3, rng.fork(r));
+      task.runEpidemic(2, 0.3, batch.fork(r));
       for (let k = 0; k < 900; k++) {
         if (task.infected[k]) {
           sInf += x[900 * r + k];
@@ -134,8 +135,12 @@ describe('spatial_sir', () => {
     const theta = task.prior.sample(6, createRng(1));
     const x = task.simulate(theta, 6, createRng(3));
     assert.deepEqual(x, spatialSir().simulate(theta, 6, createRng(3)));
-    // Row 0 alone draws what it drew in the batch.
+    // Row 0 alone draws what it drew in the batch; a second call on the same stream draws anew.
     assert.deepEqual(task.simulate(theta.subarray(0, 2), 1, createRng(3)), x.subarray(0, 900));
+    const r3 = createRng(3);
+    const first = task.simulate(theta, 2, r3);
+    const second = task.simulate(theta, 2, r3);
+    assert.notDeepEqual(first, second);
     const big = task.prior.sample(20000, createRng(8));
     let s = 0;
     let ss = 0;
