@@ -15,7 +15,7 @@ import type { SweepSpec } from '../../sweeps/types.js';
 import type { SweepOptions, SweepProgress } from '../../workflows/messages.js';
 
 const usage = `robustsbi sweep run SPEC [--wait] [--continue-as-new-every N] [--heartbeat-timeout D]
-       robustsbi sweep status ID [--json]
+       robustsbi sweep status ID [--json] [--table]
        robustsbi sweep list [--json]
        robustsbi sweep pause | resume | cancel ID
        robustsbi sweep rerun-failed ID [--wait]
@@ -23,7 +23,8 @@ const usage = `robustsbi sweep run SPEC [--wait] [--continue-as-new-every N] [--
   run SPEC        validate the spec (JSON), start its sweep and print the sweep ID; a spec whose sweep
                   is running attaches to it, a finished one reruns only failed or missing trials
   --wait          show progress until the sweep ends (exit 1 unless it completed)
-  status ID       state and trial counts (--json: state, trials, completed, failed, running, ...)
+  status ID       state and trial counts (--json: state, trials, completed, failed, running, ...);
+                  --table: the accuracy-robustness trade-off table of its stored curves
   list            every sweep in MongoDB, newest first
   pause / resume  stop / restart making new trials (running ones finish)
   cancel          cancel the running trials and end the sweep as cancelled
@@ -40,6 +41,7 @@ function parse(sub: Sub, argv: string[]) {
       options: {
         wait: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
+        table: { type: 'boolean', default: false },
         'queue-prefix': { type: 'string', default: '' },
         'continue-as-new-every': { type: 'string' },
         'heartbeat-timeout': { type: 'string' },
@@ -179,6 +181,10 @@ async function run(argv: string[]): Promise<number> {
       );
       for (const f of final.failures)
         console.log(`  failed ${f.trialId} (${f.type}): ${f.message}`);
+      if (final.completed > 0) {
+        const { tradeoffTables } = await import('../tradeoff-table.js');
+        console.log(`\n${tradeoffTables(await store.listCurves(sweepId))}`);
+      }
       return final.state === 'completed' ? 0 : 1;
     };
 
@@ -240,6 +246,10 @@ async function run(argv: string[]): Promise<number> {
             `sweep ${st.sweepId}${st.name ? ` (${st.name})` : ''}: ${st.state}; ${st.trials} trials: ${st.completed} completed, ${st.failed} failed, ${st.running} running, ${st.queued} queued, ${st.cancelled} cancelled`,
           );
           if (st.error) console.log(`  ${st.error.message}`);
+        }
+        if (v.table) {
+          const { tradeoffTables } = await import('../tradeoff-table.js');
+          console.log(`\n${tradeoffTables(await store.listCurves(id!))}`);
         }
         return 0;
       }
