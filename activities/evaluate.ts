@@ -10,6 +10,7 @@ import type { Objective } from '../sweeps/names.js';
 import type { TrialConfig } from '../sweeps/types.js';
 import type { ActivityDeps } from './deps.js';
 import { classify } from './failures.js';
+import { keepAlive } from './keep-alive.js';
 import { loadDataset } from './simulate.js';
 import { loadModelArtifact } from './train.js';
 
@@ -67,6 +68,7 @@ export async function evaluate(deps: ActivityDeps, input: EvaluateInput): Promis
   try {
     ctx.heartbeat({ attack, eps });
     let records;
+    const stopKeepAlive = keepAlive(ctx, () => ({ attack, eps }));
     try {
       // The same streams as `robustsbi evaluate --seed`: each record forks its own key, so one
       // (attack, eps) at a time gives the records one call over the whole grid would.
@@ -89,6 +91,8 @@ export async function evaluate(deps: ActivityDeps, input: EvaluateInput): Promis
       );
     } catch (err) {
       throw classify(err);
+    } finally {
+      stopKeepAlive();
     }
     await deps.store.putEvaluations(records.map((r) => evaluationFromRecord(trial.trialId, r)));
     return {

@@ -25,6 +25,7 @@ import type { TrialConfig } from '../sweeps/types.js';
 import { artifactNames, decodeCheckpoint, encodeCheckpoint } from './artifacts.js';
 import type { ActivityDeps } from './deps.js';
 import { classify } from './failures.js';
+import { keepAlive } from './keep-alive.js';
 import { loadDataset } from './simulate.js';
 
 export type TrainInput = Pick<
@@ -189,6 +190,14 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
 
   const rng = createRng(input.seed);
   const started = performance.now();
+  // Until the first epoch ends, the checkpoint's epoch is the progress to report.
+  let lastBeat: TrainHeartbeat = {
+    epoch: resumeFrom?.epoch ?? 0,
+    maxEpochs: p.hyperparameters.maxEpochs,
+    trainLoss: NaN,
+    valLoss: NaN,
+    bestValLoss: NaN,
+  };
   const run = async (from: TrainingState | undefined) => {
     const defense = createDefense(input.defense.name, p.defenseOptions);
     try {
@@ -219,6 +228,7 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
             valLoss: e.valLoss,
             bestValLoss: e.bestValLoss,
           };
+          lastBeat = beat;
           ctx.heartbeat(beat);
         },
         checkpoint: async (state) => {
@@ -235,6 +245,7 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
   };
 
   let result;
+  const stopKeepAlive = keepAlive(ctx, () => lastBeat);
   try {
     if (resumeFrom)
       log(`resuming ${input.modelId} from its checkpoint at epoch ${resumeFrom.epoch}`);
@@ -255,6 +266,8 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
     }
   } catch (err) {
     throw classify(err);
+  } finally {
+    stopKeepAlive();
   }
 
   const trainSeconds = (performance.now() - started) / 1000;

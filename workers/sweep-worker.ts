@@ -116,11 +116,15 @@ export async function runSweepWorker(
         component: 'worker',
       },
     );
-    w.worker.shutdown();
+    try {
+      w.worker.shutdown();
+    } catch {
+      // A second signal while stopping: the first one is being handled.
+    }
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const onStop = () => w.worker.shutdown();
+  const onStop = () => onSignal('SIGTERM');
   stop?.addEventListener('abort', onStop, { once: true });
   try {
     await w.worker.run();

@@ -165,7 +165,7 @@ async function run(argv: string[]): Promise<number> {
             if (first) {
               const hb = await client.trainingProgress(t.client, first.trialId);
               if (hb)
-                training = `; trial ${first.index} training ${bar(hb.epoch, hb.maxEpochs, 10)} epoch ${hb.epoch}/${hb.maxEpochs} val ${Number(hb.valLoss).toFixed(3)}`;
+                training = `; trial ${first.index} training ${bar(hb.epoch, hb.maxEpochs, 10)} epoch ${hb.epoch}/${hb.maxEpochs} val ${Number.isFinite(hb.valLoss) && hb.valLoss !== null ? Number(hb.valLoss).toFixed(3) : '-'}`;
             }
             const line = progressLine(p, training);
             if (line === lastLine) return;
