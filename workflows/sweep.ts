@@ -103,17 +103,17 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
   const finished = () => ['completed', 'failed', 'cancelled', 'aggregating'].includes(state);
 
   setHandler(progressQuery, progress);
-  setHandler(pauseSignal, async () => {
+  // Handlers only flip flags: the main loop writes the status to MongoDB (after the sweep exists there,
+  // and never from a handler, whose failure would fail the workflow).
+  setHandler(pauseSignal, () => {
     if (c.paused || cancelRequested || finished()) return;
     c.paused = true;
     if (state === 'running') state = 'paused';
-    await persist.setSweepStatus({ sweepId, status: 'paused' });
   });
-  setHandler(resumeSignal, async () => {
+  setHandler(resumeSignal, () => {
     if (!c.paused || finished()) return;
     c.paused = false;
     if (state === 'paused') state = 'running';
-    await persist.setSweepStatus({ sweepId, status: 'running' });
   });
   setHandler(cancelSignal, () => {
     if (finished()) return;
@@ -166,6 +166,16 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
       .finally(() => running.delete(trial.trialId));
   };
 
+  // What MongoDB's sweep status says about pausing (registerSweep stores 'running').
+  let pausedInStore = input.carried ? c.paused : false;
+  const syncPaused = async (): Promise<void> => {
+    while (pausedInStore !== c.paused) {
+      const want = c.paused;
+      await persist.setSweepStatus({ sweepId, status: want ? 'paused' : 'running' });
+      pausedInStore = want;
+    }
+  };
+
   try {
     if (!input.carried) {
       await persist.registerSweep({ sweepId, spec, workflowId: workflowInfo().workflowId });
@@ -192,7 +202,16 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
           c.nextIndex = i + 1;
           continue;
         }
-        await condition(() => stop() || (!c.paused && running.size < spec.concurrency));
+        for (;;) {
+          await syncPaused();
+          if (stop() || (!c.paused && running.size < spec.concurrency)) break;
+          await condition(
+            () =>
+              stop() ||
+              c.paused !== pausedInStore ||
+              (!c.paused && running.size < spec.concurrency),
+          );
+        }
         if (stop()) break;
         startTrial(i);
         startedThisRun++;
