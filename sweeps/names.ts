@@ -10,6 +10,7 @@ export const TASK_NAMES = [
   'slcp',
   'hodgkin_huxley',
   'spatial_sir',
+  'vae',
 ] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
 

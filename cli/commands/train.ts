@@ -18,7 +18,7 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
        robustsbi train --sims FILE --out MODEL [options]
 
   --task T            gaussian_linear, lotka_volterra, sir, two_moons, slcp,
-                      hodgkin_huxley, spatial_sir (taken from --sims when given)
+                      hodgkin_huxley, spatial_sir, vae (taken from --sims when given)
   --estimator E       maf (default), nsf, gaussian, mdn
   --n N               simulation budget (with --sims: use the first N rows)
   --seed S            seed of simulation, initialization and shuffling (default 0)

@@ -7,6 +7,7 @@ import { sir } from './sir.js';
 import { slcp } from './slcp.js';
 import { spatialSir } from './spatial_sir.js';
 import { twoMoons } from './two_moons.js';
+import { vae } from './vae.js';
 
 const FACTORIES = {
   gaussian_linear: gaussianLinear,
@@ -16,6 +17,7 @@ const FACTORIES = {
   slcp,
   hodgkin_huxley: hodgkinHuxley,
   spatial_sir: spatialSir,
+  vae,
 } as const satisfies Record<string, () => Task>;
 
 export type TaskName = keyof typeof FACTORIES;

@@ -29,7 +29,7 @@ function close(actual: number, expected: number, tol: number, what: string): voi
 }
 
 describe('task registry', () => {
-  test('lists the seven tasks and builds each with consistent dimensions', () => {
+  test('lists the eight tasks and builds each with consistent dimensions', () => {
     assert.deepEqual([...TASK_NAMES].sort(), [
       'gaussian_linear',
       'hodgkin_huxley',
@@ -38,6 +38,7 @@ describe('task registry', () => {
       'slcp',
       'spatial_sir',
       'two_moons',
+      'vae',
     ]);
     const dims: Record<string, [number, number]> = {
       gaussian_linear: [10, 10],
@@ -47,6 +48,7 @@ describe('task registry', () => {
       slcp: [5, 8],
       hodgkin_huxley: [7, 200],
       spatial_sir: [2, 900],
+      vae: [3, 784],
     };
     for (const name of TASK_NAMES) {
       const t = getTask(name);
@@ -62,7 +64,7 @@ describe('task registry', () => {
   test('a wrong name throws one sentence naming the known tasks', () => {
     assert.throws(() => getTask('two_moon'), {
       message:
-        'Unknown task "two_moon"; known tasks: gaussian_linear, lotka_volterra, sir, two_moons, slcp, hodgkin_huxley, spatial_sir',
+        'Unknown task "two_moon"; known tasks: gaussian_linear, lotka_volterra, sir, two_moons, slcp, hodgkin_huxley, spatial_sir, vae',
     });
     assert.throws(() => getTask('toString'), /Unknown task "toString"/);
   });
