@@ -42,11 +42,14 @@ export const DEFENSE_GRIDS = {
   Record<'betas' | 'trainEps', 'forbidden' | 'required' | readonly number[]>
 >;
 
-/** The extra knobs each defense accepts (sbi/defenses createDefense: mcSamples, fast.probes). */
+/**
+ * The extra knobs each defense accepts (sbi/defenses createDefense: mcSamples, fast.probes).
+ * fim-fast takes no mcSamples: its default sample source is the batch's own theta, one per row.
+ */
 export const DEFENSE_OPTIONS = {
   none: [],
   fim: ['mcSamples'],
-  'fim-fast': ['mcSamples', 'probes'],
+  'fim-fast': ['probes'],
   trades: [],
   adversarial: [],
   noise: [],

@@ -164,7 +164,7 @@ describe('IDs', () => {
         ...baseSpec(),
         estimators: [{ kind: 'mdn', architecture: { hidden: [7], components: 3 } }],
         defenses: [
-          { name: 'fim-fast', betas: [0, 1e-7, 20], mcSamples: 2, probes: 3 },
+          { name: 'fim-fast', betas: [0, 1e-7, 20], probes: 3 },
           { name: 'adversarial', trainEps: [0.25] },
         ],
         training: { clipNorm: null, valSize: 99 },
@@ -253,7 +253,7 @@ describe('IDs', () => {
         void (s.estimators = [
           { kind: 'maf', architecture: { hidden: [50, 50], numTransforms: 2 } as never },
         ]),
-      defense: (s) => void (s.defenses = [{ name: 'fim-fast', betas: [0.01], mcSamples: 5 }]),
+      defense: (s) => void (s.defenses = [{ name: 'fim-fast', betas: [0.01], probes: 2 }]),
       beta: (s) => void (s.defenses[0]!.betas = [0.010000000000000002]),
       defenseOption: (s) => void (s.defenses[0]!.mcSamples = 4),
       budget: (s) => void (s.budgets = [1001]),

@@ -425,6 +425,13 @@ describe('bad-spec corpus (issue 9): each rejected with the JSON path', () => {
       'spec/defenses/0/mcSamples',
       /not allowed for defense "noise"/,
     );
+    // fim-fast draws one theta per row from the batch itself, so createDefense refuses mcSamples.
+    rejects(
+      () =>
+        validateSweepSpec(withSpec({ defenses: [{ name: 'fim-fast', betas: [1], mcSamples: 5 }] })),
+      'spec/defenses/0/mcSamples',
+      /not allowed for defense "fim-fast"/,
+    );
   });
 
   test('negative, empty and enormous grids', () => {
