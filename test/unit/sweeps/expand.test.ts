@@ -253,7 +253,7 @@ describe('IDs', () => {
         void (s.estimators = [
           { kind: 'maf', architecture: { hidden: [50, 50], numTransforms: 2 } as never },
         ]),
-      defense: (s) => void (s.defenses = [{ name: 'fim-fast', betas: [0.01], probes: 2 }]),
+      defense: (s) => void (s.defenses = [{ name: 'fim-fast', betas: [0.01], probes: 2 } as never]),
       beta: (s) => void (s.defenses[0]!.betas = [0.010000000000000002]),
       defenseOption: (s) => void (s.defenses[0]!.mcSamples = 4),
       budget: (s) => void (s.budgets = [1001]),
