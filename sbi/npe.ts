@@ -2,6 +2,7 @@
 // gradient-norm clipping, early stopping on a held-out validation NLL with RABI's counter rule, and
 // recovery from a NaN validation loss. Progress, checkpoint and resume hooks serve the workflow
 // layer; the `defense` hook is where FIM / TRADES / adversarial / noise training plug in.
+import { meanPerSampleStd } from './attacks/eps.js';
 import { tf } from './backend.js';
 import { computeZScore } from './estimators/zscore.js';
 import { decodeFloat32, encodeFloat32 } from './float32-base64.js';
@@ -256,21 +257,6 @@ export function gatherRows(a: Float32Array, dim: number, rows: ArrayLike<number>
     out.set(a.subarray(i * dim, (i + 1) * dim), r * dim);
   }
   return out;
-}
-
-/** Mean over rows of the unbiased std across each row's values (RABI's X.std(1).mean()). */
-export function meanRowStd(x: Float32Array, n: number, dim: number): number {
-  if (dim < 2) return 0;
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < dim; j++) s += x[i * dim + j]!;
-    const m = s / dim;
-    let ss = 0;
-    for (let j = 0; j < dim; j++) ss += (x[i * dim + j]! - m) ** 2;
-    total += Math.sqrt(ss / (dim - 1));
-  }
-  return total / n;
 }
 
 export function defaultValSize(n: number): number {
@@ -544,7 +530,7 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
   const trainTheta = gatherRows(clean.theta, thetaDim, trainRows);
   const trainX = gatherRows(clean.x, xDim, trainRows);
   const zscore = computeZScore(trainTheta, trainX, nTrain, thetaDim, xDim);
-  const xScale = meanRowStd(trainX, nTrain, xDim);
+  const xScale = meanPerSampleStd(trainX, nTrain, xDim);
 
   const model = opts.createModel(zscore);
   if (model.thetaDim !== thetaDim || model.xDim !== xDim) {
