@@ -14,9 +14,10 @@
 // Deviations: (1) RABI solves a whole batch as one ODE system, so its step sizes (and, within the
 // tolerance, its values) depend on the other rows; here each row is solved on its own. (2) Where
 // RABI replaces non-finite voltages by -70, this task returns a NaN row (the Task contract).
-import type { RandomStream, Task } from '../types.js';
+import type { Task } from '../types.js';
 import { Bosh3 } from './bosh3.js';
-import { eulerFixed, linspace, type OdeRhs } from './ode.js';
+import { linspace, type OdeRhs } from './ode.js';
+import { OdeTask, observeWithGaussianNoise } from './ode-task.js';
 import { BoxUniformPrior } from './priors.js';
 
 export const HH_TIMES = 200;
@@ -92,83 +93,43 @@ export const hodgkinHuxleyRhs: OdeRhs = (t, y, dy, p) => {
   dy[4] = (pInf(v) - q) / tauP(v);
 };
 
-export class HodgkinHuxleyTask implements Task {
+export class HodgkinHuxleyTask extends OdeTask implements Task {
   readonly name = 'hodgkin_huxley';
   readonly thetaDim = 7;
   readonly xDim = HH_TIMES;
   readonly paramNames = ['gbar_Na', 'gbar_K', 'gbar_M', 'C', 'E_leak', 'E_Na', 'E_K'];
   readonly prior = new BoxUniformPrior([...HH_PRIOR_LOW], [...HH_PRIOR_HIGH]);
-  readonly times = linspace(0, HH_T_MAX, HH_TIMES);
   /** The step current's amplitude; tests set 0 to see the resting neuron. */
   current = HH_CURRENT;
-  maxSteps = 100000;
-  private readonly solver = new Bosh3(5);
-  private readonly params = new Float64Array(8);
-  private readonly y0 = new Float64Array(5);
-  private readonly traj = new Float64Array(5 * HH_TIMES);
-  private readonly euler = {
-    y: new Float64Array(5),
-    yNext: new Float64Array(5),
-    dy: new Float64Array(5),
-  };
-  readonly stats = { eulerFallbacks: 0, failures: 0, steps: 0 };
 
   constructor() {
-    const g = hhSteadyGates(HH_V0);
-    this.y0.set([HH_V0, ...g]);
-  }
-
-  /** Fills `trajectory` (time-major V, n, m, h, p) for one theta row; false if both solvers failed. */
-  solveRow(theta: ArrayLike<number>, offset: number): boolean {
-    for (let j = 0; j < 7; j++) this.params[j] = theta[offset + j];
-    this.params[7] = this.current;
-    const res = this.solver.solve(hodgkinHuxleyRhs, this.params, this.y0, this.times, this.traj, {
+    super({
+      solver: new Bosh3(5),
+      rhs: hodgkinHuxleyRhs,
+      y0: [HH_V0, ...hhSteadyGates(HH_V0)],
+      times: linspace(0, HH_T_MAX, HH_TIMES),
       atol: ATOL,
       rtol: RTOL,
-      maxSteps: this.maxSteps,
+      eulerStep: EULER_STEP,
+      nParams: 8,
+      finite: [0],
     });
-    this.stats.steps += res.steps;
-    let ok = res.status === 'ok';
-    if (!ok) {
-      this.stats.eulerFallbacks++;
-      ok = eulerFixed(
-        hodgkinHuxleyRhs,
-        this.params,
-        this.y0,
-        this.times,
-        EULER_STEP,
-        this.traj,
-        this.euler,
-      );
-    }
-    if (ok) {
-      for (let i = 0; i < HH_TIMES; i++) {
-        if (!Number.isFinite(this.traj[5 * i])) return false;
-      }
-    }
-    return ok;
   }
 
-  get trajectory(): Float64Array {
-    return this.traj;
+  protected setParams(theta: ArrayLike<number>, offset: number, params: Float64Array): void {
+    for (let j = 0; j < 7; j++) params[j] = theta[offset + j];
+    params[7] = this.current;
   }
 
-  simulate(theta: Float32Array, n: number, rng: RandomStream): Float32Array {
-    const xd = this.xDim;
-    const out = new Float32Array(n * xd);
-    const z = new Float64Array(xd);
-    for (let r = 0; r < n; r++) {
-      // Noise is drawn for every row, failed or not, so row r's noise does not depend on other rows.
-      rng.fillNormal(z);
-      const o = r * xd;
-      if (!this.solveRow(theta, r * 7)) {
-        this.stats.failures++;
-        out.fill(NaN, o, o + xd);
-        continue;
-      }
-      for (let i = 0; i < HH_TIMES; i++) out[o + i] = this.traj[5 * i] + HH_NOISE * z[i];
-    }
-    return out;
+  /** x = V(t) + N(0, HH_NOISE^2). */
+  protected observe(
+    traj: Float64Array,
+    z: Float64Array,
+    out: Float32Array,
+    offset: number,
+  ): boolean {
+    observeWithGaussianNoise(traj, 5, [0], HH_NOISE, z, out, offset);
+    return true;
   }
 }
 
