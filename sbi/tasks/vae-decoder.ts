@@ -1,6 +1,7 @@
 // The VAE task's decoder: the shipped weights file (sbi/tasks/data/vae-decoder.json, written by
 // bench/train-vae-decoder.ts) and a plain-JavaScript forward pass, so simulating needs no tensors.
 import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeFloat16 } from './float16.js';
 
@@ -37,19 +38,23 @@ export interface VaeDecoder {
   heldOut: VaeDecoderFile['heldOut'];
 }
 
-// Next to this module when run from source; from dist/sbi/tasks/ the file stays in the source tree.
-const CANDIDATES = [
-  new URL('./data/vae-decoder.json', import.meta.url),
-  new URL('../../../sbi/tasks/data/vae-decoder.json', import.meta.url),
-];
+const RELATIVE = join('sbi', 'tasks', 'data', 'vae-decoder.json');
 
+/**
+ * The weights file: next to this module when run from source; from a compiled copy (dist/sbi/tasks/)
+ * the file stays in the source tree, so each directory above is tried for sbi/tasks/data/.
+ */
 export function vaeDecoderPath(): string {
-  for (const url of CANDIDATES) {
-    const p = fileURLToPath(url);
+  const here = dirname(fileURLToPath(import.meta.url));
+  const local = join(here, 'data', 'vae-decoder.json');
+  if (existsSync(local)) return local;
+  for (let dir = here; ; dir = dirname(dir)) {
+    const p = join(dir, RELATIVE);
     if (existsSync(p)) return p;
+    if (dirname(dir) === dir) break;
   }
   throw new Error(
-    `VAE decoder weights not found (looked for ${CANDIDATES.map((u) => fileURLToPath(u)).join(', ')}); ` +
+    `VAE decoder weights not found (${local}, nor ${RELATIVE} above it); ` +
       'run node --import tsx bench/train-vae-decoder.ts',
   );
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { MNIST_PIXELS, loadMnistDigits } from '../../../bench/mnist-digits.js';
 import { initBackend, tf } from '../../../sbi/backend.js';
 import { createRng } from '../../../sbi/rng.js';
@@ -20,6 +20,7 @@ import {
   vaeDecoderPath,
 } from '../../../sbi/tasks/vae-decoder.js';
 import { parseSweepSpec } from '../../../sweeps/validate.js';
+import { root } from '../sweeps/fixtures.js';
 
 describe('float16 packing', () => {
   test('exact halves round-trip; others round to the nearest half', () => {
@@ -193,8 +194,7 @@ describe('vae task', () => {
   });
 
   test("paper-vae.json carries RABI's grids", () => {
-    const path = fileURLToPath(new URL('../../../sweeps/paper-vae.json', import.meta.url));
-    const spec = parseSweepSpec(readFileSync(path, 'utf8'));
+    const spec = parseSweepSpec(readFileSync(join(root, 'sweeps', 'paper-vae.json'), 'utf8'));
     assert.deepEqual(spec.tasks, ['vae']);
     assert.deepEqual(spec.budgets, [1000, 10000, 100000]);
     assert.deepEqual(
