@@ -6,6 +6,7 @@
 // class, our own initialization (PyTorch's Linear default, drawn from our seeded stream) and an
 // epoch budget that fits the machine.
 //   node --import tsx bench/train-vae-decoder.ts [--epochs 60] [--max-minutes 18] [--seed 0] [--out path]
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { initBackend, tf } from '../sbi/backend.js';
@@ -225,6 +226,9 @@ const file: VaeDecoderFile = {
   layers,
   heldOut: recorded,
 };
-writeFileSync(outPath, `${JSON.stringify(file, null, 1)}\n`);
+writeFileSync(outPath, `${JSON.stringify(file, null, 2)}\n`);
+// The repository's lint runs prettier --check on every JSON file; format it the way prettier would.
+const fmt = spawnSync('npx', ['prettier', '--write', outPath], { stdio: 'inherit' });
+if (fmt.status !== 0) console.error(`prettier --write ${outPath} failed; run it before committing`);
 console.error(JSON.stringify(file.provenance, null, 2));
 console.error(`wrote ${outPath}`);
