@@ -1,0 +1,221 @@
+// A training that diverges, reached from the sweep spec alone, on the real stack (issue 9): the trial
+// is recorded as failed with its reason, once, without retries, and the sweep goes on; with failFast
+// the sweep stops and the trials after it are never started.
+//
+// How it diverges: a MAF whose log-scale clamp is [-100, -90] scales z by exp(-s) >= e^90, beyond
+// float32's largest number (about e^88.7), so every validation NLL is non-finite from the first
+// epoch whatever the seed or the weights. trainNPE reloads the best state on each non-finite
+// validation loss and gives up (DivergedError) once more than training.maxNanResets have happened;
+// the train activity turns that into the non-retryable failure type Diverged.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
+import { waitForSweep } from '../../cli/sweep-client.js';
+import { expandSweep, sweepIdOf } from '../../sweeps/expand.js';
+import type { SweepSpec } from '../../sweeps/types.js';
+import {
+  SWEEP_WORKFLOW_TYPE,
+  progressQuery,
+  sweepWorkflowId,
+  taskQueueName,
+  trialWorkflowId,
+  type SweepProgress,
+  type SweepWorkflowInput,
+} from '../../workflows/messages.js';
+import {
+  openSweepTestContext,
+  startWorker,
+  tinySpec,
+  type RunningWorker,
+  type SweepTestContext,
+} from './sweep-harness.js';
+
+let ctx: SweepTestContext;
+let worker: RunningWorker;
+
+before(async () => {
+  ctx = await openSweepTestContext();
+  worker = await startWorker(ctx);
+});
+
+after(async () => {
+  await worker?.stop();
+  await ctx?.close();
+});
+
+const HEALTHY_MAF = { kind: 'maf', architecture: { hidden: [16, 16], numTransforms: 2 } };
+const HEALTHY_GAUSSIAN = { kind: 'gaussian', architecture: { hidden: [16, 16] } };
+/** Valid for the schema (log scales within [-100, 100]); exp(-s) overflows float32 for any s in it. */
+const OVERFLOWING_MAF = {
+  kind: 'maf',
+  architecture: { hidden: [16, 16], numTransforms: 2, logScaleMin: -100, logScaleMax: -90 },
+};
+
+const evaluation = {
+  attacks: ['noise'],
+  objectives: ['rkl'],
+  eps: [1],
+  nTest: 20,
+  evalSamples: 16,
+  coverageSamples: 50,
+  coverageLevels: 10,
+  tradeoffEps: 1,
+};
+
+/** One trial per estimator, run one at a time, so the order of events is the trial order. */
+function specWith(estimators: unknown[], failFast: boolean): SweepSpec {
+  return tinySpec({
+    name: failFast ? 'divergence, fail-fast' : 'divergence',
+    estimators,
+    defenses: [{ name: 'none' }],
+    // maxNanResets 1: one reload of the best state is tried, the second NaN epoch gives up.
+    training: { maxEpochs: 3, minEpochs: 1, batchSize: 100, patience: 5, maxNanResets: 1 },
+    evaluation,
+    concurrency: 1,
+    failFast,
+  });
+}
+
+async function runSweep(spec: SweepSpec): Promise<SweepProgress> {
+  const sweepId = sweepIdOf(spec);
+  const input: SweepWorkflowInput = {
+    sweepId,
+    spec,
+    options: { queuePrefix: ctx.queuePrefix },
+  };
+  await ctx.client.workflow.start(SWEEP_WORKFLOW_TYPE, {
+    workflowId: sweepWorkflowId(sweepId),
+    taskQueue: taskQueueName('cpu', ctx.queuePrefix),
+    args: [input],
+  });
+  return waitForSweep(ctx.client, sweepId, () => {}, 500);
+}
+
+type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
+type HistoryEvent = NonNullable<History['events']>[number];
+
+async function trialHistory(trialId: string): Promise<HistoryEvent[]> {
+  const h = await ctx.client.workflow.getHandle(trialWorkflowId(trialId)).fetchHistory();
+  return h.events ?? [];
+}
+
+/** Attempts of each activity type the trial workflow started, e.g. { train: [1] }. */
+function activityAttempts(events: HistoryEvent[]): Record<string, number[]> {
+  const typeOf = new Map<string, string>();
+  for (const e of events) {
+    const s = e.activityTaskScheduledEventAttributes;
+    if (s) typeOf.set(String(e.eventId), s.activityType?.name ?? '?');
+  }
+  const out: Record<string, number[]> = {};
+  for (const e of events) {
+    const s = e.activityTaskStartedEventAttributes;
+    if (!s) continue;
+    const type = typeOf.get(String(s.scheduledEventId)) ?? '?';
+    (out[type] ??= []).push(s.attempt ?? 0);
+  }
+  return out;
+}
+
+const DIVERGED_MESSAGE = /diverged: the validation loss was NaN/i;
+
+async function assertDivergedTrial(trialId: string): Promise<void> {
+  const doc = await ctx.store.getTrial(trialId);
+  assert.equal(doc?.status, 'failed');
+  assert.equal(doc?.error?.type, 'Diverged');
+  assert.equal(doc?.error?.nonRetryable, true);
+  assert.match(doc?.error?.message ?? '', DIVERGED_MESSAGE);
+  assert.equal(doc?.attempt, 1);
+  assert.equal(doc?.summary, undefined, 'a diverged trial has no results');
+  assert.deepEqual(await ctx.store.listEvaluations({ trialId }), []);
+
+  const events = await trialHistory(trialId);
+  const attempts = activityAttempts(events);
+  assert.deepEqual(attempts.train, [1], 'train ran once: Diverged is not retried');
+  assert.equal(attempts.evaluate, undefined, 'nothing is evaluated after a divergence');
+  const failed = events
+    .map((e) => e.activityTaskFailedEventAttributes?.failure)
+    .filter((f) => f !== undefined && f !== null);
+  assert.equal(failed.length, 1);
+  assert.equal(failed[0]!.applicationFailureInfo?.type, 'Diverged');
+  assert.equal(failed[0]!.applicationFailureInfo?.nonRetryable, true);
+  // Epoch 1 was NaN (one reload of the best state), epoch 2 NaN again: past maxNanResets = 1.
+  assert.match(failed[0]!.message ?? '', /at epoch 2 after 1 reloads/);
+}
+
+describe('a diverging training in a sweep', () => {
+  test('is stored as failed with its reason, is not retried, and the sweep goes on', async () => {
+    const spec = specWith([HEALTHY_MAF, OVERFLOWING_MAF, HEALTHY_GAUSSIAN], false);
+    const [first, diverging, last] = expandSweep(spec);
+    const final = await runSweep(spec);
+
+    // The workflow's own account: every trial started, one failed as Diverged, the rest completed.
+    assert.equal(final.state, 'failed');
+    assert.equal(final.trials, 3);
+    assert.equal(final.started, 3, 'the trial after the diverged one was started too');
+    assert.equal(final.completed, 2);
+    assert.equal(final.failed, 1);
+    assert.equal(final.cancelled, 0);
+    assert.equal(final.queued, 0);
+    assert.equal(final.failures.length, 1);
+    assert.equal(final.failures[0]!.trialId, diverging!.trialId);
+    assert.equal(final.failures[0]!.type, 'Diverged');
+    assert.match(final.failures[0]!.message, DIVERGED_MESSAGE);
+
+    // What MongoDB holds.
+    await assertDivergedTrial(diverging!.trialId);
+    for (const t of [first!, last!]) {
+      const doc = await ctx.store.getTrial(t.trialId);
+      assert.equal(doc?.status, 'completed', `trial ${t.index}`);
+      assert.equal(doc?.error, undefined);
+      assert.ok(
+        Number.isFinite(doc?.summary?.valLoss),
+        `trial ${t.index} trained to a finite loss`,
+      );
+      assert.equal((await ctx.store.listEvaluations({ trialId: t.trialId })).length, 1);
+    }
+    const sweep = await ctx.store.getSweep(sweepIdOf(spec));
+    assert.equal(sweep?.status, 'failed');
+    assert.equal(sweep?.error?.type, 'Diverged');
+    assert.match(sweep?.error?.message ?? '', /^1 of 3 trials failed; the last: Training diverged/);
+    // The healthy trials' results were aggregated into curves all the same.
+    assert.ok((await ctx.store.listCurves(sweepIdOf(spec))).length > 0);
+  });
+
+  test('with failFast, stops the sweep and starts none of the remaining trials', async () => {
+    const spec = specWith([OVERFLOWING_MAF, HEALTHY_MAF, HEALTHY_GAUSSIAN], true);
+    const [diverging, ...rest] = expandSweep(spec);
+    const sweepId = sweepIdOf(spec);
+    const final = await runSweep(spec);
+
+    assert.equal(final.state, 'failed');
+    assert.equal(final.started, 1, 'no trial was started after the divergence');
+    assert.equal(final.failed, 1);
+    assert.equal(final.completed, 0);
+    assert.equal(final.running, 0);
+    assert.equal(final.queued, 2, 'the remaining trials are left queued');
+    assert.equal(final.failures[0]?.type, 'Diverged');
+    // The ended workflow still answers the progress query with the same account.
+    const queried = await ctx.client.workflow
+      .getHandle(sweepWorkflowId(sweepId))
+      .query(progressQuery);
+    assert.deepEqual(queried, final);
+
+    await assertDivergedTrial(diverging!.trialId);
+    for (const t of rest) {
+      const doc = await ctx.store.getTrial(t.trialId);
+      assert.equal(doc?.status, 'queued', `trial ${t.index} is registered but never claimed`);
+      assert.equal(doc?.attempt, 0);
+      assert.equal(doc?.startedAt, undefined);
+      assert.deepEqual(await ctx.store.listEvaluations({ trialId: t.trialId }), []);
+      await assert.rejects(
+        ctx.client.workflow.getHandle(trialWorkflowId(t.trialId)).describe(),
+        (err: Error) => err.name === 'WorkflowNotFoundError',
+        `no workflow was started for trial ${t.index}`,
+      );
+    }
+    const sweep = await ctx.store.getSweep(sweepId);
+    assert.equal(sweep?.status, 'failed');
+    assert.equal(sweep?.error?.type, 'Diverged');
+    assert.match(sweep?.error?.message ?? '', /^1 of 3 trials failed/);
+  });
+});
