@@ -138,7 +138,7 @@ export interface TrainNPEResult {
   zscore: ZScore;
   /** Epochs run, including any before a resume. */
   epochs: number;
-  /** 1-based epoch of the best validation loss (0: none was finite). */
+  /** 1-based epoch of the best validation loss (never 0: a run with no finite one throws DivergedError). */
   bestEpoch: number;
   bestValLoss: number;
   trainLosses: number[];
@@ -151,7 +151,10 @@ export interface TrainNPEResult {
   nVal: number;
 }
 
-/** Training blew up: the validation loss stayed NaN through every allowed reset. Not retryable. */
+/**
+ * Training blew up: the validation loss stayed NaN through every allowed reset, or training ended
+ * without a single finite one. Not retryable.
+ */
 export class DivergedError extends Error {
   readonly retryable = false;
   constructor(
@@ -623,6 +626,9 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
       if (opts.checkpoint) await opts.checkpoint(stateAfter(epoch + 1));
       await yieldToEventLoop();
     }
+    // No epoch ever had a finite validation loss (fewer epochs than maxNanResets allows): the "best"
+    // state is the untrained initialization, so this is a divergence, not a trained model.
+    if (es.bestEpoch === 0) throw new DivergedError(trainLosses.length, es.nanResets);
     // RABI restores the best state only on an early stop; we also do at max epochs, so the
     // returned model is always the one with the best validation loss.
     restoreBest();
