@@ -3,6 +3,7 @@
 // the (z-scored) context x through an unmasked block connected to every first-layer hidden unit.
 // One matMul per layer: the P parameters of every dimension come out of one fused output layer.
 import { tf } from '../backend.js';
+import { linear, matMul } from '../ops.js';
 import type { RandomStream } from '../types.js';
 import { torchLinearUniform, type ParamStore } from './params.js';
 
@@ -139,7 +140,7 @@ export class Made {
    * term so that n samples per x share one context matMul.
    */
   prepare(xz: tf.Tensor2D, repeat = 1): MadeState {
-    let ctx = tf.add(tf.matMul(xz, this.ctxW as tf.Tensor2D), this.inBias) as tf.Tensor2D;
+    let ctx = linear(xz, this.ctxW as tf.Tensor2D, this.inBias as tf.Tensor1D);
     if (repeat > 1) ctx = tf.tile(ctx, [repeat, 1]);
     return {
       ctx,
@@ -152,18 +153,12 @@ export class Made {
   /** Parameters [rows, P * D] for (z-scored) theta u [rows, D]; output i depends on u_<i in order. */
   forward(u: tf.Tensor2D, s: MadeState): tf.Tensor2D {
     // The first layer's "bias" is the per-row context term, which wasm's fused kernel does not take.
-    let h = tf.relu(tf.add(tf.matMul(u, s.thetaW), s.ctx)) as tf.Tensor2D;
-    // Fused matMul + bias + ReLU: one kernel per layer. Its gradient multiplies by step(output),
-    // whose own derivative is zero, so it stays exact at second order (tested).
+    let h = tf.relu(tf.add(matMul(u, s.thetaW), s.ctx)) as tf.Tensor2D;
+    // Fused matMul + bias + ReLU: one kernel per layer (ops.linear: exact at second order, tested).
     for (let l = 0; l < s.hiddenW.length; l++) {
-      h = tf.fused.matMul({
-        a: h,
-        b: s.hiddenW[l]!,
-        bias: this.hiddenB[l]!,
-        activation: 'relu',
-      }) as tf.Tensor2D;
+      h = linear(h, s.hiddenW[l]!, this.hiddenB[l]! as tf.Tensor1D, 'relu');
     }
-    return tf.fused.matMul({ a: h, b: s.outW, bias: this.outB }) as tf.Tensor2D;
+    return linear(h, s.outW, this.outB as tf.Tensor1D);
   }
 
   dispose(): void {

@@ -643,6 +643,90 @@ for (const backend of BACKENDS) {
         assert.ok(err < 1e-2, `${name}: worst error ${err} of the gradient's scale`);
       });
     }
+
+    test('matMul and linear: values and first-order gradients equal tfjs matMul / fused.matMul', () => {
+      const x = tf.tensor2d(table(5, 3, 60));
+      const w = tf.tensor2d(table(3, 4, 61));
+      const b = tf.tensor1d(table(1, 4, 62)[0]!);
+      const c = tf.tensor2d(table(5, 4, 63));
+      assertClose(read(ops.matMul(x, w)), read(tf.matMul(x, w)), 1e-5, 1, 'matMul value');
+      const mm = (f: typeof ops.matMul) => (a: tf.Tensor, bb: tf.Tensor) =>
+        tf.sum(tf.mul(c, f(a as tf.Tensor2D, bb as tf.Tensor2D)));
+      const gOurs = tf.grads(mm(ops.matMul))([x, w]);
+      const gTf = tf.grads(mm((a, bb) => tf.matMul(a, bb)))([x, w]);
+      gOurs.forEach((g, i) => assertClose(read(g), read(gTf[i]!), 1e-5, 1, `matMul grad ${i}`));
+      for (const activation of ['relu', 'linear'] as const) {
+        type Lin = (a: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => tf.Tensor;
+        const ours: Lin = (a, ww, bb) =>
+          ops.linear(a as tf.Tensor2D, ww as tf.Tensor2D, bb as tf.Tensor1D, activation);
+        const theirs: Lin = (a, ww, bb) =>
+          tf.fused.matMul({ a: a as tf.Tensor2D, b: ww as tf.Tensor2D, bias: bb, activation });
+        assertClose(read(ours(x, w, b)), read(theirs(x, w, b)), 1e-5, 1, `${activation} value`);
+        const loss = (f: Lin) => (a: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
+          tf.sum(tf.mul(c, f(a, ww, bb)));
+        const g1 = tf.grads(loss(ours))([x, w, b]);
+        const g2 = tf.grads(loss(theirs))([x, w, b]);
+        g1.forEach((g, i) =>
+          assertClose(read(g), read(g2[i]!), 1e-5, 1, `${activation} grad ${i}`),
+        );
+      }
+    });
+
+    test('matMul and linear: d/dW and d/dbias || d/dx sum(C * g(x W + b)) ||^2 match differences', () => {
+      const c = table(3, 4, 70);
+      const cT = tf.tensor2d(c);
+      const xT = tf.tensor2d(X);
+      // z = X WS stays >= 0.045 from the ReLU kink, so the bias is 0 and h = 3e-3 crosses none.
+      const b0 = [0, 0, 0, 0];
+      const cases = [
+        {
+          name: 'linear relu, squared',
+          op: (xx: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) =>
+            tf.square(ops.linear(xx, w, b, 'relu')),
+          gradZ: (z: Mat): Mat => z.map((r, i) => r.map((v, j) => 2 * c[i]![j]! * Math.max(v, 0))),
+        },
+        {
+          name: 'linear, cubed',
+          op: (xx: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => cube(ops.linear(xx, w, b)),
+          gradZ: (z: Mat): Mat => z.map((r, i) => r.map((v, j) => 3 * c[i]![j]! * v * v)),
+        },
+        {
+          name: 'matMul, cubed',
+          op: (xx: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) =>
+            cube(tf.add(ops.matMul(xx, w), b)),
+          gradZ: (z: Mat): Mat => z.map((r, i) => r.map((v, j) => 3 * c[i]![j]! * v * v)),
+        },
+      ];
+      for (const k of cases) {
+        const F = (w: tf.Tensor, b: tf.Tensor): tf.Tensor => {
+          const gx = tf.grad((xx: tf.Tensor) =>
+            tf.sum(tf.mul(cT, k.op(xx as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D))),
+          )(xT);
+          return tf.sum(tf.square(gx));
+        };
+        const [gw, gb] = tf.grads(F)([tf.tensor2d(WS), tf.tensor1d(b0)]);
+        const refW = flat(fimGrad64(X, WS, k.gradZ));
+        const scale = Math.max(...refW.map(Math.abs));
+        assert.ok(scale > 1e-3, `${k.name}: degenerate case`);
+        const gotW = read(gw!);
+        assertClose(gotW, refW, 1e-4, scale, `${k.name} dF/dW vs float64`);
+        const fdW = fimGradFd32((w) => F(w, tf.tensor1d(b0)), WS, 3e-3);
+        assertClose(gotW, fdW, 1e-2, scale, `${k.name} dF/dW vs float32 FD`);
+        const h = 3e-3;
+        const fdB = b0.map((_, j) => {
+          const bp = b0.slice();
+          const bm = b0.slice();
+          bp[j]! += h;
+          bm[j]! -= h;
+          const at = (bb: number[]): number => read(F(tf.tensor2d(WS), tf.tensor1d(bb)))[0]!;
+          return (at(bp) - at(bm)) / (2 * h);
+        });
+        const scaleB = Math.max(...fdB.map(Math.abs));
+        assert.ok(scaleB > 1e-3, `${k.name}: degenerate bias case`);
+        assertClose(read(gb!), fdB, 1e-2, scaleB, `${k.name} dF/dbias vs float32 FD`);
+      }
+      tf.dispose([cT, xT]);
+    });
   });
 
   // Outside the leak-checked suite: when tf.grad throws, tfjs leaks the tensors its tape kept.
