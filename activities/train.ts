@@ -24,7 +24,7 @@ import type { Task } from '../sbi/types.js';
 import type { TrialConfig } from '../sweeps/types.js';
 import { artifactNames, decodeCheckpoint, encodeCheckpoint } from './artifacts.js';
 import type { ActivityDeps } from './deps.js';
-import { classify } from './failures.js';
+import { classify, invalidConfig } from './failures.js';
 import { keepAlive } from './keep-alive.js';
 import { loadDataset } from './simulate.js';
 
@@ -209,14 +209,24 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
         hyperparameters: p.hyperparameters,
         // RABI trains bounded-prior tasks in unconstrained space; the model comes back constrained.
         thetaTransform: defaultThetaTransform(p.task),
-        createModel: (zscore) =>
-          createEstimator(input.estimator.kind, {
-            thetaDim: p.task.thetaDim,
-            xDim: p.task.xDim,
-            zscore,
-            config: p.architecture,
-            rng: rng.fork('init'),
-          }),
+        createModel: (zscore) => {
+          // The constructors only check the settings against each other (logScaleMin < logScaleMax,
+          // bins >= 2, ...): whatever they refuse, no retry can build, so it fails the trial once.
+          try {
+            return createEstimator(input.estimator.kind, {
+              thetaDim: p.task.thetaDim,
+              xDim: p.task.xDim,
+              zscore,
+              config: p.architecture,
+              rng: rng.fork('init'),
+            });
+          } catch (err) {
+            throw invalidConfig(
+              `Estimator "${input.estimator.kind}" cannot be built: ${(err as Error).message.replace(/\.$/, '')}.`,
+              err,
+            );
+          }
+        },
         ...(defense ? { defense } : {}),
         ...(from ? { resumeFrom: from } : {}),
         signal: ctx.cancellationSignal,

@@ -188,6 +188,46 @@ function normalizeEstimator(e: unknown): EstimatorSpec {
   return { ...o, architecture: o.architecture ?? {} };
 }
 
+/**
+ * sbi's defaults for the architecture settings that are checked against each other below
+ * (sbi/estimators maf.ts MAF_DEFAULTS, nsf.ts NSF_DEFAULTS; a unit test keeps them equal).
+ */
+export const ARCHITECTURE_DEFAULTS = {
+  maf: { logScaleMin: -7, logScaleMax: 5 },
+  nsf: { bins: 12, minBinWidth: 1e-3, minBinHeight: 1e-3 },
+} as const;
+
+/**
+ * The rules sbi's estimator constructors enforce between settings: a spec breaking one would only
+ * fail when its trials start training, so it is refused here, before anything starts.
+ */
+function checkArchitecture(e: EstimatorSpec, i: number): void {
+  const a = e.architecture as Record<string, number | undefined>;
+  const path = `spec/estimators/${i}/architecture`;
+  if (e.kind === 'maf') {
+    const min = a.logScaleMin ?? ARCHITECTURE_DEFAULTS.maf.logScaleMin;
+    const max = a.logScaleMax ?? ARCHITECTURE_DEFAULTS.maf.logScaleMax;
+    if (!(min < max))
+      throw new SpecError(
+        path,
+        `logScaleMin (${min}) must be below logScaleMax (${max}) for estimator "maf"`,
+      );
+  }
+  if (e.kind === 'nsf') {
+    const bins = a.bins ?? ARCHITECTURE_DEFAULTS.nsf.bins;
+    if (bins < 2)
+      throw new SpecError(`${path}/bins`, `must be >= 2 for estimator "nsf" (got ${bins})`);
+    for (const key of ['minBinWidth', 'minBinHeight'] as const) {
+      const v = a[key] ?? ARCHITECTURE_DEFAULTS.nsf[key];
+      if (!(v * bins < 1))
+        throw new SpecError(
+          `${path}/${key}`,
+          `must be below 1/bins (1/${bins}) for estimator "nsf" (got ${v})`,
+        );
+    }
+  }
+}
+
 /** The cross-field rules; `spec` has passed the schema and has its defaults. */
 function checkSemantics(spec: SweepSpec): void {
   const { training, evaluation } = spec;
@@ -209,6 +249,7 @@ function checkSemantics(spec: SweepSpec): void {
     );
   const estimators = new Map<string, number>();
   spec.estimators.forEach((e, i) => {
+    checkArchitecture(e, i);
     const key = canonicalJson({ kind: e.kind, architecture: e.architecture });
     const first = estimators.get(key);
     if (first !== undefined)

@@ -143,79 +143,90 @@ async function assertDivergedTrial(trialId: string): Promise<void> {
 }
 
 describe('a diverging training in a sweep', () => {
-  test('is stored as failed with its reason, is not retried, and the sweep goes on', async () => {
-    const spec = specWith([HEALTHY_MAF, OVERFLOWING_MAF, HEALTHY_GAUSSIAN], false);
-    const [first, diverging, last] = expandSweep(spec);
-    const final = await runSweep(spec);
+  test(
+    'is stored as failed with its reason, is not retried, and the sweep goes on',
+    { timeout: 180_000 },
+    async () => {
+      const spec = specWith([HEALTHY_MAF, OVERFLOWING_MAF, HEALTHY_GAUSSIAN], false);
+      const [first, diverging, last] = expandSweep(spec);
+      const final = await runSweep(spec);
 
-    // The workflow's own account: every trial started, one failed as Diverged, the rest completed.
-    assert.equal(final.state, 'failed');
-    assert.equal(final.trials, 3);
-    assert.equal(final.started, 3, 'the trial after the diverged one was started too');
-    assert.equal(final.completed, 2);
-    assert.equal(final.failed, 1);
-    assert.equal(final.cancelled, 0);
-    assert.equal(final.queued, 0);
-    assert.equal(final.failures.length, 1);
-    assert.equal(final.failures[0]!.trialId, diverging!.trialId);
-    assert.equal(final.failures[0]!.type, 'Diverged');
-    assert.match(final.failures[0]!.message, DIVERGED_MESSAGE);
+      // The workflow's own account: every trial started, one failed as Diverged, the rest completed.
+      assert.equal(final.state, 'failed');
+      assert.equal(final.trials, 3);
+      assert.equal(final.started, 3, 'the trial after the diverged one was started too');
+      assert.equal(final.completed, 2);
+      assert.equal(final.failed, 1);
+      assert.equal(final.cancelled, 0);
+      assert.equal(final.queued, 0);
+      assert.equal(final.failures.length, 1);
+      assert.equal(final.failures[0]!.trialId, diverging!.trialId);
+      assert.equal(final.failures[0]!.type, 'Diverged');
+      assert.match(final.failures[0]!.message, DIVERGED_MESSAGE);
 
-    // What MongoDB holds.
-    await assertDivergedTrial(diverging!.trialId);
-    for (const t of [first!, last!]) {
-      const doc = await ctx.store.getTrial(t.trialId);
-      assert.equal(doc?.status, 'completed', `trial ${t.index}`);
-      assert.equal(doc?.error, undefined);
-      assert.ok(
-        Number.isFinite(doc?.summary?.valLoss),
-        `trial ${t.index} trained to a finite loss`,
+      // What MongoDB holds.
+      await assertDivergedTrial(diverging!.trialId);
+      for (const t of [first!, last!]) {
+        const doc = await ctx.store.getTrial(t.trialId);
+        assert.equal(doc?.status, 'completed', `trial ${t.index}`);
+        assert.equal(doc?.error, undefined);
+        assert.ok(
+          Number.isFinite(doc?.summary?.valLoss),
+          `trial ${t.index} trained to a finite loss`,
+        );
+        assert.equal((await ctx.store.listEvaluations({ trialId: t.trialId })).length, 1);
+      }
+      const sweep = await ctx.store.getSweep(sweepIdOf(spec));
+      assert.equal(sweep?.status, 'failed');
+      assert.equal(sweep?.error?.type, 'Diverged');
+      assert.match(
+        sweep?.error?.message ?? '',
+        /^1 of 3 trials failed; the last: Training diverged/,
       );
-      assert.equal((await ctx.store.listEvaluations({ trialId: t.trialId })).length, 1);
-    }
-    const sweep = await ctx.store.getSweep(sweepIdOf(spec));
-    assert.equal(sweep?.status, 'failed');
-    assert.equal(sweep?.error?.type, 'Diverged');
-    assert.match(sweep?.error?.message ?? '', /^1 of 3 trials failed; the last: Training diverged/);
-    // The healthy trials' results were aggregated into curves all the same.
-    assert.ok((await ctx.store.listCurves(sweepIdOf(spec))).length > 0);
-  });
+      // The healthy trials' results were aggregated into curves all the same.
+      assert.ok((await ctx.store.listCurves(sweepIdOf(spec))).length > 0);
+    },
+  );
 
-  test('with failFast, stops the sweep and starts none of the remaining trials', async () => {
-    const spec = specWith([OVERFLOWING_MAF, HEALTHY_MAF, HEALTHY_GAUSSIAN], true);
-    const [diverging, ...rest] = expandSweep(spec);
-    const sweepId = sweepIdOf(spec);
-    const final = await runSweep(spec);
+  test(
+    'with failFast, stops the sweep and starts none of the remaining trials',
+    { timeout: 180_000 },
+    async () => {
+      const spec = specWith([OVERFLOWING_MAF, HEALTHY_MAF, HEALTHY_GAUSSIAN], true);
+      const [diverging, ...rest] = expandSweep(spec);
+      const sweepId = sweepIdOf(spec);
+      const final = await runSweep(spec);
 
-    assert.equal(final.state, 'failed');
-    assert.equal(final.started, 1, 'no trial was started after the divergence');
-    assert.equal(final.failed, 1);
-    assert.equal(final.completed, 0);
-    assert.equal(final.running, 0);
-    assert.equal(final.queued, 2, 'the remaining trials are left queued');
-    assert.equal(final.failures[0]?.type, 'Diverged');
-    // The ended workflow still answers the progress query with the same account.
-    const queried = await ctx.client.workflow
-      .getHandle(sweepWorkflowId(sweepId))
-      .query(progressQuery);
-    assert.deepEqual(queried, final);
+      assert.equal(final.state, 'failed');
+      assert.equal(final.started, 1, 'no trial was started after the divergence');
+      assert.equal(final.failed, 1);
+      assert.equal(final.completed, 0);
+      assert.equal(final.running, 0);
+      assert.equal(final.queued, 2, 'the remaining trials are left queued');
+      assert.equal(final.failures[0]?.type, 'Diverged');
+      // The ended workflow still answers the progress query with the same account.
+      const queried = await ctx.client.workflow
+        .getHandle(sweepWorkflowId(sweepId))
+        .query(progressQuery);
+      assert.deepEqual(queried, final);
 
-    await assertDivergedTrial(diverging!.trialId);
-    for (const t of rest) {
-      const doc = await ctx.store.getTrial(t.trialId);
-      assert.equal(doc?.status, 'queued', `trial ${t.index} is registered but never claimed`);
-      assert.equal(doc?.attempt, 0);
-      assert.equal(doc?.startedAt, undefined);
-      assert.deepEqual(await ctx.store.listEvaluations({ trialId: t.trialId }), []);
-      await assert.rejects(
-        ctx.client.workflow.getHandle(trialWorkflowId(t.trialId)).describe(),
-        (err: Error) => err.name === 'WorkflowNotFoundError',
-        `no workflow was started for trial ${t.index}`,
-      );
-    }
-    const sweep = await ctx.store.getSweep(sweepId);
-    assert.equal(sweep?.status, 'failed');
-    assert.equal(sweep?.error?.type, 'Diverged');
-    assert.match(sweep?.error?.message ?? '', /^1 of 3 trials failed/);
-  });
+      await assertDivergedTrial(diverging!.trialId);
+      for (const t of rest) {
+        const doc = await ctx.store.getTrial(t.trialId);
+        assert.equal(doc?.status, 'queued', `trial ${t.index} is registered but never claimed`);
+        assert.equal(doc?.attempt, 0);
+        assert.equal(doc?.startedAt, undefined);
+        assert.deepEqual(await ctx.store.listEvaluations({ trialId: t.trialId }), []);
+        await assert.rejects(
+          ctx.client.workflow.getHandle(trialWorkflowId(t.trialId)).describe(),
+          (err: Error) => err.name === 'WorkflowNotFoundError',
+          `no workflow was started for trial ${t.index}`,
+        );
+      }
+      const sweep = await ctx.store.getSweep(sweepId);
+      assert.equal(sweep?.status, 'failed');
+      assert.equal(sweep?.error?.type, 'Diverged');
+      assert.match(sweep?.error?.message ?? '', /^1 of 3 trials failed/);
+    },
+  );
 });
