@@ -298,46 +298,121 @@ export interface AdamSnapshot {
   v: Float32Array[];
 }
 
-/** Adam exactly as torch.optim.Adam (no weight decay, no amsgrad), with readable moments for checkpoints. */
+/**
+ * Backends whose tensors live in this process's memory, where reading a gradient is a copy and not
+ * a device round trip. There Adam runs as one loop over plain arrays: on wasm each of its ~13
+ * elementwise ops per variable costs ~15-20 us of tfjs dispatch, far more than the arithmetic.
+ */
+function onHost(): boolean {
+  const b = tf.getBackend();
+  return b === 'wasm' || b === 'cpu';
+}
+
+/**
+ * Adam exactly as torch.optim.Adam (no weight decay, no amsgrad), with readable moments for
+ * checkpoints. On host backends the moments are Float32Arrays and the update runs in JavaScript
+ * (float64 intermediates, float32 storage); elsewhere they are tf.Variables updated by tensor ops.
+ */
 export class Adam {
   step = 0;
-  private readonly m: tf.Variable[];
-  private readonly v: tf.Variable[];
+  private readonly m: tf.Variable[] | Float32Array[];
+  private readonly v: tf.Variable[] | Float32Array[];
+  private readonly host: boolean;
 
+  /** `mode` picks the implementation; 'auto' (the default) takes 'host' on host backends. */
   constructor(
     private readonly vars: tf.Variable[],
     private readonly hp: Pick<NPEHyperparameters, 'learningRate' | 'beta1' | 'beta2' | 'epsilon'>,
+    mode: 'auto' | 'host' | 'tensor' = 'auto',
   ) {
-    // tidy frees the zeros tensors; the variables keep their own reference to the data.
-    this.m = vars.map((w) => tf.tidy(() => tf.variable(tf.zerosLike(w), false)));
-    this.v = vars.map((w) => tf.tidy(() => tf.variable(tf.zerosLike(w), false)));
+    this.host = mode === 'auto' ? onHost() : mode === 'host';
+    if (this.host) {
+      this.m = vars.map((w) => new Float32Array(w.size));
+      this.v = vars.map((w) => new Float32Array(w.size));
+    } else {
+      // tidy frees the zeros tensors; the variables keep their own reference to the data.
+      this.m = vars.map((w) => tf.tidy(() => tf.variable(tf.zerosLike(w), false)));
+      this.v = vars.map((w) => tf.tidy(() => tf.variable(tf.zerosLike(w), false)));
+    }
   }
 
   /** One update; grads align with the variables, null meaning no gradient (the variable is skipped). */
   apply(grads: (tf.Tensor | null)[]): void {
+    if (this.host) {
+      this.applyHost(
+        grads.map((g) => (g === null ? null : (g.dataSync() as Float32Array))),
+        1,
+      );
+      return;
+    }
     this.step += 1;
     const { learningRate: lr, beta1: b1, beta2: b2, epsilon: eps } = this.hp;
     const stepSize = lr / (1 - b1 ** this.step);
     const sqrtBc2 = Math.sqrt(1 - b2 ** this.step);
+    const m = this.m as tf.Variable[];
+    const v = this.v as tf.Variable[];
     tf.tidy(() => {
       grads.forEach((g, i) => {
         if (g === null) return;
-        const m = this.m[i]!;
-        const v = this.v[i]!;
-        m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
-        v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
-        const denom = tf.add(tf.div(tf.sqrt(v), sqrtBc2), eps);
-        this.vars[i]!.assign(tf.sub(this.vars[i]!, tf.mul(tf.div(m, denom), stepSize)));
+        m[i]!.assign(tf.add(tf.mul(m[i]!, b1), tf.mul(g, 1 - b1)));
+        v[i]!.assign(tf.add(tf.mul(v[i]!, b2), tf.mul(tf.square(g), 1 - b2)));
+        const denom = tf.add(tf.div(tf.sqrt(v[i]!), sqrtBc2), eps);
+        this.vars[i]!.assign(tf.sub(this.vars[i]!, tf.mul(tf.div(m[i]!, denom), stepSize)));
       });
     });
   }
 
+  /**
+   * clipByGlobalNorm(grads, maxNorm) followed by apply, reading each gradient once on host
+   * backends. Returns the norm before clipping.
+   */
+  applyClipped(grads: (tf.Tensor | null)[], maxNorm: number): number {
+    if (!this.host) {
+      const { grads: clipped, norm } = clipByGlobalNorm(grads, maxNorm);
+      this.apply(clipped);
+      const n = norm.dataSync()[0]!;
+      tf.dispose([norm, ...clipped.filter((g): g is tf.Tensor => g !== null)]);
+      return n;
+    }
+    const g = grads.map((t) => (t === null ? null : (t.dataSync() as Float32Array)));
+    let sq = 0;
+    for (const a of g) if (a !== null) for (let k = 0; k < a.length; k++) sq += a[k]! * a[k]!;
+    const norm = Math.sqrt(sq);
+    // As torch's clip_grad_norm_ and clipByGlobalNorm: scale by min(1, maxNorm / (norm + 1e-6)).
+    const coef = Number.isFinite(maxNorm) ? Math.min(maxNorm / (norm + 1e-6), 1) : 1;
+    this.applyHost(g, coef);
+    return norm;
+  }
+
+  private applyHost(grads: (Float32Array | null)[], coef: number): void {
+    this.step += 1;
+    const { learningRate: lr, beta1: b1, beta2: b2, epsilon: eps } = this.hp;
+    const stepSize = lr / (1 - b1 ** this.step);
+    const sqrtBc2 = Math.sqrt(1 - b2 ** this.step);
+    const ms = this.m as Float32Array[];
+    const vs = this.v as Float32Array[];
+    grads.forEach((g, i) => {
+      if (g === null) return;
+      const w = this.vars[i]!;
+      const p = (w.dataSync() as Float32Array).slice();
+      const m = ms[i]!;
+      const v = vs[i]!;
+      for (let k = 0; k < p.length; k++) {
+        const gk = g[k]! * coef;
+        const mk = b1 * m[k]! + (1 - b1) * gk;
+        const vk = b2 * v[k]! + (1 - b2) * gk * gk;
+        m[k] = mk;
+        v[k] = vk;
+        p[k] = p[k]! - (stepSize * mk) / (Math.sqrt(vk) / sqrtBc2 + eps);
+      }
+      tf.tidy(() => w.assign(tf.tensor(p, w.shape, 'float32')));
+    });
+  }
+
   snapshot(): AdamSnapshot {
-    return {
-      step: this.step,
-      m: this.m.map((t) => t.dataSync() as Float32Array).map((a) => a.slice()),
-      v: this.v.map((t) => t.dataSync() as Float32Array).map((a) => a.slice()),
-    };
+    const read = (t: tf.Variable | Float32Array): Float32Array =>
+      t instanceof Float32Array ? t.slice() : (t.dataSync() as Float32Array).slice();
+    return { step: this.step, m: this.m.map(read), v: this.v.map(read) };
   }
 
   restore(s: AdamSnapshot): void {
@@ -346,21 +421,28 @@ export class Adam {
         `Adam state has ${s.m.length} moments, the model ${this.m.length} variables.`,
       );
     }
-    this.step = s.step;
-    const put = (dst: tf.Variable[], src: Float32Array[]): void =>
-      dst.forEach((d, i) => {
-        if (src[i]!.length !== d.size)
+    const check = (src: Float32Array[]): void =>
+      src.forEach((a, i) => {
+        if (a.length !== this.vars[i]!.size)
           throw new RangeError(
-            `Adam moment ${i} has ${src[i]!.length} values, expected ${d.size}.`,
+            `Adam moment ${i} has ${a.length} values, expected ${this.vars[i]!.size}.`,
           );
-        tf.tidy(() => d.assign(tf.tensor(src[i]!, d.shape)));
+      });
+    check(s.m);
+    check(s.v);
+    this.step = s.step;
+    const put = (dst: tf.Variable[] | Float32Array[], src: Float32Array[]): void =>
+      dst.forEach((d, i) => {
+        if (d instanceof Float32Array) d.set(src[i]!);
+        else tf.tidy(() => d.assign(tf.tensor(src[i]!, d.shape)));
       });
     put(this.m, s.m);
     put(this.v, s.v);
   }
 
   dispose(): void {
-    for (const t of [...this.m, ...this.v]) t.dispose();
+    if (this.host) return;
+    for (const t of [...(this.m as tf.Variable[]), ...(this.v as tf.Variable[])]) t.dispose();
   }
 }
 
@@ -544,8 +626,6 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
   const vars = model.trainableVariables();
   const adam = new Adam(vars, hp);
   const tensors = {
-    trainTheta: tf.tensor2d(trainTheta, [nTrain, thetaDim]),
-    trainX: tf.tensor2d(trainX, [nTrain, xDim]),
     valTheta: tf.tensor2d(gatherRows(clean.theta, thetaDim, valRows), [nVal, thetaDim]),
     valX: tf.tensor2d(gatherRows(clean.x, xDim, valRows), [nVal, xDim]),
   };
@@ -668,9 +748,9 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
     for (let start = 0; start < nTrain; start += hp.batchSize) {
       const idx = perm.subarray(start, Math.min(start + hp.batchSize, nTrain));
       const next = tf.tidy(() => {
-        const idxT = tf.tensor1d(idx, 'int32');
-        let theta = tf.gather(tensors.trainTheta, idxT) as tf.Tensor2D;
-        let x = tf.gather(tensors.trainX, idxT) as tf.Tensor2D;
+        // Gathered here and uploaded: cheaper than a gather kernel per tensor on every backend.
+        let theta = tf.tensor2d(gatherRows(trainTheta, thetaDim, idx), [idx.length, thetaDim]);
+        let x = tf.tensor2d(gatherRows(trainX, xDim, idx), [idx.length, xDim]);
         const ctx: DefenseContext = { model, rng: defenseRng, epoch, step: adam.step + 1, xScale };
         if (defense?.prepareBatch) ({ theta, x } = defense.prepareBatch(theta, x, ctx));
         let nll: tf.Scalar | undefined;
@@ -687,7 +767,7 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
             return gi === null ? e : tf.add(gi, e);
           });
         }
-        adam.apply(clipByGlobalNorm(g, hp.clipNorm).grads);
+        adam.applyClipped(g, hp.clipNorm);
         const sum = tf.add(lossSum, nll!) as tf.Scalar;
         nll!.dispose();
         return sum;

@@ -11,6 +11,7 @@ import {
   type TrainingDefense,
   type TrainingState,
   clipByGlobalNorm,
+  type AdamSnapshot,
   defaultValSize,
   dropNonFinite,
   earlyStoppingStep,
@@ -155,6 +156,73 @@ describe('gradient clipping and Adam', () => {
     assert.equal(adam.snapshot().step, 2);
     adam.dispose();
     tf.dispose([w, g1, g2]);
+  });
+
+  test('Adam on host arrays and on tensors agree, with and without clipping, and snapshot the same state', () => {
+    const shapes = [[3, 4], [4], [2, 2]];
+    const init = shapes.map((sh, k) =>
+      Float32Array.from({ length: sh.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i + 3 * k)),
+    );
+    const gradAt = (t: number): Float32Array[] =>
+      init.map((a, k) => a.map((_, i) => 5 * Math.cos(t * 7 + i + k)));
+    const hp = { learningRate: 0.05, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+    const run = (
+      mode: 'host' | 'tensor',
+      clip: number,
+    ): { w: number[][]; s: AdamSnapshot; norms: number[] } => {
+      const vars = init.map((a, k) => tf.variable(tf.tensor(a, shapes[k]!)));
+      const adam = new Adam(vars, hp, mode);
+      const norms: number[] = [];
+      for (let t = 0; t < 4; t++) {
+        const g = gradAt(t).map((a, k) => tf.tensor(a, shapes[k]!));
+        // The middle variable has no gradient at step 2: it must stay put.
+        if (t === 2) g[1]!.dispose();
+        norms.push(adam.applyClipped(t === 2 ? [g[0]!, null, g[2]!] : g, clip));
+        tf.dispose(g);
+      }
+      const w = vars.map((v) => Array.from(v.dataSync()));
+      const s = adam.snapshot();
+      adam.dispose();
+      tf.dispose(vars);
+      return { w, s, norms };
+    };
+    for (const clip of [Infinity, 3]) {
+      const host = run('host', clip);
+      const dev = run('tensor', clip);
+      assert.equal(host.s.step, 4);
+      host.norms.forEach((n, i) => assert.ok(Math.abs(n - dev.norms[i]!) < 1e-4 * n, `norm ${i}`));
+      const close = (a: ArrayLike<number>, b: ArrayLike<number>, what: string): void => {
+        for (let i = 0; i < a.length; i++)
+          assert.ok(Math.abs(a[i]! - b[i]!) < 1e-5, `${what}[${i}]: ${a[i]} vs ${b[i]}`);
+      };
+      host.w.forEach((w, k) => close(w, dev.w[k]!, `clip ${clip} weight ${k}`));
+      host.s.m.forEach((m, k) => close(m, dev.s.m[k]!, `clip ${clip} m ${k}`));
+      host.s.v.forEach((v, k) => close(v, dev.s.v[k]!, `clip ${clip} v ${k}`));
+      // Clipping at 3 (every norm here is larger) changes the trajectory.
+      if (clip === 3) assert.ok(host.norms.every((n) => n > 3));
+    }
+    const free = run('host', Infinity);
+    const clipped = run('host', 3);
+    assert.ok(Math.abs(free.w[0]![0]! - clipped.w[0]![0]!) > 1e-6, 'clipping changed nothing');
+  });
+
+  test('host Adam restores a snapshot exactly and rejects one of another model', () => {
+    const w = tf.variable(tf.tensor1d([1, -2, 0.5]));
+    const hp = { learningRate: 0.1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+    const a = new Adam([w], hp, 'host');
+    const g = tf.tensor1d([0.3, -1, 2]);
+    a.apply([g]);
+    const snap = a.snapshot();
+    a.apply([g]);
+    a.restore(snap);
+    assert.deepEqual(a.snapshot(), snap);
+    assert.throws(
+      () => a.restore({ step: 1, m: [new Float32Array(2)], v: [new Float32Array(3)] }),
+      {
+        name: 'RangeError',
+      },
+    );
+    tf.dispose([w, g]);
   });
 });
 
