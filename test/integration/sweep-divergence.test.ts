@@ -62,8 +62,8 @@ const evaluation = {
   tradeoffEps: 1,
 };
 
-/** One trial per estimator, run one at a time, so the order of events is the trial order. */
-function specWith(estimators: unknown[], failFast: boolean): SweepSpec {
+/** One trial per estimator; one at a time unless told, so the order of events is the trial order. */
+function specWith(estimators: unknown[], failFast: boolean, concurrency = 1): SweepSpec {
   return tinySpec({
     name: failFast ? 'divergence, fail-fast' : 'divergence',
     estimators,
@@ -71,7 +71,7 @@ function specWith(estimators: unknown[], failFast: boolean): SweepSpec {
     // maxNanResets 1: one reload of the best state is tried, the second NaN epoch gives up.
     training: { maxEpochs: 3, minEpochs: 1, batchSize: 100, patience: 5, maxNanResets: 1 },
     evaluation,
-    concurrency: 1,
+    concurrency,
     failFast,
   });
 }
@@ -183,6 +183,14 @@ describe('a diverging training in a sweep', () => {
         sweep?.error?.message ?? '',
         /^1 of 3 trials failed; the last: Training diverged/,
       );
+      assert.deepEqual(sweep?.counts, {
+        trials: 3,
+        queued: 0,
+        running: 0,
+        completed: 2,
+        failed: 1,
+        cancelled: 0,
+      });
       // The healthy trials' results were aggregated into curves all the same.
       assert.ok((await ctx.store.listCurves(sweepIdOf(spec))).length > 0);
     },
@@ -227,6 +235,42 @@ describe('a diverging training in a sweep', () => {
       assert.equal(sweep?.status, 'failed');
       assert.equal(sweep?.error?.type, 'Diverged');
       assert.match(sweep?.error?.message ?? '', /^1 of 3 trials failed/);
+      assert.deepEqual(sweep?.counts, {
+        trials: 3,
+        queued: 2,
+        running: 0,
+        completed: 0,
+        failed: 1,
+        cancelled: 0,
+      });
+    },
+  );
+
+  test(
+    'with failFast, cancels the trial running beside the diverged one and starts no other',
+    { timeout: 180_000 },
+    async () => {
+      const HEALTHY_MDN = { kind: 'mdn', architecture: { hidden: [8], components: 2 } };
+      const spec = specWith([OVERFLOWING_MAF, HEALTHY_MAF, HEALTHY_GAUSSIAN, HEALTHY_MDN], true, 2);
+      const [diverging, beside, ...rest] = expandSweep(spec);
+      const final = await runSweep(spec);
+
+      assert.equal(final.state, 'failed');
+      assert.equal(final.started, 2, 'only the first window of two was started');
+      assert.equal(final.failed, 1);
+      assert.equal(final.running, 0);
+      assert.equal(final.queued, 2);
+      await assertDivergedTrial(diverging!.trialId);
+      // The trial beside it is cancelled, unless it finished first (it trains longer: simulate,
+      // 3 epochs, then evaluation, against 2 NaN epochs); the store agrees with the workflow.
+      const besideDoc = await ctx.store.getTrial(beside!.trialId);
+      assert.equal(final.completed + final.cancelled, 1);
+      assert.equal(besideDoc?.status, final.cancelled === 1 ? 'cancelled' : 'completed');
+      for (const t of rest) {
+        const doc = await ctx.store.getTrial(t.trialId);
+        assert.equal(doc?.status, 'queued', `trial ${t.index}`);
+        assert.equal(doc?.attempt, 0);
+      }
     },
   );
 });
