@@ -251,22 +251,37 @@ type Linear = (x: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D) => tf.Tensor2D
 /**
  * The fused x @ w + bias (+ ReLU) kernel with the gradient written out: dz = dy (times the ReLU's
  * 0/1 derivative, saved from the forward pass; its own derivative is 0), dx = dz @ w^T,
- * dw = x^T @ dz, dbias = column sums of dz.
+ * dw = x^T @ dz, dbias = column sums of dz (ones @ dz).
  */
 function linearWasm(relu: boolean): Linear {
   return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, w, bias] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
-    const y = tf.fused.matMul({ a: x, b: w, bias, activation: relu ? 'relu' : 'linear' });
+    // The kernel itself: tf.fused.matMul falls back to three unfused kernels under a gradient tape.
+    const [rows, inner] = x.shape;
+    const cols = w.shape[1];
+    const y3 = tf
+      .engine()
+      .runKernel(
+        '_FusedMatMul',
+        { a: tf.reshape(x, [1, rows, inner]), b: tf.reshape(w, [1, inner, cols]), bias },
+        { transposeA: false, transposeB: false, activation: relu ? 'relu' : 'linear' },
+      ) as tf.Tensor3D;
+    const y = tf.reshape(y3, [rows, cols]) as tf.Tensor2D;
     (args[3] as tf.GradSaveFunc)(relu ? [x, w, tf.step(y)] : [x, w]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sw, active] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D?];
         const dz = (active ? tf.mul(dy, active) : dy) as tf.Tensor2D;
-        return [matMul(dz, tf.transpose(sw)), matMul(tf.transpose(sx), dz), tf.sum(dz, 0)];
+        return [matMul(dz, tf.transpose(sw)), matMul(tf.transpose(sx), dz), columnSums(dz)];
       },
     };
   }) as unknown as Linear;
+}
+
+/** Sums over rows as ones[1, B] @ m: wasm reduces axis 0 by transposing first, ~4x slower. */
+function columnSums(m: tf.Tensor2D): tf.Tensor1D {
+  return tf.reshape(matMul(tf.ones([1, m.shape[0]]), m), [m.shape[1]]);
 }
 
 const linearWasmOps = { relu: linearWasm(true), linear: linearWasm(false) };
