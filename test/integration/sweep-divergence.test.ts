@@ -29,6 +29,7 @@ import {
   type RunningWorker,
   type SweepTestContext,
 } from './sweep-harness.js';
+import { robustsbi, sharedStackEnv } from './harness.js';
 
 let ctx: SweepTestContext;
 let worker: RunningWorker;
@@ -243,6 +244,17 @@ describe('a diverging training in a sweep', () => {
         failed: 1,
         cancelled: 0,
       });
+      // What a user sees: the stopped sweep and the reason, from the command line.
+      const st = robustsbi(['sweep', 'status', sweepId], sharedStackEnv());
+      assert.equal(st.code, 0, st.stderr);
+      assert.match(
+        st.stdout,
+        /: failed; 3 trials: 0 completed, 1 failed, 0 running, 2 queued, 0 cancelled\n/,
+      );
+      assert.match(
+        st.stdout,
+        /1 of 3 trials failed; the last: Training diverged: the validation loss was NaN/,
+      );
     },
   );
 
