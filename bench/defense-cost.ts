@@ -5,7 +5,8 @@
 // variants' trace values and weight gradients compare with the exact estimator's.
 //
 //   node --import tsx bench/defense-cost.ts [--n 2000] [--epochs 2] [--beta 0.01] [--backend wasm]
-//        [--defenses none,noise,fim,...] [--reps 5] [--seed 0]
+//        [--defenses none,noise,fim,...] [--reps 5] [--seed 0] [--part train|batch|all] [--json]
+// runDefenseCost (exported) runs the training part and returns its rows and ratios to the suite.
 //
 // fim-fast is the default (batch theta, half the batch); the :suffix variants change one thing
 // (:full whole batch, :quarter a quarter, :model detached draws + score-function term, :detached
@@ -36,6 +37,7 @@ import { createRng } from '../sbi/rng.js';
 import { simulateDataset } from '../sbi/simulate.js';
 import { getTask } from '../sbi/tasks/index.js';
 import type { DensityEstimator } from '../sbi/types.js';
+import { isMain, parseArgs, runMain } from './args.js';
 
 interface Variant {
   label: string;
@@ -66,24 +68,57 @@ const VARIANTS: Variant[] = [
   { label: 'trades', make: () => createDefense('trades') },
 ];
 
-function args(): Map<string, string> {
-  const m = new Map<string, string>();
-  const a = process.argv.slice(2);
-  for (let i = 0; i < a.length; i += 2) {
-    if (!a[i]!.startsWith('--') || a[i + 1] === undefined)
-      throw new Error(`bad arguments near ${a[i]}`);
-    m.set(a[i]!.slice(2), a[i + 1]!);
-  }
-  return m;
+export interface DefenseCostOptions {
+  n: number;
+  epochs: number;
+  beta: number;
+  /** Repetitions of each timing in the per-batch part. */
+  reps: number;
+  seed: number;
+  backend: string;
+  /** Variant labels (VARIANTS); all of them when absent. */
+  defenses?: string[];
 }
 
-const opt = args();
-const N = Number(opt.get('n') ?? 2000);
-const EPOCHS = Number(opt.get('epochs') ?? 2);
-const BETA = Number(opt.get('beta') ?? 0.01);
-const REPS = Number(opt.get('reps') ?? 3);
-const SEED = Number(opt.get('seed') ?? 0);
-const BACKEND = opt.get('backend') ?? 'wasm';
+export const DEFENSE_COST_DEFAULTS: DefenseCostOptions = {
+  n: 2000,
+  epochs: 2,
+  beta: 0.01,
+  reps: 3,
+  seed: 0,
+  backend: 'wasm',
+};
+
+// The settings of this process (set once by configure: by the CLI, or from a child's arguments).
+let N = DEFENSE_COST_DEFAULTS.n;
+let EPOCHS = DEFENSE_COST_DEFAULTS.epochs;
+let BETA = DEFENSE_COST_DEFAULTS.beta;
+let REPS = DEFENSE_COST_DEFAULTS.reps;
+let SEED = DEFENSE_COST_DEFAULTS.seed;
+let BACKEND = DEFENSE_COST_DEFAULTS.backend;
+
+function configure(o: DefenseCostOptions): void {
+  ({ n: N, epochs: EPOCHS, beta: BETA, reps: REPS, seed: SEED, backend: BACKEND } = o);
+}
+
+/** The arguments that give a child process the same settings. */
+function settingArgs(o: DefenseCostOptions): string[] {
+  return [
+    '--n',
+    String(o.n),
+    '--epochs',
+    String(o.epochs),
+    '--beta',
+    String(o.beta),
+    '--reps',
+    String(o.reps),
+    '--seed',
+    String(o.seed),
+    '--backend',
+    o.backend,
+  ];
+}
+
 const TASK = getTask('gaussian_linear');
 const N_VAL = 256;
 /** Exact M = 5 gradients averaged into the reference, and draws per variant, in the agreement table. */
@@ -402,60 +437,104 @@ async function perBatch(): Promise<void> {
   model.dispose();
 }
 
-async function main(): Promise<void> {
-  const only = opt.get('child');
-  if (only !== undefined) return child(only);
-  const part = opt.get('part') ?? 'all';
-  if (part === 'batch') return perBatch();
-  const labels = (opt.get('defenses') ?? VARIANTS.map((v) => v.label).join(',')).split(',');
+export interface DefenseCostRow {
+  label: string;
+  ms: number;
+  maxRssMB: number;
+  valNll: number;
+  trace: number;
+  /** Training time relative to `none` (absent when none was not run or failed). */
+  ratioToNone?: number;
+}
+
+export interface DefenseCostFigures {
+  settings: DefenseCostOptions & { nVal: number };
+  rows: DefenseCostRow[];
+  /** Variants whose child process failed, with the end of its stderr. */
+  failed: { label: string; reason: string }[];
+}
+
+/** Trains every variant in its own child process (peak RSS its own) and returns the rows. */
+export function runDefenseCost(o: DefenseCostOptions): DefenseCostFigures {
+  const labels = o.defenses ?? VARIANTS.map((v) => v.label);
   const self = fileURLToPath(import.meta.url);
-  const passOn = [...process.argv.slice(2)].filter((_, i, a) => a[i - (i % 2)] !== '--defenses');
-  const rows: { label: string; ms: number; maxRssMB: number; valNll: number; trace: number }[] = [];
+  const rows: DefenseCostRow[] = [];
+  const failed: DefenseCostFigures['failed'] = [];
+  for (const label of labels) {
+    process.stderr.write(`defense-cost: ${label}...\n`);
+    const r = spawnSync(
+      process.execPath,
+      [...process.execArgv, self, ...settingArgs(o), '--child', label],
+      { encoding: 'utf8', maxBuffer: 1 << 24 },
+    );
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    if (r.status !== 0 || !line.startsWith('{')) {
+      failed.push({ label, reason: `exit ${r.status}: ${r.stderr.slice(-500)}` });
+      process.stderr.write(`${label}: failed (${r.status}) ${r.stderr.slice(-500)}\n`);
+      continue;
+    }
+    rows.push(JSON.parse(line) as DefenseCostRow);
+  }
+  const base = rows.find((r) => r.label === 'none');
+  if (base) for (const r of rows) r.ratioToNone = r.ms / base.ms;
+  return { settings: { ...o, nVal: N_VAL }, rows, failed };
+}
+
+export function defenseCostTable(f: DefenseCostFigures): string {
+  return [
+    '| defense | train time (s) | ratio to none | peak RSS (MB) | val NLL | mean tr I_x (held-out) |',
+    '|---|---|---|---|---|---|',
+    ...f.rows.map(
+      (r) =>
+        `| ${r.label} | ${(r.ms / 1000).toFixed(1)} | ${r.ratioToNone?.toFixed(2) ?? '-'} | ${r.maxRssMB.toFixed(0)} | ${r.valNll.toFixed(3)} | ${r.trace.toFixed(1)} |`,
+    ),
+    ...f.failed.map((x) => `| ${x.label} | failed | | | | |`),
+  ].join('\n');
+}
+
+export function defenseCostOptions(a: Map<string, string>): DefenseCostOptions {
+  const d = DEFENSE_COST_DEFAULTS;
+  const num = (k: string, v: number) => Number(a.get(k) ?? v);
+  return {
+    n: num('n', d.n),
+    epochs: num('epochs', d.epochs),
+    beta: num('beta', d.beta),
+    reps: num('reps', d.reps),
+    seed: num('seed', d.seed),
+    backend: a.get('backend') ?? d.backend,
+    ...(a.has('defenses') ? { defenses: a.get('defenses')!.split(',') } : {}),
+  };
+}
+
+export async function cli(argv: readonly string[]): Promise<void> {
+  const a = parseArgs(argv);
+  const o = defenseCostOptions(a);
+  configure(o);
+  const only = a.get('child');
+  if (only !== undefined) return child(only);
+  const part = a.get('part') ?? 'all';
+  if (part === 'batch') return perBatch();
+  const f = runDefenseCost(o);
+  if (a.has('json')) {
+    console.log(JSON.stringify(f));
+    return;
+  }
   console.log(
     `## Defense cost (bench/defense-cost.ts)\n\ngaussian_linear, MAF (RABI defaults), ${N} training simulations + ${N_VAL} validation, ` +
       `${EPOCHS} epochs of batch 512 for every defense, beta ${BETA} for the FIM variants, backend ${BACKEND}, ` +
       `${new Date().toISOString().slice(0, 16)}Z.\n`,
   );
-  for (const label of labels) {
-    const r = spawnSync(
-      process.execPath,
-      [...process.execArgv, self, ...passOn, '--child', label],
-      {
-        encoding: 'utf8',
-        maxBuffer: 1 << 24,
-      },
-    );
-    const line = r.stdout.trim().split('\n').pop() ?? '';
-    if (r.status !== 0 || !line.startsWith('{')) {
-      console.log(`${label}: failed (${r.status}) ${r.stderr.slice(-500)}`);
-      continue;
-    }
-    rows.push(JSON.parse(line));
-    process.stderr.write(`${label} done\n`);
-  }
-  const base = rows.find((r) => r.label === 'none');
-  console.log(
-    '| defense | train time (s) | ratio to none | peak RSS (MB) | val NLL | mean tr I_x (held-out) |',
-  );
-  console.log('|---|---|---|---|---|---|');
-  for (const r of rows) {
-    const ratio = base ? (r.ms / base.ms).toFixed(2) : '-';
-    console.log(
-      `| ${r.label} | ${(r.ms / 1000).toFixed(1)} | ${ratio} | ${r.maxRssMB.toFixed(0)} | ${r.valNll.toFixed(3)} | ${r.trace.toFixed(1)} |`,
-    );
-  }
+  console.log(defenseCostTable(f));
   if (part === 'train') return;
+  const self = fileURLToPath(import.meta.url);
   const batch = spawnSync(
     process.execPath,
-    [...process.execArgv, self, ...passOn, '--part', 'batch'],
-    {
-      encoding: 'utf8',
-      maxBuffer: 1 << 24,
-    },
+    [...process.execArgv, self, ...settingArgs(o), '--part', 'batch'],
+    { encoding: 'utf8', maxBuffer: 1 << 24 },
   );
   process.stdout.write(
     batch.status === 0 ? batch.stdout : `per-batch part failed: ${batch.stderr.slice(-800)}\n`,
   );
 }
 
-await main();
+if (isMain(import.meta.url)) await runMain(cli);

@@ -1,18 +1,40 @@
-// `npm run bench -- <name> [options]`: runs one bench by name (they are never part of npm test).
-//   throughput  MAF training throughput per tfjs backend vs PyTorch (bench/train-throughput.ts)
-//   accuracy    C2ST of NPE posteriors against reference posteriors (bench/accuracy.ts)
-//   simulators  simulator throughput per task (bench/simulators.ts)
-const BENCHES: Record<string, string> = {
-  throughput: './train-throughput.js',
-  accuracy: './accuracy.js',
-  simulators: './simulators.js',
+// `npm run bench` runs the whole suite (bench/suite.ts) and prints one markdown table with the
+// machine described; `npm run bench -- --json` prints the same figures as one JSON object on stdout
+// (logs on stderr); `--quick` uses small budgets (a couple of minutes in all), otherwise the sizes
+// BENCHMARKS.md documents. `npm run bench -- <name> [options]` runs one bench (never part of npm test):
+//   throughput     MAF training throughput per tfjs backend vs PyTorch (bench/train-throughput.ts)
+//   defenses       training cost of the defenses relative to none (bench/defense-cost.ts)
+//   simulators     simulator throughput per task (bench/simulators.ts)
+//   orchestration  trivial trials through the real sweep workflows (bench/orchestration.ts)
+//   mongo-writes   ResultStore writes per second to the embedded FerretDB (bench/mongo-writes.ts)
+//   attacks        cost of the attacks and metrics per estimator (bench/attack-cost.ts)
+//   accuracy       C2ST of NPE posteriors against reference posteriors (bench/accuracy.ts)
+import { runMain } from './args.js';
+
+type Cli = (argv: readonly string[]) => Promise<void>;
+
+/** Benches exporting a cli; the last two run on import and read process.argv themselves. */
+const BENCHES: Record<string, () => Promise<Cli>> = {
+  throughput: async () => (await import('./train-throughput.js')).cli,
+  defenses: async () => (await import('./defense-cost.js')).cli,
+  simulators: async () => (await import('./simulators.js')).cli,
+  orchestration: async () => (await import('./orchestration.js')).cli,
+  'mongo-writes': async () => (await import('./mongo-writes.js')).cli,
+  attacks: async () => async () => void (await import('./attack-cost.js')),
+  accuracy: async () => async () => void (await import('./accuracy.js')),
 };
 
 const name = process.argv[2];
-if (name === undefined || !(name in BENCHES)) {
-  console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [options]`);
+if (name === undefined || name.startsWith('--')) {
+  await runMain(async (argv) => (await import('./suite.js')).cli(argv));
+} else if (!(name in BENCHES)) {
+  console.error(
+    `usage: npm run bench [-- --quick] [-- --json]\n       npm run bench -- <${Object.keys(BENCHES).join('|')}> [options]`,
+  );
   process.exit(2);
+} else {
+  // The bench modules parse process.argv (or the argv given); drop the bench name first.
+  process.argv.splice(2, 1);
+  const cli = await BENCHES[name]!();
+  await runMain(cli);
 }
-// The bench modules parse process.argv themselves; drop the bench name first.
-process.argv.splice(2, 1);
-await import(BENCHES[name]!);

@@ -4,7 +4,8 @@
 // (bench/torch/maf_throughput.py), all run by this one command.
 //
 //   node dist/bench/train-throughput.js [--n 10000] [--epochs 20] [--backends cpu,wasm,tfjs-node]
-//                                       [--no-torch] [--no-install]
+//                                       [--no-torch] [--no-install] [--json]
+// runTrainThroughput (exported) returns the same figures to the suite (bench/suite.ts).
 //
 // Each backend runs in its own child process (clean peak RSS, one backend per process), with
 // native thread pools pinned to one thread. Throughput = training rows * epochs / the summed wall
@@ -20,9 +21,10 @@ import { trainNPE } from '../sbi/npe.js';
 import { createRng } from '../sbi/rng.js';
 import { simulateDataset } from '../sbi/simulate.js';
 import { getTask } from '../sbi/tasks/index.js';
+import { isMain, parseArgs, runMain } from './args.js';
 import { torchPython } from './torch-venv.js';
 
-interface Row {
+export interface Row {
   impl: string;
   ok: boolean;
   reason?: string;
@@ -45,19 +47,6 @@ const ONE_THREAD_ENV = {
   OMP_NUM_THREADS: '1',
   MKL_NUM_THREADS: '1',
 };
-
-function args(): Map<string, string> {
-  const m = new Map<string, string>();
-  const a = process.argv.slice(2);
-  for (let i = 0; i < a.length; i++) {
-    const k = a[i]!;
-    if (!k.startsWith('--')) throw new Error(`unexpected argument ${k}`);
-    const next = a[i + 1];
-    if (next === undefined || next.startsWith('--')) m.set(k.slice(2), 'true');
-    else m.set(k.slice(2), (i++, next));
-  }
-  return m;
-}
 
 export function repoRoot(): string {
   let d = dirname(fileURLToPath(import.meta.url));
@@ -150,19 +139,41 @@ function fmt(v: number | undefined, digits = 0): string {
   return v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits);
 }
 
-async function main(): Promise<void> {
-  const a = args();
-  const n = Number(a.get('n') ?? 10000);
-  const epochs = Number(a.get('epochs') ?? 20);
-  const valSize = Number(a.get('val-size') ?? Math.round(n / 10));
-  if (a.has('worker')) return worker(a.get('worker')!, n, epochs, valSize);
+export interface ThroughputOptions {
+  n: number;
+  epochs: number;
+  valSize?: number;
+  backends: string[];
+  /** Skip the PyTorch reference. */
+  noTorch?: boolean;
+  /** Never create the torch venv (report torch as unavailable when it is missing). */
+  noInstall?: boolean;
+}
 
-  const backends = (a.get('backends') ?? 'cpu,wasm,tfjs-node').split(',');
+export interface ThroughputFigures {
+  task: 'gaussian_linear';
+  estimator: 'maf';
+  n: number;
+  epochs: number;
+  valSize: number;
+  /** One row per tfjs backend asked for, then torch (ok: false with a reason when unavailable). */
+  rows: Row[];
+}
+
+export const THROUGHPUT_DEFAULTS: ThroughputOptions = {
+  n: 10000,
+  epochs: 20,
+  backends: ['cpu', 'wasm', 'tfjs-node'],
+};
+
+export async function runTrainThroughput(opts: ThroughputOptions): Promise<ThroughputFigures> {
+  const { n, epochs } = opts;
+  const valSize = opts.valSize ?? Math.round(n / 10);
   const self = fileURLToPath(import.meta.url);
   // Under tsx the child needs the loader too; compiled, plain node is enough.
   const nodeArgs = self.endsWith('.ts') ? ['--import', 'tsx', self] : [self];
   const rows: Row[] = [];
-  for (const b of backends) {
+  for (const b of opts.backends) {
     console.error(`tfjs ${b}: training ${epochs} epochs on ${n} simulations...`);
     rows.push(
       runChild(
@@ -185,9 +196,9 @@ async function main(): Promise<void> {
   }
 
   let torch: Row;
-  if (a.has('no-torch')) torch = { impl: 'torch', ok: false, reason: 'skipped (--no-torch)' };
+  if (opts.noTorch) torch = { impl: 'torch', ok: false, reason: 'skipped (--no-torch)' };
   else {
-    const py = torchPython(!a.has('no-install'));
+    const py = torchPython(!opts.noInstall);
     if (!py.ok) torch = { impl: 'torch', ok: false, reason: py.reason };
     else {
       console.error(`torch: training ${epochs} epochs on ${n} simulations...`);
@@ -223,7 +234,12 @@ async function main(): Promise<void> {
     }
   }
   rows.push(torch);
+  return { task: 'gaussian_linear', estimator: 'maf', n, epochs, valSize, rows };
+}
 
+export function throughputTable(f: ThroughputFigures): string {
+  const rows = f.rows;
+  const torch = rows.find((r) => r.impl === 'torch') ?? { impl: 'torch', ok: false };
   const header = [
     'impl',
     'sims/s (wall)',
@@ -263,20 +279,38 @@ async function main(): Promise<void> {
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => (t[i] ?? '').length)));
   const line = (cells: string[]): string =>
     '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
-  console.log(line(header));
-  console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
-  for (const t of table) console.log(line(t));
-  console.log(
-    JSON.stringify({
-      bench: 'train-throughput',
-      task: 'gaussian_linear',
-      estimator: 'maf',
-      n,
-      epochs,
-      valSize,
-      rows,
-    }),
-  );
+  return [
+    line(header),
+    '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|',
+    ...table.map(line),
+  ].join('\n');
 }
 
-await main();
+export function throughputOptions(a: Map<string, string>): ThroughputOptions {
+  const n = Number(a.get('n') ?? THROUGHPUT_DEFAULTS.n);
+  return {
+    n,
+    epochs: Number(a.get('epochs') ?? THROUGHPUT_DEFAULTS.epochs),
+    ...(a.has('val-size') ? { valSize: Number(a.get('val-size')) } : {}),
+    backends: a.get('backends')?.split(',') ?? THROUGHPUT_DEFAULTS.backends,
+    noTorch: a.has('no-torch'),
+    noInstall: a.has('no-install'),
+  };
+}
+
+export async function cli(argv: readonly string[]): Promise<void> {
+  const a = parseArgs(argv);
+  const o = throughputOptions(a);
+  if (a.has('worker')) {
+    return worker(a.get('worker')!, o.n, o.epochs, o.valSize ?? Math.round(o.n / 10));
+  }
+  const f = await runTrainThroughput(o);
+  if (a.has('json')) {
+    console.log(JSON.stringify({ bench: 'train-throughput', ...f }));
+    return;
+  }
+  console.log(throughputTable(f));
+  console.log(JSON.stringify({ bench: 'train-throughput', ...f }));
+}
+
+if (isMain(import.meta.url)) await runMain(cli);

@@ -4,7 +4,11 @@
 // Shutdown is graceful: in-flight activities are cancelled after a short grace, a training stops at
 // its next epoch boundary with its checkpoint stored, and Temporal retries it on another worker.
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createSweepActivities } from '../activities/index.js';
+import {
+  createSweepActivities,
+  type ActivityDeps,
+  type SweepActivities,
+} from '../activities/index.js';
 import type { Config } from '../infra/config.js';
 import { mongoClient, temporalConnectionOptions } from '../infra/connections.js';
 import type { Logger } from '../infra/logger.js';
@@ -29,6 +33,14 @@ export interface SweepWorkerOptions {
   codeVersion?: string;
   /** How long in-flight activities may run on after shutdown is asked for, before they are cancelled. */
   shutdownGraceTime?: string;
+  /**
+   * Builds the activities from this worker's stores; createSweepActivities by default. The
+   * orchestration bench (bench/orchestration.ts) passes trivial simulate/train/evaluate here so that
+   * the real workflows and the real persistence run without any science.
+   */
+  activities?: (deps: ActivityDeps) => SweepActivities;
+  /** Workflow tasks in flight at once on this worker (the SDK's default when absent). */
+  maxConcurrentWorkflowTaskExecutions?: number;
 }
 
 export interface SweepWorker {
@@ -59,7 +71,7 @@ export async function createSweepWorker(
     const db = mongo.db(config.mongo.db);
     const store = new ResultStore(db);
     await store.ensureIndexes();
-    const activities = createSweepActivities({
+    const activities = (opts.activities ?? createSweepActivities)({
       store,
       artifacts: new ArtifactStore(db),
       logger,
@@ -75,6 +87,9 @@ export async function createSweepWorker(
       ...(opts.queue === 'cpu' ? { workflowBundle: await sweepWorkflowBundle() } : {}),
       activities,
       maxConcurrentActivityTaskExecutions: opts.concurrency ?? DEFAULT_CONCURRENCY[opts.queue],
+      ...(opts.maxConcurrentWorkflowTaskExecutions !== undefined
+        ? { maxConcurrentWorkflowTaskExecutions: opts.maxConcurrentWorkflowTaskExecutions }
+        : {}),
       shutdownGraceTime: opts.shutdownGraceTime ?? '2 seconds',
       shutdownForceTime: '30 seconds',
     });

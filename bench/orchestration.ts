@@ -1,0 +1,259 @@
+// Orchestration overhead (issue 8): a sweep of trivial trials through the REAL SweepWorkflow and
+// TrialWorkflow on a private embedded stack (bench/private-stack.ts), served by an in-process sweep
+// worker whose simulate / train / evaluate return at once (no science) while claim, complete, the
+// evaluation documents, the sweep's registration, status and aggregation go through the real
+// activities and the real ResultStore, so the persistence path is counted. Since the trials do
+// nothing, wall time of the sweep / trials is the per-trial overhead (bar: at most 50 ms).
+//
+//   node --import tsx bench/orchestration.ts [--trials 1000] [--window 50] [--activities 50]
+//        [--workflow-tasks 10] [--continue-as-new 1000]
+//
+// The trivial activities are plugged in through createSweepWorker's `activities` option
+// (workers/sweep-worker.ts): the workflow code is the production code, unchanged.
+import { randomBytes } from 'node:crypto';
+import { connectTemporal, submitSweep } from '../cli/sweep-client.js';
+import { createSweepActivities, type SweepActivities } from '../activities/index.js';
+import type { ActivityDeps } from '../activities/deps.js';
+import { artifactNames } from '../activities/artifacts.js';
+import type { Config } from '../infra/config.js';
+import { mongoClient } from '../infra/connections.js';
+import { createLogger } from '../infra/logger.js';
+import { ResultStore } from '../results/store.js';
+import { expandSweep } from '../sweeps/expand.js';
+import type { Objective } from '../sweeps/names.js';
+import { createSweepWorker } from '../workers/sweep-worker.js';
+import { isMain, numberArg, parseArgs, runMain } from './args.js';
+import { syntheticEvaluation, trivialSpec } from './synthetic-results.js';
+import { serverCpuSeconds, withPrivateStack } from './private-stack.js';
+
+export interface OrchestrationOptions {
+  trials: number;
+  /** TrialWorkflows in flight at once (the spec's concurrency: the sweep's sliding window). */
+  window: number;
+  /** maxConcurrentActivityTaskExecutions of the worker. */
+  activityConcurrency: number;
+  /** maxConcurrentWorkflowTaskExecutions of the worker (SDK default when absent). */
+  workflowTaskConcurrency?: number;
+  /** SweepOptions.continueAsNewEvery (production default 200). */
+  continueAsNewEvery?: number;
+}
+
+export interface OrchestrationFigures {
+  trialsPerSecond: number;
+  overheadMsPerTrial: number;
+  trials: number;
+  wallS: number;
+  /** CPU seconds of this process (worker + client); the servers run in their own processes. */
+  benchCpuS: number;
+  /** CPU seconds of the Temporal and FerretDB server processes during the sweep (Linux only). */
+  serverCpuS: { temporal?: number; mongodb?: number };
+  evaluationsStored: number;
+  trialsCompleted: number;
+  /** Runs of the SweepWorkflow (1 + continue-as-new count). */
+  sweepRuns: number;
+  /** Time inside each activity (the persistence path's share of the overhead). */
+  activities: ActivityTimes;
+  settings: Required<Omit<OrchestrationOptions, 'workflowTaskConcurrency'>> & {
+    workflowTaskConcurrency: number | 'sdk default';
+  };
+}
+
+export const ORCHESTRATION_DEFAULTS: OrchestrationOptions = {
+  trials: 1000,
+  window: 50,
+  activityConcurrency: 50,
+};
+
+/**
+ * The production activities with simulate, train and evaluate replaced by ones that return at once.
+ * evaluate still writes its evaluation documents through the ResultStore (one per objective), as the
+ * real one does, so every write a trial makes is made.
+ */
+export function trivialActivities(deps: ActivityDeps): SweepActivities {
+  const real = createSweepActivities(deps);
+  return {
+    ...real,
+    simulate: async (input) => ({
+      artifact:
+        input.purpose === 'train'
+          ? artifactNames.simulations(input.id)
+          : artifactNames.testSet(input.id),
+      n: input.n,
+      dropped: 0,
+      cached: false,
+    }),
+    train: async (input) => ({
+      modelArtifact: artifactNames.model(input.modelId),
+      epochs: 1,
+      bestEpoch: 1,
+      bestValLoss: 1,
+      stoppedBy: 'max-epochs',
+      dropped: 0,
+      nTrain: input.budget,
+      nVal: 0,
+      trainSeconds: 0,
+      resumedFromEpoch: 0,
+      epochsThisAttempt: 1,
+      cached: false,
+      backend: deps.backend,
+    }),
+    evaluate: async (input) => {
+      const { trial, attack, eps } = input;
+      const ev = trial.evaluation;
+      const docs = ev.objectives.map((objective) =>
+        syntheticEvaluation(trial.trialId, attack, objective, eps, ev.nTest),
+      );
+      await deps.store.putEvaluations(docs);
+      return {
+        cached: false,
+        records: ev.objectives.map((objective: Objective) => ({
+          objective,
+          eps,
+          klMean: 0.2,
+          nllClean: 1,
+          nllAttacked: 2,
+        })),
+      };
+    },
+  };
+}
+
+/** Per activity name: calls and summed milliseconds inside the activity function. */
+export type ActivityTimes = Record<string, { calls: number; totalMs: number; meanMs: number }>;
+
+/** Wraps every activity so that its time inside the worker is summed into `times`. */
+function timedActivities(acts: SweepActivities, times: ActivityTimes): SweepActivities {
+  const out: Record<string, (input: never) => Promise<unknown>> = {};
+  for (const [name, f] of Object.entries(acts) as [string, (input: never) => Promise<unknown>][]) {
+    out[name] = async (input: never) => {
+      const t0 = performance.now();
+      try {
+        return await f(input);
+      } finally {
+        const t = (times[name] ??= { calls: 0, totalMs: 0, meanMs: 0 });
+        t.calls++;
+        t.totalMs += performance.now() - t0;
+        t.meanMs = t.totalMs / t.calls;
+      }
+    };
+  }
+  return out as unknown as SweepActivities;
+}
+
+/** Runs the trivial sweep on a stack that is already up (config). */
+export async function runOrchestrationOn(
+  config: Config,
+  opts: OrchestrationOptions,
+): Promise<OrchestrationFigures> {
+  const logger = createLogger({ level: 'warn', console: true });
+  const times: ActivityTimes = {};
+  const queuePrefix = `bench-${randomBytes(4).toString('hex')}-`;
+  const w = await createSweepWorker(config, logger, {
+    queue: 'cpu',
+    queuePrefix,
+    codeVersion: 'bench',
+    concurrency: opts.activityConcurrency,
+    activities: (deps) => timedActivities(trivialActivities(deps), times),
+    ...(opts.workflowTaskConcurrency !== undefined
+      ? { maxConcurrentWorkflowTaskExecutions: opts.workflowTaskConcurrency }
+      : {}),
+  });
+  const running = w.worker.run();
+  const { client, close } = await connectTemporal(config);
+  const mongo = mongoClient(config);
+  await mongo.connect();
+  try {
+    const spec = trivialSpec(opts.trials, opts.window);
+    const n = expandSweep(spec).length;
+    console.error(`orchestration: ${n} trivial trials, window ${opts.window}...`);
+    const server0 = serverCpuSeconds(config);
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const sub = await submitSweep(client, spec, {
+      queuePrefix,
+      ...(opts.continueAsNewEvery !== undefined
+        ? { continueAsNewEvery: opts.continueAsNewEvery }
+        : {}),
+    });
+    const progress = (await sub.handle.result()) as { completed: number; runs: number };
+    const wallS = (performance.now() - t0) / 1000;
+    const c = process.cpuUsage(cpu0);
+    const server1 = serverCpuSeconds(config);
+    const serverCpuS: OrchestrationFigures['serverCpuS'] = {};
+    for (const k of ['temporal', 'mongodb'] as const) {
+      if (server0[k] !== undefined && server1[k] !== undefined)
+        serverCpuS[k] = server1[k] - server0[k];
+    }
+    const store = new ResultStore(mongo.db(config.mongo.db));
+    const trialsCompleted = (await store.listTrials(sub.sweepId, 'completed')).length;
+    const evaluationsStored = (await store.listEvaluations({ sweepId: sub.sweepId })).length;
+    if (trialsCompleted !== n || evaluationsStored !== n || progress.completed !== n)
+      throw new Error(
+        `orchestration: expected ${n} completed trials and evaluations, found ${trialsCompleted} trials, ${evaluationsStored} evaluations (workflow says ${progress.completed})`,
+      );
+    return {
+      trialsPerSecond: n / wallS,
+      overheadMsPerTrial: (1000 * wallS) / n,
+      trials: n,
+      wallS,
+      benchCpuS: (c.user + c.system) / 1e6,
+      serverCpuS,
+      evaluationsStored,
+      trialsCompleted,
+      sweepRuns: progress.runs,
+      activities: times,
+      settings: {
+        trials: opts.trials,
+        window: opts.window,
+        activityConcurrency: opts.activityConcurrency,
+        workflowTaskConcurrency: opts.workflowTaskConcurrency ?? 'sdk default',
+        continueAsNewEvery: opts.continueAsNewEvery ?? 200,
+      },
+    };
+  } finally {
+    w.worker.shutdown();
+    await running;
+    await w.close();
+    await close();
+    await mongo.close();
+  }
+}
+
+/** Starts a private stack, runs the sweep, stops the stack. */
+export function runOrchestration(opts: OrchestrationOptions): Promise<OrchestrationFigures> {
+  return withPrivateStack('orchestration', (config) => runOrchestrationOn(config, opts));
+}
+
+export function orchestrationOptions(a: Map<string, string>): OrchestrationOptions {
+  const o: OrchestrationOptions = {
+    trials: numberArg(a, 'trials', ORCHESTRATION_DEFAULTS.trials),
+    window: numberArg(a, 'window', ORCHESTRATION_DEFAULTS.window),
+    activityConcurrency: numberArg(a, 'activities', ORCHESTRATION_DEFAULTS.activityConcurrency),
+  };
+  if (a.has('workflow-tasks')) o.workflowTaskConcurrency = numberArg(a, 'workflow-tasks', 0);
+  if (a.has('continue-as-new')) o.continueAsNewEvery = numberArg(a, 'continue-as-new', 200);
+  return o;
+}
+
+export function orchestrationTable(f: OrchestrationFigures): string {
+  const s = f.settings;
+  const acts = Object.entries(f.activities)
+    .map(([k, v]) => `${k} ${v.calls} x ${v.meanMs.toFixed(1)} ms`)
+    .join(', ');
+  return [
+    '| trials | window | activity slots | workflow-task slots | continue-as-new every | sweep runs | wall s | trials/s | overhead ms/trial | CPU s: worker / temporal / ferretdb |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    `| ${f.trials} | ${s.window} | ${s.activityConcurrency} | ${s.workflowTaskConcurrency} | ${s.continueAsNewEvery} | ${f.sweepRuns} | ${f.wallS.toFixed(1)} | ${f.trialsPerSecond.toFixed(1)} | ${f.overheadMsPerTrial.toFixed(1)} | ${f.benchCpuS.toFixed(1)} / ${f.serverCpuS.temporal?.toFixed(1) ?? '-'} / ${f.serverCpuS.mongodb?.toFixed(1) ?? '-'} |`,
+    '',
+    `Time inside the activities (calls x mean): ${acts}.`,
+  ].join('\n');
+}
+
+export async function cli(argv: readonly string[]): Promise<void> {
+  const a = parseArgs(argv);
+  const f = await runOrchestration(orchestrationOptions(a));
+  if (a.has('json')) console.log(JSON.stringify(f));
+  else console.log(orchestrationTable(f));
+}
+
+if (isMain(import.meta.url)) await runMain(cli);

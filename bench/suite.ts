@@ -1,0 +1,299 @@
+// The whole bench suite (`npm run bench` with no bench name): training throughput per tfjs backend
+// against PyTorch, the defenses' training-cost ratios, simulator throughput, orchestration overhead
+// and result writes to MongoDB, one after another, as one markdown table with the machine described,
+// or (--json) as one JSON object on stdout with every log line on stderr. Each part stays runnable
+// alone (bench/main.ts names). Default sizes are the ones BENCHMARKS.md documents; --quick takes a
+// couple of minutes in all.
+import { describeMachine, machineLines, type MachineInfo } from './machine.js';
+import { runDefenseCost } from './defense-cost.js';
+import { runMongoWrites, type MongoWriteOptions } from './mongo-writes.js';
+import { runOrchestration, type OrchestrationOptions } from './orchestration.js';
+import { runSimulators, type SimulatorOptions } from './simulators.js';
+import { runTrainThroughput, type ThroughputOptions } from './train-throughput.js';
+import { parseArgs } from './args.js';
+import { TASK_NAMES } from '../sbi/tasks/index.js';
+
+/** The defenses whose cost ratio the suite reports (each relative to none, which also runs). */
+export const SUITE_DEFENSES = ['fim', 'fim-fast', 'noise', 'adversarial', 'trades'] as const;
+
+export interface Sizes {
+  throughput: ThroughputOptions;
+  defense: { n: number; epochs: number };
+  simulators: SimulatorOptions;
+  orchestration: OrchestrationOptions;
+  mongo: MongoWriteOptions;
+}
+
+export const SUITE_SIZES: Record<'default' | 'quick', Sizes> = {
+  default: {
+    throughput: { n: 10000, epochs: 3, backends: ['wasm', 'cpu', 'tfjs-node'] },
+    defense: { n: 1024, epochs: 2 },
+    simulators: { n: 5000, tasks: [...TASK_NAMES] },
+    orchestration: { trials: 1000, window: 50, activityConcurrency: 50 },
+    mongo: { single: 500, batched: 2000, batch: 100, trials: 300 },
+  },
+  quick: {
+    throughput: { n: 2000, epochs: 1, backends: ['wasm', 'cpu', 'tfjs-node'] },
+    defense: { n: 512, epochs: 1 },
+    simulators: { n: 500, tasks: [...TASK_NAMES] },
+    orchestration: { trials: 100, window: 50, activityConcurrency: 50 },
+    mongo: { single: 100, batched: 500, batch: 100, trials: 50 },
+  },
+};
+
+type Failed = { error: string };
+
+export interface BackendThroughput {
+  ok: boolean;
+  reason?: string;
+  simsPerSecond?: number;
+  simsPerCpuSecond?: number;
+  /** tfjs / torch, wall time. */
+  ratioToTorch?: number;
+  /** tfjs / torch, CPU time (less sensitive to other load on the machine). */
+  ratioToTorchCpu?: number;
+  version?: string;
+}
+
+export interface SuiteFigures {
+  machine: MachineInfo & { loadAverage1mAtEnd: number };
+  quick: boolean;
+  command: string;
+  /** Wall seconds of each part, and of the whole suite. */
+  wallS: Record<string, number>;
+  /** The sizes each part ran at. */
+  settings: Sizes;
+  trainThroughput: Record<string, BackendThroughput> | Failed;
+  /** Training time of each defense / none; null where that run failed. */
+  defenseCostRatios: Record<string, number | null> | Failed;
+  simulatorThroughput: Record<string, { simsPerSecond: number; simsPerCpuSecond: number }> | Failed;
+  orchestration:
+    | { trialsPerSecond: number; overheadMsPerTrial: number; trials: number; details: unknown }
+    | Failed;
+  mongoWritesPerSecond:
+    | {
+        single: number;
+        batched: number;
+        batchSize: number;
+        trialTransitions: number;
+        details: unknown;
+      }
+    | Failed;
+}
+
+async function part<T>(
+  name: string,
+  wall: Record<string, number>,
+  f: () => Promise<T> | T,
+): Promise<T | Failed> {
+  const t0 = performance.now();
+  console.error(`suite: ${name}...`);
+  try {
+    return await f();
+  } catch (err) {
+    console.error(`suite: ${name} failed: ${(err as Error).stack ?? String(err)}`);
+    return { error: (err as Error).message ?? String(err) };
+  } finally {
+    wall[name] = (performance.now() - t0) / 1000;
+  }
+}
+
+export async function runSuite(opts: {
+  quick: boolean;
+  noInstall: boolean;
+}): Promise<SuiteFigures> {
+  const t0 = performance.now();
+  const sizes = SUITE_SIZES[opts.quick ? 'quick' : 'default'];
+  const machine = await describeMachine();
+  const wall: Record<string, number> = {};
+
+  const trainThroughput = await part('trainThroughput', wall, async () => {
+    const f = await runTrainThroughput({ ...sizes.throughput, noInstall: opts.noInstall });
+    const torch = f.rows.find((r) => r.impl === 'torch');
+    const out: Record<string, BackendThroughput> = {};
+    sizes.throughput.backends.forEach((b, i) => {
+      const r = f.rows[i]!;
+      out[b] = r.ok
+        ? {
+            ok: true,
+            simsPerSecond: r.simulationsPerSecond!,
+            simsPerCpuSecond: r.simulationsPerCpuSecond!,
+            ...(torch?.ok
+              ? {
+                  ratioToTorch: r.simulationsPerSecond! / torch.simulationsPerSecond!,
+                  ratioToTorchCpu: r.simulationsPerCpuSecond! / torch.simulationsPerCpuSecond!,
+                }
+              : {}),
+          }
+        : { ok: false, reason: r.reason ?? 'failed' };
+    });
+    out.torch = torch?.ok
+      ? {
+          ok: true,
+          simsPerSecond: torch.simulationsPerSecond!,
+          simsPerCpuSecond: torch.simulationsPerCpuSecond!,
+          ...(torch.version ? { version: torch.version } : {}),
+        }
+      : { ok: false, reason: torch?.reason ?? 'missing' };
+    return out;
+  });
+
+  const defenseCostRatios = await part('defenseCostRatios', wall, () => {
+    const f = runDefenseCost({
+      ...sizes.defense,
+      beta: 0.01,
+      reps: 3,
+      seed: 0,
+      backend: 'wasm',
+      defenses: ['none', ...SUITE_DEFENSES],
+    });
+    if (!f.rows.some((r) => r.label === 'none')) throw new Error('the undefended run failed');
+    const ratios: Record<string, number | null> = {};
+    for (const d of SUITE_DEFENSES)
+      ratios[d] = f.rows.find((r) => r.label === d)?.ratioToNone ?? null;
+    return ratios;
+  });
+
+  const simulatorThroughput = await part('simulatorThroughput', wall, () => {
+    const f = runSimulators(sizes.simulators);
+    return Object.fromEntries(
+      Object.entries(f).map(([k, r]) => [
+        k,
+        { simsPerSecond: r.simsPerSecond, simsPerCpuSecond: r.simsPerCpuSecond },
+      ]),
+    );
+  });
+
+  const orchestration = await part('orchestration', wall, async () => {
+    const f = await runOrchestration(sizes.orchestration);
+    return {
+      trialsPerSecond: f.trialsPerSecond,
+      overheadMsPerTrial: f.overheadMsPerTrial,
+      trials: f.trials,
+      details: f,
+    };
+  });
+
+  const mongoWritesPerSecond = await part('mongoWritesPerSecond', wall, async () => {
+    const f = await runMongoWrites(sizes.mongo);
+    return {
+      single: f.single.perSecond,
+      batched: f.batched.perSecond,
+      batchSize: f.batched.perCall,
+      trialTransitions: f.trialTransitions.perSecond,
+      details: f,
+    };
+  });
+
+  wall.total = (performance.now() - t0) / 1000;
+  const { loadavg } = await import('node:os');
+  return {
+    machine: { ...machine, loadAverage1mAtEnd: Math.round(100 * loadavg()[0]!) / 100 },
+    quick: opts.quick,
+    command: `npm run bench --${opts.quick ? ' --quick' : ''}`,
+    wallS: wall,
+    settings: sizes,
+    trainThroughput,
+    defenseCostRatios,
+    simulatorThroughput,
+    orchestration,
+    mongoWritesPerSecond,
+  };
+}
+
+const isFailed = (v: unknown): v is Failed =>
+  typeof v === 'object' && v !== null && 'error' in v && typeof v.error === 'string';
+
+const f0 = (v: number) => Math.round(v).toLocaleString('en-US');
+
+/** The suite's figures as one markdown table, after the machine description. */
+export function suiteTable(s: SuiteFigures): string {
+  const rows: string[][] = [];
+  const add = (bench: string, what: string, value: string, note = '') =>
+    rows.push([bench, what, value, note]);
+  const fail = (bench: string, v: Failed) => add(bench, 'failed', '-', v.error.slice(0, 120));
+
+  const tt = s.trainThroughput;
+  if (isFailed(tt)) fail('train throughput', tt);
+  else {
+    const settings = s.settings.throughput;
+    for (const [k, r] of Object.entries(tt)) {
+      const name =
+        k === 'torch' ? `torch ${r.version ?? ''}`.trim() : k.startsWith('tfjs-') ? k : `tfjs-${k}`;
+      if (!r.ok) {
+        add('train throughput', name, 'unavailable', r.reason ?? '');
+        continue;
+      }
+      add(
+        'train throughput',
+        `${name} sims/s (wall; per CPU-s)`,
+        `${f0(r.simsPerSecond!)}; ${f0(r.simsPerCpuSecond!)}`,
+        r.ratioToTorch !== undefined
+          ? `vs torch ${r.ratioToTorch.toFixed(3)} wall, ${r.ratioToTorchCpu!.toFixed(3)} CPU`
+          : `MAF gaussian_linear, n ${settings.n}, ${settings.epochs} epochs`,
+      );
+    }
+  }
+  const dc = s.defenseCostRatios;
+  if (isFailed(dc)) fail('defense cost', dc);
+  else {
+    for (const d of SUITE_DEFENSES) {
+      const r = dc[d];
+      add(
+        'defense cost',
+        `${d} / none (train time)`,
+        typeof r === 'number' ? r.toFixed(2) : 'failed',
+        `n ${s.settings.defense.n}, ${s.settings.defense.epochs} epochs, beta 0.01`,
+      );
+    }
+  }
+  const st = s.simulatorThroughput;
+  if (isFailed(st)) fail('simulators', st);
+  else
+    for (const [task, r] of Object.entries(st))
+      add(
+        'simulators',
+        `${task} sims/s (wall; per CPU-s)`,
+        `${f0(r.simsPerSecond)}; ${f0(r.simsPerCpuSecond)}`,
+      );
+  const o = s.orchestration;
+  if (isFailed(o)) fail('orchestration', o);
+  else {
+    add('orchestration', 'trials/s', o.trialsPerSecond.toFixed(1), `${o.trials} trivial trials`);
+    add(
+      'orchestration',
+      'overhead ms/trial',
+      o.overheadMsPerTrial.toFixed(1),
+      o.overheadMsPerTrial <= 50 ? 'bar 50 ms: met' : 'bar 50 ms: NOT met',
+    );
+  }
+  const m = s.mongoWritesPerSecond;
+  if (isFailed(m)) fail('mongo writes', m);
+  else {
+    add('mongo writes', 'evaluations/s, single (1 per call)', f0(m.single));
+    add('mongo writes', `evaluations/s, batched (${m.batchSize} per call)`, f0(m.batched));
+    add('mongo writes', 'trial transitions/s (1 per call)', f0(m.trialTransitions));
+  }
+  const secs = Object.entries(s.wallS)
+    .map(([k, v]) => `${k} ${v.toFixed(0)} s`)
+    .join(', ');
+  return [
+    `Machine (${s.command}):`,
+    '',
+    ...machineLines(s.machine),
+    `- load average (1 min) at the end: ${s.machine.loadAverage1mAtEnd}`,
+    '',
+    '| bench | figure | value | note |',
+    '|---|---|---|---|',
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+    '',
+    `Wall time: ${secs}.`,
+  ].join('\n');
+}
+
+export async function cli(argv: readonly string[]): Promise<void> {
+  const a = parseArgs(argv);
+  const s = await runSuite({ quick: a.has('quick'), noInstall: !a.has('install-torch') });
+  if (a.has('json')) console.log(JSON.stringify(s));
+  else console.log(suiteTable(s));
+}
