@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { installWasmKernels } from './wasm-kernels.js';
 
 export { tf };
 
@@ -37,6 +38,7 @@ async function tryBackend(name: BackendName): Promise<string> {
     }
     case 'wasm':
       if (!(await tf.setBackend('wasm'))) throw new Error('setBackend(wasm) failed');
+      installWasmKernels();
       return 'wasm';
     case 'cpu':
       if (!(await tf.setBackend('cpu'))) throw new Error('setBackend(cpu) failed');
