@@ -292,6 +292,32 @@ export function clipByGlobalNorm(
   return { grads: grads.map((g) => (g === null ? null : scaled[k++]!)), norm: norm as tf.Scalar };
 }
 
+/** One Adam update of p in place (torch.optim.Adam's formula), gradient scaled by coef first. */
+function adamUpdate(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  coef: number,
+  b1: number,
+  b2: number,
+  stepSize: number,
+  sqrtBc2: number,
+  eps: number,
+): void {
+  const c1 = 1 - b1;
+  const c2 = 1 - b2;
+  const n = p.length;
+  for (let k = 0; k < n; k++) {
+    const gk = g[k]! * coef;
+    const mk = b1 * m[k]! + c1 * gk;
+    const vk = b2 * v[k]! + c2 * gk * gk;
+    m[k] = mk;
+    v[k] = vk;
+    p[k] = p[k]! - (stepSize * mk) / (Math.sqrt(vk) / sqrtBc2 + eps);
+  }
+}
+
 export interface AdamSnapshot {
   step: number;
   m: Float32Array[];
@@ -395,16 +421,7 @@ export class Adam {
       if (g === null) return;
       const w = this.vars[i]!;
       const p = (w.dataSync() as Float32Array).slice();
-      const m = ms[i]!;
-      const v = vs[i]!;
-      for (let k = 0; k < p.length; k++) {
-        const gk = g[k]! * coef;
-        const mk = b1 * m[k]! + (1 - b1) * gk;
-        const vk = b2 * v[k]! + (1 - b2) * gk * gk;
-        m[k] = mk;
-        v[k] = vk;
-        p[k] = p[k]! - (stepSize * mk) / (Math.sqrt(vk) / sqrtBc2 + eps);
-      }
+      adamUpdate(p, g, ms[i]!, vs[i]!, coef, b1, b2, stepSize, sqrtBc2, eps);
       tf.tidy(() => w.assign(tf.tensor(p, w.shape, 'float32')));
     });
   }
