@@ -219,6 +219,8 @@ export interface NetnsStack {
   config: Config;
 }
 
+/** How long the server holds a poll open before it answers "no task" (Temporal's default: 60 s). */
+export const LONG_POLL_EXPIRY_S = 5;
 const TEMPORAL_PORT = 7233;
 const MONGO_PORT = 27017;
 
@@ -255,6 +257,12 @@ export async function startStack(
         '--headless',
         '--log-level',
         'warn',
+        // A partitioned worker's polls are never closed (no RST crosses a downed link), and the
+        // server hands tasks to them as to live ones: a task without a heartbeat (simulate,
+        // persist) would then wait out its start-to-close timeout (up to an hour). Short long
+        // polls make a cut-off worker's polls expire within seconds.
+        '--dynamic-config-value',
+        `matching.longPollExpirationInterval="${LONG_POLL_EXPIRY_S}s"`,
       ],
       base,
     ),

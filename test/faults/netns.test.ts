@@ -177,12 +177,27 @@ test(
     assert.ok(atCut < MAX_EPOCHS, `the cut came after training ended (epoch ${atCut})`);
     const workerB = startWorker(hostB);
 
+    // For the log only: when B joined and when it took the training over.
+    const seen = new Set<string>();
+    const watch = setInterval(() => {
+      for (const [key, re] of [
+        ['B polling', /polling task queue/],
+        ['B resuming the training', /resuming .* from its checkpoint/],
+        ['B trained', /trained .* in this attempt/],
+      ] as const) {
+        if (!seen.has(key) && re.test(workerB.output())) {
+          seen.add(key);
+          mark(`${key}, ${((Date.now() - cutAt) / 1000).toFixed(1)} s after the cut`);
+        }
+      }
+    }, 200);
     const sweep = client.client.workflow.getHandle(sweepWorkflowId(sweepIdOf(spec)));
     const final = (await within(
       sweep.result(),
       150_000,
       () => `the sweep did not end within 150 s of the cut; B said: ${workerB.output()}`,
     )) as { state: string; completed: number; failed: number };
+    clearInterval(watch);
     mark(`sweep ${final.state}, ${((Date.now() - cutAt) / 1000).toFixed(1)} s after the cut`);
     assert.equal(final.state, 'completed');
     assert.equal(final.completed, 1);
@@ -210,6 +225,7 @@ test(
     assert.ok(started && completed, 'the train activity started and completed');
     assert.equal(started.identity, `${workerB.child.pid}@${started.identity?.split('@')[1]}`);
     assert.equal(completed.identity, started.identity, 'B completed the attempt it started');
+    mark(`train completed by ${completed.identity} in attempt ${started.attempt}`);
     assert.ok((started.attempt ?? 0) >= 2, `a retried attempt (attempt ${started.attempt})`);
     assert.equal(
       started.lastFailure?.timeoutFailureInfo?.timeoutType,
@@ -233,9 +249,11 @@ test(
       `resumed from epoch ${resumed}, cut at ${atCut}`,
     );
     assert.equal(doc?.summary?.epochsLastAttempt, MAX_EPOCHS - resumed);
-    assert.match(
-      workerB.output(),
-      new RegExp(`resuming ${trial!.modelId} from its checkpoint at epoch ${resumed}`),
+    const resumes = workerB.output().match(/resuming \S+ from its checkpoint at epoch \d+/g) ?? [];
+    assert.deepEqual(
+      resumes,
+      [`resuming ${trial!.modelId} from its checkpoint at epoch ${resumed}`],
+      'B trained in one attempt, from the stored checkpoint',
     );
 
     // A comes back: once the server sees it poll again, its stale attempt can reach the server
