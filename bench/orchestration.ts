@@ -6,11 +6,12 @@
 // nothing, wall time of the sweep / trials is the per-trial overhead (bar: at most 50 ms).
 //
 //   node --import tsx bench/orchestration.ts [--trials 1000] [--window 50] [--activities 50]
-//        [--workflow-tasks 10] [--continue-as-new 1000]
+//        [--workflow-tasks 10] [--continue-as-new 1000] [--stall-s 120] [--json]
 //
 // The trivial activities are plugged in through createSweepWorker's `activities` option
 // (workers/sweep-worker.ts): the workflow code is the production code, unchanged.
 import { randomBytes } from 'node:crypto';
+import type { Client } from '@temporalio/client';
 import { connectTemporal, submitSweep } from '../cli/sweep-client.js';
 import { createSweepActivities, type SweepActivities } from '../activities/index.js';
 import type { ActivityDeps } from '../activities/deps.js';
@@ -22,6 +23,12 @@ import { ResultStore } from '../results/store.js';
 import { expandSweep } from '../sweeps/expand.js';
 import type { Objective } from '../sweeps/names.js';
 import { createSweepWorker } from '../workers/sweep-worker.js';
+import {
+  progressQuery,
+  sweepWorkflowId,
+  trialWorkflowId,
+  type SweepProgress,
+} from '../workflows/messages.js';
 import { isMain, numberArg, parseArgs, runMain } from './args.js';
 import { syntheticEvaluation, trivialSpec } from './synthetic-results.js';
 import { serverCpuSeconds, withPrivateStack } from './private-stack.js';
@@ -36,6 +43,8 @@ export interface OrchestrationOptions {
   workflowTaskConcurrency?: number;
   /** SweepOptions.continueAsNewEvery (production default 200). */
   continueAsNewEvery?: number;
+  /** Fail when no trial completes for this many seconds (default 120). */
+  stallS?: number;
 }
 
 export interface OrchestrationFigures {
@@ -53,7 +62,7 @@ export interface OrchestrationFigures {
   sweepRuns: number;
   /** Time inside each activity (the persistence path's share of the overhead). */
   activities: ActivityTimes;
-  settings: Required<Omit<OrchestrationOptions, 'workflowTaskConcurrency'>> & {
+  settings: Required<Omit<OrchestrationOptions, 'workflowTaskConcurrency' | 'stallS'>> & {
     workflowTaskConcurrency: number | 'sdk default';
   };
 }
@@ -140,6 +149,64 @@ function timedActivities(acts: SweepActivities, times: ActivityTimes): SweepActi
   return out as unknown as SweepActivities;
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The sweep's result, or an error naming the stuck trials and their pending activities when no
+ * trial completes for stallS seconds: an activity task lost between server and worker is only
+ * retried after its startToClose timeout (an hour for simulate), which would hold the bench that long.
+ */
+async function resultOrStall(
+  client: Client,
+  sweepId: string,
+  stallS: number,
+): Promise<SweepProgress> {
+  const handle = client.workflow.getHandle(sweepWorkflowId(sweepId));
+  let done = false;
+  const result = (handle.result() as Promise<SweepProgress>).finally(() => (done = true));
+  let last = -1;
+  let lastChange = performance.now();
+  let lastLog = performance.now();
+  while (!done) {
+    await Promise.race([result.catch(() => {}), sleep(5000)]);
+    if (done) break;
+    let p: SweepProgress;
+    try {
+      p = await handle.query(progressQuery);
+    } catch {
+      continue; // between runs (continue-as-new)
+    }
+    const now = performance.now();
+    if (now - lastLog > 30_000) {
+      console.error(`orchestration: ${p.completed}/${p.trials} trials, ${p.running} running`);
+      lastLog = now;
+    }
+    if (p.completed !== last) {
+      last = p.completed;
+      lastChange = now;
+      continue;
+    }
+    if (now - lastChange < stallS * 1000) continue;
+    const stuck = await Promise.all(
+      p.runningTrials.slice(0, 5).map(async (t) => {
+        try {
+          const d = await client.workflow.getHandle(trialWorkflowId(t.trialId)).describe();
+          const acts = (d.raw.pendingActivities ?? [])
+            .map((a) => `${a.activityType?.name ?? '?'} attempt ${a.attempt ?? '?'}`)
+            .join(', ');
+          return `${t.trialId} (${acts || 'no pending activity'})`;
+        } catch {
+          return t.trialId;
+        }
+      }),
+    );
+    throw new Error(
+      `orchestration: the sweep stalled: no trial completed for ${stallS} s at ${p.completed}/${p.trials} (state ${p.state}); running: ${stuck.join('; ')}.`,
+    );
+  }
+  return result;
+}
+
 /** Runs the trivial sweep on a stack that is already up (config). */
 export async function runOrchestrationOn(
   config: Config,
@@ -175,7 +242,7 @@ export async function runOrchestrationOn(
         ? { continueAsNewEvery: opts.continueAsNewEvery }
         : {}),
     });
-    const progress = (await sub.handle.result()) as { completed: number; runs: number };
+    const progress = await resultOrStall(client, sub.sweepId, opts.stallS ?? 120);
     const wallS = (performance.now() - t0) / 1000;
     const c = process.cpuUsage(cpu0);
     const server1 = serverCpuSeconds(config);
@@ -232,6 +299,7 @@ export function orchestrationOptions(a: Map<string, string>): OrchestrationOptio
   };
   if (a.has('workflow-tasks')) o.workflowTaskConcurrency = numberArg(a, 'workflow-tasks', 0);
   if (a.has('continue-as-new')) o.continueAsNewEvery = numberArg(a, 'continue-as-new', 200);
+  if (a.has('stall-s')) o.stallS = numberArg(a, 'stall-s', 120);
   return o;
 }
 
