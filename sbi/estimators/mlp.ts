@@ -1,5 +1,6 @@
 // A plain ReLU MLP from z-scored x to a head's raw outputs (the Gaussian and mixture estimators).
 import { tf } from '../backend.js';
+import { linear } from '../ops.js';
 import type { RandomStream } from '../types.js';
 import { torchLinearUniform, type ParamStore } from './params.js';
 
@@ -23,13 +24,13 @@ export class Mlp {
     let h = input;
     const L = this.weights.length;
     for (let l = 0; l < L; l++) {
-      // Fused matMul + bias (+ ReLU), one kernel; see made.ts on its second-order gradient.
-      h = tf.fused.matMul({
-        a: h,
-        b: this.weights[l] as tf.Tensor2D,
-        bias: this.biases[l]!,
-        activation: l < L - 1 ? 'relu' : 'linear',
-      }) as tf.Tensor2D;
+      // Fused matMul + bias (+ ReLU): ops.linear, exact at second order and fast to differentiate on wasm.
+      h = linear(
+        h,
+        this.weights[l] as tf.Tensor2D,
+        this.biases[l] as tf.Tensor1D,
+        l < L - 1 ? 'relu' : 'linear',
+      );
     }
     return h;
   }
