@@ -5,7 +5,7 @@
 //   node dist/bench/accuracy.js [--tasks gaussian_linear,two_moons] [--n 10000] [--obs 5]
 //        [--estimator maf] [--samples 10000] [--c2st-samples 10000] [--max-epochs 300]
 //        [--c2st-max-epochs 10000] [--backend wasm] [--seed 0]
-//        [--batch-size 512] [--lr 1e-3] [--patience 10]
+//        [--batch-size 512] [--lr 1e-3] [--patience 10] [--config '{"hidden":[50,50]}']
 //
 // Where the task has an analytic posterior, each observation also reports
 // KL(p || q) = E_p[log p - log q] over the reference samples: a direct measure of how far the
@@ -152,6 +152,8 @@ async function main(): Promise<void> {
   const n = Number(a.get('n') ?? 10000);
   const nObs = Number(a.get('obs') ?? 5);
   const estimator = a.get('estimator') ?? 'maf';
+  // Estimator settings as JSON, e.g. '{"hidden":[50,50]}' (the keys `robustsbi train` documents).
+  const config = a.has('config') ? (JSON.parse(a.get('config')!) as Record<string, unknown>) : {};
   const nSamples = Number(a.get('samples') ?? 10000);
   const c2stSamples = Number(a.get('c2st-samples') ?? nSamples);
   const maxEpochs = Number(a.get('max-epochs') ?? 300);
@@ -184,6 +186,7 @@ async function main(): Promise<void> {
           xDim: task.xDim,
           zscore,
           rng: rng.fork('model'),
+          config,
         }),
       hyperparameters: trainHp,
       onEpoch: (p) => {
