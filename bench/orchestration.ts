@@ -58,8 +58,13 @@ export interface OrchestrationFigures {
   serverCpuS: { temporal?: number; mongodb?: number };
   evaluationsStored: number;
   trialsCompleted: number;
-  /** Runs of the SweepWorkflow (1 + continue-as-new count). */
-  sweepRuns: number;
+  /** Runs of the SweepWorkflow (1 + continue-as-new count); absent when it stalled. */
+  sweepRuns?: number;
+  /**
+   * Set when no trial completed for stallS seconds: the sweep was abandoned and the figures are over
+   * the trials completed until the last completion.
+   */
+  stalled?: string;
   /** Time inside each activity (the persistence path's share of the overhead). */
   activities: ActivityTimes;
   settings: Required<Omit<OrchestrationOptions, 'workflowTaskConcurrency' | 'stallS'>> & {
@@ -151,8 +156,16 @@ function timedActivities(acts: SweepActivities, times: ActivityTimes): SweepActi
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** What was done when the sweep stalled: the figures are then taken over the completed trials. */
+interface Stall {
+  completed: number;
+  /** ms (performance.now) when the last trial completed. */
+  lastCompletionAt: number;
+  message: string;
+}
+
 /**
- * The sweep's result, or an error naming the stuck trials and their pending activities when no
+ * The sweep's result, or a Stall naming the stuck trials and their pending activities when no
  * trial completes for stallS seconds: an activity task lost between server and worker is only
  * retried after its startToClose timeout (an hour for simulate), which would hold the bench that long.
  */
@@ -160,10 +173,12 @@ async function resultOrStall(
   client: Client,
   sweepId: string,
   stallS: number,
-): Promise<SweepProgress> {
+): Promise<SweepProgress | Stall> {
   const handle = client.workflow.getHandle(sweepWorkflowId(sweepId));
   let done = false;
   const result = (handle.result() as Promise<SweepProgress>).finally(() => (done = true));
+  // Once stalled, the result is abandoned: its rejection when the connection closes is expected.
+  result.catch(() => {});
   let last = -1;
   let lastChange = performance.now();
   let lastLog = performance.now();
@@ -200,9 +215,11 @@ async function resultOrStall(
         }
       }),
     );
-    throw new Error(
-      `orchestration: the sweep stalled: no trial completed for ${stallS} s at ${p.completed}/${p.trials} (state ${p.state}); running: ${stuck.join('; ')}.`,
-    );
+    return {
+      completed: p.completed,
+      lastCompletionAt: lastChange,
+      message: `the sweep stalled: no trial completed for ${stallS} s at ${p.completed}/${p.trials} (state ${p.state}, run ${p.runs}); running: ${stuck.join('; ')}`,
+    };
   }
   return result;
 }
@@ -242,8 +259,9 @@ export async function runOrchestrationOn(
         ? { continueAsNewEvery: opts.continueAsNewEvery }
         : {}),
     });
-    const progress = await resultOrStall(client, sub.sweepId, opts.stallS ?? 120);
-    const wallS = (performance.now() - t0) / 1000;
+    const outcome = await resultOrStall(client, sub.sweepId, opts.stallS ?? 120);
+    const stall = 'message' in outcome ? outcome : undefined;
+    const wallS = ((stall ? stall.lastCompletionAt : performance.now()) - t0) / 1000;
     const c = process.cpuUsage(cpu0);
     const server1 = serverCpuSeconds(config);
     const serverCpuS: OrchestrationFigures['serverCpuS'] = {};
@@ -254,20 +272,25 @@ export async function runOrchestrationOn(
     const store = new ResultStore(mongo.db(config.mongo.db));
     const trialsCompleted = (await store.listTrials(sub.sweepId, 'completed')).length;
     const evaluationsStored = (await store.listEvaluations({ sweepId: sub.sweepId })).length;
-    if (trialsCompleted !== n || evaluationsStored !== n || progress.completed !== n)
+    // Every completed trial must have its evaluation stored; the whole sweep unless it stalled.
+    const done = stall ? stall.completed : n;
+    const workflowSays = stall ? stall.completed : (outcome as SweepProgress).completed;
+    if (trialsCompleted !== done || evaluationsStored < done || workflowSays !== done)
       throw new Error(
-        `orchestration: expected ${n} completed trials and evaluations, found ${trialsCompleted} trials, ${evaluationsStored} evaluations (workflow says ${progress.completed})`,
+        `orchestration: expected ${done} completed trials and evaluations, found ${trialsCompleted} trials, ${evaluationsStored} evaluations (workflow says ${workflowSays})`,
       );
+    if (stall)
+      console.error(`orchestration: ${stall.message}; figures over the ${done} completed trials`);
     return {
-      trialsPerSecond: n / wallS,
-      overheadMsPerTrial: (1000 * wallS) / n,
-      trials: n,
+      trialsPerSecond: done / wallS,
+      overheadMsPerTrial: (1000 * wallS) / done,
+      trials: done,
       wallS,
       benchCpuS: (c.user + c.system) / 1e6,
       serverCpuS,
       evaluationsStored,
       trialsCompleted,
-      sweepRuns: progress.runs,
+      ...(stall ? { stalled: stall.message } : { sweepRuns: (outcome as SweepProgress).runs }),
       activities: times,
       settings: {
         trials: opts.trials,
@@ -311,9 +334,10 @@ export function orchestrationTable(f: OrchestrationFigures): string {
   return [
     '| trials | window | activity slots | workflow-task slots | continue-as-new every | sweep runs | wall s | trials/s | overhead ms/trial | CPU s: worker / temporal / ferretdb |',
     '|---|---|---|---|---|---|---|---|---|---|',
-    `| ${f.trials} | ${s.window} | ${s.activityConcurrency} | ${s.workflowTaskConcurrency} | ${s.continueAsNewEvery} | ${f.sweepRuns} | ${f.wallS.toFixed(1)} | ${f.trialsPerSecond.toFixed(1)} | ${f.overheadMsPerTrial.toFixed(1)} | ${f.benchCpuS.toFixed(1)} / ${f.serverCpuS.temporal?.toFixed(1) ?? '-'} / ${f.serverCpuS.mongodb?.toFixed(1) ?? '-'} |`,
+    `| ${f.trials}${f.stalled ? ' (stalled)' : ''} | ${s.window} | ${s.activityConcurrency} | ${s.workflowTaskConcurrency} | ${s.continueAsNewEvery} | ${f.sweepRuns ?? '-'} | ${f.wallS.toFixed(1)} | ${f.trialsPerSecond.toFixed(1)} | ${f.overheadMsPerTrial.toFixed(1)} | ${f.benchCpuS.toFixed(1)} / ${f.serverCpuS.temporal?.toFixed(1) ?? '-'} / ${f.serverCpuS.mongodb?.toFixed(1) ?? '-'} |`,
     '',
     `Time inside the activities (calls x mean): ${acts}.`,
+    ...(f.stalled ? ['', `Stalled: ${f.stalled}.`] : []),
   ].join('\n');
 }
 

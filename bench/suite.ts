@@ -259,7 +259,13 @@ export function suiteTable(s: SuiteFigures): string {
   const o = s.orchestration;
   if (isFailed(o)) fail('orchestration', o);
   else {
-    add('orchestration', 'trials/s', o.trialsPerSecond.toFixed(1), `${o.trials} trivial trials`);
+    const stalled = (o.details as { stalled?: string }).stalled;
+    add(
+      'orchestration',
+      'trials/s',
+      o.trialsPerSecond.toFixed(1),
+      `${o.trials} trivial trials${stalled ? ` completed before the sweep stalled (${stalled.slice(0, 90)})` : ''}`,
+    );
     add(
       'orchestration',
       'overhead ms/trial',
