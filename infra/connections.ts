@@ -33,11 +33,16 @@ export function temporalConnectionOptions(config: Config): TemporalConnectionOpt
   return opts;
 }
 
-/** A client for config.mongo.uri that gives up quickly when nobody answers. */
+/**
+ * A client for config.mongo.uri that gives up quickly when nobody answers. A socket silent for two
+ * minutes fails its operation, so an activity stuck on a wedged or frozen server is retried instead
+ * of hanging until its own timeout (an hour for simulate).
+ */
 export function mongoClient(config: Config, timeoutMs = 5000): MongoClient {
   return new MongoClient(config.mongo.uri, {
     serverSelectionTimeoutMS: timeoutMs,
     connectTimeoutMS: timeoutMs,
+    socketTimeoutMS: 120_000,
     appName: 'robustsbi',
   });
 }
