@@ -1,4 +1,5 @@
 // The sweep activities, bound to one worker's stores. Workflows import only the type.
+import { Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.js';
 import { evaluate, type EvaluateInput } from './evaluate.js';
 import {
@@ -10,12 +11,29 @@ import {
   registerSweep,
   setSweepStatus,
 } from './persist.js';
+import { keepAlive } from './keep-alive.js';
 import { simulate, type SimulateInput } from './simulate.js';
 import { train, type TrainInput } from './train.js';
 
+/**
+ * simulate under a heartbeat timeout: a task the server handed out but no worker runs (a lost poll
+ * response, a partitioned worker) is retried after that timeout instead of the hour of its limit.
+ * The drawing itself is synchronous, so one simulation must finish within the heartbeat timeout.
+ */
+async function simulateActivity(deps: ActivityDeps, input: SimulateInput) {
+  const ctx = Context.current();
+  ctx.heartbeat();
+  const stop = keepAlive(ctx, () => undefined);
+  try {
+    return await simulate(deps, input);
+  } finally {
+    stop();
+  }
+}
+
 export function createSweepActivities(deps: ActivityDeps) {
   return {
-    simulate: (input: SimulateInput) => simulate(deps, input),
+    simulate: (input: SimulateInput) => simulateActivity(deps, input),
     train: (input: TrainInput) => train(deps, input),
     evaluate: (input: EvaluateInput) => evaluate(deps, input),
     registerSweep: (input: Parameters<typeof registerSweep>[1]) => registerSweep(deps, input),

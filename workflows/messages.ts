@@ -19,7 +19,10 @@ export const trialWorkflowId = (trialId: string): string => `trial/${trialId}`;
 export interface SweepOptions {
   /** Continue as new after starting this many trials in one run (bounds the history). */
   continueAsNewEvery: number;
-  /** Heartbeat timeout of the train and evaluate activities (a dead worker is noticed after it). */
+  /**
+   * Heartbeat timeout of the simulate, train and evaluate activities (a dead worker is noticed after
+   * it); one simulation, which runs without heartbeats, must finish within it.
+   */
   heartbeatTimeout: string;
   /** Limit of one train attempt. */
   trainTimeout: string;

@@ -47,6 +47,7 @@ export async function trialWorkflow(input: TrialWorkflowInput): Promise<TrialOut
   const { simulate } = proxyActivities<SweepActivities>({
     taskQueue: q(trial.queues.simulate),
     startToCloseTimeout: '1 hour',
+    heartbeatTimeout: options.heartbeatTimeout,
     retry: {
       maximumInterval: '1 minute',
       maximumAttempts: 10,
