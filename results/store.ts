@@ -117,10 +117,15 @@ function isDuplicateKey(err: unknown): boolean {
   return Array.isArray(writeErrors) && writeErrors.some((w) => w.code === DUPLICATE_KEY);
 }
 
-function chunks<T>(xs: readonly T[], n: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
-  return out;
+/**
+ * Where an ordered write stopped: the lowest index among its write errors (0 when none is given,
+ * which undercounts what was inserted but never skips a document).
+ */
+function firstWriteErrorIndex(err: unknown): number {
+  const raw = (err as { writeErrors?: unknown }).writeErrors;
+  const list = (Array.isArray(raw) ? raw : raw ? [raw] : []) as { index?: unknown }[];
+  const idx = list.map((w) => w.index).filter((i): i is number => typeof i === 'number' && i >= 0);
+  return idx.length > 0 ? Math.min(...idx) : 0;
 }
 
 function validateAll(collection: CollectionName, docs: readonly Record<string, unknown>[]): void {
@@ -175,32 +180,63 @@ export class ResultStore {
    * once: the same operation failing twice is not a race and is thrown. Filters hold only _id:
    * FerretDB answers an _id lookup from its index but scans for a compound equality. After a race
    * the counts may call inserted documents matched.
+   *
+   * `fresh[i]`, when given, is the document ops[i] creates when its _id is new. A batch is then first
+   * inserted as it is, and upserted only when some _id exists already: FerretDB 1.24 pays a scan of
+   * the collection for every upsert that inserts (about 10 ms of its CPU per write at 1,500
+   * documents, growing with the collection), but not for an insert or an upsert that matches. An
+   * insert that stops at an existing _id leaves the documents before it inserted; the upserts then
+   * rerun over the whole batch, which changes nothing in those (their update is what they hold).
    */
   private async bulkUpsert(
     collection: Collection<Stored>,
     ops: Parameters<Collection<Stored>['bulkWrite']>[0],
+    fresh?: readonly Stored[],
   ): Promise<WriteSummary> {
     const summary: WriteSummary = { inserted: 0, matched: 0 };
-    for (const batch of chunks(ops, BATCH)) {
-      try {
-        const r = await collection.bulkWrite(batch, { ordered: true });
-        summary.inserted += r.upsertedCount;
-        summary.matched += r.matchedCount;
-        continue;
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-      }
-      for (const op of batch) {
-        let r;
+    for (let at = 0; at < ops.length; at += BATCH) {
+      const batch = ops.slice(at, at + BATCH);
+      let insertedFirst = 0;
+      if (fresh) {
         try {
-          r = await collection.bulkWrite([op], { ordered: true });
+          await collection.insertMany(fresh.slice(at, at + BATCH) as Stored[], { ordered: true });
+          summary.inserted += batch.length;
+          continue;
         } catch (err) {
           if (!isDuplicateKey(err)) throw err;
-          r = await collection.bulkWrite([op], { ordered: true });
+          insertedFirst = firstWriteErrorIndex(err);
         }
-        summary.inserted += r.upsertedCount;
-        summary.matched += r.matchedCount;
       }
+      const r = await this.upsertBatch(collection, batch);
+      // The documents inserted before the duplicate were matched by their rerun upserts.
+      const counted = Math.min(insertedFirst, r.matched);
+      summary.inserted += r.inserted + counted;
+      summary.matched += r.matched - counted;
+    }
+    return summary;
+  }
+
+  private async upsertBatch(
+    collection: Collection<Stored>,
+    batch: Parameters<Collection<Stored>['bulkWrite']>[0],
+  ): Promise<WriteSummary> {
+    const summary: WriteSummary = { inserted: 0, matched: 0 };
+    try {
+      const r = await collection.bulkWrite(batch, { ordered: true });
+      return { inserted: r.upsertedCount, matched: r.matchedCount };
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
+    for (const op of batch) {
+      let r;
+      try {
+        r = await collection.bulkWrite([op], { ordered: true });
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+        r = await collection.bulkWrite([op], { ordered: true });
+      }
+      summary.inserted += r.upsertedCount;
+      summary.matched += r.matchedCount;
     }
     return summary;
   }
@@ -350,6 +386,7 @@ export class ResultStore {
           },
         };
       }),
+      docs as Stored[],
     );
   }
 
@@ -474,6 +511,7 @@ export class ResultStore {
           },
         };
       }),
+      docs as Stored[],
     );
   }
 

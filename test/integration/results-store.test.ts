@@ -194,6 +194,41 @@ describe('results store on the real server', () => {
     assert.deepEqual((await store.getTrial(done))!.sweepIds, [a, b]);
   });
 
+  test('a batch whose new documents come before an existing one stores all, counted right', async () => {
+    // The store inserts a batch first and upserts it when an _id exists: the insert stops at the
+    // existing trial after storing the two new ones, and the upserts must neither reset the
+    // existing trial nor duplicate the new ones.
+    const s = syntheticSweep('sw-mixed');
+    const [t0, t1, t2] = s.trials;
+    await store.upsertTrials([{ ...t2!, sweepId: 'sw-mixed-a', index: 0 }]);
+    await store.transitionTrial(t2!._id, 'running', { attempt: 1 });
+    const r = await store.upsertTrials(
+      [t0!, t1!, t2!].map((t, i) => ({ ...t, sweepId: 'sw-mixed-b', index: i })),
+    );
+    assert.deepEqual(r, { inserted: 2, matched: 1 });
+    const kept = (await store.getTrial(t2!._id))!;
+    assert.equal(kept.status, 'running');
+    assert.equal(kept.attempt, 1);
+    assert.deepEqual(kept.sweepIds, ['sw-mixed-a', 'sw-mixed-b']);
+    assert.deepEqual(
+      (await store.listTrials('sw-mixed-b')).map((t) => [t._id, t.status, t.sweepIds.length]),
+      [
+        [t0!._id, 'queued', 1],
+        [t1!._id, 'queued', 1],
+        [t2!._id, 'running', 2],
+      ],
+    );
+    // Evaluations: a rerun's new measurements replace the stored ones; new ones are added.
+    const evs = s.evaluations.filter((e) => e.trialId === t0!._id);
+    assert.ok(evs.length >= 2);
+    await store.putEvaluations([evs[1]!]);
+    const again = evs.map((e) => ({ ...e, nllClean: 7.5 }));
+    assert.deepEqual(await store.putEvaluations(again), { inserted: evs.length - 1, matched: 1 });
+    const stored = await store.listEvaluations({ trialId: t0!._id });
+    assert.equal(stored.length, evs.length);
+    assert.ok(stored.every((e) => e.nllClean === 7.5));
+  });
+
   test('concurrent writers of the same new documents both succeed and leave one of each', async () => {
     const s = syntheticSweep('sw-race');
     for (let round = 0; round < 3; round++) {
