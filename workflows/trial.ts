@@ -7,7 +7,9 @@ import {
   ApplicationFailure,
   CancellationScope,
   isCancellation,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { SweepActivities } from '../activities/index.js';
@@ -29,6 +31,15 @@ const bookkeeping: ActivityOptions = {
   retry: { maximumInterval: '1 minute', nonRetryableErrorTypes: NON_RETRYABLE },
 };
 
+/**
+ * Marks trials whose claim / complete / end run as local activities (in the worker that runs this
+ * workflow, the cpu worker, which holds them): each saves the server an activity task, its
+ * dispatch and a workflow task. They may run more than once (a lost workflow task reruns them),
+ * which the fenced, idempotent store writes make harmless. Trials started before it replay with
+ * ordinary activities.
+ */
+export const LOCAL_BOOKKEEPING_PATCH = 'local-bookkeeping-v1';
+
 function failureInfo(err: unknown): ErrorInfo {
   let e: unknown = err;
   // ActivityFailure / ChildWorkflowFailure wrap the failure that says what happened.
@@ -43,7 +54,9 @@ function failureInfo(err: unknown): ErrorInfo {
 export async function trialWorkflow(input: TrialWorkflowInput): Promise<TrialOutcome> {
   const { trial, options } = input;
   const q = (name: string) => taskQueueName(name, options.queuePrefix);
-  const persist = proxyActivities<SweepActivities>({ ...bookkeeping, taskQueue: q('cpu') });
+  const persist = patched(LOCAL_BOOKKEEPING_PATCH)
+    ? proxyLocalActivities<SweepActivities>(bookkeeping)
+    : proxyActivities<SweepActivities>({ ...bookkeeping, taskQueue: q('cpu') });
   const { simulate } = proxyActivities<SweepActivities>({
     taskQueue: q(trial.queues.simulate),
     startToCloseTimeout: '1 hour',

@@ -92,7 +92,12 @@ describe('sweep control', () => {
       .getHandle(trialWorkflowId(badTrial!.trialId))
       .fetchHistory();
     const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes);
-    assert.equal(started.length, 3, 'claim, simulate and the failure record');
+    assert.equal(started.length, 1, 'simulate');
+    // The claim and the failure record run as local activities: one marker each, no retry.
+    const local = (history.events ?? []).filter(
+      (e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity',
+    );
+    assert.equal(local.length, 2, 'claim and the failure record');
     assert.equal(
       started.find((e) => e.activityTaskStartedEventAttributes!.attempt !== 1),
       undefined,
