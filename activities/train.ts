@@ -244,7 +244,7 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
         checkpoint: async (state) => {
           // A stale attempt (its worker was cut off, the retry elsewhere has finished the model)
           // must not leave a checkpoint behind the finished model: it stops here instead.
-          if (ctx.cancellationSignal.aborted || (await deps.artifacts.exists(modelArtifact)))
+          if (await deps.artifacts.exists(modelArtifact))
             throw new Error(
               `train attempt ${ctx.info.attempt} of ${input.modelId} is superseded: the model was finished by another attempt`,
             );
