@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import type { MongoClient } from 'mongodb';
 import { decodeCheckpoint, artifactNames } from '../../activities/artifacts.js';
-import { connectTemporal } from '../../cli/sweep-client.js';
+import { connectTemporal, submitSweep } from '../../cli/sweep-client.js';
 import { loadConfig, projectRoot, type Config } from '../../infra/config.js';
 import { mongoClient } from '../../infra/connections.js';
 import {
@@ -356,4 +356,22 @@ export async function assertSweepIntact(stack: FaultStack, spec: SweepSpec) {
     trials.reduce((n, t) => n + evaluationPlan(t).length, 0),
   );
   return docs;
+}
+
+/**
+ * A sweep of `trials` tiny trials served by two worker processes, returned once one training is
+ * under way (a checkpoint at epoch 1 or later, with at least two epochs to go): the moment the
+ * server-fault tests strike.
+ */
+export async function startSweepInTraining(s: FaultStack, prefix: string, trials = 3, epochs = 10) {
+  const spec = faultSpec(trials, epochs);
+  const planned = expandSweep(spec);
+  const workers = [s.spawnWorker(prefix), s.spawnWorker(prefix)];
+  await submitSweep(await s.client(), spec, { queuePrefix: prefix, heartbeatTimeout: '5s' });
+  const atEpoch = await waitFor('a training to be under way', 180_000, async () => {
+    s.assertWorkersAlive();
+    const e = [...(await checkpointEpochs(s, planned)).values()];
+    return e.find((x) => x >= 1 && x < epochs - 2);
+  });
+  return { spec, trials: planned, workers, atEpoch };
 }

@@ -4,16 +4,12 @@
 // every result stored once. The worker processes live through it.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { submitSweep } from '../../cli/sweep-client.js';
-import { expandSweep } from '../../sweeps/expand.js';
 import {
   assertSweepIntact,
-  checkpointEpochs,
-  faultSpec,
   FaultStack,
   retriedActivities,
   sleep,
-  waitFor,
+  startSweepInTraining,
   waitForSweepCompleted,
 } from './fault-harness.js';
 
@@ -31,17 +27,7 @@ after(async () => {
 test('FerretDB down for 30 s mid-sweep loses and duplicates nothing', async () => {
   const s = stack!;
   const prefix = 'faults-mongo-';
-  const epochs = 10;
-  const spec = faultSpec(3, epochs);
-  const trials = expandSweep(spec);
-  const workers = [s.spawnWorker(prefix), s.spawnWorker(prefix)];
-  await submitSweep(await s.client(), spec, { queuePrefix: prefix, heartbeatTimeout: '5s' });
-
-  const atEpoch = await waitFor('a training to be under way', 180_000, async () => {
-    s.assertWorkersAlive();
-    const e = [...(await checkpointEpochs(s, trials)).values()];
-    return e.find((x) => x >= 1 && x < epochs - 2);
-  });
+  const { spec, trials, workers, atEpoch } = await startSweepInTraining(s, prefix);
   const killed = await s.kill('mongodb');
   const downAt = Date.now();
   // The outage itself; the workers must stay up through it.

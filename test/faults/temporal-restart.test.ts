@@ -3,16 +3,12 @@
 // by themselves (none is restarted here), and the sweep completes with every result stored once.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { submitSweep } from '../../cli/sweep-client.js';
-import { expandSweep } from '../../sweeps/expand.js';
 import {
   assertSweepIntact,
-  checkpointEpochs,
-  faultSpec,
   FaultStack,
   retriedActivities,
   sleep,
-  waitFor,
+  startSweepInTraining,
   waitForSweepCompleted,
 } from './fault-harness.js';
 
@@ -29,17 +25,7 @@ after(async () => {
 test('a kill -9 of the Temporal server mid-sweep loses and duplicates nothing', async () => {
   const s = stack!;
   const prefix = 'faults-temporal-';
-  const epochs = 10;
-  const spec = faultSpec(3, epochs);
-  const trials = expandSweep(spec);
-  const workers = [s.spawnWorker(prefix), s.spawnWorker(prefix)];
-  await submitSweep(await s.client(), spec, { queuePrefix: prefix, heartbeatTimeout: '5s' });
-
-  const atEpoch = await waitFor('a training to be under way', 180_000, async () => {
-    s.assertWorkersAlive();
-    const e = [...(await checkpointEpochs(s, trials)).values()];
-    return e.find((x) => x >= 1 && x < epochs - 2);
-  });
+  const { spec, trials, workers, atEpoch } = await startSweepInTraining(s, prefix);
   const killed = await s.kill('temporal');
   // Long enough for the workers' polls and heartbeats to fail, short of any timeout.
   await sleep(3000);
