@@ -103,6 +103,23 @@ export const TRIAL_TRANSITIONS: Record<TrialStatus, readonly TrialStatus[]> = {
   cancelled: ['queued', 'running', 'failed'],
 };
 
+/**
+ * How transitionTrial applies its fence. 'atomic': one updateOne whose filter holds the fence, so
+ * the server checks and writes as one operation (MongoDB). 'read-check-write': read the trial by
+ * _id, check the fence here, write by _id. FerretDB 1.24 (SQLite) evaluates only an `_id` filter
+ * in SQL: any other filter makes it decode every trial document in Go, 0.3 ms each, so a fenced
+ * update costs O(trials stored) (330 ms at 1,000 trials, against 65 ms read-check-write; BENCHMARKS.md).
+ * Its conditional update is not atomic either (it queries, then writes in a transaction of its own),
+ * so on FerretDB this gives up no guarantee the server gave. 'auto' (the default) asks the server
+ * once: read-check-write where buildInfo names FerretDB, atomic elsewhere.
+ */
+export type FenceMode = 'atomic' | 'read-check-write';
+
+export interface ResultStoreOptions {
+  now?: () => Date;
+  fence?: FenceMode | 'auto';
+}
+
 export interface WriteSummary {
   /** Documents created by this call. */
   inserted: number;
@@ -146,10 +163,16 @@ export class ResultStore {
   readonly evaluations: Collection<Stored>;
   readonly curves: Collection<Stored>;
 
+  private readonly now: () => Date;
+  private fence: FenceMode | 'auto';
+  private detecting?: Promise<FenceMode>;
+
   constructor(
     readonly db: Db,
-    private readonly now: () => Date = () => new Date(),
+    options: ResultStoreOptions = {},
   ) {
+    this.now = options.now ?? (() => new Date());
+    this.fence = options.fence ?? 'auto';
     this.sweeps = db.collection(COLLECTIONS.sweeps);
     this.trials = db.collection(COLLECTIONS.trials);
     this.evaluations = db.collection(COLLECTIONS.evaluations);
@@ -426,19 +449,50 @@ export class ResultStore {
       }
       update.$unset = unset;
     }
-    const r = await this.trials.updateOne(
-      {
-        _id: trialId,
-        status: { $in: [...TRIAL_TRANSITIONS[to]] },
-        attempt: { $lte: attempt },
-      },
-      update,
-    );
-    if (r.matchedCount === 1) return { outcome: 'applied', status: to, attempt };
+    const from = TRIAL_TRANSITIONS[to];
+    if ((await this.fenceMode()) === 'atomic') {
+      const r = await this.trials.updateOne(
+        { _id: trialId, status: { $in: [...from] }, attempt: { $lte: attempt } },
+        update,
+      );
+      if (r.matchedCount === 1) return { outcome: 'applied', status: to, attempt };
+      return this.unapplied(trialId, to, attempt);
+    }
     const cur = await this.trials.findOne(
       { _id: trialId },
       { projection: { status: 1, attempt: 1 } },
     );
+    if (!cur) throw new NotFoundError('trials', trialId);
+    const stored = cur.attempt;
+    if (
+      from.includes(cur.status as TrialStatus) &&
+      typeof stored === 'number' &&
+      stored <= attempt
+    ) {
+      const r = await this.trials.updateOne({ _id: trialId }, update);
+      if (r.matchedCount === 1) return { outcome: 'applied', status: to, attempt };
+      throw new NotFoundError('trials', trialId);
+    }
+    return this.unapplied(trialId, to, attempt, cur);
+  }
+
+  /** The fence mode in use, asking the server on first use when it is 'auto' (again if that failed). */
+  async fenceMode(): Promise<FenceMode> {
+    if (this.fence !== 'auto') return this.fence;
+    this.detecting ??= detectFence(this.db).finally(() => (this.detecting = undefined));
+    this.fence = await this.detecting;
+    return this.fence;
+  }
+
+  private async unapplied(
+    trialId: string,
+    to: TrialStatus,
+    attempt: number,
+    known?: Document,
+  ): Promise<TransitionResult> {
+    const cur =
+      known ??
+      (await this.trials.findOne({ _id: trialId }, { projection: { status: 1, attempt: 1 } }));
     if (!cur) throw new NotFoundError('trials', trialId);
     const status = cur.status as TrialStatus;
     const stored = cur.attempt as number;
@@ -571,6 +625,12 @@ export class ResultStore {
       .map((d) => decodeDocument<CurveDoc>(d))
       .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
   }
+}
+
+/** read-check-write on FerretDB (its buildInfo carries ferretdbVersion), atomic on anything else. */
+async function detectFence(db: Db): Promise<FenceMode> {
+  const info = await db.admin().command({ buildInfo: 1 });
+  return typeof info.ferretdbVersion === 'string' ? 'read-check-write' : 'atomic';
 }
 
 /** A client on config.mongo (URI and database from infra/config.ts) and the store over it. */

@@ -285,89 +285,104 @@ describe('results store on the real server', () => {
     assert.equal(await store.evaluations.countDocuments({ trialId: s.trials[0]!._id }), 0);
   });
 
-  test('status transitions are fenced: a completed trial never runs again, stale attempts are refused', async () => {
-    const s = syntheticSweep('sw-fence');
-    await store.upsertTrials(s.trials.slice(0, 2));
-    const [a, b] = [s.trials[0]!._id, s.trials[1]!._id];
-    const summary = s.summaries.get(a)!;
-
-    assert.equal(
-      (await store.transitionTrial(a, 'running', { attempt: 1, backend: 'wasm' })).outcome,
-      'applied',
-    );
-    assert.equal(
-      (
-        await store.transitionTrial(a, 'completed', {
-          attempt: 1,
-          summary,
-          modelArtifact: `models/${a}`,
-        })
-      ).outcome,
-      'applied',
-    );
-    // Completing again (a retried persist) is recognised as done.
-    assert.equal(
-      (await store.transitionTrial(a, 'completed', { attempt: 1, summary })).outcome,
-      'already',
-    );
-    const back = await store.transitionTrial(a, 'running', { attempt: 2 });
-    assert.deepEqual(back, { outcome: 'refused', status: 'completed', attempt: 1 });
-    assert.equal((await store.transitionTrial(a, 'queued', { attempt: 3 })).outcome, 'refused');
-    assert.equal(
-      (
-        await store.transitionTrial(a, 'failed', {
-          attempt: 3,
-          error: { type: 'X', message: 'late', nonRetryable: false },
-        })
-      ).outcome,
-      'refused',
-    );
-    const done = (await store.getTrial(a))!;
-    assert.equal(done.status, 'completed');
-    assert.deepEqual(done.summary, summary);
-    assert.equal(done.modelArtifact, `models/${a}`);
-    assert.equal(done.backend, 'wasm');
-    assert.equal(done.error, undefined);
-
-    // Attempt 2 took over trial b; attempt 1 finishing late cannot complete it.
-    await store.transitionTrial(b, 'running', { attempt: 1 });
-    await store.transitionTrial(b, 'running', { attempt: 2 });
-    assert.deepEqual(await store.transitionTrial(b, 'completed', { attempt: 1, summary }), {
-      outcome: 'refused',
-      status: 'running',
-      attempt: 2,
-    });
-    // A diverged run fails with a non-finite loss and its reason, then a rerun starts clean.
-    const diverged = { ...summary, valLoss: NaN, testNll: Infinity };
-    const error = {
-      type: 'TrainingDiverged',
-      message: 'loss is NaN at epoch 3',
-      nonRetryable: true,
-    };
-    assert.equal(
-      (await store.transitionTrial(b, 'failed', { attempt: 2, summary: diverged, error })).outcome,
-      'applied',
-    );
-    const raw = await store.trials.findOne({ _id: b });
-    assert.equal(raw?.summary.valLoss, null);
-    assert.deepEqual(raw?.nonFinite.summary, [
-      { path: '/testNll', value: 'inf' },
-      { path: '/valLoss', value: 'nan' },
-    ]);
-    const failed = (await store.getTrial(b))!;
-    assert.ok(Number.isNaN(failed.summary!.valLoss));
-    assert.equal(failed.summary!.testNll, Infinity);
-    assert.deepEqual(failed.error, error);
-    assert.equal((await store.transitionTrial(b, 'queued', { attempt: 3 })).outcome, 'applied');
-    const rerun = (await store.getTrial(b))!;
-    assert.equal(rerun.status, 'queued');
-    assert.equal(rerun.error, undefined);
-    assert.equal(rerun.summary, undefined);
-    await assert.rejects(
-      store.transitionTrial(b, 'completed', { attempt: 3 }),
-      (e: unknown) => e instanceof SchemaError && e.field === 'summary',
-    );
+  test('the fence mode follows the server: read-check-write on FerretDB, atomic elsewhere', async () => {
+    const info = await db.admin().command({ buildInfo: 1 });
+    const expected = typeof info.ferretdbVersion === 'string' ? 'read-check-write' : 'atomic';
+    assert.equal(await store.fenceMode(), expected);
+    assert.equal(await new ResultStore(db, { fence: 'atomic' }).fenceMode(), 'atomic');
   });
+
+  for (const fence of ['atomic', 'read-check-write'] as const) {
+    test(`status transitions are fenced (${fence}): a completed trial never runs again, stale attempts are refused`, async () => {
+      const store = new ResultStore(db, { fence });
+      const s = syntheticSweep(`sw-fence-${fence}`);
+      await store.upsertTrials(s.trials.slice(0, 2));
+      const [a, b] = [s.trials[0]!._id, s.trials[1]!._id];
+      const summary = s.summaries.get(a)!;
+
+      assert.equal(
+        (await store.transitionTrial(a, 'running', { attempt: 1, backend: 'wasm' })).outcome,
+        'applied',
+      );
+      assert.equal(
+        (
+          await store.transitionTrial(a, 'completed', {
+            attempt: 1,
+            summary,
+            modelArtifact: `models/${a}`,
+          })
+        ).outcome,
+        'applied',
+      );
+      // Completing again (a retried persist) is recognised as done.
+      assert.equal(
+        (await store.transitionTrial(a, 'completed', { attempt: 1, summary })).outcome,
+        'already',
+      );
+      const back = await store.transitionTrial(a, 'running', { attempt: 2 });
+      assert.deepEqual(back, { outcome: 'refused', status: 'completed', attempt: 1 });
+      assert.equal((await store.transitionTrial(a, 'queued', { attempt: 3 })).outcome, 'refused');
+      assert.equal(
+        (
+          await store.transitionTrial(a, 'failed', {
+            attempt: 3,
+            error: { type: 'X', message: 'late', nonRetryable: false },
+          })
+        ).outcome,
+        'refused',
+      );
+      const done = (await store.getTrial(a))!;
+      assert.equal(done.status, 'completed');
+      assert.deepEqual(done.summary, summary);
+      assert.equal(done.modelArtifact, `models/${a}`);
+      assert.equal(done.backend, 'wasm');
+      assert.equal(done.error, undefined);
+
+      // Attempt 2 took over trial b; attempt 1 finishing late cannot complete it.
+      await store.transitionTrial(b, 'running', { attempt: 1 });
+      await store.transitionTrial(b, 'running', { attempt: 2 });
+      assert.deepEqual(await store.transitionTrial(b, 'completed', { attempt: 1, summary }), {
+        outcome: 'refused',
+        status: 'running',
+        attempt: 2,
+      });
+      // A diverged run fails with a non-finite loss and its reason, then a rerun starts clean.
+      const diverged = { ...summary, valLoss: NaN, testNll: Infinity };
+      const error = {
+        type: 'TrainingDiverged',
+        message: 'loss is NaN at epoch 3',
+        nonRetryable: true,
+      };
+      assert.equal(
+        (await store.transitionTrial(b, 'failed', { attempt: 2, summary: diverged, error }))
+          .outcome,
+        'applied',
+      );
+      const raw = await store.trials.findOne({ _id: b });
+      assert.equal(raw?.summary.valLoss, null);
+      assert.deepEqual(raw?.nonFinite.summary, [
+        { path: '/testNll', value: 'inf' },
+        { path: '/valLoss', value: 'nan' },
+      ]);
+      const failed = (await store.getTrial(b))!;
+      assert.ok(Number.isNaN(failed.summary!.valLoss));
+      assert.equal(failed.summary!.testNll, Infinity);
+      assert.deepEqual(failed.error, error);
+      assert.equal((await store.transitionTrial(b, 'queued', { attempt: 3 })).outcome, 'applied');
+      const rerun = (await store.getTrial(b))!;
+      assert.equal(rerun.status, 'queued');
+      assert.equal(rerun.error, undefined);
+      assert.equal(rerun.summary, undefined);
+      await assert.rejects(
+        store.transitionTrial(b, 'completed', { attempt: 3 }),
+        (e: unknown) => e instanceof SchemaError && e.field === 'summary',
+      );
+      await assert.rejects(
+        store.transitionTrial(`${a}-missing`, 'running', { attempt: 1 }),
+        (e: unknown) => e instanceof NotFoundError,
+      );
+    });
+  }
 
   test('the curves stored by aggregation equal a recomputation from the raw evaluations, and recomputing changes nothing', async () => {
     const s = syntheticSweep('sw-agg');
