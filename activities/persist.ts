@@ -9,6 +9,7 @@ import {
   type TrialCounts,
   type TrialSummary,
 } from '../results/documents.js';
+import { NotFoundError } from '../results/store.js';
 import { expandSweep } from '../sweeps/expand.js';
 import type { SweepSpec } from '../sweeps/types.js';
 import type { ActivityDeps } from './deps.js';
@@ -68,20 +69,14 @@ export async function claimTrial(
   deps: ActivityDeps,
   input: { trialId: string },
 ): Promise<ClaimResult> {
-  for (let tries = 0; tries < 5; tries++) {
-    const cur = await deps.store.getTrial(input.trialId);
-    if (!cur) throw new Error(`Trial ${input.trialId} is not registered.`);
-    if (cur.status === 'completed') return { skip: true, status: 'completed' };
-    const attempt = cur.attempt + 1;
-    const r = await deps.store.transitionTrial(input.trialId, 'running', {
-      attempt,
-      backend: deps.backend,
-    });
-    if (r.outcome !== 'refused') return { skip: false, attempt };
-    if (r.status === 'completed') return { skip: true, status: 'completed' };
-    // Someone else took a newer token meanwhile: read again and take the next one.
+  try {
+    const r = await deps.store.claimTrial(input.trialId, { backend: deps.backend });
+    return r.skip ? { skip: true, status: 'completed' } : r;
+  } catch (err) {
+    if (err instanceof NotFoundError)
+      throw new Error(`Trial ${input.trialId} is not registered.`, { cause: err });
+    throw err;
   }
-  throw new Error(`Trial ${input.trialId} could not be claimed: its attempt kept changing.`);
 }
 
 export interface CompleteTrialInput {

@@ -422,6 +422,44 @@ export class ResultStore {
     to: TrialStatus,
     fields: TransitionFields,
   ): Promise<TransitionResult> {
+    return this.transition(trialId, to, fields);
+  }
+
+  /**
+   * Takes a trial for a new run: 'running' under the next fencing token (one above the stored
+   * attempt), unless it is completed already. Tries again when another writer took a token meanwhile.
+   */
+  async claimTrial(
+    trialId: string,
+    fields: Omit<TransitionFields, 'attempt'> = {},
+  ): Promise<{ skip: true } | { skip: false; attempt: number }> {
+    for (let tries = 0; tries < 5; tries++) {
+      const cur = await this.trialState(trialId);
+      if (cur.status === 'completed') return { skip: true };
+      const attempt = cur.attempt + 1;
+      const r = await this.transition(trialId, 'running', { ...fields, attempt }, cur);
+      if (r.outcome !== 'refused') return { skip: false, attempt };
+      if (r.status === 'completed') return { skip: true };
+    }
+    throw new Error(`Trial ${trialId} could not be claimed: its attempt kept changing.`);
+  }
+
+  private async trialState(trialId: string): Promise<{ status: TrialStatus; attempt: number }> {
+    const cur = await this.trials.findOne(
+      { _id: trialId },
+      { projection: { status: 1, attempt: 1 } },
+    );
+    if (!cur) throw new NotFoundError('trials', trialId);
+    return { status: cur.status as TrialStatus, attempt: cur.attempt as number };
+  }
+
+  /** `known`: the trial's state just read, which read-check-write then need not read again. */
+  private async transition(
+    trialId: string,
+    to: TrialStatus,
+    fields: TransitionFields,
+    known?: { status: TrialStatus; attempt: number },
+  ): Promise<TransitionResult> {
     const now = this.now();
     const { attempt, ...rest } = fields;
     const plain: Record<string, unknown> = { status: to, attempt, updatedAt: now };
@@ -456,24 +494,15 @@ export class ResultStore {
         update,
       );
       if (r.matchedCount === 1) return { outcome: 'applied', status: to, attempt };
-      return this.unapplied(trialId, to, attempt);
+      return this.unapplied(to, attempt, await this.trialState(trialId));
     }
-    const cur = await this.trials.findOne(
-      { _id: trialId },
-      { projection: { status: 1, attempt: 1 } },
-    );
-    if (!cur) throw new NotFoundError('trials', trialId);
-    const stored = cur.attempt;
-    if (
-      from.includes(cur.status as TrialStatus) &&
-      typeof stored === 'number' &&
-      stored <= attempt
-    ) {
+    const cur = known ?? (await this.trialState(trialId));
+    if (from.includes(cur.status) && typeof cur.attempt === 'number' && cur.attempt <= attempt) {
       const r = await this.trials.updateOne({ _id: trialId }, update);
       if (r.matchedCount === 1) return { outcome: 'applied', status: to, attempt };
       throw new NotFoundError('trials', trialId);
     }
-    return this.unapplied(trialId, to, attempt, cur);
+    return this.unapplied(to, attempt, cur);
   }
 
   /** The fence mode in use, asking the server on first use when it is 'auto' (again if that failed). */
@@ -484,22 +513,15 @@ export class ResultStore {
     return this.fence;
   }
 
-  private async unapplied(
-    trialId: string,
+  private unapplied(
     to: TrialStatus,
     attempt: number,
-    known?: Document,
-  ): Promise<TransitionResult> {
-    const cur =
-      known ??
-      (await this.trials.findOne({ _id: trialId }, { projection: { status: 1, attempt: 1 } }));
-    if (!cur) throw new NotFoundError('trials', trialId);
-    const status = cur.status as TrialStatus;
-    const stored = cur.attempt as number;
+    cur: { status: TrialStatus; attempt: number },
+  ): TransitionResult {
     return {
-      outcome: status === to && stored === attempt ? 'already' : 'refused',
-      status,
-      attempt: stored,
+      outcome: cur.status === to && cur.attempt === attempt ? 'already' : 'refused',
+      status: cur.status,
+      attempt: cur.attempt,
     };
   }
 

@@ -293,6 +293,34 @@ describe('results store on the real server', () => {
   });
 
   for (const fence of ['atomic', 'read-check-write'] as const) {
+    test(`claiming takes the next fencing token and skips a completed trial (${fence})`, async () => {
+      const store = new ResultStore(db, { fence });
+      const s = syntheticSweep(`sw-claim-${fence}`);
+      await store.upsertTrials(s.trials.slice(0, 1));
+      const a = s.trials[0]!._id;
+      assert.deepEqual(await store.claimTrial(a, { backend: 'wasm' }), { skip: false, attempt: 1 });
+      // A retried activity takes the trial over under a newer token; the older one is then stale.
+      assert.deepEqual(await store.claimTrial(a), { skip: false, attempt: 2 });
+      const summary = s.summaries.get(a)!;
+      assert.equal(
+        (await store.transitionTrial(a, 'completed', { attempt: 1, summary })).outcome,
+        'refused',
+      );
+      assert.equal(
+        (await store.transitionTrial(a, 'completed', { attempt: 2, summary })).outcome,
+        'applied',
+      );
+      assert.deepEqual(await store.claimTrial(a), { skip: true });
+      const done = (await store.getTrial(a))!;
+      assert.equal(done.status, 'completed');
+      assert.equal(done.attempt, 2);
+      assert.equal(done.backend, 'wasm');
+      await assert.rejects(
+        store.claimTrial(`${a}-missing`),
+        (e: unknown) => e instanceof NotFoundError,
+      );
+    });
+
     test(`status transitions are fenced (${fence}): a completed trial never runs again, stale attempts are refused`, async () => {
       const store = new ResultStore(db, { fence });
       const s = syntheticSweep(`sw-fence-${fence}`);
