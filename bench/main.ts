@@ -9,6 +9,7 @@
 //   mongo-writes   ResultStore writes per second to the embedded FerretDB (bench/mongo-writes.ts)
 //   attacks        cost of the attacks and metrics per estimator (bench/attack-cost.ts)
 //   accuracy       C2ST of NPE posteriors against reference posteriors (bench/accuracy.ts)
+//   exact-attack   the exact gaussian_linear posterior under attack (bench/exact-posterior-attack.ts)
 import { runMain } from './args.js';
 
 type Cli = (argv: readonly string[]) => Promise<void>;
@@ -22,6 +23,7 @@ const BENCHES: Record<string, () => Promise<Cli>> = {
   'mongo-writes': async () => (await import('./mongo-writes.js')).cli,
   attacks: async () => async () => void (await import('./attack-cost.js')),
   accuracy: async () => async () => void (await import('./accuracy.js')),
+  'exact-attack': async () => (await import('./exact-posterior-attack.js')).cli,
 };
 
 const name = process.argv[2];
