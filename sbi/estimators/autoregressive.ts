@@ -125,6 +125,42 @@ export abstract class AutoregressiveFlow extends BaseEstimator {
     });
   }
 
+  /**
+   * The same draws as rsample, without a tape to serve: each inversion pass runs in its own tidy, so
+   * only the current pass's intermediates are alive. rsample keeps every pass's (D per transform)
+   * until it returns, which for 12,000 draws of a 10-d NSF outgrew wasm's 4 GB heap.
+   */
+  override sample(x: tf.Tensor2D, n: number, rng: RandomStream): tf.Tensor3D {
+    this.checkX(x);
+    this.checkN(n);
+    const B = x.shape[0];
+    const D = this.thetaDim;
+    const eps = rng.normalTensor([n * B, D]) as tf.Tensor2D;
+    const xz = tf.tidy(() => this.embedX(x));
+    let y = eps;
+    try {
+      for (let l = this.mades.length - 1; l >= 0; l--) {
+        const made = this.mades[l]!;
+        const prev = y;
+        y = tf.tidy(() => {
+          const state = made.prepare(xz, n);
+          let u = tf.zerosLike(prev) as tf.Tensor2D;
+          for (let t = 0; t < D; t++) {
+            const next = tf.tidy(() => this.bijection.inverse(prev, made.forward(u, state)));
+            u.dispose();
+            u = next;
+          }
+          return u;
+        });
+        prev.dispose();
+      }
+      return tf.tidy(() => tf.reshape(this.z.denormalizeTheta(y), [n, B, D]) as tf.Tensor3D);
+    } finally {
+      y.dispose();
+      xz.dispose();
+    }
+  }
+
   override dispose(): void {
     for (const m of this.mades) m.dispose();
     this.bijection.dispose?.();

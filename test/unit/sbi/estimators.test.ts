@@ -499,6 +499,50 @@ describe('flows', () => {
     });
   }
 
+  for (const kind of ['maf', 'nsf'] as const) {
+    test(`${kind}: sample draws exactly what rsample draws, with a fraction of its peak memory`, async () => {
+      const d = 8;
+      const zs: ZScore = {
+        thetaMean: new Array(d).fill(0.1),
+        thetaStd: new Array(d).fill(1.5),
+        xMean: [0, 1, -1],
+        xStd: [1, 2, 0.5],
+      };
+      const est = make(kind, zs, 3);
+      const x = tf.tensor2d([
+        [0.2, 0.1, -1],
+        [1, -1, 0.5],
+      ]);
+      const held = tf.memory().numTensors;
+      // tf.profile returns the engine's one profile object: read each figure before the next call.
+      const samplePeak = (
+        await tf.profile(() => {
+          const t = est.sample(x, 300, createRng(9));
+          t.dataSync();
+          t.dispose();
+          return [];
+        })
+      ).peakBytes;
+      const rsamplePeak = (
+        await tf.profile(() => {
+          const t = est.rsample(x, 300, createRng(9));
+          t.dataSync();
+          t.dispose();
+          return [];
+        })
+      ).peakBytes;
+      assert.equal(tf.memory().numTensors, held);
+      const a = est.sample(x, 300, createRng(9));
+      const b = est.rsample(x, 300, createRng(9));
+      assert.deepEqual(a.shape, [300, 2, d]);
+      assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
+      tf.dispose([a, b, x]);
+      // rsample keeps numTransforms * d passes' intermediates alive; sample one pass's.
+      assert.ok(samplePeak * 3 < rsamplePeak, `peak ${samplePeak} vs ${rsamplePeak} bytes`);
+      est.dispose();
+    });
+  }
+
   test('maf: the log-scale is clipped to [-7, 5]', () => {
     // With tiny clip bounds every transform scales by exactly exp(+-0.01) or less.
     const est = make('maf', ZS2, 1, {
