@@ -2,7 +2,16 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.data/**', 'test-output/**', 'scratch/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      '.data/**',
+      'test-output/**',
+      'scratch/**',
+      'sbi/wasm/*.as.ts',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

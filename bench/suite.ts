@@ -26,14 +26,14 @@ export interface Sizes {
 
 export const SUITE_SIZES: Record<'default' | 'quick', Sizes> = {
   default: {
-    throughput: { n: 10000, epochs: 3, backends: ['wasm', 'cpu', 'tfjs-node'] },
+    throughput: { n: 10000, epochs: 3, backends: ['wasm', 'wasm-ops', 'cpu', 'tfjs-node'] },
     defense: { n: 1024, epochs: 2 },
     simulators: { n: 5000, tasks: [...TASK_NAMES] },
     orchestration: { trials: 1000, window: 50, activityConcurrency: 50 },
     mongo: { single: 500, batched: 2000, batch: 100, trials: 300 },
   },
   quick: {
-    throughput: { n: 2000, epochs: 1, backends: ['wasm', 'cpu', 'tfjs-node'] },
+    throughput: { n: 2000, epochs: 1, backends: ['wasm', 'wasm-ops', 'cpu', 'tfjs-node'] },
     defense: { n: 512, epochs: 1 },
     simulators: { n: 500, tasks: [...TASK_NAMES] },
     orchestration: { trials: 100, window: 50, activityConcurrency: 50 },

@@ -3,7 +3,8 @@
 // per available tfjs backend, against the same model and loop in PyTorch
 // (bench/torch/maf_throughput.py), all run by this one command.
 //
-//   node dist/bench/train-throughput.js [--n 10000] [--epochs 20] [--backends cpu,wasm,tfjs-node]
+//   node dist/bench/train-throughput.js [--n 10000] [--epochs 20]
+//                                       [--backends cpu,wasm,wasm-ops,tfjs-node]
 //                                       [--no-torch] [--no-install] [--json]
 // runTrainThroughput (exported) returns the same figures to the suite (bench/suite.ts).
 //
@@ -11,6 +12,9 @@
 // native thread pools pinned to one thread. Throughput = training rows * epochs / the summed wall
 // time of those epochs (each epoch: shuffled minibatch steps, a validation pass, a weight snapshot
 // on improvement); simulation, z-scoring and model setup are excluded on both sides.
+// On host backends (cpu, wasm) trainNPE takes the MAF's fused wasm step (sbi/estimators/maf-fused.ts);
+// `<backend>-ops` runs the same backend with the step as tfjs ops (trainNPE's fused: false), the
+// implementation before the fused step, for a before/after ratio in one invocation.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -26,6 +30,8 @@ import { torchPython } from './torch-venv.js';
 
 export interface Row {
   impl: string;
+  /** tfjs rows: whether the epochs ran the fused wasm step or tfjs ops. */
+  step?: 'fused' | 'tfjs ops';
   ok: boolean;
   reason?: string;
   simulationsPerSecond?: number;
@@ -60,7 +66,8 @@ export function repoRoot(): string {
 
 /** Child mode: train on one backend and print one JSON line. */
 async function worker(backend: string, n: number, epochs: number, valSize: number): Promise<void> {
-  const report = await initBackend(backend);
+  const ops = backend.endsWith('-ops');
+  const report = await initBackend(ops ? backend.slice(0, -'-ops'.length) : backend);
   const task = getTask('gaussian_linear');
   const rng = createRng(0);
   const data = simulateDataset(task, n, rng.fork('data'));
@@ -84,6 +91,7 @@ async function worker(backend: string, n: number, epochs: number, valSize: numbe
       }),
     // Fixed epochs: patience high enough that early stopping never fires.
     hyperparameters: { maxEpochs: epochs, patience: 1e9, valSize },
+    fused: !ops,
     onEpoch: (p) => {
       trainMs += p.epochMs;
       lastVal = p.valLoss;
@@ -94,7 +102,8 @@ async function worker(backend: string, n: number, epochs: number, valSize: numbe
   const cpu = process.cpuUsage(cpu0);
   const cpuS = (cpu.user + cpu.system) / 1e6;
   const row: Row = {
-    impl: `tfjs-${report.name}`,
+    impl: `tfjs-${report.name}${ops ? '-ops' : ''}`,
+    step: result.fused ? 'fused' : 'tfjs ops',
     simulationsPerCpuSecond: (result.nTrain * result.epochs) / cpuS,
     cpuS,
     ok: true,
@@ -163,7 +172,7 @@ export interface ThroughputFigures {
 export const THROUGHPUT_DEFAULTS: ThroughputOptions = {
   n: 10000,
   epochs: 20,
-  backends: ['cpu', 'wasm', 'tfjs-node'],
+  backends: ['cpu', 'wasm', 'wasm-ops', 'tfjs-node'],
 };
 
 export async function runTrainThroughput(opts: ThroughputOptions): Promise<ThroughputFigures> {
@@ -242,6 +251,7 @@ export function throughputTable(f: ThroughputFigures): string {
   const torch = rows.find((r) => r.impl === 'torch') ?? { impl: 'torch', ok: false };
   const header = [
     'impl',
+    'step',
     'sims/s (wall)',
     'ratio tfjs/torch',
     'sims/CPU-s',
@@ -258,6 +268,7 @@ export function throughputTable(f: ThroughputFigures): string {
     r.ok
       ? [
           r.impl,
+          r.step ?? '-',
           fmt(r.simulationsPerSecond),
           torch.ok && r.impl !== 'torch'
             ? fmt(r.simulationsPerSecond! / torch.simulationsPerSecond!, 2)
@@ -274,7 +285,7 @@ export function throughputTable(f: ThroughputFigures): string {
           fmt(r.peakTfMb, 1),
           fmt(r.finalValLoss, 3),
         ]
-      : [r.impl, `unavailable (${r.reason})`, '', '', '', '', '', '', '', '', ''],
+      : [r.impl, '', `unavailable (${r.reason})`, '', '', '', '', '', '', '', '', ''],
   );
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => (t[i] ?? '').length)));
   const line = (cells: string[]): string =>

@@ -13,7 +13,14 @@ import {
   validateTransformSpec,
   type ThetaTransformSpec,
 } from './transforms.js';
-import type { DensityEstimator, RandomStream, SerializedWeights, ZScore } from './types.js';
+import type {
+  AdamHostState,
+  DensityEstimator,
+  FusedTrainer,
+  RandomStream,
+  SerializedWeights,
+  ZScore,
+} from './types.js';
 
 export interface NPEHyperparameters {
   learningRate: number;
@@ -130,6 +137,12 @@ export interface TrainNPEOptions {
    * zscore and losses are those of u.
    */
   thetaTransform?: ThetaTransformSpec;
+  /**
+   * Take the estimator's fused training step (hand-written wasm kernels, e.g. the affine MAF's)
+   * when there is no defense and the backend keeps tensors in host memory. It computes the same
+   * step as tfjs; false forces the tfjs step (for comparisons). Default true.
+   */
+  fused?: boolean;
 }
 
 export interface TrainNPEResult {
@@ -144,6 +157,8 @@ export interface TrainNPEResult {
   trainLosses: number[];
   valLosses: number[];
   stoppedBy: 'early-stopping' | 'max-epochs';
+  /** Whether the epochs ran the estimator's fused step (TrainNPEOptions.fused) or tfjs ops. */
+  fused: boolean;
   nanResets: number;
   /** Rows dropped because theta or x had a non-finite value. */
   dropped: number;
@@ -426,6 +441,20 @@ export class Adam {
     });
   }
 
+  /** The host moments and a view of the step count, for fused trainers; null off host backends. */
+  hostState(): AdamHostState | null {
+    if (!this.host) return null;
+    const state = { m: this.m as Float32Array[], v: this.v as Float32Array[] } as AdamHostState;
+    Object.defineProperty(state, 'step', {
+      get: () => this.step,
+      set: (s: number) => {
+        this.step = s;
+      },
+      enumerable: true,
+    });
+    return state;
+  }
+
   snapshot(): AdamSnapshot {
     const read = (t: tf.Variable | Float32Array): Float32Array =>
       t instanceof Float32Array ? t.slice() : (t.dataSync() as Float32Array).slice();
@@ -642,6 +671,11 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
   }
   const vars = model.trainableVariables();
   const adam = new Adam(vars, hp);
+  const adamHost = adam.hostState();
+  const fused: FusedTrainer | null =
+    opts.fused !== false && !defense && adamHost
+      ? (model.fusedTrainer?.(trainTheta, trainX, nTrain, Math.min(hp.batchSize, nTrain)) ?? null)
+      : null;
   const tensors = {
     valTheta: tf.tensor2d(gatherRows(clean.theta, thetaDim, valRows), [nVal, thetaDim]),
     valX: tf.tensor2d(gatherRows(clean.x, xDim, valRows), [nVal, xDim]),
@@ -738,6 +772,7 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
       trainLosses,
       valLosses,
       stoppedBy: stoppedBy ?? 'max-epochs',
+      fused: fused !== null,
       nanResets: es.nanResets,
       dropped: clean.dropped,
       nTrain,
@@ -748,6 +783,7 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
     throw e;
   } finally {
     adam.dispose();
+    fused?.dispose();
     for (const t of Object.values(tensors)) t.dispose();
   }
 
@@ -759,6 +795,22 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
   /** One pass over the shuffled training rows; returns the mean of the batch NLLs (RABI's train loss). */
   function runEpoch(epoch: number): number {
     const perm = rng.fork(`npe/epoch/${epoch}`).permutation(nTrain);
+    if (fused && adamHost) {
+      // Same batches in the same order as the tfjs loop below.
+      fused.load(adamHost, vars);
+      let sum = 0;
+      let count = 0;
+      for (let start = 0; start < nTrain; start += hp.batchSize) {
+        sum += fused.step(
+          perm.subarray(start, Math.min(start + hp.batchSize, nTrain)),
+          adamHost,
+          hp,
+        );
+        count += 1;
+      }
+      fused.store(adamHost, vars);
+      return sum / count;
+    }
     const defenseRng = rng.fork(`npe/defense/${epoch}`);
     let lossSum: tf.Scalar = tf.scalar(0);
     let batches = 0;

@@ -86,6 +86,30 @@ export interface SerializedWeights {
  * the z-score layers are inside. logProb and rsample use only the twice-differentiable ops of
  * ops.ts, so the FIM regularizer may differentiate them with respect to x and then the weights.
  */
+/** Adam's state on host backends: the step count and one moment array per trained variable. */
+export interface AdamHostState {
+  step: number;
+  readonly m: Float32Array[];
+  readonly v: Float32Array[];
+}
+
+/**
+ * A plain-NLL training step that runs outside tfjs on host memory (an estimator offers one where it
+ * has hand-written kernels). Weights and moments move in at the start of an epoch (load) and out at
+ * its end (store); in between, step(rows) trains on rows of the data the trainer was built with.
+ */
+export interface FusedTrainer {
+  load(adam: AdamHostState, vars: tf.Variable[]): void;
+  /** One clipped Adam step on the given training rows; returns the batch's mean NLL. */
+  step(
+    rows: ArrayLike<number>,
+    adam: AdamHostState,
+    hp: { clipNorm: number; learningRate: number; beta1: number; beta2: number; epsilon: number },
+  ): number;
+  store(adam: AdamHostState, vars: tf.Variable[]): void;
+  dispose(): void;
+}
+
 export interface DensityEstimator {
   readonly kind: EstimatorKind;
   readonly thetaDim: number;
@@ -105,5 +129,16 @@ export interface DensityEstimator {
   trainableVariables(): tf.Variable[];
   getWeights(): SerializedWeights[];
   setWeights(weights: SerializedWeights[]): void;
+  /**
+   * A fused trainer over training rows theta [n, thetaDim] and x [n, xDim] (raw; the estimator
+   * z-scores them), for batches of at most maxBatch rows; null where the estimator has none for its
+   * current configuration.
+   */
+  fusedTrainer?(
+    theta: Float32Array,
+    x: Float32Array,
+    n: number,
+    maxBatch: number,
+  ): FusedTrainer | null;
   dispose(): void;
 }

@@ -31,6 +31,16 @@ export interface MadeState {
   outW: tf.Tensor2D;
 }
 
+export interface MadeParts {
+  thetaW: tf.Variable;
+  ctxW: tf.Variable;
+  inBias: tf.Variable;
+  hiddenW: tf.Variable[];
+  hiddenB: tf.Variable[];
+  outW: tf.Variable;
+  outB: tf.Variable;
+}
+
 export function validateOrder(order: number[], dim: number): void {
   const seen = new Set(order);
   if (
@@ -159,6 +169,19 @@ export class Made {
       h = linear(h, s.hiddenW[l]!, this.hiddenB[l]! as tf.Tensor1D, 'relu');
     }
     return linear(h, s.outW, this.outB as tf.Tensor1D);
+  }
+
+  /** The variables in layer order, for kernels that run this MADE outside tfjs (maf-fused.ts). */
+  parts(): MadeParts {
+    return {
+      thetaW: this.thetaW,
+      ctxW: this.ctxW,
+      inBias: this.inBias,
+      hiddenW: [...this.hiddenW],
+      hiddenB: [...this.hiddenB],
+      outW: this.outW,
+      outB: this.outB,
+    };
   }
 
   dispose(): void {

@@ -6,8 +6,10 @@
 // the config, so a saved model rebuilds with the same ones.
 import { tf } from '../backend.js';
 import { clip, exp } from '../ops.js';
-import type { RandomStream, ZScore } from '../types.js';
+import type { FusedTrainer, RandomStream, ZScore } from '../types.js';
 import { AutoregressiveFlow, type ElementwiseBijection } from './autoregressive.js';
+import { madeMasks } from './made.js';
+import { FusedMafTrainer } from './maf-fused.js';
 
 export interface MafConfig {
   hidden: number[];
@@ -78,5 +80,38 @@ export class Maf extends AutoregressiveFlow {
       rng,
       new AffineBijection(thetaDim, config.logScaleMin, config.logScaleMax),
     );
+  }
+
+  /** The wasm training step (maf-fused.ts); it has no embedding net, so only for x as it is. */
+  fusedTrainer(
+    theta: Float32Array,
+    x: Float32Array,
+    n: number,
+    maxBatch: number,
+  ): FusedTrainer | null {
+    if ((this.config.embedding ?? 'identity') !== 'identity') return null;
+    const D = this.thetaDim;
+    const cfg = this.config as MafConfig;
+    const [u, xz] = tf.tidy(() => [
+      this.z
+        .normalizeTheta(tf.tensor2d(theta.subarray(0, n * D), [n, D]))
+        .dataSync() as Float32Array,
+      this.embedX(
+        tf.tensor2d(x.subarray(0, n * this.xDim), [n, this.xDim]),
+      ).dataSync() as Float32Array,
+    ]);
+    return new FusedMafTrainer({
+      thetaDim: D,
+      ctxDim: this.xDim,
+      hidden: cfg.hidden,
+      logScaleMin: cfg.logScaleMin,
+      logScaleMax: cfg.logScaleMax,
+      thetaLogScale: this.z.thetaLogScale,
+      mades: this.mades.map((made) => ({ parts: made.parts(), masks: madeMasks(made.spec) })),
+      u: u!,
+      xz: xz!,
+      n,
+      maxBatch,
+    });
   }
 }

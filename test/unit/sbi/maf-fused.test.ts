@@ -1,0 +1,234 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { before, describe, test } from 'node:test';
+import { initBackend, tf } from '../../../sbi/backend.js';
+import { createEstimator } from '../../../sbi/estimators/index.js';
+import { computeZScore } from '../../../sbi/estimators/zscore.js';
+import { FusedMafTrainer } from '../../../sbi/estimators/maf-fused.js';
+import { Adam, trainNPE, type TrainNPEOptions } from '../../../sbi/npe.js';
+import { createRng } from '../../../sbi/rng.js';
+import type { DensityEstimator } from '../../../sbi/types.js';
+import { repoRoot } from '../../../bench/train-throughput.js';
+
+before(async () => {
+  await initBackend('cpu');
+});
+
+const ADAM = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+
+/** Correlated toy data: x = A theta + noise, so the conditioners have something to learn. */
+function toyData(
+  n: number,
+  D: number,
+  C: number,
+  seed: number,
+): { theta: Float32Array; x: Float32Array } {
+  const rng = createRng(seed);
+  const theta = new Float32Array(n * D);
+  const noise = new Float32Array(n * C);
+  rng.fillNormal(theta);
+  rng.fillNormal(noise);
+  const x = new Float32Array(n * C);
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < C; j++) {
+      let s = 0.2 * noise[r * C + j]!;
+      for (let i = 0; i < D; i++) s += Math.sin(1 + i + 2 * j) * theta[r * D + i]!;
+      x[r * C + j] = 3 * s + 1;
+    }
+  }
+  return { theta, x };
+}
+
+function maf(
+  D: number,
+  C: number,
+  config: Record<string, unknown>,
+  theta: Float32Array,
+  x: Float32Array,
+  n: number,
+): DensityEstimator {
+  const zscore = computeZScore(theta, x, n, D, C);
+  return createEstimator('maf', {
+    thetaDim: D,
+    xDim: C,
+    zscore,
+    rng: createRng(3).fork('m'),
+    config,
+  });
+}
+
+function rows(theta: Float32Array, dim: number, idx: number[]): tf.Tensor2D {
+  return tf.tensor2d(
+    idx.flatMap((r) => Array.from(theta.subarray(r * dim, (r + 1) * dim))),
+    [idx.length, dim],
+  );
+}
+
+/** Largest |a - b| over the largest |b|, per variable, worst over all. */
+function worstRelative(a: Float32Array[], b: Float32Array[]): number {
+  let worst = 0;
+  a.forEach((ai, i) => {
+    const bi = b[i]!;
+    let num = 0;
+    let den = 0;
+    for (let k = 0; k < ai.length; k++) {
+      num = Math.max(num, Math.abs(ai[k]! - bi[k]!));
+      den = Math.max(den, Math.abs(bi[k]!));
+    }
+    worst = Math.max(worst, num / (den || 1));
+  });
+  return worst;
+}
+
+describe('fused MAF training step', () => {
+  const cases = [
+    { name: "RABI's MAF on a 10 -> 10 problem", D: 10, C: 10, config: {}, batch: 301 },
+    {
+      name: 'odd sizes, three hidden layers, an active log-scale clip',
+      D: 3,
+      C: 5,
+      config: { hidden: [7, 9, 5], numTransforms: 2, logScaleMin: -0.05, logScaleMax: 0.05 },
+      batch: 13,
+    },
+    {
+      name: 'one dimension, one hidden layer',
+      D: 1,
+      C: 2,
+      config: { hidden: [6], numTransforms: 4 },
+      batch: 6,
+    },
+  ];
+  for (const c of cases) {
+    test(`loss and gradients equal tfjs's: ${c.name}`, () => {
+      const n = 400;
+      const { theta, x } = toyData(n, c.D, c.C, 11);
+      const model = maf(c.D, c.C, c.config, theta, x, n);
+      const vars = model.trainableVariables();
+      // Move the weights off their initialization so every path carries signal.
+      tf.tidy(() =>
+        vars.forEach((v, i) =>
+          v.assign(tf.add(v, tf.mul(createRng(50 + i).normalTensor(v.shape), 0.05))),
+        ),
+      );
+      const trainer = model.fusedTrainer!(theta, x, n, 512) as FusedMafTrainer;
+      assert.ok(trainer instanceof FusedMafTrainer);
+      const adam = new Adam(vars, ADAM, 'host');
+      trainer.load(adam.hostState()!, vars);
+      const idx = Array.from({ length: c.batch }, (_, i) => (i * 37 + 5) % n);
+      const fused = trainer.gradients(idx, vars);
+      const th = rows(theta, c.D, idx);
+      const xx = rows(x, c.C, idx);
+      const { value, grads } = tf.variableGrads(
+        () => tf.neg(tf.mean(model.logProb(th, xx))) as tf.Scalar,
+        vars,
+      );
+      const expected = vars.map((v) => grads[v.name]!.dataSync() as Float32Array);
+      assert.ok(
+        Math.abs(fused.loss - value.dataSync()[0]!) < 1e-4 * Math.max(1, Math.abs(fused.loss)),
+        `loss ${fused.loss} vs ${value.dataSync()[0]}`,
+      );
+      const rel = worstRelative(fused.grads, expected);
+      assert.ok(rel < 1e-4, `gradients differ by ${rel} relative`);
+      // Not a comparison of zeros: the gradient carries signal.
+      assert.ok(expected.some((g) => g.some((v) => Math.abs(v) > 1e-3)));
+      tf.dispose([th, xx, value, ...Object.values(grads)]);
+      model.dispose();
+    });
+  }
+
+  test('trainNPE with the fused step follows the tfjs step, leaves masked weights alone and leaks no tensors', async () => {
+    const n = 600;
+    const D = 4;
+    const C = 3;
+    const { theta, x } = toyData(n, D, C, 21);
+    const opts = (fused: boolean): TrainNPEOptions => ({
+      data: { theta, x, n },
+      thetaDim: D,
+      xDim: C,
+      rng: createRng(8),
+      createModel: (zscore) =>
+        createEstimator('maf', {
+          thetaDim: D,
+          xDim: C,
+          zscore,
+          rng: createRng(9),
+          config: { hidden: [16, 16] },
+        }),
+      hyperparameters: { batchSize: 100, maxEpochs: 4, patience: 100 },
+      fused,
+    });
+    const before = tf.memory().numTensors;
+    let tensorsAfterFirst = 0;
+    const a = await trainNPE({
+      ...opts(true),
+      onEpoch: (p) => {
+        // Flat across epochs: nothing the fused path creates outlives its epoch.
+        if (p.epoch > 1) assert.equal(tf.memory().numTensors, tensorsAfterFirst);
+        else tensorsAfterFirst = tf.memory().numTensors;
+      },
+    });
+    const b = await trainNPE(opts(false));
+    assert.equal(a.fused, true);
+    assert.equal(b.fused, false);
+    a.trainLosses.forEach((l, i) =>
+      assert.ok(Math.abs(l - b.trainLosses[i]!) < 1e-3, `epoch ${i}: ${l} vs ${b.trainLosses[i]}`),
+    );
+    a.valLosses.forEach((l, i) =>
+      assert.ok(Math.abs(l - b.valLosses[i]!) < 1e-3, `epoch ${i}: ${l} vs ${b.valLosses[i]}`),
+    );
+    const wa = a.model.getWeights();
+    const wb = b.model.getWeights();
+    const initial = opts(true).createModel(a.zscore);
+    const fresh = initial.getWeights();
+    initial.dispose();
+    wa.forEach((w, i) => {
+      let diff = 0;
+      w.values.forEach((v, k) => (diff = Math.max(diff, Math.abs(v - wb[i]!.values[k]!))));
+      assert.ok(diff < 1e-3, `${w.name} differs by ${diff}`);
+    });
+    // Masked entries (zero gradient in tfjs) keep their initial values in both.
+    const inTheta = wa.findIndex((w) => w.name === 't0.in.theta');
+    let unchanged = 0;
+    wa[inTheta]!.values.forEach((v, k) => {
+      if (v === fresh[inTheta]!.values[k]) unchanged++;
+    });
+    assert.ok(unchanged > 0, 'some masked input weights keep their initial value');
+    a.model.dispose();
+    b.model.dispose();
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  test('estimators without the fused step, an embedding net or a defense train with tfjs ops', async () => {
+    const n = 300;
+    const { theta, x } = toyData(n, 2, 3, 5);
+    const withEmbedding = maf(2, 3, { embedding: 'mlp' }, theta, x, n);
+    assert.equal(withEmbedding.fusedTrainer!(theta, x, n, 64), null);
+    withEmbedding.dispose();
+    const r = await trainNPE({
+      data: { theta, x, n },
+      thetaDim: 2,
+      xDim: 3,
+      rng: createRng(1),
+      createModel: (zscore) =>
+        createEstimator('maf', {
+          thetaDim: 2,
+          xDim: 3,
+          zscore,
+          rng: createRng(2),
+          config: { hidden: [8] },
+        }),
+      hyperparameters: { batchSize: 64, maxEpochs: 1 },
+      defense: { name: 'test', extraLoss: () => tf.scalar(0) },
+    });
+    assert.equal(r.fused, false);
+    r.model.dispose();
+  });
+
+  test('the committed wasm module is the build of its AssemblyScript source', () => {
+    const r = spawnSync(process.execPath, ['scripts/build-wasm.mjs', '--check'], {
+      cwd: repoRoot(),
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+  });
+});
