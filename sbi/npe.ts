@@ -676,9 +676,11 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
     opts.fused !== false && !defense && adamHost
       ? (model.fusedTrainer?.(trainTheta, trainX, nTrain, Math.min(hp.batchSize, nTrain)) ?? null)
       : null;
+  const valThetaRows = gatherRows(clean.theta, thetaDim, valRows);
+  const valXRows = gatherRows(clean.x, xDim, valRows);
   const tensors = {
-    valTheta: tf.tensor2d(gatherRows(clean.theta, thetaDim, valRows), [nVal, thetaDim]),
-    valX: tf.tensor2d(gatherRows(clean.x, xDim, valRows), [nVal, xDim]),
+    valTheta: tf.tensor2d(valThetaRows, [nVal, thetaDim]),
+    valX: tf.tensor2d(valXRows, [nVal, xDim]),
   };
 
   let es = initialEarlyStopping();
@@ -731,7 +733,10 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
       if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('Training was aborted.');
       const epochStart = performance.now();
       const trainLoss = runEpoch(epoch);
-      const valLoss = meanNLL(model, tensors.valTheta, tensors.valX);
+      // The fused trainer holds the weights runEpoch just stored: validate there, without tfjs.
+      const valLoss = fused?.meanNLL
+        ? fused.meanNLL(valThetaRows, valXRows, nVal)
+        : meanNLL(model, tensors.valTheta, tensors.valX);
       trainLosses.push(trainLoss);
       valLosses.push(valLoss);
 

@@ -107,6 +107,8 @@ export interface FusedTrainer {
     hp: { clipNorm: number; learningRate: number; beta1: number; beta2: number; epsilon: number },
   ): number;
   store(adam: AdamHostState, vars: tf.Variable[]): void;
+  /** Mean NLL of raw rows under the weights last loaded or stored (validation after an epoch). */
+  meanNLL?(theta: Float32Array, x: Float32Array, n: number): number;
   dispose(): void;
 }
 

@@ -52,6 +52,15 @@ export function validateOrder(order: number[], dim: number): void {
   }
 }
 
+/**
+ * Degrees of the hidden units, per layer: they cycle through 0..D-1. Degree-0 units see the context
+ * only; they are what lets the first dimension of the order (degree 1, no theta inputs allowed)
+ * depend on x at all. Unit k of a layer may feed unit k' of the next iff deg k <= deg k'.
+ */
+export function hiddenDegrees(spec: Pick<MadeSpec, 'thetaDim' | 'hidden'>): number[][] {
+  return spec.hidden.map((h) => Array.from({ length: h }, (_, k) => k % spec.thetaDim));
+}
+
 /** The MADE masks for `spec`, as row-major 0/1 arrays [fanIn, fanOut]. Exported for tests. */
 export function madeMasks(spec: MadeSpec): {
   input: Float32Array;
@@ -64,9 +73,7 @@ export function madeMasks(spec: MadeSpec): {
   // Input degree of dimension i: 1 + its position in the order.
   const inDeg = new Array<number>(D);
   spec.order.forEach((dim, k) => (inDeg[dim] = k + 1));
-  // Hidden degrees cycle through 0..D-1. Degree-0 units see the context only; they are what lets the
-  // first dimension of the order (degree 1, no theta inputs allowed) depend on x at all.
-  const hidDeg = spec.hidden.map((h) => Array.from({ length: h }, (_, k) => k % D));
+  const hidDeg = hiddenDegrees(spec);
   const dense = (
     rows: number,
     cols: number,

@@ -4,19 +4,24 @@
 // trainNPE's tfjs step computes (same masks, same formulas, float32; Adam with float64
 // intermediates as the host Adam), at a fraction of the dispatch cost: tfjs issues ~400 kernels per
 // step at ~15 us each. Weights and Adam moments move between the tf.Variables and the module's
-// memory once per epoch (load / store), so validation, snapshots and checkpoints stay in tfjs.
+// memory once per epoch (load / store); snapshots and checkpoints stay in tfjs.
 //
-// Masked weights are kept at 0 in the flat buffer (the forward pass then needs no W * mask) and
-// their gradients are masked to 0, which leaves their Adam moments at 0, as in tfjs; `store`
-// writes back only the unmasked entries, so the variables' masked entries keep their values.
+// Layout: masked weights are kept at 0 in the flat buffer (the forward pass then needs no
+// W * mask) and their gradients are masked to 0, which leaves their Adam moments at 0, as in tfjs;
+// `store` writes back only the unmasked entries, so the variables' masked entries keep their
+// values. Hidden units are stored sorted by MADE degree (a permutation, undone by load and store),
+// which makes every hidden-to-hidden weight block-triangular: the products skip the blocks that
+// can only add zeros, ~45 % of the hidden products' work.
 import { tf } from '../backend.js';
 import type { AdamHostState, FusedTrainer } from '../types.js';
-import { WASM_BASE64 } from '../wasm/maf-step.wasm.js';
+import { setFlagsFromString } from 'node:v8';
+import { WASM_BASE64, WASM_RELAXED_BASE64 } from '../wasm/maf-step.wasm.js';
 import { LOG_2PI } from './base.js';
 import type { MadeParts } from './made.js';
 
 // The tsconfig's lib (ES2023, no DOM) has no WebAssembly types; these are the parts used here.
 interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
 }
@@ -43,6 +48,9 @@ interface Kernels {
     bias: number,
     accumulate: number,
     relu: number,
+    kFrom: number,
+    kTo: number,
+    jFrom: number,
   ): void;
   transpose(src: number, lds: number, rows: number, cols: number, dst: number, ldd: number): void;
   colSum(src: number, lds: number, rows: number, cols: number, dst: number): void;
@@ -62,6 +70,7 @@ interface Kernels {
     out: number,
     ldo: number,
     z: number,
+    e: number,
     n: number,
     D: number,
     sMin: number,
@@ -74,6 +83,7 @@ interface Kernels {
     out: number,
     ldo: number,
     z: number,
+    e: number,
     dz: number,
     du: number,
     dOut: number,
@@ -109,26 +119,48 @@ interface Kernels {
   ): void;
 }
 
-let compiled: object | undefined;
+let compiled: { module: object; fma: boolean } | undefined;
+
+/**
+ * The relaxed-SIMD build (fused multiply-add in the products, ~1.35x faster here) where the engine
+ * takes it, else the SIMD128 one. Node 20 validates relaxed SIMD only behind a V8 flag, which is
+ * turned on here (it enables the instructions, nothing else); Node 22 has them by default.
+ * ROBUSTSBI_WASM_FMA=0 forces the SIMD128 build.
+ */
+export function fusedKernelBuild(): { module: object; fma: boolean } {
+  if (compiled) return compiled;
+  const relaxed = Buffer.from(WASM_RELAXED_BASE64, 'base64');
+  if (process.env.ROBUSTSBI_WASM_FMA !== '0') {
+    if (!wasmApi.validate(relaxed)) setFlagsFromString('--experimental-wasm-relaxed-simd');
+    if (wasmApi.validate(relaxed))
+      return (compiled = { module: new wasmApi.Module(relaxed), fma: true });
+  }
+  return (compiled = {
+    module: new wasmApi.Module(Buffer.from(WASM_BASE64, 'base64')),
+    fma: false,
+  });
+}
 
 /** A fresh instance (its own memory) per trainer, so concurrent trainings never share buffers. */
 function instantiate(): Kernels {
-  compiled ??= new wasmApi.Module(Buffer.from(WASM_BASE64, 'base64'));
-  return new wasmApi.Instance(compiled, {}).exports as unknown as Kernels;
+  return new wasmApi.Instance(fusedKernelBuild().module, {}).exports as unknown as Kernels;
 }
 
 const pad = (n: number, k: number): number => Math.ceil(n / k) * k;
 
-/** One variable's place in the flat buffer: rows x cols of it, padded to ld columns. */
+/** One variable's place in the flat buffers: rows x cols of it, padded to ld columns. */
 interface Slot {
   variable: tf.Variable;
   rows: number;
   cols: number;
   ld: number;
-  /** Byte address in the parameter buffer; the same offset addresses its gradient, mask, moments. */
+  /** Byte offset from the start of the parameter buffer (the same in gradients, mask, moments). */
   offset: number;
-  /** 0/1 per entry (rows x cols), null when every entry is trained. */
+  /** 0/1 per entry of the variable (rows x cols), null when every entry is trained. */
   mask: Float32Array | null;
+  /** Stored row (column) k holds the variable's row (column) rowOf[k] (colOf[k]); null: the same. */
+  rowOf: Int32Array | null;
+  colOf: Int32Array | null;
 }
 
 interface MadeLayout {
@@ -139,16 +171,29 @@ interface MadeLayout {
   hiddenB: Slot[];
   outW: Slot;
   outB: Slot;
-  /** Per-transform activations: hidden outputs, MADE output, the transform's output z. */
+  /** Per-transform activations: hidden outputs, MADE output, output z and exp(-s_c). */
   h: number[];
   out: number;
   z: number;
+  e: number;
+}
+
+/** int32 tables for the product between hidden layers l - 1 and l (see gemm in maf-step.as.ts). */
+interface BlockTables {
+  /** Forward, per column block of layer l: inputs [0, kTo) can be non-zero. */
+  fwdKTo: number;
+  /** Backward into layer l - 1, per its column block: layer-l units [kFrom, H_l) can be non-zero. */
+  bwdKFrom: number;
+  /** Weight gradient, per row block (layer l - 1): columns from jFrom on can be non-zero. */
+  gradJFrom: number;
 }
 
 export interface FusedMafSpec {
   thetaDim: number;
   ctxDim: number;
   hidden: number[];
+  /** MADE degrees of the hidden units per layer (made.ts' hiddenDegrees). */
+  degrees: number[][];
   logScaleMin: number;
   logScaleMax: number;
   /** sum log thetaStd: the density's constant from z-scoring theta. */
@@ -157,11 +202,21 @@ export interface FusedMafSpec {
     parts: MadeParts;
     masks: { input: Float32Array; hidden: Float32Array[]; output: Float32Array };
   }[];
-  /** z-scored training theta [n, thetaDim] and conditioner input (z-scored x) [n, ctxDim]. */
-  u: Float32Array;
-  xz: Float32Array;
+  /** Raw rows -> z-scored theta [n, thetaDim] and conditioner input [n, ctxDim], as the model does. */
+  normalize(theta: Float32Array, x: Float32Array, n: number): { u: Float32Array; xz: Float32Array };
+  /** Raw training rows, [n, thetaDim] and [n, xDim]. */
+  theta: Float32Array;
+  x: Float32Array;
   n: number;
   maxBatch: number;
+}
+
+interface AdamHyperparameters {
+  clipNorm: number;
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
 }
 
 export class FusedMafTrainer implements FusedTrainer {
@@ -175,7 +230,9 @@ export class FusedMafTrainer implements FusedTrainer {
   private readonly Op: number;
   private readonly Bmax: number;
   private readonly nData: number;
+  private readonly normalize: FusedMafSpec['normalize'];
   private readonly layouts: MadeLayout[];
+  private readonly tables: BlockTables[] = [];
   private readonly slots: Slot[] = [];
   private readonly total: number;
   private readonly params: number;
@@ -203,8 +260,9 @@ export class FusedMafTrainer implements FusedTrainer {
     this.k = instantiate();
     const D = (this.D = spec.thetaDim);
     const C = (this.C = spec.ctxDim);
-    this.H = [...spec.hidden];
-    this.Hp = this.H.map((h) => pad(h, 8));
+    const H = (this.H = [...spec.hidden]);
+    const L = H.length;
+    const Hp = (this.Hp = H.map((h) => pad(h, 8)));
     // gemm wants row blocks of 4 and column blocks of 8: theta-sized buffers have 8k columns, since
     // theta is the output (N) of the backward product into du, and x-sized ones 4k rows.
     this.Dn = pad(D, 8);
@@ -212,60 +270,67 @@ export class FusedMafTrainer implements FusedTrainer {
     this.Op = pad(2 * D, 8);
     this.Bmax = pad(spec.maxBatch, 4);
     this.nData = spec.n;
+    this.normalize = spec.normalize;
     this.sMin = spec.logScaleMin;
     this.sMax = spec.logScaleMax;
     this.constant = 0.5 * D * LOG_2PI + spec.thetaLogScale;
     this.next = pad(this.k.heapBase(), 16);
 
+    // Hidden units by degree (stable); sorted[l][k] is the degree of stored unit k of layer l.
+    const unitOf = spec.degrees.map((deg) =>
+      Int32Array.from(deg.keys()).sort((a, b) => deg[a]! - deg[b]! || a - b),
+    );
+    const sorted = spec.degrees.map((deg, l) => Array.from(unitOf[l]!, (u) => deg[u]!));
+
     // Parameters first, contiguous, so clip and Adam are single passes over one range.
-    const paramStart = this.next;
-    const L = this.H.length;
+    this.params = this.next;
     const slotOf = (
       variable: tf.Variable,
-      rows: number,
-      cols: number,
-      padRows: number,
-      ld: number,
+      shape: [rows: number, cols: number, padRows: number, ld: number],
       mask: Float32Array | null,
+      rowOf: Int32Array | null,
+      colOf: Int32Array | null,
     ): Slot => {
-      const s: Slot = { variable, rows, cols, ld, offset: this.next, mask };
+      const [rows, cols, padRows, ld] = shape;
+      const s: Slot = {
+        variable,
+        rows,
+        cols,
+        ld,
+        offset: this.next - this.params,
+        mask,
+        rowOf,
+        colOf,
+      };
       this.next += padRows * ld * 4;
       this.slots.push(s);
       return s;
     };
     const partial = spec.mades.map(({ parts, masks }) => {
-      const H0 = this.H[0]!;
-      const thetaW = slotOf(parts.thetaW, D, H0, this.Dn, this.Hp[0]!, masks.input);
-      const ctxW = slotOf(parts.ctxW, C, H0, this.Cp, this.Hp[0]!, null);
-      const inBias = slotOf(parts.inBias, 1, H0, 1, this.Hp[0]!, null);
+      const thetaW = slotOf(
+        parts.thetaW,
+        [D, H[0]!, this.Dn, Hp[0]!],
+        masks.input,
+        null,
+        unitOf[0]!,
+      );
+      const ctxW = slotOf(parts.ctxW, [C, H[0]!, this.Cp, Hp[0]!], null, null, unitOf[0]!);
+      const inBias = slotOf(parts.inBias, [1, H[0]!, 1, Hp[0]!], null, null, unitOf[0]!);
       const hiddenW: Slot[] = [];
       const hiddenB: Slot[] = [];
       for (let l = 1; l < L; l++) {
+        const shape: [number, number, number, number] = [H[l - 1]!, H[l]!, Hp[l - 1]!, Hp[l]!];
         hiddenW.push(
-          slotOf(
-            parts.hiddenW[l - 1]!,
-            this.H[l - 1]!,
-            this.H[l]!,
-            this.Hp[l - 1]!,
-            this.Hp[l]!,
-            masks.hidden[l - 1]!,
-          ),
+          slotOf(parts.hiddenW[l - 1]!, shape, masks.hidden[l - 1]!, unitOf[l - 1]!, unitOf[l]!),
         );
-        hiddenB.push(slotOf(parts.hiddenB[l - 1]!, 1, this.H[l]!, 1, this.Hp[l]!, null));
+        hiddenB.push(slotOf(parts.hiddenB[l - 1]!, [1, H[l]!, 1, Hp[l]!], null, null, unitOf[l]!));
       }
-      const outW = slotOf(
-        parts.outW,
-        this.H[L - 1]!,
-        2 * D,
-        this.Hp[L - 1]!,
-        this.Op,
-        masks.output,
-      );
-      const outB = slotOf(parts.outB, 1, 2 * D, 1, this.Op, null);
+      const outShape: [number, number, number, number] = [H[L - 1]!, 2 * D, Hp[L - 1]!, this.Op];
+      const outW = slotOf(parts.outW, outShape, masks.output, unitOf[L - 1]!, null);
+      const outB = slotOf(parts.outB, [1, 2 * D, 1, this.Op], null, null, null);
       return { thetaW, ctxW, inBias, hiddenW, hiddenB, outW, outB };
     });
-    this.total = (this.next - paramStart) / 4;
-    this.params = paramStart;
+    this.total = (this.next - this.params) / 4;
     this.grads = this.alloc(this.total);
     this.mask = this.alloc(this.total);
     this.m = this.alloc(this.total);
@@ -281,32 +346,43 @@ export class FusedMafTrainer implements FusedTrainer {
     this.dz = this.alloc(B * this.Dn);
     this.du = this.alloc(B * this.Dn);
     this.dOut = this.alloc(B * this.Op);
-    this.dH = this.Hp.map((h) => this.alloc(B * h));
+    this.dH = Hp.map((h) => this.alloc(B * h));
     // Transposed weights for the backward products: W_out^T, each W_hidden^T, W_theta^T.
-    const transposed = [this.Op * this.Hp[L - 1]!, this.Hp[0]! * this.Dn];
-    for (let l = 1; l < L; l++) transposed.push(this.Hp[l]! * this.Hp[l - 1]!);
+    const transposed = [this.Op * Hp[L - 1]!, Hp[0]! * this.Dn];
+    for (let l = 1; l < L; l++) transposed.push(Hp[l]! * Hp[l - 1]!);
     this.wT = this.alloc(Math.max(...transposed));
     this.layouts = partial.map((p) => ({
       ...p,
-      h: this.Hp.map((h) => this.alloc(B * h)),
+      h: Hp.map((h) => this.alloc(B * h)),
       out: this.alloc(B * this.Op),
       z: this.alloc(B * this.Dn),
+      e: this.alloc(B * this.Dn),
     }));
+    const tableInts: Int32Array[] = [];
+    for (let l = 1; l < L; l++) {
+      const t = blockTables(sorted[l - 1]!, sorted[l]!, Hp[l - 1]!, Hp[l]!);
+      this.tables.push({
+        fwdKTo: this.alloc(t.fwdKTo.length),
+        bwdKFrom: this.alloc(t.bwdKFrom.length),
+        gradJFrom: this.alloc(t.gradJFrom.length),
+      });
+      tableInts.push(t.fwdKTo, t.bwdKFrom, t.gradJFrom);
+    }
     this.grow();
 
-    // Masks once; the training data once, in padded rows.
+    // Tables, masks and the training data, once.
+    const i32 = new Int32Array(this.k.memory.buffer);
+    this.tables.forEach((t, l) => {
+      i32.set(tableInts[3 * l]!, t.fwdKTo / 4);
+      i32.set(tableInts[3 * l + 1]!, t.bwdKFrom / 4);
+      i32.set(tableInts[3 * l + 2]!, t.gradJFrom / 4);
+    });
     const f32 = this.f32();
     for (const s of this.slots) {
-      const o = (s.offset - this.params + this.mask) / 4;
-      for (let r = 0; r < s.rows; r++) {
-        for (let c = 0; c < s.cols; c++)
-          f32[o + r * s.ld + c] = s.mask ? s.mask[r * s.cols + c]! : 1;
-      }
+      this.scatter(f32, this.mask, s, s.mask ?? new Float32Array(s.rows * s.cols).fill(1), false);
     }
-    for (let r = 0; r < spec.n; r++) {
-      f32.set(spec.u.subarray(r * D, (r + 1) * D), this.dataU / 4 + r * this.Dn);
-      f32.set(spec.xz.subarray(r * C, (r + 1) * C), this.dataX / 4 + r * this.Cp);
-    }
+    const { u, xz } = spec.normalize(spec.theta, spec.x, spec.n);
+    this.putRows(f32, u, xz, spec.n, this.dataU, this.dataX);
   }
 
   private alloc(floats: number): number {
@@ -324,14 +400,29 @@ export class FusedMafTrainer implements FusedTrainer {
     return new Float32Array(this.k.memory.buffer);
   }
 
+  /** Rows of z-scored theta and conditioner input into padded-row buffers at du and dx. */
+  private putRows(
+    f32: Float32Array,
+    u: Float32Array,
+    xz: Float32Array,
+    n: number,
+    du: number,
+    dx: number,
+  ): void {
+    const { D, C } = this;
+    for (let r = 0; r < n; r++) {
+      f32.set(u.subarray(r * D, (r + 1) * D), du / 4 + r * this.Dn);
+      f32.set(xz.subarray(r * C, (r + 1) * C), dx / 4 + r * this.Cp);
+    }
+  }
+
   /** Copies the variables' (unmasked) values and the Adam moments into the flat buffers. */
   load(adam: AdamHostState, vars: tf.Variable[]): void {
     const f32 = this.f32();
     for (const s of this.slots) {
       const i = vars.indexOf(s.variable);
       if (i < 0) throw new Error('FusedMafTrainer: a MADE variable is not among the trained ones.');
-      const values = s.variable.dataSync() as Float32Array;
-      this.scatter(f32, this.params, s, values, true);
+      this.scatter(f32, this.params, s, s.variable.dataSync() as Float32Array, true);
       this.scatter(f32, this.m, s, adam.m[i]!, false);
       this.scatter(f32, this.v, s, adam.v[i]!, false);
     }
@@ -350,6 +441,7 @@ export class FusedMafTrainer implements FusedTrainer {
     }
   }
 
+  /** Variable-shaped src into the slot's stored layout in the buffer at base (masked entries 0). */
   private scatter(
     f32: Float32Array,
     base: number,
@@ -357,15 +449,17 @@ export class FusedMafTrainer implements FusedTrainer {
     src: Float32Array,
     masked: boolean,
   ): void {
-    const o = (s.offset - this.params + base) / 4;
+    const o = (base + s.offset) / 4;
     for (let r = 0; r < s.rows; r++) {
+      const vr = s.rowOf ? s.rowOf[r]! : r;
       for (let c = 0; c < s.cols; c++) {
-        const keep = !masked || !s.mask || s.mask[r * s.cols + c] === 1;
-        f32[o + r * s.ld + c] = keep ? src[r * s.cols + c]! : 0;
+        const at = vr * s.cols + (s.colOf ? s.colOf[c]! : c);
+        f32[o + r * s.ld + c] = !masked || !s.mask || s.mask[at] === 1 ? src[at]! : 0;
       }
     }
   }
 
+  /** The slot's stored entries back into variable-shaped dst (masked entries left alone if masked). */
   private gather(
     f32: Float32Array,
     base: number,
@@ -373,30 +467,122 @@ export class FusedMafTrainer implements FusedTrainer {
     dst: Float32Array,
     masked: boolean,
   ): void {
-    const o = (s.offset - this.params + base) / 4;
+    const o = (base + s.offset) / 4;
     for (let r = 0; r < s.rows; r++) {
+      const vr = s.rowOf ? s.rowOf[r]! : r;
       for (let c = 0; c < s.cols; c++) {
-        if (masked && s.mask && s.mask[r * s.cols + c] !== 1) continue;
-        dst[r * s.cols + c] = f32[o + r * s.ld + c]!;
+        const at = vr * s.cols + (s.colOf ? s.colOf[c]! : c);
+        if (!masked || !s.mask || s.mask[at] === 1) dst[at] = f32[o + r * s.ld + c]!;
       }
     }
   }
 
-  /** Gradient buffer address of a slot. */
+  private p(s: Slot): number {
+    return this.params + s.offset;
+  }
+
   private g(s: Slot): number {
-    return s.offset - this.params + this.grads;
+    return this.grads + s.offset;
+  }
+
+  /** The flow's forward pass over rows [0, n) of batchU / batchX (n <= Bmax): z, e, logDet. */
+  private forward(n: number): void {
+    const { k, D, C, Dn, Cp, Op, H, Hp } = this;
+    const L = H.length;
+    const Bp = pad(n, 4);
+    let u = this.batchU;
+    this.layouts.forEach((t, ti) => {
+      const h0 = t.h[0]!;
+      k.gemm(u, Dn, 1, this.p(t.thetaW), Hp[0]!, h0, Hp[0]!, Bp, D, Hp[0]!, 0, 0, 0, 0, 0, 0);
+      const b0 = this.p(t.inBias);
+      k.gemm(
+        this.batchX,
+        Cp,
+        1,
+        this.p(t.ctxW),
+        Hp[0]!,
+        h0,
+        Hp[0]!,
+        Bp,
+        C,
+        Hp[0]!,
+        b0,
+        1,
+        1,
+        0,
+        0,
+        0,
+      );
+      for (let l = 1; l < L; l++) {
+        const w = this.p(t.hiddenW[l - 1]!);
+        const b = this.p(t.hiddenB[l - 1]!);
+        const kTo = this.tables[l - 1]!.fwdKTo;
+        k.gemm(
+          t.h[l - 1]!,
+          Hp[l - 1]!,
+          1,
+          w,
+          Hp[l]!,
+          t.h[l]!,
+          Hp[l]!,
+          Bp,
+          H[l - 1]!,
+          Hp[l]!,
+          b,
+          0,
+          1,
+          0,
+          kTo,
+          0,
+        );
+      }
+      const hl = t.h[L - 1]!;
+      const bOut = this.p(t.outB);
+      k.gemm(
+        hl,
+        Hp[L - 1]!,
+        1,
+        this.p(t.outW),
+        Op,
+        t.out,
+        Op,
+        Bp,
+        H[L - 1]!,
+        Op,
+        bOut,
+        0,
+        0,
+        0,
+        0,
+        0,
+      );
+      k.affineForward(
+        u,
+        Dn,
+        t.out,
+        Op,
+        t.z,
+        t.e,
+        n,
+        D,
+        this.sMin,
+        this.sMax,
+        this.logDet,
+        ti > 0 ? 1 : 0,
+      );
+      u = t.z;
+    });
   }
 
   /**
    * Forward and backward over the batch rows, gradients masked into the gradient buffer; returns
-   * the batch's mean NLL and the global gradient norm.
+   * the batch's mean NLL and the squared global gradient norm.
    */
   private lossAndGrads(rows: ArrayLike<number>): { loss: number; sqNorm: number } {
-    const k = this.k;
+    const { k, D, C, Dn, Cp, Op, H, Hp } = this;
     const n = rows.length;
     if (n < 1 || n > this.Bmax) throw new RangeError(`FusedMafTrainer: batch of ${n} rows.`);
     const Bp = pad(n, 4);
-    const { D, C, Dn, Cp, Op, H, Hp } = this;
     const L = H.length;
     const idx = new Int32Array(k.memory.buffer, this.idx, n);
     for (let r = 0; r < n; r++) {
@@ -407,73 +593,7 @@ export class FusedMafTrainer implements FusedTrainer {
     }
     k.gatherRows(this.dataU, Dn, this.idx, n, D, this.batchU, Dn);
     k.gatherRows(this.dataX, Cp, this.idx, n, C, this.batchX, Cp);
-
-    // Forward.
-    let u = this.batchU;
-    this.layouts.forEach((t, ti) => {
-      k.gemm(u, Dn, 1, t.thetaW.offset, Hp[0]!, t.h[0]!, Hp[0]!, Bp, D, Hp[0]!, 0, 0, 0);
-      k.gemm(
-        this.batchX,
-        Cp,
-        1,
-        t.ctxW.offset,
-        Hp[0]!,
-        t.h[0]!,
-        Hp[0]!,
-        Bp,
-        C,
-        Hp[0]!,
-        t.inBias.offset,
-        1,
-        1,
-      );
-      for (let l = 1; l < L; l++) {
-        k.gemm(
-          t.h[l - 1]!,
-          Hp[l - 1]!,
-          1,
-          t.hiddenW[l - 1]!.offset,
-          Hp[l]!,
-          t.h[l]!,
-          Hp[l]!,
-          Bp,
-          H[l - 1]!,
-          Hp[l]!,
-          t.hiddenB[l - 1]!.offset,
-          0,
-          1,
-        );
-      }
-      k.gemm(
-        t.h[L - 1]!,
-        Hp[L - 1]!,
-        1,
-        t.outW.offset,
-        Op,
-        t.out,
-        Op,
-        Bp,
-        H[L - 1]!,
-        Op,
-        t.outB.offset,
-        0,
-        0,
-      );
-      k.affineForward(
-        u,
-        Dn,
-        t.out,
-        Op,
-        t.z,
-        n,
-        D,
-        this.sMin,
-        this.sMax,
-        this.logDet,
-        ti > 0 ? 1 : 0,
-      );
-      u = t.z;
-    });
+    this.forward(n);
     const last = this.layouts[this.layouts.length - 1]!;
     const lossSum = k.baseLoss(last.z, Dn, this.logDet, n, Bp, D, this.dz);
 
@@ -483,13 +603,15 @@ export class FusedMafTrainer implements FusedTrainer {
     for (let ti = this.layouts.length - 1; ti >= 0; ti--) {
       const t = this.layouts[ti]!;
       const uIn = ti > 0 ? this.layouts[ti - 1]!.z : this.batchU;
+      const duOut = ti > 0 ? du : 0;
       k.affineBackward(
         Dn,
         t.out,
         Op,
         t.z,
+        t.e,
         dz,
-        ti > 0 ? du : 0,
+        duOut,
         this.dOut,
         n,
         Bp,
@@ -498,70 +620,67 @@ export class FusedMafTrainer implements FusedTrainer {
         this.sMax,
         1 / n,
       );
+      const HL = Hp[L - 1]!;
       const hl = t.h[L - 1]!;
-      k.gemm(hl, 1, Hp[L - 1]!, this.dOut, Op, this.g(t.outW), Op, Hp[L - 1]!, n, Op, 0, 0, 0);
+      k.gemm(hl, 1, HL, this.dOut, Op, this.g(t.outW), Op, HL, n, Op, 0, 0, 0, 0, 0, 0);
       k.colSum(this.dOut, Op, n, Op, this.g(t.outB));
-      k.transpose(t.outW.offset, Op, Hp[L - 1]!, Op, this.wT, Hp[L - 1]!);
-      k.gemm(
-        this.dOut,
-        Op,
-        1,
-        this.wT,
-        Hp[L - 1]!,
-        this.dH[L - 1]!,
-        Hp[L - 1]!,
-        Bp,
-        2 * D,
-        Hp[L - 1]!,
-        0,
-        0,
-        0,
-      );
-      k.reluBackward(this.dH[L - 1]!, hl, Bp * Hp[L - 1]!);
+      k.transpose(this.p(t.outW), Op, HL, Op, this.wT, HL);
+      k.gemm(this.dOut, Op, 1, this.wT, HL, this.dH[L - 1]!, HL, Bp, 2 * D, HL, 0, 0, 0, 0, 0, 0);
+      k.reluBackward(this.dH[L - 1]!, hl, Bp * HL);
       for (let l = L - 1; l >= 1; l--) {
         const w = t.hiddenW[l - 1]!;
+        const tb = this.tables[l - 1]!;
+        const [prev, cur] = [Hp[l - 1]!, Hp[l]!];
+        const dA = this.dH[l]!;
         k.gemm(
           t.h[l - 1]!,
           1,
-          Hp[l - 1]!,
-          this.dH[l]!,
-          Hp[l]!,
+          prev,
+          dA,
+          cur,
           this.g(w),
-          Hp[l]!,
-          Hp[l - 1]!,
+          cur,
+          prev,
           n,
-          Hp[l]!,
+          cur,
           0,
           0,
           0,
+          0,
+          0,
+          tb.gradJFrom,
         );
-        k.colSum(this.dH[l]!, Hp[l]!, n, Hp[l]!, this.g(t.hiddenB[l - 1]!));
-        k.transpose(w.offset, Hp[l]!, Hp[l - 1]!, Hp[l]!, this.wT, Hp[l - 1]!);
+        k.colSum(dA, cur, n, cur, this.g(t.hiddenB[l - 1]!));
+        k.transpose(this.p(w), cur, prev, cur, this.wT, prev);
         k.gemm(
-          this.dH[l]!,
-          Hp[l]!,
+          dA,
+          cur,
           1,
           this.wT,
-          Hp[l - 1]!,
+          prev,
           this.dH[l - 1]!,
-          Hp[l - 1]!,
+          prev,
           Bp,
           H[l]!,
-          Hp[l - 1]!,
+          prev,
           0,
+          0,
+          0,
+          tb.bwdKFrom,
           0,
           0,
         );
-        k.reluBackward(this.dH[l - 1]!, t.h[l - 1]!, Bp * Hp[l - 1]!);
+        k.reluBackward(this.dH[l - 1]!, t.h[l - 1]!, Bp * prev);
       }
       const dA = this.dH[0]!;
-      k.gemm(uIn, 1, Dn, dA, Hp[0]!, this.g(t.thetaW), Hp[0]!, Dn, n, Hp[0]!, 0, 0, 0);
-      k.gemm(this.batchX, 1, Cp, dA, Hp[0]!, this.g(t.ctxW), Hp[0]!, Cp, n, Hp[0]!, 0, 0, 0);
-      k.colSum(dA, Hp[0]!, n, Hp[0]!, this.g(t.inBias));
+      const H0 = Hp[0]!;
+      k.gemm(uIn, 1, Dn, dA, H0, this.g(t.thetaW), H0, Dn, n, H0, 0, 0, 0, 0, 0, 0);
+      k.gemm(this.batchX, 1, Cp, dA, H0, this.g(t.ctxW), H0, Cp, n, H0, 0, 0, 0, 0, 0, 0);
+      k.colSum(dA, H0, n, H0, this.g(t.inBias));
       if (ti > 0) {
         // du = dz e (written above) + dA W_theta^T: the gradient with respect to this transform's input.
-        k.transpose(t.thetaW.offset, Hp[0]!, Dn, Hp[0]!, this.wT, Dn);
-        k.gemm(dA, Hp[0]!, 1, this.wT, Dn, du, Dn, Bp, H[0]!, Dn, 0, 1, 0);
+        k.transpose(this.p(t.thetaW), H0, Dn, H0, this.wT, Dn);
+        k.gemm(dA, H0, 1, this.wT, Dn, du, Dn, Bp, H[0]!, Dn, 0, 1, 0, 0, 0, 0);
         [dz, du] = [du, dz];
       }
     }
@@ -570,11 +689,7 @@ export class FusedMafTrainer implements FusedTrainer {
   }
 
   /** One Adam step on the batch rows (indices into the training data); returns the batch NLL. */
-  step(
-    rows: ArrayLike<number>,
-    adam: AdamHostState,
-    hp: { clipNorm: number; learningRate: number; beta1: number; beta2: number; epsilon: number },
-  ): number {
+  step(rows: ArrayLike<number>, adam: AdamHostState, hp: AdamHyperparameters): number {
     const { loss, sqNorm } = this.lossAndGrads(rows);
     const norm = Math.sqrt(sqNorm);
     // As torch's clip_grad_norm_ and npe.ts' Adam.applyClipped.
@@ -582,6 +697,7 @@ export class FusedMafTrainer implements FusedTrainer {
     adam.step += 1;
     const stepSize = hp.learningRate / (1 - hp.beta1 ** adam.step);
     const sqrtBc2 = Math.sqrt(1 - hp.beta2 ** adam.step);
+    const { b1, b2 } = { b1: hp.beta1, b2: hp.beta2 };
     this.k.adam(
       this.params,
       this.grads,
@@ -589,13 +705,37 @@ export class FusedMafTrainer implements FusedTrainer {
       this.v,
       this.total,
       coef,
-      hp.beta1,
-      hp.beta2,
+      b1,
+      b2,
       stepSize,
       sqrtBc2,
       hp.epsilon,
     );
     return loss;
+  }
+
+  /** Mean -log q over raw rows with the weights last loaded or stored (validation after an epoch). */
+  meanNLL(theta: Float32Array, x: Float32Array, n: number): number {
+    const { u, xz } = this.normalize(theta, x, n);
+    let total = 0;
+    for (let start = 0; start < n; start += this.Bmax) {
+      const size = Math.min(this.Bmax, n - start);
+      const { D, C } = this;
+      const f32 = this.f32();
+      const uc = u.subarray(start * D, (start + size) * D);
+      this.putRows(
+        f32,
+        uc,
+        xz.subarray(start * C, (start + size) * C),
+        size,
+        this.batchU,
+        this.batchX,
+      );
+      this.forward(size);
+      const last = this.layouts[this.layouts.length - 1]!;
+      total += this.k.baseLoss(last.z, this.Dn, this.logDet, size, pad(size, 4), D, this.dz);
+    }
+    return total / n + this.constant;
   }
 
   /** Loss and gradients (per variable, in the variables' own shapes; masked entries 0) for tests. */
@@ -612,4 +752,34 @@ export class FusedMafTrainer implements FusedTrainer {
   dispose(): void {
     // The instance and its memory go with the last reference; nothing else is held.
   }
+}
+
+/**
+ * Block tables for hidden layers with sorted degrees prev (layer l - 1) and cur (layer l), padded
+ * to prevPad and curPad units: unit r of l - 1 feeds unit c of l iff prev[r] <= cur[c].
+ */
+export function blockTables(
+  prev: number[],
+  cur: number[],
+  prevPad: number,
+  curPad: number,
+): { fwdKTo: Int32Array; bwdKFrom: Int32Array; gradJFrom: Int32Array } {
+  const firstCurAtLeast = (d: number): number => {
+    const c = cur.findIndex((v) => v >= d);
+    return c < 0 ? cur.length : c;
+  };
+  const fwdKTo = new Int32Array(curPad / 8);
+  for (let j = 0; j < fwdKTo.length; j++) {
+    const lastValid = Math.min(8 * j + 7, cur.length - 1);
+    fwdKTo[j] = lastValid < 8 * j ? 0 : prev.filter((d) => d <= cur[lastValid]!).length;
+  }
+  const bwdKFrom = new Int32Array(prevPad / 8);
+  for (let j = 0; j < bwdKFrom.length; j++) {
+    bwdKFrom[j] = 8 * j < prev.length ? firstCurAtLeast(prev[8 * j]!) : cur.length;
+  }
+  const gradJFrom = new Int32Array(prevPad / 4);
+  for (let i = 0; i < gradJFrom.length; i++) {
+    gradJFrom[i] = 4 * i < prev.length ? Math.floor(firstCurAtLeast(prev[4 * i]!) / 8) * 8 : curPad;
+  }
+  return { fwdKTo, bwdKFrom, gradJFrom };
 }

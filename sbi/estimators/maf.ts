@@ -8,7 +8,7 @@ import { tf } from '../backend.js';
 import { clip, exp } from '../ops.js';
 import type { FusedTrainer, RandomStream, ZScore } from '../types.js';
 import { AutoregressiveFlow, type ElementwiseBijection } from './autoregressive.js';
-import { madeMasks } from './made.js';
+import { hiddenDegrees, madeMasks } from './made.js';
 import { FusedMafTrainer } from './maf-fused.js';
 
 export interface MafConfig {
@@ -90,26 +90,30 @@ export class Maf extends AutoregressiveFlow {
     maxBatch: number,
   ): FusedTrainer | null {
     if ((this.config.embedding ?? 'identity') !== 'identity') return null;
-    const D = this.thetaDim;
     const cfg = this.config as MafConfig;
-    const [u, xz] = tf.tidy(() => [
-      this.z
-        .normalizeTheta(tf.tensor2d(theta.subarray(0, n * D), [n, D]))
-        .dataSync() as Float32Array,
-      this.embedX(
-        tf.tensor2d(x.subarray(0, n * this.xDim), [n, this.xDim]),
-      ).dataSync() as Float32Array,
-    ]);
     return new FusedMafTrainer({
-      thetaDim: D,
+      thetaDim: this.thetaDim,
       ctxDim: this.xDim,
       hidden: cfg.hidden,
+      degrees: hiddenDegrees({ thetaDim: this.thetaDim, hidden: cfg.hidden }),
       logScaleMin: cfg.logScaleMin,
       logScaleMax: cfg.logScaleMax,
       thetaLogScale: this.z.thetaLogScale,
       mades: this.mades.map((made) => ({ parts: made.parts(), masks: madeMasks(made.spec) })),
-      u: u!,
-      xz: xz!,
+      // Through the model's own tfjs ops, so the fused step sees exactly what logProb sees.
+      normalize: (th, xs, rows) => {
+        const [u, xz] = tf.tidy(() => [
+          this.z
+            .normalizeTheta(
+              tf.tensor2d(th.subarray(0, rows * this.thetaDim), [rows, this.thetaDim]),
+            )
+            .dataSync(),
+          this.embedX(tf.tensor2d(xs.subarray(0, rows * this.xDim), [rows, this.xDim])).dataSync(),
+        ]);
+        return { u: u as Float32Array, xz: xz as Float32Array };
+      },
+      theta,
+      x,
       n,
       maxBatch,
     });

@@ -6,6 +6,15 @@
 // Why wasm and not tfjs ops: a MAF step is ~400 small kernels, each costing ~15 us of tfjs
 // dispatch, and tfjs-wasm's products run below what SIMD128 gives here (see BENCHMARKS.md).
 
+/**
+ * c + a * b: one fused multiply-add where the build has relaxed SIMD (scripts/build-wasm.mjs builds
+ * both; the loader takes the relaxed one where the engine validates it), else a multiply and an add.
+ */
+function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
 /** First byte the JavaScript side may use. */
 export function heapBase(): usize {
   return __heap_base;
@@ -15,6 +24,12 @@ export function heapBase(): usize {
  * C[i, j] (i < M, j < N) = (accumulate ? C[i, j] : 0) + bias[j] + sum_k A(i, k) * B[k, j], then
  * max(., 0) if relu. A(i, k) is at a + 4 * (i * sai + k * sak), so A or its transpose can be read
  * without copying. M must be a multiple of 4 and N of 8; bias 0 means none.
+ *
+ * MADE weights are block-triangular once the hidden units are sorted by degree, so three optional
+ * int32 tables (0: none) skip work that can only add zeros: kFrom / kTo, per block of 8 columns, the
+ * k range [kFrom, kTo) whose B rows are not all zero there (the sum runs over it, K is ignored);
+ * jFrom, per block of 4 rows, the first column (a multiple of 8) whose C block is not known to stay
+ * zero (the columns before it are not written).
  */
 export function gemm(
   a: usize,
@@ -30,6 +45,9 @@ export function gemm(
   bias: usize,
   accumulate: i32,
   relu: i32,
+  kFrom: usize,
+  kTo: usize,
+  jFrom: usize,
 ): void {
   const rowA = (<usize>sai) << 2;
   const stepA = (<usize>sak) << 2;
@@ -42,7 +60,8 @@ export function gemm(
     const a2 = a1 + rowA;
     const a3 = a2 + rowA;
     const c0 = c + <usize>i * rowC;
-    for (let j = 0; j < N; j += 8) {
+    const j0 = jFrom ? load<i32>(jFrom + (((<usize>i) >> 2) << 2)) : 0;
+    for (let j = j0; j < N; j += 8) {
       const cj = c0 + ((<usize>j) << 2);
       let x00 = zero,
         x01 = zero,
@@ -74,23 +93,26 @@ export function gemm(
         x30 = f32x4.add(x30, b0);
         x31 = f32x4.add(x31, b1);
       }
-      let bp = b + ((<usize>j) << 2);
-      let o: usize = 0;
-      for (let k = 0; k < K; k++) {
+      const block = ((<usize>j) >> 3) << 2;
+      const k0 = kFrom ? load<i32>(kFrom + block) : 0;
+      const k1 = kTo ? load<i32>(kTo + block) : K;
+      let bp = b + ((<usize>j) << 2) + <usize>k0 * rowB;
+      let o: usize = <usize>k0 * stepA;
+      for (let k = k0; k < k1; k++) {
         const b0 = v128.load(bp);
         const b1 = v128.load(bp, 16);
         let s = v128.load32_splat(a0 + o);
-        x00 = f32x4.add(x00, f32x4.mul(s, b0));
-        x01 = f32x4.add(x01, f32x4.mul(s, b1));
+        x00 = madd(s, b0, x00);
+        x01 = madd(s, b1, x01);
         s = v128.load32_splat(a1 + o);
-        x10 = f32x4.add(x10, f32x4.mul(s, b0));
-        x11 = f32x4.add(x11, f32x4.mul(s, b1));
+        x10 = madd(s, b0, x10);
+        x11 = madd(s, b1, x11);
         s = v128.load32_splat(a2 + o);
-        x20 = f32x4.add(x20, f32x4.mul(s, b0));
-        x21 = f32x4.add(x21, f32x4.mul(s, b1));
+        x20 = madd(s, b0, x20);
+        x21 = madd(s, b1, x21);
         s = v128.load32_splat(a3 + o);
-        x30 = f32x4.add(x30, f32x4.mul(s, b0));
-        x31 = f32x4.add(x31, f32x4.mul(s, b1));
+        x30 = madd(s, b0, x30);
+        x31 = madd(s, b1, x31);
         bp += rowB;
         o += stepA;
       }
@@ -167,8 +189,9 @@ export function gatherRows(
 
 /**
  * The affine transform of a MAF layer in the density direction, for rows < n:
- * z = (u - mu) * exp(-s_c), s_c = clip(s, sMin, sMax), with mu = out[:, 0..D) and
- * s = out[:, D..2D); logDet[r] (accumulate = 0 starts it at 0) gains -sum_i s_c.
+ * z = (u - mu) * e, e = exp(-s_c), s_c = clip(s, sMin, sMax), with mu = out[:, 0..D) and
+ * s = out[:, D..2D); e is kept (layout of z) for the backward pass; logDet[r] (accumulate = 0
+ * starts it at 0) gains -sum_i s_c.
  */
 export function affineForward(
   u: usize,
@@ -176,6 +199,7 @@ export function affineForward(
   out: usize,
   ldo: i32,
   z: usize,
+  e: usize,
   n: i32,
   D: i32,
   sMin: f32,
@@ -186,12 +210,15 @@ export function affineForward(
   for (let r = 0; r < n; r++) {
     const ur = u + ((<usize>r * ldu) << 2);
     const zr = z + ((<usize>r * ldu) << 2);
+    const er = e + ((<usize>r * ldu) << 2);
     const orow = out + ((<usize>r * ldo) << 2);
     let ld: f32 = accumulate ? load<f32>(logDet + ((<usize>r) << 2)) : 0;
     for (let i = 0; i < D; i++) {
       const mu = load<f32>(orow + ((<usize>i) << 2));
       const s = min(max(load<f32>(orow + ((<usize>(i + D)) << 2)), sMin), sMax);
-      store<f32>(zr + ((<usize>i) << 2), (load<f32>(ur + ((<usize>i) << 2)) - mu) * Mathf.exp(-s));
+      const ei = Mathf.exp(-s);
+      store<f32>(er + ((<usize>i) << 2), ei);
+      store<f32>(zr + ((<usize>i) << 2), (load<f32>(ur + ((<usize>i) << 2)) - mu) * ei);
       ld -= s;
     }
     store<f32>(logDet + ((<usize>r) << 2), ld);
@@ -199,7 +226,7 @@ export function affineForward(
 }
 
 /**
- * Backward of affineForward for the loss mean_r [-log N(z_r) - logDet_r] of this layer's part:
+ * Backward of affineForward (e as it stored) for the loss mean_r [-log N(z_r) - logDet_r]:
  * given dz (dL/dz), writes dOut (mu columns -dz e, s columns (-dz z + invN) where the clip is
  * inactive, 0 elsewhere) and, if du is not 0, du = dz e (the direct path; the MADE's path is
  * added by the caller). Rows n..nPad of dOut (and du) are zeroed so padding adds nothing.
@@ -209,6 +236,7 @@ export function affineBackward(
   out: usize,
   ldo: i32,
   z: usize,
+  e: usize,
   dz: usize,
   du: usize,
   dOut: usize,
@@ -226,9 +254,8 @@ export function affineBackward(
     for (let i = 0; i < D; i++) {
       const s = load<f32>(orow + ((<usize>(i + D)) << 2));
       const inside = s >= sMin && s <= sMax;
-      const e = Mathf.exp(-min(max(s, sMin), sMax));
       const g = load<f32>(dz + off + ((<usize>i) << 2));
-      const ge = g * e;
+      const ge = g * load<f32>(e + off + ((<usize>i) << 2));
       store<f32>(drow + ((<usize>i) << 2), -ge);
       const ds = -g * load<f32>(z + off + ((<usize>i) << 2)) + invN;
       store<f32>(drow + ((<usize>(i + D)) << 2), inside ? ds : 0);
