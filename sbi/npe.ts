@@ -16,6 +16,7 @@ import {
 import type {
   AdamHostState,
   DensityEstimator,
+  FusedPlan,
   FusedTrainer,
   RandomStream,
   SerializedWeights,
@@ -85,6 +86,11 @@ export interface TrainingDefense {
    * by variable name as in model.trainableVariables(); a missing name adds nothing.
    */
   extraGrads?(theta: tf.Tensor2D, x: tf.Tensor2D, ctx: DefenseContext): Record<string, tf.Tensor>;
+  /**
+   * The same regularizer described for a fused trainer to run (DensityEstimator.fusedTrainer), or
+   * null where this configuration has no fused form; absent means none.
+   */
+  fusedPlan?(): FusedPlan | null;
   /** JSON-serializable state for checkpoints, and its inverse. */
   getState?(): unknown;
   setState?(state: unknown): void;
@@ -672,9 +678,12 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
   const vars = model.trainableVariables();
   const adam = new Adam(vars, hp);
   const adamHost = adam.hostState();
+  // Fused where the model has kernels and the defense, if any, has a fused form.
+  const plan = defense ? (defense.fusedPlan?.() ?? null) : undefined;
   const fused: FusedTrainer | null =
-    opts.fused !== false && !defense && adamHost
-      ? (model.fusedTrainer?.(trainTheta, trainX, nTrain, Math.min(hp.batchSize, nTrain)) ?? null)
+    opts.fused !== false && plan !== null && adamHost
+      ? (model.fusedTrainer?.(trainTheta, trainX, nTrain, Math.min(hp.batchSize, nTrain), plan) ??
+        null)
       : null;
   const valThetaRows = gatherRows(clean.theta, thetaDim, valRows);
   const valXRows = gatherRows(clean.x, xDim, valRows);
@@ -800,8 +809,9 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
   /** One pass over the shuffled training rows; returns the mean of the batch NLLs (RABI's train loss). */
   function runEpoch(epoch: number): number {
     const perm = rng.fork(`npe/epoch/${epoch}`).permutation(nTrain);
+    const defenseRng = rng.fork(`npe/defense/${epoch}`);
     if (fused && adamHost) {
-      // Same batches in the same order as the tfjs loop below.
+      // Same batches in the same order as the tfjs loop below, the same defense stream.
       fused.load(adamHost, vars);
       let sum = 0;
       let count = 0;
@@ -810,13 +820,13 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
           perm.subarray(start, Math.min(start + hp.batchSize, nTrain)),
           adamHost,
           hp,
+          { rng: defenseRng, xScale },
         );
         count += 1;
       }
       fused.store(adamHost, vars);
       return sum / count;
     }
-    const defenseRng = rng.fork(`npe/defense/${epoch}`);
     let lossSum: tf.Scalar = tf.scalar(0);
     let batches = 0;
     for (let start = 0; start < nTrain; start += hp.batchSize) {

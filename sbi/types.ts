@@ -93,6 +93,43 @@ export interface AdamHostState {
   readonly v: Float32Array[];
 }
 
+/** A gradient EMA whose moments a fused trainer can read and write as host arrays. */
+export interface HostEma {
+  readonly decay: number;
+  /** Steps folded in so far and copies of the moments, keyed as the EMA keys them. */
+  exportHost(): { t: number; moments: Map<string, Float32Array> };
+  importHost(t: number, moments: { name: string; shape: number[]; values: Float32Array }[]): void;
+}
+
+/**
+ * A training regularizer that a fused trainer runs itself instead of tfjs: fim-fast with the
+ * batch's own theta (sbi/defenses/fim-fast.ts), on the first ceil(batchFraction * B) rows.
+ */
+export interface FusedFimFastPlan {
+  kind: 'fim-fast';
+  beta: number;
+  relStep: number;
+  batchFraction: number;
+  probes: number;
+  probe: 'rademacher' | 'gaussian';
+  /** The defense's gradient EMA (keyed by variable index), read at load and written at store. */
+  ema: HostEma;
+}
+
+/** Noise augmentation (sbi/defenses/noise.ts): x + delta, delta uniform in the L2 ball of radius trainEps * xScale. */
+export interface FusedNoisePlan {
+  kind: 'noise';
+  trainEps: number;
+}
+
+export type FusedPlan = FusedFimFastPlan | FusedNoisePlan;
+
+/** What a fused step needs from trainNPE beside the rows: the defense's stream, the x scale. */
+export interface FusedStepContext {
+  rng: RandomStream;
+  xScale: number;
+}
+
 /**
  * A plain-NLL training step that runs outside tfjs on host memory (an estimator offers one where it
  * has hand-written kernels). Weights and moments move in at the start of an epoch (load) and out at
@@ -100,11 +137,15 @@ export interface AdamHostState {
  */
 export interface FusedTrainer {
   load(adam: AdamHostState, vars: tf.Variable[]): void;
-  /** One clipped Adam step on the given training rows; returns the batch's mean NLL. */
+  /**
+   * One clipped Adam step on the given training rows; returns the batch's mean NLL. ctx feeds the
+   * defense the trainer runs, if any (probes, noise).
+   */
   step(
     rows: ArrayLike<number>,
     adam: AdamHostState,
     hp: { clipNorm: number; learningRate: number; beta1: number; beta2: number; epsilon: number },
+    ctx?: FusedStepContext,
   ): number;
   store(adam: AdamHostState, vars: tf.Variable[]): void;
   /** Mean NLL of raw rows under the weights last loaded or stored (validation after an epoch). */
@@ -134,13 +175,14 @@ export interface DensityEstimator {
   /**
    * A fused trainer over training rows theta [n, thetaDim] and x [n, xDim] (raw; the estimator
    * z-scores them), for batches of at most maxBatch rows; null where the estimator has none for its
-   * current configuration.
+   * current configuration. With a plan the trainer also runs that regularizer.
    */
   fusedTrainer?(
     theta: Float32Array,
     x: Float32Array,
     n: number,
     maxBatch: number,
+    plan?: FusedPlan,
   ): FusedTrainer | null;
   dispose(): void;
 }

@@ -5,7 +5,7 @@ import type { RandomStream } from '../types.js';
 import type { ClipBox } from './eps.js';
 
 /** Smallest norm used when normalizing, so a zero gradient or zero delta stays zero instead of NaN. */
-const TINY = 1e-12;
+export const TINY = 1e-12;
 
 /** Row-wise L2 norms of a [B, d] tensor as [B, 1]. */
 export function rowNorms(t: tf.Tensor2D): tf.Tensor2D {

@@ -59,6 +59,20 @@ export class GradientEma {
     return out;
   }
 
+  /** Steps so far and copies of the moments, for a fused trainer that runs the EMA itself. */
+  exportHost(): { t: number; moments: Map<string, Float32Array> } {
+    const moments = new Map<string, Float32Array>();
+    for (const [name, v] of this.m) moments.set(name, (v.dataSync() as Float32Array).slice());
+    return { t: this.t, moments };
+  }
+
+  /** Replaces the step count and moments (what exportHost gave, advanced by a fused trainer). */
+  importHost(t: number, moments: { name: string; shape: number[]; values: Float32Array }[]): void {
+    this.dispose();
+    this.t = t;
+    for (const mo of moments) this.m.set(mo.name, tf.tensor(mo.values, mo.shape, 'float32'));
+  }
+
   getState(): EmaState {
     return {
       decay: this.decay,

@@ -23,7 +23,7 @@
 // The weight gradient goes through the same EMA as `fim`.
 import { tf } from '../backend.js';
 import type { DefenseContext } from '../npe.js';
-import type { DensityEstimator, RandomStream } from '../types.js';
+import type { DensityEstimator, FusedFimFastPlan, RandomStream } from '../types.js';
 import {
   EmaRegularizerDefense,
   checkFimOptions,
@@ -259,6 +259,20 @@ export class FimFastDefense extends EmaRegularizerDefense {
       );
     if (!(this.relStep > 0))
       throw new RangeError(`fim-fast: relStep must be positive, got ${this.relStep}.`);
+  }
+
+  /** Batch theta without the score-function term is what a fused trainer runs (maf-fused.ts). */
+  fusedPlan(): FusedFimFastPlan | null {
+    if (this.samples !== 'data' || this.scoreFunction) return null;
+    return {
+      kind: 'fim-fast',
+      beta: this.beta,
+      relStep: this.relStep,
+      batchFraction: this.batchFraction,
+      probes: this.probes,
+      probe: this.probe,
+      ema: this.ema,
+    };
   }
 
   protected override prepare(

@@ -3,6 +3,7 @@
 import { uniformL2Ball } from '../attacks/ball.js';
 import { tf } from '../backend.js';
 import type { DefenseContext, TrainingDefense } from '../npe.js';
+import type { FusedNoisePlan } from '../types.js';
 import { checkTrainEps } from './perturbation.js';
 
 /** paper.md section 4: radius 1.0 * std. */
@@ -13,6 +14,10 @@ export class NoiseAugmentation implements TrainingDefense {
 
   constructor(readonly trainEps: number = NOISE_DEFAULT_EPS) {
     checkTrainEps('noise', trainEps);
+  }
+
+  fusedPlan(): FusedNoisePlan {
+    return { kind: 'noise', trainEps: this.trainEps };
   }
 
   prepareBatch(

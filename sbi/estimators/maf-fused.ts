@@ -13,7 +13,15 @@
 // which makes every hidden-to-hidden weight block-triangular: the products skip the blocks that
 // can only add zeros, ~45 % of the hidden products' work.
 import { tf } from '../backend.js';
-import type { AdamHostState, FusedTrainer } from '../types.js';
+import { TINY } from '../attacks/ball.js';
+import type {
+  AdamHostState,
+  FusedFimFastPlan,
+  FusedPlan,
+  FusedStepContext,
+  FusedTrainer,
+  RandomStream,
+} from '../types.js';
 import { setFlagsFromString } from 'node:v8';
 import { WASM_BASE64, WASM_RELAXED_BASE64 } from '../wasm/maf-step.wasm.js';
 import { LOG_2PI } from './base.js';
@@ -92,17 +100,20 @@ interface Kernels {
     D: number,
     sMin: number,
     sMax: number,
-    invN: number,
+    coef: number,
   ): void;
-  baseLoss(
+  rowNLL(z: number, ldz: number, logDet: number, n: number, D: number, out: number): void;
+  seedDz(
     z: number,
     ldz: number,
-    logDet: number,
+    coef: number,
     n: number,
     nPad: number,
     D: number,
     dz: number,
-  ): number;
+  ): void;
+  emaUpdate(m: number, g: number, n: number, decay: number, keepOld: number): void;
+  addDividedNormSq(g: number, m: number, n: number, div: number): number;
   maskAndNormSq(g: number, mask: number, n: number): number;
   adam(
     p: number,
@@ -204,6 +215,10 @@ export interface FusedMafSpec {
   }[];
   /** Raw rows -> z-scored theta [n, thetaDim] and conditioner input [n, ctxDim], as the model does. */
   normalize(theta: Float32Array, x: Float32Array, n: number): { u: Float32Array; xz: Float32Array };
+  /** Per-dimension x std of the z-score (the fim-fast step h is relative to its smallest). */
+  xStd: number[];
+  /** A defense to run in the step (fim-fast with batch theta, noise augmentation), if any. */
+  plan?: FusedPlan;
   /** Raw training rows, [n, thetaDim] and [n, xDim]. */
   theta: Float32Array;
   x: Float32Array;
@@ -254,6 +269,20 @@ export class FusedMafTrainer implements FusedTrainer {
   private readonly sMin: number;
   private readonly sMax: number;
   private readonly constant: number;
+  private readonly plan: FusedFimFastPlan | undefined;
+  private readonly noise: number | undefined;
+  private readonly xStd: Float32Array;
+  /** Regularizer buffers (0 without a plan): its rows' inputs, its gradients, the EMA moments. */
+  private readonly regU: number;
+  private readonly regX: number;
+  private readonly grads2: number;
+  private readonly ema: number;
+  private emaT = 0;
+  /** fim-fast's finite-difference step in raw x and, per x dimension, in z-scored units. */
+  private readonly h: number;
+  private readonly hz: Float32Array;
+  private readonly coef: number;
+  private readonly rowOut: number;
   private next: number;
 
   constructor(spec: FusedMafSpec) {
@@ -268,7 +297,17 @@ export class FusedMafTrainer implements FusedTrainer {
     this.Dn = pad(D, 8);
     this.Cp = pad(C, 4);
     this.Op = pad(2 * D, 8);
-    this.Bmax = pad(spec.maxBatch, 4);
+    const fim = spec.plan?.kind === 'fim-fast' ? spec.plan : undefined;
+    this.plan = fim;
+    this.noise = spec.plan?.kind === 'noise' ? spec.plan.trainEps : undefined;
+    this.xStd = Float32Array.from(spec.xStd);
+    // Activations hold a batch, or the regularizer's 2 x probes rows per regularized batch row.
+    const regRows = fim
+      ? 2 * fim.probes * Math.max(1, Math.ceil(fim.batchFraction * spec.maxBatch))
+      : 0;
+    this.Bmax = pad(Math.max(spec.maxBatch, regRows), 4);
+    this.h = fim ? fim.relStep * Math.min(...spec.xStd) : 0;
+    this.hz = Float32Array.from(spec.xStd, (sd) => this.h / sd);
     this.nData = spec.n;
     this.normalize = spec.normalize;
     this.sMin = spec.logScaleMin;
@@ -343,6 +382,12 @@ export class FusedMafTrainer implements FusedTrainer {
     this.batchX = this.alloc(B * this.Cp);
     this.idx = this.alloc(B);
     this.logDet = this.alloc(B);
+    this.coef = this.alloc(B);
+    this.rowOut = this.alloc(2 * B);
+    this.regU = fim ? this.alloc(B * this.Dn) : 0;
+    this.regX = fim ? this.alloc(B * this.Cp) : 0;
+    this.grads2 = fim ? this.alloc(this.total) : 0;
+    this.ema = fim ? this.alloc(this.total) : 0;
     this.dz = this.alloc(B * this.Dn);
     this.du = this.alloc(B * this.Dn);
     this.dOut = this.alloc(B * this.Op);
@@ -416,15 +461,24 @@ export class FusedMafTrainer implements FusedTrainer {
     }
   }
 
-  /** Copies the variables' (unmasked) values and the Adam moments into the flat buffers. */
+  /**
+   * Copies the variables' (unmasked) values, the Adam moments and the regularizer's EMA (keyed by
+   * variable index, as the defense keys it) into the flat buffers.
+   */
   load(adam: AdamHostState, vars: tf.Variable[]): void {
     const f32 = this.f32();
+    const ema = this.plan?.ema.exportHost();
+    if (ema) this.emaT = ema.t;
     for (const s of this.slots) {
       const i = vars.indexOf(s.variable);
       if (i < 0) throw new Error('FusedMafTrainer: a MADE variable is not among the trained ones.');
       this.scatter(f32, this.params, s, s.variable.dataSync() as Float32Array, true);
       this.scatter(f32, this.m, s, adam.m[i]!, false);
       this.scatter(f32, this.v, s, adam.v[i]!, false);
+      if (ema) {
+        const moment = ema.moments.get(String(i)) ?? new Float32Array(s.rows * s.cols);
+        this.scatter(f32, this.ema, s, moment, false);
+      }
     }
   }
 
@@ -438,6 +492,14 @@ export class FusedMafTrainer implements FusedTrainer {
       tf.tidy(() => s.variable.assign(tf.tensor(values, s.variable.shape, 'float32')));
       this.gather(f32, this.m, s, adam.m[i]!, false);
       this.gather(f32, this.v, s, adam.v[i]!, false);
+    }
+    if (this.plan && this.emaT > 0) {
+      const moments = this.slots.map((s) => {
+        const values = new Float32Array(s.variable.size);
+        this.gather(f32, this.ema, s, values, false);
+        return { name: String(vars.indexOf(s.variable)), shape: [...s.variable.shape], values };
+      });
+      this.plan.ema.importHost(this.emaT, moments);
     }
   }
 
@@ -481,60 +543,23 @@ export class FusedMafTrainer implements FusedTrainer {
     return this.params + s.offset;
   }
 
-  private g(s: Slot): number {
-    return this.grads + s.offset;
-  }
-
-  /** The flow's forward pass over rows [0, n) of batchU / batchX (n <= Bmax): z, e, logDet. */
-  private forward(n: number): void {
+  /** The flow's forward pass over rows [0, n) of uIn / xIn (n <= Bmax): z, e, logDet. */
+  private forward(n: number, uIn: number, xIn: number): void {
     const { k, D, C, Dn, Cp, Op, H, Hp } = this;
     const L = H.length;
     const Bp = pad(n, 4);
-    let u = this.batchU;
+    let u = uIn;
     this.layouts.forEach((t, ti) => {
       const h0 = t.h[0]!;
       k.gemm(u, Dn, 1, this.p(t.thetaW), Hp[0]!, h0, Hp[0]!, Bp, D, Hp[0]!, 0, 0, 0, 0, 0, 0);
       const b0 = this.p(t.inBias);
-      k.gemm(
-        this.batchX,
-        Cp,
-        1,
-        this.p(t.ctxW),
-        Hp[0]!,
-        h0,
-        Hp[0]!,
-        Bp,
-        C,
-        Hp[0]!,
-        b0,
-        1,
-        1,
-        0,
-        0,
-        0,
-      );
+      k.gemm(xIn, Cp, 1, this.p(t.ctxW), Hp[0]!, h0, Hp[0]!, Bp, C, Hp[0]!, b0, 1, 1, 0, 0, 0);
       for (let l = 1; l < L; l++) {
         const w = this.p(t.hiddenW[l - 1]!);
         const b = this.p(t.hiddenB[l - 1]!);
         const kTo = this.tables[l - 1]!.fwdKTo;
-        k.gemm(
-          t.h[l - 1]!,
-          Hp[l - 1]!,
-          1,
-          w,
-          Hp[l]!,
-          t.h[l]!,
-          Hp[l]!,
-          Bp,
-          H[l - 1]!,
-          Hp[l]!,
-          b,
-          0,
-          1,
-          0,
-          kTo,
-          0,
-        );
+        const [prev, cur] = [Hp[l - 1]!, Hp[l]!];
+        k.gemm(t.h[l - 1]!, prev, 1, w, cur, t.h[l]!, cur, Bp, H[l - 1]!, cur, b, 0, 1, 0, kTo, 0);
       }
       const hl = t.h[L - 1]!;
       const bOut = this.p(t.outB);
@@ -556,54 +581,39 @@ export class FusedMafTrainer implements FusedTrainer {
         0,
         0,
       );
-      k.affineForward(
-        u,
-        Dn,
-        t.out,
-        Op,
-        t.z,
-        t.e,
-        n,
-        D,
-        this.sMin,
-        this.sMax,
-        this.logDet,
-        ti > 0 ? 1 : 0,
-      );
+      const acc = ti > 0 ? 1 : 0;
+      k.affineForward(u, Dn, t.out, Op, t.z, t.e, n, D, this.sMin, this.sMax, this.logDet, acc);
       u = t.z;
     });
   }
 
-  /**
-   * Forward and backward over the batch rows, gradients masked into the gradient buffer; returns
-   * the batch's mean NLL and the squared global gradient norm.
-   */
-  private lossAndGrads(rows: ArrayLike<number>): { loss: number; sqNorm: number } {
-    const { k, D, C, Dn, Cp, Op, H, Hp } = this;
-    const n = rows.length;
-    if (n < 1 || n > this.Bmax) throw new RangeError(`FusedMafTrainer: batch of ${n} rows.`);
-    const Bp = pad(n, 4);
-    const L = H.length;
-    const idx = new Int32Array(k.memory.buffer, this.idx, n);
-    for (let r = 0; r < n; r++) {
-      const i = rows[r]!;
-      if (!(i >= 0 && i < this.nData))
-        throw new RangeError(`FusedMafTrainer: row ${i} out of range.`);
-      idx[r] = i;
-    }
-    k.gatherRows(this.dataU, Dn, this.idx, n, D, this.batchU, Dn);
-    k.gatherRows(this.dataX, Cp, this.idx, n, C, this.batchX, Cp);
-    this.forward(n);
+  /** rowNLL of the last forward pass's n rows: 0.5 |z|^2 - logDet, float64. */
+  private rowNLL(n: number): Float64Array {
     const last = this.layouts[this.layouts.length - 1]!;
-    const lossSum = k.baseLoss(last.z, Dn, this.logDet, n, Bp, D, this.dz);
+    this.k.rowNLL(last.z, this.Dn, this.logDet, n, this.D, this.rowOut);
+    return new Float64Array(this.k.memory.buffer, this.rowOut, n);
+  }
 
-    // Backward, last transform first; dz is dL/d(this transform's output).
+  /**
+   * Backward of the last forward pass (inputs uIn / xIn, n rows) for the loss sum_r coef_r nll_r
+   * (coef: n floats at this.coef), gradients written at gradBase and masked; returns their
+   * squared norm.
+   */
+  private backward(n: number, uIn: number, xIn: number, gradBase: number): number {
+    const { k, D, Dn, Cp, Op, H, Hp } = this;
+    const L = H.length;
+    const Bp = pad(n, 4);
+    const g = (s: Slot): number => gradBase + s.offset;
+    const last = this.layouts[this.layouts.length - 1]!;
+    k.seedDz(last.z, Dn, this.coef, n, Bp, D, this.dz);
+    // Last transform first; dz is dL/d(this transform's output).
     let dz = this.dz;
     let du = this.du;
     for (let ti = this.layouts.length - 1; ti >= 0; ti--) {
       const t = this.layouts[ti]!;
-      const uIn = ti > 0 ? this.layouts[ti - 1]!.z : this.batchU;
+      const u = ti > 0 ? this.layouts[ti - 1]!.z : uIn;
       const duOut = ti > 0 ? du : 0;
+      const [sMin, sMax] = [this.sMin, this.sMax];
       k.affineBackward(
         Dn,
         t.out,
@@ -616,14 +626,14 @@ export class FusedMafTrainer implements FusedTrainer {
         n,
         Bp,
         D,
-        this.sMin,
-        this.sMax,
-        1 / n,
+        sMin,
+        sMax,
+        this.coef,
       );
       const HL = Hp[L - 1]!;
       const hl = t.h[L - 1]!;
-      k.gemm(hl, 1, HL, this.dOut, Op, this.g(t.outW), Op, HL, n, Op, 0, 0, 0, 0, 0, 0);
-      k.colSum(this.dOut, Op, n, Op, this.g(t.outB));
+      k.gemm(hl, 1, HL, this.dOut, Op, g(t.outW), Op, HL, n, Op, 0, 0, 0, 0, 0, 0);
+      k.colSum(this.dOut, Op, n, Op, g(t.outB));
       k.transpose(this.p(t.outW), Op, HL, Op, this.wT, HL);
       k.gemm(this.dOut, Op, 1, this.wT, HL, this.dH[L - 1]!, HL, Bp, 2 * D, HL, 0, 0, 0, 0, 0, 0);
       k.reluBackward(this.dH[L - 1]!, hl, Bp * HL);
@@ -632,51 +642,18 @@ export class FusedMafTrainer implements FusedTrainer {
         const tb = this.tables[l - 1]!;
         const [prev, cur] = [Hp[l - 1]!, Hp[l]!];
         const dA = this.dH[l]!;
-        k.gemm(
-          t.h[l - 1]!,
-          1,
-          prev,
-          dA,
-          cur,
-          this.g(w),
-          cur,
-          prev,
-          n,
-          cur,
-          0,
-          0,
-          0,
-          0,
-          0,
-          tb.gradJFrom,
-        );
-        k.colSum(dA, cur, n, cur, this.g(t.hiddenB[l - 1]!));
+        k.gemm(t.h[l - 1]!, 1, prev, dA, cur, g(w), cur, prev, n, cur, 0, 0, 0, 0, 0, tb.gradJFrom);
+        k.colSum(dA, cur, n, cur, g(t.hiddenB[l - 1]!));
         k.transpose(this.p(w), cur, prev, cur, this.wT, prev);
-        k.gemm(
-          dA,
-          cur,
-          1,
-          this.wT,
-          prev,
-          this.dH[l - 1]!,
-          prev,
-          Bp,
-          H[l]!,
-          prev,
-          0,
-          0,
-          0,
-          tb.bwdKFrom,
-          0,
-          0,
-        );
-        k.reluBackward(this.dH[l - 1]!, t.h[l - 1]!, Bp * prev);
+        const dPrev = this.dH[l - 1]!;
+        k.gemm(dA, cur, 1, this.wT, prev, dPrev, prev, Bp, H[l]!, prev, 0, 0, 0, tb.bwdKFrom, 0, 0);
+        k.reluBackward(dPrev, t.h[l - 1]!, Bp * prev);
       }
       const dA = this.dH[0]!;
       const H0 = Hp[0]!;
-      k.gemm(uIn, 1, Dn, dA, H0, this.g(t.thetaW), H0, Dn, n, H0, 0, 0, 0, 0, 0, 0);
-      k.gemm(this.batchX, 1, Cp, dA, H0, this.g(t.ctxW), H0, Cp, n, H0, 0, 0, 0, 0, 0, 0);
-      k.colSum(dA, H0, n, H0, this.g(t.inBias));
+      k.gemm(u, 1, Dn, dA, H0, g(t.thetaW), H0, Dn, n, H0, 0, 0, 0, 0, 0, 0);
+      k.gemm(xIn, 1, Cp, dA, H0, g(t.ctxW), H0, Cp, n, H0, 0, 0, 0, 0, 0, 0);
+      k.colSum(dA, H0, n, H0, g(t.inBias));
       if (ti > 0) {
         // du = dz e (written above) + dA W_theta^T: the gradient with respect to this transform's input.
         k.transpose(this.p(t.thetaW), H0, Dn, H0, this.wT, Dn);
@@ -684,13 +661,133 @@ export class FusedMafTrainer implements FusedTrainer {
         [dz, du] = [du, dz];
       }
     }
-    const sqNorm = k.maskAndNormSq(this.grads, this.mask, this.total);
+    return k.maskAndNormSq(gradBase, this.mask, this.total);
+  }
+
+  /** The batch's mean NLL and its masked gradients in this.grads, with their squared norm. */
+  private lossAndGrads(
+    rows: ArrayLike<number>,
+    ctx: FusedStepContext | undefined,
+  ): { loss: number; sqNorm: number } {
+    const { k, D, C, Dn, Cp } = this;
+    const n = rows.length;
+    if (n < 1 || n > this.Bmax) throw new RangeError(`FusedMafTrainer: batch of ${n} rows.`);
+    const idx = new Int32Array(k.memory.buffer, this.idx, n);
+    for (let r = 0; r < n; r++) {
+      const i = rows[r]!;
+      if (!(i >= 0 && i < this.nData))
+        throw new RangeError(`FusedMafTrainer: row ${i} out of range.`);
+      idx[r] = i;
+    }
+    k.gatherRows(this.dataU, Dn, this.idx, n, D, this.batchU, Dn);
+    k.gatherRows(this.dataX, Cp, this.idx, n, C, this.batchX, Cp);
+    if (this.noise !== undefined) {
+      if (!ctx) throw new Error('FusedMafTrainer: noise augmentation needs a random stream.');
+      this.addBallNoise(n, this.noise * ctx.xScale, ctx.rng);
+    }
+    this.forward(n, this.batchU, this.batchX);
+    let lossSum = 0;
+    for (const v of this.rowNLL(n)) lossSum += v;
+    new Float32Array(k.memory.buffer, this.coef, n).fill(1 / n);
+    const sqNorm = this.backward(n, this.batchU, this.batchX, this.grads);
     return { loss: lossSum / n + this.constant, sqNorm };
   }
 
+  /**
+   * NoiseAugmentation.prepareBatch on the gathered batch: x + delta with delta uniform in the L2
+   * ball (a normalized Gaussian direction times radius U^(1/d), the draws in uniformL2Ball's order),
+   * added to the z-scored rows as delta / xStd.
+   */
+  private addBallNoise(n: number, radius: number, rng: RandomStream): void {
+    const C = this.C;
+    const dir = new Float32Array(n * C);
+    rng.fillNormal(dir);
+    const u = new Float32Array(n);
+    rng.fillUniform(u);
+    const f32 = this.f32();
+    const bx = this.batchX / 4;
+    for (let r = 0; r < n; r++) {
+      let sq = 0;
+      for (let j = 0; j < C; j++) sq += dir[r * C + j]! * dir[r * C + j]!;
+      const scale = (Math.pow(u[r]!, 1 / C) * radius) / Math.max(Math.sqrt(sq), TINY);
+      for (let j = 0; j < C; j++)
+        f32[bx + r * this.Cp + j] += (dir[r * C + j]! * scale) / this.xStd[j]!;
+    }
+  }
+
+  /**
+   * fim-fast with the batch's theta on its first m = ceil(batchFraction n) rows, as
+   * FimFastDefense.extraGrads computes it: probes v from rng, directional scores
+   * (log q(theta | x + h v) - log q(theta | x - h v)) / 2h, R = beta * mean over finite rows of their
+   * mean square; its masked weight gradient goes through the EMA and is added to this.grads.
+   * Returns the squared norm of the sum.
+   */
+  private regularize(n: number, plan: FusedFimFastPlan, rng: RandomStream): number {
+    const { k, D, C, Dn, Cp } = this;
+    const m = Math.max(1, Math.ceil(plan.batchFraction * n));
+    const P = plan.probes;
+    const N = P * m;
+    // Probe rows as probeSetup lays them out: row i = k m + b (probe k of batch row b), v_i from rng.
+    const v = new Float32Array(N * C);
+    if (plan.probe === 'gaussian') rng.fillNormal(v);
+    else {
+      rng.fillUniform(v);
+      for (let j = 0; j < v.length; j++) v[j] = v[j]! < 0.5 ? 1 : -1;
+    }
+    const f32 = this.f32();
+    const [bu, bx, ru, rx] = [this.batchU / 4, this.batchX / 4, this.regU / 4, this.regX / 4];
+    for (let i = 0; i < N; i++) {
+      const b = i % m;
+      for (const [row, sign] of [
+        [i, 1],
+        [N + i, -1],
+      ] as const) {
+        f32.set(f32.subarray(bu + b * Dn, bu + b * Dn + D), ru + row * Dn);
+        for (let j = 0; j < C; j++) {
+          f32[rx + row * Cp + j] = f32[bx + b * Cp + j]! + sign * this.hz[j]! * v[i * C + j]!;
+        }
+      }
+    }
+    this.forward(2 * N, this.regU, this.regX);
+    const nll = this.rowNLL(2 * N);
+    // log q = -nll - const, so the directional score is (nll(x - hv) - nll(x + hv)) / 2h.
+    const dir = new Float64Array(N);
+    const perRow = new Float64Array(m);
+    for (let i = 0; i < N; i++) {
+      dir[i] = (nll[N + i]! - nll[i]!) / (2 * this.h);
+      perRow[i % m] += (dir[i]! * dir[i]!) / P;
+    }
+    let count = 0;
+    for (const t of perRow) if (Number.isFinite(t)) count++;
+    count = Math.max(count, 1);
+    // dR/dnll for the + and - rows of probe i: -/+ beta dir_i / (count P h); 0 off the finite rows.
+    const coef = new Float32Array(k.memory.buffer, this.coef, 2 * N);
+    for (let i = 0; i < N; i++) {
+      const c = Number.isFinite(perRow[i % m]!) ? (plan.beta * dir[i]!) / (count * P * this.h) : 0;
+      coef[i] = -c;
+      coef[N + i] = c;
+    }
+    this.backward(2 * N, this.regU, this.regX, this.grads2);
+    const keepOld = 1 - plan.ema.decay;
+    this.emaT += 1;
+    k.emaUpdate(this.ema, this.grads2, this.total, plan.ema.decay, keepOld);
+    return k.addDividedNormSq(this.grads, this.ema, this.total, 1 - keepOld ** this.emaT);
+  }
+
   /** One Adam step on the batch rows (indices into the training data); returns the batch NLL. */
-  step(rows: ArrayLike<number>, adam: AdamHostState, hp: AdamHyperparameters): number {
-    const { loss, sqNorm } = this.lossAndGrads(rows);
+  step(
+    rows: ArrayLike<number>,
+    adam: AdamHostState,
+    hp: AdamHyperparameters,
+    ctx?: FusedStepContext,
+  ): number {
+    const nll = this.lossAndGrads(rows, ctx);
+    let sqNorm = nll.sqNorm;
+    // beta = 0 adds exactly nothing (FimFastDefense skips it too, EMA included).
+    if (this.plan && this.plan.beta !== 0) {
+      if (!ctx) throw new Error('FusedMafTrainer: the regularizer needs a random stream.');
+      sqNorm = this.regularize(rows.length, this.plan, ctx.rng);
+    }
     const norm = Math.sqrt(sqNorm);
     // As torch's clip_grad_norm_ and npe.ts' Adam.applyClipped.
     const coef = Number.isFinite(hp.clipNorm) ? Math.min(hp.clipNorm / (norm + 1e-6), 1) : 1;
@@ -698,49 +795,30 @@ export class FusedMafTrainer implements FusedTrainer {
     const stepSize = hp.learningRate / (1 - hp.beta1 ** adam.step);
     const sqrtBc2 = Math.sqrt(1 - hp.beta2 ** adam.step);
     const { b1, b2 } = { b1: hp.beta1, b2: hp.beta2 };
-    this.k.adam(
-      this.params,
-      this.grads,
-      this.m,
-      this.v,
-      this.total,
-      coef,
-      b1,
-      b2,
-      stepSize,
-      sqrtBc2,
-      hp.epsilon,
-    );
-    return loss;
+    const { params, grads, m, v, total } = this;
+    this.k.adam(params, grads, m, v, total, coef, b1, b2, stepSize, sqrtBc2, hp.epsilon);
+    return nll.loss;
   }
 
   /** Mean -log q over raw rows with the weights last loaded or stored (validation after an epoch). */
   meanNLL(theta: Float32Array, x: Float32Array, n: number): number {
     const { u, xz } = this.normalize(theta, x, n);
+    const { D, C } = this;
     let total = 0;
     for (let start = 0; start < n; start += this.Bmax) {
       const size = Math.min(this.Bmax, n - start);
-      const { D, C } = this;
-      const f32 = this.f32();
       const uc = u.subarray(start * D, (start + size) * D);
-      this.putRows(
-        f32,
-        uc,
-        xz.subarray(start * C, (start + size) * C),
-        size,
-        this.batchU,
-        this.batchX,
-      );
-      this.forward(size);
-      const last = this.layouts[this.layouts.length - 1]!;
-      total += this.k.baseLoss(last.z, this.Dn, this.logDet, size, pad(size, 4), D, this.dz);
+      const xc = xz.subarray(start * C, (start + size) * C);
+      this.putRows(this.f32(), uc, xc, size, this.batchU, this.batchX);
+      this.forward(size, this.batchU, this.batchX);
+      for (const v of this.rowNLL(size)) total += v;
     }
     return total / n + this.constant;
   }
 
   /** Loss and gradients (per variable, in the variables' own shapes; masked entries 0) for tests. */
   gradients(rows: ArrayLike<number>, vars: tf.Variable[]): { loss: number; grads: Float32Array[] } {
-    const { loss } = this.lossAndGrads(rows);
+    const { loss } = this.lossAndGrads(rows, undefined);
     const f32 = this.f32();
     const grads = vars.map((v) => new Float32Array(v.size));
     for (const s of this.slots) {

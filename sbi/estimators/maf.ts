@@ -6,7 +6,7 @@
 // the config, so a saved model rebuilds with the same ones.
 import { tf } from '../backend.js';
 import { clip, exp } from '../ops.js';
-import type { FusedTrainer, RandomStream, ZScore } from '../types.js';
+import type { FusedPlan, FusedTrainer, RandomStream, ZScore } from '../types.js';
 import { AutoregressiveFlow, type ElementwiseBijection } from './autoregressive.js';
 import { hiddenDegrees, madeMasks } from './made.js';
 import { FusedMafTrainer } from './maf-fused.js';
@@ -88,6 +88,7 @@ export class Maf extends AutoregressiveFlow {
     x: Float32Array,
     n: number,
     maxBatch: number,
+    plan?: FusedPlan,
   ): FusedTrainer | null {
     if ((this.config.embedding ?? 'identity') !== 'identity') return null;
     const cfg = this.config as MafConfig;
@@ -99,6 +100,8 @@ export class Maf extends AutoregressiveFlow {
       logScaleMin: cfg.logScaleMin,
       logScaleMax: cfg.logScaleMax,
       thetaLogScale: this.z.thetaLogScale,
+      xStd: [...this.zscore.xStd],
+      ...(plan ? { plan } : {}),
       mades: this.mades.map((made) => ({ parts: made.parts(), masks: madeMasks(made.spec) })),
       // Through the model's own tfjs ops, so the fused step sees exactly what logProb sees.
       normalize: (th, xs, rows) => {

@@ -226,8 +226,9 @@ export function affineForward(
 }
 
 /**
- * Backward of affineForward (e as it stored) for the loss mean_r [-log N(z_r) - logDet_r]:
- * given dz (dL/dz), writes dOut (mu columns -dz e, s columns (-dz z + invN) where the clip is
+ * Backward of affineForward (e as it stored it) for a loss sum_r c_r * nll_r, where
+ * nll_r = 0.5 |z_r|^2 - logDet_r and c (coef, one float per row) is the loss's weight on row r:
+ * given dz (dL/dz), writes dOut (mu columns -dz e, s columns (-dz z + c_r) where the clip is
  * inactive, 0 elsewhere) and, if du is not 0, du = dz e (the direct path; the MADE's path is
  * added by the caller). Rows n..nPad of dOut (and du) are zeroed so padding adds nothing.
  */
@@ -245,10 +246,11 @@ export function affineBackward(
   D: i32,
   sMin: f32,
   sMax: f32,
-  invN: f32,
+  coef: usize,
 ): void {
   for (let r = 0; r < n; r++) {
     const off = (<usize>r * ldu) << 2;
+    const cr = load<f32>(coef + ((<usize>r) << 2));
     const orow = out + ((<usize>r * ldo) << 2);
     const drow = dOut + ((<usize>r * ldo) << 2);
     for (let i = 0; i < D; i++) {
@@ -257,7 +259,7 @@ export function affineBackward(
       const g = load<f32>(dz + off + ((<usize>i) << 2));
       const ge = g * load<f32>(e + off + ((<usize>i) << 2));
       store<f32>(drow + ((<usize>i) << 2), -ge);
-      const ds = -g * load<f32>(z + off + ((<usize>i) << 2)) + invN;
+      const ds = -g * load<f32>(z + off + ((<usize>i) << 2)) + cr;
       store<f32>(drow + ((<usize>(i + D)) << 2), inside ? ds : 0);
       if (du) store<f32>(du + off + ((<usize>i) << 2), ge);
     }
@@ -268,33 +270,64 @@ export function affineBackward(
   }
 }
 
-/**
- * The batch loss sum_r [0.5 |z_r|^2 - logDet_r] (the constant 0.5 D log 2 pi is added by the
- * caller) and dz = z / n for rows < n, 0 for rows n..nPad.
- */
-export function baseLoss(
-  z: usize,
-  ldz: i32,
-  logDet: usize,
-  n: i32,
-  nPad: i32,
-  D: i32,
-  dz: usize,
-): f64 {
-  let total: f64 = 0;
-  const invN: f32 = 1 / <f32>n;
+/** out[r] (float64) = 0.5 |z_r|^2 - logDet_r for rows < n: -log q up to the caller's constant. */
+export function rowNLL(z: usize, ldz: i32, logDet: usize, n: i32, D: i32, out: usize): void {
   for (let r = 0; r < n; r++) {
     const off = (<usize>r * ldz) << 2;
     let sq: f64 = 0;
     for (let i = 0; i < D; i++) {
-      const v = load<f32>(z + off + ((<usize>i) << 2));
-      sq += <f64>v * <f64>v;
-      store<f32>(dz + off + ((<usize>i) << 2), v * invN);
+      const v = <f64>load<f32>(z + off + ((<usize>i) << 2));
+      sq += v * v;
     }
-    total += 0.5 * sq - <f64>load<f32>(logDet + ((<usize>r) << 2));
+    store<f64>(out + ((<usize>r) << 3), 0.5 * sq - <f64>load<f32>(logDet + ((<usize>r) << 2)));
+  }
+}
+
+/** dz = coef_r * z_r for rows < n (the gradient of sum_r coef_r * nll_r), 0 for rows n..nPad. */
+export function seedDz(
+  z: usize,
+  ldz: i32,
+  coef: usize,
+  n: i32,
+  nPad: i32,
+  D: i32,
+  dz: usize,
+): void {
+  for (let r = 0; r < n; r++) {
+    const off = (<usize>r * ldz) << 2;
+    const c = load<f32>(coef + ((<usize>r) << 2));
+    for (let i = 0; i < D; i++) {
+      const o = off + ((<usize>i) << 2);
+      store<f32>(dz + o, load<f32>(z + o) * c);
+    }
   }
   for (let r = n; r < nPad; r++) memory.fill(dz + ((<usize>r * ldz) << 2), 0, (<usize>ldz) << 2);
-  return total;
+}
+
+/**
+ * The gradient EMA of sbi/defenses/ema.ts over n floats: m = decay * g' + keepOld * m, with g'
+ * = g where NaN -> 0 and +-Infinity -> +-float32 max.
+ */
+export function emaUpdate(m: usize, g: usize, n: i32, decay: f32, keepOld: f32): void {
+  const big: f32 = 3.4028234663852886e38;
+  for (let k = 0; k < n; k++) {
+    const o = (<usize>k) << 2;
+    let v = load<f32>(g + o);
+    v = isNaN(v) ? 0 : min(max(v, -big), big);
+    store<f32>(m + o, v * decay + load<f32>(m + o) * keepOld);
+  }
+}
+
+/** g += m / div over n floats, returning sum g^2 afterwards (float64). */
+export function addDividedNormSq(g: usize, m: usize, n: i32, div: f32): f64 {
+  let sq: f64 = 0;
+  for (let k = 0; k < n; k++) {
+    const o = (<usize>k) << 2;
+    const v = load<f32>(g + o) + load<f32>(m + o) / div;
+    store<f32>(g + o, v);
+    sq += <f64>v * <f64>v;
+  }
+  return sq;
 }
 
 /** g *= mask over n floats, returning sum g^2 after masking (float64). */

@@ -7,6 +7,8 @@ import { computeZScore } from '../../../sbi/estimators/zscore.js';
 import { FusedMafTrainer, blockTables } from '../../../sbi/estimators/maf-fused.js';
 import { hiddenDegrees } from '../../../sbi/estimators/made.js';
 import { Adam, trainNPE, type TrainNPEOptions } from '../../../sbi/npe.js';
+import { FimFastDefense } from '../../../sbi/defenses/fim-fast.js';
+import { NoiseAugmentation } from '../../../sbi/defenses/noise.js';
 import { createRng } from '../../../sbi/rng.js';
 import type { DensityEstimator } from '../../../sbi/types.js';
 import { repoRoot } from '../../../bench/train-throughput.js';
@@ -197,6 +199,124 @@ describe('fused MAF training step', () => {
     a.model.dispose();
     b.model.dispose();
     assert.equal(tf.memory().numTensors, before);
+  });
+
+  for (const probe of ['rademacher', 'gaussian'] as const) {
+    test(`fim-fast (${probe} probes) in the fused step follows FimFastDefense's tfjs step`, async () => {
+      const n = 500;
+      const D = 3;
+      const C = 4;
+      const { theta, x } = toyData(n, D, C, 31);
+      const run = async (fused: boolean) => {
+        const defense = new FimFastDefense({ beta: 0.3, probe, probes: 2 });
+        const r = await trainNPE({
+          data: { theta, x, n },
+          thetaDim: D,
+          xDim: C,
+          rng: createRng(4),
+          createModel: (zscore) =>
+            createEstimator('maf', {
+              thetaDim: D,
+              xDim: C,
+              zscore,
+              rng: createRng(5),
+              config: { hidden: [24, 24] },
+            }),
+          hyperparameters: { batchSize: 90, maxEpochs: 3, patience: 100 },
+          defense,
+          fused,
+        });
+        const ema = defense.getState().ema;
+        defense.dispose();
+        return { r, ema };
+      };
+      const a = await run(true);
+      const b = await run(false);
+      assert.equal(a.r.fused, true);
+      assert.equal(b.r.fused, false);
+      a.r.valLosses.forEach((l, i) =>
+        assert.ok(
+          Math.abs(l - b.r.valLosses[i]!) < 2e-3,
+          `epoch ${i}: ${l} vs ${b.r.valLosses[i]}`,
+        ),
+      );
+      const wa = a.r.model.getWeights();
+      const wb = b.r.model.getWeights();
+      let worst = 0;
+      wa.forEach((w, i) =>
+        w.values.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - wb[i]!.values[k]!)))),
+      );
+      assert.ok(worst < 1e-4, `weights differ by ${worst}`);
+      // The regularizer moved the weights: the same run without it ends elsewhere.
+      const plain = await trainNPE({
+        data: { theta, x, n },
+        thetaDim: D,
+        xDim: C,
+        rng: createRng(4),
+        createModel: (zscore) =>
+          createEstimator('maf', {
+            thetaDim: D,
+            xDim: C,
+            zscore,
+            rng: createRng(5),
+            config: { hidden: [24, 24] },
+          }),
+        hyperparameters: { batchSize: 90, maxEpochs: 3, patience: 100 },
+      });
+      let moved = 0;
+      plain.model
+        .getWeights()
+        .forEach((w, i) =>
+          w.values.forEach((v, k) => (moved = Math.max(moved, Math.abs(v - wa[i]!.values[k]!)))),
+        );
+      assert.ok(moved > 50 * worst, `the regularizer moved the weights by ${moved} only`);
+      // The EMA the defense keeps for checkpoints is the one the tfjs step would have left.
+      assert.equal(a.ema.t, b.ema.t);
+      assert.equal(a.ema.moments.length, b.ema.moments.length);
+      a.r.model.dispose();
+      b.r.model.dispose();
+      plain.model.dispose();
+    });
+  }
+
+  test('noise augmentation in the fused step follows NoiseAugmentation on tfjs', async () => {
+    const n = 400;
+    const { theta, x } = toyData(n, 2, 5, 41);
+    const run = (fused: boolean) =>
+      trainNPE({
+        data: { theta, x, n },
+        thetaDim: 2,
+        xDim: 5,
+        rng: createRng(6),
+        createModel: (zscore) =>
+          createEstimator('maf', {
+            thetaDim: 2,
+            xDim: 5,
+            zscore,
+            rng: createRng(7),
+            config: { hidden: [16, 16] },
+          }),
+        hyperparameters: { batchSize: 64, maxEpochs: 3, patience: 100 },
+        defense: new NoiseAugmentation(0.5),
+        fused,
+      });
+    const a = await run(true);
+    const b = await run(false);
+    assert.equal(a.fused, true);
+    assert.equal(b.fused, false);
+    a.trainLosses.forEach((l, i) =>
+      assert.ok(Math.abs(l - b.trainLosses[i]!) < 1e-4, `epoch ${i}: ${l} vs ${b.trainLosses[i]}`),
+    );
+    let worst = 0;
+    const wb = b.model.getWeights();
+    a.model
+      .getWeights()
+      .forEach((w, i) =>
+        w.values.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - wb[i]!.values[k]!)))),
+      );
+    assert.ok(worst < 1e-4, `weights differ by ${worst}`);
+    a.model.dispose();
+    b.model.dispose();
   });
 
   test('estimators without the fused step, an embedding net or a defense train with tfjs ops', async () => {
