@@ -346,7 +346,7 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
   // The model is the final state; its checkpoint is no longer needed.
   await deps.artifacts.delete(checkpointName);
   log(
-    `trained ${input.modelId}: ${out.epochs} epochs (${out.stoppedBy}), ${out.epochsThisAttempt} in this attempt, best validation NLL ${out.bestValLoss.toFixed(4)}`,
+    `trained ${input.modelId}: ${out.epochs} epochs (${out.stoppedBy}), ${out.epochsThisAttempt} in this attempt, best validation NLL ${out.bestValLoss.toFixed(4)}, ${result.fused ? 'fused wasm step' : 'tfjs step'}`,
   );
   return out;
 }

@@ -11,7 +11,9 @@
 // Each backend runs in its own child process (clean peak RSS, one backend per process), with
 // native thread pools pinned to one thread. Throughput = training rows * epochs / the summed wall
 // time of those epochs (each epoch: shuffled minibatch steps, a validation pass, a weight snapshot
-// on improvement); simulation, z-scoring and model setup are excluded on both sides.
+// on improvement), and the same per second of the process's CPU time over those epochs (trainNPE's
+// epochCpuMs; torch: process_time around its epoch loop); simulation, z-scoring and model setup
+// are excluded on both sides.
 // On host backends (cpu, wasm) trainNPE takes the MAF's fused wasm step (sbi/estimators/maf-fused.ts);
 // `<backend>-ops` runs the same backend with the step as tfjs ops (trainNPE's fused: false), the
 // implementation before the fused step, for a before/after ratio in one invocation.
@@ -35,7 +37,7 @@ export interface Row {
   ok: boolean;
   reason?: string;
   simulationsPerSecond?: number;
-  /** Training rows per second of this process's CPU time (user + system). */
+  /** Training rows per second of this process's CPU time (user + system) during the epochs. */
   simulationsPerCpuSecond?: number;
   trainS?: number;
   cpuS?: number;
@@ -74,9 +76,8 @@ async function worker(backend: string, n: number, epochs: number, valSize: numbe
   let peakRss = process.memoryUsage().rss;
   let peakTf = tf.memory().numBytes;
   let trainMs = 0;
+  let trainCpuMs = 0;
   let lastVal = NaN;
-  // CPU time as well as wall time: on a shared machine wall time measures the neighbours too.
-  const cpu0 = process.cpuUsage();
   const result = await trainNPE({
     data,
     thetaDim: task.thetaDim,
@@ -94,13 +95,14 @@ async function worker(backend: string, n: number, epochs: number, valSize: numbe
     fused: !ops,
     onEpoch: (p) => {
       trainMs += p.epochMs;
+      // CPU time as well as wall time: on a shared machine wall time measures the neighbours too.
+      trainCpuMs += p.epochCpuMs;
       lastVal = p.valLoss;
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
       peakTf = Math.max(peakTf, tf.memory().numBytes);
     },
   });
-  const cpu = process.cpuUsage(cpu0);
-  const cpuS = (cpu.user + cpu.system) / 1e6;
+  const cpuS = trainCpuMs / 1000;
   const row: Row = {
     impl: `tfjs-${report.name}${ops ? '-ops' : ''}`,
     step: result.fused ? 'fused' : 'tfjs ops',

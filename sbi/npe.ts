@@ -107,6 +107,8 @@ export interface EpochProgress {
   /** Early-stopping counter after this epoch (stops when it exceeds patience). */
   counter: number;
   epochMs: number;
+  /** This process's CPU time (user + system) over the same span as epochMs. */
+  epochCpuMs: number;
   /** Since this call of trainNPE started. */
   elapsedMs: number;
 }
@@ -637,6 +639,8 @@ export function meanNLL(
   return total / n;
 }
 
+const cpuMs = (u: NodeJS.CpuUsage): number => (u.user + u.system) / 1000;
+
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
@@ -741,6 +745,7 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
     for (let epoch = startEpoch; epoch < hp.maxEpochs && stoppedBy === null; epoch++) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('Training was aborted.');
       const epochStart = performance.now();
+      const epochCpu = process.cpuUsage();
       const trainLoss = runEpoch(epoch);
       // The fused trainer holds the weights runEpoch just stored: validate there, without tfjs.
       const valLoss = fused?.meanNLL
@@ -766,6 +771,7 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
         bestValLoss: es.bestValLoss,
         counter: es.counter,
         epochMs: now - epochStart,
+        epochCpuMs: cpuMs(process.cpuUsage(epochCpu)),
         elapsedMs: now - started,
       });
       if (opts.checkpoint) await opts.checkpoint(stateAfter(epoch + 1));

@@ -255,7 +255,7 @@ async function run(argv: string[]): Promise<number> {
   console.log(
     `train: ${kind} on ${task.name} (${result.nTrain} train / ${result.nVal} validation, ${droppedBefore + result.dropped} non-finite dropped): ` +
       `${result.epochs} epochs (${result.stoppedBy}), best validation NLL ${result.bestValLoss.toFixed(4)} at epoch ${result.bestEpoch}, ` +
-      `${(trainMs / 1000).toFixed(1)} s on ${backend.name} -> ${v.out}`,
+      `${(trainMs / 1000).toFixed(1)} s on ${backend.name}${result.fused ? ' (fused wasm step)' : ''} -> ${v.out}`,
   );
   return 0;
 }
