@@ -71,6 +71,14 @@ function newestFirst(a: GridFSFile, b: GridFSFile): number {
   );
 }
 
+/** Reads of a version that another writer replaces under them, before get gives up. */
+const GET_ATTEMPTS = 5;
+
+/** The driver's errors for a file or chunk that disappeared during a download. */
+function isGoneMidRead(err: unknown): boolean {
+  return /FileNotFound|ChunkIsMissing|not found|missing/i.test(String((err as Error)?.message));
+}
+
 export class ArtifactStore {
   readonly bucket: GridFSBucket;
 
@@ -130,20 +138,38 @@ export class ArtifactStore {
     return { ...infoOf(mine), written: true };
   }
 
-  /** The newest version's bytes, or null when there is none. Verifies its sha256. */
+  /**
+   * The newest version's bytes, or null when there is none. Verifies its sha256. A version can be
+   * deleted while it is read (a put of a newer one, as a training checkpoints every epoch); the
+   * read then starts again from the newest version, a few times.
+   */
   async get(name: string): Promise<Uint8Array | null> {
     checkArtifactName(name);
-    const [newest] = await this.versions(name);
-    if (!newest) return null;
-    const parts: Buffer[] = [];
-    for await (const chunk of this.bucket.openDownloadStream(newest._id))
-      parts.push(chunk as Buffer);
-    const data = new Uint8Array(Buffer.concat(parts));
-    const expected = newest.metadata?.sha256;
-    if (typeof expected === 'string' && sha256Hex(data) !== expected) {
-      throw new Error(`Artifact ${name} is corrupt: its bytes do not match the stored sha256.`);
+    for (let attempt = 1; ; attempt++) {
+      const [newest] = await this.versions(name);
+      if (!newest) return null;
+      let data: Uint8Array;
+      try {
+        const parts: Buffer[] = [];
+        for await (const chunk of this.bucket.openDownloadStream(newest._id))
+          parts.push(chunk as Buffer);
+        data = new Uint8Array(Buffer.concat(parts));
+      } catch (err) {
+        if (attempt < GET_ATTEMPTS && isGoneMidRead(err)) continue;
+        throw err;
+      }
+      const expected = newest.metadata?.sha256;
+      if (typeof expected === 'string' && sha256Hex(data) !== expected) {
+        // Chunks deleted under the read can also show as a short or mixed read.
+        if (attempt < GET_ATTEMPTS && !(await this.stillStored(newest._id))) continue;
+        throw new Error(`Artifact ${name} is corrupt: its bytes do not match the stored sha256.`);
+      }
+      return data;
     }
-    return data;
+  }
+
+  private async stillStored(id: ObjectId): Promise<boolean> {
+    return (await this.bucket.find({ _id: id }).toArray()).length > 0;
   }
 
   /** Deletes every version of `name`; returns how many there were (0 is not an error). */

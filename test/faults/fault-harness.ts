@@ -223,7 +223,9 @@ export function faultSpec(trials: number, epochs: number, budget = 1000): SweepS
   return validateSweepSpec({
     name: 'faults',
     tasks: ['gaussian_linear'],
-    estimators: [{ kind: 'maf', architecture: { hidden: [16, 16], numTransforms: 2 } }],
+    // An NSF on tfjs ops: epochs long enough to strike mid-training (a MAF takes the fused wasm
+    // step, whose epochs here last a few milliseconds).
+    estimators: [{ kind: 'nsf', architecture: { hidden: [16, 16], numTransforms: 2 } }],
     defenses: [{ name: 'none' }],
     seeds: Array.from({ length: trials }, (_, i) => base + i),
     budgets: [budget],

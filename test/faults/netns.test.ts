@@ -137,8 +137,10 @@ test(
       return /polling task queue/.test(w.output());
     };
 
-    // Epochs of about a second, so the cut lands mid-training with epochs left for B.
+    // Epochs of about a second, so the cut lands mid-training with epochs left for B: an NSF on
+    // tfjs ops (a MAF takes the fused wasm step, whose epochs here last a few milliseconds).
     const spec = tinySpec({
+      estimators: [{ kind: 'nsf', architecture: { hidden: [16, 16], numTransforms: 2 } }],
       defenses: [{ name: 'none' }],
       budgets: [1500],
       training: { maxEpochs: MAX_EPOCHS, minEpochs: 1, batchSize: 50, patience: 100 },

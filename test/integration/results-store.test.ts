@@ -528,4 +528,38 @@ describe('artifact store on the real server (GridFS)', () => {
     assert.equal(await chunks.countDocuments({ files_id: fresh }), 1);
     assert.deepEqual(await artifacts.get('models/trial-x'), new Uint8Array([1, 2, 3]));
   });
+
+  test('reads while another writer replaces the version (a checkpoint per epoch) get a whole version', async () => {
+    const artifacts = new ArtifactStore(db);
+    const name = 'checkpoints/trial-race/latest';
+    // Payloads of several chunks (GridFS chunks are 255 kB), each filled with its version number.
+    const SIZE = 2_000_000;
+    const payload = (v: number): Uint8Array => new Uint8Array(SIZE).fill(v);
+    await artifacts.put(name, payload(1));
+    let writing = true;
+    const writer = (async () => {
+      for (let v = 2; v <= 40; v++) await artifacts.put(name, payload(v));
+      writing = false;
+    })();
+    let reads = 0;
+    // Three readers at once, so some read overlaps a put's deletion of the version it is reading.
+    await Promise.all(
+      [0, 1, 2].map(async () => {
+        while (writing) {
+          const got = await artifacts.get(name);
+          assert.ok(got, 'a version is always there');
+          assert.equal(got.length, SIZE);
+          assert.ok(
+            got.every((b) => b === got[0]),
+            'one version, not a mix',
+          );
+          reads++;
+        }
+      }),
+    );
+    await writer;
+    assert.ok(reads > 0);
+    assert.equal(await db.collection('artifacts.files').countDocuments({ filename: name }), 1);
+    assert.deepEqual((await artifacts.get(name))![0], 40);
+  });
 });
