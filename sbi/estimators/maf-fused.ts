@@ -1,9 +1,9 @@
-// The plain-NLL training step of an affine MAF (RABI's estimator) as one pass of hand-written
-// WebAssembly kernels (sbi/wasm/maf-step.as.ts): gather the batch, forward through every MADE and
-// affine transform, backward, clip and Adam over one flat parameter buffer. It computes what
-// trainNPE's tfjs step computes (same masks, same formulas, float32; Adam with float64
-// intermediates as the host Adam), at a fraction of the dispatch cost: tfjs issues ~400 kernels per
-// step at ~15 us each. Weights and Adam moments move between the tf.Variables and the module's
+// The training step of an affine MAF (RABI's estimator) as one pass of hand-written WebAssembly
+// kernels (sbi/wasm/maf-step.as.ts): gather the batch, forward through every MADE and affine
+// transform, backward, clip and Adam over one flat parameter buffer; with noise augmentation or
+// fim-fast (batch theta) as the defense, that defense too. It computes what trainNPE's tfjs step
+// computes (same masks, same formulas, float32; Adam with float64 intermediates as the host Adam),
+// at a fraction of the dispatch cost: tfjs issues ~400 kernels per step at ~15 us each. Weights and Adam moments move between the tf.Variables and the module's
 // memory once per epoch (load / store); snapshots and checkpoints stay in tfjs.
 //
 // Layout: masked weights are kept at 0 in the flat buffer (the forward pass then needs no
@@ -11,9 +11,10 @@
 // `store` writes back only the unmasked entries, so the variables' masked entries keep their
 // values. Hidden units are stored sorted by MADE degree (a permutation, undone by load and store),
 // which makes every hidden-to-hidden weight block-triangular: the products skip the blocks that
-// can only add zeros, ~45 % of the hidden products' work.
-import { tf } from '../backend.js';
+// can only add zeros, 35 to 45 % of the hidden products' work.
+import { setFlagsFromString } from 'node:v8';
 import { TINY } from '../attacks/ball.js';
+import { tf } from '../backend.js';
 import type {
   AdamHostState,
   FusedFimFastPlan,
@@ -22,7 +23,6 @@ import type {
   FusedTrainer,
   RandomStream,
 } from '../types.js';
-import { setFlagsFromString } from 'node:v8';
 import { WASM_BASE64, WASM_RELAXED_BASE64 } from '../wasm/maf-step.wasm.js';
 import { LOG_2PI } from './base.js';
 import type { MadeParts } from './made.js';
