@@ -147,8 +147,9 @@ export interface TrainNPEOptions {
   thetaTransform?: ThetaTransformSpec;
   /**
    * Take the estimator's fused training step (hand-written wasm kernels, e.g. the affine MAF's)
-   * when there is no defense and the backend keeps tensors in host memory. It computes the same
-   * step as tfjs; false forces the tfjs step (for comparisons). Default true.
+   * when the backend keeps tensors in host memory and the defense, if any, has a fused form
+   * (TrainingDefense.fusedPlan). It computes the same step as tfjs; false forces the tfjs step (for
+   * comparisons). Default true.
    */
   fused?: boolean;
 }
