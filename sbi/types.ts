@@ -122,7 +122,19 @@ export interface FusedNoisePlan {
   trainEps: number;
 }
 
-export type FusedPlan = FusedFimFastPlan | FusedNoisePlan;
+/**
+ * Adversarial training (sbi/defenses/adversarial.ts): each batch x replaced by the targeted L2-PGD
+ * iterate (steps of relStep * xScale inside the ball of radius trainEps * xScale, clipped to box).
+ */
+export interface FusedAdversarialPlan {
+  kind: 'adversarial';
+  trainEps: number;
+  steps: number;
+  relStep: number;
+  box: { min: number; max: number };
+}
+
+export type FusedPlan = FusedFimFastPlan | FusedNoisePlan | FusedAdversarialPlan;
 
 /** What a fused step needs from trainNPE beside the rows: the defense's stream, the x scale. */
 export interface FusedStepContext {

@@ -11,7 +11,7 @@ import type { AttackSetup } from './setup.js';
 export const L2_PGD_STEPS = 200;
 export const LINF_PGD_STEPS = 120;
 /** advertorch's floor on the gradient norm before normalizing it. */
-const GRAD_NORM_FLOOR = 1e-6;
+export const GRAD_NORM_FLOOR = 1e-6;
 
 export interface PgdOptions {
   objective: AttackObjective;

@@ -5,6 +5,7 @@
 import { l2Pgd } from '../attacks/pgd.js';
 import type { tf } from '../backend.js';
 import type { DefenseContext, TrainingDefense } from '../npe.js';
+import type { FusedAdversarialPlan } from '../types.js';
 import { TRAINING_PGD, checkTrainEps } from './perturbation.js';
 
 /** RABI config/defense/l2pgdTargetedAdvTrain.yaml: eps 0.5 (relative). */
@@ -18,6 +19,16 @@ export class AdversarialTraining implements TrainingDefense {
     readonly steps: number = TRAINING_PGD.steps,
   ) {
     checkTrainEps('adversarial', trainEps);
+  }
+
+  fusedPlan(): FusedAdversarialPlan {
+    return {
+      kind: 'adversarial',
+      trainEps: this.trainEps,
+      steps: this.steps,
+      relStep: TRAINING_PGD.relStep,
+      box: { ...TRAINING_PGD.box },
+    };
   }
 
   prepareBatch(

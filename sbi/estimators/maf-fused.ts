@@ -14,9 +14,11 @@
 // can only add zeros, 35 to 45 % of the hidden products' work.
 import { setFlagsFromString } from 'node:v8';
 import { TINY } from '../attacks/ball.js';
+import { GRAD_NORM_FLOOR } from '../attacks/pgd.js';
 import { tf } from '../backend.js';
 import type {
   AdamHostState,
+  FusedAdversarialPlan,
   FusedFimFastPlan,
   FusedPlan,
   FusedStepContext,
@@ -215,7 +217,8 @@ export interface FusedMafSpec {
   }[];
   /** Raw rows -> z-scored theta [n, thetaDim] and conditioner input [n, ctxDim], as the model does. */
   normalize(theta: Float32Array, x: Float32Array, n: number): { u: Float32Array; xz: Float32Array };
-  /** Per-dimension x std of the z-score (the fim-fast step h is relative to its smallest). */
+  /** The z-score of x (fim-fast's step is relative to the smallest std; PGD runs in raw x). */
+  xMean: number[];
   xStd: number[];
   /** A defense to run in the step (fim-fast with batch theta, noise augmentation), if any. */
   plan?: FusedPlan;
@@ -271,7 +274,12 @@ export class FusedMafTrainer implements FusedTrainer {
   private readonly constant: number;
   private readonly plan: FusedFimFastPlan | undefined;
   private readonly noise: number | undefined;
+  private readonly adversarial: FusedAdversarialPlan | undefined;
+  private readonly xMean: Float32Array;
   private readonly xStd: Float32Array;
+  /** Raw training x (PGD perturbs raw x) and the gradient with respect to the conditioner input. */
+  private readonly rawX: Float32Array;
+  private readonly dX: number;
   /** Regularizer buffers (0 without a plan): its rows' inputs, its gradients, the EMA moments. */
   private readonly regU: number;
   private readonly regX: number;
@@ -293,14 +301,17 @@ export class FusedMafTrainer implements FusedTrainer {
     const L = H.length;
     const Hp = (this.Hp = H.map((h) => pad(h, 8)));
     // gemm wants row blocks of 4 and column blocks of 8: theta-sized buffers have 8k columns, since
-    // theta is the output (N) of the backward product into du, and x-sized ones 4k rows.
+    // theta and x are the outputs (N) of the backward products into du and dx.
     this.Dn = pad(D, 8);
-    this.Cp = pad(C, 4);
+    this.Cp = pad(C, 8);
     this.Op = pad(2 * D, 8);
     const fim = spec.plan?.kind === 'fim-fast' ? spec.plan : undefined;
     this.plan = fim;
     this.noise = spec.plan?.kind === 'noise' ? spec.plan.trainEps : undefined;
+    this.adversarial = spec.plan?.kind === 'adversarial' ? spec.plan : undefined;
+    this.xMean = Float32Array.from(spec.xMean);
     this.xStd = Float32Array.from(spec.xStd);
+    this.rawX = spec.x;
     // Activations hold a batch, or the regularizer's 2 x probes rows per regularized batch row.
     const regRows = fim
       ? 2 * fim.probes * Math.max(1, Math.ceil(fim.batchFraction * spec.maxBatch))
@@ -383,6 +394,7 @@ export class FusedMafTrainer implements FusedTrainer {
     this.idx = this.alloc(B);
     this.logDet = this.alloc(B);
     this.coef = this.alloc(B);
+    this.dX = this.adversarial ? this.alloc(B * this.Cp) : 0;
     this.rowOut = this.alloc(2 * B);
     this.regU = fim ? this.alloc(B * this.Dn) : 0;
     this.regX = fim ? this.alloc(B * this.Cp) : 0;
@@ -392,8 +404,8 @@ export class FusedMafTrainer implements FusedTrainer {
     this.du = this.alloc(B * this.Dn);
     this.dOut = this.alloc(B * this.Op);
     this.dH = Hp.map((h) => this.alloc(B * h));
-    // Transposed weights for the backward products: W_out^T, each W_hidden^T, W_theta^T.
-    const transposed = [this.Op * Hp[L - 1]!, Hp[0]! * this.Dn];
+    // Transposed weights for the backward products: W_out^T, each W_hidden^T, W_theta^T, W_ctx^T.
+    const transposed = [this.Op * Hp[L - 1]!, Hp[0]! * this.Dn, Hp[0]! * this.Cp];
     for (let l = 1; l < L; l++) transposed.push(Hp[l]! * Hp[l - 1]!);
     this.wT = this.alloc(Math.max(...transposed));
     this.layouts = partial.map((p) => ({
@@ -596,13 +608,15 @@ export class FusedMafTrainer implements FusedTrainer {
 
   /**
    * Backward of the last forward pass (inputs uIn / xIn, n rows) for the loss sum_r coef_r nll_r
-   * (coef: n floats at this.coef), gradients written at gradBase and masked; returns their
-   * squared norm.
+   * (coef: n floats at this.coef): weight gradients written at gradBase and masked, returning their
+   * squared norm; with gradBase 0 no weight gradient is formed (0 is returned) and only the
+   * gradient with respect to the conditioner input, written at dx ([n, Cp]), is.
    */
-  private backward(n: number, uIn: number, xIn: number, gradBase: number): number {
+  private backward(n: number, uIn: number, xIn: number, gradBase: number, dx = 0): number {
     const { k, D, Dn, Cp, Op, H, Hp } = this;
     const L = H.length;
     const Bp = pad(n, 4);
+    const weights = gradBase !== 0;
     const g = (s: Slot): number => gradBase + s.offset;
     const last = this.layouts[this.layouts.length - 1]!;
     k.seedDz(last.z, Dn, this.coef, n, Bp, D, this.dz);
@@ -632,8 +646,10 @@ export class FusedMafTrainer implements FusedTrainer {
       );
       const HL = Hp[L - 1]!;
       const hl = t.h[L - 1]!;
-      k.gemm(hl, 1, HL, this.dOut, Op, g(t.outW), Op, HL, n, Op, 0, 0, 0, 0, 0, 0);
-      k.colSum(this.dOut, Op, n, Op, g(t.outB));
+      if (weights) {
+        k.gemm(hl, 1, HL, this.dOut, Op, g(t.outW), Op, HL, n, Op, 0, 0, 0, 0, 0, 0);
+        k.colSum(this.dOut, Op, n, Op, g(t.outB));
+      }
       k.transpose(this.p(t.outW), Op, HL, Op, this.wT, HL);
       k.gemm(this.dOut, Op, 1, this.wT, HL, this.dH[L - 1]!, HL, Bp, 2 * D, HL, 0, 0, 0, 0, 0, 0);
       k.reluBackward(this.dH[L - 1]!, hl, Bp * HL);
@@ -642,8 +658,11 @@ export class FusedMafTrainer implements FusedTrainer {
         const tb = this.tables[l - 1]!;
         const [prev, cur] = [Hp[l - 1]!, Hp[l]!];
         const dA = this.dH[l]!;
-        k.gemm(t.h[l - 1]!, 1, prev, dA, cur, g(w), cur, prev, n, cur, 0, 0, 0, 0, 0, tb.gradJFrom);
-        k.colSum(dA, cur, n, cur, g(t.hiddenB[l - 1]!));
+        if (weights) {
+          const jFrom = tb.gradJFrom;
+          k.gemm(t.h[l - 1]!, 1, prev, dA, cur, g(w), cur, prev, n, cur, 0, 0, 0, 0, 0, jFrom);
+          k.colSum(dA, cur, n, cur, g(t.hiddenB[l - 1]!));
+        }
         k.transpose(this.p(w), cur, prev, cur, this.wT, prev);
         const dPrev = this.dH[l - 1]!;
         k.gemm(dA, cur, 1, this.wT, prev, dPrev, prev, Bp, H[l]!, prev, 0, 0, 0, tb.bwdKFrom, 0, 0);
@@ -651,9 +670,17 @@ export class FusedMafTrainer implements FusedTrainer {
       }
       const dA = this.dH[0]!;
       const H0 = Hp[0]!;
-      k.gemm(u, 1, Dn, dA, H0, g(t.thetaW), H0, Dn, n, H0, 0, 0, 0, 0, 0, 0);
-      k.gemm(xIn, 1, Cp, dA, H0, g(t.ctxW), H0, Cp, n, H0, 0, 0, 0, 0, 0, 0);
-      k.colSum(dA, H0, n, H0, g(t.inBias));
+      if (weights) {
+        k.gemm(u, 1, Dn, dA, H0, g(t.thetaW), H0, Dn, n, H0, 0, 0, 0, 0, 0, 0);
+        k.gemm(xIn, 1, Cp, dA, H0, g(t.ctxW), H0, Cp, n, H0, 0, 0, 0, 0, 0, 0);
+        k.colSum(dA, H0, n, H0, g(t.inBias));
+      }
+      if (dx) {
+        // dx (+)= dA W_ctx^T: every transform sees the same x; the last one processed writes first.
+        const first = ti === this.layouts.length - 1 ? 0 : 1;
+        k.transpose(this.p(t.ctxW), H0, Cp, H0, this.wT, Cp);
+        k.gemm(dA, H0, 1, this.wT, Cp, dx, Cp, Bp, H[0]!, Cp, 0, first, 0, 0, 0, 0);
+      }
       if (ti > 0) {
         // du = dz e (written above) + dA W_theta^T: the gradient with respect to this transform's input.
         k.transpose(this.p(t.thetaW), H0, Dn, H0, this.wT, Dn);
@@ -661,7 +688,7 @@ export class FusedMafTrainer implements FusedTrainer {
         [dz, du] = [du, dz];
       }
     }
-    return k.maskAndNormSq(gradBase, this.mask, this.total);
+    return weights ? k.maskAndNormSq(gradBase, this.mask, this.total) : 0;
   }
 
   /** The batch's mean NLL and its masked gradients in this.grads, with their squared norm. */
@@ -681,9 +708,10 @@ export class FusedMafTrainer implements FusedTrainer {
     }
     k.gatherRows(this.dataU, Dn, this.idx, n, D, this.batchU, Dn);
     k.gatherRows(this.dataX, Cp, this.idx, n, C, this.batchX, Cp);
-    if (this.noise !== undefined) {
-      if (!ctx) throw new Error('FusedMafTrainer: noise augmentation needs a random stream.');
-      this.addBallNoise(n, this.noise * ctx.xScale, ctx.rng);
+    if (this.noise !== undefined || this.adversarial) {
+      if (!ctx) throw new Error('FusedMafTrainer: the defense needs a random stream.');
+      if (this.noise !== undefined) this.addBallNoise(n, this.noise * ctx.xScale, ctx.rng);
+      else this.pgdBatch(rows, this.adversarial!, ctx);
     }
     this.forward(n, this.batchU, this.batchX);
     let lossSum = 0;
@@ -713,6 +741,78 @@ export class FusedMafTrainer implements FusedTrainer {
       for (let j = 0; j < C; j++)
         f32[bx + r * this.Cp + j] += (dir[r * C + j]! * scale) / this.xStd[j]!;
     }
+  }
+
+  /**
+   * AdversarialTraining.prepareBatch on the gathered batch: the batch x is replaced by the
+   * targeted L2-PGD iterate that maximizes the batch's NLL (l2Pgd with objective 'nll': random start
+   * in the ball, normalized-gradient steps, clip to the box, projection onto the ball), with the
+   * gradients from the fused backward pass through the conditioner input.
+   */
+  private pgdBatch(
+    rows: ArrayLike<number>,
+    plan: FusedAdversarialPlan,
+    ctx: FusedStepContext,
+  ): void {
+    const { C, Cp } = this;
+    const n = rows.length;
+    const eps = plan.trainEps * ctx.xScale;
+    const stepSize = plan.relStep * ctx.xScale;
+    const { min, max } = plan.box;
+    const x = new Float64Array(n * C);
+    for (let r = 0; r < n; r++) {
+      for (let j = 0; j < C; j++) x[r * C + j] = this.rawX[rows[r]! * C + j]!;
+    }
+    const clipDelta = (delta: Float64Array): void => {
+      for (let i = 0; i < delta.length; i++) {
+        delta[i] = Math.min(Math.max(x[i]! + delta[i]!, min), max) - x[i]!;
+      }
+    };
+    const rowScale = (v: Float64Array, r: number, f: (norm: number) => number): void => {
+      let sq = 0;
+      for (let j = 0; j < C; j++) sq += v[r * C + j]! * v[r * C + j]!;
+      const s = f(Math.sqrt(sq));
+      for (let j = 0; j < C; j++) v[r * C + j]! *= s;
+    };
+    // Random start, as uniformL2Ball draws it: a normalized Gaussian direction times eps U^(1/d).
+    const dir = new Float32Array(n * C);
+    ctx.rng.fillNormal(dir);
+    const u = new Float32Array(n);
+    ctx.rng.fillUniform(u);
+    const delta = Float64Array.from(dir);
+    for (let r = 0; r < n; r++) {
+      rowScale(delta, r, (norm) => (Math.pow(u[r]!, 1 / C) * eps) / Math.max(norm, TINY));
+    }
+    clipDelta(delta);
+    const putX = (): void => {
+      const f32 = this.f32();
+      const bx = this.batchX / 4;
+      for (let r = 0; r < n; r++) {
+        for (let j = 0; j < C; j++) {
+          f32[bx + r * Cp + j] =
+            (x[r * C + j]! + delta[r * C + j]! - this.xMean[j]!) / this.xStd[j]!;
+        }
+      }
+    };
+    const g = new Float64Array(n * C);
+    new Float32Array(this.k.memory.buffer, this.coef, n).fill(1);
+    for (let step = 0; step < plan.steps; step++) {
+      putX();
+      this.forward(n, this.batchU, this.batchX);
+      this.backward(n, this.batchU, this.batchX, 0, this.dX);
+      const dx = new Float32Array(this.k.memory.buffer, this.dX, pad(n, 4) * Cp);
+      for (let r = 0; r < n; r++) {
+        for (let j = 0; j < C; j++) g[r * C + j] = dx[r * Cp + j]! / this.xStd[j]!;
+        rowScale(g, r, (norm) => stepSize / Math.max(norm, GRAD_NORM_FLOOR));
+      }
+      for (let i = 0; i < delta.length; i++) delta[i] += g[i]!;
+      clipDelta(delta);
+      for (let r = 0; r < n; r++)
+        rowScale(delta, r, (norm) => Math.min(1, eps / Math.max(norm, TINY)));
+    }
+    // x~ = clip(x + delta) to the box, as l2Pgd returns it.
+    clipDelta(delta);
+    putX();
   }
 
   /**

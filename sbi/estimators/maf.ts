@@ -100,6 +100,7 @@ export class Maf extends AutoregressiveFlow {
       logScaleMin: cfg.logScaleMin,
       logScaleMax: cfg.logScaleMax,
       thetaLogScale: this.z.thetaLogScale,
+      xMean: [...this.zscore.xMean],
       xStd: [...this.zscore.xStd],
       ...(plan ? { plan } : {}),
       mades: this.mades.map((made) => ({ parts: made.parts(), masks: madeMasks(made.spec) })),
