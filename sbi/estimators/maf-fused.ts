@@ -161,19 +161,39 @@ function instantiate(): Kernels {
 
 const pad = (n: number, k: number): number => Math.ceil(n / k) * k;
 
-/** One variable's place in the flat buffers: rows x cols of it, padded to ld columns. */
+/** One variable's place in the flat buffers. */
 interface Slot {
   variable: tf.Variable;
-  rows: number;
-  cols: number;
-  ld: number;
   /** Byte offset from the start of the parameter buffer (the same in gradients, mask, moments). */
   offset: number;
-  /** 0/1 per entry of the variable (rows x cols), null when every entry is trained. */
-  mask: Float32Array | null;
-  /** Stored row (column) k holds the variable's row (column) rowOf[k] (colOf[k]); null: the same. */
-  rowOf: Int32Array | null;
-  colOf: Int32Array | null;
+  /**
+   * Per entry of the variable: its float index from the slot's start in the stored layout (rows
+   * and columns permuted, rows ld apart), its index in the variable, whether the mask trains it.
+   */
+  entries: { stored: Int32Array; at: Int32Array; trained: Uint8Array };
+}
+
+/** Slot.entries for a rows x cols variable stored with leading dimension ld and the given permutations. */
+function slotEntries(
+  rows: number,
+  cols: number,
+  ld: number,
+  mask: Float32Array | null,
+  rowOf: Int32Array | null,
+  colOf: Int32Array | null,
+): Slot['entries'] {
+  const stored = new Int32Array(rows * cols);
+  const at = new Int32Array(rows * cols);
+  const trained = new Uint8Array(rows * cols);
+  for (let r = 0, e = 0; r < rows; r++) {
+    const vr = rowOf ? rowOf[r]! : r;
+    for (let c = 0; c < cols; c++, e++) {
+      stored[e] = r * ld + c;
+      at[e] = vr * cols + (colOf ? colOf[c]! : c);
+      trained[e] = !mask || mask[at[e]!] === 1 ? 1 : 0;
+    }
+  }
+  return { stored, at, trained };
 }
 
 interface MadeLayout {
@@ -344,13 +364,8 @@ export class FusedMafTrainer implements FusedTrainer {
       const [rows, cols, padRows, ld] = shape;
       const s: Slot = {
         variable,
-        rows,
-        cols,
-        ld,
         offset: this.next - this.params,
-        mask,
-        rowOf,
-        colOf,
+        entries: slotEntries(rows, cols, ld, mask, rowOf, colOf),
       };
       this.next += padRows * ld * 4;
       this.slots.push(s);
@@ -436,7 +451,8 @@ export class FusedMafTrainer implements FusedTrainer {
     });
     const f32 = this.f32();
     for (const s of this.slots) {
-      this.scatter(f32, this.mask, s, s.mask ?? new Float32Array(s.rows * s.cols).fill(1), false);
+      const o = (this.mask + s.offset) / 4;
+      s.entries.stored.forEach((stored, e) => (f32[o + stored] = s.entries.trained[e]!));
     }
     const { u, xz } = spec.normalize(spec.theta, spec.x, spec.n);
     this.putRows(f32, u, xz, spec.n, this.dataU, this.dataX);
@@ -488,7 +504,7 @@ export class FusedMafTrainer implements FusedTrainer {
       this.scatter(f32, this.m, s, adam.m[i]!, false);
       this.scatter(f32, this.v, s, adam.v[i]!, false);
       if (ema) {
-        const moment = ema.moments.get(String(i)) ?? new Float32Array(s.rows * s.cols);
+        const moment = ema.moments.get(String(i)) ?? new Float32Array(s.variable.size);
         this.scatter(f32, this.ema, s, moment, false);
       }
     }
@@ -515,7 +531,7 @@ export class FusedMafTrainer implements FusedTrainer {
     }
   }
 
-  /** Variable-shaped src into the slot's stored layout in the buffer at base (masked entries 0). */
+  /** Variable-shaped src into the slot's stored layout in the buffer at base (if masked, masked entries 0). */
   private scatter(
     f32: Float32Array,
     base: number,
@@ -524,16 +540,13 @@ export class FusedMafTrainer implements FusedTrainer {
     masked: boolean,
   ): void {
     const o = (base + s.offset) / 4;
-    for (let r = 0; r < s.rows; r++) {
-      const vr = s.rowOf ? s.rowOf[r]! : r;
-      for (let c = 0; c < s.cols; c++) {
-        const at = vr * s.cols + (s.colOf ? s.colOf[c]! : c);
-        f32[o + r * s.ld + c] = !masked || !s.mask || s.mask[at] === 1 ? src[at]! : 0;
-      }
+    const { stored, at, trained } = s.entries;
+    for (let e = 0; e < at.length; e++) {
+      f32[o + stored[e]!] = !masked || trained[e] ? src[at[e]!]! : 0;
     }
   }
 
-  /** The slot's stored entries back into variable-shaped dst (masked entries left alone if masked). */
+  /** The slot's stored entries back into variable-shaped dst (if masked, masked entries left alone). */
   private gather(
     f32: Float32Array,
     base: number,
@@ -542,12 +555,9 @@ export class FusedMafTrainer implements FusedTrainer {
     masked: boolean,
   ): void {
     const o = (base + s.offset) / 4;
-    for (let r = 0; r < s.rows; r++) {
-      const vr = s.rowOf ? s.rowOf[r]! : r;
-      for (let c = 0; c < s.cols; c++) {
-        const at = vr * s.cols + (s.colOf ? s.colOf[c]! : c);
-        if (!masked || !s.mask || s.mask[at] === 1) dst[at] = f32[o + r * s.ld + c]!;
-      }
+    const { stored, at, trained } = s.entries;
+    for (let e = 0; e < at.length; e++) {
+      if (!masked || trained[e]) dst[at[e]!] = f32[o + stored[e]!]!;
     }
   }
 
@@ -728,18 +738,11 @@ export class FusedMafTrainer implements FusedTrainer {
    */
   private addBallNoise(n: number, radius: number, rng: RandomStream): void {
     const C = this.C;
-    const dir = new Float32Array(n * C);
-    rng.fillNormal(dir);
-    const u = new Float32Array(n);
-    rng.fillUniform(u);
+    const delta = uniformL2BallRows(n, C, radius, rng);
     const f32 = this.f32();
     const bx = this.batchX / 4;
     for (let r = 0; r < n; r++) {
-      let sq = 0;
-      for (let j = 0; j < C; j++) sq += dir[r * C + j]! * dir[r * C + j]!;
-      const scale = (Math.pow(u[r]!, 1 / C) * radius) / Math.max(Math.sqrt(sq), TINY);
-      for (let j = 0; j < C; j++)
-        f32[bx + r * this.Cp + j] += (dir[r * C + j]! * scale) / this.xStd[j]!;
+      for (let j = 0; j < C; j++) f32[bx + r * this.Cp + j] += delta[r * C + j]! / this.xStd[j]!;
     }
   }
 
@@ -774,15 +777,7 @@ export class FusedMafTrainer implements FusedTrainer {
       const s = f(Math.sqrt(sq));
       for (let j = 0; j < C; j++) v[r * C + j]! *= s;
     };
-    // Random start, as uniformL2Ball draws it: a normalized Gaussian direction times eps U^(1/d).
-    const dir = new Float32Array(n * C);
-    ctx.rng.fillNormal(dir);
-    const u = new Float32Array(n);
-    ctx.rng.fillUniform(u);
-    const delta = Float64Array.from(dir);
-    for (let r = 0; r < n; r++) {
-      rowScale(delta, r, (norm) => (Math.pow(u[r]!, 1 / C) * eps) / Math.max(norm, TINY));
-    }
+    const delta = uniformL2BallRows(n, C, eps, ctx.rng);
     clipDelta(delta);
     const putX = (): void => {
       const f32 = this.f32();
@@ -894,9 +889,8 @@ export class FusedMafTrainer implements FusedTrainer {
     adam.step += 1;
     const stepSize = hp.learningRate / (1 - hp.beta1 ** adam.step);
     const sqrtBc2 = Math.sqrt(1 - hp.beta2 ** adam.step);
-    const { b1, b2 } = { b1: hp.beta1, b2: hp.beta2 };
-    const { params, grads, m, v, total } = this;
-    this.k.adam(params, grads, m, v, total, coef, b1, b2, stepSize, sqrtBc2, hp.epsilon);
+    const { k, params, grads, m, v, total } = this;
+    k.adam(params, grads, m, v, total, coef, hp.beta1, hp.beta2, stepSize, sqrtBc2, hp.epsilon);
     return nll.loss;
   }
 
@@ -930,6 +924,25 @@ export class FusedMafTrainer implements FusedTrainer {
   dispose(): void {
     // The instance and its memory go with the last reference; nothing else is held.
   }
+}
+
+/**
+ * uniformL2Ball (sbi/attacks/ball.ts) on the host, drawing from rng in the same order: n rows of a
+ * normalized Gaussian direction times radius U^(1/d). [n, d], row-major.
+ */
+function uniformL2BallRows(n: number, d: number, radius: number, rng: RandomStream): Float64Array {
+  const dir = new Float32Array(n * d);
+  rng.fillNormal(dir);
+  const u = new Float32Array(n);
+  rng.fillUniform(u);
+  const out = Float64Array.from(dir);
+  for (let r = 0; r < n; r++) {
+    let sq = 0;
+    for (let j = 0; j < d; j++) sq += out[r * d + j]! * out[r * d + j]!;
+    const scale = (Math.pow(u[r]!, 1 / d) * radius) / Math.max(Math.sqrt(sq), TINY);
+    for (let j = 0; j < d; j++) out[r * d + j]! *= scale;
+  }
+  return out;
 }
 
 /**

@@ -6,7 +6,7 @@ import { createEstimator } from '../../../sbi/estimators/index.js';
 import { computeZScore } from '../../../sbi/estimators/zscore.js';
 import { FusedMafTrainer, blockTables } from '../../../sbi/estimators/maf-fused.js';
 import { hiddenDegrees } from '../../../sbi/estimators/made.js';
-import { Adam, trainNPE, type TrainNPEOptions } from '../../../sbi/npe.js';
+import { Adam, trainNPE, type TrainNPEOptions, type TrainingDefense } from '../../../sbi/npe.js';
 import { FimFastDefense } from '../../../sbi/defenses/fim-fast.js';
 import { NoiseAugmentation } from '../../../sbi/defenses/noise.js';
 import { AdversarialTraining } from '../../../sbi/defenses/adversarial.js';
@@ -81,6 +81,47 @@ function worstRelative(a: Float32Array[], b: Float32Array[]): number {
     }
     worst = Math.max(worst, num / (den || 1));
   });
+  return worst;
+}
+
+/** trainNPE of a MAF on toy rows, the model and run seeded by seeds = [run, model]. */
+function trainToyMaf(o: {
+  data: { theta: Float32Array; x: Float32Array; n: number };
+  D: number;
+  C: number;
+  seeds: [number, number];
+  hidden: number[];
+  batchSize: number;
+  maxEpochs: number;
+  defense?: TrainingDefense;
+  fused?: boolean;
+}) {
+  return trainNPE({
+    data: o.data,
+    thetaDim: o.D,
+    xDim: o.C,
+    rng: createRng(o.seeds[0]),
+    createModel: (zscore) =>
+      createEstimator('maf', {
+        thetaDim: o.D,
+        xDim: o.C,
+        zscore,
+        rng: createRng(o.seeds[1]),
+        config: { hidden: o.hidden },
+      }),
+    hyperparameters: { batchSize: o.batchSize, maxEpochs: o.maxEpochs, patience: 100 },
+    ...(o.defense ? { defense: o.defense } : {}),
+    ...(o.fused !== undefined ? { fused: o.fused } : {}),
+  });
+}
+
+/** Largest absolute difference between two models' weights. */
+function weightGap(a: DensityEstimator, b: DensityEstimator): number {
+  const wb = b.getWeights();
+  let worst = 0;
+  a.getWeights().forEach((w, i) =>
+    w.values.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - wb[i]!.values[k]!)))),
+  );
   return worst;
 }
 
@@ -208,25 +249,11 @@ describe('fused MAF training step', () => {
       const D = 3;
       const C = 4;
       const { theta, x } = toyData(n, D, C, 31);
+      const data = { theta, x, n };
+      const toy = { data, D, C, seeds: [4, 5] as [number, number], hidden: [24, 24] };
       const run = async (fused: boolean) => {
         const defense = new FimFastDefense({ beta: 0.3, probe, probes: 2 });
-        const r = await trainNPE({
-          data: { theta, x, n },
-          thetaDim: D,
-          xDim: C,
-          rng: createRng(4),
-          createModel: (zscore) =>
-            createEstimator('maf', {
-              thetaDim: D,
-              xDim: C,
-              zscore,
-              rng: createRng(5),
-              config: { hidden: [24, 24] },
-            }),
-          hyperparameters: { batchSize: 90, maxEpochs: 3, patience: 100 },
-          defense,
-          fused,
-        });
+        const r = await trainToyMaf({ ...toy, batchSize: 90, maxEpochs: 3, defense, fused });
         const ema = defense.getState().ema;
         defense.dispose();
         return { r, ema };
@@ -241,35 +268,11 @@ describe('fused MAF training step', () => {
           `epoch ${i}: ${l} vs ${b.r.valLosses[i]}`,
         ),
       );
-      const wa = a.r.model.getWeights();
-      const wb = b.r.model.getWeights();
-      let worst = 0;
-      wa.forEach((w, i) =>
-        w.values.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - wb[i]!.values[k]!)))),
-      );
+      const worst = weightGap(a.r.model, b.r.model);
       assert.ok(worst < 1e-4, `weights differ by ${worst}`);
       // The regularizer moved the weights: the same run without it ends elsewhere.
-      const plain = await trainNPE({
-        data: { theta, x, n },
-        thetaDim: D,
-        xDim: C,
-        rng: createRng(4),
-        createModel: (zscore) =>
-          createEstimator('maf', {
-            thetaDim: D,
-            xDim: C,
-            zscore,
-            rng: createRng(5),
-            config: { hidden: [24, 24] },
-          }),
-        hyperparameters: { batchSize: 90, maxEpochs: 3, patience: 100 },
-      });
-      let moved = 0;
-      plain.model
-        .getWeights()
-        .forEach((w, i) =>
-          w.values.forEach((v, k) => (moved = Math.max(moved, Math.abs(v - wa[i]!.values[k]!)))),
-        );
+      const plain = await trainToyMaf({ ...toy, batchSize: 90, maxEpochs: 3 });
+      const moved = weightGap(plain.model, a.r.model);
       assert.ok(moved > 50 * worst, `the regularizer moved the weights by ${moved} only`);
       // The EMA the defense keeps for checkpoints is the one the tfjs step would have left.
       assert.equal(a.ema.t, b.ema.t);
@@ -284,20 +287,14 @@ describe('fused MAF training step', () => {
     const n = 400;
     const { theta, x } = toyData(n, 2, 5, 41);
     const run = (fused: boolean) =>
-      trainNPE({
+      trainToyMaf({
         data: { theta, x, n },
-        thetaDim: 2,
-        xDim: 5,
-        rng: createRng(6),
-        createModel: (zscore) =>
-          createEstimator('maf', {
-            thetaDim: 2,
-            xDim: 5,
-            zscore,
-            rng: createRng(7),
-            config: { hidden: [16, 16] },
-          }),
-        hyperparameters: { batchSize: 64, maxEpochs: 3, patience: 100 },
+        D: 2,
+        C: 5,
+        seeds: [6, 7],
+        hidden: [16, 16],
+        batchSize: 64,
+        maxEpochs: 3,
         defense: new NoiseAugmentation(0.5),
         fused,
       });
@@ -308,13 +305,7 @@ describe('fused MAF training step', () => {
     a.trainLosses.forEach((l, i) =>
       assert.ok(Math.abs(l - b.trainLosses[i]!) < 1e-4, `epoch ${i}: ${l} vs ${b.trainLosses[i]}`),
     );
-    let worst = 0;
-    const wb = b.model.getWeights();
-    a.model
-      .getWeights()
-      .forEach((w, i) =>
-        w.values.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - wb[i]!.values[k]!)))),
-      );
+    const worst = weightGap(a.model, b.model);
     assert.ok(worst < 1e-4, `weights differ by ${worst}`);
     a.model.dispose();
     b.model.dispose();
@@ -323,21 +314,13 @@ describe('fused MAF training step', () => {
   test('adversarial training (targeted L2-PGD) in the fused step follows AdversarialTraining on tfjs', async () => {
     const n = 300;
     const { theta, x } = toyData(n, 2, 3, 51);
+    const toy = { data: { theta, x, n }, D: 2, C: 3, seeds: [8, 9] as [number, number] };
     const run = (fused: boolean) =>
-      trainNPE({
-        data: { theta, x, n },
-        thetaDim: 2,
-        xDim: 3,
-        rng: createRng(8),
-        createModel: (zscore) =>
-          createEstimator('maf', {
-            thetaDim: 2,
-            xDim: 3,
-            zscore,
-            rng: createRng(9),
-            config: { hidden: [16, 16] },
-          }),
-        hyperparameters: { batchSize: 64, maxEpochs: 2, patience: 100 },
+      trainToyMaf({
+        ...toy,
+        hidden: [16, 16],
+        batchSize: 64,
+        maxEpochs: 2,
         defense: new AdversarialTraining(0.5, 5),
         fused,
       });
@@ -348,30 +331,10 @@ describe('fused MAF training step', () => {
     a.trainLosses.forEach((l, i) =>
       assert.ok(Math.abs(l - b.trainLosses[i]!) < 1e-4, `epoch ${i}: ${l} vs ${b.trainLosses[i]}`),
     );
-    let worst = 0;
-    const wb = b.model.getWeights();
-    a.model
-      .getWeights()
-      .forEach((w, i) =>
-        w.values.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - wb[i]!.values[k]!)))),
-      );
+    const worst = weightGap(a.model, b.model);
     assert.ok(worst < 1e-4, `weights differ by ${worst}`);
     // The attack mattered: clean training ends elsewhere.
-    const clean = await trainNPE({
-      data: { theta, x, n },
-      thetaDim: 2,
-      xDim: 3,
-      rng: createRng(8),
-      createModel: (zscore) =>
-        createEstimator('maf', {
-          thetaDim: 2,
-          xDim: 3,
-          zscore,
-          rng: createRng(9),
-          config: { hidden: [16, 16] },
-        }),
-      hyperparameters: { batchSize: 64, maxEpochs: 2, patience: 100 },
-    });
+    const clean = await trainToyMaf({ ...toy, hidden: [16, 16], batchSize: 64, maxEpochs: 2 });
     assert.ok(
       clean.trainLosses[1]! < a.trainLosses[1]! - 0.05,
       `clean ${clean.trainLosses} vs attacked ${a.trainLosses}`,
