@@ -201,7 +201,8 @@ export class ResultStore {
    * at its first error and reports neither which operation failed (index 0 always) nor what the
    * others did, so after a duplicate key the batch is rerun one operation at a time, each retried
    * once: the same operation failing twice is not a race and is thrown. Filters hold only _id:
-   * FerretDB answers an _id lookup from its index but scans for a compound equality. After a race
+   * FerretDB evaluates an `_id` filter in SQL (an index search where infra/ferret-id-index.ts
+   * added its index) but decodes every document for a compound equality. After a race
    * the counts may call inserted documents matched.
    *
    * `fresh[i]`, when given, is the document ops[i] creates when its _id is new. A batch is then first

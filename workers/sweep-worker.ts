@@ -11,6 +11,7 @@ import {
 } from '../activities/index.js';
 import type { Config } from '../infra/config.js';
 import { mongoClient, temporalConnectionOptions } from '../infra/connections.js';
+import { indexEmbeddedIds } from '../infra/ferret-id-index.js';
 import type { Logger } from '../infra/logger.js';
 import { ArtifactStore } from '../results/artifacts.js';
 import { ResultStore } from '../results/store.js';
@@ -71,6 +72,17 @@ export async function createSweepWorker(
     const db = mongo.db(config.mongo.db);
     const store = new ResultStore(db);
     await store.ensureIndexes();
+    // After ensureIndexes, which creates the collections whose tables it indexes.
+    const ids = await indexEmbeddedIds(config);
+    if (ids.status === 'indexed' && ids.created.length > 0)
+      logger.info(`worker: FerretDB _id lookups indexed in ${ids.created.length} tables`, {
+        component: 'worker',
+      });
+    else if (ids.status === 'unavailable' && !/other than/.test(ids.reason))
+      logger.warn(
+        `worker: FerretDB looks documents up by _id with table scans here (${ids.reason}); install sqlite3 to index them`,
+        { component: 'worker' },
+      );
     const activities = (opts.activities ?? createSweepActivities)({
       store,
       artifacts: new ArtifactStore(db),
