@@ -12,6 +12,8 @@ import {
   setSweepStatus,
 } from './persist.js';
 import { keepAlive } from './keep-alive.js';
+import { FINAL_FAILURE_TYPES } from '../workflows/messages.js';
+import { packActivities, type TrialStepActivities } from './pack.js';
 import { simulate, type SimulateInput } from './simulate.js';
 import { train, type TrainInput } from './train.js';
 
@@ -31,7 +33,7 @@ async function simulateActivity(deps: ActivityDeps, input: SimulateInput) {
   }
 }
 
-export function createSweepActivities(deps: ActivityDeps) {
+function trialActivities(deps: ActivityDeps) {
   return {
     simulate: (input: SimulateInput) => simulateActivity(deps, input),
     train: (input: TrainInput) => train(deps, input),
@@ -46,9 +48,27 @@ export function createSweepActivities(deps: ActivityDeps) {
   };
 }
 
+/**
+ * `acts` with the pack activities (activities/pack.ts) made of its single-trial ones, so that a
+ * worker given other simulate / train / evaluate (the orchestration bench) packs those.
+ */
+export function withPackActivities<A extends TrialStepActivities>(acts: A) {
+  return { ...acts, ...packActivities(acts, FINAL_FAILURE_TYPES) };
+}
+
+export function createSweepActivities(deps: ActivityDeps) {
+  return withPackActivities(trialActivities(deps));
+}
+
 export type SweepActivities = ReturnType<typeof createSweepActivities>;
 export type { ActivityDeps } from './deps.js';
 export type { EvaluateInput, EvaluateResult } from './evaluate.js';
 export type { SimulateInput, SimulateResult } from './simulate.js';
 export type { TrainHeartbeat, TrainInput, TrainResult } from './train.js';
-export type { ClaimResult, AggregateSummary } from './persist.js';
+export type {
+  ClaimResult,
+  AggregateSummary,
+  CompleteTrialInput,
+  EndTrialInput,
+} from './persist.js';
+export type { ItemOutcome } from './pack.js';

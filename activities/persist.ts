@@ -53,10 +53,7 @@ export async function completedTrials(
   deps: ActivityDeps,
   input: { trialIds: string[] },
 ): Promise<string[]> {
-  const done = await deps.store.trials
-    .find({ _id: { $in: input.trialIds }, status: 'completed' }, { projection: { _id: 1 } })
-    .toArray();
-  return done.map((d) => d._id);
+  return deps.store.completedAmong(input.trialIds);
 }
 
 export type ClaimResult = { skip: true; status: 'completed' } | { skip: false; attempt: number };
@@ -100,10 +97,14 @@ export async function completeTrial(
   return r.outcome;
 }
 
-export async function endTrial(
-  deps: ActivityDeps,
-  input: { trialId: string; attempt: number; status: 'failed' | 'cancelled'; error?: ErrorInfo },
-): Promise<string> {
+export interface EndTrialInput {
+  trialId: string;
+  attempt: number;
+  status: 'failed' | 'cancelled';
+  error?: ErrorInfo;
+}
+
+export async function endTrial(deps: ActivityDeps, input: EndTrialInput): Promise<string> {
   const r = await deps.store.transitionTrial(input.trialId, input.status, {
     attempt: input.attempt,
     ...(input.error ? { error: input.error } : {}),

@@ -6,7 +6,7 @@
 // nothing, wall time of the sweep / trials is the per-trial overhead (bar: at most 50 ms).
 //
 //   node --import tsx bench/orchestration.ts [--trials 1000] [--window 50] [--activities 50]
-//        [--workflow-tasks 10] [--continue-as-new 1000] [--stall-s 120] [--json]
+//        [--pack 1] [--workflow-tasks 10] [--continue-as-new 1000] [--stall-s 120] [--json]
 //
 // The trivial activities are plugged in through createSweepWorker's `activities` option
 // (workers/sweep-worker.ts): the workflow code is the production code, unchanged.
@@ -35,8 +35,10 @@ import { serverCpuSeconds, withPrivateStack } from './private-stack.js';
 
 export interface OrchestrationOptions {
   trials: number;
-  /** TrialWorkflows in flight at once (the spec's concurrency: the sweep's sliding window). */
+  /** Trials in flight at once (the spec's concurrency: the sweep's sliding window). */
   window: number;
+  /** Trials per TrialPackWorkflow (the spec's pack; 1: a TrialWorkflow per trial). */
+  pack: number;
   /** maxConcurrentActivityTaskExecutions of the worker. */
   activityConcurrency: number;
   /** maxConcurrentWorkflowTaskExecutions of the worker (SDK default when absent). */
@@ -75,6 +77,7 @@ export interface OrchestrationFigures {
 export const ORCHESTRATION_DEFAULTS: OrchestrationOptions = {
   trials: 1000,
   window: 50,
+  pack: 1,
   activityConcurrency: 50,
 };
 
@@ -247,7 +250,7 @@ export async function runOrchestrationOn(
   const mongo = mongoClient(config);
   await mongo.connect();
   try {
-    const spec = trivialSpec(opts.trials, opts.window);
+    const spec = trivialSpec(opts.trials, opts.window, opts.pack);
     const n = expandSweep(spec).length;
     console.error(`orchestration: ${n} trivial trials, window ${opts.window}...`);
     const server0 = serverCpuSeconds(config);
@@ -295,6 +298,7 @@ export async function runOrchestrationOn(
       settings: {
         trials: opts.trials,
         window: opts.window,
+        pack: opts.pack,
         activityConcurrency: opts.activityConcurrency,
         workflowTaskConcurrency: opts.workflowTaskConcurrency ?? 'sdk default',
         continueAsNewEvery: opts.continueAsNewEvery ?? 200,
@@ -318,6 +322,7 @@ export function orchestrationOptions(a: Map<string, string>): OrchestrationOptio
   const o: OrchestrationOptions = {
     trials: numberArg(a, 'trials', ORCHESTRATION_DEFAULTS.trials),
     window: numberArg(a, 'window', ORCHESTRATION_DEFAULTS.window),
+    pack: numberArg(a, 'pack', ORCHESTRATION_DEFAULTS.pack),
     activityConcurrency: numberArg(a, 'activities', ORCHESTRATION_DEFAULTS.activityConcurrency),
   };
   if (a.has('workflow-tasks')) o.workflowTaskConcurrency = numberArg(a, 'workflow-tasks', 0);
@@ -332,9 +337,9 @@ export function orchestrationTable(f: OrchestrationFigures): string {
     .map(([k, v]) => `${k} ${v.calls} x ${v.meanMs.toFixed(1)} ms`)
     .join(', ');
   return [
-    '| trials | window | activity slots | workflow-task slots | continue-as-new every | sweep runs | wall s | trials/s | overhead ms/trial | CPU s: worker / temporal / ferretdb |',
-    '|---|---|---|---|---|---|---|---|---|---|',
-    `| ${f.trials}${f.stalled ? ' (stalled)' : ''} | ${s.window} | ${s.activityConcurrency} | ${s.workflowTaskConcurrency} | ${s.continueAsNewEvery} | ${f.sweepRuns ?? '-'} | ${f.wallS.toFixed(1)} | ${f.trialsPerSecond.toFixed(1)} | ${f.overheadMsPerTrial.toFixed(1)} | ${f.benchCpuS.toFixed(1)} / ${f.serverCpuS.temporal?.toFixed(1) ?? '-'} / ${f.serverCpuS.mongodb?.toFixed(1) ?? '-'} |`,
+    '| trials | window | pack | activity slots | workflow-task slots | continue-as-new every | sweep runs | wall s | trials/s | overhead ms/trial | CPU s: worker / temporal / ferretdb |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    `| ${f.trials}${f.stalled ? ' (stalled)' : ''} | ${s.window} | ${s.pack} | ${s.activityConcurrency} | ${s.workflowTaskConcurrency} | ${s.continueAsNewEvery} | ${f.sweepRuns ?? '-'} | ${f.wallS.toFixed(1)} | ${f.trialsPerSecond.toFixed(1)} | ${f.overheadMsPerTrial.toFixed(1)} | ${f.benchCpuS.toFixed(1)} / ${f.serverCpuS.temporal?.toFixed(1) ?? '-'} / ${f.serverCpuS.mongodb?.toFixed(1) ?? '-'} |`,
     '',
     `Time inside the activities (calls x mean): ${acts}.`,
     ...(f.stalled ? ['', `Stalled: ${f.stalled}.`] : []),

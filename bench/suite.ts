@@ -20,7 +20,10 @@ export interface Sizes {
   throughput: ThroughputOptions;
   defense: { n: number; epochs: number };
   simulators: SimulatorOptions;
+  /** The headline sweep: trivial trials packed, as a spec for short trials would run them. */
   orchestration: OrchestrationOptions;
+  /** The same trials a workflow each (pack 1), for comparison. */
+  orchestrationUnpacked: OrchestrationOptions;
   mongo: MongoWriteOptions;
 }
 
@@ -29,14 +32,16 @@ export const SUITE_SIZES: Record<'default' | 'quick', Sizes> = {
     throughput: { n: 10000, epochs: 3, backends: ['wasm', 'wasm-ops', 'cpu', 'tfjs-node'] },
     defense: { n: 1024, epochs: 2 },
     simulators: { n: 5000, tasks: [...TASK_NAMES] },
-    orchestration: { trials: 1000, window: 50, activityConcurrency: 50 },
+    orchestration: { trials: 1000, window: 100, pack: 25, activityConcurrency: 50 },
+    orchestrationUnpacked: { trials: 1000, window: 50, pack: 1, activityConcurrency: 50 },
     mongo: { single: 500, batched: 2000, batch: 100, trials: 300 },
   },
   quick: {
     throughput: { n: 2000, epochs: 1, backends: ['wasm', 'wasm-ops', 'cpu', 'tfjs-node'] },
     defense: { n: 512, epochs: 1 },
     simulators: { n: 500, tasks: [...TASK_NAMES] },
-    orchestration: { trials: 100, window: 50, activityConcurrency: 50 },
+    orchestration: { trials: 100, window: 100, pack: 25, activityConcurrency: 50 },
+    orchestrationUnpacked: { trials: 100, window: 50, pack: 1, activityConcurrency: 50 },
     mongo: { single: 100, batched: 500, batch: 100, trials: 50 },
   },
 };
@@ -68,7 +73,15 @@ export interface SuiteFigures {
   defenseCostRatios: Record<string, number | null> | Failed;
   simulatorThroughput: Record<string, { simsPerSecond: number; simsPerCpuSecond: number }> | Failed;
   orchestration:
-    | { trialsPerSecond: number; overheadMsPerTrial: number; trials: number; details: unknown }
+    | {
+        trialsPerSecond: number;
+        overheadMsPerTrial: number;
+        trials: number;
+        pack: number;
+        /** The same sweep with a workflow per trial. */
+        unpacked: { trialsPerSecond: number; overheadMsPerTrial: number; pack: 1 } | Failed;
+        details: unknown;
+      }
     | Failed;
   mongoWritesPerSecond:
     | {
@@ -164,13 +177,30 @@ export async function runSuite(opts: {
     );
   });
 
+  const unpacked = await part('orchestrationUnpacked', wall, async () => {
+    const f = await runOrchestration(sizes.orchestrationUnpacked);
+    return {
+      trialsPerSecond: f.trialsPerSecond,
+      overheadMsPerTrial: f.overheadMsPerTrial,
+      pack: 1 as const,
+      details: f,
+    };
+  });
   const orchestration = await part('orchestration', wall, async () => {
     const f = await runOrchestration(sizes.orchestration);
     return {
       trialsPerSecond: f.trialsPerSecond,
       overheadMsPerTrial: f.overheadMsPerTrial,
       trials: f.trials,
-      details: f,
+      pack: sizes.orchestration.pack,
+      unpacked: isFailed(unpacked)
+        ? unpacked
+        : {
+            trialsPerSecond: unpacked.trialsPerSecond,
+            overheadMsPerTrial: unpacked.overheadMsPerTrial,
+            pack: 1 as const,
+          },
+      details: { packed: f, unpacked: isFailed(unpacked) ? unpacked : unpacked.details },
     };
   });
 
@@ -259,12 +289,12 @@ export function suiteTable(s: SuiteFigures): string {
   const o = s.orchestration;
   if (isFailed(o)) fail('orchestration', o);
   else {
-    const stalled = (o.details as { stalled?: string }).stalled;
+    const stalled = (o.details as { packed: { stalled?: string } }).packed.stalled;
     add(
       'orchestration',
       'trials/s',
       o.trialsPerSecond.toFixed(1),
-      `${o.trials} trivial trials${stalled ? ` completed before the sweep stalled (${stalled.slice(0, 90)})` : ''}`,
+      `${o.trials} trivial trials, ${o.pack} per pack${stalled ? `, completed before the sweep stalled (${stalled.slice(0, 90)})` : ''}`,
     );
     add(
       'orchestration',
@@ -272,6 +302,14 @@ export function suiteTable(s: SuiteFigures): string {
       o.overheadMsPerTrial.toFixed(1),
       o.overheadMsPerTrial <= 50 ? 'bar 50 ms: met' : 'bar 50 ms: NOT met',
     );
+    if (isFailed(o.unpacked)) fail('orchestration, a workflow per trial', o.unpacked);
+    else
+      add(
+        'orchestration',
+        'overhead ms/trial, a workflow per trial',
+        o.unpacked.overheadMsPerTrial.toFixed(1),
+        'pack 1',
+      );
   }
   const m = s.mongoWritesPerSecond;
   if (isFailed(m)) fail('mongo writes', m);

@@ -37,7 +37,7 @@ export function syntheticEvaluation(
 }
 
 /** A spec of about `trials` trials (seeds x budgets), each with one attack x objective x eps. */
-export function trivialSpec(trials: number, window: number): SweepSpec {
+export function trivialSpec(trials: number, window: number, pack = 1): SweepSpec {
   const nBudgets = Math.ceil(trials / 1000);
   const nSeeds = Math.ceil(trials / nBudgets);
   // A fresh seed offset per run keeps the IDs new even on a reused database.
@@ -58,5 +58,6 @@ export function trivialSpec(trials: number, window: number): SweepSpec {
       nTest: 10,
     },
     concurrency: window,
+    pack,
   });
 }

@@ -213,6 +213,7 @@ export const SWEEP_SPEC_SCHEMA: Schema = {
     training: trainingSchema,
     evaluation: evaluationSchema,
     concurrency: int(1, 10_000, { default: 4 }),
+    pack: int(1, 1_000, { default: 1 }),
     routing: {
       type: 'object',
       default: {},

@@ -82,6 +82,12 @@ export interface SweepSpec {
   evaluation: EvaluationOptions;
   /** Trials in flight at once. */
   concurrency: number;
+  /**
+   * Trials run together in one workflow, one activity per step (workflows/pack.ts): for sweeps of
+   * short trials, where the server's per-trial tasks would cost more than the trials. 1: a workflow
+   * per trial. Not part of any ID.
+   */
+  pack: number;
   routing: RoutingOptions;
   /** Stop the sweep at the first failed trial instead of recording it and going on. */
   failFast: boolean;

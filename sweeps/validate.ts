@@ -272,6 +272,11 @@ function checkSemantics(spec: SweepSpec): void {
       variants.set(key, i);
     }
   });
+  if (spec.pack > spec.concurrency)
+    throw new SpecError(
+      'spec/pack',
+      `must be at most concurrency (${spec.concurrency}), since a pack's trials are in flight together (got ${spec.pack})`,
+    );
   const trials = countTrials(spec);
   if (trials > MAX_TRIALS)
     throw new SpecError(

@@ -6,6 +6,7 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import {
   createSweepActivities,
+  withPackActivities,
   type ActivityDeps,
   type SweepActivities,
 } from '../activities/index.js';
@@ -74,6 +75,7 @@ export async function createSweepWorker(
     await store.ensureIndexes();
     // After ensureIndexes, which creates the collections whose tables it indexes.
     const ids = await indexEmbeddedIds(config);
+    store.idLookupsIndexed = ids.status === 'indexed';
     if (ids.status === 'indexed' && ids.created.length > 0)
       logger.info(`worker: FerretDB _id lookups indexed in ${ids.created.length} tables`, {
         component: 'worker',
@@ -83,13 +85,16 @@ export async function createSweepWorker(
         `worker: FerretDB looks documents up by _id with table scans here (${ids.reason}); install sqlite3 to index them`,
         { component: 'worker' },
       );
-    const activities = (opts.activities ?? createSweepActivities)({
-      store,
-      artifacts: new ArtifactStore(db),
-      logger,
-      codeVersion: opts.codeVersion ?? 'unknown',
-      backend: backend.name,
-    });
+    // The pack activities are rebuilt over whatever single-trial activities the worker was given.
+    const activities = withPackActivities(
+      (opts.activities ?? createSweepActivities)({
+        store,
+        artifacts: new ArtifactStore(db),
+        logger,
+        codeVersion: opts.codeVersion ?? 'unknown',
+        backend: backend.name,
+      }),
+    );
     native = await NativeConnection.connect(temporalConnectionOptions(config));
     const taskQueue = taskQueueName(opts.queue, opts.queuePrefix);
     const worker = await Worker.create({

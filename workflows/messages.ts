@@ -10,11 +10,26 @@ export const resumeSignal = defineSignal('resume');
 export const cancelSignal = defineSignal('cancel');
 export const progressQuery = defineQuery<SweepProgress>('progress');
 
+/**
+ * Failure types no retry can fix: activities/failures.ts' InvalidConfig and Diverged, and the
+ * store's validation errors (results/).
+ */
+export const FINAL_FAILURE_TYPES: readonly string[] = [
+  'InvalidConfig',
+  'Diverged',
+  'SchemaError',
+  'ConflictError',
+  'NotFoundError',
+];
+
 export const SWEEP_WORKFLOW_TYPE = 'sweepWorkflow';
 export const TRIAL_WORKFLOW_TYPE = 'trialWorkflow';
 
 export const sweepWorkflowId = (sweepId: string): string => `sweep/${sweepId}`;
 export const trialWorkflowId = (trialId: string): string => `trial/${trialId}`;
+/** A pack is named by its sweep and its first and last trial's positions (the sweep's order is fixed). */
+export const packWorkflowId = (sweepId: string, first: number, last: number): string =>
+  `pack/${sweepId}/${first}-${last}`;
 
 export interface SweepOptions {
   /** Continue as new after starting this many trials in one run (bounds the history). */
@@ -106,6 +121,21 @@ export interface TrialWorkflowInput {
   sweepId: string;
   trial: TrialConfig;
   options: SweepOptions;
+}
+
+export interface TrialPackInput {
+  sweepId: string;
+  trials: TrialConfig[];
+  options: SweepOptions;
+}
+
+/** What became of each trial of a pack (trial IDs). */
+export interface PackOutcome {
+  completed: string[];
+  /** Completed before this pack ran (by another sweep or an earlier run). */
+  skipped: string[];
+  failed: TrialFailure[];
+  cancelled: string[];
 }
 
 export interface TrialOutcome {

@@ -23,6 +23,7 @@ import {
   DEFAULT_SWEEP_OPTIONS,
   cancelSignal,
   pauseSignal,
+  packWorkflowId,
   progressQuery,
   resumeSignal,
   taskQueueName,
@@ -31,9 +32,11 @@ import {
   type SweepOptions,
   type SweepProgress,
   type SweepState,
+  type PackOutcome,
   type SweepWorkflowInput,
   type TrialFailure,
 } from './messages.js';
+import { trialPackWorkflow } from './pack.js';
 import { trialWorkflow } from './trial.js';
 
 /** Trials whose completion is looked up in one activity call. */
@@ -166,6 +169,47 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
       .finally(() => running.delete(trial.trialId));
   };
 
+  /** Trials `indices` in one TrialPackWorkflow (spec.pack > 1). */
+  const startPack = (indices: number[]): void => {
+    const trials = indices.map((i) => ix.at(i));
+    for (const t of trials) running.set(t.trialId, t.index);
+    c.started += trials.length;
+    const counted = (o: PackOutcome) => {
+      c.completed += o.completed.length + o.skipped.length;
+      c.skipped += o.skipped.length;
+      c.cancelled += o.cancelled.length;
+      c.failed += o.failed.length;
+      o.failed.forEach(noteFailure);
+      if (o.failed.length > 0 && spec.failFast && !failFastTriggered) {
+        failFastTriggered = true;
+        children.cancel();
+      }
+    };
+    children
+      .run(() =>
+        executeChild(trialPackWorkflow, {
+          workflowId: packWorkflowId(sweepId, indices[0]!, indices[indices.length - 1]!),
+          args: [{ sweepId, trials, options }],
+        }),
+      )
+      .then(counted, (err: unknown) => {
+        // The pack records its own trials' ends; here all of them count alike.
+        const ids = trials.map((t) => t.trialId);
+        if (isCancellation(err))
+          counted({ completed: [], skipped: [], failed: [], cancelled: ids });
+        else
+          counted({
+            completed: [],
+            skipped: [],
+            cancelled: [],
+            failed: ids.map((id) => failureOf(id, err)),
+          });
+      })
+      .finally(() => {
+        for (const t of trials) running.delete(t.trialId);
+      });
+  };
+
   // What MongoDB's sweep status says about pausing (registerSweep stores 'running').
   let pausedInStore = input.carried ? c.paused : false;
   const syncPaused = async (): Promise<void> => {
@@ -184,38 +228,59 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
     let startedThisRun = 0;
     let continueNow = false;
     const stop = () => cancelRequested || failFastTriggered;
-    while (c.nextIndex < ix.count && !stop() && !continueNow) {
-      const start = c.nextIndex;
+    const packSize = spec.pack ?? 1;
+    /** Trials gathered for the next pack; nextIndex moves past them once the pack starts. */
+    let pending: number[] = [];
+    const launch = async (): Promise<void> => {
+      for (;;) {
+        await syncPaused();
+        if (stop() || (!c.paused && running.size < spec.concurrency)) break;
+        await condition(
+          () =>
+            stop() || c.paused !== pausedInStore || (!c.paused && running.size < spec.concurrency),
+        );
+      }
+      if (stop()) return;
+      const last = pending[pending.length - 1]!;
+      if (packSize === 1) startTrial(last);
+      else startPack(pending);
+      startedThisRun += pending.length;
+      pending = [];
+      c.nextIndex = last + 1;
+    };
+    /** Next trial to read; ahead of nextIndex while a pack is being gathered. */
+    let cursor = c.nextIndex;
+    while (cursor < ix.count && !stop() && !continueNow) {
+      const start = cursor;
       const end = Math.min(ix.count, start + PAGE);
+      cursor = end;
       const ids: string[] = [];
       for (let i = start; i < end; i++) ids.push(ix.at(i).trialId);
       const done = new Set(await persist.completedTrials({ trialIds: ids }));
       for (let i = start; i < end; i++) {
         if (stop()) break;
-        if (startedThisRun >= options.continueAsNewEvery || workflowInfo().continueAsNewSuggested) {
+        if (
+          pending.length === 0 &&
+          (startedThisRun >= options.continueAsNewEvery || workflowInfo().continueAsNewSuggested)
+        ) {
           continueNow = true;
           break;
         }
         if (done.has(ids[i - start]!)) {
+          // Counted once: after a continue-as-new the sweep resumes past the last started pack,
+          // which lies beyond every trial counted here.
           c.completed++;
           c.skipped++;
-          c.nextIndex = i + 1;
+          if (pending.length === 0) c.nextIndex = i + 1;
           continue;
         }
-        for (;;) {
-          await syncPaused();
-          if (stop() || (!c.paused && running.size < spec.concurrency)) break;
-          await condition(
-            () =>
-              stop() ||
-              c.paused !== pausedInStore ||
-              (!c.paused && running.size < spec.concurrency),
-          );
-        }
-        if (stop()) break;
-        startTrial(i);
-        startedThisRun++;
-        c.nextIndex = i + 1;
+        pending.push(i);
+        if (pending.length >= packSize) await launch();
+      }
+      // The page is read; a partial pack waits for the next page unless this was the last.
+      if (pending.length > 0 && (end >= ix.count || stop())) {
+        if (stop()) pending = [];
+        else await launch();
       }
     }
     // Children do not carry over a continue-as-new: let the window drain first.

@@ -15,16 +15,14 @@ import {
 import type { SweepActivities } from '../activities/index.js';
 import type { EvaluateRecordSummary } from '../activities/evaluate.js';
 import type { ErrorInfo, TrialSummary } from '../results/documents.js';
-import { taskQueueName, type TrialOutcome, type TrialWorkflowInput } from './messages.js';
+import {
+  FINAL_FAILURE_TYPES,
+  taskQueueName,
+  type TrialOutcome,
+  type TrialWorkflowInput,
+} from './messages.js';
 
-/** Failure types that no retry can fix (activities/failures.ts, results/ validation). */
-const NON_RETRYABLE = [
-  'InvalidConfig',
-  'Diverged',
-  'SchemaError',
-  'ConflictError',
-  'NotFoundError',
-];
+const NON_RETRYABLE = [...FINAL_FAILURE_TYPES];
 
 const bookkeeping: ActivityOptions = {
   startToCloseTimeout: '2 minutes',

@@ -293,6 +293,24 @@ describe('results store on the real server', () => {
   });
 
   for (const fence of ['atomic', 'read-check-write'] as const) {
+    test(`completedAmong names the completed trials, by $in or _id by _id (${fence})`, async () => {
+      const s = syntheticSweep(`sw-done-${fence}`);
+      const store = new ResultStore(db, { fence });
+      await store.upsertTrials(s.trials.slice(0, 4));
+      const ids = s.trials.slice(0, 4).map((t) => t._id);
+      for (const id of [ids[1]!, ids[3]!]) {
+        const { attempt } = (await store.claimTrial(id)) as { attempt: number };
+        await store.transitionTrial(id, 'completed', { attempt, summary: s.summaries.get(id)! });
+      }
+      await store.claimTrial(ids[2]!);
+      const asked = [...ids, `${ids[0]}-unregistered`];
+      for (const indexed of [false, true]) {
+        store.idLookupsIndexed = indexed;
+        assert.deepEqual(await store.completedAmong(asked), [ids[1], ids[3]], `indexed ${indexed}`);
+      }
+      assert.deepEqual(await store.completedAmong([]), []);
+    });
+
     test(`claiming takes the next fencing token and skips a completed trial (${fence})`, async () => {
       const store = new ResultStore(db, { fence });
       const s = syntheticSweep(`sw-claim-${fence}`);

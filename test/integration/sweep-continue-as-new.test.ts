@@ -6,7 +6,7 @@ import { Worker } from '@temporalio/worker';
 import { submitSweep, waitForSweep } from '../../cli/sweep-client.js';
 import { expandSweep, sweepIdOf } from '../../sweeps/expand.js';
 import { sweepWorkflowBundle } from '../../workers/bundle.js';
-import { sweepWorkflowId, trialWorkflowId } from '../../workflows/messages.js';
+import { packWorkflowId, sweepWorkflowId, trialWorkflowId } from '../../workflows/messages.js';
 import {
   openSweepTestContext,
   startWorker,
@@ -93,5 +93,53 @@ describe('long sweeps', () => {
       replayed++;
     }
     assert.equal(replayed, histories.length);
+  });
+
+  // Five trials in packs of two, a continue-as-new after every pack: the last pack is a partial one.
+  const packed = tinySpec({
+    name: 'packed, continued as new',
+    defenses: [{ name: 'none' }, { name: 'fim', betas: [0.01, 0.03, 0.1, 0.3] }],
+    evaluation: spec.evaluation,
+    concurrency: 2,
+    pack: 2,
+  });
+  const packedId = sweepIdOf(packed);
+
+  test('a packed sweep continues as new between packs and replays', async () => {
+    await submitSweep(ctx.client, packed, { queuePrefix: ctx.queuePrefix, continueAsNewEvery: 2 });
+    const final = await waitForSweep(ctx.client, packedId, () => {}, 500);
+    assert.equal(final.state, 'completed');
+    assert.equal(final.completed, 5);
+    assert.equal(final.started, 5);
+    assert.equal(final.skipped, 0);
+    assert.equal(final.runs, 3, 'packs [0, 1] and [2, 3], then [4]');
+    assert.equal(
+      await ctx.store.trials.countDocuments({ sweepIds: packedId, status: 'completed' }),
+      5,
+    );
+    const ids = [
+      sweepWorkflowId(packedId),
+      packWorkflowId(packedId, 0, 1),
+      packWorkflowId(packedId, 2, 3),
+      packWorkflowId(packedId, 4, 4),
+    ];
+    const histories = [];
+    for (const workflowId of ids) {
+      const runs = await runIds(workflowId);
+      assert.ok(runs.length > 0, `${workflowId} ran`);
+      for (const runId of runs) {
+        histories.push({
+          workflowId,
+          history: await ctx.client.workflow.getHandle(workflowId, runId).fetchHistory(),
+        });
+      }
+    }
+    const bundle = await sweepWorkflowBundle();
+    let replayed = 0;
+    for await (const r of Worker.runReplayHistories({ workflowBundle: bundle }, histories)) {
+      assert.equal(r.error, undefined, `${r.workflowId}: ${String(r.error)}`);
+      replayed++;
+    }
+    assert.equal(replayed, 6, 'three sweep runs and three packs');
   });
 });

@@ -199,13 +199,14 @@ describe('IDs', () => {
     assert.deepEqual(ids(again), ids(a));
   });
 
-  test('name, description, concurrency, routing, queues and failFast change no ID', () => {
+  test('name, description, concurrency, pack, routing, queues and failFast change no ID', () => {
     const a = validateSweepSpec(baseSpec());
     const b = validateSweepSpec({
       ...baseSpec(),
       name: 'renamed',
       description: 'same science',
       concurrency: 64,
+      pack: 16,
       failFast: true,
       routing: { train: 'gpu', evaluate: 'gpu' },
       estimators: [

@@ -205,6 +205,7 @@ describe('validation fills defaults and normalizes', () => {
     assert.equal(spec.evaluation.tradeoffEps, 2);
     assert.deepEqual(spec.routing, { train: 'cpu', evaluate: 'cpu' });
     assert.equal(spec.concurrency, 4);
+    assert.equal(spec.pack, 1);
     assert.equal(spec.failFast, false);
     assert.deepEqual(spec.defenses[0]!.betas, [0.1]);
     assert.deepEqual(spec.defenses[1]!.trainEps, [1]);
@@ -496,6 +497,12 @@ describe('bad-spec corpus (issue 9): each rejected with the JSON path', () => {
       () => validateSweepSpec(withSpec({ concurrency: 0 })),
       'spec/concurrency',
       /must be >= 1/,
+    );
+    rejects(() => validateSweepSpec(withSpec({ pack: 0 })), 'spec/pack', /must be >= 1/);
+    rejects(
+      () => validateSweepSpec(withSpec({ concurrency: 8, pack: 10 })),
+      'spec/pack',
+      /must be at most concurrency \(8\), since a pack's trials are in flight together \(got 10\)/,
     );
   });
 
