@@ -43,6 +43,8 @@ export type TrainInput = Pick<
 
 /** What a heartbeat of the train activity carries. */
 export interface TrainHeartbeat {
+  /** Whose training (a pack's trainMany trains several in turn); absent in older heartbeats. */
+  trialId?: string;
   epoch: number;
   maxEpochs: number;
   trainLoss: number;
@@ -182,7 +184,8 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
   // Reconcile the previous attempt's last heartbeat with the stored checkpoint.
   let resumeFrom = await readCheckpoint(deps, checkpointName);
   const hint = ctx.info.heartbeatDetails as Partial<TrainHeartbeat> | undefined;
-  if (hint?.epoch !== undefined && hint.epoch !== (resumeFrom?.epoch ?? 0)) {
+  const ours = hint?.trialId === undefined || hint.trialId === input.trialId;
+  if (ours && hint?.epoch !== undefined && hint.epoch !== (resumeFrom?.epoch ?? 0)) {
     log(
       `attempt ${ctx.info.attempt}: the last heartbeat reported epoch ${hint.epoch}, the stored checkpoint holds ${resumeFrom?.epoch ?? 0}; resuming from the checkpoint`,
     );
@@ -192,6 +195,7 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
   const started = performance.now();
   // Until the first epoch ends, the checkpoint's epoch is the progress to report.
   let lastBeat: TrainHeartbeat = {
+    trialId: input.trialId,
     epoch: resumeFrom?.epoch ?? 0,
     maxEpochs: p.hyperparameters.maxEpochs,
     trainLoss: NaN,
@@ -232,6 +236,7 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
         signal: ctx.cancellationSignal,
         onEpoch: (e) => {
           const beat: TrainHeartbeat = {
+            trialId: input.trialId,
             epoch: e.epoch,
             maxEpochs: e.maxEpochs,
             trainLoss: e.trainLoss,

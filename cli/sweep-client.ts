@@ -211,17 +211,26 @@ export async function waitForSweep(
   return done;
 }
 
-/** The last heartbeat of a trial's running train activity (epoch and losses), if it is training. */
+/**
+ * The last heartbeat of a trial's running training (epoch and losses), if it is training: of the
+ * train activity of its TrialWorkflow, or of its pack's trainMany while that trains this trial.
+ */
 export async function trainingProgress(
   client: Client,
   trialId: string,
+  workflowId = trialWorkflowId(trialId),
 ): Promise<TrainHeartbeat | undefined> {
   try {
-    const d = await client.workflow.getHandle(trialWorkflowId(trialId)).describe();
+    const d = await client.workflow.getHandle(workflowId).describe();
     for (const a of d.raw.pendingActivities ?? []) {
       const first = a.heartbeatDetails?.payloads?.[0];
-      if (a.activityType?.name === 'train' && first)
-        return defaultPayloadConverter.fromPayload<TrainHeartbeat>(first as Payload);
+      const name = a.activityType?.name;
+      if ((name !== 'train' && name !== 'trainMany') || !first) continue;
+      const beat = defaultPayloadConverter.fromPayload<Partial<TrainHeartbeat>>(first as Payload);
+      // Between a pack's items the heartbeat names the item, not an epoch.
+      if (beat.epoch === undefined) continue;
+      if (beat.trialId === undefined ? name === 'train' : beat.trialId === trialId)
+        return beat as TrainHeartbeat;
     }
   } catch {
     // The trial ended meanwhile.

@@ -22,7 +22,12 @@ const INDEX_SUFFIX = '_robustsbi_id';
 
 export type IdIndexResult =
   | { status: 'indexed'; file: string; tables: string[]; created: string[] }
-  | { status: 'unavailable'; reason: string };
+  | {
+      status: 'unavailable';
+      /** external: another server than the embedded FerretDB, which needs no such index. */
+      cause: 'external' | 'no-database' | 'no-sqlite3' | 'sqlite3-failed';
+      reason: string;
+    };
 
 class Sqlite3Missing extends Error {}
 
@@ -47,8 +52,8 @@ function sqlite3(file: string, sql: string, sqlite3Path: string): Promise<string
 /**
  * Adds the `_id` index FerretDB's lookups can use to every collection of database `dbName` in
  * FerretDB's SQLite directory `dataDir`. Idempotent; run it again after new collections appear.
- * 'unavailable' (with the reason) where the database file or sqlite3 is missing: FerretDB then
- * answers the same, only slower.
+ * 'unavailable' (with the reason) where the database file or sqlite3 is missing or sqlite3 fails
+ * (a lock held past its timeout): FerretDB then answers the same, only slower.
  */
 export async function indexFerretIds(
   dataDir: string,
@@ -56,38 +61,37 @@ export async function indexFerretIds(
   sqlite3Path = 'sqlite3',
 ): Promise<IdIndexResult> {
   const file = join(dataDir, `${dbName}.sqlite`);
-  if (!existsSync(file)) return { status: 'unavailable', reason: `${file} does not exist` };
-  let listed: string;
+  if (!existsSync(file))
+    return { status: 'unavailable', cause: 'no-database', reason: `${file} does not exist` };
   try {
-    listed = await sqlite3(file, `SELECT table_name FROM ${COLLECTIONS_TABLE};`, sqlite3Path);
+    const lines = async (sql: string) =>
+      (await sqlite3(file, sql, sqlite3Path)).split('\n').filter((t) => t.length > 0);
+    const tables = await lines(`SELECT table_name FROM ${COLLECTIONS_TABLE};`);
+    const before = new Set(
+      await lines(
+        `SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%${INDEX_SUFFIX}';`,
+      ),
+    );
+    const missing = tables.filter((t) => !before.has(t + INDEX_SUFFIX));
+    if (missing.length > 0) {
+      const sql = missing
+        .map(
+          (t) =>
+            `CREATE INDEX IF NOT EXISTS ${quoteIdent(t + INDEX_SUFFIX)} ON ${quoteIdent(t)} (${ID_EXPRESSION});`,
+        )
+        .join('\n');
+      await sqlite3(file, `BEGIN; ${sql} COMMIT;`, sqlite3Path);
+    }
+    return { status: 'indexed', file, tables, created: missing };
   } catch (err) {
     if (err instanceof Sqlite3Missing)
-      return { status: 'unavailable', reason: `${sqlite3Path} is not installed` };
-    throw err;
+      return {
+        status: 'unavailable',
+        cause: 'no-sqlite3',
+        reason: `${sqlite3Path} is not installed`,
+      };
+    return { status: 'unavailable', cause: 'sqlite3-failed', reason: (err as Error).message };
   }
-  const tables = listed.split('\n').filter((t) => t.length > 0);
-  const before = new Set(
-    (
-      await sqlite3(
-        file,
-        `SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%${INDEX_SUFFIX}';`,
-        sqlite3Path,
-      )
-    )
-      .split('\n')
-      .filter((t) => t.length > 0),
-  );
-  const missing = tables.filter((t) => !before.has(t + INDEX_SUFFIX));
-  if (missing.length > 0) {
-    const sql = missing
-      .map(
-        (t) =>
-          `CREATE INDEX IF NOT EXISTS ${quoteIdent(t + INDEX_SUFFIX)} ON ${quoteIdent(t)} (${ID_EXPRESSION});`,
-      )
-      .join('\n');
-    await sqlite3(file, `BEGIN; ${sql} COMMIT;`, sqlite3Path);
-  }
-  return { status: 'indexed', file, tables, created: missing };
 }
 
 /**
@@ -99,6 +103,7 @@ export function indexEmbeddedIds(config: Config, sqlite3Path?: string): Promise<
   if (config.mongo.external && mongoHosts(config.mongo.uri) !== embedded)
     return Promise.resolve({
       status: 'unavailable',
+      cause: 'external',
       reason: 'MONGODB_URI names a server other than the embedded FerretDB',
     });
   return indexFerretIds(stackPaths(config).ferretData, config.mongo.db, sqlite3Path);

@@ -80,7 +80,7 @@ export async function createSweepWorker(
       logger.info(`worker: FerretDB _id lookups indexed in ${ids.created.length} tables`, {
         component: 'worker',
       });
-    else if (ids.status === 'unavailable' && !/other than/.test(ids.reason))
+    else if (ids.status === 'unavailable' && ids.cause !== 'external')
       logger.warn(
         `worker: FerretDB looks documents up by _id with table scans here (${ids.reason}); install sqlite3 to index them`,
         { component: 'worker' },

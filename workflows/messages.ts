@@ -113,7 +113,8 @@ export interface SweepProgress {
   skipped: number;
   started: number;
   runs: number;
-  runningTrials: { trialId: string; index: number }[];
+  /** workflowId: the TrialWorkflow or TrialPackWorkflow running the trial. */
+  runningTrials: { trialId: string; index: number; workflowId: string }[];
   failures: TrialFailure[];
 }
 

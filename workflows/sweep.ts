@@ -85,7 +85,8 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
   let state: SweepState = input.carried ? (c.paused ? 'paused' : 'running') : 'registering';
   let cancelRequested = false;
   let failFastTriggered = false;
-  const running = new Map<string, number>();
+  /** trialId -> its position and the workflow running it. */
+  const running = new Map<string, { index: number; workflowId: string }>();
   const children = new CancellationScope();
 
   const progress = (): SweepProgress => ({
@@ -100,7 +101,7 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
     skipped: c.skipped,
     started: c.started,
     runs: c.runs,
-    runningTrials: [...running].map(([trialId, index]) => ({ trialId, index })),
+    runningTrials: [...running].map(([trialId, r]) => ({ trialId, ...r })),
     failures: [...c.failures],
   });
   const finished = () => ['completed', 'failed', 'cancelled', 'aggregating'].includes(state);
@@ -131,12 +132,13 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
 
   const startTrial = (index: number): void => {
     const trial = ix.at(index);
-    running.set(trial.trialId, index);
+    const workflowId = trialWorkflowId(trial.trialId);
+    running.set(trial.trialId, { index, workflowId });
     c.started++;
     children
       .run(() =>
         executeChild(trialWorkflow, {
-          workflowId: trialWorkflowId(trial.trialId),
+          workflowId,
           args: [{ sweepId, trial, options }],
         }),
       )
@@ -172,7 +174,8 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
   /** Trials `indices` in one TrialPackWorkflow (spec.pack > 1). */
   const startPack = (indices: number[]): void => {
     const trials = indices.map((i) => ix.at(i));
-    for (const t of trials) running.set(t.trialId, t.index);
+    const workflowId = packWorkflowId(sweepId, indices[0]!, indices[indices.length - 1]!);
+    for (const t of trials) running.set(t.trialId, { index: t.index, workflowId });
     c.started += trials.length;
     const counted = (o: PackOutcome) => {
       c.completed += o.completed.length + o.skipped.length;
@@ -188,7 +191,7 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
     children
       .run(() =>
         executeChild(trialPackWorkflow, {
-          workflowId: packWorkflowId(sweepId, indices[0]!, indices[indices.length - 1]!),
+          workflowId,
           args: [{ sweepId, trials, options }],
         }),
       )

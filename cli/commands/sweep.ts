@@ -163,7 +163,7 @@ async function run(argv: string[]): Promise<number> {
             let training = '';
             const first = p.runningTrials[0];
             if (first) {
-              const hb = await client.trainingProgress(t.client, first.trialId);
+              const hb = await client.trainingProgress(t.client, first.trialId, first.workflowId);
               if (hb)
                 training = `; trial ${first.index} training ${bar(hb.epoch, hb.maxEpochs, 10)} epoch ${hb.epoch}/${hb.maxEpochs} val ${Number.isFinite(hb.valLoss) && hb.valLoss !== null ? Number(hb.valLoss).toFixed(3) : '-'}`;
             }

@@ -79,22 +79,23 @@ describe('FerretDB _id index', () => {
   });
 
   test('says why where it cannot index', async () => {
-    const missing = await indexFerretIds(
-      stackPaths(config).ferretData,
-      dbName,
-      '/nonexistent/sqlite3',
-    );
-    assert.deepEqual(missing, {
+    const dir = stackPaths(config).ferretData;
+    assert.deepEqual(await indexFerretIds(dir, dbName, '/nonexistent/sqlite3'), {
       status: 'unavailable',
+      cause: 'no-sqlite3',
       reason: '/nonexistent/sqlite3 is not installed',
     });
-    const noDb = await indexFerretIds(stackPaths(config).ferretData, 'no_such_db');
-    assert.equal(noDb.status, 'unavailable');
+    // A sqlite3 that fails (as one would on a lock held past its timeout) is no error either.
+    const failing = await indexFerretIds(dir, dbName, '/bin/false');
+    assert.equal(failing.status === 'unavailable' && failing.cause, 'sqlite3-failed');
+    const noDb = await indexFerretIds(dir, 'no_such_db');
+    assert.equal(noDb.status === 'unavailable' && noDb.cause, 'no-database');
     const external = await indexEmbeddedIds(
       loadConfig({ ...sharedStackEnv(), MONGODB_URI: 'mongodb://db.example:27017/' }),
     );
     assert.deepEqual(external, {
       status: 'unavailable',
+      cause: 'external',
       reason: 'MONGODB_URI names a server other than the embedded FerretDB',
     });
   });

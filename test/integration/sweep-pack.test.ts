@@ -5,7 +5,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
-import { controlSweep, submitSweep, waitForSweep } from '../../cli/sweep-client.js';
+import type { TrainHeartbeat } from '../../activities/train.js';
+import {
+  controlSweep,
+  submitSweep,
+  trainingProgress,
+  waitForSweep,
+} from '../../cli/sweep-client.js';
 import { evaluationPlan, expandSweep, sweepIdOf } from '../../sweeps/expand.js';
 import { packWorkflowId, progressQuery, trialWorkflowId } from '../../workflows/messages.js';
 import {
@@ -206,6 +212,22 @@ describe('a packed sweep', () => {
         const doc = await ctx.store.getTrial(trials[0]!.trialId);
         return doc?.status === 'running' && (await h.query(progressQuery)).running === 2;
       });
+      // Its training is visible per trial: the pack's trainMany trains the first trial, not the second.
+      const p = await h.query(progressQuery);
+      const packId = packWorkflowId(sweepId, 0, 1);
+      assert.deepEqual(
+        p.runningTrials.map((r) => r.workflowId),
+        [packId, packId],
+      );
+      let beat: TrainHeartbeat | undefined;
+      await until('the first trial reports an epoch', async () => {
+        beat = await trainingProgress(ctx.client, trials[0]!.trialId, packId);
+        return beat !== undefined && beat.epoch >= 1;
+      });
+      assert.equal(beat?.trialId, trials[0]!.trialId);
+      assert.equal(beat?.maxEpochs, 5000);
+      assert.equal(await trainingProgress(ctx.client, trials[1]!.trialId, packId), undefined);
+
       assert.equal(await controlSweep(ctx.client, sweepId, 'cancel'), true);
       const end = await waitForSweep(ctx.client, sweepId, () => {}, 500);
       assert.equal(end.state, 'cancelled');
