@@ -9,6 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../infra/config.js';
 import { mongoClient } from '../infra/connections.js';
+import { indexFerretIds } from '../infra/ferret-id-index.js';
+import { stackPaths } from '../infra/stack.js';
 import { trialInputFromSweep, type TrialSummary } from '../results/documents.js';
 import { ResultStore } from '../results/store.js';
 import { expandSweep, sweepIdOf } from '../sweeps/expand.js';
@@ -52,6 +54,8 @@ export interface MongoWriteFigures {
   trialRegistration: WriteRate;
   /** Trial transitions per second (transitionTrial, one per call), claim and complete alike. */
   trialTransitions: WriteRate;
+  /** 'indexed': FerretDB's _id lookups were indexed as a worker indexes them; else why not. */
+  idLookups: string;
 }
 
 function rate(
@@ -78,6 +82,9 @@ export async function runMongoWritesOn(
     const db = client.db(`bench_writes_${randomBytes(3).toString('hex')}`);
     const store = new ResultStore(db);
     await store.ensureIndexes();
+    // As a worker does on the embedded stack (infra/ferret-id-index.ts).
+    const ids = await indexFerretIds(stackPaths(config).ferretData, db.databaseName);
+    store.idLookupsIndexed = ids.status === 'indexed';
     // Wall and CPU time here, and FerretDB's CPU time meanwhile.
     const timed = async (f: () => Promise<void>) => {
       const f0 = serverCpuSeconds(config).mongodb;
@@ -137,6 +144,7 @@ export async function runMongoWritesOn(
       batched: rate(many.length, opts.batch, b),
       trialRegistration: rate(trials.length, 500, reg),
       trialTransitions: rate(2 * trials.length, 1, tr),
+      idLookups: ids.status === 'indexed' ? 'indexed' : ids.reason,
     };
   } finally {
     await client.close();
@@ -167,6 +175,8 @@ export function mongoWritesTable(f: MongoWriteFigures): string {
     row(`evaluations, batched (putEvaluations of ${f.batched.perCall})`, f.batched),
     row('trials registered (upsertTrials pages)', f.trialRegistration),
     row('trial transitions (claim + complete, one per call)', f.trialTransitions),
+    '',
+    `FerretDB _id lookups: ${f.idLookups}.`,
   ].join('\n');
 }
 

@@ -316,7 +316,12 @@ export function suiteTable(s: SuiteFigures): string {
   else {
     add('mongo writes', 'evaluations/s, single (1 per call)', f0(m.single));
     add('mongo writes', `evaluations/s, batched (${m.batchSize} per call)`, f0(m.batched));
-    add('mongo writes', 'trial transitions/s (1 per call)', f0(m.trialTransitions));
+    add(
+      'mongo writes',
+      'trial transitions/s (1 per call)',
+      f0(m.trialTransitions),
+      `FerretDB _id lookups: ${(m.details as { idLookups?: string }).idLookups ?? '?'}`,
+    );
   }
   const secs = Object.entries(s.wallS)
     .map(([k, v]) => `${k} ${v.toFixed(0)} s`)
