@@ -29,7 +29,12 @@ export interface Sizes {
 
 export const SUITE_SIZES: Record<'default' | 'quick', Sizes> = {
   default: {
-    throughput: { n: 10000, epochs: 3, backends: ['wasm', 'wasm-ops', 'cpu', 'tfjs-node'] },
+    throughput: {
+      n: 10000,
+      epochs: 10,
+      reps: 3,
+      backends: ['wasm', 'wasm-ops', 'cpu', 'tfjs-node'],
+    },
     defense: { n: 1024, epochs: 2 },
     simulators: { n: 5000, tasks: [...TASK_NAMES] },
     orchestration: { trials: 1000, window: 100, pack: 25, activityConcurrency: 50 },
@@ -57,6 +62,8 @@ export interface BackendThroughput {
   ratioToTorch?: number;
   /** tfjs / torch, CPU time (less sensitive to other load on the machine). */
   ratioToTorchCpu?: number;
+  /** tfjs / torch by CPU time in each interleaved repetition (the figures above are medians). */
+  ratioToTorchCpuEach?: number[];
   version?: string;
 }
 
@@ -135,6 +142,9 @@ export async function runSuite(opts: {
               ? {
                   ratioToTorch: r.simulationsPerSecond! / torch.simulationsPerSecond!,
                   ratioToTorchCpu: r.simulationsPerCpuSecond! / torch.simulationsPerCpuSecond!,
+                  ratioToTorchCpuEach: (r.reps ?? []).map(
+                    (x, j) => x.simulationsPerCpuSecond / torch.reps![j]!.simulationsPerCpuSecond,
+                  ),
                 }
               : {}),
           }
@@ -259,8 +269,12 @@ export function suiteTable(s: SuiteFigures): string {
         `${name} sims/s (wall; per CPU-s)`,
         `${f0(r.simsPerSecond!)}; ${f0(r.simsPerCpuSecond!)}`,
         r.ratioToTorch !== undefined
-          ? `vs torch ${r.ratioToTorch.toFixed(3)} wall, ${r.ratioToTorchCpu!.toFixed(3)} CPU`
-          : `MAF gaussian_linear, n ${settings.n}, ${settings.epochs} epochs`,
+          ? `vs torch ${r.ratioToTorch.toFixed(3)} wall, ${r.ratioToTorchCpu!.toFixed(3)} CPU${
+              (r.ratioToTorchCpuEach?.length ?? 0) > 1
+                ? ` (medians of ${r.ratioToTorchCpuEach!.length} interleaved runs; CPU ratio each: ${r.ratioToTorchCpuEach!.map((x) => x.toFixed(2)).join(', ')})`
+                : ''
+            }`
+          : `MAF gaussian_linear, n ${settings.n}, ${settings.epochs} epochs${settings.reps && settings.reps > 1 ? `, median of ${settings.reps} runs` : ''}`,
       );
     }
   }

@@ -5,7 +5,7 @@
 //
 //   node dist/bench/train-throughput.js [--n 10000] [--epochs 20]
 //                                       [--backends cpu,wasm,wasm-ops,tfjs-node]
-//                                       [--no-torch] [--no-install] [--json]
+//                                       [--no-torch] [--no-install] [--reps 1] [--json]
 // runTrainThroughput (exported) returns the same figures to the suite (bench/suite.ts).
 //
 // Each backend runs in its own child process (clean peak RSS, one backend per process), with
@@ -47,6 +47,8 @@ export interface Row {
   peakTfMb?: number;
   finalValLoss?: number;
   version?: string;
+  /** Each repetition's (sims/s, sims/CPU-s); the row's other figures are of the median one by CPU. */
+  reps?: { simulationsPerSecond: number; simulationsPerCpuSecond: number }[];
 }
 
 const ONE_THREAD_ENV = {
@@ -159,6 +161,11 @@ export interface ThroughputOptions {
   noTorch?: boolean;
   /** Never create the torch venv (report torch as unavailable when it is missing). */
   noInstall?: boolean;
+  /**
+   * Repetitions of the whole sequence (each backend, then torch), interleaved so that both sides see
+   * the same machine; each row reports its median repetition by CPU throughput (default 1).
+   */
+  reps?: number;
 }
 
 export interface ThroughputFigures {
@@ -177,7 +184,43 @@ export const THROUGHPUT_DEFAULTS: ThroughputOptions = {
   backends: ['cpu', 'wasm', 'wasm-ops', 'tfjs-node'],
 };
 
+/**
+ * The repetitions of one implementation as one row: the median repetition by CPU throughput (the
+ * lower middle of an even count), with every repetition's throughputs; the first failure if any failed.
+ */
+export function medianRow(runs: readonly Row[]): Row {
+  const failed = runs.find((r) => !r.ok);
+  if (failed || runs.length === 0) return failed ?? { impl: '?', ok: false, reason: 'no runs' };
+  const sorted = [...runs].sort((a, b) => a.simulationsPerCpuSecond! - b.simulationsPerCpuSecond!);
+  return {
+    ...sorted[(sorted.length - 1) >> 1]!,
+    reps: runs.map((r) => ({
+      simulationsPerSecond: r.simulationsPerSecond!,
+      simulationsPerCpuSecond: r.simulationsPerCpuSecond!,
+    })),
+  };
+}
+
 export async function runTrainThroughput(opts: ThroughputOptions): Promise<ThroughputFigures> {
+  const reps = Math.max(1, opts.reps ?? 1);
+  const runs: Row[][] = [];
+  for (let r = 0; r < reps; r++) {
+    if (reps > 1) console.error(`throughput: repetition ${r + 1} of ${reps}`);
+    const once = await runTrainThroughputOnce(opts);
+    once.rows.forEach((row, i) => (runs[i] ??= []).push(row));
+  }
+  const valSize = opts.valSize ?? Math.round(opts.n / 10);
+  return {
+    task: 'gaussian_linear',
+    estimator: 'maf',
+    n: opts.n,
+    epochs: opts.epochs,
+    valSize,
+    rows: runs.map(medianRow),
+  };
+}
+
+async function runTrainThroughputOnce(opts: ThroughputOptions): Promise<ThroughputFigures> {
   const { n, epochs } = opts;
   const valSize = opts.valSize ?? Math.round(n / 10);
   const self = fileURLToPath(import.meta.url);
@@ -265,6 +308,7 @@ export function throughputTable(f: ThroughputFigures): string {
     'peak RSS MB',
     'peak tf MB',
     'final val NLL',
+    'reps: ratio (CPU) each',
   ];
   const table = rows.map((r) =>
     r.ok
@@ -286,8 +330,15 @@ export function throughputTable(f: ThroughputFigures): string {
           fmt(r.peakRssMb),
           fmt(r.peakTfMb, 1),
           fmt(r.finalValLoss, 3),
+          torch.ok && r.impl !== 'torch' && r.reps && torch.reps
+            ? r.reps
+                .map((x, i) =>
+                  fmt(x.simulationsPerCpuSecond / torch.reps![i]!.simulationsPerCpuSecond, 2),
+                )
+                .join(', ')
+            : '-',
         ]
-      : [r.impl, '', `unavailable (${r.reason})`, '', '', '', '', '', '', '', '', ''],
+      : [r.impl, '', `unavailable (${r.reason})`, '', '', '', '', '', '', '', '', '', ''],
   );
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => (t[i] ?? '').length)));
   const line = (cells: string[]): string =>
@@ -308,6 +359,7 @@ export function throughputOptions(a: Map<string, string>): ThroughputOptions {
     backends: a.get('backends')?.split(',') ?? THROUGHPUT_DEFAULTS.backends,
     noTorch: a.has('no-torch'),
     noInstall: a.has('no-install'),
+    ...(a.has('reps') ? { reps: Number(a.get('reps')) } : {}),
   };
 }
 

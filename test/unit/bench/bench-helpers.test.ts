@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { numberArg, parseArgs } from '../../../bench/args.js';
 import { syntheticEvaluation, trivialSpec } from '../../../bench/synthetic-results.js';
+import { medianRow, type Row } from '../../../bench/train-throughput.js';
 import { evaluationId } from '../../../results/documents.js';
 import { encodeDocument } from '../../../results/nonfinite.js';
 import { validateDocument } from '../../../results/schemas.js';
@@ -36,6 +37,30 @@ describe('bench helpers', () => {
         1,
       );
     }
+  });
+
+  test('trivialSpec packs as told', () => {
+    assert.equal(trivialSpec(100, 50).pack, 1);
+    assert.equal(trivialSpec(100, 50, 25).pack, 25);
+  });
+
+  test('medianRow keeps the median repetition by CPU throughput, and every repetition', () => {
+    const run = (wall: number, cpu: number, trainS: number): Row => ({
+      impl: 'tfjs-wasm',
+      ok: true,
+      simulationsPerSecond: wall,
+      simulationsPerCpuSecond: cpu,
+      trainS,
+    });
+    const odd = medianRow([run(10, 30, 1), run(20, 10, 2), run(30, 20, 3)]);
+    assert.equal(odd.trainS, 3, 'the repetition of CPU throughput 20');
+    assert.deepEqual(
+      odd.reps?.map((r) => r.simulationsPerCpuSecond),
+      [30, 10, 20],
+    );
+    assert.equal(medianRow([run(1, 4, 1), run(1, 2, 2)]).trainS, 2, 'the lower middle of two');
+    const failed = medianRow([run(1, 1, 1), { impl: 'tfjs-wasm', ok: false, reason: 'crashed' }]);
+    assert.deepEqual(failed, { impl: 'tfjs-wasm', ok: false, reason: 'crashed' });
   });
 
   test('a synthetic evaluation is a valid evaluations document with the composed _id', () => {
