@@ -6,40 +6,25 @@
 // for good is ended as failed with its reason and drops out; the others go on. Cancelled, it ends its
 // unfinished trials as cancelled and reports them.
 import {
-  ActivityFailure,
-  ApplicationFailure,
   CancellationScope,
   isCancellation,
   proxyActivities,
   proxyLocalActivities,
-  type ActivityOptions,
 } from '@temporalio/workflow';
 import type { EvaluateRecordSummary } from '../activities/evaluate.js';
 import type { ItemOutcome, SweepActivities, TrainResult } from '../activities/index.js';
-import type { ErrorInfo, TrialSummary } from '../results/documents.js';
+import type { ErrorInfo } from '../results/documents.js';
 import type { TrialConfig } from '../sweeps/types.js';
+import { taskQueueName, type PackOutcome, type TrialPackInput } from './messages.js';
 import {
-  FINAL_FAILURE_TYPES,
-  taskQueueName,
-  type PackOutcome,
-  type TrialPackInput,
-} from './messages.js';
-
-const NON_RETRYABLE = [...FINAL_FAILURE_TYPES];
-
-const bookkeeping: ActivityOptions = {
-  startToCloseTimeout: '2 minutes',
-  retry: { maximumInterval: '1 minute', nonRetryableErrorTypes: NON_RETRYABLE },
-};
-
-function failureInfo(err: unknown): ErrorInfo {
-  let e: unknown = err;
-  while (e instanceof ActivityFailure && e.cause) e = e.cause;
-  if (e instanceof ApplicationFailure)
-    return { type: e.type ?? 'Error', message: e.message, nonRetryable: e.nonRetryable === true };
-  const x = e as { name?: string; message?: string };
-  return { type: x?.name ?? 'Error', message: x?.message ?? String(e), nonRetryable: false };
-}
+  bookkeeping,
+  evaluateInput,
+  failureInfo,
+  simulateInput,
+  stepOptions,
+  trainInput,
+  trialSummary,
+} from './trial-steps.js';
 
 /** Groups `items` by `key`, keeping their order within each group. */
 function groupBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]> {
@@ -58,16 +43,9 @@ export async function trialPackWorkflow(input: TrialPackInput): Promise<PackOutc
   const q = (name: string) => taskQueueName(name, options.queuePrefix);
   const persist = proxyLocalActivities<SweepActivities>(bookkeeping);
   const step = (queue: string, startToCloseTimeout: string, maximumAttempts: number) =>
-    proxyActivities<SweepActivities>({
-      taskQueue: q(queue),
-      startToCloseTimeout,
-      heartbeatTimeout: options.heartbeatTimeout,
-      retry: {
-        maximumInterval: '1 minute',
-        maximumAttempts,
-        nonRetryableErrorTypes: NON_RETRYABLE,
-      },
-    });
+    proxyActivities<SweepActivities>(
+      stepOptions(q(queue), startToCloseTimeout, maximumAttempts, options.heartbeatTimeout),
+    );
 
   const outcome: PackOutcome = { completed: [], skipped: [], failed: [], cancelled: [] };
   const claims = await persist.claimTrials({ trialIds: trials.map((t) => t.trialId) });
@@ -116,23 +94,20 @@ export async function trialPackWorkflow(input: TrialPackInput): Promise<PackOutc
   /** The distinct datasets of the live trials, each with the trials that use it. */
   const datasets = (id: (t: TrialConfig) => string) => [...groupBy(liveTrials(), id).values()];
 
-  try {
-    const { simulateMany } = step('cpu', '1 hour', 10);
-    await runStep(
-      datasets((t) => t.simulationId),
+  /** Draws each distinct training set or test set of the live trials once. */
+  const simulateSets = (purpose: 'train' | 'test', id: (t: TrialConfig) => string) =>
+    runStep(
+      datasets(id),
       (g) => g.map((t) => t.trialId),
       (gs) =>
-        simulateMany({
-          items: gs.map(([t]) => ({
-            purpose: 'train' as const,
-            task: t!.task,
-            n: t!.budget,
-            seed: t!.seed,
-            id: t!.simulationId,
-          })),
+        step('cpu', '1 hour', 10).simulateMany({
+          items: gs.map(([t]) => simulateInput(t!, purpose)),
         }),
       () => undefined,
     );
+
+  try {
+    await simulateSets('train', (t) => t.simulationId);
 
     const trained = new Map<string, TrainResult>();
     await Promise.all(
@@ -140,40 +115,13 @@ export async function trialPackWorkflow(input: TrialPackInput): Promise<PackOutc
         runStep(
           group,
           (t) => [t.trialId],
-          (ts) =>
-            step(queue, options.trainTimeout, 20).trainMany({
-              items: ts.map((t) => ({
-                trialId: t.trialId,
-                modelId: t.modelId,
-                simulationId: t.simulationId,
-                task: t.task,
-                estimator: t.estimator,
-                defense: t.defense,
-                budget: t.budget,
-                seed: t.seed,
-                training: t.training,
-              })),
-            }),
+          (ts) => step(queue, options.trainTimeout, 20).trainMany({ items: ts.map(trainInput) }),
           (t, r) => trained.set(t.trialId, r),
         ),
       ),
     );
 
-    await runStep(
-      datasets((t) => t.testSetId),
-      (g) => g.map((t) => t.trialId),
-      (gs) =>
-        simulateMany({
-          items: gs.map(([t]) => ({
-            purpose: 'test' as const,
-            task: t!.task,
-            n: t!.evaluation.nTest,
-            seed: t!.seed,
-            id: t!.testSetId,
-          })),
-        }),
-      () => undefined,
-    );
+    await simulateSets('test', (t) => t.testSetId);
 
     const records = new Map<string, EvaluateRecordSummary[]>();
     await Promise.all(
@@ -187,18 +135,9 @@ export async function trialPackWorkflow(input: TrialPackInput): Promise<PackOutc
           (x) => [x.t.trialId],
           (xs) =>
             step(queue, options.evaluateTimeout, 20).evaluateMany({
-              items: xs.map(({ t, attack, eps }) => ({
-                trial: {
-                  trialId: t.trialId,
-                  testSetId: t.testSetId,
-                  task: t.task,
-                  seed: t.seed,
-                  evaluation: t.evaluation,
-                },
-                modelArtifact: trained.get(t.trialId)!.modelArtifact,
-                attack,
-                eps,
-              })),
+              items: xs.map(({ t, attack, eps }) =>
+                evaluateInput(t, trained.get(t.trialId)!.modelArtifact, attack, eps),
+              ),
             }),
           (x, r) => {
             const got = records.get(x.t.trialId);
@@ -213,22 +152,10 @@ export async function trialPackWorkflow(input: TrialPackInput): Promise<PackOutc
     await persist.completeTrials({
       items: done.map(({ trial, attempt }) => {
         const r = trained.get(trial.trialId)!;
-        const rec = records.get(trial.trialId) ?? [];
-        // Numbers that were NaN arrive as null (JSON); the store keeps null for them.
-        const summary = {
-          testNll: rec[0]?.nllClean ?? null,
-          valLoss: r.bestValLoss,
-          epochs: r.epochs,
-          trainSeconds: r.trainSeconds,
-          droppedSims: r.dropped,
-          bestEpoch: r.bestEpoch,
-          resumedFromEpoch: r.resumedFromEpoch,
-          epochsLastAttempt: r.epochsThisAttempt,
-        } as unknown as TrialSummary;
         return {
           trialId: trial.trialId,
           attempt,
-          summary,
+          summary: trialSummary(r, records.get(trial.trialId) ?? []),
           modelArtifact: r.modelArtifact,
           backend: r.backend,
         };

@@ -3,31 +3,25 @@
 // (InvalidConfig, Diverged) or retries running out is recorded on the trial with its reason and
 // fails this workflow; a cancelled trial is recorded as cancelled.
 import {
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   isCancellation,
   patched,
   proxyActivities,
   proxyLocalActivities,
-  type ActivityOptions,
 } from '@temporalio/workflow';
 import type { SweepActivities } from '../activities/index.js';
 import type { EvaluateRecordSummary } from '../activities/evaluate.js';
-import type { ErrorInfo, TrialSummary } from '../results/documents.js';
+import { taskQueueName, type TrialOutcome, type TrialWorkflowInput } from './messages.js';
 import {
-  FINAL_FAILURE_TYPES,
-  taskQueueName,
-  type TrialOutcome,
-  type TrialWorkflowInput,
-} from './messages.js';
-
-const NON_RETRYABLE = [...FINAL_FAILURE_TYPES];
-
-const bookkeeping: ActivityOptions = {
-  startToCloseTimeout: '2 minutes',
-  retry: { maximumInterval: '1 minute', nonRetryableErrorTypes: NON_RETRYABLE },
-};
+  bookkeeping,
+  evaluateInput,
+  failureInfo,
+  simulateInput,
+  stepOptions,
+  trainInput,
+  trialSummary,
+} from './trial-steps.js';
 
 /**
  * Marks trials whose claim / complete / end run as local activities (in the worker that runs this
@@ -38,117 +32,42 @@ const bookkeeping: ActivityOptions = {
  */
 export const LOCAL_BOOKKEEPING_PATCH = 'local-bookkeeping-v1';
 
-function failureInfo(err: unknown): ErrorInfo {
-  let e: unknown = err;
-  // ActivityFailure / ChildWorkflowFailure wrap the failure that says what happened.
-  while (e instanceof ActivityFailure && e.cause) e = e.cause;
-  if (e instanceof ApplicationFailure) {
-    return { type: e.type ?? 'Error', message: e.message, nonRetryable: e.nonRetryable === true };
-  }
-  const x = e as { name?: string; message?: string };
-  return { type: x?.name ?? 'Error', message: x?.message ?? String(e), nonRetryable: false };
-}
-
 export async function trialWorkflow(input: TrialWorkflowInput): Promise<TrialOutcome> {
   const { trial, options } = input;
   const q = (name: string) => taskQueueName(name, options.queuePrefix);
   const persist = patched(LOCAL_BOOKKEEPING_PATCH)
     ? proxyLocalActivities<SweepActivities>(bookkeeping)
     : proxyActivities<SweepActivities>({ ...bookkeeping, taskQueue: q('cpu') });
-  const { simulate } = proxyActivities<SweepActivities>({
-    taskQueue: q(trial.queues.simulate),
-    startToCloseTimeout: '1 hour',
-    heartbeatTimeout: options.heartbeatTimeout,
-    retry: {
-      maximumInterval: '1 minute',
-      maximumAttempts: 10,
-      nonRetryableErrorTypes: NON_RETRYABLE,
-    },
-  });
-  const { train } = proxyActivities<SweepActivities>({
-    taskQueue: q(trial.queues.train),
-    startToCloseTimeout: options.trainTimeout,
-    heartbeatTimeout: options.heartbeatTimeout,
-    retry: {
-      maximumInterval: '1 minute',
-      maximumAttempts: 20,
-      nonRetryableErrorTypes: NON_RETRYABLE,
-    },
-  });
-  const { evaluate } = proxyActivities<SweepActivities>({
-    taskQueue: q(trial.queues.evaluate),
-    startToCloseTimeout: options.evaluateTimeout,
-    heartbeatTimeout: options.heartbeatTimeout,
-    retry: {
-      maximumInterval: '1 minute',
-      maximumAttempts: 20,
-      nonRetryableErrorTypes: NON_RETRYABLE,
-    },
-  });
+  const beat = options.heartbeatTimeout;
+  const { simulate } = proxyActivities<SweepActivities>(
+    stepOptions(q(trial.queues.simulate), '1 hour', 10, beat),
+  );
+  const { train } = proxyActivities<SweepActivities>(
+    stepOptions(q(trial.queues.train), options.trainTimeout, 20, beat),
+  );
+  const { evaluate } = proxyActivities<SweepActivities>(
+    stepOptions(q(trial.queues.evaluate), options.evaluateTimeout, 20, beat),
+  );
 
   const claim = await persist.claimTrial({ trialId: trial.trialId });
   if (claim.skip) return { trialId: trial.trialId, status: 'skipped', evaluations: 0 };
   const attempt = claim.attempt;
 
   try {
-    await simulate({
-      purpose: 'train',
-      task: trial.task,
-      n: trial.budget,
-      seed: trial.seed,
-      id: trial.simulationId,
-    });
-    const trained = await train({
-      trialId: trial.trialId,
-      modelId: trial.modelId,
-      simulationId: trial.simulationId,
-      task: trial.task,
-      estimator: trial.estimator,
-      defense: trial.defense,
-      budget: trial.budget,
-      seed: trial.seed,
-      training: trial.training,
-    });
-    await simulate({
-      purpose: 'test',
-      task: trial.task,
-      n: trial.evaluation.nTest,
-      seed: trial.seed,
-      id: trial.testSetId,
-    });
+    await simulate(simulateInput(trial, 'train'));
+    const trained = await train(trainInput(trial));
+    await simulate(simulateInput(trial, 'test'));
     const records: EvaluateRecordSummary[] = [];
     for (const attack of trial.evaluation.attacks) {
       for (const eps of trial.evaluation.eps) {
-        const r = await evaluate({
-          trial: {
-            trialId: trial.trialId,
-            testSetId: trial.testSetId,
-            task: trial.task,
-            seed: trial.seed,
-            evaluation: trial.evaluation,
-          },
-          modelArtifact: trained.modelArtifact,
-          attack,
-          eps,
-        });
+        const r = await evaluate(evaluateInput(trial, trained.modelArtifact, attack, eps));
         records.push(...r.records);
       }
     }
-    // Numbers that were NaN arrive as null (JSON); the store keeps null for them.
-    const summary = {
-      testNll: records[0]?.nllClean ?? null,
-      valLoss: trained.bestValLoss,
-      epochs: trained.epochs,
-      trainSeconds: trained.trainSeconds,
-      droppedSims: trained.dropped,
-      bestEpoch: trained.bestEpoch,
-      resumedFromEpoch: trained.resumedFromEpoch,
-      epochsLastAttempt: trained.epochsThisAttempt,
-    } as unknown as TrialSummary;
     await persist.completeTrial({
       trialId: trial.trialId,
       attempt,
-      summary,
+      summary: trialSummary(trained, records),
       modelArtifact: trained.modelArtifact,
       backend: trained.backend,
     });

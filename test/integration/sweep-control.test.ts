@@ -18,6 +18,8 @@ import {
   openSweepTestContext,
   startWorker,
   tinySpec,
+  sleep,
+  until,
   type RunningWorker,
   type SweepTestContext,
 } from './sweep-harness.js';
@@ -34,16 +36,6 @@ after(async () => {
   await worker?.stop();
   await ctx?.close();
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`Timed out waiting until ${what}.`);
-    await sleep(200);
-  }
-}
 
 describe('sweep control', () => {
   const evaluation = {

@@ -9,7 +9,6 @@
 // the train activity turns that into the non-retryable failure type Diverged.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { WorkflowHandle } from '@temporalio/client';
 import { waitForSweep } from '../../cli/sweep-client.js';
 import { expandSweep, sweepIdOf } from '../../sweeps/expand.js';
 import type { SweepSpec } from '../../sweeps/types.js';
@@ -25,7 +24,9 @@ import {
 import {
   openSweepTestContext,
   startWorker,
+  activityAttempts,
   tinySpec,
+  type HistoryEvent,
   type RunningWorker,
   type SweepTestContext,
 } from './sweep-harness.js';
@@ -92,29 +93,9 @@ async function runSweep(spec: SweepSpec): Promise<SweepProgress> {
   return waitForSweep(ctx.client, sweepId, () => {}, 500);
 }
 
-type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
-type HistoryEvent = NonNullable<History['events']>[number];
-
 async function trialHistory(trialId: string): Promise<HistoryEvent[]> {
   const h = await ctx.client.workflow.getHandle(trialWorkflowId(trialId)).fetchHistory();
   return h.events ?? [];
-}
-
-/** Attempts of each activity type the trial workflow started, e.g. { train: [1] }. */
-function activityAttempts(events: HistoryEvent[]): Record<string, number[]> {
-  const typeOf = new Map<string, string>();
-  for (const e of events) {
-    const s = e.activityTaskScheduledEventAttributes;
-    if (s) typeOf.set(String(e.eventId), s.activityType?.name ?? '?');
-  }
-  const out: Record<string, number[]> = {};
-  for (const e of events) {
-    const s = e.activityTaskStartedEventAttributes;
-    if (!s) continue;
-    const type = typeOf.get(String(s.scheduledEventId)) ?? '?';
-    (out[type] ??= []).push(s.attempt ?? 0);
-  }
-  return out;
 }
 
 const DIVERGED_MESSAGE = /diverged: the validation loss was NaN/i;

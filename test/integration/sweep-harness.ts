@@ -2,7 +2,7 @@
 // prefix, tiny specs with a fresh seed (so every test run has its own sweep and trial IDs on the
 // shared test stack), and the stores.
 import { randomBytes, randomInt } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { MongoClient } from 'mongodb';
 import { connectTemporal } from '../../cli/sweep-client.js';
 import { loadConfig, type Config } from '../../infra/config.js';
@@ -105,4 +105,36 @@ export function tinySpec(overrides: Record<string, unknown> = {}): SweepSpec {
     concurrency: 2,
     ...overrides,
   });
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `ok` every 200 ms until it holds; throws naming `what` after `timeoutMs`. */
+export async function until(
+  what: string,
+  ok: () => Promise<boolean>,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`Timed out waiting until ${what}.`);
+    await sleep(200);
+  }
+}
+
+export type HistoryEvent = NonNullable<
+  Awaited<ReturnType<WorkflowHandle['fetchHistory']>>['events']
+>[number];
+
+/** The attempts of each activity type a workflow started, e.g. { train: [1] }. */
+export function activityAttempts(events: readonly HistoryEvent[]): Record<string, number[]> {
+  const typeOf = new Map<string, string>();
+  const out: Record<string, number[]> = {};
+  for (const e of events) {
+    const s = e.activityTaskScheduledEventAttributes;
+    if (s) typeOf.set(String(e.eventId), s.activityType?.name ?? '?');
+    const st = e.activityTaskStartedEventAttributes;
+    if (st) (out[typeOf.get(String(st.scheduledEventId)) ?? '?'] ??= []).push(st.attempt ?? 0);
+  }
+  return out;
 }

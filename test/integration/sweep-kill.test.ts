@@ -14,6 +14,7 @@ import {
   openSweepTestContext,
   startWorker,
   tinySpec,
+  sleep,
   type RunningWorker,
   type SweepTestContext,
 } from './sweep-harness.js';
@@ -36,8 +37,6 @@ after(async () => {
   await second?.stop();
   await ctx?.close();
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('a worker killed during training is replaced and the trial resumes from its checkpoint', async () => {
   const spec = tinySpec({

@@ -4,7 +4,6 @@
 // failed trials; a cancelled sweep ends its packs' trials as cancelled.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { WorkflowHandle } from '@temporalio/client';
 import type { TrainHeartbeat } from '../../activities/train.js';
 import {
   controlSweep,
@@ -17,7 +16,9 @@ import { packWorkflowId, progressQuery, trialWorkflowId } from '../../workflows/
 import {
   openSweepTestContext,
   startWorker,
+  activityAttempts,
   tinySpec,
+  until,
   type RunningWorker,
   type SweepTestContext,
 } from './sweep-harness.js';
@@ -34,16 +35,6 @@ after(async () => {
   await worker?.stop();
   await ctx?.close();
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`Timed out waiting until ${what}.`);
-    await sleep(200);
-  }
-}
 
 const HEALTHY_MAF = { kind: 'maf', architecture: { hidden: [16, 16], numTransforms: 2 } };
 const HEALTHY_GAUSSIAN = { kind: 'gaussian', architecture: { hidden: [16, 16] } };
@@ -70,20 +61,8 @@ function twoSeeds(): number[] {
   return [s, s + 1];
 }
 
-type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
-
-/** Attempts of each activity type a workflow started, e.g. { trainMany: [1] }. */
-async function activityAttempts(workflowId: string): Promise<Record<string, number[]>> {
-  const h: History = await ctx.client.workflow.getHandle(workflowId).fetchHistory();
-  const typeOf = new Map<string, string>();
-  const out: Record<string, number[]> = {};
-  for (const e of h.events ?? []) {
-    const s = e.activityTaskScheduledEventAttributes;
-    if (s) typeOf.set(String(e.eventId), s.activityType?.name ?? '?');
-    const st = e.activityTaskStartedEventAttributes;
-    if (st) (out[typeOf.get(String(st.scheduledEventId)) ?? '?'] ??= []).push(st.attempt ?? 0);
-  }
-  return out;
+async function workflowEvents(workflowId: string) {
+  return (await ctx.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
 }
 
 describe('a packed sweep', () => {
@@ -157,7 +136,7 @@ describe('a packed sweep', () => {
       // Each pack ran one activity per step, once: Diverged came back as that trial's outcome
       // rather than failing (and retrying) the pack's trainMany. No per-trial workflow was made.
       const first = packWorkflowId(sweepId, 0, 2);
-      assert.deepEqual(await activityAttempts(first), {
+      assert.deepEqual(activityAttempts(await workflowEvents(first)), {
         simulateMany: [1, 1],
         trainMany: [1],
         evaluateMany: [1],
