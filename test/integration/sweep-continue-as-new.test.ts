@@ -10,6 +10,7 @@ import { packWorkflowId, sweepWorkflowId, trialWorkflowId } from '../../workflow
 import {
   openSweepTestContext,
   startWorker,
+  NOISE_EVALUATION,
   tinySpec,
   type RunningWorker,
   type SweepTestContext,
@@ -41,16 +42,7 @@ describe('long sweeps', () => {
   // Three trials, a continue-as-new after every started trial.
   const spec = tinySpec({
     defenses: [{ name: 'none' }, { name: 'fim', betas: [0.01, 0.1] }],
-    evaluation: {
-      attacks: ['noise'],
-      objectives: ['rkl'],
-      eps: [1],
-      nTest: 20,
-      evalSamples: 16,
-      coverageSamples: 50,
-      coverageLevels: 10,
-      tradeoffEps: 1,
-    },
+    evaluation: NOISE_EVALUATION,
   });
   const sweepId = sweepIdOf(spec);
 

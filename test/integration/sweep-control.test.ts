@@ -17,6 +17,7 @@ import {
 import {
   openSweepTestContext,
   startWorker,
+  NOISE_EVALUATION,
   tinySpec,
   sleep,
   until,
@@ -38,16 +39,7 @@ after(async () => {
 });
 
 describe('sweep control', () => {
-  const evaluation = {
-    attacks: ['noise'],
-    objectives: ['rkl'],
-    eps: [1],
-    nTest: 20,
-    evalSamples: 16,
-    coverageSamples: 50,
-    coverageLevels: 10,
-    tradeoffEps: 1,
-  };
+  const evaluation = NOISE_EVALUATION;
 
   test('an invalid trial fails once, non-retryably, with its reason stored; resubmission reruns only it', async () => {
     // Past the client's validation on purpose: the worker must still refuse it without retrying.

@@ -25,6 +25,10 @@ import {
   openSweepTestContext,
   startWorker,
   activityAttempts,
+  HEALTHY_GAUSSIAN,
+  HEALTHY_MAF,
+  NOISE_EVALUATION,
+  OVERFLOWING_MAF,
   tinySpec,
   type HistoryEvent,
   type RunningWorker,
@@ -45,25 +49,6 @@ after(async () => {
   await ctx?.close();
 });
 
-const HEALTHY_MAF = { kind: 'maf', architecture: { hidden: [16, 16], numTransforms: 2 } };
-const HEALTHY_GAUSSIAN = { kind: 'gaussian', architecture: { hidden: [16, 16] } };
-/** Valid for the schema (log scales within [-100, 100]); exp(-s) overflows float32 for any s in it. */
-const OVERFLOWING_MAF = {
-  kind: 'maf',
-  architecture: { hidden: [16, 16], numTransforms: 2, logScaleMin: -100, logScaleMax: -90 },
-};
-
-const evaluation = {
-  attacks: ['noise'],
-  objectives: ['rkl'],
-  eps: [1],
-  nTest: 20,
-  evalSamples: 16,
-  coverageSamples: 50,
-  coverageLevels: 10,
-  tradeoffEps: 1,
-};
-
 /** One trial per estimator; one at a time unless told, so the order of events is the trial order. */
 function specWith(estimators: unknown[], failFast: boolean, concurrency = 1): SweepSpec {
   return tinySpec({
@@ -72,7 +57,7 @@ function specWith(estimators: unknown[], failFast: boolean, concurrency = 1): Sw
     defenses: [{ name: 'none' }],
     // maxNanResets 1: one reload of the best state is tried, the second NaN epoch gives up.
     training: { maxEpochs: 3, minEpochs: 1, batchSize: 100, patience: 5, maxNanResets: 1 },
-    evaluation,
+    evaluation: NOISE_EVALUATION,
     concurrency,
     failFast,
   });

@@ -138,3 +138,26 @@ export function activityAttempts(events: readonly HistoryEvent[]): Record<string
   }
   return out;
 }
+
+/** A cheap evaluation: the noise attack at one epsilon on 20 test points. */
+export const NOISE_EVALUATION = {
+  attacks: ['noise'],
+  objectives: ['rkl'],
+  eps: [1],
+  nTest: 20,
+  evalSamples: 16,
+  coverageSamples: 50,
+  coverageLevels: 10,
+  tradeoffEps: 1,
+};
+
+export const HEALTHY_MAF = { kind: 'maf', architecture: { hidden: [16, 16], numTransforms: 2 } };
+export const HEALTHY_GAUSSIAN = { kind: 'gaussian', architecture: { hidden: [16, 16] } };
+/**
+ * Valid for the schema (log scales within [-100, 100]), yet exp(-s) >= e^90 overflows float32 for
+ * every log scale its clamp allows: every validation NLL is NaN from epoch 1, whatever the seed.
+ */
+export const OVERFLOWING_MAF = {
+  kind: 'maf',
+  architecture: { hidden: [16, 16], numTransforms: 2, logScaleMin: -100, logScaleMax: -90 },
+};

@@ -17,6 +17,10 @@ import {
   openSweepTestContext,
   startWorker,
   activityAttempts,
+  HEALTHY_GAUSSIAN,
+  HEALTHY_MAF,
+  NOISE_EVALUATION,
+  OVERFLOWING_MAF,
   tinySpec,
   until,
   type RunningWorker,
@@ -35,25 +39,6 @@ after(async () => {
   await worker?.stop();
   await ctx?.close();
 });
-
-const HEALTHY_MAF = { kind: 'maf', architecture: { hidden: [16, 16], numTransforms: 2 } };
-const HEALTHY_GAUSSIAN = { kind: 'gaussian', architecture: { hidden: [16, 16] } };
-/** exp(-s) >= e^90 overflows float32 for every log scale the clamp allows: NaN from epoch 1. */
-const OVERFLOWING_MAF = {
-  kind: 'maf',
-  architecture: { hidden: [16, 16], numTransforms: 2, logScaleMin: -100, logScaleMax: -90 },
-};
-
-const evaluation = {
-  attacks: ['noise'],
-  objectives: ['rkl'],
-  eps: [0.5, 1],
-  nTest: 20,
-  evalSamples: 16,
-  coverageSamples: 50,
-  coverageLevels: 10,
-  tradeoffEps: 1,
-};
 
 /** Two fresh seeds (tinySpec draws one per call): new IDs on a reused stack. */
 function twoSeeds(): number[] {
@@ -77,7 +62,7 @@ describe('a packed sweep', () => {
         defenses: [{ name: 'none' }],
         seeds: twoSeeds(),
         training: { maxEpochs: 3, minEpochs: 1, batchSize: 100, patience: 5, maxNanResets: 1 },
-        evaluation,
+        evaluation: NOISE_EVALUATION,
         concurrency: 6,
         pack: 3,
       });
@@ -180,7 +165,7 @@ describe('a packed sweep', () => {
         defenses: [{ name: 'none' }],
         seeds: twoSeeds(),
         training: { maxEpochs: 5000, minEpochs: 5000, batchSize: 100, patience: 5000 },
-        evaluation,
+        evaluation: NOISE_EVALUATION,
         concurrency: 2,
         pack: 2,
       });
