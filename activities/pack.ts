@@ -47,8 +47,9 @@ async function eachItem<I, O>(
   const ctx = Context.current();
   const out: ItemOutcome<O>[] = [];
   for (let i = 0; i < items.length; i++) {
-    // Between items: a cancelled pack stops here, and the heartbeat says how far it got.
-    ctx.heartbeat({ item: i, of: items.length });
+    // Between items: a cancelled pack stops here, and the heartbeat says how far it got. Not before
+    // the first, whose own first heartbeat (a training's epoch) then reaches the server unthrottled.
+    if (i > 0) ctx.heartbeat({ item: i, of: items.length });
     if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
     try {
       out.push({ ok: await run(items[i]!) });

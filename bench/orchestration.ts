@@ -23,12 +23,7 @@ import { ResultStore } from '../results/store.js';
 import { expandSweep } from '../sweeps/expand.js';
 import type { Objective } from '../sweeps/names.js';
 import { createSweepWorker } from '../workers/sweep-worker.js';
-import {
-  progressQuery,
-  sweepWorkflowId,
-  trialWorkflowId,
-  type SweepProgress,
-} from '../workflows/messages.js';
+import { progressQuery, sweepWorkflowId, type SweepProgress } from '../workflows/messages.js';
 import { isMain, numberArg, parseArgs, runMain } from './args.js';
 import { syntheticEvaluation, trivialSpec } from './synthetic-results.js';
 import { serverCpuSeconds, withPrivateStack } from './private-stack.js';
@@ -37,7 +32,7 @@ export interface OrchestrationOptions {
   trials: number;
   /** Trials in flight at once (the spec's concurrency: the sweep's sliding window). */
   window: number;
-  /** Trials per TrialPackWorkflow (the spec's pack; 1: a TrialWorkflow per trial). */
+  /** Trials per TrialPackWorkflow (the spec's pack; 1: a pack of one per trial). */
   pack: number;
   /** maxConcurrentActivityTaskExecutions of the worker. */
   activityConcurrency: number;
@@ -208,7 +203,7 @@ async function resultOrStall(
     const stuck = await Promise.all(
       p.runningTrials.slice(0, 5).map(async (t) => {
         try {
-          const d = await client.workflow.getHandle(trialWorkflowId(t.trialId)).describe();
+          const d = await client.workflow.getHandle(t.workflowId).describe();
           const acts = (d.raw.pendingActivities ?? [])
             .map((a) => `${a.activityType?.name ?? '?'} attempt ${a.attempt ?? '?'}`)
             .join(', ');

@@ -213,7 +213,8 @@ export async function waitForSweep(
 
 /**
  * The last heartbeat of a trial's running training (epoch and losses), if it is training: of the
- * train activity of its TrialWorkflow, or of its pack's trainMany while that trains this trial.
+ * trainMany of its pack while that trains this trial (or the train activity of a TrialWorkflow
+ * started before every trial ran as a pack).
  */
 export async function trainingProgress(
   client: Client,

@@ -1,39 +1,62 @@
-// TrialWorkflow: one trial's lifecycle. Claim it (a completed trial is skipped), simulate, train,
-// draw the test set, evaluate every attack x eps, then persist the summary. A non-retryable failure
-// (InvalidConfig, Diverged) or retries running out is recorded on the trial with its reason and
-// fails this workflow; a cancelled trial is recorded as cancelled.
+// TrialWorkflow as it was before every trial ran as a pack of one: kept only so that its histories,
+// and those of sweeps that started it, replay after an upgrade. No sweep starts it any more (see
+// ONE_PIPELINE_PATCH in workflows/sweep.ts). It runs the one pipeline (workflows/pipeline.ts) through
+// steps that issue exactly the commands it used to issue: claimTrial, simulate, train, simulate, each
+// evaluate in turn, completeTrial, or endTrial when the trial failed or was cancelled; a failed trial
+// fails this workflow. test/unit/workflows/replay.test.ts replays histories it recorded.
 import {
   ApplicationFailure,
-  CancellationScope,
+  CancelledFailure,
   isCancellation,
   patched,
   proxyActivities,
   proxyLocalActivities,
 } from '@temporalio/workflow';
-import type { SweepActivities } from '../activities/index.js';
-import type { EvaluateRecordSummary } from '../activities/evaluate.js';
-import { taskQueueName, type TrialOutcome, type TrialWorkflowInput } from './messages.js';
-import {
-  bookkeeping,
-  evaluateInput,
-  failureInfo,
-  simulateInput,
-  stepOptions,
-  trainInput,
-  trialSummary,
-} from './trial-steps.js';
+import type { ItemOutcome, SweepActivities } from '../activities/index.js';
+import { taskQueueName, type TrialsOutcome, type SweepOptions } from './messages.js';
+import type { TrialConfig } from '../sweeps/types.js';
+import { runTrials, type TrialSteps } from './pipeline.js';
+import { bookkeeping, failureInfo, stepOptions } from './trial-steps.js';
 
 /**
- * Marks trials whose claim / complete / end run as local activities (in the worker that runs this
- * workflow, the cpu worker, which holds them): each saves the server an activity task, its
- * dispatch and a workflow task. They may run more than once (a lost workflow task reruns them),
- * which the fenced, idempotent store writes make harmless. Trials started before it replay with
- * ordinary activities.
+ * Marks trials whose claim / complete / end ran as local activities; trials started before it
+ * replay with ordinary activities.
  */
 export const LOCAL_BOOKKEEPING_PATCH = 'local-bookkeeping-v1';
 
-export async function trialWorkflow(input: TrialWorkflowInput): Promise<TrialOutcome> {
-  const { trial, options } = input;
+export interface TrialWorkflowInput {
+  sweepId: string;
+  trial: TrialConfig;
+  options: SweepOptions;
+}
+
+/** What TrialWorkflow returned; a failed trial failed the workflow instead. */
+export interface TrialOutcome {
+  trialId: string;
+  /** skipped: it was completed already (by another sweep or an earlier run). */
+  status: 'completed' | 'skipped';
+}
+
+/** One activity call per item, in order; the first failure is the outcome of the rest (never run). */
+async function oneByOne<I, O>(items: I[], run: (item: I) => Promise<O>): Promise<ItemOutcome<O>[]> {
+  const out: ItemOutcome<O>[] = [];
+  for (const item of items) {
+    const last = out[out.length - 1];
+    if (last && 'error' in last) {
+      out.push(last);
+      continue;
+    }
+    try {
+      out.push({ ok: await run(item) });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      out.push({ error: failureInfo(err) });
+    }
+  }
+  return out;
+}
+
+function singleTrialSteps(trial: TrialConfig, options: SweepOptions): TrialSteps {
   const q = (name: string) => taskQueueName(name, options.queuePrefix);
   const persist = patched(LOCAL_BOOKKEEPING_PATCH)
     ? proxyLocalActivities<SweepActivities>(bookkeeping)
@@ -48,49 +71,50 @@ export async function trialWorkflow(input: TrialWorkflowInput): Promise<TrialOut
   const { evaluate } = proxyActivities<SweepActivities>(
     stepOptions(q(trial.queues.evaluate), options.evaluateTimeout, 20, beat),
   );
-
-  const claim = await persist.claimTrial({ trialId: trial.trialId });
-  if (claim.skip) return { trialId: trial.trialId, status: 'skipped', evaluations: 0 };
-  const attempt = claim.attempt;
-
-  try {
-    await simulate(simulateInput(trial, 'train'));
-    const trained = await train(trainInput(trial));
-    await simulate(simulateInput(trial, 'test'));
-    const records: EvaluateRecordSummary[] = [];
-    for (const attack of trial.evaluation.attacks) {
-      for (const eps of trial.evaluation.eps) {
-        const r = await evaluate(evaluateInput(trial, trained.modelArtifact, attack, eps));
-        records.push(...r.records);
+  return {
+    claim: async (trialIds) =>
+      Promise.all(trialIds.map((trialId) => persist.claimTrial({ trialId }))),
+    simulate: (items) => oneByOne(items, simulate),
+    train: (_queue, items) => oneByOne(items, train),
+    evaluate: (_queue, items) => oneByOne(items, evaluate),
+    complete: async (items) => {
+      for (const item of items) {
+        try {
+          await persist.completeTrial(item);
+        } catch (err) {
+          // It used to end the trial as failed here, then fail.
+          if (isCancellation(err)) throw err;
+          const error = failureInfo(err);
+          await persist.endTrial({
+            trialId: item.trialId,
+            attempt: item.attempt,
+            status: 'failed',
+            error,
+          });
+          throw ApplicationFailure.create({
+            message: error.message,
+            type: error.type,
+            nonRetryable: true,
+          });
+        }
       }
-    }
-    await persist.completeTrial({
-      trialId: trial.trialId,
-      attempt,
-      summary: trialSummary(trained, records),
-      modelArtifact: trained.modelArtifact,
-      backend: trained.backend,
-    });
-    return {
-      trialId: trial.trialId,
-      status: 'completed',
-      evaluations: records.length,
-      epochs: trained.epochs,
-      resumedFromEpoch: trained.resumedFromEpoch,
-    };
-  } catch (err) {
-    if (isCancellation(err)) {
-      await CancellationScope.nonCancellable(() =>
-        persist.endTrial({ trialId: trial.trialId, attempt, status: 'cancelled' }),
-      );
-      throw err;
-    }
-    const info = failureInfo(err);
-    await persist.endTrial({ trialId: trial.trialId, attempt, status: 'failed', error: info });
+    },
+    end: async (items) => {
+      for (const item of items) await persist.endTrial(item);
+    },
+  };
+}
+
+export async function trialWorkflow(input: TrialWorkflowInput): Promise<TrialOutcome> {
+  const { trial } = input;
+  const out: TrialsOutcome = await runTrials([trial], singleTrialSteps(trial, input.options));
+  const failed = out.failed[0];
+  if (failed)
     throw ApplicationFailure.create({
-      message: info.message,
-      type: info.type,
+      message: failed.message,
+      type: failed.type,
       nonRetryable: true,
     });
-  }
+  if (out.cancelled.length > 0) throw new CancelledFailure('The trial was cancelled.');
+  return { trialId: trial.trialId, status: out.skipped.length > 0 ? 'skipped' : 'completed' };
 }

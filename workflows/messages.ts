@@ -23,11 +23,11 @@ export const FINAL_FAILURE_TYPES: readonly string[] = [
 ];
 
 export const SWEEP_WORKFLOW_TYPE = 'sweepWorkflow';
-export const TRIAL_WORKFLOW_TYPE = 'trialWorkflow';
 
 export const sweepWorkflowId = (sweepId: string): string => `sweep/${sweepId}`;
+/** The workflow of a pack of one: named by the trial, so two sweeps sharing it never run it at once. */
 export const trialWorkflowId = (trialId: string): string => `trial/${trialId}`;
-/** A pack is named by its sweep and its first and last trial's positions (the sweep's order is fixed). */
+/** A larger pack is named by its sweep and its first and last trial's positions (the order is fixed). */
 export const packWorkflowId = (sweepId: string, first: number, last: number): string =>
   `pack/${sweepId}/${first}-${last}`;
 
@@ -113,15 +113,9 @@ export interface SweepProgress {
   skipped: number;
   started: number;
   runs: number;
-  /** workflowId: the TrialWorkflow or TrialPackWorkflow running the trial. */
+  /** workflowId: the TrialPackWorkflow running the trial. */
   runningTrials: { trialId: string; index: number; workflowId: string }[];
   failures: TrialFailure[];
-}
-
-export interface TrialWorkflowInput {
-  sweepId: string;
-  trial: TrialConfig;
-  options: SweepOptions;
 }
 
 export interface TrialPackInput {
@@ -130,20 +124,11 @@ export interface TrialPackInput {
   options: SweepOptions;
 }
 
-/** What became of each trial of a pack (trial IDs). */
-export interface PackOutcome {
+/** What became of each trial a pipeline ran (trial IDs): the one outcome of every launch. */
+export interface TrialsOutcome {
   completed: string[];
-  /** Completed before this pack ran (by another sweep or an earlier run). */
+  /** Completed before this pipeline ran (by another sweep or an earlier run). */
   skipped: string[];
   failed: TrialFailure[];
   cancelled: string[];
-}
-
-export interface TrialOutcome {
-  trialId: string;
-  /** skipped: it was completed already (by another sweep or an earlier run). */
-  status: 'completed' | 'skipped';
-  evaluations: number;
-  epochs?: number;
-  resumedFromEpoch?: number;
 }

@@ -1,6 +1,6 @@
-// SweepWorkflow: registers the sweep and its trials, keeps a sliding window of TrialWorkflow
-// children in flight (spec.concurrency), skips trials MongoDB already holds as completed, answers a
-// progress query, obeys pause / resume / cancel signals, continues as new before its history grows
+// SweepWorkflow: registers the sweep and its trials, keeps a sliding window of TrialPackWorkflow
+// children in flight (packs of spec.pack trials, one by default; spec.concurrency trials), skips
+// trials MongoDB already holds as completed, answers a progress query, obeys pause / resume / cancel signals, continues as new before its history grows
 // too long (draining the window first, since children do not carry over), and aggregates at the end.
 import {
   ApplicationFailure,
@@ -11,6 +11,7 @@ import {
   continueAsNew,
   executeChild,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -32,12 +33,18 @@ import {
   type SweepOptions,
   type SweepProgress,
   type SweepState,
-  type PackOutcome,
   type SweepWorkflowInput,
   type TrialFailure,
+  type TrialsOutcome,
 } from './messages.js';
+import { trialWorkflow, type TrialWorkflowInput } from './legacy-trial.js';
 import { trialPackWorkflow } from './pack.js';
-import { trialWorkflow } from './trial.js';
+
+/**
+ * Marks sweeps that run every trial through the one pipeline (TrialPackWorkflow, a pack of one when
+ * spec.pack is 1); sweeps recorded before it go on starting a TrialWorkflow per trial on replay.
+ */
+export const ONE_PIPELINE_PATCH = 'one-pipeline-v1';
 
 /** Trials whose completion is looked up in one activity call. */
 const PAGE = 100;
@@ -55,6 +62,18 @@ function freshCounters(): SweepCounters {
     paused: false,
     failures: [],
   };
+}
+
+/** A TrialWorkflow (workflows/legacy-trial.ts) as a launch of one, for histories recorded before the patch. */
+async function runLegacyTrial(
+  workflowId: string,
+  input: TrialWorkflowInput,
+): Promise<TrialsOutcome> {
+  const out = await executeChild(trialWorkflow, { workflowId, args: [input] });
+  const id = [input.trial.trialId];
+  return out.status === 'skipped'
+    ? { completed: [], skipped: id, failed: [], cancelled: [] }
+    : { completed: id, skipped: [], failed: [], cancelled: [] };
 }
 
 function failureOf(trialId: string, err: unknown): TrialFailure {
@@ -79,6 +98,7 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
     },
   });
   const ix = trialIndexer(spec);
+  const packSize = spec.pack ?? 1;
   const c: SweepCounters = input.carried
     ? { ...input.carried, runs: input.carried.runs + 1 }
     : freshCounters();
@@ -130,86 +150,53 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
     if (c.failures.length > MAX_FAILURES_KEPT) c.failures.shift();
   };
 
-  const startTrial = (index: number): void => {
-    const trial = ix.at(index);
-    const workflowId = trialWorkflowId(trial.trialId);
-    running.set(trial.trialId, { index, workflowId });
-    c.started++;
-    children
-      .run(() =>
-        executeChild(trialWorkflow, {
-          workflowId,
-          args: [{ sweepId, trial, options }],
-        }),
-      )
-      .then(
-        (out) => {
-          c.completed++;
-          if (out.status === 'skipped') c.skipped++;
-        },
-        (err: unknown) => {
-          if (isCancellation(err)) {
-            c.cancelled++;
-            return;
-          }
-          c.failed++;
-          noteFailure(
-            err instanceof WorkflowExecutionAlreadyStartedError
-              ? {
-                  trialId: trial.trialId,
-                  type: 'AlreadyRunning',
-                  message: `Trial ${trial.trialId} is being run by another sweep; rerun this one when it ends.`,
-                }
-              : failureOf(trial.trialId, err),
-          );
-          if (spec.failFast && !failFastTriggered) {
-            failFastTriggered = true;
-            children.cancel();
-          }
-        },
-      )
-      .finally(() => running.delete(trial.trialId));
+  const count = (o: TrialsOutcome) => {
+    c.completed += o.completed.length + o.skipped.length;
+    c.skipped += o.skipped.length;
+    c.cancelled += o.cancelled.length;
+    c.failed += o.failed.length;
+    o.failed.forEach(noteFailure);
+    if (o.failed.length > 0 && spec.failFast && !failFastTriggered) {
+      failFastTriggered = true;
+      children.cancel();
+    }
   };
 
-  /** Trials `indices` in one TrialPackWorkflow (spec.pack > 1). */
+  /** Trials `indices` in one TrialPackWorkflow: a pack of one unless spec.pack > 1. */
   const startPack = (indices: number[]): void => {
     const trials = indices.map((i) => ix.at(i));
-    const workflowId = packWorkflowId(sweepId, indices[0]!, indices[indices.length - 1]!);
+    const ids = trials.map((t) => t.trialId);
+    const workflowId =
+      packSize === 1
+        ? trialWorkflowId(ids[0]!)
+        : packWorkflowId(sweepId, indices[0]!, indices[indices.length - 1]!);
     for (const t of trials) running.set(t.trialId, { index: t.index, workflowId });
     c.started += trials.length;
-    const counted = (o: PackOutcome) => {
-      c.completed += o.completed.length + o.skipped.length;
-      c.skipped += o.skipped.length;
-      c.cancelled += o.cancelled.length;
-      c.failed += o.failed.length;
-      o.failed.forEach(noteFailure);
-      if (o.failed.length > 0 && spec.failFast && !failFastTriggered) {
-        failFastTriggered = true;
-        children.cancel();
-      }
-    };
+    // Sweeps recorded before the one pipeline started a TrialWorkflow per trial; they replay so.
+    const legacy = packSize === 1 && !patched(ONE_PIPELINE_PATCH);
     children
       .run(() =>
-        executeChild(trialPackWorkflow, {
-          workflowId,
-          args: [{ sweepId, trials, options }],
-        }),
+        legacy
+          ? runLegacyTrial(workflowId, { sweepId, trial: trials[0]!, options })
+          : executeChild(trialPackWorkflow, { workflowId, args: [{ sweepId, trials, options }] }),
       )
-      .then(counted, (err: unknown) => {
-        // The pack records its own trials' ends; here all of them count alike.
-        const ids = trials.map((t) => t.trialId);
-        if (isCancellation(err))
-          counted({ completed: [], skipped: [], failed: [], cancelled: ids });
-        else
-          counted({
-            completed: [],
-            skipped: [],
-            cancelled: [],
-            failed: ids.map((id) => failureOf(id, err)),
+      .then(count, (err: unknown) => {
+        // The pipeline records its own trials' ends; here all of them count alike.
+        const none = { completed: [], skipped: [], failed: [], cancelled: [] };
+        if (isCancellation(err)) count({ ...none, cancelled: ids });
+        else if (err instanceof WorkflowExecutionAlreadyStartedError)
+          count({
+            ...none,
+            failed: ids.map((trialId) => ({
+              trialId,
+              type: 'AlreadyRunning',
+              message: `Trial ${trialId} is being run by another sweep; rerun this one when it ends.`,
+            })),
           });
+        else count({ ...none, failed: ids.map((id) => failureOf(id, err)) });
       })
       .finally(() => {
-        for (const t of trials) running.delete(t.trialId);
+        for (const id of ids) running.delete(id);
       });
   };
 
@@ -231,7 +218,6 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
     let startedThisRun = 0;
     let continueNow = false;
     const stop = () => cancelRequested || failFastTriggered;
-    const packSize = spec.pack ?? 1;
     /** Trials gathered for the next pack; nextIndex moves past them once the pack starts. */
     let pending: number[] = [];
     const launch = async (): Promise<void> => {
@@ -245,8 +231,7 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
       }
       if (stop()) return;
       const last = pending[pending.length - 1]!;
-      if (packSize === 1) startTrial(last);
-      else startPack(pending);
+      startPack(pending);
       startedThisRun += pending.length;
       pending = [];
       c.nextIndex = last + 1;

@@ -1,6 +1,6 @@
-// What TrialWorkflow and TrialPackWorkflow share: the options of their activities, the inputs each
-// step takes from a trial's configuration, the summary a completed trial stores, and how a failure
-// is told. Pure functions of workflow data (bundle-safe).
+// What the trial pipeline's steps take: the options of their activities, the inputs each step takes
+// from a trial's configuration, the summary a completed trial stores, and how a failure is told.
+// Pure functions of workflow data (bundle-safe).
 import { ActivityFailure, ApplicationFailure, type ActivityOptions } from '@temporalio/workflow';
 import type { EvaluateInput, SimulateInput, TrainInput, TrainResult } from '../activities/index.js';
 import type { EvaluateRecordSummary } from '../activities/evaluate.js';

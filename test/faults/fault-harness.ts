@@ -258,7 +258,7 @@ export async function checkpointEpochs(
   return out;
 }
 
-/** The pid in the identity of the worker running the trial's train activity, if one is running. */
+/** The pid in the identity of the worker running the trial's trainMany activity, if one is running. */
 export async function trainingWorkerPid(
   stack: FaultStack,
   trial: TrialConfig,
@@ -267,7 +267,7 @@ export async function trainingWorkerPid(
   try {
     const d = await client.workflow.getHandle(trialWorkflowId(trial.trialId)).describe();
     for (const a of d.raw.pendingActivities ?? []) {
-      if (a.activityType?.name !== 'train') continue;
+      if (a.activityType?.name !== 'trainMany') continue;
       const m = /^(\d+)@/.exec(a.lastWorkerIdentity ?? '');
       // state 2 is PENDING_ACTIVITY_STATE_STARTED: a worker holds it now.
       if (m && a.state === 2) return Number(m[1]);

@@ -205,15 +205,16 @@ test(
     assert.equal(final.completed, 1);
     assert.equal(final.failed, 0);
 
-    // The train activity: its last attempt ran on B after A's attempt timed out on its heartbeat.
+    // The trainMany activity of the trial's pack of one: its last attempt ran on B after A's
+    // attempt timed out on its heartbeat.
     const history = await client.client.workflow
       .getHandle(trialWorkflowId(trial!.trialId))
       .fetchHistory();
     const events = history.events ?? [];
     const scheduled = events.find(
-      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'train',
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'trainMany',
     );
-    assert.ok(scheduled, 'the trial scheduled a train activity');
+    assert.ok(scheduled, 'the trial scheduled a trainMany activity');
     const started = events.find(
       (e) =>
         e.activityTaskStartedEventAttributes?.scheduledEventId?.toString() ===

@@ -65,7 +65,7 @@ test('three worker SIGKILLs during training lose and duplicate nothing', async (
   await waitForSweepCompleted(s, spec, 240_000);
   const docs = await assertSweepIntact(s, spec);
   const retries = await retriedActivities(s, trials);
-  assert.ok((retries.train ?? 0) >= KILLS, `train retries ${JSON.stringify(retries)}`);
+  assert.ok((retries.trainMany ?? 0) >= KILLS, `train retries ${JSON.stringify(retries)}`);
   // Resumed: trained only the epochs its checkpoint lacked (a cached model would report 0).
   const resumed = docs.filter(
     (d) =>
