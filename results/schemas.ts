@@ -12,23 +12,8 @@ import {
   type CollectionName,
   type CurveKind,
 } from './documents.js';
+import { SchemaError } from './errors.js';
 import { decodeNonFinite, type NonFiniteMarker } from './nonfinite.js';
-
-/** A document that may not be stored; `field` is the dotted path of the offending field. */
-export class SchemaError extends Error {
-  constructor(
-    readonly collection: string,
-    readonly field: string,
-    readonly problem: string,
-    readonly docId?: string,
-    readonly index?: number,
-  ) {
-    const where = docId !== undefined ? ` ${JSON.stringify(docId)}` : '';
-    const pos = index !== undefined ? ` (#${index} of the batch)` : '';
-    super(`${collection} document${where}${pos}: ${field || '(document)'} ${problem}.`);
-    this.name = 'SchemaError';
-  }
-}
 
 const id = { type: 'string', minLength: 1, maxLength: 1024 } as const;
 const name = { type: 'string', minLength: 1, maxLength: 200 } as const;

@@ -28,7 +28,8 @@ import {
   type TrialSummary,
 } from './documents.js';
 import { decodeDocument, encodeDocument, encodeSetFields, NON_FINITE_KEY } from './nonfinite.js';
-import { SchemaError, validateDocument, validatePatch } from './schemas.js';
+import { ConflictError, NotFoundError, SchemaError } from './errors.js';
+import { validateDocument, validatePatch } from './schemas.js';
 
 /** Every document here has a string _id (a deterministic ID), never an ObjectId. */
 type Stored = Document & { _id: string };
@@ -36,28 +37,6 @@ type Stored = Document & { _id: string };
 const DUPLICATE_KEY = 11000;
 /** Operations per bulk write: bounds the message size (an evaluation is a few kB). */
 const BATCH = 500;
-
-/** An _id already holds a document whose identity fields differ from the one being written. */
-export class ConflictError extends Error {
-  constructor(
-    readonly collection: string,
-    readonly docId: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ConflictError';
-  }
-}
-
-export class NotFoundError extends Error {
-  constructor(
-    readonly collection: string,
-    readonly docId: string,
-  ) {
-    super(`No ${collection} document with _id ${JSON.stringify(docId)}.`);
-    this.name = 'NotFoundError';
-  }
-}
 
 export type SweepInput = Pick<SweepDoc, '_id' | 'name' | 'spec' | 'specHash' | 'codeVersion'> & {
   workflowId?: string;

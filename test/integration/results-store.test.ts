@@ -9,8 +9,8 @@ import { mongoClient } from '../../infra/connections.js';
 import { aggregateSweep } from '../../results/aggregate.js';
 import { ArtifactStore } from '../../results/artifacts.js';
 import { computeCurves, type CurveTrial } from '../../results/curves.js';
-import { SchemaError } from '../../results/schemas.js';
-import { ConflictError, NotFoundError, ResultStore } from '../../results/store.js';
+import { ConflictError, NotFoundError, SchemaError } from '../../results/errors.js';
+import { ResultStore } from '../../results/store.js';
 import { syntheticSweep } from '../unit/results/fixtures.js';
 
 let client: MongoClient;
