@@ -9,9 +9,15 @@ import {
   encodeCheckpoint,
   encodeDataset,
 } from '../../../activities/artifacts.js';
-import { FAILURE_TYPES, classify } from '../../../activities/failures.js';
+import { classify } from '../../../activities/failures.js';
 import { checkArtifactName } from '../../../results/artifacts.js';
+import { createDefense } from '../../../sbi/defenses/index.js';
+import { InvalidSettingError } from '../../../sbi/errors.js';
+import { createEstimator, identityZScore } from '../../../sbi/estimators/index.js';
 import { DivergedError, type TrainingState } from '../../../sbi/npe.js';
+import { createRng } from '../../../sbi/rng.js';
+import { getTask } from '../../../sbi/tasks/index.js';
+import { FAILURE_TYPES } from '../../../sweeps/failures.js';
 
 describe('dataset artifacts', () => {
   test('round-trip theta and x bit for bit, including non-finite values', () => {
@@ -113,13 +119,44 @@ describe('failure classification', () => {
       new RangeError('NPE hyperparameter batchSize must be an integer >= 1, got 0.'),
       FAILURE_TYPES.invalidConfig,
     );
-    check(new Error('Unknown task "x"; known tasks: a, b'), FAILURE_TYPES.invalidConfig);
-    check(new Error('Unknown maf setting "bins"; known: hidden'), FAILURE_TYPES.invalidConfig);
     check(
-      new Error('maf hidden sizes must be a non-empty list of positive integers, got []'),
+      new InvalidSettingError('Unknown task "x"; known tasks: a, b'),
       FAILURE_TYPES.invalidConfig,
     );
+    // By type, not by the words: the same sentence in a plain Error is left for retries.
+    check(new Error('Unknown task "x"; known tasks: a, b'), undefined);
     check(new Error('connection 3 to 127.0.0.1:27017 closed'), undefined);
     check(new TypeError('fetch failed'), undefined);
+  });
+
+  test("sbi's registries throw InvalidSettingError for unknown names and bad settings", () => {
+    const thrown = (f: () => unknown): unknown => {
+      try {
+        f();
+      } catch (e) {
+        return e;
+      }
+      assert.fail('did not throw');
+    };
+    const estimator = (kind: string, config: Record<string, unknown>) => () =>
+      createEstimator(kind, {
+        thetaDim: 2,
+        xDim: 2,
+        zscore: identityZScore(2, 2),
+        config,
+        rng: createRng(0),
+      });
+    for (const f of [
+      () => getTask('nope'),
+      () => createDefense('nope'),
+      estimator('nope', {}),
+      estimator('maf', { bins: 4 }),
+      estimator('maf', { hidden: [] }),
+      estimator('maf', { numTransforms: 'five' }),
+    ]) {
+      const err = thrown(f);
+      assert.ok(err instanceof InvalidSettingError, String(err));
+      check(err, FAILURE_TYPES.invalidConfig);
+    }
   });
 });
