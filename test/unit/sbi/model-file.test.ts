@@ -5,9 +5,20 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { initBackend, tf } from '../../../sbi/backend.js';
 import { createEstimator } from '../../../sbi/estimators/index.js';
-import { type SavedModel, loadModel, modelToJson, saveModel } from '../../../sbi/model-file.js';
+import {
+  type SavedModel,
+  loadModel,
+  modelFromJson,
+  modelToJson,
+  saveModel,
+} from '../../../sbi/model-file.js';
 import { createRng } from '../../../sbi/rng.js';
-import { loadSimulations, saveSimulations } from '../../../sbi/simulation-file.js';
+import {
+  decodeSimulations,
+  encodeSimulations,
+  loadSimulations,
+  saveSimulations,
+} from '../../../sbi/simulation-file.js';
 import type { DensityEstimator, EstimatorKind } from '../../../sbi/types.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'robustsbi-model-file-'));
@@ -85,6 +96,30 @@ describe('model file', () => {
       back.estimator.dispose();
     });
   }
+
+  test('modelFromJson rebuilds from text alone (an artifact), and names the text in its errors', () => {
+    const m = createEstimator('maf', {
+      thetaDim: 2,
+      xDim: 3,
+      zscore,
+      config: { hidden: [8] },
+      rng: createRng(4),
+    });
+    const back = modelFromJson(modelToJson(saved(m)), 'model artifact models/m');
+    assert.deepEqual(Array.from(logProbs(back.estimator)), Array.from(logProbs(m)));
+    assert.equal(back.training.clipNorm, Infinity);
+    assert.deepEqual({ ...back, estimator: null }, { ...saved(m), estimator: null });
+    assert.throws(
+      () => modelFromJson('{', 'model artifact models/x'),
+      oneSentenceAbout('model artifact models/x', /not valid JSON/),
+    );
+    assert.throws(
+      () => modelFromJson('{}', 'model artifact models/x'),
+      oneSentenceAbout('model artifact models/x', /not a robustsbi model/),
+    );
+    m.dispose();
+    back.estimator.dispose();
+  });
 
   test('writes atomically: no temporary file is left and an existing file is replaced whole', () => {
     const m = createEstimator('gaussian', {
@@ -217,5 +252,83 @@ describe('simulation file', () => {
     assert.throws(() => loadSimulations(path), oneSentenceAbout(path, /not robustsbi simulations/));
     writeFileSync(path, JSON.stringify({ ...good, n: -1 }));
     assert.throws(() => loadSimulations(path), oneSentenceAbout(path, /invalid "n"/));
+  });
+});
+
+describe('simulation bytes (the artifact encoding)', () => {
+  test('round-trip theta and x bit for bit, including non-finite values', () => {
+    const theta = new Float32Array([1.5, -2, 3.25, Math.PI, 0, -0]);
+    const x = new Float32Array([NaN, Infinity, 1e-30, -1e30, 7, 8, 9, 10, 11]);
+    const d = {
+      task: 'gaussian_linear',
+      seed: 3,
+      n: 3,
+      dropped: 2,
+      thetaDim: 2,
+      xDim: 3,
+      theta,
+      x,
+    };
+    const back = decodeSimulations(encodeSimulations(d), 'artifact sims/x');
+    assert.deepEqual(
+      { ...back, theta: [...back.theta], x: [...back.x] },
+      {
+        ...d,
+        theta: [...theta],
+        x: [...x],
+      },
+    );
+    assert.ok(Object.is(back.theta[5], -0));
+  });
+
+  test('refuse mismatched sizes and truncated or foreign bytes', () => {
+    const d = {
+      task: 't',
+      seed: 0,
+      n: 2,
+      dropped: 0,
+      thetaDim: 1,
+      xDim: 1,
+      theta: new Float32Array(2),
+      x: new Float32Array(2),
+    };
+    assert.throws(() => encodeSimulations({ ...d, x: new Float32Array(3) }), RangeError);
+    const bytes = encodeSimulations(d);
+    assert.throws(
+      () => decodeSimulations(bytes.subarray(0, bytes.length - 4), 'artifact a'),
+      /does not hold the rows/,
+    );
+    assert.throws(
+      () => decodeSimulations(new TextEncoder().encode('\u0002\u0000\u0000\u0000{}'), 'artifact b'),
+      /artifact b/,
+    );
+  });
+
+  test('read bytes in the layout stored artifacts have, and write that layout', () => {
+    // An artifact as the sweep wrote it before this codec moved to sbi/: header, padding, rows.
+    const header =
+      '{"format":"robustsbi-dataset/1","task":"sir","seed":7,"n":2,"dropped":1,"thetaDim":1,"xDim":2}';
+    const padded = Math.ceil(header.length / 4) * 4;
+    const old = new Uint8Array(4 + padded + 4 * 6);
+    const view = new DataView(old.buffer);
+    view.setUint32(0, padded, true);
+    old.fill(0x20, 4, 4 + padded);
+    old.set(new TextEncoder().encode(header), 4);
+    [0.5, -1, 1, 2, 3, 4].forEach((v, i) => view.setFloat32(4 + padded + 4 * i, v, true));
+    const back = decodeSimulations(old, 'artifact sims/old');
+    assert.deepEqual(
+      { ...back, theta: [...back.theta], x: [...back.x] },
+      {
+        task: 'sir',
+        seed: 7,
+        n: 2,
+        dropped: 1,
+        thetaDim: 1,
+        xDim: 2,
+        theta: [0.5, -1],
+        x: [1, 2, 3, 4],
+      },
+    );
+    assert.deepEqual(encodeSimulations(back), old);
   });
 });
