@@ -520,7 +520,16 @@ describe('artifact store on the real server (GridFS)', () => {
     assert.equal(await db.collection('artifacts.chunks').countDocuments({ files_id: put.id }), 0);
     assert.equal((await artifacts.info(name))?.metadata.epoch, 5);
 
-    await artifacts.put('models/trial-x', new Uint8Array([1, 2, 3]));
+    // Non-finite metadata (a diverged model's result) is stored as FerretDB allows and reads back.
+    await artifacts.put('models/trial-x', new Uint8Array([1, 2, 3]), {
+      result: { bestValLoss: NaN, losses: [1, Infinity] },
+    });
+    const result = (await artifacts.info('models/trial-x'))?.metadata.result as {
+      bestValLoss: number;
+      losses: number[];
+    };
+    assert.ok(Number.isNaN(result.bestValLoss));
+    assert.deepEqual(result.losses, [1, Infinity]);
     assert.deepEqual(
       (await artifacts.list('checkpoints/')).map((a) => a.name),
       [name],
