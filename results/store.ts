@@ -30,6 +30,7 @@ import {
 import { decodeDocument, encodeDocument, encodeSetFields, NON_FINITE_KEY } from './nonfinite.js';
 import { ConflictError, NotFoundError, SchemaError } from './errors.js';
 import { validateDocument, validatePatch } from './schemas.js';
+import { countTrialsBySweep } from './trial-counts.js';
 
 /** Every document here has a string _id (a deterministic ID), never an ObjectId. */
 type Stored = Document & { _id: string };
@@ -347,24 +348,22 @@ export class ResultStore {
 
   /** Recounts the sweep's trials by status and stores the absolute counts (idempotent, unlike $inc). */
   async refreshSweepCounts(sweepId: string): Promise<TrialCounts> {
-    const counts: TrialCounts = {
-      trials: 0,
-      queued: 0,
-      running: 0,
-      completed: 0,
-      failed: 0,
-      cancelled: 0,
-    };
-    const cursor = this.trials.find({ sweepIds: sweepId }, { projection: { status: 1 } });
-    for await (const t of cursor) {
-      counts.trials++;
-      counts[t.status as TrialStatus]++;
-    }
+    const counts = await this.trialCounts(sweepId);
     const set = { counts, updatedAt: this.now() };
     validatePatch('sweeps', set, sweepId);
     const r = await this.sweeps.updateOne({ _id: sweepId }, { $set: set });
     if (r.matchedCount === 0) throw new NotFoundError('sweeps', sweepId);
     return counts;
+  }
+
+  /** The sweep's trials counted by status now (zeros when it has none). */
+  async trialCounts(sweepId: string): Promise<TrialCounts> {
+    return (await countTrialsBySweep(this.trials, [sweepId])).get(sweepId)!;
+  }
+
+  /** trialCounts of each of `sweepIds`, or of every sweep with trials when absent. */
+  async trialCountsBySweep(sweepIds?: readonly string[]): Promise<Map<string, TrialCounts>> {
+    return countTrialsBySweep(this.trials, sweepIds);
   }
 
   async getSweep(sweepId: string): Promise<SweepDoc | null> {

@@ -189,6 +189,13 @@ describe('results store on the real server', () => {
       failed: 0,
       cancelled: 0,
     });
+    // Live counts: a trial shared by two sweeps counts in both; a sweep without trials has zeros.
+    const live = await store.trialCountsBySweep([a, b, 'sw-none']);
+    assert.deepEqual(live.get(b), counts);
+    assert.deepEqual(live.get(a), { ...counts, trials: 3, queued: 2 });
+    assert.deepEqual(live.get('sw-none'), { ...counts, trials: 0, queued: 0, completed: 0 });
+    assert.deepEqual(await store.trialCounts(a), live.get(a));
+    assert.deepEqual((await store.trialCountsBySweep()).get(b), counts);
     // Registering again changes nothing.
     await store.upsertTrials(shared.map((t, i) => ({ ...t, sweepId: a, index: i })));
     assert.deepEqual((await store.getTrial(done))!.sweepIds, [a, b]);
