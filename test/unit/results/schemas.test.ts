@@ -9,7 +9,7 @@ import {
 } from '../../../results/documents.js';
 import { SchemaError } from '../../../results/errors.js';
 import { encodeDocument } from '../../../results/nonfinite.js';
-import { fieldName, validateDocument, validatePatch } from '../../../results/schemas.js';
+import { fieldName, validateDocument, validatePatch } from '../../../results/validate.js';
 import type { EvaluationRecord } from '../../../sbi/evaluation.js';
 import { summarize } from '../../../sbi/metrics/summary.js';
 import { evaluationPlan, expandSweep, sweepIdOf } from '../../../sweeps/expand.js';
