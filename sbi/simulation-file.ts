@@ -54,14 +54,8 @@ function readHeader(d: Record<string, unknown>, fail: Fail): Omit<SimulationSet,
       fail(`has an invalid "${k}" (${String(d[k])})`);
   }
   for (const k of ['seed', 'dropped']) if (!Number.isInteger(d[k])) fail(`has no integer "${k}"`);
-  return {
-    task: d.task as string,
-    seed: d.seed as number,
-    n: d.n as number,
-    dropped: d.dropped as number,
-    thetaDim: d.thetaDim as number,
-    xDim: d.xDim as number,
-  };
+  const { task, seed, n, dropped, thetaDim, xDim } = d as unknown as SimulationSet;
+  return { task, seed, n, dropped, thetaDim, xDim };
 }
 
 // ---- JSON text ----

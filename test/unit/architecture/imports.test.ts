@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import ts from 'typescript';
+import { root } from '../sweeps/fixtures.js';
 
 type Layer =
   'sbi' | 'results' | 'sweeps' | 'workflows' | 'activities' | 'workers' | 'cli' | 'infra';
@@ -98,18 +98,6 @@ interface Import {
   /** The product file it resolves to (repository-relative, .ts), when it is one. */
   target?: string;
 }
-
-function findRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package.json not found above the test file');
-    dir = up;
-  }
-  return dir;
-}
-
-const root = findRoot();
 
 function sourceFiles(dir: string): string[] {
   const out: string[] = [];

@@ -52,6 +52,17 @@ function saved(estimator: DensityEstimator): SavedModel {
   };
 }
 
+/** A small estimator of the 2-parameter, 3-observation toy model. */
+function estimator(kind: EstimatorKind, hidden: number, seed: number): DensityEstimator {
+  return createEstimator(kind, {
+    thetaDim: 2,
+    xDim: 3,
+    zscore,
+    config: { hidden: [hidden] },
+    rng: createRng(seed),
+  });
+}
+
 function logProbs(m: DensityEstimator): Float32Array {
   return tf.tidy(() => {
     const rng = createRng(9);
@@ -75,13 +86,7 @@ function oneSentenceAbout(path: string, pattern: RegExp) {
 describe('model file', () => {
   for (const kind of ['maf', 'nsf', 'gaussian', 'mdn'] as EstimatorKind[]) {
     test(`${kind}: a saved and loaded model has identical log-probabilities and metadata`, () => {
-      const m = createEstimator(kind, {
-        thetaDim: 2,
-        xDim: 3,
-        zscore,
-        config: { hidden: [8] },
-        rng: createRng(3),
-      });
+      const m = estimator(kind, 8, 3);
       const path = join(dir, `${kind}.json`);
       saveModel(path, saved(m));
       const back = loadModel(path);
@@ -98,13 +103,7 @@ describe('model file', () => {
   }
 
   test('modelFromJson rebuilds from text alone (an artifact), and names the text in its errors', () => {
-    const m = createEstimator('maf', {
-      thetaDim: 2,
-      xDim: 3,
-      zscore,
-      config: { hidden: [8] },
-      rng: createRng(4),
-    });
+    const m = estimator('maf', 8, 4);
     const back = modelFromJson(modelToJson(saved(m)), 'model artifact models/m');
     assert.deepEqual(Array.from(logProbs(back.estimator)), Array.from(logProbs(m)));
     assert.equal(back.training.clipNorm, Infinity);
@@ -122,13 +121,7 @@ describe('model file', () => {
   });
 
   test('writes atomically: no temporary file is left and an existing file is replaced whole', () => {
-    const m = createEstimator('gaussian', {
-      thetaDim: 2,
-      xDim: 3,
-      zscore,
-      config: { hidden: [4] },
-      rng: createRng(1),
-    });
+    const m = estimator('gaussian', 4, 1);
     const path = join(dir, 'atomic.json');
     writeFileSync(path, 'old contents');
     saveModel(path, saved(m));
@@ -141,13 +134,7 @@ describe('model file', () => {
   });
 
   test('malformed or foreign files are refused in one sentence naming the file and the problem', () => {
-    const m = createEstimator('gaussian', {
-      thetaDim: 2,
-      xDim: 3,
-      zscore,
-      config: { hidden: [4] },
-      rng: createRng(1),
-    });
+    const m = estimator('gaussian', 4, 1);
     type W = { name: string; shape: number[]; data: string };
     const good = JSON.parse(modelToJson(saved(m))) as {
       estimator: { weights: W[]; zscore: Record<string, number[]> } & Record<string, unknown>;
