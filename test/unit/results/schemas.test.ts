@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../../../infra/config.js';
 import { klSummaryFrom, LEVELS, syntheticSweep } from './fixtures.js';
+import { FAILURE_TYPES } from '../../../sweeps/failures.js';
 
 const at = new Date('2026-01-01T00:00:00Z');
 
@@ -402,7 +403,7 @@ describe('schemas reject invalid documents and name the field', () => {
       {
         status: 'failed',
         attempt: 2,
-        error: { type: 'Diverged', message: 'NaN loss', nonRetryable: true },
+        error: { type: FAILURE_TYPES.diverged, message: 'NaN loss', nonRetryable: true },
       },
       't',
     );
@@ -410,7 +411,7 @@ describe('schemas reject invalid documents and name the field', () => {
       () =>
         validatePatch(
           'trials',
-          { status: 'failed', error: { type: 'Diverged', message: 'x' } },
+          { status: 'failed', error: { type: FAILURE_TYPES.diverged, message: 'x' } },
           't',
         ),
       (e: unknown) => e instanceof SchemaError && e.field === 'error.nonRetryable',
