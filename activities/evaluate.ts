@@ -5,6 +5,7 @@ import { Context } from '@temporalio/activity';
 import { evaluationFromRecord } from '../results/documents.js';
 import type { AttackName } from '../sbi/attacks/index.js';
 import { evaluateRobustness } from '../sbi/evaluation.js';
+import { finiteOrNull } from '../sbi/json-numbers.js';
 import { createRng } from '../sbi/rng.js';
 import type { Objective } from '../sweeps/names.js';
 import type { TrialConfig } from '../sweeps/types.js';
@@ -34,8 +35,6 @@ export interface EvaluateResult {
   /** true when every record was already stored (an earlier attempt finished) and nothing was computed. */
   cached: boolean;
 }
-
-const finiteOrNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
 
 export async function evaluate(deps: ActivityDeps, input: EvaluateInput): Promise<EvaluateResult> {
   const { trial, attack, eps } = input;

@@ -1,5 +1,6 @@
 // The sweep activities, bound to one worker's stores. Workflows import only the type.
 import { Context } from '@temporalio/activity';
+import { FINAL_FAILURE_TYPES } from '../sweeps/failures.js';
 import type { ActivityDeps } from './deps.js';
 import { evaluate, type EvaluateInput } from './evaluate.js';
 import {
@@ -12,7 +13,6 @@ import {
   setSweepStatus,
 } from './persist.js';
 import { keepAlive } from './keep-alive.js';
-import { FINAL_FAILURE_TYPES } from '../workflows/messages.js';
 import { packActivities, type TrialStepActivities } from './pack.js';
 import { simulate, type SimulateInput } from './simulate.js';
 import { train, type TrainInput } from './train.js';

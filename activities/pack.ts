@@ -7,7 +7,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ErrorInfo } from '../results/documents.js';
-import { mapInFlight } from '../results/store.js';
+import { mapInFlight } from '../results/bulk-write.js';
 import type { EvaluateInput, EvaluateResult } from './evaluate.js';
 import type { ClaimResult, CompleteTrialInput, EndTrialInput } from './persist.js';
 import type { SimulateInput, SimulateResult } from './simulate.js';

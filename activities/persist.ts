@@ -9,7 +9,7 @@ import {
   type TrialCounts,
   type TrialSummary,
 } from '../results/documents.js';
-import { NotFoundError } from '../results/store.js';
+import { NotFoundError } from '../results/errors.js';
 import { expandSweep } from '../sweeps/expand.js';
 import type { SweepSpec } from '../sweeps/types.js';
 import type { ActivityDeps } from './deps.js';

@@ -3,7 +3,12 @@
 import { createRng } from '../sbi/rng.js';
 import { simulateDataset } from '../sbi/simulate.js';
 import { getTask } from '../sbi/tasks/index.js';
-import { artifactNames, decodeDataset, encodeDataset, type Dataset } from './artifacts.js';
+import {
+  decodeSimulations,
+  encodeSimulations,
+  type SimulationSet,
+} from '../sbi/simulation-file.js';
+import { artifactNames } from './artifacts.js';
 import type { ActivityDeps } from './deps.js';
 import { classify } from './failures.js';
 
@@ -31,7 +36,7 @@ export function datasetArtifact(input: Pick<SimulateInput, 'purpose' | 'id'>): s
 }
 
 /** Draws the dataset as `robustsbi train` / `robustsbi evaluate` do for the same task, n and seed. */
-export function drawDataset(input: SimulateInput): Dataset {
+export function drawDataset(input: SimulateInput): SimulationSet {
   let task;
   try {
     task = getTask(input.task);
@@ -73,7 +78,7 @@ export async function simulate(deps: ActivityDeps, input: SimulateInput): Promis
     };
   }
   const d = drawDataset(input);
-  await deps.artifacts.put(artifact, encodeDataset(d), {
+  await deps.artifacts.put(artifact, encodeSimulations(d), {
     kind: 'dataset',
     purpose: input.purpose,
     task: d.task,
@@ -88,12 +93,15 @@ export async function simulate(deps: ActivityDeps, input: SimulateInput): Promis
 }
 
 /** The dataset of `input`, read from the store, or drawn and stored when missing. */
-export async function loadDataset(deps: ActivityDeps, input: SimulateInput): Promise<Dataset> {
+export async function loadDataset(
+  deps: ActivityDeps,
+  input: SimulateInput,
+): Promise<SimulationSet> {
   const artifact = datasetArtifact(input);
   const bytes = await deps.artifacts.get(artifact);
-  if (bytes) return decodeDataset(bytes, artifact);
+  if (bytes) return decodeSimulations(bytes, `artifact ${artifact}`);
   await simulate(deps, input);
   const again = await deps.artifacts.get(artifact);
   if (!again) throw new Error(`The artifact ${artifact} was written but cannot be read back.`);
-  return decodeDataset(again, artifact);
+  return decodeSimulations(again, `artifact ${artifact}`);
 }

@@ -6,7 +6,7 @@ import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { TrainHeartbeat } from '../activities/train.js';
 import type { Config } from '../infra/config.js';
 import { temporalConnectionOptions } from '../infra/connections.js';
-import type { SweepStatus, TrialStatus } from '../results/documents.js';
+import type { SweepStatus } from '../results/documents.js';
 import type { ResultStore } from '../results/store.js';
 import { sweepIdOf } from '../sweeps/expand.js';
 import type { SweepSpec } from '../sweeps/types.js';
@@ -136,18 +136,7 @@ export async function sweepStatus(
     }
   }
   if (!doc && !workflowStatus) throw new SweepNotFoundError(sweepId);
-  const counts: Record<TrialStatus, number> = {
-    queued: 0,
-    running: 0,
-    completed: 0,
-    failed: 0,
-    cancelled: 0,
-  };
-  let trials = 0;
-  for await (const t of store.trials.find({ sweepIds: sweepId }, { projection: { status: 1 } })) {
-    trials++;
-    counts[t.status as TrialStatus]++;
-  }
+  const counts = await store.trialCounts(sweepId);
   const state: SweepStatus | string =
     workflowStatus === 'RUNNING'
       ? 'running'
@@ -156,7 +145,7 @@ export async function sweepStatus(
     sweepId,
     ...(doc ? { name: doc.name } : {}),
     state,
-    trials,
+    trials: counts.trials,
     completed: counts.completed,
     failed: counts.failed,
     running: counts.running,

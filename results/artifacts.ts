@@ -5,6 +5,7 @@
 // crash between the two leaves the new one readable, and readers always take the newest.
 import { createHash } from 'node:crypto';
 import { GridFSBucket, type Db, type GridFSFile, type ObjectId } from 'mongodb';
+import { decodeDocument, encodeDocument } from './nonfinite.js';
 
 export const ARTIFACT_BUCKET = 'artifacts';
 
@@ -50,7 +51,8 @@ export function sha256Hex(data: Uint8Array): string {
 }
 
 function infoOf(f: GridFSFile): ArtifactInfo {
-  const meta = { ...(f.metadata ?? {}) } as Record<string, unknown>;
+  // Metadata is stored as every document here is: non-finite numbers as null plus their markers.
+  const meta = decodeDocument<Record<string, unknown>>(f.metadata ?? {});
   const sha = typeof meta.sha256 === 'string' ? meta.sha256 : '';
   delete meta.sha256;
   return {
@@ -125,7 +127,9 @@ export class ArtifactStore {
       return { ...infoOf(newest), written: false };
     }
     const id = await new Promise<ObjectId>((resolve, reject) => {
-      const up = this.bucket.openUploadStream(name, { metadata: { ...metadata, sha256 } });
+      const up = this.bucket.openUploadStream(name, {
+        metadata: { ...encodeDocument(metadata), sha256 },
+      });
       up.once('error', reject);
       up.once('finish', () => resolve(up.id as ObjectId));
       up.end(Buffer.from(data.buffer, data.byteOffset, data.byteLength));

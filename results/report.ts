@@ -9,7 +9,6 @@ import { computeCurves } from './curves.js';
 import type { CurveDoc, SweepDoc, SweepStatus, TrialCounts } from './documents.js';
 import { figuresOf, type Figure } from './figures.js';
 import { escapeHtml, inlineScriptSource, jsonForScript } from './html.js';
-import { liveCounts } from './progress.js';
 import type { ResultStore } from './store.js';
 
 export type Cell = string | number | boolean | null;
@@ -217,7 +216,7 @@ export async function loadReport(store: ResultStore, sweepId: string): Promise<S
   const sweep = await store.getSweep(sweepId);
   if (!sweep) return null;
   const { curves, source } = await sweepCurves(store, sweep);
-  const counts = (await liveCounts(store, [sweepId])).get(sweepId)!;
+  const counts = await store.trialCounts(sweepId);
   return buildReport(sweep, counts, curves, source);
 }
 

@@ -1,15 +1,10 @@
 // The results database: sweeps, trials, evaluations and curves, written only through this class.
 // Written for the subset FerretDB 1.24 supports (research/orchestration.md 2 and 4): no transactions,
 // no server validators, single-document atomic updates. Every write is an idempotent upsert keyed by
-// a deterministic _id; every document is validated (results/schemas.ts) before anything of its
-// batch is written; status changes are fenced so that a stale or late writer cannot undo progress.
-import {
-  MongoServerError,
-  type Collection,
-  type Db,
-  type Document,
-  type MongoClient,
-} from 'mongodb';
+// a deterministic _id (results/bulk-write.ts); every document is validated (results/validate.ts)
+// before anything of its batch is written; status changes are fenced (results/trial-transitions.ts)
+// so that a stale or late writer cannot undo progress.
+import type { Collection, Db, Document, MongoClient } from 'mongodb';
 import type { Config } from '../infra/config.js';
 import { mongoClient } from '../infra/connections.js';
 import {
@@ -25,39 +20,28 @@ import {
   type TrialCounts,
   type TrialDoc,
   type TrialStatus,
-  type TrialSummary,
 } from './documents.js';
-import { decodeDocument, encodeDocument, encodeSetFields, NON_FINITE_KEY } from './nonfinite.js';
-import { SchemaError, validateDocument, validatePatch } from './schemas.js';
-
-/** Every document here has a string _id (a deterministic ID), never an ObjectId. */
-type Stored = Document & { _id: string };
-
-const DUPLICATE_KEY = 11000;
-/** Operations per bulk write: bounds the message size (an evaluation is a few kB). */
-const BATCH = 500;
-
-/** An _id already holds a document whose identity fields differ from the one being written. */
-export class ConflictError extends Error {
-  constructor(
-    readonly collection: string,
-    readonly docId: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ConflictError';
-  }
-}
-
-export class NotFoundError extends Error {
-  constructor(
-    readonly collection: string,
-    readonly docId: string,
-  ) {
-    super(`No ${collection} document with _id ${JSON.stringify(docId)}.`);
-    this.name = 'NotFoundError';
-  }
-}
+import {
+  bulkUpsert,
+  ID_LOOKUPS_IN_FLIGHT,
+  isDuplicateKey,
+  mapInFlight,
+  type Stored,
+  type WriteSummary,
+} from './bulk-write.js';
+import { ConflictError, NotFoundError, SchemaError } from './errors.js';
+import { decodeDocument, encodeDocument, NON_FINITE_KEY } from './nonfinite.js';
+import { countTrialsBySweep } from './trial-counts.js';
+import {
+  detectFence,
+  TRIAL_TRANSITIONS,
+  transitionUpdate,
+  unapplied,
+  type FenceMode,
+  type TransitionFields,
+  type TransitionResult,
+} from './trial-transitions.js';
+import { validateAll, validateDocument, validatePatch } from './validate.js';
 
 export type SweepInput = Pick<SweepDoc, '_id' | 'name' | 'spec' | 'specHash' | 'codeVersion'> & {
   workflowId?: string;
@@ -75,107 +59,9 @@ export interface TrialInput {
 
 export type EvaluationInput = Omit<EvaluationDoc, 'createdAt' | 'updatedAt'>;
 
-export interface TransitionFields {
-  /** The writer's fencing token; a write with a lower one than stored is refused as stale. */
-  attempt: number;
-  summary?: TrialSummary;
-  error?: ErrorInfo;
-  modelArtifact?: string;
-  backend?: string;
-}
-
-export interface TransitionResult {
-  /** applied: this call moved it; already: it was in that state with this attempt; refused: fenced. */
-  outcome: 'applied' | 'already' | 'refused';
-  status: TrialStatus;
-  attempt: number;
-}
-
-/**
- * The states a trial may enter each state from. Nothing leaves 'completed': a finished trial is
- * never redone. 'running' from 'running' is a newer attempt taking over (a retried activity).
- */
-export const TRIAL_TRANSITIONS: Record<TrialStatus, readonly TrialStatus[]> = {
-  queued: ['queued', 'failed', 'cancelled'],
-  running: ['queued', 'running', 'failed', 'cancelled'],
-  completed: ['queued', 'running'],
-  failed: ['queued', 'running'],
-  cancelled: ['queued', 'running', 'failed'],
-};
-
-/**
- * How transitionTrial applies its fence. 'atomic': one updateOne whose filter holds the fence, so
- * the server checks and writes as one operation (MongoDB). 'read-check-write': read the trial by
- * _id, check the fence here, write by _id. FerretDB 1.24 (SQLite) evaluates only an `_id` filter
- * in SQL: any other filter makes it decode every trial document in Go, 0.3 ms each, so a fenced
- * update costs O(trials stored) (330 ms at 1,000 trials, against 65 ms read-check-write; BENCHMARKS.md).
- * Its conditional update is not atomic either (it queries, then writes in a transaction of its own),
- * so on FerretDB this gives up no guarantee the server gave. 'auto' (the default) asks the server
- * once: read-check-write where buildInfo names FerretDB, atomic elsewhere.
- */
-export type FenceMode = 'atomic' | 'read-check-write';
-
 export interface ResultStoreOptions {
   now?: () => Date;
   fence?: FenceMode | 'auto';
-}
-
-export interface WriteSummary {
-  /** Documents created by this call. */
-  inserted: number;
-  /** Documents that existed and were matched (updated or left as they were). */
-  matched: number;
-}
-
-function isDuplicateKey(err: unknown): boolean {
-  if (!(err instanceof MongoServerError)) return false;
-  if (err.code === DUPLICATE_KEY) return true;
-  const writeErrors = (err as { writeErrors?: { code?: number }[] }).writeErrors;
-  return Array.isArray(writeErrors) && writeErrors.some((w) => w.code === DUPLICATE_KEY);
-}
-
-/**
- * Where an ordered write stopped: the lowest index among its write errors (0 when none is given,
- * which undercounts what was inserted but never skips a document).
- */
-function firstWriteErrorIndex(err: unknown): number {
-  const raw = (err as { writeErrors?: unknown }).writeErrors;
-  const list = (Array.isArray(raw) ? raw : raw ? [raw] : []) as { index?: unknown }[];
-  const idx = list.map((w) => w.index).filter((i): i is number => typeof i === 'number' && i >= 0);
-  return idx.length > 0 ? Math.min(...idx) : 0;
-}
-
-function validateAll(collection: CollectionName, docs: readonly Record<string, unknown>[]): void {
-  docs.forEach((d, i) => validateDocument(collection, d, docs.length > 1 ? i : undefined));
-  const seen = new Set<string>();
-  docs.forEach((d, i) => {
-    const id = d._id as string;
-    if (seen.has(id)) {
-      throw new SchemaError(collection, '_id', 'appears twice in one batch', id, i);
-    }
-    seen.add(id);
-  });
-}
-
-/** Lookups by _id in flight at once: enough to hide the round trips. */
-const ID_LOOKUPS_IN_FLIGHT = 8;
-
-/** `f` over `items` with at most `limit` calls in flight; results in the order of `items`. */
-export async function mapInFlight<I, O>(
-  items: readonly I[],
-  limit: number,
-  f: (item: I) => Promise<O>,
-): Promise<O[]> {
-  const out = new Array<O>(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await f(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return out;
 }
 
 export class ResultStore {
@@ -223,76 +109,6 @@ export class ResultStore {
   }
 
   /**
-   * Runs idempotent upserts. Two writers upserting the same new _id race, and the loser gets a
-   * duplicate-key error (11000); a rerun then finds the document. FerretDB 1.24 stops a bulk update
-   * at its first error and reports neither which operation failed (index 0 always) nor what the
-   * others did, so after a duplicate key the batch is rerun one operation at a time, each retried
-   * once: the same operation failing twice is not a race and is thrown. Filters hold only _id:
-   * FerretDB evaluates an `_id` filter in SQL (an index search where infra/ferret-id-index.ts
-   * added its index) but decodes every document for a compound equality. After a race
-   * the counts may call inserted documents matched.
-   *
-   * `fresh[i]`, when given, is the document ops[i] creates when its _id is new. A batch is then first
-   * inserted as it is, and upserted only when some _id exists already: FerretDB 1.24 pays a scan of
-   * the collection for every upsert that inserts (about 10 ms of its CPU per write at 1,500
-   * documents, growing with the collection), but not for an insert or an upsert that matches. An
-   * insert that stops at an existing _id leaves the documents before it inserted; the upserts then
-   * rerun over the whole batch, which changes nothing in those (their update is what they hold).
-   */
-  private async bulkUpsert(
-    collection: Collection<Stored>,
-    ops: Parameters<Collection<Stored>['bulkWrite']>[0],
-    fresh?: readonly Stored[],
-  ): Promise<WriteSummary> {
-    const summary: WriteSummary = { inserted: 0, matched: 0 };
-    for (let at = 0; at < ops.length; at += BATCH) {
-      const batch = ops.slice(at, at + BATCH);
-      let insertedFirst = 0;
-      if (fresh) {
-        try {
-          await collection.insertMany(fresh.slice(at, at + BATCH) as Stored[], { ordered: true });
-          summary.inserted += batch.length;
-          continue;
-        } catch (err) {
-          if (!isDuplicateKey(err)) throw err;
-          insertedFirst = firstWriteErrorIndex(err);
-        }
-      }
-      const r = await this.upsertBatch(collection, batch);
-      // The documents inserted before the duplicate were matched by their rerun upserts.
-      const counted = Math.min(insertedFirst, r.matched);
-      summary.inserted += r.inserted + counted;
-      summary.matched += r.matched - counted;
-    }
-    return summary;
-  }
-
-  private async upsertBatch(
-    collection: Collection<Stored>,
-    batch: Parameters<Collection<Stored>['bulkWrite']>[0],
-  ): Promise<WriteSummary> {
-    const summary: WriteSummary = { inserted: 0, matched: 0 };
-    try {
-      const r = await collection.bulkWrite(batch, { ordered: true });
-      return { inserted: r.upsertedCount, matched: r.matchedCount };
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
-    }
-    for (const op of batch) {
-      let r;
-      try {
-        r = await collection.bulkWrite([op], { ordered: true });
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-        r = await collection.bulkWrite([op], { ordered: true });
-      }
-      summary.inserted += r.upsertedCount;
-      summary.matched += r.matchedCount;
-    }
-    return summary;
-  }
-
-  /**
    * After an upsert whose $setOnInsert left existing documents alone: the first document whose
    * stored `field` differs from the one written is a conflict (its _id means something else).
    */
@@ -335,7 +151,7 @@ export class ResultStore {
       updatedAt: now,
     });
     validateDocument('sweeps', doc);
-    const r = await this.bulkUpsert(this.sweeps, [
+    const r = await bulkUpsert(this.sweeps, [
       { updateOne: { filter: { _id: input._id }, update: { $setOnInsert: doc }, upsert: true } },
     ]);
     if (r.inserted === 0)
@@ -368,24 +184,22 @@ export class ResultStore {
 
   /** Recounts the sweep's trials by status and stores the absolute counts (idempotent, unlike $inc). */
   async refreshSweepCounts(sweepId: string): Promise<TrialCounts> {
-    const counts: TrialCounts = {
-      trials: 0,
-      queued: 0,
-      running: 0,
-      completed: 0,
-      failed: 0,
-      cancelled: 0,
-    };
-    const cursor = this.trials.find({ sweepIds: sweepId }, { projection: { status: 1 } });
-    for await (const t of cursor) {
-      counts.trials++;
-      counts[t.status as TrialStatus]++;
-    }
+    const counts = await this.trialCounts(sweepId);
     const set = { counts, updatedAt: this.now() };
     validatePatch('sweeps', set, sweepId);
     const r = await this.sweeps.updateOne({ _id: sweepId }, { $set: set });
     if (r.matchedCount === 0) throw new NotFoundError('sweeps', sweepId);
     return counts;
+  }
+
+  /** The sweep's trials counted by status now (zeros when it has none). */
+  async trialCounts(sweepId: string): Promise<TrialCounts> {
+    return (await countTrialsBySweep(this.trials, [sweepId])).get(sweepId)!;
+  }
+
+  /** trialCounts of each of `sweepIds`, or of every sweep with trials when absent. */
+  async trialCountsBySweep(sweepIds?: readonly string[]): Promise<Map<string, TrialCounts>> {
+    return countTrialsBySweep(this.trials, sweepIds);
   }
 
   async getSweep(sweepId: string): Promise<SweepDoc | null> {
@@ -423,7 +237,7 @@ export class ResultStore {
       }),
     );
     validateAll('trials', docs);
-    return this.bulkUpsert(
+    return bulkUpsert(
       this.trials,
       docs.map((d) => {
         const { sweepIds, positions, ...rest } = d;
@@ -503,33 +317,8 @@ export class ResultStore {
     fields: TransitionFields,
     known?: { status: TrialStatus; attempt: number },
   ): Promise<TransitionResult> {
-    const now = this.now();
-    const { attempt, ...rest } = fields;
-    const plain: Record<string, unknown> = { status: to, attempt, updatedAt: now };
-    for (const [k, v] of Object.entries(rest)) if (v !== undefined) plain[k] = v;
-    if (to === 'running') plain.startedAt = now;
-    if (to === 'completed' || to === 'failed' || to === 'cancelled') plain.endedAt = now;
-    if (to === 'completed' && plain.summary === undefined) {
-      throw new SchemaError('trials', 'summary', 'is required to complete a trial', trialId);
-    }
-    const set = encodeSetFields(plain);
-    // Only summary can hold non-finite numbers; keep markers of the others out of the document.
-    for (const k of Object.keys(set)) {
-      if (k.startsWith(`${NON_FINITE_KEY}.`) && k !== `${NON_FINITE_KEY}.summary`) delete set[k];
-    }
-    const patch = Object.fromEntries(Object.entries(set).filter(([k]) => !k.includes('.')));
-    validatePatch('trials', patch, trialId);
-    const update: Document = { $set: set };
-    // A rerun or a new attempt starts clean: no stale error or summary from an earlier run.
-    if (to === 'queued' || to === 'running') {
-      const unset: Record<string, ''> = {};
-      if (plain.error === undefined) unset.error = '';
-      if (plain.summary === undefined) {
-        unset.summary = '';
-        unset[`${NON_FINITE_KEY}.summary`] = '';
-      }
-      update.$unset = unset;
-    }
+    const update = transitionUpdate(trialId, to, fields, this.now());
+    const { attempt } = fields;
     const from = TRIAL_TRANSITIONS[to];
     if ((await this.fenceMode()) === 'atomic') {
       const r = await this.trials.updateOne(
@@ -537,7 +326,7 @@ export class ResultStore {
         update,
       );
       if (r.matchedCount === 1) return { outcome: 'applied', status: to, attempt };
-      return this.unapplied(to, attempt, await this.trialState(trialId));
+      return unapplied(to, attempt, await this.trialState(trialId));
     }
     const cur = known ?? (await this.trialState(trialId));
     if (from.includes(cur.status) && typeof cur.attempt === 'number' && cur.attempt <= attempt) {
@@ -545,7 +334,7 @@ export class ResultStore {
       if (r.matchedCount === 1) return { outcome: 'applied', status: to, attempt };
       throw new NotFoundError('trials', trialId);
     }
-    return this.unapplied(to, attempt, cur);
+    return unapplied(to, attempt, cur);
   }
 
   /** The fence mode in use, asking the server on first use when it is 'auto' (again if that failed). */
@@ -554,18 +343,6 @@ export class ResultStore {
     this.detecting ??= detectFence(this.db).finally(() => (this.detecting = undefined));
     this.fence = await this.detecting;
     return this.fence;
-  }
-
-  private unapplied(
-    to: TrialStatus,
-    attempt: number,
-    cur: { status: TrialStatus; attempt: number },
-  ): TransitionResult {
-    return {
-      outcome: cur.status === to && cur.attempt === attempt ? 'already' : 'refused',
-      status: cur.status,
-      attempt: cur.attempt,
-    };
   }
 
   async getTrial(trialId: string): Promise<TrialDoc | null> {
@@ -614,7 +391,7 @@ export class ResultStore {
       }
     });
     const identity = ['_id', 'trialId', 'attack', 'objective', 'eps', 'createdAt'];
-    return this.bulkUpsert(
+    return bulkUpsert(
       this.evaluations,
       docs.map((d) => {
         const onInsert: Record<string, unknown> = {};
@@ -690,12 +467,6 @@ export class ResultStore {
       .map((d) => decodeDocument<CurveDoc>(d))
       .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
   }
-}
-
-/** read-check-write on FerretDB (its buildInfo carries ferretdbVersion), atomic on anything else. */
-async function detectFence(db: Db): Promise<FenceMode> {
-  const info = await db.admin().command({ buildInfo: 1 });
-  return typeof info.ferretdbVersion === 'string' ? 'read-check-write' : 'atomic';
 }
 
 /** A client on config.mongo (URI and database from infra/config.ts) and the store over it. */

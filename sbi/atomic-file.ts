@@ -1,5 +1,6 @@
-// Whole-file writes that never leave a half-written file behind: write a temporary sibling, then
-// rename it over the target (rename is atomic within one file system).
+// Whole-file writes that never leave a half-written file behind (write a temporary sibling, then
+// rename it over the target: rename is atomic within one file system), and reads whose errors are
+// one sentence naming the file.
 import { randomBytes } from 'node:crypto';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -19,13 +20,12 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
 }
 
 /**
- * Reads and parses a JSON file. Errors name the file and the problem in one sentence; `what` says
- * what the file should be ("model file", "simulation file").
+ * Reads a text file. Errors name the file and the problem in one sentence; `what` says what the file
+ * should be ("model file", "simulation file").
  */
-export function readJsonFile(path: string, what: string): unknown {
-  let text: string;
+export function readTextFile(path: string, what: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const reason =
@@ -36,10 +36,14 @@ export function readJsonFile(path: string, what: string): unknown {
           : `cannot be read (${code ?? (e as Error).message})`;
     throw new FileFormatError(`The ${what} ${path} ${reason}.`);
   }
+}
+
+/** Parses JSON text; `subject` names it in the error ("model file m.json", "model artifact models/a"). */
+export function parseJsonText(text: string, subject: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
-    throw new FileFormatError(`The ${what} ${path} is not valid JSON (${(e as Error).message}).`);
+    throw new FileFormatError(`The ${subject} is not valid JSON (${(e as Error).message}).`);
   }
 }
 

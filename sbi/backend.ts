@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { BackendUnavailableError, InvalidSettingError } from './errors.js';
 import { installWasmKernels } from './wasm-kernels.js';
 
 export { tf };
@@ -58,7 +59,9 @@ export async function initBackend(force?: string): Promise<BackendReport> {
   tf.env().set('PROD', true);
   if (wanted !== undefined && wanted !== '' && wanted !== 'auto') {
     if (!isBackendName(wanted)) {
-      throw new Error(`Unknown backend "${wanted}": use one of ${BACKENDS.join(', ')} or auto.`);
+      throw new InvalidSettingError(
+        `Unknown backend "${wanted}": use one of ${BACKENDS.join(', ')} or auto.`,
+      );
     }
     if (current?.name === wanted) return current;
     try {
@@ -67,9 +70,12 @@ export async function initBackend(force?: string): Promise<BackendReport> {
       current = { name: wanted, tfName, skipped: [] };
       return current;
     } catch (e) {
-      throw new Error(`Backend "${wanted}" is not available here: ${(e as Error).message}`, {
-        cause: e,
-      });
+      throw new BackendUnavailableError(
+        `Backend "${wanted}" is not available here: ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
     }
   }
   if (current) return current;

@@ -1,9 +1,11 @@
 // A trained model as one self-describing JSON file: the architecture, weights and z-score statistics
 // to rebuild it, plus everything needed to reproduce it (task, seed, training options, code version,
-// backend). Written atomically; a bad file is reported in one sentence naming the file.
-import { FileFormatError, readJsonFile, writeFileAtomic } from './atomic-file.js';
+// backend). Written atomically; a bad file is reported in one sentence naming the file. The same
+// JSON is the model artifact of a sweep (modelToJson / modelFromJson, no file involved).
+import { FileFormatError, parseJsonText, readTextFile, writeFileAtomic } from './atomic-file.js';
 import { restoreEstimator } from './estimators/index.js';
 import { decodeFloat32, encodeFloat32 } from './float32-base64.js';
+import { reviveNonFinite, toJsonText } from './json-numbers.js';
 import type { DensityEstimator, EstimatorKind, SerializedWeights, ZScore } from './types.js';
 
 export const MODEL_FORMAT = 'robustsbi-model';
@@ -95,12 +97,7 @@ export function modelToJson(model: SavedModel): string {
     backend: model.backend,
     createdAt: model.createdAt,
   };
-  return `${JSON.stringify(doc, jsonNumbers, 1)}\n`;
-}
-
-// JSON has no Infinity or NaN; keep them readable instead of silently null.
-function jsonNumbers(_key: string, value: unknown): unknown {
-  return typeof value === 'number' && !Number.isFinite(value) ? String(value) : value;
+  return `${toJsonText(doc, 1)}\n`;
 }
 
 export function saveModel(path: string, model: SavedModel): void {
@@ -109,9 +106,18 @@ export function saveModel(path: string, model: SavedModel): void {
 
 /** Reads a model file and rebuilds its estimator (the caller disposes it). */
 export function loadModel(path: string): SavedModel {
-  const raw = readJsonFile(path, 'model file');
+  return modelFromJson(readTextFile(path, 'model file'), `model file ${path}`);
+}
+
+/**
+ * Rebuilds a model from the JSON text modelToJson wrote (the caller disposes its estimator). A bad
+ * text is a FileFormatError of one sentence about `subject` ("model file m.json", "model artifact
+ * models/abc").
+ */
+export function modelFromJson(text: string, subject = 'model JSON'): SavedModel {
+  const raw = parseJsonText(text, subject);
   const fail = (problem: string): never => {
-    throw new FileFormatError(`The model file ${path} ${problem}.`);
+    throw new FileFormatError(`The ${subject} ${problem}.`);
   };
   const doc = raw as Partial<ModelFileJson> | null;
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
@@ -179,28 +185,19 @@ export function loadModel(path: string): SavedModel {
       `does not describe a valid ${est!.kind} estimator (${firstSentence((e as Error).message)})`,
     );
   }
-  const summary = reviveNumbers(doc!.summary ?? {}) as TrainingSummary;
+  const summary = reviveNonFinite(doc!.summary ?? {}) as TrainingSummary;
   return {
     estimator,
     task: doc!.task!,
     paramNames: doc!.paramNames!,
     seed: doc!.seed!,
     n: typeof doc!.n === 'number' ? doc!.n : NaN,
-    training: reviveNumbers(doc!.training ?? {}) as Record<string, unknown>,
+    training: reviveNonFinite(doc!.training ?? {}) as Record<string, unknown>,
     summary,
     code: (doc!.code ?? { version: 'unknown' }) as CodeVersion,
     backend: typeof doc!.backend === 'string' ? doc!.backend : 'unknown',
     createdAt: typeof doc!.createdAt === 'string' ? doc!.createdAt : '',
   };
-}
-
-/** Inverse of jsonNumbers for the free-form metadata. */
-function reviveNumbers(v: unknown): unknown {
-  if (v === 'Infinity' || v === '-Infinity' || v === 'NaN') return Number(v);
-  if (Array.isArray(v)) return v.map(reviveNumbers);
-  if (typeof v === 'object' && v !== null)
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, reviveNumbers(x)]));
-  return v;
 }
 
 function checkZScore(z: unknown, thetaDim: number, xDim: number, fail: (p: string) => never): void {

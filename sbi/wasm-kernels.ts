@@ -5,7 +5,10 @@
 // training step spent ~1 ms (~7%) copying [512, 100] activations that are never written: tfjs
 // tensors are immutable (Variable.assign swaps in another buffer). These versions share the buffer
 // under the backend's reference count, as wasm's own Reshape and the cpu backend's Identity do.
-import { tf } from './backend.js';
+//
+// Part of backend selection (backend.ts installs these when it takes wasm), so it imports tfjs itself
+// rather than through backend.ts, which would make the two import each other.
+import * as tf from '@tensorflow/tfjs';
 
 interface WasmBackendRef {
   incRef(dataId: object): void;

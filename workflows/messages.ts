@@ -10,18 +10,6 @@ export const resumeSignal = defineSignal('resume');
 export const cancelSignal = defineSignal('cancel');
 export const progressQuery = defineQuery<SweepProgress>('progress');
 
-/**
- * Failure types no retry can fix: activities/failures.ts' InvalidConfig and Diverged, and the
- * store's validation errors (results/).
- */
-export const FINAL_FAILURE_TYPES: readonly string[] = [
-  'InvalidConfig',
-  'Diverged',
-  'SchemaError',
-  'ConflictError',
-  'NotFoundError',
-];
-
 export const SWEEP_WORKFLOW_TYPE = 'sweepWorkflow';
 
 export const sweepWorkflowId = (sweepId: string): string => `sweep/${sweepId}`;

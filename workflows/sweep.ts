@@ -20,6 +20,7 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { SweepActivities } from '../activities/index.js';
 import { trialIndexer } from '../sweeps/expand.js';
+import { FAILURE_TYPES } from '../sweeps/failures.js';
 import {
   DEFAULT_SWEEP_OPTIONS,
   cancelSignal,
@@ -39,6 +40,7 @@ import {
 } from './messages.js';
 import { trialWorkflow, type TrialWorkflowInput } from './legacy-trial.js';
 import { trialPackWorkflow } from './pack.js';
+import { NON_RETRYABLE } from './trial-steps.js';
 
 /**
  * Marks sweeps that run every trial through the one pipeline (TrialPackWorkflow, a pack of one when
@@ -94,7 +96,7 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
     startToCloseTimeout: '10 minutes',
     retry: {
       maximumInterval: '1 minute',
-      nonRetryableErrorTypes: ['InvalidConfig', 'SchemaError', 'ConflictError', 'NotFoundError'],
+      nonRetryableErrorTypes: NON_RETRYABLE,
     },
   });
   const ix = trialIndexer(spec);
@@ -189,7 +191,7 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
             ...none,
             failed: ids.map((trialId) => ({
               trialId,
-              type: 'AlreadyRunning',
+              type: FAILURE_TYPES.alreadyRunning,
               message: `Trial ${trialId} is being run by another sweep; rerun this one when it ends.`,
             })),
           });

@@ -6,7 +6,7 @@ import type { EvaluateInput, SimulateInput, TrainInput, TrainResult } from '../a
 import type { EvaluateRecordSummary } from '../activities/evaluate.js';
 import type { ErrorInfo, TrialSummary } from '../results/documents.js';
 import type { TrialConfig } from '../sweeps/types.js';
-import { FINAL_FAILURE_TYPES } from './messages.js';
+import { FINAL_FAILURE_TYPES } from '../sweeps/failures.js';
 
 export const NON_RETRYABLE = [...FINAL_FAILURE_TYPES];
 

@@ -47,11 +47,6 @@ function parseEpsList(text: string): number[] {
   return [...new Set(values)];
 }
 
-// JSON has no Infinity or NaN; keep them readable instead of silently null.
-function jsonNumbers(_key: string, value: unknown): unknown {
-  return typeof value === 'number' && !Number.isFinite(value) ? String(value) : value;
-}
-
 async function run(argv: string[]): Promise<number> {
   const v = parseCommandArgs('evaluate', argv, {
     model: { type: 'string' },
@@ -90,6 +85,7 @@ async function run(argv: string[]): Promise<number> {
   const { simulateDataset } = await import('../../sbi/simulate.js');
   const { evaluateRobustness } = await import('../../sbi/evaluation.js');
   const { writeFileAtomic } = await import('../../sbi/atomic-file.js');
+  const { toJsonText } = await import('../../sbi/json-numbers.js');
 
   const backend = await startBackend(v.backend);
   const saved = loadOrFail(() => loadModel(modelPath));
@@ -136,7 +132,7 @@ async function run(argv: string[]): Promise<number> {
       backend: backend.name,
       ...r,
     }));
-    writeFileAtomic(out, `${JSON.stringify(doc, jsonNumbers, 1)}\n`);
+    writeFileAtomic(out, `${toJsonText(doc, 1)}\n`);
     console.error(`evaluate: ${records.length} records -> ${v.out}`);
   } finally {
     model.dispose();

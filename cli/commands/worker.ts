@@ -6,6 +6,7 @@ import { UserError } from '../errors.js';
 import { parseCommandArgs, parseInteger } from '../sbi-args.js';
 import { probeMongo, probeTemporal, unreachableSentence } from '../../infra/probe.js';
 import { closeLogger } from '../../infra/logger.js';
+import { BackendUnavailableError, InvalidSettingError } from '../../sbi/errors.js';
 import { commandContext, userFacing } from './infra.js';
 
 const usage = `robustsbi worker --queue cpu|gpu [--backend B] [--concurrency K]
@@ -54,7 +55,7 @@ async function run(argv: string[]): Promise<number> {
         codeVersion: cv.commit ? `${cv.version}+${cv.commit.slice(0, 12)}` : cv.version,
       });
     } catch (err) {
-      if (err instanceof Error && /^(Unknown backend|Backend ")/.test(err.message))
+      if (err instanceof InvalidSettingError || err instanceof BackendUnavailableError)
         throw new UserError(err.message);
       throw err;
     }

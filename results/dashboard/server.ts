@@ -11,7 +11,7 @@ import { countTrials } from '../../sweeps/expand.js';
 import type { SweepSpec } from '../../sweeps/types.js';
 import type { SweepDoc, TrialCounts } from '../documents.js';
 import { figuresOf } from '../figures.js';
-import { emptyCounts, liveCounts } from '../progress.js';
+import { emptyTrialCounts } from '../trial-counts.js';
 import { plotlyBundlePath, reportTables, sweepCurves } from '../report.js';
 import type { ResultStore } from '../store.js';
 import { PAGE_CSS, PAGE_HTML, PAGE_SCRIPT } from './page.js';
@@ -134,7 +134,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     if (!SWEEP_ID.test(id)) throw new HttpError(404, 'No sweep with this ID.');
     const sweep = await store.getSweep(id);
     if (!sweep) throw new HttpError(404, 'No sweep with this ID.');
-    const counts = (await liveCounts(store, [id])).get(id) ?? emptyCounts();
+    const counts = await store.trialCounts(id);
     return { sweep, counts };
   }
 
@@ -182,10 +182,10 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     }
     if (path === '/api/sweeps') {
       const sweeps = await store.listSweeps();
-      const counts = await liveCounts(store);
+      const counts = await store.trialCountsBySweep();
       sendJson(res, 200, {
         source,
-        sweeps: sweeps.map((s) => sweepSummary(s, counts.get(s._id) ?? emptyCounts())),
+        sweeps: sweeps.map((s) => sweepSummary(s, counts.get(s._id) ?? emptyTrialCounts())),
       });
       return;
     }

@@ -1,4 +1,5 @@
 // The training-time defenses by name, for the CLI and the activities.
+import { InvalidSettingError } from '../errors.js';
 import type { TrainingDefense } from '../npe.js';
 import { ADVERSARIAL_DEFAULT_EPS, AdversarialTraining } from './adversarial.js';
 import { FimFastDefense, type FimFastOptions } from './fim-fast.js';
@@ -53,7 +54,7 @@ export function createDefense(
   opts: DefenseOptions = {},
 ): TrainingDefense | undefined {
   if (!isDefenseName(name))
-    throw new Error(`Unknown defense "${name}"; known: ${DEFENSE_NAMES.join(', ')}`);
+    throw new InvalidSettingError(`Unknown defense "${name}"; known: ${DEFENSE_NAMES.join(', ')}`);
   for (const [key, v] of Object.entries(opts)) {
     if (v !== undefined && !USES[name].includes(key as keyof DefenseOptions)) {
       throw new RangeError(

@@ -1,5 +1,6 @@
 // The estimator registry: names, RABI's default hyperparameters, construction from a seeded stream
 // and reconstruction from a saved (config, z-score, weights) triple.
+import { InvalidSettingError } from '../errors.js';
 import { createRng } from '../rng.js';
 import { ConstrainedEstimator, validateTransformSpec } from '../transforms.js';
 import type {
@@ -46,7 +47,9 @@ export function isEstimatorKind(s: string): s is EstimatorKind {
 
 function checkKind(kind: string): asserts kind is EstimatorKind {
   if (!isEstimatorKind(kind))
-    throw new Error(`Unknown estimator "${kind}"; known: ${ESTIMATOR_KINDS.join(', ')}`);
+    throw new InvalidSettingError(
+      `Unknown estimator "${kind}"; known: ${ESTIMATOR_KINDS.join(', ')}`,
+    );
 }
 
 /** RABI's hyperparameters for `kind` (a fresh copy). Flows get their `orders` at creation. */
@@ -62,7 +65,7 @@ function mergeConfig(
   const known = [...Object.keys(DEFAULTS[kind]), ...EXTRA_KEYS[kind]];
   for (const key of Object.keys(overrides)) {
     if (!known.includes(key))
-      throw new Error(`Unknown ${kind} setting "${key}"; known: ${known.join(', ')}`);
+      throw new InvalidSettingError(`Unknown ${kind} setting "${key}"; known: ${known.join(', ')}`);
   }
   const config = { ...structuredClone(DEFAULTS[kind]), ...structuredClone(overrides) };
   const hidden = config.hidden;
@@ -71,7 +74,7 @@ function mergeConfig(
     hidden.length === 0 ||
     hidden.some((h) => !Number.isInteger(h) || h < 1)
   ) {
-    throw new Error(
+    throw new InvalidSettingError(
       `${kind} hidden sizes must be a non-empty list of positive integers, got ${JSON.stringify(hidden)}`,
     );
   }
@@ -79,7 +82,7 @@ function mergeConfig(
     config.embedding !== undefined &&
     !(EMBEDDINGS as readonly unknown[]).includes(config.embedding)
   ) {
-    throw new Error(
+    throw new InvalidSettingError(
       `${kind} embedding must be one of ${EMBEDDINGS.join(', ')}, got ${JSON.stringify(config.embedding)}`,
     );
   }
@@ -90,7 +93,9 @@ function mergeConfig(
       key !== 'embedding' &&
       (typeof v !== 'number' || !Number.isFinite(v))
     ) {
-      throw new Error(`${kind} setting "${key}" must be a finite number, got ${JSON.stringify(v)}`);
+      throw new InvalidSettingError(
+        `${kind} setting "${key}" must be a finite number, got ${JSON.stringify(v)}`,
+      );
     }
   }
   return config;

@@ -1,4 +1,5 @@
 // The task registry: every task by its name.
+import { InvalidSettingError } from '../errors.js';
 import type { Task } from '../types.js';
 import { gaussianLinear } from './gaussian_linear.js';
 import { hodgkinHuxley } from './hodgkin_huxley.js';
@@ -30,7 +31,7 @@ export function isTaskName(name: string): name is TaskName {
 /** A fresh task object (the ODE tasks hold solver work buffers, so do not share one across threads). */
 export function getTask(name: string): Task {
   if (!isTaskName(name)) {
-    throw new Error(`Unknown task "${name}"; known tasks: ${TASK_NAMES.join(', ')}`);
+    throw new InvalidSettingError(`Unknown task "${name}"; known tasks: ${TASK_NAMES.join(', ')}`);
   }
   return FACTORIES[name]();
 }

@@ -9,8 +9,8 @@ import { mongoClient } from '../../infra/connections.js';
 import { aggregateSweep } from '../../results/aggregate.js';
 import { ArtifactStore } from '../../results/artifacts.js';
 import { computeCurves, type CurveTrial } from '../../results/curves.js';
-import { SchemaError } from '../../results/schemas.js';
-import { ConflictError, NotFoundError, ResultStore } from '../../results/store.js';
+import { ConflictError, NotFoundError, SchemaError } from '../../results/errors.js';
+import { ResultStore } from '../../results/store.js';
 import { syntheticSweep } from '../unit/results/fixtures.js';
 
 let client: MongoClient;
@@ -189,6 +189,13 @@ describe('results store on the real server', () => {
       failed: 0,
       cancelled: 0,
     });
+    // Live counts: a trial shared by two sweeps counts in both; a sweep without trials has zeros.
+    const live = await store.trialCountsBySweep([a, b, 'sw-none']);
+    assert.deepEqual(live.get(b), counts);
+    assert.deepEqual(live.get(a), { ...counts, trials: 3, queued: 2 });
+    assert.deepEqual(live.get('sw-none'), { ...counts, trials: 0, queued: 0, completed: 0 });
+    assert.deepEqual(await store.trialCounts(a), live.get(a));
+    assert.deepEqual((await store.trialCountsBySweep()).get(b), counts);
     // Registering again changes nothing.
     await store.upsertTrials(shared.map((t, i) => ({ ...t, sweepId: a, index: i })));
     assert.deepEqual((await store.getTrial(done))!.sweepIds, [a, b]);
@@ -520,7 +527,16 @@ describe('artifact store on the real server (GridFS)', () => {
     assert.equal(await db.collection('artifacts.chunks').countDocuments({ files_id: put.id }), 0);
     assert.equal((await artifacts.info(name))?.metadata.epoch, 5);
 
-    await artifacts.put('models/trial-x', new Uint8Array([1, 2, 3]));
+    // Non-finite metadata (a diverged model's result) is stored as FerretDB allows and reads back.
+    await artifacts.put('models/trial-x', new Uint8Array([1, 2, 3]), {
+      result: { bestValLoss: NaN, losses: [1, Infinity] },
+    });
+    const result = (await artifacts.info('models/trial-x'))?.metadata.result as {
+      bestValLoss: number;
+      losses: number[];
+    };
+    assert.ok(Number.isNaN(result.bestValLoss));
+    assert.deepEqual(result.losses, [1, Infinity]);
     assert.deepEqual(
       (await artifacts.list('checkpoints/')).map((a) => a.name),
       [name],

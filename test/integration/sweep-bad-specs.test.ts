@@ -27,6 +27,7 @@ import {
   type RunningWorker,
   type SweepTestContext,
 } from './sweep-harness.js';
+import { FAILURE_TYPES } from '../../sweeps/failures.js';
 
 let ctx: SweepTestContext;
 let worker: RunningWorker | undefined;
@@ -172,11 +173,11 @@ describe('a trial whose estimator cannot be built', () => {
       assert.equal(final.state, 'failed');
       assert.equal(final.completed, 1);
       assert.equal(final.failed, 1);
-      assert.equal(final.failures[0]?.type, 'InvalidConfig');
+      assert.equal(final.failures[0]?.type, FAILURE_TYPES.invalidConfig);
       const [, nsfTrial] = expandSweep(bad);
       const doc = await ctx.store.getTrial(nsfTrial!.trialId);
       assert.equal(doc?.status, 'failed');
-      assert.equal(doc?.error?.type, 'InvalidConfig');
+      assert.equal(doc?.error?.type, FAILURE_TYPES.invalidConfig);
       assert.equal(doc?.error?.nonRetryable, true);
       assert.match(doc?.error?.message ?? '', /nsf" cannot be built: minBinWidth and minBinHeight/);
       const history = await ctx.client.workflow

@@ -24,6 +24,7 @@ import {
   type RunningWorker,
   type SweepTestContext,
 } from './sweep-harness.js';
+import { FAILURE_TYPES } from '../../sweeps/failures.js';
 
 let ctx: SweepTestContext;
 let worker: RunningWorker;
@@ -62,11 +63,11 @@ describe('sweep control', () => {
     assert.equal(final.state, 'failed');
     assert.equal(final.completed, 1);
     assert.equal(final.failed, 1);
-    assert.equal(final.failures[0]?.type, 'InvalidConfig');
+    assert.equal(final.failures[0]?.type, FAILURE_TYPES.invalidConfig);
     const [okTrial, badTrial] = expandSweep(bad);
     const failed = await ctx.store.getTrial(badTrial!.trialId);
     assert.equal(failed?.status, 'failed');
-    assert.equal(failed?.error?.type, 'InvalidConfig');
+    assert.equal(failed?.error?.type, FAILURE_TYPES.invalidConfig);
     assert.equal(failed?.error?.nonRetryable, true);
     assert.match(failed?.error?.message ?? '', /no_such_task/);
     const sweepDoc = await ctx.store.getSweep(badId);

@@ -35,6 +35,7 @@ import {
   type SweepTestContext,
 } from './sweep-harness.js';
 import { robustsbi, sharedStackEnv } from './harness.js';
+import { FAILURE_TYPES } from '../../sweeps/failures.js';
 
 let ctx: SweepTestContext;
 let worker: RunningWorker;
@@ -88,7 +89,7 @@ const DIVERGED_MESSAGE = /diverged: the validation loss was NaN/i;
 async function assertDivergedTrial(trialId: string): Promise<void> {
   const doc = await ctx.store.getTrial(trialId);
   assert.equal(doc?.status, 'failed');
-  assert.equal(doc?.error?.type, 'Diverged');
+  assert.equal(doc?.error?.type, FAILURE_TYPES.diverged);
   assert.equal(doc?.error?.nonRetryable, true);
   assert.match(doc?.error?.message ?? '', DIVERGED_MESSAGE);
   assert.equal(doc?.attempt, 1);
@@ -125,7 +126,7 @@ describe('a diverging training in a sweep', () => {
       assert.equal(final.queued, 0);
       assert.equal(final.failures.length, 1);
       assert.equal(final.failures[0]!.trialId, diverging!.trialId);
-      assert.equal(final.failures[0]!.type, 'Diverged');
+      assert.equal(final.failures[0]!.type, FAILURE_TYPES.diverged);
       assert.match(final.failures[0]!.message, DIVERGED_MESSAGE);
 
       // What MongoDB holds.
@@ -142,7 +143,7 @@ describe('a diverging training in a sweep', () => {
       }
       const sweep = await ctx.store.getSweep(sweepIdOf(spec));
       assert.equal(sweep?.status, 'failed');
-      assert.equal(sweep?.error?.type, 'Diverged');
+      assert.equal(sweep?.error?.type, FAILURE_TYPES.diverged);
       assert.match(
         sweep?.error?.message ?? '',
         /^1 of 3 trials failed; the last: Training diverged/,
@@ -175,7 +176,7 @@ describe('a diverging training in a sweep', () => {
       assert.equal(final.completed, 0);
       assert.equal(final.running, 0);
       assert.equal(final.queued, 2, 'the remaining trials are left queued');
-      assert.equal(final.failures[0]?.type, 'Diverged');
+      assert.equal(final.failures[0]?.type, FAILURE_TYPES.diverged);
       // The ended workflow still answers the progress query with the same account.
       const queried = await ctx.client.workflow
         .getHandle(sweepWorkflowId(sweepId))
@@ -197,7 +198,7 @@ describe('a diverging training in a sweep', () => {
       }
       const sweep = await ctx.store.getSweep(sweepId);
       assert.equal(sweep?.status, 'failed');
-      assert.equal(sweep?.error?.type, 'Diverged');
+      assert.equal(sweep?.error?.type, FAILURE_TYPES.diverged);
       assert.match(sweep?.error?.message ?? '', /^1 of 3 trials failed/);
       assert.deepEqual(sweep?.counts, {
         trials: 3,

@@ -26,6 +26,7 @@ import {
   type RunningWorker,
   type SweepTestContext,
 } from './sweep-harness.js';
+import { FAILURE_TYPES } from '../../sweeps/failures.js';
 
 let ctx: SweepTestContext;
 let worker: RunningWorker;
@@ -83,14 +84,14 @@ describe('a packed sweep', () => {
       assert.equal(final.cancelled, 0);
       assert.equal(final.queued, 0);
       assert.deepEqual(new Set(final.failures.map((f) => f.trialId)), diverging);
-      for (const f of final.failures) assert.equal(f.type, 'Diverged');
+      for (const f of final.failures) assert.equal(f.type, FAILURE_TYPES.diverged);
 
       for (const t of trials) {
         const doc = await ctx.store.getTrial(t.trialId);
         const evals = await ctx.store.listEvaluations({ trialId: t.trialId });
         if (diverging.has(t.trialId)) {
           assert.equal(doc?.status, 'failed');
-          assert.equal(doc?.error?.type, 'Diverged');
+          assert.equal(doc?.error?.type, FAILURE_TYPES.diverged);
           assert.match(doc?.error?.message ?? '', /at epoch 2 after 1 reloads/);
           assert.equal(doc?.attempt, 1);
           assert.deepEqual(evals, []);

@@ -1,66 +1,28 @@
 // The activities' artifact encodings and failure classification (pure: no servers).
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import {
   artifactNames,
   decodeCheckpoint,
-  decodeDataset,
+  decodeModel,
   encodeCheckpoint,
-  encodeDataset,
+  encodeModel,
 } from '../../../activities/artifacts.js';
-import { FAILURE_TYPES, classify } from '../../../activities/failures.js';
+import { classify } from '../../../activities/failures.js';
 import { checkArtifactName } from '../../../results/artifacts.js';
+import { initBackend } from '../../../sbi/backend.js';
+import { createDefense } from '../../../sbi/defenses/index.js';
+import { InvalidSettingError } from '../../../sbi/errors.js';
+import { modelToJson, type SavedModel } from '../../../sbi/model-file.js';
+import { createEstimator, identityZScore } from '../../../sbi/estimators/index.js';
 import { DivergedError, type TrainingState } from '../../../sbi/npe.js';
+import { createRng } from '../../../sbi/rng.js';
+import { getTask } from '../../../sbi/tasks/index.js';
+import { FAILURE_TYPES } from '../../../sweeps/failures.js';
 
-describe('dataset artifacts', () => {
-  test('round-trip theta and x bit for bit, including non-finite values', () => {
-    const theta = new Float32Array([1.5, -2, 3.25, Math.PI, 0, -0]);
-    const x = new Float32Array([NaN, Infinity, 1e-30, -1e30, 7, 8, 9, 10, 11]);
-    const d = {
-      task: 'gaussian_linear',
-      seed: 3,
-      n: 3,
-      dropped: 2,
-      thetaDim: 2,
-      xDim: 3,
-      theta,
-      x,
-    };
-    const back = decodeDataset(encodeDataset(d), 'sims/x');
-    assert.deepEqual(
-      { ...back, theta: [...back.theta], x: [...back.x] },
-      {
-        ...d,
-        theta: [...theta],
-        x: [...x],
-      },
-    );
-    assert.ok(Object.is(back.theta[5], -0));
-  });
-
-  test('refuse mismatched sizes and truncated or foreign bytes', () => {
-    const d = {
-      task: 't',
-      seed: 0,
-      n: 2,
-      dropped: 0,
-      thetaDim: 1,
-      xDim: 1,
-      theta: new Float32Array(2),
-      x: new Float32Array(2),
-    };
-    assert.throws(() => encodeDataset({ ...d, x: new Float32Array(3) }), RangeError);
-    const bytes = encodeDataset(d);
-    assert.throws(
-      () => decodeDataset(bytes.subarray(0, bytes.length - 4), 'a'),
-      /does not hold the rows/,
-    );
-    assert.throws(
-      () => decodeDataset(new TextEncoder().encode('\u0002\u0000\u0000\u0000{}'), 'b'),
-      /artifact b/,
-    );
-  });
+before(async () => {
+  await initBackend('cpu');
 });
 
 describe('checkpoint artifacts', () => {
@@ -80,6 +42,47 @@ describe('checkpoint artifacts', () => {
       () => decodeCheckpoint(new TextEncoder().encode('{"epoch":1}')),
       /not a robustsbi NPE checkpoint/,
     );
+  });
+
+  test('a model artifact is the model file JSON and reads back without a file', () => {
+    const m = createEstimator('gaussian', {
+      thetaDim: 2,
+      xDim: 2,
+      zscore: identityZScore(2, 2),
+      config: { hidden: [4] },
+      rng: createRng(2),
+    });
+    const model: SavedModel = {
+      estimator: m,
+      task: 'toy',
+      paramNames: ['a', 'b'],
+      seed: 1,
+      n: 10,
+      training: { clipNorm: Infinity },
+      summary: {
+        epochs: 1,
+        bestEpoch: 1,
+        bestValLoss: NaN,
+        stoppedBy: 'max-epochs',
+        dropped: 0,
+        nTrain: 9,
+        nVal: 1,
+      },
+      code: { version: '0' },
+      backend: 'cpu',
+      createdAt: '',
+    };
+    const bytes = encodeModel(model);
+    assert.equal(new TextDecoder().decode(bytes), modelToJson(model));
+    const back = decodeModel(bytes, 'models/m');
+    assert.deepEqual(back.estimator.getWeights(), m.getWeights());
+    assert.ok(Number.isNaN(back.summary.bestValLoss));
+    assert.throws(
+      () => decodeModel(new Uint8Array([1]), 'models/m'),
+      /^FileFormatError: The model artifact models\/m /,
+    );
+    m.dispose();
+    back.estimator.dispose();
   });
 
   test('artifact names are valid store names', () => {
@@ -113,13 +116,44 @@ describe('failure classification', () => {
       new RangeError('NPE hyperparameter batchSize must be an integer >= 1, got 0.'),
       FAILURE_TYPES.invalidConfig,
     );
-    check(new Error('Unknown task "x"; known tasks: a, b'), FAILURE_TYPES.invalidConfig);
-    check(new Error('Unknown maf setting "bins"; known: hidden'), FAILURE_TYPES.invalidConfig);
     check(
-      new Error('maf hidden sizes must be a non-empty list of positive integers, got []'),
+      new InvalidSettingError('Unknown task "x"; known tasks: a, b'),
       FAILURE_TYPES.invalidConfig,
     );
+    // By type, not by the words: the same sentence in a plain Error is left for retries.
+    check(new Error('Unknown task "x"; known tasks: a, b'), undefined);
     check(new Error('connection 3 to 127.0.0.1:27017 closed'), undefined);
     check(new TypeError('fetch failed'), undefined);
+  });
+
+  test("sbi's registries throw InvalidSettingError for unknown names and bad settings", () => {
+    const thrown = (f: () => unknown): unknown => {
+      try {
+        f();
+      } catch (e) {
+        return e;
+      }
+      assert.fail('did not throw');
+    };
+    const estimator = (kind: string, config: Record<string, unknown>) => () =>
+      createEstimator(kind, {
+        thetaDim: 2,
+        xDim: 2,
+        zscore: identityZScore(2, 2),
+        config,
+        rng: createRng(0),
+      });
+    for (const f of [
+      () => getTask('nope'),
+      () => createDefense('nope'),
+      estimator('nope', {}),
+      estimator('maf', { bins: 4 }),
+      estimator('maf', { hidden: [] }),
+      estimator('maf', { numTransforms: 'five' }),
+    ]) {
+      const err = thrown(f);
+      assert.ok(err instanceof InvalidSettingError, String(err));
+      check(err, FAILURE_TYPES.invalidConfig);
+    }
   });
 });

@@ -9,7 +9,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { packActivities, type TrialStepActivities } from '../../../activities/pack.js';
 import type { ClaimResult, EndTrialInput } from '../../../activities/persist.js';
 import type { SimulateInput, SimulateResult } from '../../../activities/simulate.js';
-import { FINAL_FAILURE_TYPES } from '../../../workflows/messages.js';
+import { FAILURE_TYPES, FINAL_FAILURE_TYPES } from '../../../sweeps/failures.js';
 
 const simInput = (id: string): SimulateInput => ({
   purpose: 'train',
@@ -33,10 +33,14 @@ function steps(log: string[], onSimulate?: (id: string) => void): TrialStepActiv
       log.push(x.id);
       onSimulate?.(x.id);
       if (x.id === 'diverges')
-        throw ApplicationFailure.create({ type: 'Diverged', message: 'NaN', nonRetryable: true });
+        throw ApplicationFailure.create({
+          type: FAILURE_TYPES.diverged,
+          message: 'NaN',
+          nonRetryable: true,
+        });
       if (x.id === 'bad-config') {
         const e = new Error('Trial t is not registered.');
-        e.name = 'NotFoundError';
+        e.name = FAILURE_TYPES.notFound;
         throw e;
       }
       if (x.id === 'retryable-app')
@@ -70,10 +74,14 @@ describe('pack activities', () => {
     assert.deepEqual(log, ['a', 'diverges', 'b', 'bad-config', 'c']);
     assert.deepEqual(out, [
       { ok: simResult('a') },
-      { error: { type: 'Diverged', message: 'NaN', nonRetryable: true } },
+      { error: { type: FAILURE_TYPES.diverged, message: 'NaN', nonRetryable: true } },
       { ok: simResult('b') },
       {
-        error: { type: 'NotFoundError', message: 'Trial t is not registered.', nonRetryable: true },
+        error: {
+          type: FAILURE_TYPES.notFound,
+          message: 'Trial t is not registered.',
+          nonRetryable: true,
+        },
       },
       { ok: simResult('c') },
     ]);

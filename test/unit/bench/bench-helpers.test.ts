@@ -7,7 +7,7 @@ import { syntheticEvaluation, trivialSpec } from '../../../bench/synthetic-resul
 import { medianRow, type Row } from '../../../bench/train-throughput.js';
 import { evaluationId } from '../../../results/documents.js';
 import { encodeDocument } from '../../../results/nonfinite.js';
-import { validateDocument } from '../../../results/schemas.js';
+import { validateDocument } from '../../../results/validate.js';
 import { countTrials, expandSweep } from '../../../sweeps/expand.js';
 
 describe('bench helpers', () => {

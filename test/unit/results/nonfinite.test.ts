@@ -7,7 +7,7 @@ import {
   encodeNonFinite,
   encodeSetFields,
 } from '../../../results/nonfinite.js';
-import { storabilityProblem } from '../../../results/schemas.js';
+import { storabilityProblem } from '../../../results/validate.js';
 
 describe('non-finite encoding', () => {
   test('NaN and +-Infinity become null with markers, finite numbers are untouched', () => {

@@ -7,13 +7,9 @@ import {
   trialInputFromSweep,
   type CollectionName,
 } from '../../../results/documents.js';
+import { SchemaError } from '../../../results/errors.js';
 import { encodeDocument } from '../../../results/nonfinite.js';
-import {
-  fieldName,
-  SchemaError,
-  validateDocument,
-  validatePatch,
-} from '../../../results/schemas.js';
+import { fieldName, validateDocument, validatePatch } from '../../../results/validate.js';
 import type { EvaluationRecord } from '../../../sbi/evaluation.js';
 import { summarize } from '../../../sbi/metrics/summary.js';
 import { evaluationPlan, expandSweep, sweepIdOf } from '../../../sweeps/expand.js';
@@ -22,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../../../infra/config.js';
 import { klSummaryFrom, LEVELS, syntheticSweep } from './fixtures.js';
+import { FAILURE_TYPES } from '../../../sweeps/failures.js';
 
 const at = new Date('2026-01-01T00:00:00Z');
 
@@ -406,7 +403,7 @@ describe('schemas reject invalid documents and name the field', () => {
       {
         status: 'failed',
         attempt: 2,
-        error: { type: 'Diverged', message: 'NaN loss', nonRetryable: true },
+        error: { type: FAILURE_TYPES.diverged, message: 'NaN loss', nonRetryable: true },
       },
       't',
     );
@@ -414,7 +411,7 @@ describe('schemas reject invalid documents and name the field', () => {
       () =>
         validatePatch(
           'trials',
-          { status: 'failed', error: { type: 'Diverged', message: 'x' } },
+          { status: 'failed', error: { type: FAILURE_TYPES.diverged, message: 'x' } },
           't',
         ),
       (e: unknown) => e instanceof SchemaError && e.field === 'error.nonRetryable',

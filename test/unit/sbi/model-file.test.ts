@@ -5,9 +5,20 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { initBackend, tf } from '../../../sbi/backend.js';
 import { createEstimator } from '../../../sbi/estimators/index.js';
-import { type SavedModel, loadModel, modelToJson, saveModel } from '../../../sbi/model-file.js';
+import {
+  type SavedModel,
+  loadModel,
+  modelFromJson,
+  modelToJson,
+  saveModel,
+} from '../../../sbi/model-file.js';
 import { createRng } from '../../../sbi/rng.js';
-import { loadSimulations, saveSimulations } from '../../../sbi/simulation-file.js';
+import {
+  decodeSimulations,
+  encodeSimulations,
+  loadSimulations,
+  saveSimulations,
+} from '../../../sbi/simulation-file.js';
 import type { DensityEstimator, EstimatorKind } from '../../../sbi/types.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'robustsbi-model-file-'));
@@ -41,6 +52,17 @@ function saved(estimator: DensityEstimator): SavedModel {
   };
 }
 
+/** A small estimator of the 2-parameter, 3-observation toy model. */
+function estimator(kind: EstimatorKind, hidden: number, seed: number): DensityEstimator {
+  return createEstimator(kind, {
+    thetaDim: 2,
+    xDim: 3,
+    zscore,
+    config: { hidden: [hidden] },
+    rng: createRng(seed),
+  });
+}
+
 function logProbs(m: DensityEstimator): Float32Array {
   return tf.tidy(() => {
     const rng = createRng(9);
@@ -64,13 +86,7 @@ function oneSentenceAbout(path: string, pattern: RegExp) {
 describe('model file', () => {
   for (const kind of ['maf', 'nsf', 'gaussian', 'mdn'] as EstimatorKind[]) {
     test(`${kind}: a saved and loaded model has identical log-probabilities and metadata`, () => {
-      const m = createEstimator(kind, {
-        thetaDim: 2,
-        xDim: 3,
-        zscore,
-        config: { hidden: [8] },
-        rng: createRng(3),
-      });
+      const m = estimator(kind, 8, 3);
       const path = join(dir, `${kind}.json`);
       saveModel(path, saved(m));
       const back = loadModel(path);
@@ -86,14 +102,26 @@ describe('model file', () => {
     });
   }
 
+  test('modelFromJson rebuilds from text alone (an artifact), and names the text in its errors', () => {
+    const m = estimator('maf', 8, 4);
+    const back = modelFromJson(modelToJson(saved(m)), 'model artifact models/m');
+    assert.deepEqual(Array.from(logProbs(back.estimator)), Array.from(logProbs(m)));
+    assert.equal(back.training.clipNorm, Infinity);
+    assert.deepEqual({ ...back, estimator: null }, { ...saved(m), estimator: null });
+    assert.throws(
+      () => modelFromJson('{', 'model artifact models/x'),
+      oneSentenceAbout('model artifact models/x', /not valid JSON/),
+    );
+    assert.throws(
+      () => modelFromJson('{}', 'model artifact models/x'),
+      oneSentenceAbout('model artifact models/x', /not a robustsbi model/),
+    );
+    m.dispose();
+    back.estimator.dispose();
+  });
+
   test('writes atomically: no temporary file is left and an existing file is replaced whole', () => {
-    const m = createEstimator('gaussian', {
-      thetaDim: 2,
-      xDim: 3,
-      zscore,
-      config: { hidden: [4] },
-      rng: createRng(1),
-    });
+    const m = estimator('gaussian', 4, 1);
     const path = join(dir, 'atomic.json');
     writeFileSync(path, 'old contents');
     saveModel(path, saved(m));
@@ -106,13 +134,7 @@ describe('model file', () => {
   });
 
   test('malformed or foreign files are refused in one sentence naming the file and the problem', () => {
-    const m = createEstimator('gaussian', {
-      thetaDim: 2,
-      xDim: 3,
-      zscore,
-      config: { hidden: [4] },
-      rng: createRng(1),
-    });
+    const m = estimator('gaussian', 4, 1);
     type W = { name: string; shape: number[]; data: string };
     const good = JSON.parse(modelToJson(saved(m))) as {
       estimator: { weights: W[]; zscore: Record<string, number[]> } & Record<string, unknown>;
@@ -217,5 +239,83 @@ describe('simulation file', () => {
     assert.throws(() => loadSimulations(path), oneSentenceAbout(path, /not robustsbi simulations/));
     writeFileSync(path, JSON.stringify({ ...good, n: -1 }));
     assert.throws(() => loadSimulations(path), oneSentenceAbout(path, /invalid "n"/));
+  });
+});
+
+describe('simulation bytes (the artifact encoding)', () => {
+  test('round-trip theta and x bit for bit, including non-finite values', () => {
+    const theta = new Float32Array([1.5, -2, 3.25, Math.PI, 0, -0]);
+    const x = new Float32Array([NaN, Infinity, 1e-30, -1e30, 7, 8, 9, 10, 11]);
+    const d = {
+      task: 'gaussian_linear',
+      seed: 3,
+      n: 3,
+      dropped: 2,
+      thetaDim: 2,
+      xDim: 3,
+      theta,
+      x,
+    };
+    const back = decodeSimulations(encodeSimulations(d), 'artifact sims/x');
+    assert.deepEqual(
+      { ...back, theta: [...back.theta], x: [...back.x] },
+      {
+        ...d,
+        theta: [...theta],
+        x: [...x],
+      },
+    );
+    assert.ok(Object.is(back.theta[5], -0));
+  });
+
+  test('refuse mismatched sizes and truncated or foreign bytes', () => {
+    const d = {
+      task: 't',
+      seed: 0,
+      n: 2,
+      dropped: 0,
+      thetaDim: 1,
+      xDim: 1,
+      theta: new Float32Array(2),
+      x: new Float32Array(2),
+    };
+    assert.throws(() => encodeSimulations({ ...d, x: new Float32Array(3) }), RangeError);
+    const bytes = encodeSimulations(d);
+    assert.throws(
+      () => decodeSimulations(bytes.subarray(0, bytes.length - 4), 'artifact a'),
+      /does not hold the rows/,
+    );
+    assert.throws(
+      () => decodeSimulations(new TextEncoder().encode('\u0002\u0000\u0000\u0000{}'), 'artifact b'),
+      /artifact b/,
+    );
+  });
+
+  test('read bytes in the layout stored artifacts have, and write that layout', () => {
+    // An artifact as the sweep wrote it before this codec moved to sbi/: header, padding, rows.
+    const header =
+      '{"format":"robustsbi-dataset/1","task":"sir","seed":7,"n":2,"dropped":1,"thetaDim":1,"xDim":2}';
+    const padded = Math.ceil(header.length / 4) * 4;
+    const old = new Uint8Array(4 + padded + 4 * 6);
+    const view = new DataView(old.buffer);
+    view.setUint32(0, padded, true);
+    old.fill(0x20, 4, 4 + padded);
+    old.set(new TextEncoder().encode(header), 4);
+    [0.5, -1, 1, 2, 3, 4].forEach((v, i) => view.setFloat32(4 + padded + 4 * i, v, true));
+    const back = decodeSimulations(old, 'artifact sims/old');
+    assert.deepEqual(
+      { ...back, theta: [...back.theta], x: [...back.x] },
+      {
+        task: 'sir',
+        seed: 7,
+        n: 2,
+        dropped: 1,
+        thetaDim: 1,
+        xDim: 2,
+        theta: [0.5, -1],
+        x: [1, 2, 3, 4],
+      },
+    );
+    assert.deepEqual(encodeSimulations(back), old);
   });
 });
