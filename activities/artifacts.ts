@@ -1,7 +1,7 @@
 // Artifact names and encodings of what the activities keep in the artifact store (GridFS): training
 // and test simulations, per-epoch training checkpoints, trained models. Temporal payloads never
 // carry any of these; activities pass their names (derived from content IDs) instead.
-import type { TrainingState } from '../sbi/npe.js';
+import type { TrainingState } from '../sbi/npe-checkpoint.js';
 
 export const artifactNames = {
   /** The training simulations of (task, budget, seed): sweeps/' simulationId. */

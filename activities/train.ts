@@ -10,13 +10,14 @@ import { Context } from '@temporalio/activity';
 import { createDefense, type DefenseOptions } from '../sbi/defenses/index.js';
 import { createEstimator, taskEstimatorDefaults } from '../sbi/estimators/index.js';
 import { loadModel, modelToJson, type SavedModel } from '../sbi/model-file.js';
+import { CheckpointMismatchError } from '../sbi/errors.js';
+import type { TrainingState } from '../sbi/npe-checkpoint.js';
 import {
   DEFAULT_NPE_HYPERPARAMETERS,
-  defaultValSize,
-  trainNPE,
   type NPEHyperparameters,
-  type TrainingState,
-} from '../sbi/npe.js';
+} from '../sbi/npe-hyperparameters.js';
+import { trainNPE } from '../sbi/npe.js';
+import { defaultValSize } from '../sbi/training-data.js';
 import { createRng } from '../sbi/rng.js';
 import { defaultThetaTransform } from '../sbi/transforms.js';
 import { getTask } from '../sbi/tasks/index.js';
@@ -274,11 +275,7 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
       result = await run(resumeFrom);
     } catch (err) {
       // A checkpoint that no longer fits (written by other code) is discarded, not fatal.
-      if (
-        resumeFrom &&
-        err instanceof RangeError &&
-        /checkpoint to resume from/.test(err.message)
-      ) {
+      if (resumeFrom && err instanceof CheckpointMismatchError) {
         log(`discarding the checkpoint: ${err.message}`);
         await deps.artifacts.delete(checkpointName);
         resumeFrom = undefined;

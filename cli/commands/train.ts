@@ -127,8 +127,10 @@ async function run(argv: string[]): Promise<number> {
   const { loadSimulations } = await import('../../sbi/simulation-file.js');
   const { createEstimator, defaultEstimatorConfig, taskEstimatorDefaults } =
     await import('../../sbi/estimators/index.js');
-  const { trainNPE, DivergedError, defaultValSize, DEFAULT_NPE_HYPERPARAMETERS } =
-    await import('../../sbi/npe.js');
+  const { trainNPE } = await import('../../sbi/npe.js');
+  const { DivergedError } = await import('../../sbi/errors.js');
+  const { DEFAULT_NPE_HYPERPARAMETERS } = await import('../../sbi/npe-hyperparameters.js');
+  const { defaultValSize } = await import('../../sbi/training-data.js');
   const { saveModel } = await import('../../sbi/model-file.js');
   const { defaultThetaTransform } = await import('../../sbi/transforms.js');
   const { createDefense, defenseDefaults } = await import('../../sbi/defenses/index.js');

@@ -11,7 +11,8 @@ import {
 } from '../../../activities/artifacts.js';
 import { FAILURE_TYPES, classify } from '../../../activities/failures.js';
 import { checkArtifactName } from '../../../results/artifacts.js';
-import { DivergedError, type TrainingState } from '../../../sbi/npe.js';
+import { DivergedError } from '../../../sbi/errors.js';
+import type { TrainingState } from '../../../sbi/npe-checkpoint.js';
 
 describe('dataset artifacts', () => {
   test('round-trip theta and x bit for bit, including non-finite values', () => {
