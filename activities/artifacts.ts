@@ -3,7 +3,7 @@
 // carry any of these; activities pass their names (derived from content IDs) instead.
 import { fromJsonText, toJsonText } from '../sbi/json-numbers.js';
 import { modelFromJson, modelToJson, type SavedModel } from '../sbi/model-file.js';
-import type { TrainingState } from '../sbi/npe.js';
+import type { TrainingState } from '../sbi/npe-checkpoint.js';
 
 export const artifactNames = {
   /** The training simulations of (task, budget, seed): sweeps/' simulationId. */

@@ -12,6 +12,4 @@ export interface ActivityDeps {
   codeVersion: string;
   /** The tensor backend this worker runs (sbi/backend.ts name), recorded on trials. */
   backend: string;
-  /** Where models are staged on their way to and from the artifact store; os.tmpdir() by default. */
-  tmpDir?: string;
 }

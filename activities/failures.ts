@@ -3,7 +3,7 @@
 // everything else (a lost connection, a killed worker) is left to Temporal's retries.
 import { ApplicationFailure } from '@temporalio/common';
 import { InvalidSettingError } from '../sbi/errors.js';
-import { DivergedError } from '../sbi/npe.js';
+import { DivergedError } from '../sbi/errors.js';
 import { FAILURE_TYPES } from '../sweeps/failures.js';
 
 export function invalidConfig(message: string, cause?: unknown): ApplicationFailure {

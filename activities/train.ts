@@ -3,28 +3,22 @@
 // drained worker) resumes from the stored checkpoint: the store is authoritative, heartbeat details
 // are only a hint (throttled heartbeats may lag behind the last checkpoint, or run ahead of a
 // checkpoint whose write was cut off).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
-import { createDefense, type DefenseOptions } from '../sbi/defenses/index.js';
-import { createEstimator, taskEstimatorDefaults } from '../sbi/estimators/index.js';
-import { loadModel, modelToJson, type SavedModel } from '../sbi/model-file.js';
-import {
-  DEFAULT_NPE_HYPERPARAMETERS,
-  defaultValSize,
-  trainNPE,
-  type NPEHyperparameters,
-  type TrainingState,
-} from '../sbi/npe.js';
-import { createRng } from '../sbi/rng.js';
-import { defaultThetaTransform } from '../sbi/transforms.js';
-import { getTask } from '../sbi/tasks/index.js';
-import type { Task } from '../sbi/types.js';
+import type { DefenseOptions } from '../sbi/defenses/index.js';
+import { CheckpointMismatchError } from '../sbi/errors.js';
+import { checkFitConfig, fitModel, type FitConfig, type FitHooks } from '../sbi/fit.js';
+import type { SavedModel } from '../sbi/model-file.js';
+import type { TrainingState } from '../sbi/npe-checkpoint.js';
 import type { TrialConfig } from '../sweeps/types.js';
-import { artifactNames, decodeCheckpoint, encodeCheckpoint } from './artifacts.js';
+import {
+  artifactNames,
+  decodeCheckpoint,
+  decodeModel,
+  encodeCheckpoint,
+  encodeModel,
+} from './artifacts.js';
 import type { ActivityDeps } from './deps.js';
-import { classify, invalidConfig } from './failures.js';
+import { classify } from './failures.js';
 import { keepAlive } from './keep-alive.js';
 import { loadDataset } from './simulate.js';
 
@@ -73,20 +67,23 @@ export interface TrainResult {
   backend: string;
 }
 
-interface Prepared {
-  task: Task;
-  hyperparameters: NPEHyperparameters;
-  defenseOptions: DefenseOptions;
-  architecture: Record<string, unknown>;
-}
-
-/** Every setting checked before any data is read: a bad one fails the trial once, not per retry. */
-function prepare(input: TrainInput): Prepared {
-  try {
-    const task = getTask(input.task);
-    const t = input.training;
-    const hyperparameters: NPEHyperparameters = {
-      ...DEFAULT_NPE_HYPERPARAMETERS,
+/** The sbi/ fit configuration of a trial: the sweep's settings in sbi's terms. */
+export function fitConfigOf(input: TrainInput): FitConfig {
+  const t = input.training;
+  const d = input.defense;
+  const defenseOptions: DefenseOptions = {
+    beta: d.beta,
+    trainEps: d.trainEps,
+    mcSamples: d.mcSamples,
+    ...(d.probes !== undefined ? { fast: { probes: d.probes } } : {}),
+  };
+  return {
+    task: input.task,
+    estimator: input.estimator.kind,
+    architecture: input.estimator.architecture,
+    defense: d.name,
+    defenseOptions,
+    hyperparameters: {
       maxEpochs: t.maxEpochs,
       minEpochs: t.minEpochs,
       batchSize: t.batchSize,
@@ -94,53 +91,17 @@ function prepare(input: TrainInput): Prepared {
       patience: t.patience,
       clipNorm: t.clipNorm === null ? Infinity : t.clipNorm,
       maxNanResets: t.maxNanResets,
-      ...(t.valSize !== undefined ? { valSize: t.valSize } : {}),
-    };
-    const d = input.defense;
-    const defenseOptions: DefenseOptions = {};
-    if (d.beta !== undefined) defenseOptions.beta = d.beta;
-    if (d.trainEps !== undefined) defenseOptions.trainEps = d.trainEps;
-    if (d.mcSamples !== undefined) defenseOptions.mcSamples = d.mcSamples;
-    if (d.probes !== undefined) defenseOptions.fast = { probes: d.probes };
-    // Constructing once here surfaces a bad option now; the instance used for training is fresh.
-    createDefense(d.name, defenseOptions)?.dispose?.();
-    if (hyperparameters.valSize !== undefined && hyperparameters.valSize >= input.budget)
-      throw new RangeError(
-        `valSize ${hyperparameters.valSize} leaves no training rows out of ${input.budget} simulations.`,
-      );
-    return {
-      task,
-      hyperparameters,
-      defenseOptions,
-      // RABI's per-task settings (the MLP embedding for high-dimensional x) unless the spec overrides.
-      architecture: { ...taskEstimatorDefaults(task.name), ...input.estimator.architecture },
-    };
-  } catch (err) {
-    throw classify(err);
-  }
-}
-
-function tmpDirOf(deps: ActivityDeps): string {
-  return mkdtempSync(join(deps.tmpDir ?? tmpdir(), 'robustsbi-model-'));
-}
-
-/** Serializes through the model-file format so the artifact is exactly what `robustsbi train` writes. */
-function modelBytes(model: SavedModel): Uint8Array {
-  return new TextEncoder().encode(modelToJson(model));
+      valSize: t.valSize,
+    },
+    seed: input.seed,
+  };
 }
 
 /** Reads a stored model artifact back into an estimator (the caller disposes it). */
 export async function loadModelArtifact(deps: ActivityDeps, name: string): Promise<SavedModel> {
   const bytes = await deps.artifacts.get(name);
   if (!bytes) throw new Error(`The model artifact ${name} does not exist.`);
-  const dir = tmpDirOf(deps);
-  try {
-    const file = join(dir, 'model.json');
-    writeFileSync(file, bytes);
-    return loadModel(file);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return decodeModel(bytes, name);
 }
 
 async function readCheckpoint(
@@ -172,7 +133,13 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
     return { ...(existing.metadata.result as TrainResult), cached: true, epochsThisAttempt: 0 };
   }
 
-  const p = prepare(input);
+  const config = fitConfigOf(input);
+  // Every setting checked before any data is read: a bad one fails the trial once, not per retry.
+  try {
+    checkFitConfig(config, input.budget);
+  } catch (err) {
+    throw classify(err);
+  }
   const data = await loadDataset(deps, {
     purpose: 'train',
     task: input.task,
@@ -191,98 +158,63 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
     );
   }
 
-  const rng = createRng(input.seed);
   const started = performance.now();
   // Until the first epoch ends, the checkpoint's epoch is the progress to report.
   let lastBeat: TrainHeartbeat = {
     trialId: input.trialId,
     epoch: resumeFrom?.epoch ?? 0,
-    maxEpochs: p.hyperparameters.maxEpochs,
+    maxEpochs: input.training.maxEpochs,
     trainLoss: NaN,
     valLoss: NaN,
     bestValLoss: NaN,
   };
-  const run = async (from: TrainingState | undefined) => {
-    const defense = createDefense(input.defense.name, p.defenseOptions);
-    try {
-      return await trainNPE({
-        data: { theta: data.theta, x: data.x, n: data.n },
-        thetaDim: p.task.thetaDim,
-        xDim: p.task.xDim,
-        rng: rng.fork('train'),
-        hyperparameters: p.hyperparameters,
-        // RABI trains bounded-prior tasks in unconstrained space; the model comes back constrained.
-        thetaTransform: defaultThetaTransform(p.task),
-        createModel: (zscore) => {
-          // The constructors only check the settings against each other (logScaleMin < logScaleMax,
-          // bins >= 2, ...): whatever they refuse, no retry can build, so it fails the trial once.
-          try {
-            return createEstimator(input.estimator.kind, {
-              thetaDim: p.task.thetaDim,
-              xDim: p.task.xDim,
-              zscore,
-              config: p.architecture,
-              rng: rng.fork('init'),
-            });
-          } catch (err) {
-            throw invalidConfig(
-              `Estimator "${input.estimator.kind}" cannot be built: ${(err as Error).message.replace(/\.$/, '')}.`,
-              err,
-            );
-          }
-        },
-        ...(defense ? { defense } : {}),
-        ...(from ? { resumeFrom: from } : {}),
-        signal: ctx.cancellationSignal,
-        onEpoch: (e) => {
-          const beat: TrainHeartbeat = {
-            trialId: input.trialId,
-            epoch: e.epoch,
-            maxEpochs: e.maxEpochs,
-            trainLoss: e.trainLoss,
-            valLoss: e.valLoss,
-            bestValLoss: e.bestValLoss,
-          };
-          lastBeat = beat;
-          ctx.heartbeat(beat);
-        },
-        checkpoint: async (state) => {
-          // A stale attempt (its worker was cut off, the retry elsewhere has finished the model)
-          // must not leave a checkpoint behind the finished model: it stops here instead.
-          if (await deps.artifacts.exists(modelArtifact))
-            throw new Error(
-              `train attempt ${ctx.info.attempt} of ${input.modelId} is superseded: the model was finished by another attempt`,
-            );
-          await deps.artifacts.put(checkpointName, encodeCheckpoint(state), {
-            kind: 'checkpoint',
-            trialId: input.trialId,
-            epoch: state.epoch,
-          });
-        },
+  const hooks: FitHooks = {
+    signal: ctx.cancellationSignal,
+    onEpoch: (e) => {
+      const beat: TrainHeartbeat = {
+        trialId: input.trialId,
+        epoch: e.epoch,
+        maxEpochs: e.maxEpochs,
+        trainLoss: e.trainLoss,
+        valLoss: e.valLoss,
+        bestValLoss: e.bestValLoss,
+      };
+      lastBeat = beat;
+      ctx.heartbeat(beat);
+    },
+    checkpoint: async (state) => {
+      // A stale attempt (its worker was cut off, the retry elsewhere has finished the model)
+      // must not leave a checkpoint behind the finished model: it stops here instead.
+      if (await deps.artifacts.exists(modelArtifact))
+        throw new Error(
+          `train attempt ${ctx.info.attempt} of ${input.modelId} is superseded: the model was finished by another attempt`,
+        );
+      await deps.artifacts.put(checkpointName, encodeCheckpoint(state), {
+        kind: 'checkpoint',
+        trialId: input.trialId,
+        epoch: state.epoch,
       });
-    } finally {
-      defense?.dispose?.();
-    }
+    },
   };
+  const provenance = { code: { version: deps.codeVersion }, backend: deps.backend };
+  const dataset = { theta: data.theta, x: data.x, n: data.n, dropped: data.dropped };
+  const run = (from: TrainingState | undefined) =>
+    fitModel(config, dataset, { ...hooks, ...(from ? { resumeFrom: from } : {}) }, provenance);
 
-  let result;
+  let fitted;
   const stopKeepAlive = keepAlive(ctx, () => lastBeat);
   try {
     if (resumeFrom)
       log(`resuming ${input.modelId} from its checkpoint at epoch ${resumeFrom.epoch}`);
     try {
-      result = await run(resumeFrom);
+      fitted = await run(resumeFrom);
     } catch (err) {
       // A checkpoint that no longer fits (written by other code) is discarded, not fatal.
-      if (
-        resumeFrom &&
-        err instanceof RangeError &&
-        /checkpoint to resume from/.test(err.message)
-      ) {
+      if (resumeFrom && err instanceof CheckpointMismatchError) {
         log(`discarding the checkpoint: ${err.message}`);
         await deps.artifacts.delete(checkpointName);
         resumeFrom = undefined;
-        result = await run(undefined);
+        fitted = await run(undefined);
       } else throw err;
     }
   } catch (err) {
@@ -292,6 +224,7 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
   }
 
   const trainSeconds = (performance.now() - started) / 1000;
+  const { result, saved } = fitted;
   const resumedFromEpoch = resumeFrom?.epoch ?? 0;
   const out: TrainResult = {
     modelArtifact,
@@ -299,7 +232,7 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
     bestEpoch: result.bestEpoch,
     bestValLoss: result.bestValLoss,
     stoppedBy: result.stoppedBy,
-    dropped: data.dropped + result.dropped,
+    dropped: saved.summary.dropped,
     nTrain: result.nTrain,
     nVal: result.nVal,
     trainSeconds,
@@ -309,44 +242,11 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
     backend: deps.backend,
   };
   try {
-    const bytes = modelBytes({
-      estimator: result.model,
-      task: input.task,
-      paramNames: p.task.paramNames,
-      seed: input.seed,
-      n: input.budget,
-      training: {
-        ...p.hyperparameters,
-        valSize: p.hyperparameters.valSize ?? defaultValSize(data.n - result.dropped),
-        estimator: input.estimator.kind,
-        defense: input.defense.name,
-        ...p.defenseOptions,
-        modelId: input.modelId,
-      },
-      summary: {
-        epochs: result.epochs,
-        bestEpoch: result.bestEpoch,
-        bestValLoss: result.bestValLoss,
-        stoppedBy: result.stoppedBy,
-        dropped: out.dropped,
-        nTrain: result.nTrain,
-        nVal: result.nVal,
-        trainMs: Math.round(trainSeconds * 1000),
-      },
-      code: { version: deps.codeVersion },
-      backend: deps.backend,
-      createdAt: new Date().toISOString(),
-    });
-    // The result rides along in the metadata so a later trial with this modelId can reuse it.
-    // Non-finite numbers cannot be stored in MongoDB documents.
-    const storable = JSON.parse(
-      JSON.stringify(out, (_k, v: unknown) =>
-        typeof v === 'number' && !Number.isFinite(v) ? null : v,
-      ),
-    ) as TrainResult;
-    await deps.artifacts.put(modelArtifact, bytes, { kind: 'model', result: storable });
+    // The result rides along in the metadata so a later trial with this modelId can reuse it
+    // (the artifact store encodes its non-finite numbers). The bytes are what `robustsbi train` writes.
+    await deps.artifacts.put(modelArtifact, encodeModel(saved), { kind: 'model', result: out });
   } finally {
-    result.model.dispose();
+    saved.estimator.dispose();
   }
   // The model is the final state; its checkpoint is no longer needed.
   await deps.artifacts.delete(checkpointName);

@@ -1,5 +1,34 @@
-// Errors sbi/ throws for what its caller asked of it, as classes so that callers (activities, CLI)
-// tell them apart by type, never by the words of their messages. Imports nothing.
+// The errors sbi/ throws on purpose, as classes, so callers tell them apart with instanceof rather
+// than by reading messages. Imports nothing: any layer may import it.
+
+/**
+ * Training blew up: the validation loss stayed NaN through every allowed reset, or training ended
+ * without a single finite one. Not retryable.
+ */
+export class DivergedError extends Error {
+  readonly retryable = false;
+  constructor(
+    readonly epoch: number,
+    readonly nanResets: number,
+  ) {
+    super(
+      `Training diverged: the validation loss was NaN at epoch ${epoch} after ${nanResets - 1} reloads of the best state.`,
+    );
+    this.name = 'DivergedError';
+  }
+}
+
+/**
+ * The checkpoint given to resume from belongs to another run (other data, hyperparameters, seed or
+ * format). A RangeError, as sbi's other refusals of a setting; the caller may discard the checkpoint
+ * and start afresh.
+ */
+export class CheckpointMismatchError extends RangeError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CheckpointMismatchError';
+  }
+}
 
 /**
  * A setting sbi cannot work with: an unknown task, estimator, defense or backend name, or an

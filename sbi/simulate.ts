@@ -1,6 +1,6 @@
 // Draws a training set from a task: theta from the prior, x from the simulator, each from its own
 // fork of the stream, then drops (and counts) the rows a simulator could not finish.
-import { dropNonFinite } from './npe.js';
+import { dropNonFinite } from './training-data.js';
 import type { RandomStream, Task } from './types.js';
 
 export interface SimulatedDataset {

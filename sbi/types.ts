@@ -102,39 +102,57 @@ export interface HostEma {
 }
 
 /**
- * A training regularizer that a fused trainer runs itself instead of tfjs: fim-fast with the
- * batch's own theta (sbi/defenses/fim-fast.ts), on the first ceil(batchFraction * B) rows.
+ * Rows in a fused trainer's memory: z-scored theta (u) and conditioner input (x), rows ldU and ldX
+ * floats apart. Views, valid until the trainer's next call.
  */
-export interface FusedFimFastPlan {
-  kind: 'fim-fast';
-  beta: number;
-  relStep: number;
-  batchFraction: number;
-  probes: number;
-  probe: 'rademacher' | 'gaussian';
-  /** The defense's gradient EMA (keyed by variable index), read at load and written at store. */
-  ema: HostEma;
+export interface FusedRows {
+  u: Float32Array;
+  x: Float32Array;
+  ldU: number;
+  ldX: number;
 }
 
-/** Noise augmentation (sbi/defenses/noise.ts): x + delta, delta uniform in the L2 ball of radius trainEps * xScale. */
-export interface FusedNoisePlan {
-  kind: 'noise';
-  trainEps: number;
+/** What a fused trainer lends a defense's fused form (FusedPlan) during a step. */
+export interface FusedPass {
+  readonly thetaDim: number;
+  readonly xDim: number;
+  /** The model's z-score of x: conditioner input = (x - xMean) / xStd. */
+  readonly xMean: readonly number[];
+  readonly xStd: readonly number[];
+  /** Raw training x [n, xDim], numbered as the step's rows number them. */
+  readonly trainX: Float32Array;
+  /** The step's batch as the loss will see it; a defense may rewrite its x. */
+  batch(): FusedRows;
+  /** d(sum of the batch rows' NLL) / d(their conditioner input) at the batch as it stands: n rows, ldX apart. */
+  inputGradient(n: number): Float32Array;
+  /** Rows for probe passes (FusedPlan.probeRows of them). */
+  probes(): FusedRows;
+  /** The NLL of probe rows [0, count), float64, up to a constant shared by every row. */
+  probeNLL(count: number): Float64Array;
+  /**
+   * Right after probeNLL: folds the weight gradient of sum_r coef[r] nll_r over those probe rows
+   * into the plan's EMA and adds the bias-corrected EMA to the step's gradient. Returns the squared
+   * norm of the sum.
+   */
+  addProbeGradientEma(coef: Float32Array): number;
 }
 
 /**
- * Adversarial training (sbi/defenses/adversarial.ts): each batch x replaced by the targeted L2-PGD
- * iterate (steps of relStep * xScale inside the ball of radius trainEps * xScale, clipped to box).
+ * A defense's fused form: what a fused trainer (DensityEstimator.fusedTrainer) runs in its step in
+ * place of the defense's tfjs hooks, computing the same numbers from the same random draws.
  */
-export interface FusedAdversarialPlan {
-  kind: 'adversarial';
-  trainEps: number;
-  steps: number;
-  relStep: number;
-  box: { min: number; max: number };
+export interface FusedPlan {
+  /** Probe rows needed beside a batch of maxBatch rows; absent: none. */
+  probeRows?(maxBatch: number): number;
+  /** Whether prepareBatch calls FusedPass.inputGradient. */
+  readonly usesInputGradient?: boolean;
+  /** The gradient EMA that addProbeGradientEma keeps; the trainer loads and stores it with the weights. */
+  readonly ema?: HostEma;
+  /** Rewrites the batch's x before the loss (noise augmentation, adversarial training). */
+  prepareBatch?(pass: FusedPass, rows: ArrayLike<number>, ctx: FusedStepContext): void;
+  /** Adds the regularizer's gradient; returns the squared norm of the sum, or null where it added nothing. */
+  addGradients?(pass: FusedPass, n: number, ctx: FusedStepContext): number | null;
 }
-
-export type FusedPlan = FusedFimFastPlan | FusedNoisePlan | FusedAdversarialPlan;
 
 /** What a fused step needs from trainNPE beside the rows: the defense's stream, the x scale. */
 export interface FusedStepContext {

@@ -125,13 +125,9 @@ async function run(argv: string[]): Promise<number> {
   const { createRng } = await import('../../sbi/rng.js');
   const { simulateDataset } = await import('../../sbi/simulate.js');
   const { loadSimulations } = await import('../../sbi/simulation-file.js');
-  const { createEstimator, defaultEstimatorConfig, taskEstimatorDefaults } =
-    await import('../../sbi/estimators/index.js');
-  const { trainNPE, DivergedError, defaultValSize, DEFAULT_NPE_HYPERPARAMETERS } =
-    await import('../../sbi/npe.js');
+  const { DivergedError } = await import('../../sbi/errors.js');
+  const { checkFitConfig, fitModel } = await import('../../sbi/fit.js');
   const { saveModel } = await import('../../sbi/model-file.js');
-  const { defaultThetaTransform } = await import('../../sbi/transforms.js');
-  const { createDefense, defenseDefaults } = await import('../../sbi/defenses/index.js');
   const { codeVersion } = await import('../code-version.js');
   const { epochProgress } = await import('../progress.js');
 
@@ -169,42 +165,38 @@ async function run(argv: string[]): Promise<number> {
     );
   }
   const config = {
-    ...defaultEstimatorConfig(kind),
-    ...taskEstimatorDefaults(task.name),
-    ...overrides,
+    task: task.name,
+    estimator: kind,
+    architecture: overrides,
+    defense: defenseName,
+    defenseOptions,
+    hyperparameters,
+    seed,
   };
+  try {
+    checkFitConfig(config, n + droppedBefore);
+  } catch (e) {
+    if (e instanceof RangeError) throw new UserError(e.message);
+    throw e;
+  }
   const backend = await startBackend(v.backend);
-  const rng = createRng(seed);
   if (v.sims === undefined) {
-    const data = simulateDataset(task, n, rng);
+    // The training streams fork from the seed by name, so drawing here leaves them as they are.
+    const data = simulateDataset(task, n, createRng(seed));
     ({ theta, x } = data);
     droppedBefore = data.dropped;
     n = data.n;
   }
 
-  const defense = createDefense(defenseName, defenseOptions);
   const progress = epochProgress();
-  const started = performance.now();
-  let result;
+  let fitted;
   try {
-    result = await trainNPE({
-      data: { theta: theta!, x: x!, n },
-      thetaDim: task.thetaDim,
-      xDim: task.xDim,
-      rng: rng.fork('train'),
-      hyperparameters,
-      thetaTransform: defaultThetaTransform(task),
-      createModel: (zscore) =>
-        createEstimator(kind, {
-          thetaDim: task.thetaDim,
-          xDim: task.xDim,
-          zscore,
-          config,
-          rng: rng.fork('init'),
-        }),
-      onEpoch: (p) => progress.onEpoch(p),
-      ...(defense ? { defense } : {}),
-    });
+    fitted = await fitModel(
+      config,
+      { theta: theta!, x: x!, n, dropped: droppedBefore },
+      { onEpoch: (p) => progress.onEpoch(p) },
+      { code: codeVersion(), backend: backend.name, ...(v.sims ? { sims: v.sims } : {}) },
+    );
   } catch (e) {
     if (e instanceof DivergedError)
       throw new UserError(
@@ -215,45 +207,15 @@ async function run(argv: string[]): Promise<number> {
     throw e;
   } finally {
     progress.done();
-    defense?.dispose?.();
   }
-  const trainMs = performance.now() - started;
+  const { saved, result, trainMs } = fitted;
   try {
-    saveModel(out, {
-      estimator: result.model,
-      task: task.name,
-      paramNames: task.paramNames,
-      seed,
-      n: n + droppedBefore,
-      training: {
-        ...DEFAULT_NPE_HYPERPARAMETERS,
-        ...Object.fromEntries(Object.entries(hyperparameters).filter(([, h]) => h !== undefined)),
-        valSize: hyperparameters.valSize ?? defaultValSize(n - result.dropped),
-        estimator: kind,
-        sims: v.sims ?? null,
-        defense: defenseName,
-        ...defenseDefaults(defenseName),
-        ...Object.fromEntries(Object.entries(defenseOptions).filter(([, o]) => o !== undefined)),
-      },
-      summary: {
-        epochs: result.epochs,
-        bestEpoch: result.bestEpoch,
-        bestValLoss: result.bestValLoss,
-        stoppedBy: result.stoppedBy,
-        dropped: droppedBefore + result.dropped,
-        nTrain: result.nTrain,
-        nVal: result.nVal,
-        trainMs: Math.round(trainMs),
-      },
-      code: codeVersion(),
-      backend: backend.name,
-      createdAt: new Date().toISOString(),
-    });
+    saveModel(out, saved);
   } finally {
-    result.model.dispose();
+    saved.estimator.dispose();
   }
   console.log(
-    `train: ${kind} on ${task.name} (${result.nTrain} train / ${result.nVal} validation, ${droppedBefore + result.dropped} non-finite dropped): ` +
+    `train: ${kind} on ${task.name} (${result.nTrain} train / ${result.nVal} validation, ${saved.summary.dropped} non-finite dropped): ` +
       `${result.epochs} epochs (${result.stoppedBy}), best validation NLL ${result.bestValLoss.toFixed(4)} at epoch ${result.bestEpoch}, ` +
       `${(trainMs / 1000).toFixed(1)} s on ${backend.name}${result.fused ? ' (fused wasm step)' : ''} -> ${v.out}`,
   );

@@ -63,3 +63,27 @@ export function clipDelta(x: tf.Tensor2D, delta: tf.Tensor2D, box: ClipBox): tf.
     () => tf.sub(tf.clipByValue(tf.add(x, delta), box.min, box.max), x) as tf.Tensor2D,
   );
 }
+
+/**
+ * uniformL2Ball on the host, drawing from rng in the same order (the direction's normals, then the
+ * radii's uniforms), for fused trainers: n rows, [n, d] row-major, float64.
+ */
+export function uniformL2BallHost(
+  n: number,
+  d: number,
+  radius: number,
+  rng: RandomStream,
+): Float64Array {
+  const dir = new Float32Array(n * d);
+  rng.fillNormal(dir);
+  const u = new Float32Array(n);
+  rng.fillUniform(u);
+  const out = Float64Array.from(dir);
+  for (let r = 0; r < n; r++) {
+    let sq = 0;
+    for (let j = 0; j < d; j++) sq += out[r * d + j]! * out[r * d + j]!;
+    const scale = (Math.pow(u[r]!, 1 / d) * radius) / Math.max(Math.sqrt(sq), TINY);
+    for (let j = 0; j < d; j++) out[r * d + j]! *= scale;
+  }
+  return out;
+}

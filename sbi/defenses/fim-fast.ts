@@ -23,7 +23,14 @@
 // The weight gradient goes through the same EMA as `fim`.
 import { tf } from '../backend.js';
 import type { DefenseContext } from '../npe.js';
-import type { DensityEstimator, FusedFimFastPlan, RandomStream } from '../types.js';
+import type {
+  DensityEstimator,
+  FusedPass,
+  FusedPlan,
+  FusedStepContext,
+  HostEma,
+  RandomStream,
+} from '../types.js';
 import {
   EmaRegularizerDefense,
   checkFimOptions,
@@ -261,18 +268,10 @@ export class FimFastDefense extends EmaRegularizerDefense {
       throw new RangeError(`fim-fast: relStep must be positive, got ${this.relStep}.`);
   }
 
-  /** Batch theta without the score-function term is what a fused trainer runs (maf-fused.ts). */
-  fusedPlan(): FusedFimFastPlan | null {
+  /** Batch theta without the score-function term has a fused form (FusedFimFast, below). */
+  fusedPlan(): FusedPlan | null {
     if (this.samples !== 'data' || this.scoreFunction) return null;
-    return {
-      kind: 'fim-fast',
-      beta: this.beta,
-      relStep: this.relStep,
-      batchFraction: this.batchFraction,
-      probes: this.probes,
-      probe: this.probe,
-      ema: this.ema,
-    };
+    return new FusedFimFast(this, this.ema);
   }
 
   protected override prepare(
@@ -305,5 +304,76 @@ export class FimFastDefense extends EmaRegularizerDefense {
     const setup = prepared as ProbeSetup;
     if (this.scoreFunction) return scoreFunctionSurrogate(ctx.model, setup, this.beta);
     return finiteMeanTrace(squaredDirectionalScores(ctx.model, setup), this.beta);
+  }
+}
+
+/**
+ * FimFastDefense.extraGrads with the batch's theta (no score-function term) in a fused trainer, on
+ * the batch's first m = ceil(batchFraction n) rows: probes v from rng, directional scores
+ * (log q(theta | x + h v) - log q(theta | x - h v)) / 2h, R = beta * mean over finite rows of their
+ * mean square; its weight gradient goes through the EMA into the step's gradient.
+ */
+class FusedFimFast implements FusedPlan {
+  constructor(
+    private readonly o: Pick<
+      FimFastDefense,
+      'beta' | 'relStep' | 'batchFraction' | 'probes' | 'probe'
+    >,
+    readonly ema: HostEma,
+  ) {}
+
+  probeRows(maxBatch: number): number {
+    return 2 * this.o.probes * Math.max(1, Math.ceil(this.o.batchFraction * maxBatch));
+  }
+
+  addGradients(pass: FusedPass, n: number, ctx: FusedStepContext): number | null {
+    const { beta, relStep, batchFraction, probes: P, probe } = this.o;
+    // beta = 0 adds exactly nothing (FimFastDefense skips it too, EMA included).
+    if (beta === 0) return null;
+    const [D, C] = [pass.thetaDim, pass.xDim];
+    const h = relStep * Math.min(...pass.xStd);
+    const hz = Float32Array.from(pass.xStd, (sd) => h / sd);
+    const m = Math.max(1, Math.ceil(batchFraction * n));
+    const N = P * m;
+    // Probe rows as probeSetup lays them out: row i = k m + b (probe k of batch row b), v_i from rng.
+    const v = new Float32Array(N * C);
+    if (probe === 'gaussian') ctx.rng.fillNormal(v);
+    else {
+      ctx.rng.fillUniform(v);
+      for (let j = 0; j < v.length; j++) v[j] = v[j]! < 0.5 ? 1 : -1;
+    }
+    const batch = pass.batch();
+    const reg = pass.probes();
+    for (let i = 0; i < N; i++) {
+      const b = i % m;
+      for (const [row, sign] of [
+        [i, 1],
+        [N + i, -1],
+      ] as const) {
+        reg.u.set(batch.u.subarray(b * batch.ldU, b * batch.ldU + D), row * reg.ldU);
+        for (let j = 0; j < C; j++) {
+          reg.x[row * reg.ldX + j] = batch.x[b * batch.ldX + j]! + sign * hz[j]! * v[i * C + j]!;
+        }
+      }
+    }
+    const nll = pass.probeNLL(2 * N);
+    // log q = -nll - const, so the directional score is (nll(x - hv) - nll(x + hv)) / 2h.
+    const dir = new Float64Array(N);
+    const perRow = new Float64Array(m);
+    for (let i = 0; i < N; i++) {
+      dir[i] = (nll[N + i]! - nll[i]!) / (2 * h);
+      perRow[i % m] += (dir[i]! * dir[i]!) / P;
+    }
+    let count = 0;
+    for (const t of perRow) if (Number.isFinite(t)) count++;
+    count = Math.max(count, 1);
+    // dR/dnll for the + and - rows of probe i: -/+ beta dir_i / (count P h); 0 off the finite rows.
+    const coef = new Float32Array(2 * N);
+    for (let i = 0; i < N; i++) {
+      const c = Number.isFinite(perRow[i % m]!) ? (beta * dir[i]!) / (count * P * h) : 0;
+      coef[i] = -c;
+      coef[N + i] = c;
+    }
+    return pass.addProbeGradientEma(coef);
   }
 }

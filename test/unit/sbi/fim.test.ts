@@ -16,7 +16,8 @@ import { createRng } from '../../../sbi/rng.js';
 import { createEstimator } from '../../../sbi/estimators/index.js';
 import { DiagonalGaussian } from '../../../sbi/estimators/gaussian.js';
 import { exp } from '../../../sbi/ops.js';
-import { trainNPE, type DefenseContext, type TrainingState } from '../../../sbi/npe.js';
+import type { TrainingState } from '../../../sbi/npe-checkpoint.js';
+import { trainNPE, type DefenseContext } from '../../../sbi/npe.js';
 import type {
   DensityEstimator,
   RandomStream,

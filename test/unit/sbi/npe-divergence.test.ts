@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { initBackend, tf } from '../../../sbi/backend.js';
 import { createEstimator } from '../../../sbi/estimators/index.js';
-import { DivergedError, trainNPE, type TrainNPEOptions } from '../../../sbi/npe.js';
+import { DivergedError } from '../../../sbi/errors.js';
+import { trainNPE, type TrainNPEOptions } from '../../../sbi/npe.js';
 import { createRng } from '../../../sbi/rng.js';
 import { linearData } from './npe-fixtures.js';
 

@@ -2,22 +2,17 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { initBackend, tf } from '../../../sbi/backend.js';
 import { decodeFloat32 } from '../../../sbi/float32-base64.js';
+import { Adam, clipByGlobalNorm, type AdamSnapshot } from '../../../sbi/adam.js';
 import {
-  Adam,
-  DivergedError,
-  type EarlyStoppingState,
-  type StopDecision,
-  type TrainNPEOptions,
-  type TrainingDefense,
-  type TrainingState,
-  clipByGlobalNorm,
-  type AdamSnapshot,
-  defaultValSize,
-  dropNonFinite,
   earlyStoppingStep,
   initialEarlyStopping,
-  trainNPE,
-} from '../../../sbi/npe.js';
+  type EarlyStoppingState,
+  type StopDecision,
+} from '../../../sbi/early-stopping.js';
+import { DivergedError } from '../../../sbi/errors.js';
+import type { TrainingState } from '../../../sbi/npe-checkpoint.js';
+import { trainNPE, type TrainNPEOptions, type TrainingDefense } from '../../../sbi/npe.js';
+import { defaultValSize, dropNonFinite } from '../../../sbi/training-data.js';
 import { createEstimator } from '../../../sbi/estimators/index.js';
 import { createRng } from '../../../sbi/rng.js';
 import { LinearGaussian, linearData } from './npe-fixtures.js';

@@ -29,7 +29,7 @@ import {
   EMBEDDINGS as SBI_EMBEDDINGS,
   ESTIMATOR_KINDS as SBI_KINDS,
 } from '../../../sbi/estimators/index.js';
-import { DEFAULT_NPE_HYPERPARAMETERS } from '../../../sbi/npe.js';
+import { DEFAULT_NPE_HYPERPARAMETERS } from '../../../sbi/npe-hyperparameters.js';
 import { TASK_NAMES as SBI_TASKS } from '../../../sbi/tasks/index.js';
 import { baseSpec, exampleSpecs, root } from './fixtures.js';
 

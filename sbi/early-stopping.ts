@@ -1,0 +1,56 @@
+// Early stopping on the validation NLL with RABI's counter rule (research/paper.md section 7), and
+// its NaN recovery. Pure: trainNPE feeds it one validation loss per epoch.
+import type { NPEHyperparameters } from './npe-hyperparameters.js';
+
+// Early stopping (pure)
+
+export interface EarlyStoppingState {
+  /** Infinity until a finite validation loss is seen. */
+  bestValLoss: number;
+  /** 1-based epoch of bestValLoss; 0 before any. */
+  bestEpoch: number;
+  counter: number;
+  nanResets: number;
+}
+
+/** How a training run ended. */
+export type StoppedBy = 'early-stopping' | 'max-epochs';
+
+export type StopDecision = 'continue' | 'stop' | 'reload' | 'diverged';
+
+export function initialEarlyStopping(): EarlyStoppingState {
+  return { bestValLoss: Infinity, bestEpoch: 0, counter: 0, nanResets: 0 };
+}
+
+/**
+ * RABI's EarlyStopping.__call__: an improvement lowers the counter by one (floored at 0, not reset),
+ * anything else raises it; a non-finite loss asks for the best state back ('reload') until more
+ * than maxNanResets have happened ('diverged'); otherwise stop once counter > patience, but never
+ * while epochIndex < minEpochs. epochIndex is 0-based.
+ */
+export function earlyStoppingStep(
+  s: EarlyStoppingState,
+  epochIndex: number,
+  valLoss: number,
+  rule: Pick<NPEHyperparameters, 'patience' | 'minEpochs' | 'maxNanResets'>,
+): { state: EarlyStoppingState; decision: StopDecision; improved: boolean } {
+  const next = { ...s };
+  const improved = valLoss < s.bestValLoss; // false for NaN
+  if (improved) {
+    next.bestValLoss = valLoss;
+    next.bestEpoch = epochIndex + 1;
+    next.counter = Math.max(s.counter - 1, 0);
+  } else {
+    next.counter = s.counter + 1;
+  }
+  let decision: StopDecision;
+  if (!Number.isFinite(valLoss)) {
+    next.nanResets = s.nanResets + 1;
+    decision = next.nanResets > rule.maxNanResets ? 'diverged' : 'reload';
+  } else if (epochIndex < rule.minEpochs) {
+    decision = 'continue';
+  } else {
+    decision = next.counter > rule.patience ? 'stop' : 'continue';
+  }
+  return { state: next, decision, improved };
+}

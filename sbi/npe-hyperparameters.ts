@@ -1,0 +1,70 @@
+// NPE training's settings: what they are, RABI's defaults (research/paper.md section 7), and their
+// validation, so a bad setting is refused before any data is touched.
+
+export interface NPEHyperparameters {
+  learningRate: number;
+  batchSize: number;
+  /** Global gradient-norm clip (PyTorch clip_grad_norm_); Infinity turns it off. */
+  clipNorm: number;
+  /** Held-out validation rows; undefined means min(512, 10% of the finite rows), at least 1. */
+  valSize?: number;
+  patience: number;
+  /** Early stopping may not stop before this many epochs have run past the first (RABI: epoch index < minEpochs). */
+  minEpochs: number;
+  maxEpochs: number;
+  /** NaN validation losses tolerated (each reloads the best state) before DivergedError. */
+  maxNanResets: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+}
+
+export const DEFAULT_NPE_HYPERPARAMETERS: Readonly<NPEHyperparameters> = Object.freeze({
+  learningRate: 1e-3,
+  batchSize: 512,
+  clipNorm: 75,
+  patience: 10,
+  minEpochs: 5,
+  maxEpochs: 300,
+  maxNanResets: 10,
+  beta1: 0.9,
+  beta2: 0.999,
+  epsilon: 1e-8,
+});
+
+/** The defaults overlaid with the given settings (undefined ones skipped), each checked. */
+export function resolveHyperparameters(
+  partial: Partial<NPEHyperparameters> | undefined,
+): NPEHyperparameters {
+  const hp: NPEHyperparameters = { ...DEFAULT_NPE_HYPERPARAMETERS };
+  for (const [k, v] of Object.entries(partial ?? {})) {
+    if (v !== undefined) (hp as unknown as Record<string, unknown>)[k] = v;
+  }
+  const positiveInt = (name: keyof NPEHyperparameters, min: number): void => {
+    const v = hp[name];
+    if (v !== undefined && (!Number.isInteger(v) || (v as number) < min)) {
+      throw new RangeError(
+        `NPE hyperparameter ${name} must be an integer >= ${min}, got ${String(v)}.`,
+      );
+    }
+  };
+  positiveInt('batchSize', 1);
+  positiveInt('maxEpochs', 1);
+  positiveInt('minEpochs', 0);
+  positiveInt('patience', 0);
+  positiveInt('maxNanResets', 0);
+  positiveInt('valSize', 1);
+  if (!(hp.learningRate > 0) || !Number.isFinite(hp.learningRate))
+    throw new RangeError(
+      `NPE hyperparameter learningRate must be a positive number, got ${hp.learningRate}.`,
+    );
+  if (!(hp.clipNorm > 0))
+    throw new RangeError(
+      `NPE hyperparameter clipNorm must be positive (Infinity disables clipping), got ${hp.clipNorm}.`,
+    );
+  if (!(hp.beta1 >= 0 && hp.beta1 < 1 && hp.beta2 >= 0 && hp.beta2 < 1 && hp.epsilon > 0))
+    throw new RangeError(
+      'NPE hyperparameters beta1 and beta2 must lie in [0, 1) and epsilon must be positive.',
+    );
+  return hp;
+}
