@@ -3,6 +3,7 @@
 import type { Logger } from '../infra/logger.js';
 import type { ArtifactStore } from '../results/artifacts.js';
 import type { ResultStore } from '../results/store.js';
+import type { Task } from '../sbi/types.js';
 
 export interface ActivityDeps {
   store: ResultStore;
@@ -12,4 +13,6 @@ export interface ActivityDeps {
   codeVersion: string;
   /** The tensor backend this worker runs (sbi/backend.ts name), recorded on trials. */
   backend: string;
+  /** Where the simulate activity finds a task by name: sbi's registry unless a test gives its own. */
+  getTask?: (name: string) => Task;
 }

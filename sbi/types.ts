@@ -53,6 +53,12 @@ export interface Task {
   readonly paramNames: string[];
   readonly prior: Prior;
   /**
+   * Rows per block of a dataset (sbi/simulate.ts): a block should take a minute or two of one core,
+   * so that sweeps draw large datasets as blocks on many workers. Part of what a dataset is: a
+   * change redraws every dataset of more rows than the old figure. Default 1,000,000.
+   */
+  readonly simulationBlock?: number;
+  /**
    * Simulates one x per row of theta (n rows). A simulation that fails yields a row of NaN; callers
    * drop and count such rows. Deterministic given the stream.
    */

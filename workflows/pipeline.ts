@@ -110,14 +110,51 @@ export async function runTrials(
   };
   const liveTrials = () => [...live.values()].map((t) => t.trial);
 
-  /** Draws each distinct training set or test set of the live trials once. */
-  const simulateSets = (purpose: 'train' | 'test', id: (t: TrialConfig) => string) =>
-    runStep(
+  const trialsOfSet = (g: TrialConfig[]) => g.map((t) => t.trialId);
+  const stillLive = (g: TrialConfig[]) => g.some((t) => live.has(t.trialId));
+  /**
+   * Draws each distinct training set or test set of the live trials once. A set of several blocks
+   * comes back unsimulated with its block count: each block is then an activity of its own (so the
+   * blocks spread over the workers), and one more call joins each such set.
+   */
+  const simulateSets = async (purpose: 'train' | 'test', id: (t: TrialConfig) => string) => {
+    const blocked: { set: TrialConfig[]; blocks: number }[] = [];
+    await runStep(
       [...groupBy(liveTrials(), id).values()],
-      (g) => g.map((t) => t.trialId),
+      trialsOfSet,
       (gs) => steps.simulate(gs.map(([t]) => simulateInput(t!, purpose))),
-      () => undefined,
+      (set, r) => {
+        if (r.blocks !== undefined) blocked.push({ set, blocks: r.blocks });
+      },
     );
+    if (blocked.length === 0) return;
+    await Promise.all(
+      blocked.flatMap(({ set, blocks }) =>
+        Array.from({ length: blocks }, (_, block) =>
+          runStep(
+            [set],
+            trialsOfSet,
+            () => steps.simulate([{ ...simulateInput(set[0]!, purpose), block }]),
+            () => undefined,
+          ),
+        ),
+      ),
+    );
+    await runStep(
+      blocked.map((b) => b.set).filter(stillLive),
+      trialsOfSet,
+      (gs) => steps.simulate(gs.map(([t]) => simulateInput(t!, purpose))),
+      (set, r) => {
+        if (r.blocks !== undefined)
+          for (const t of set)
+            fail(t.trialId, {
+              type: 'Error',
+              message: `The blocks of ${purpose === 'train' ? 'the training set' : 'the test set'} were drawn but could not be joined.`,
+              nonRetryable: true,
+            });
+      },
+    );
+  };
 
   try {
     await simulateSets('train', (t) => t.simulationId);

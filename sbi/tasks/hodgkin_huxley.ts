@@ -95,6 +95,8 @@ export const hodgkinHuxleyRhs: OdeRhs = (t, y, dy, p) => {
 
 export class HodgkinHuxleyTask extends OdeTask implements Task {
   readonly name = 'hodgkin_huxley';
+  /** About 1,000 to 3,000 simulations per CPU-second (BENCHMARKS.md): a block is a minute or so. */
+  readonly simulationBlock = 100_000;
   readonly thetaDim = 7;
   readonly xDim = HH_TIMES;
   readonly paramNames = ['gbar_Na', 'gbar_K', 'gbar_M', 'C', 'E_leak', 'E_Na', 'E_K'];

@@ -66,6 +66,8 @@ export function spatialSirStep(
 
 export class SpatialSirTask implements Task {
   readonly name = 'spatial_sir';
+  /** About 1,000 to 3,000 simulations per CPU-second (BENCHMARKS.md): a block is a minute or so. */
+  readonly simulationBlock = 100_000;
   readonly thetaDim = 2;
   readonly xDim: number;
   readonly paramNames = ['beta', 'gamma'];

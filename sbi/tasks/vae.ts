@@ -13,6 +13,8 @@ export const VAE_NOISE = 0.05;
 
 export class VaeTask implements Task {
   readonly name = 'vae';
+  /** About 1,000 to 3,000 simulations per CPU-second (BENCHMARKS.md): a block is a minute or so. */
+  readonly simulationBlock = 100_000;
   readonly thetaDim = VAE_LATENT;
   readonly xDim = VAE_PIXELS;
   readonly paramNames = ['z1', 'z2', 'z3'];

@@ -12,7 +12,11 @@ import { ArtifactStore } from '../../results/artifacts.js';
 import { ResultStore } from '../../results/store.js';
 import { validateSweepSpec } from '../../sweeps/validate.js';
 import type { SweepSpec } from '../../sweeps/types.js';
-import { createSweepWorker, type SweepWorker } from '../../workers/sweep-worker.js';
+import {
+  createSweepWorker,
+  type SweepWorker,
+  type SweepWorkerOptions,
+} from '../../workers/sweep-worker.js';
 import { sharedStackEnv } from './harness.js';
 
 export interface SweepTestContext {
@@ -59,13 +63,21 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-/** A cpu worker (workflows + every activity) running in this process until stop(). */
-export async function startWorker(ctx: SweepTestContext, concurrency = 4): Promise<RunningWorker> {
+/**
+ * A cpu worker (workflows + every activity) running in this process until stop(); `activities`
+ * replaces how its activities are built from their dependencies.
+ */
+export async function startWorker(
+  ctx: SweepTestContext,
+  concurrency = 4,
+  activities?: SweepWorkerOptions['activities'],
+): Promise<RunningWorker> {
   const worker = await createSweepWorker(ctx.config, ctx.logger, {
     queue: 'cpu',
     concurrency,
     queuePrefix: ctx.queuePrefix,
     codeVersion: 'test',
+    ...(activities ? { activities } : {}),
   });
   const running = worker.worker.run();
   return {

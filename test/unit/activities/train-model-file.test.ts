@@ -14,6 +14,7 @@ import { command as trainCommand } from '../../../cli/commands/train.js';
 import { createLogger } from '../../../infra/logger.js';
 import { initBackend } from '../../../sbi/backend.js';
 import { DEFAULT_NPE_HYPERPARAMETERS } from '../../../sbi/npe-hyperparameters.js';
+import { memoryArtifacts } from './memory-artifacts.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'robustsbi-fit-'));
 
@@ -22,25 +23,6 @@ before(async () => {
   await initBackend('cpu');
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-/** The artifact store's interface over a Map: the train activity needs nothing more. */
-function memoryArtifacts(): ActivityDeps['artifacts'] {
-  const files = new Map<string, { data: Uint8Array; metadata: Record<string, unknown> }>();
-  const store = {
-    info: async (name: string) => {
-      const f = files.get(name);
-      return f ? { name, length: f.data.length, metadata: f.metadata } : null;
-    },
-    exists: async (name: string) => files.has(name),
-    get: async (name: string) => files.get(name)?.data ?? null,
-    put: async (name: string, data: Uint8Array, metadata: Record<string, unknown> = {}) => {
-      files.set(name, { data: data.slice(), metadata });
-      return { name, written: true };
-    },
-    delete: async (name: string) => (files.delete(name) ? 1 : 0),
-  };
-  return store as unknown as ActivityDeps['artifacts'];
-}
 
 /** The model file's text with the writing time, training time and code version set aside. */
 function normalized(text: string): string {
