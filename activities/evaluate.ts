@@ -86,7 +86,10 @@ export async function evaluate(deps: ActivityDeps, input: EvaluateInput): Promis
           attackBatchSize: ev.attackBatchSize,
         },
         createRng(trial.seed).fork('evaluate/attacks'),
-        (r) => ctx.heartbeat({ attack, eps, objective: r.objective }),
+        {
+          onChunkRecord: (chunk, _n, r) =>
+            ctx.heartbeat({ attack, eps, objective: r.objective, chunk }),
+        },
       );
     } catch (err) {
       throw classify(err);

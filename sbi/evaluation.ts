@@ -1,11 +1,24 @@
 // Robustness evaluation of one trained model: attack a test set at every (attack, divergence, eps)
 // and score the result (KL under attack, expected coverage on attacked x against the clean theta,
-// NLL), plus the clean coverage and NLL once. The CLI's `evaluate` and the score activity call this.
+// NLL), plus the clean coverage and NLL once. The CLI's `evaluate` and the evaluate activity call
+// this.
+//
+// The test points are taken in chunks of attackBatchSize rows (RABI attacks 1,000 at once), each
+// with random streams of its own: chunk 0 those of the whole evaluation, as every evaluation of one
+// chunk always had, chunk c > 0 their forks `chunk/c`. Each chunk yields per-point values (the KL,
+// the attacked NLL and the coverage rank of every x), and a record summarizes the points of all
+// chunks. So chunks can be evaluated apart (one activity each, on any worker) and pooled into the
+// records one call computes.
 import { attackInBatches, type AttackName } from './attacks/index.js';
 import { absoluteEps, clipBoxOf, meanPerSampleStd } from './attacks/eps.js';
 import type { Divergence } from './attacks/objectives.js';
-import { COVERAGE_LEVELS, COVERAGE_SAMPLES, expectedCoverage } from './metrics/coverage.js';
-import { meanNll, nllPerPair } from './metrics/nll.js';
+import {
+  COVERAGE_LEVELS,
+  COVERAGE_SAMPLES,
+  coverageFromRanks,
+  coverageRanks,
+} from './metrics/coverage.js';
+import { nllPerPair } from './metrics/nll.js';
 import {
   EVAL_MC_SAMPLES,
   klUnderAttack,
@@ -70,74 +83,246 @@ function recordKey(attack: string, divergence: string, eps: number): string {
   return `${attack}/${divergence}/${eps}`;
 }
 
-export async function evaluateRobustness(
+/** Rows attacked at once and evaluated as one chunk. */
+export const DEFAULT_ATTACK_BATCH = 1000;
+
+/** How many chunks the evaluation of n test points has. */
+export function evaluationChunkCount(
+  n: number,
+  spec: Pick<EvaluationSpec, 'attackBatchSize'>,
+): number {
+  return Math.max(1, Math.ceil(n / (spec.attackBatchSize ?? DEFAULT_ATTACK_BATCH)));
+}
+
+/** The stream of one chunk: chunk 0 the evaluation's own, later ones its forks. */
+const chunkStream = (r: RandomStream, chunk: number): RandomStream =>
+  chunk === 0 ? r : r.fork(`chunk/${chunk}`);
+
+/** The per-point values of one record over one chunk. */
+export interface RecordPoints {
+  attack: AttackName;
+  objective: Divergence;
+  eps: number;
+  /** KL between q(.|x) and q(.|x~) per point (unguarded). */
+  kl: Float64Array;
+  /** -log q(theta_true | x~) per point. */
+  nllAttacked: Float64Array;
+  /** coverageRanks of q(.|x~) against the clean theta per point. */
+  coverageRank: Int32Array;
+  seconds: number;
+}
+
+/** What one chunk of the test points yields. */
+export interface ChunkPoints {
+  chunk: number;
+  /** The chunk's first test point and the one past its last. */
+  from: number;
+  to: number;
+  /** -log q(theta_true | x) per point. */
+  nllClean: Float64Array;
+  cleanCoverageRank: Int32Array;
+  records: RecordPoints[];
+}
+
+/** The test set's scale and clip box: every chunk attacks within those of the whole set. */
+function scaleOf(est: DensityEstimator, test: TestSet) {
+  return { epsScale: meanPerSampleStd(test.x, test.n, est.xDim), box: clipBoxOf(test.x) };
+}
+
+function coverageOptions(spec: EvaluationSpec) {
+  return {
+    samples: spec.coverageSamples ?? COVERAGE_SAMPLES,
+    levels: spec.coverageLevels ?? COVERAGE_LEVELS,
+  };
+}
+
+/** Evaluates the test points of chunk `chunk` at every (attack, divergence, eps) of the spec. */
+export async function evaluateChunk(
   est: DensityEstimator,
   test: TestSet,
   spec: EvaluationSpec,
   rng: RandomStream,
-  onRecord?: (r: EvaluationRecord) => void,
-): Promise<EvaluationRecord[]> {
+  chunk: number,
+  onRecord?: (r: RecordPoints) => void,
+): Promise<ChunkPoints> {
   if (test.n < 1) throw new Error('The test set is empty.');
-  const epsScale = meanPerSampleStd(test.x, test.n, est.xDim);
-  const box = clipBoxOf(test.x);
-  const coverageOpts = {
-    samples: spec.coverageSamples ?? COVERAGE_SAMPLES,
-    levels: spec.coverageLevels ?? COVERAGE_LEVELS,
-  };
-  const clean = await expectedCoverage(
+  const count = evaluationChunkCount(test.n, spec);
+  if (!Number.isInteger(chunk) || chunk < 0 || chunk >= count)
+    throw new RangeError(
+      `An evaluation of ${test.n} test points has chunks 0 to ${count - 1}, not ${chunk}.`,
+    );
+  const size = spec.attackBatchSize ?? DEFAULT_ATTACK_BATCH;
+  const from = chunk * size;
+  const to = Math.min(test.n, from + size);
+  const x = test.x.subarray(from * est.xDim, to * est.xDim);
+  const theta = test.theta.subarray(from * est.thetaDim, to * est.thetaDim);
+  const { epsScale, box } = scaleOf(est, test);
+  const cov = coverageOptions(spec);
+  const cleanCoverageRank = await coverageRanks(
     est,
-    test.x,
-    test.theta,
-    rng.fork('clean-coverage'),
-    coverageOpts,
+    x,
+    theta,
+    chunkStream(rng.fork('clean-coverage'), chunk),
+    cov,
   );
-  const cleanNll = await meanNll(est, test.x, test.theta);
+  const nllClean = await nllPerPair(est, x, theta);
 
-  const records: EvaluationRecord[] = [];
+  const records: RecordPoints[] = [];
   for (const attack of spec.attacks) {
     for (const divergence of spec.divergences) {
       for (const eps of spec.eps) {
         const t0 = performance.now();
-        const r = rng.fork(recordKey(attack, divergence, eps));
-        const epsAbs = absoluteEps(eps, epsScale);
+        const r = chunkStream(rng.fork(recordKey(attack, divergence, eps)), chunk);
         const xAdv = await attackInBatches(
           attack,
-          { estimator: est, epsAbs, box, rng: r.fork('attack') },
-          test.x,
-          test.theta,
+          { estimator: est, epsAbs: absoluteEps(eps, epsScale), box, rng: r.fork('attack') },
+          x,
+          theta,
           {
             divergence,
             ...(spec.steps !== undefined ? { steps: spec.steps } : {}),
             ...(spec.mcSamples !== undefined ? { mcSamples: spec.mcSamples } : {}),
           },
-          spec.attackBatchSize ?? 1000,
+          size,
         );
-        const kl = await klUnderAttack(est, divergence, test.x, xAdv, r.fork('kl'), {
+        const kl = await klUnderAttack(est, divergence, x, xAdv, r.fork('kl'), {
           samples: spec.evalSamples ?? EVAL_MC_SAMPLES,
         });
-        const cov = await expectedCoverage(est, xAdv, test.theta, r.fork('coverage'), coverageOpts);
-        const nllAdv = summarize(await nllPerPair(est, xAdv, test.theta));
-        const record: EvaluationRecord = {
+        const coverageRank = await coverageRanks(est, xAdv, theta, r.fork('coverage'), cov);
+        const nllAttacked = await nllPerPair(est, xAdv, theta);
+        const rec: RecordPoints = {
           attack,
           objective: divergence,
           eps,
-          epsAbs,
-          epsScale,
-          nTest: test.n,
-          kl: summarizeKl(kl),
-          coverageAbsArea: cov.absArea,
-          coverage: cov.coverage,
-          cleanCoverageAbsArea: clean.absArea,
-          cleanCoverage: clean.coverage,
-          alphas: clean.alphas,
-          nll: { clean: cleanNll, attacked: nllAdv.mean },
-          nllAttacked: nllAdv,
+          kl,
+          nllAttacked,
+          coverageRank,
           seconds: (performance.now() - t0) / 1000,
         };
-        records.push(record);
-        onRecord?.(record);
+        records.push(rec);
+        onRecord?.(rec);
       }
     }
   }
+  return { chunk, from, to, nllClean, cleanCoverageRank, records };
+}
+
+function concat<A extends Float64Array | Int32Array>(parts: A[], make: (n: number) => A): A {
+  const out = make(parts.reduce((s, p) => s + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+function mean(values: Float64Array): number {
+  let s = 0;
+  for (const v of values) s += v;
+  return s / values.length;
+}
+
+/**
+ * The records of the whole test set from the values of every chunk (in any order; each chunk once):
+ * summaries and quantiles over all points, never averages of per-chunk figures.
+ */
+export function summarizeChunks(
+  est: DensityEstimator,
+  test: TestSet,
+  spec: EvaluationSpec,
+  chunks: readonly ChunkPoints[],
+): EvaluationRecord[] {
+  const count = evaluationChunkCount(test.n, spec);
+  const ordered = [...chunks].sort((a, b) => a.chunk - b.chunk);
+  if (ordered.length !== count || ordered.some((c, i) => c.chunk !== i))
+    throw new Error(
+      `The evaluation needs chunks 0 to ${count - 1}; got ${ordered.map((c) => c.chunk).join(', ')}.`,
+    );
+  const { epsScale } = scaleOf(est, test);
+  const { samples, levels } = coverageOptions(spec);
+  const clean = coverageFromRanks(
+    concat(
+      ordered.map((c) => c.cleanCoverageRank),
+      (n) => new Int32Array(n),
+    ),
+    samples,
+    levels,
+  );
+  const cleanNll = mean(
+    concat(
+      ordered.map((c) => c.nllClean),
+      (n) => new Float64Array(n),
+    ),
+  );
+  return ordered[0]!.records.map((first, k) => {
+    const parts = ordered.map((c) => {
+      const r = c.records[k]!;
+      if (r.attack !== first.attack || r.objective !== first.objective || r.eps !== first.eps)
+        throw new Error(`Chunk ${c.chunk} holds other records than chunk 0.`);
+      return r;
+    });
+    const kl = concat(
+      parts.map((p) => p.kl),
+      (n) => new Float64Array(n),
+    );
+    const nllAdv = summarize(
+      concat(
+        parts.map((p) => p.nllAttacked),
+        (n) => new Float64Array(n),
+      ),
+    );
+    const cov = coverageFromRanks(
+      concat(
+        parts.map((p) => p.coverageRank),
+        (n) => new Int32Array(n),
+      ),
+      samples,
+      levels,
+    );
+    return {
+      attack: first.attack,
+      objective: first.objective,
+      eps: first.eps,
+      epsAbs: absoluteEps(first.eps, epsScale),
+      epsScale,
+      nTest: test.n,
+      kl: summarizeKl(kl),
+      coverageAbsArea: cov.absArea,
+      coverage: cov.coverage,
+      cleanCoverageAbsArea: clean.absArea,
+      cleanCoverage: clean.coverage,
+      alphas: clean.alphas,
+      nll: { clean: cleanNll, attacked: nllAdv.mean },
+      nllAttacked: nllAdv,
+      seconds: parts.reduce((s, p) => s + p.seconds, 0),
+    };
+  });
+}
+
+export interface EvaluationHooks {
+  /** After each record of each chunk: progress (and a heartbeat) while a long evaluation runs. */
+  onChunkRecord?: (chunk: number, chunks: number, r: RecordPoints) => void;
+  /** After each final record. */
+  onRecord?: (r: EvaluationRecord) => void;
+}
+
+/** Every chunk in this process, then the records: what the chunks evaluated apart pool into. */
+export async function evaluateRobustness(
+  est: DensityEstimator,
+  test: TestSet,
+  spec: EvaluationSpec,
+  rng: RandomStream,
+  hooks: EvaluationHooks = {},
+): Promise<EvaluationRecord[]> {
+  if (test.n < 1) throw new Error('The test set is empty.');
+  const count = evaluationChunkCount(test.n, spec);
+  const chunks: ChunkPoints[] = [];
+  for (let c = 0; c < count; c++)
+    chunks.push(
+      await evaluateChunk(est, test, spec, rng, c, (r) => hooks.onChunkRecord?.(c, count, r)),
+    );
+  const records = summarizeChunks(est, test, spec, chunks);
+  if (hooks.onRecord) records.forEach(hooks.onRecord);
   return records;
 }

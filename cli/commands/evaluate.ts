@@ -117,13 +117,21 @@ async function run(argv: string[]): Promise<number> {
         attackBatchSize: batchSize,
       },
       rng.fork('evaluate/attacks'),
-      (r) =>
-        console.error(
-          `evaluate: ${r.attack} ${r.objective} eps ${r.eps} (abs ${r.epsAbs.toPrecision(4)}): ` +
-            `KL mean ${r.kl.mean.toPrecision(4)} median ${r.kl.median.toPrecision(4)}, ` +
-            `coverage area ${r.coverageAbsArea.toFixed(3)} (clean ${r.cleanCoverageAbsArea.toFixed(3)}), ` +
-            `NLL ${r.nll.attacked.toFixed(3)} (clean ${r.nll.clean.toFixed(3)}), ${r.seconds.toFixed(1)} s`,
-        ),
+      {
+        onChunkRecord: (chunk, chunks, r) => {
+          if (chunks > 1)
+            console.error(
+              `evaluate: ${r.attack} ${r.objective} eps ${r.eps}: test points of chunk ${chunk + 1} of ${chunks} in ${r.seconds.toFixed(1)} s`,
+            );
+        },
+        onRecord: (r) =>
+          console.error(
+            `evaluate: ${r.attack} ${r.objective} eps ${r.eps} (abs ${r.epsAbs.toPrecision(4)}): ` +
+              `KL mean ${r.kl.mean.toPrecision(4)} median ${r.kl.median.toPrecision(4)}, ` +
+              `coverage area ${r.coverageAbsArea.toFixed(3)} (clean ${r.cleanCoverageAbsArea.toFixed(3)}), ` +
+              `NLL ${r.nll.attacked.toFixed(3)} (clean ${r.nll.clean.toFixed(3)}), ${r.seconds.toFixed(1)} s`,
+          ),
+      },
     );
     const doc = records.map((r) => ({
       task: task.name,

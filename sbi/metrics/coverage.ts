@@ -1,7 +1,9 @@
 // Expected coverage of highest-density regions (RABI ExpectedCoverageMetric; paper.md 5). For each x
 // and level alpha the HPD region of q(.|x) is estimated from N samples: its log-density threshold is
 // the floor(N (1 - alpha))-th smallest sample log-density, and theta_true is covered when its
-// log-density is strictly above it. Under attack q(.|x~) is scored against the theta of the clean x.
+// log-density is strictly above it. Per x that takes one number, its rank among the samples, so
+// coverage pools over any split of the test set. Under attack q(.|x~) is scored against the theta
+// of the clean x.
 import { tf } from '../backend.js';
 import type { DensityEstimator, RandomStream } from '../types.js';
 import { logProbOfSamples } from '../attacks/objectives.js';
@@ -30,9 +32,28 @@ export function cutIndex(nSamples: number, alpha: number): number {
 }
 
 /**
+ * Whether theta_true is covered at level alpha, given its rank: how many of the N sample
+ * log-densities lie strictly below its own. The HPD threshold is the cutIndex-th smallest sample
+ * log-density, which lies below theta_true's exactly when more than cutIndex samples do (so a
+ * log-density equal to the threshold is not covered). alpha = 0 covers nothing and alpha = 1
+ * everything, as RABI hard-codes.
+ */
+export function coveredAt(rank: number, nSamples: number, alpha: number): boolean {
+  if (alpha === 0) return false;
+  if (alpha === 1) return true;
+  return rank > Math.min(cutIndex(nSamples, alpha), nSamples - 1);
+}
+
+/** How many of `sampleLogProbs` lie strictly below `trueLogProb` (NaN is below nothing). */
+export function rankBelow(sampleLogProbs: ArrayLike<number>, trueLogProb: number): number {
+  let below = 0;
+  for (let j = 0; j < sampleLogProbs.length; j++) if (sampleLogProbs[j]! < trueLogProb) below++;
+  return below;
+}
+
+/**
  * Adds one x's coverage indicators to `counts` (one per level): `sampleLogProbs` are the log q of the
- * N samples (sorted in place), `trueLogProb` the log q of theta_true. alpha = 0 counts 0, alpha = 1
- * counts 1, as RABI hard-codes.
+ * N samples, `trueLogProb` the log q of theta_true.
  */
 export function accumulateCoverage(
   sampleLogProbs: Float32Array | Float64Array,
@@ -40,18 +61,9 @@ export function accumulateCoverage(
   alphas: number[],
   counts: Float64Array,
 ): void {
-  const n = sampleLogProbs.length;
-  sampleLogProbs.sort();
-  for (let k = 0; k < alphas.length; k++) {
-    const a = alphas[k]!;
-    if (a === 0) continue;
-    if (a === 1) {
-      counts[k]! += 1;
-      continue;
-    }
-    const thr = sampleLogProbs[Math.min(cutIndex(n, a), n - 1)]!;
-    if (thr < trueLogProb) counts[k]! += 1;
-  }
+  const rank = rankBelow(sampleLogProbs, trueLogProb);
+  for (let k = 0; k < alphas.length; k++)
+    if (coveredAt(rank, sampleLogProbs.length, alphas[k]!)) counts[k]! += 1;
 }
 
 /** Trapezoid integral of |coverage(alpha) - alpha| over the alpha grid (RABI's "absAUC"). */
@@ -80,23 +92,23 @@ export interface CoverageOptions {
 }
 
 /**
- * Expected coverage of q(.|x) for the true theta, over n rows of x and theta. For the attacked
- * curve pass x~ with the theta of the clean x.
+ * Per x, how many of q's N samples have a log-density below theta_true's: the one number per x
+ * that expected coverage needs at every level (theta_true is covered at alpha exactly when this
+ * count exceeds the threshold's sample index), so coverage can be pooled over any split of the x.
  */
-export async function expectedCoverage(
+export async function coverageRanks(
   est: DensityEstimator,
   x: Float32Array,
   theta: Float32Array,
   rng: RandomStream,
   opts: CoverageOptions = {},
-): Promise<CoverageResult> {
-  const alphas = coverageLevels(opts.levels);
+): Promise<Int32Array> {
   const nSamples = opts.samples ?? COVERAGE_SAMPLES;
   const batch = opts.batchSize ?? Math.max(1, Math.floor(SAMPLE_ROWS_PER_BATCH / nSamples));
   const dx = est.xDim;
   const dt = est.thetaDim;
   const n = x.length / dx;
-  const counts = new Float64Array(alphas.length);
+  const ranks = new Int32Array(n);
   for (let start = 0; start < n; start += batch) {
     const b = Math.min(batch, n - start);
     const [samplesLp, trueLp] = tf.tidy(() => {
@@ -110,10 +122,38 @@ export async function expectedCoverage(
     const lt = (await trueLp.data()) as Float32Array;
     samplesLp.dispose();
     trueLp.dispose();
-    for (let i = 0; i < b; i++) {
-      accumulateCoverage(lp.subarray(i * nSamples, (i + 1) * nSamples), lt[i]!, alphas, counts);
-    }
+    for (let i = 0; i < b; i++)
+      ranks[start + i] = rankBelow(lp.subarray(i * nSamples, (i + 1) * nSamples), lt[i]!);
   }
-  const coverage = Array.from(counts, (c) => c / n);
+  return ranks;
+}
+
+/** Expected coverage over the x whose ranks (coverageRanks) are given: pooled over any split of them. */
+export function coverageFromRanks(
+  ranks: ArrayLike<number>,
+  nSamples: number,
+  levels: number = COVERAGE_LEVELS,
+): CoverageResult {
+  const alphas = coverageLevels(levels);
+  const counts = new Float64Array(alphas.length);
+  for (let i = 0; i < ranks.length; i++)
+    for (let k = 0; k < alphas.length; k++)
+      if (coveredAt(ranks[i]!, nSamples, alphas[k]!)) counts[k]! += 1;
+  const coverage = Array.from(counts, (c) => c / ranks.length);
   return { alphas, coverage, absArea: coverageAbsArea(alphas, coverage) };
+}
+
+/**
+ * Expected coverage of q(.|x) for the true theta, over n rows of x and theta. For the attacked
+ * curve pass x~ with the theta of the clean x.
+ */
+export async function expectedCoverage(
+  est: DensityEstimator,
+  x: Float32Array,
+  theta: Float32Array,
+  rng: RandomStream,
+  opts: CoverageOptions = {},
+): Promise<CoverageResult> {
+  const ranks = await coverageRanks(est, x, theta, rng, opts);
+  return coverageFromRanks(ranks, opts.samples ?? COVERAGE_SAMPLES, opts.levels);
 }
