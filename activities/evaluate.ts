@@ -1,14 +1,26 @@
 // The evaluate activity: one attack at one epsilon (every objective of the trial) against the
 // trained model on the trial's test set. Its records go straight to the evaluations collection
 // (idempotent upserts keyed by evalId); the workflow gets a few numbers back.
+//
+// A test set of several chunks of points (sbi/evaluation.ts) can be evaluated in shards: with
+// `shard` the activity evaluates that chunk alone and keeps its per-point values as an artifact
+// (so a shard lost with its worker is redone alone); without it, it pools the chunks kept, computes
+// any missing ones itself, and stores the records over all points.
 import { Context } from '@temporalio/activity';
 import { evaluationFromRecord } from '../results/documents.js';
 import type { AttackName } from '../sbi/attacks/index.js';
-import { evaluateRobustness } from '../sbi/evaluation.js';
+import {
+  evaluateChunk,
+  evaluationChunkCount,
+  summarizeChunks,
+  type ChunkPoints,
+  type EvaluationSpec,
+} from '../sbi/evaluation.js';
 import { finiteOrNull } from '../sbi/json-numbers.js';
 import { createRng } from '../sbi/rng.js';
 import type { Objective } from '../sweeps/names.js';
 import type { TrialConfig } from '../sweeps/types.js';
+import { artifactNames, decodeChunkPoints, encodeChunkPoints } from './artifacts.js';
 import type { ActivityDeps } from './deps.js';
 import { classify } from './failures.js';
 import { keepAlive } from './keep-alive.js';
@@ -20,6 +32,8 @@ export interface EvaluateInput {
   modelArtifact: string;
   attack: AttackName;
   eps: number;
+  /** Evaluate this chunk of the test points only and keep its per-point values. */
+  shard?: number;
 }
 
 export interface EvaluateRecordSummary {
@@ -31,71 +45,101 @@ export interface EvaluateRecordSummary {
 }
 
 export interface EvaluateResult {
+  /** The records (none for a shard). */
   records: EvaluateRecordSummary[];
-  /** true when every record was already stored (an earlier attempt finished) and nothing was computed. */
+  /** true when everything asked was already stored (an earlier attempt finished) and nothing was computed. */
   cached: boolean;
+}
+
+function specOf(input: EvaluateInput): EvaluationSpec {
+  const ev = input.trial.evaluation;
+  return {
+    attacks: [input.attack],
+    divergences: ev.objectives,
+    eps: [input.eps],
+    ...(ev.steps !== undefined ? { steps: ev.steps } : {}),
+    mcSamples: ev.mcSamples,
+    evalSamples: ev.evalSamples,
+    coverageSamples: ev.coverageSamples,
+    coverageLevels: ev.coverageLevels,
+    attackBatchSize: ev.attackBatchSize,
+  };
 }
 
 export async function evaluate(deps: ActivityDeps, input: EvaluateInput): Promise<EvaluateResult> {
   const { trial, attack, eps } = input;
-  const ev = trial.evaluation;
-  const objectives = ev.objectives;
+  const objectives = trial.evaluation.objectives;
   const stored = (await deps.store.listEvaluations({ trialId: trial.trialId })).filter(
     (e) => e.attack === attack && e.eps === eps && (objectives as string[]).includes(e.objective),
   );
   if (stored.length === objectives.length) {
     return {
       cached: true,
-      records: stored.map((e) => ({
-        objective: e.objective as Objective,
-        eps: e.eps,
-        klMean: finiteOrNull(e.kl.mean),
-        nllClean: finiteOrNull(e.nllClean),
-        nllAttacked: finiteOrNull(e.nllAttacked),
-      })),
+      records:
+        input.shard !== undefined
+          ? []
+          : stored.map((e) => ({
+              objective: e.objective as Objective,
+              eps: e.eps,
+              klMean: finiteOrNull(e.kl.mean),
+              nllClean: finiteOrNull(e.nllClean),
+              nllAttacked: finiteOrNull(e.nllAttacked),
+            })),
     };
   }
+  const chunkName = (c: number) => artifactNames.evaluationChunk(trial.trialId, attack, eps, c);
+  if (input.shard !== undefined && (await deps.artifacts.info(chunkName(input.shard))))
+    return { records: [], cached: true };
+
   const test = await loadDataset(deps, {
     purpose: 'test',
     task: trial.task,
-    n: ev.nTest,
+    n: trial.evaluation.nTest,
     seed: trial.seed,
     id: trial.testSetId,
   });
+  const spec = specOf(input);
+  const count = evaluationChunkCount(test.n, spec);
+  // A test set that lost rows to failed simulations may have fewer chunks than nTest promised.
+  if (input.shard !== undefined && input.shard >= count) return { records: [], cached: true };
   const saved = await loadModelArtifact(deps, input.modelArtifact);
   const ctx = Context.current();
+  // The same streams as `robustsbi evaluate --seed`: each record forks its own key, so one
+  // (attack, eps) at a time gives the records one call over the whole grid would.
+  const rng = createRng(trial.seed).fork('evaluate/attacks');
+  const stopKeepAlive = keepAlive(ctx, () => ({ attack, eps, shard: input.shard }));
   try {
-    ctx.heartbeat({ attack, eps });
-    let records;
-    const stopKeepAlive = keepAlive(ctx, () => ({ attack, eps }));
-    try {
-      // The same streams as `robustsbi evaluate --seed`: each record forks its own key, so one
-      // (attack, eps) at a time gives the records one call over the whole grid would.
-      records = await evaluateRobustness(
-        saved.estimator,
-        test,
-        {
-          attacks: [attack],
-          divergences: objectives,
-          eps: [eps],
-          ...(ev.steps !== undefined ? { steps: ev.steps } : {}),
-          mcSamples: ev.mcSamples,
-          evalSamples: ev.evalSamples,
-          coverageSamples: ev.coverageSamples,
-          coverageLevels: ev.coverageLevels,
-          attackBatchSize: ev.attackBatchSize,
-        },
-        createRng(trial.seed).fork('evaluate/attacks'),
-        {
-          onChunkRecord: (chunk, _n, r) =>
-            ctx.heartbeat({ attack, eps, objective: r.objective, chunk }),
-        },
-      );
-    } catch (err) {
-      throw classify(err);
-    } finally {
-      stopKeepAlive();
+    ctx.heartbeat({ attack, eps, shard: input.shard });
+    /** Chunk c: kept by a shard activity, or computed here (and kept, when there are several). */
+    const chunk = async (c: number): Promise<ChunkPoints> => {
+      const name = chunkName(c);
+      const bytes = count > 1 ? await deps.artifacts.get(name) : null;
+      if (bytes) return decodeChunkPoints(bytes, name);
+      let points;
+      try {
+        points = await evaluateChunk(saved.estimator, test, spec, rng, c, (r) =>
+          ctx.heartbeat({ attack, eps, objective: r.objective, chunk: c }),
+        );
+      } catch (err) {
+        throw classify(err);
+      }
+      if (count > 1)
+        await deps.artifacts.put(name, encodeChunkPoints(points), {
+          kind: 'evaluation-chunk',
+          trialId: trial.trialId,
+          attack,
+          eps,
+          chunk: c,
+        });
+      return points;
+    };
+    if (input.shard !== undefined) {
+      await chunk(input.shard);
+      return { records: [], cached: false };
     }
+    const chunks: ChunkPoints[] = [];
+    for (let c = 0; c < count; c++) chunks.push(await chunk(c));
+    const records = summarizeChunks(saved.estimator, test, spec, chunks);
     await deps.store.putEvaluations(records.map((r) => evaluationFromRecord(trial.trialId, r)));
     return {
       cached: false,
@@ -108,6 +152,7 @@ export async function evaluate(deps: ActivityDeps, input: EvaluateInput): Promis
       })),
     };
   } finally {
+    stopKeepAlive();
     saved.estimator.dispose();
   }
 }

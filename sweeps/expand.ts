@@ -243,3 +243,14 @@ export function evaluationPlan(trial: TrialConfig): EvaluationItem[] {
         });
   return out;
 }
+
+/**
+ * The shards of each of the trial's (attack, eps) evaluations: one per chunk of attackBatchSize test
+ * points (sbi/evaluation.ts evaluationChunkCount, which the activities use on the drawn test set;
+ * this is its count for nTest, what the workflow plans with).
+ */
+export function evaluationShardCount(
+  evaluation: Pick<TrialEvaluation, 'nTest' | 'attackBatchSize'>,
+): number {
+  return Math.max(1, Math.ceil(evaluation.nTest / evaluation.attackBatchSize));
+}

@@ -24,6 +24,7 @@ import type {
 } from '../activities/index.js';
 import type { EvaluateRecordSummary } from '../activities/evaluate.js';
 import type { ErrorInfo } from '../results/documents.js';
+import { evaluationShardCount } from '../sweeps/expand.js';
 import type { TrialConfig } from '../sweeps/types.js';
 import type { TrialsOutcome } from './messages.js';
 import {
@@ -33,6 +34,9 @@ import {
   trainInput,
   trialSummary,
 } from './trial-steps.js';
+
+/** Marks pipelines that evaluate large test sets in shards before the evaluate step pools them. */
+export const SHARDED_EVALUATION_PATCH = 'sharded-evaluation-v1';
 
 /** Marks pipelines that skip the complete step when no trial is left to complete. */
 export const SKIP_EMPTY_COMPLETE_PATCH = 'skip-empty-complete-v1';
@@ -172,6 +176,33 @@ export async function runTrials(
     );
 
     await simulateSets('test', (t) => t.testSetId);
+
+    // Evaluations over several chunks of test points: each chunk first as a shard activity of its
+    // own, so a large test set spreads over the workers; the evaluate step below then pools them.
+    const sharded = liveTrials().filter((t) => evaluationShardCount(t.evaluation) > 1);
+    if (sharded.length > 0 && patched(SHARDED_EVALUATION_PATCH))
+      await Promise.all(
+        sharded.flatMap((t) =>
+          t.evaluation.attacks.flatMap((attack) =>
+            t.evaluation.eps.flatMap((eps) =>
+              Array.from({ length: evaluationShardCount(t.evaluation) }, (_, shard) =>
+                runStep(
+                  [t],
+                  (x) => [x.trialId],
+                  () =>
+                    steps.evaluate(t.queues.evaluate, [
+                      {
+                        ...evaluateInput(t, trained.get(t.trialId)!.modelArtifact, attack, eps),
+                        shard,
+                      },
+                    ]),
+                  () => undefined,
+                ),
+              ),
+            ),
+          ),
+        ),
+      );
 
     const records = new Map<string, EvaluateRecordSummary[]>();
     await Promise.all(
