@@ -107,20 +107,29 @@ const blockName = (artifact: string, block: number) => `${artifact}/block-${bloc
 /** A dataset artifact that lists its blocks instead of holding rows. */
 const BLOCK_LIST_FORMAT = 'robustsbi-dataset-blocks/1';
 
+/** The result of a dataset or block already stored, from its metadata; undefined when absent. */
+async function storedResult(
+  deps: ActivityDeps,
+  artifact: string,
+): Promise<SimulateResult | undefined> {
+  const info = await deps.artifacts.info(artifact);
+  if (!info) return undefined;
+  return {
+    artifact,
+    n: Number(info.metadata.n),
+    dropped: Number(info.metadata.dropped),
+    cached: true,
+  };
+}
+
 async function simulateOneBlock(
   deps: ActivityDeps,
   input: SimulateInput,
   block: number,
 ): Promise<SimulateResult> {
   const artifact = blockName(datasetArtifact(input), block);
-  const info = await deps.artifacts.info(artifact);
-  if (info)
-    return {
-      artifact,
-      n: Number(info.metadata.n),
-      dropped: Number(info.metadata.dropped),
-      cached: true,
-    };
+  const stored = await storedResult(deps, artifact);
+  if (stored) return stored;
   const task = taskOf(deps, input);
   let b;
   try {
@@ -147,15 +156,8 @@ async function simulateOneBlock(
 export async function simulate(deps: ActivityDeps, input: SimulateInput): Promise<SimulateResult> {
   if (input.block !== undefined) return simulateOneBlock(deps, input, input.block);
   const artifact = datasetArtifact(input);
-  const info = await deps.artifacts.info(artifact);
-  if (info) {
-    return {
-      artifact,
-      n: Number(info.metadata.n),
-      dropped: Number(info.metadata.dropped),
-      cached: true,
-    };
-  }
+  const stored = await storedResult(deps, artifact);
+  if (stored) return stored;
   const task = taskOf(deps, input);
   const count = simulationBlockCount(task, input.n);
   if (count === 1) {

@@ -16,6 +16,7 @@ import {
   HEALTHY_MAF,
   NOISE_EVALUATION,
   openSweepTestContext,
+  scheduledItems,
   startWorker,
   tinySpec,
   type RunningWorker,
@@ -61,17 +62,9 @@ describe('a sweep whose training set has blocks', () => {
       const history = await ctx.client.workflow
         .getHandle(trialWorkflowId(trial!.trialId))
         .fetchHistory();
-      const inputs = (history.events ?? [])
-        .filter(
-          (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'simulateMany',
-        )
-        .map((e) => {
-          const payload = e.activityTaskScheduledEventAttributes!.input!.payloads![0]!;
-          return JSON.parse(new TextDecoder().decode(payload.data!)) as { items: SimulateInput[] };
-        });
       assert.deepEqual(
-        inputs.map((i) =>
-          i.items.map((x) => `${x.purpose}${x.block === undefined ? '' : `/${x.block}`}`),
+        scheduledItems<SimulateInput>(history.events ?? [], 'simulateMany').map((items) =>
+          items.map((x) => `${x.purpose}${x.block === undefined ? '' : `/${x.block}`}`),
         ),
         [['train'], ['train/0'], ['train/1'], ['train/2'], ['train'], ['test']],
       );

@@ -173,3 +173,13 @@ export const OVERFLOWING_MAF = {
   kind: 'maf',
   architecture: { hidden: [16, 16], numTransforms: 2, logScaleMin: -100, logScaleMax: -90 },
 };
+
+/** The items a pack activity of `type` was scheduled with, per scheduling, in history order. */
+export function scheduledItems<T>(events: readonly HistoryEvent[], type: string): T[][] {
+  return events
+    .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type)
+    .map((e) => {
+      const payload = e.activityTaskScheduledEventAttributes!.input!.payloads![0]!;
+      return (JSON.parse(new TextDecoder().decode(payload.data!)) as { items: T[] }).items;
+    });
+}

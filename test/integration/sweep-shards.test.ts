@@ -17,6 +17,7 @@ import { trialWorkflowId } from '../../workflows/messages.js';
 import {
   HEALTHY_MAF,
   openSweepTestContext,
+  scheduledItems,
   startWorker,
   tinySpec,
   type RunningWorker,
@@ -68,18 +69,11 @@ describe('a sweep evaluating 2,000 test points', () => {
       const history = await ctx.client.workflow
         .getHandle(trialWorkflowId(trial!.trialId))
         .fetchHistory();
-      const evaluations = (history.events ?? [])
-        .filter(
-          (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'evaluateMany',
-        )
-        .map((e) => {
-          const payload = e.activityTaskScheduledEventAttributes!.input!.payloads![0]!;
-          const input = JSON.parse(new TextDecoder().decode(payload.data!)) as {
-            items: EvaluateInput[];
-          };
-          return input.items.map((i) => i.shard ?? 'pool').join(',');
-        });
-      assert.deepEqual(evaluations, ['0', '1', '2', '3', 'pool']);
+      const evaluations = scheduledItems<EvaluateInput>(history.events ?? [], 'evaluateMany');
+      assert.deepEqual(
+        evaluations.map((items) => items.map((i) => i.shard ?? 'pool').join(',')),
+        ['0', '1', '2', '3', 'pool'],
+      );
       // The shards ran at the same time, not one after another.
       const events = history.events ?? [];
       const time = (e: (typeof events)[number]) =>
