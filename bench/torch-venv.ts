@@ -17,12 +17,17 @@ function torchImports(python: string): boolean {
   return r.status === 0;
 }
 
-/** The venv's python if torch imports there; else tries to create it (unless install is false). */
-export function torchPython(install: boolean): TorchPython {
+/** How the suite is asked to create the venv: the words a user reads when it is missing. */
+export const SUITE_INSTALL_HINT = 'npm run bench -- --install-torch creates it';
+
+/**
+ * The venv's python if torch imports there; else tries to create it (unless install is false).
+ * `installHint` says, in the missing venv's reason, how the caller's command creates it.
+ */
+export function torchPython(install: boolean, installHint = SUITE_INSTALL_HINT): TorchPython {
   const python = join(TORCH_VENV, 'bin', 'python');
   if (existsSync(python) && torchImports(python)) return { ok: true, python };
-  if (!install)
-    return { ok: false, reason: `no torch venv at ${TORCH_VENV} (run without --no-install)` };
+  if (!install) return { ok: false, reason: `no torch venv at ${TORCH_VENV}; ${installHint}` };
   console.error(
     `torch: creating ${TORCH_VENV} and installing torch from PyPI (several GB, minutes)...`,
   );

@@ -161,6 +161,8 @@ export interface ThroughputOptions {
   noTorch?: boolean;
   /** Never create the torch venv (report torch as unavailable when it is missing). */
   noInstall?: boolean;
+  /** How the caller's command creates the torch venv, for the reason it is missing. */
+  installHint?: string;
   /**
    * Repetitions of the whole sequence (each backend, then torch), interleaved so that both sides see
    * the same machine; each row reports its median repetition by CPU throughput (default 1).
@@ -252,7 +254,7 @@ async function runTrainThroughputOnce(opts: ThroughputOptions): Promise<Throughp
   let torch: Row;
   if (opts.noTorch) torch = { impl: 'torch', ok: false, reason: 'skipped (--no-torch)' };
   else {
-    const py = torchPython(!opts.noInstall);
+    const py = torchPython(!opts.noInstall, opts.installHint);
     if (!py.ok) torch = { impl: 'torch', ok: false, reason: py.reason };
     else {
       console.error(`torch: training ${epochs} epochs on ${n} simulations...`);
@@ -359,6 +361,7 @@ export function throughputOptions(a: Map<string, string>): ThroughputOptions {
     backends: a.get('backends')?.split(',') ?? THROUGHPUT_DEFAULTS.backends,
     noTorch: a.has('no-torch'),
     noInstall: a.has('no-install'),
+    installHint: 'run without --no-install to create it',
     ...(a.has('reps') ? { reps: Number(a.get('reps')) } : {}),
   };
 }
