@@ -56,6 +56,8 @@ export interface Calibrated {
   doc: CalibrationDoc;
   /** What this call measured, with seconds each. */
   measured: { what: string; seconds: number }[];
+  /** What could not be measured here (not stored: a later plan tries again). */
+  failed: { what: string; error: string }[];
 }
 
 function missingCount(m: MissingRates): number {
@@ -83,6 +85,7 @@ export async function calibrateFor(
     ? entriesToRates(old.rates)
     : { simulate: {}, train: {}, attack: {}, metric: {} };
   const measured: { what: string; seconds: number }[] = [];
+  const failed: { what: string; error: string }[] = [];
   const { measureMissing } = await import('./calibration.js');
   for (const plan of plans) {
     const missing = missingRates(plan, rates);
@@ -91,10 +94,15 @@ export async function calibrateFor(
         missing.simulate.push(t);
     if (missingCount(missing) === 0) continue;
     opts.say?.(`calibrating: measuring ${missingCount(missing)} rates this host has not measured`);
-    rates = await measureMissing(missing, rates, (what, seconds) => {
-      measured.push({ what, seconds });
-      opts.say?.(`  measured ${what} (${seconds.toFixed(1)} s)`);
+    const m = await measureMissing(missing, rates, opts.backend, (what, seconds, error) => {
+      if (error) opts.say?.(`  could not measure ${what}: ${error}`);
+      else {
+        measured.push({ what, seconds });
+        opts.say?.(`  measured ${what} (${seconds.toFixed(1)} s)`);
+      }
     });
+    rates = m.rates;
+    failed.push(...m.failed);
   }
   const doc =
     old && measured.length === 0
@@ -107,7 +115,7 @@ export async function calibrateFor(
           codeVersion: opts.codeVersion,
           rates,
         });
-  return { rates, doc, measured };
+  return { rates, doc, measured, failed };
 }
 
 /** Median share of maxEpochs that the completed trials stored here trained (early stopping). */
@@ -156,6 +164,8 @@ export function reportPlan(
     options?: Partial<SweepOptions>;
     typical?: { share: number; trials: number };
     calibration?: CalibrationDoc;
+    /** Rates that could not be measured here (calibrateFor). */
+    failed?: { what: string; error: string }[];
   },
 ): PlanReport {
   const plan = planActivities(spec);
@@ -166,7 +176,6 @@ export function reportPlan(
   const oneProcess = est(1);
   const lines: string[] = [];
   const warnings: string[] = [];
-  const ev = spec.evaluation;
   lines.push(
     `sweep plan "${spec.name}": ${plan.trials} trials in ${plan.workflows} workflows (pack ${plan.pack}), ${spec.concurrency} trials in flight at most`,
   );
@@ -191,17 +200,49 @@ export function reportPlan(
     lines.push(
       `${pad(s.step, 15)}${pad(String(s.activities), 12)}${pad(human(s.cpuSeconds), 11)}${pad(human(s.longestActivitySeconds), 18)}${human(limit)} (${kind})`,
     );
-    if (s.longestActivitySeconds > limit)
-      warnings.push(
-        `one ${s.step} activity would take about ${human(s.longestActivitySeconds)}${s.step === 'train' ? ' at maxEpochs' : ''}, beyond its ${human(limit)} ${kind} timeout${s.step.startsWith('simulate') ? ' (a simulation does not heartbeat while it draws; raise --heartbeat-timeout or lower the budget)' : plan.pack > 1 ? ' (a pack runs its trials in one activity; lower "pack")' : ''}`,
-      );
   }
+  // Per piece of work, where one activity holding it (or a full pack of it) would outrun its timeout.
+  const over: string[] = [];
+  const check = (step: keyof typeof timeouts, what: string, one: number) => {
+    const [kind, limit] = timeouts[step];
+    const packed = step === 'train' || step === 'evaluate' ? one * plan.pack : one;
+    if (packed > limit)
+      over.push(
+        `${what}: about ${human(packed)}${plan.pack > 1 && packed !== one ? ` for a pack of ${plan.pack}` : ''}, beyond the ${human(limit)} ${kind} timeout of its ${step} activity`,
+      );
+  };
   // The breakdown: each distinct piece of work, its count and its time.
   lines.push('', 'breakdown (count x one = CPU):');
-  const row = (what: string, count: number, one: number) =>
+  let known = 0;
+  let unknown = 0;
+  const row = (what: string, count: number, one: number) => {
+    if (Number.isFinite(one)) known += count * one;
+    else unknown += count;
     lines.push(
-      `  ${pad(what, 58)} ${String(count).padStart(6)} x ${pad(human(one), 9)} = ${human(count * one)}`,
+      `  ${pad(what, 64)} ${String(count).padStart(6)} x ${pad(human(one), 9)} = ${human(count * one)}`,
     );
+  };
+  for (const step of ['simulate-train', 'simulate-test'] as const)
+    for (const { unit } of plan.steps[step].units)
+      check(step, `drawing ${unit.n} ${unit.task} simulations`, simulateSeconds(unit, rates));
+  for (const { unit } of plan.steps.train.units)
+    check(
+      'train',
+      `training ${unit.kind} ${unit.defense.name} on ${unit.rows} ${unit.task} simulations at maxEpochs ${unit.maxEpochs}`,
+      trainSeconds(unit, rates),
+    );
+  {
+    // A trial's evaluate activity runs all its attack x eps.
+    const perTrial = new Map<string, number>();
+    for (const { unit } of plan.steps.evaluate.units) {
+      const k = `${unit.task} ${unit.kind}`;
+      perTrial.set(
+        k,
+        (perTrial.get(k) ?? 0) + evaluateSeconds(unit, rates) * plan.evaluationsPerAttack,
+      );
+    }
+    for (const [k, t] of perTrial) check('evaluate', `evaluating one ${k} trial`, t);
+  }
   for (const step of ['simulate-train', 'simulate-test'] as const)
     for (const { unit, count } of plan.steps[step].units)
       row(
@@ -222,9 +263,14 @@ export function reportPlan(
       evaluateSeconds(unit, rates),
     );
   lines.push('');
-  lines.push(
-    `total: ${human(estimate.cpuSeconds)} of CPU (${(estimate.cpuSeconds / 3600).toFixed(2)} CPU-hours); an upper bound for training, which is counted at maxEpochs ${spec.training.maxEpochs} (early stopping after patience ${spec.training.patience} ends most sooner)`,
-  );
+  if (unknown > 0)
+    lines.push(
+      `total: at least ${human(known)} of CPU (${(known / 3600).toFixed(2)} CPU-hours) and ${unknown} pieces of work whose rate could not be measured here (?)`,
+    );
+  else
+    lines.push(
+      `total: ${human(estimate.cpuSeconds)} of CPU (${(estimate.cpuSeconds / 3600).toFixed(2)} CPU-hours); an upper bound for training, which is counted at maxEpochs ${spec.training.maxEpochs} (early stopping after patience ${spec.training.patience} ends most sooner)`,
+    );
   let typical: PlanReport['typical'];
   if (opts.typical && opts.typical.share < 1) {
     const t = est(opts.processes, opts.typical.share);
@@ -233,14 +279,22 @@ export function reportPlan(
       `       at the median ${Math.round(opts.typical.share * 100)}% of maxEpochs that the ${opts.typical.trials} completed trials stored here trained: ${human(t.cpuSeconds)} of CPU, about ${human(t.wallSeconds)} wall on ${opts.processes} worker processes`,
     );
   }
+  const wallOf = (e: SweepEstimate) =>
+    Number.isFinite(e.wallSeconds)
+      ? `about ${human(e.wallSeconds)}`
+      : `more than ${human(known / Math.max(1, Math.min(e.processes, spec.concurrency)))}`;
   lines.push(
-    `wall: about ${human(estimate.wallSeconds)} on ${opts.processes} worker process${opts.processes === 1 ? '' : 'es'} (one core each: robustsbi worker --processes ${opts.processes})${opts.processes !== 1 ? `, ${human(oneProcess.wallSeconds)} on 1` : ''}; orchestration, storage and simulation-set races are not counted`,
+    `wall: ${wallOf(estimate)} on ${opts.processes} worker process${opts.processes === 1 ? '' : 'es'} (one core each: robustsbi worker --processes ${opts.processes})${opts.processes !== 1 ? `, ${wallOf(oneProcess)} on 1` : ''}; orchestration, storage and simulation-set races are not counted`,
   );
-  if (
-    ev.nTest > 0 &&
-    plan.steps.evaluate.units.some((u) => Number.isNaN(evaluateSeconds(u.unit, rates)))
-  )
-    warnings.push('some rates are missing, so parts of the estimate are unknown (?)');
+  for (const f of opts.failed ?? [])
+    warnings.push(
+      `could not measure ${f.what} with the ${opts.calibration?.backend ?? 'current'} backend (${f.error}); that work would likely fail the same way on workers with this backend`,
+    );
+  if (over.length > 0) {
+    warnings.push(
+      `${over.length} piece${over.length === 1 ? '' : 's'} of work would outrun ${over.length === 1 ? 'its' : 'their'} activity's timeout on this host and backend: ${over.slice(0, 4).join('; ')}${over.length > 4 ? `; and ${over.length - 4} more` : ''} (raise the timeout, route the step to a faster queue, or shrink the sizes)`,
+    );
+  }
   for (const w of warnings) lines.push(`warning: ${w}`);
   return { plan, estimate, oneProcess, ...(typical ? { typical } : {}), warnings, lines };
 }

@@ -345,7 +345,7 @@ export function estimatePlan(
     for (const { unit, count } of s.units) {
       const t = per[step](unit);
       cpu += t * count;
-      longest = Math.max(longest, t);
+      if (Number.isFinite(t)) longest = Math.max(longest, t);
     }
     if (step === 'evaluate') longest = Math.max(0, ...evalPerTrial.values());
     return {

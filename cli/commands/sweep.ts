@@ -213,6 +213,7 @@ async function planCommand(
       options,
       ...(typical ? { typical } : {}),
       calibration: cal.doc,
+      failed: cal.failed,
     });
     if (v.json) {
       const numbers: Partial<typeof report> = { ...report };
