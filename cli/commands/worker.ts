@@ -22,7 +22,8 @@ const usage = `robustsbi worker --queue cpu|gpu [--backend B] [--concurrency K] 
   --queue Q         cpu: workflows, simulation, bookkeeping and the activities routed to cpu;
                     gpu: the train / evaluate activities routed to gpu (run a cpu worker as well)
   --backend B       tfjs-node-gpu, tfjs-node, wasm, cpu or auto (default)
-  --concurrency K   activities in flight at once (default 4 on cpu, 1 on gpu)
+  --concurrency K   activities in flight at once (default 4 on cpu, 1 on gpu; with --processes,
+                    1 per process: one process computes on one core)
   --queue-prefix P  prefix of the task queue names (isolates a test deployment; default none)
   --processes N     run N worker processes under a supervisor, one per core (auto: every core
                     available); a process that dies is restarted, SIGINT / SIGTERM stops them all`;
@@ -32,7 +33,17 @@ async function supervise(processes: number, argv: string[]): Promise<number> {
   const r = await runSupervisor({
     processes,
     command: process.execPath,
-    args: [...process.execArgv, process.argv[1]!, 'worker', ...withoutProcessesOption(argv)],
+    args: [
+      ...process.execArgv,
+      process.argv[1]!,
+      'worker',
+      ...withoutProcessesOption(argv),
+      // tfjs computes on its process's one thread: a second CPU-bound activity in a process only
+      // takes work another process would have run on its own core.
+      ...(argv.some((a) => a === '--concurrency' || a.startsWith('--concurrency='))
+        ? []
+        : ['--concurrency', '1']),
+    ],
   });
   if (r.reason) throw new UserError(r.reason, 1);
   return r.code;
