@@ -3,13 +3,14 @@
 // SIGTERM to the supervisor stops every child.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { submitSweep, waitForSweep } from '../../cli/sweep-client.js';
 import { sweepIdOf } from '../../sweeps/expand.js';
-import { sharedStackEnv } from './harness.js';
+import { robustsbi, sharedStackEnv } from './harness.js';
 import { openSweepTestContext, tinySpec, until, type SweepTestContext } from './sweep-harness.js';
 
 const cliMain = (() => {
@@ -68,6 +69,11 @@ test(
     const firstPids = polling().map((m) => Number(m[2]));
 
     const spec = tinySpec();
+    // The plan measures this host's rates first, so that `sweep status` can set them against the run.
+    const specFile = join(mkdtempSync(join(tmpdir(), 'robustsbi-procs-')), 'spec.json');
+    writeFileSync(specFile, JSON.stringify(spec));
+    const plan = robustsbi(['sweep', 'plan', specFile, '--processes', '2'], sharedStackEnv());
+    assert.equal(plan.code, 0, plan.stderr);
     await submitSweep(ctx.client, spec, { queuePrefix: ctx.queuePrefix, heartbeatTimeout: '4s' });
     // Kill worker 1 once a trial has started work somewhere.
     await until('an activity has run', async () => /\[activity\]/.test(out));
@@ -81,6 +87,13 @@ test(
     const final = await waitForSweep(ctx.client, sweepIdOf(spec), () => {}, 500);
     assert.equal(final.state, 'completed', out);
     assert.equal(final.completed, 2);
+
+    const status = robustsbi(['sweep', 'status', sweepIdOf(spec)], sharedStackEnv());
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(
+      status.stdout,
+      /^estimate vs ran \(2 of 2 trials completed\): training .* at maxEpochs.* vs .* ran .*; evaluation .* vs .* in the 8 records' own timings; wall .* on 1 worker process, .* on \d+, vs .* from submission to the last trial$/m,
+    );
 
     const allPids = [...new Set([...firstPids, ...polling().map((m) => Number(m[2]))])];
     supervisor.kill('SIGTERM');
