@@ -20,7 +20,7 @@ import { planActivities } from '../sweeps/plan.js';
 import type { SweepSpec } from '../sweeps/types.js';
 import { validateSweepSpec } from '../sweeps/validate.js';
 import { isMain, numberArg, parseArgs, runMain } from './args.js';
-import { withPrivateStack } from './private-stack.js';
+import { serverCpuSeconds, withPrivateStack } from './private-stack.js';
 
 const cliMain = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -39,6 +39,8 @@ export interface ScalingRun {
   estimateS: number;
   /** CPU seconds the worker processes used during the sweep (/proc; 0 where unreadable). */
   workerCpuS: number;
+  /** CPU seconds the Temporal dev server and FerretDB used meanwhile. */
+  serverCpuS: number;
   loadAverage1m: { start: number; end: number };
 }
 
@@ -130,6 +132,7 @@ export async function runScaling(o: ScalingOptions): Promise<ScalingRun[]> {
           await new Promise((r) => setTimeout(r, 200));
         }
         const load0 = loadavg()[0]!;
+        const servers0 = serverCpuSeconds(config);
         // The workers' CPU seconds from here on: how many cores' worth the sweep really got.
         const cpuAtStart = new Map(
           [...out.matchAll(/worker \d+ started, pid (\d+)/g)].map((m) => [
@@ -142,6 +145,12 @@ export async function runScaling(o: ScalingOptions): Promise<ScalingRun[]> {
         const final = await waitForSweep(client, sweepIdOf(s), () => {}, 250);
         const wallS = (performance.now() - start) / 1000;
         const load1 = loadavg()[0]!;
+        const servers1 = serverCpuSeconds(config);
+        const serversS =
+          (servers1.temporal ?? 0) -
+          (servers0.temporal ?? 0) +
+          (servers1.mongodb ?? 0) -
+          (servers0.mongodb ?? 0);
         const cpuS = [...out.matchAll(/worker \d+ started, pid (\d+)/g)]
           .map((m) => cpuSecondsOf(Number(m[1])) - (cpuAtStart.get(Number(m[1])) ?? 0))
           .reduce((a, b) => a + b, 0);
@@ -159,10 +168,11 @@ export async function runScaling(o: ScalingOptions): Promise<ScalingRun[]> {
           trialsPerMinute: (60 * o.trials) / wallS,
           estimateS: estimate,
           workerCpuS: cpuS,
+          serverCpuS: serversS,
           loadAverage1m: { start: load0, end: load1 },
         };
         console.error(
-          `scaling: ${processes} process(es): ${wallS.toFixed(1)} s (plan: ${human(estimate)}), workers used ${(cpuS / wallS).toFixed(2)} cores, load ${load0.toFixed(2)} -> ${load1.toFixed(2)}`,
+          `scaling: ${processes} process(es): ${wallS.toFixed(1)} s (plan: ${human(estimate)}), workers used ${(cpuS / wallS).toFixed(2)} cores, servers ${(serversS / wallS).toFixed(2)}, load ${load0.toFixed(2)} -> ${load1.toFixed(2)}`,
         );
         runs.push(run);
       }
@@ -189,12 +199,12 @@ export async function cli(argv: readonly string[]): Promise<void> {
   }
   const base = runs[0]!;
   console.log(
-    `| worker processes | wall (s) | trials/min | speedup vs ${base.processes} | cores the workers got | plan's wall estimate (s) | measured / plan | load (1 min) start -> end |`,
+    `| worker processes | wall (s) | trials/min | speedup vs ${base.processes} | cores the workers got | cores the servers used | plan's wall estimate (s) | measured / plan | load (1 min) start -> end |`,
   );
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of runs)
     console.log(
-      `| ${r.processes} | ${r.wallS.toFixed(1)} | ${r.trialsPerMinute.toFixed(2)} | ${(base.wallS / r.wallS).toFixed(2)}x | ${(r.workerCpuS / r.wallS).toFixed(2)} | ${r.estimateS.toFixed(1)} | ${(r.wallS / r.estimateS).toFixed(2)} | ${r.loadAverage1m.start.toFixed(2)} -> ${r.loadAverage1m.end.toFixed(2)} |`,
+      `| ${r.processes} | ${r.wallS.toFixed(1)} | ${r.trialsPerMinute.toFixed(2)} | ${(base.wallS / r.wallS).toFixed(2)}x | ${(r.workerCpuS / r.wallS).toFixed(2)} | ${(r.serverCpuS / r.wallS).toFixed(2)} | ${r.estimateS.toFixed(1)} | ${(r.wallS / r.estimateS).toFixed(2)} | ${r.loadAverage1m.start.toFixed(2)} -> ${r.loadAverage1m.end.toFixed(2)} |`,
     );
   console.log(
     `\n${o.trials} trials of FIM-regularized MAF ([50, 50], batch 128) on ${o.budget} gaussian_linear simulations, ${o.epochs} epochs each, noise attack at one eps on 50 points; ${availableParallelism()} cores.`,

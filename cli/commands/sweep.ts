@@ -1,4 +1,4 @@
-// `robustsbi sweep run | status | list | pause | resume | cancel | rerun-failed`: durable sweeps on
+// `robustsbi sweep run | plan | status | list | pause | resume | cancel | rerun-failed`: durable sweeps on
 // Temporal. A spec is validated completely before anything is started; its ID is a hash of its
 // scientific content, so resubmitting it attaches to the running sweep or reruns only what did not
 // complete.
@@ -441,7 +441,7 @@ async function run(argv: string[]): Promise<number> {
 export const command: Command = {
   name: 'sweep',
   summary:
-    'Run, watch and control durable sweeps (run, status, list, pause, resume, cancel, rerun-failed)',
+    'Plan, run, watch and control durable sweeps (plan, run, status, list, pause, resume, cancel, rerun-failed)',
   usage,
   run,
 };

@@ -119,7 +119,8 @@ async function run(argv: string[]): Promise<number> {
 
 export const command: Command = {
   name: 'worker',
-  summary: 'Run a sweep worker on the cpu or gpu task queue until SIGINT / SIGTERM',
+  summary:
+    'Run a sweep worker (or one per core: --processes) on the cpu or gpu task queue until SIGINT / SIGTERM',
   usage,
   run,
 };
