@@ -61,6 +61,11 @@ export interface SupervisorOptions {
   maxBackoffMs?: number;
   /** Deaths in a row before a child polled its queue after which the supervisor gives up. */
   maxEarlyDeaths?: number;
+  /**
+   * A child alive this long counts as started even without its polling line (a log level above
+   * info hides that line).
+   */
+  startedAfterMs?: number;
 }
 
 export interface SupervisorResult {
@@ -80,6 +85,7 @@ interface Slot {
   restarts: number;
   lastLine: string;
   timer?: NodeJS.Timeout;
+  aliveTimer?: NodeJS.Timeout;
 }
 
 function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
@@ -98,6 +104,7 @@ export function runSupervisor(
   const backoff0 = opts.backoffMs ?? 1000;
   const backoffMax = opts.maxBackoffMs ?? 30_000;
   const maxEarly = opts.maxEarlyDeaths ?? 3;
+  const startedAfter = opts.startedAfterMs ?? 60_000;
   const slots: Slot[] = Array.from({ length: opts.processes }, (_, i) => ({
     index: i + 1,
     started: false,
@@ -153,6 +160,11 @@ export function runSupervisor(
         stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       });
       s.child = child;
+      s.aliveTimer = setTimeout(() => {
+        s.started = true;
+        s.earlyDeaths = 0;
+      }, startedAfter);
+      s.aliveTimer.unref();
       const label = `[worker ${s.index} pid ${child.pid ?? '?'}]`;
       const relay = (stream: NodeJS.ReadableStream | null) => {
         if (!stream) return;
@@ -172,6 +184,7 @@ export function runSupervisor(
       });
       child.on('exit', (code, signal) => {
         s.child = undefined;
+        clearTimeout(s.aliveTimer);
         if (stopping) {
           say(`worker ${s.index} (pid ${child.pid}) stopped: ${describeExit(code, signal)}`);
           finishIfDone();
