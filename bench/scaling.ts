@@ -4,7 +4,7 @@
 // speedup (throughput ratio), and `sweep plan`'s wall estimate beside what was measured, with the
 // machine's load average, since other work on the machine changes the figures.
 //
-//   npm run bench -- scaling [--trials 6] [--budget 1000] [--epochs 8] [--processes 1,2] [--json]
+//   npm run bench -- scaling [--trials 8] [--budget 1000] [--epochs 8] [--processes 1,2] [--json]
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -187,7 +187,7 @@ export async function runScaling(o: ScalingOptions): Promise<ScalingRun[]> {
 export async function cli(argv: readonly string[]): Promise<void> {
   const a = parseArgs(argv);
   const o: ScalingOptions = {
-    trials: numberArg(a, 'trials', 6),
+    trials: numberArg(a, 'trials', 8),
     budget: numberArg(a, 'budget', 1000),
     epochs: numberArg(a, 'epochs', 8),
     processes: (a.get('processes') ?? '1,2').split(',').map(Number),
