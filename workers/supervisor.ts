@@ -182,7 +182,8 @@ export function runSupervisor(
       child.on('error', (err) => {
         s.lastLine = err.message;
       });
-      child.on('exit', (code, signal) => {
+      // 'close', not 'exit': the child's last lines are relayed before it is reported gone.
+      child.on('close', (code, signal) => {
         s.child = undefined;
         clearTimeout(s.aliveTimer);
         if (stopping) {
