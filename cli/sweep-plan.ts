@@ -354,6 +354,8 @@ export async function ranFigures(store: ResultStore, sweepId: string): Promise<R
 
 /** One line: the plan's estimate for the completed trials against what they took. */
 export function compareLine(report: PlanReport, ran: RanFigures): string {
+  if (ran.completed === 0)
+    return `estimate vs ran: no trial has completed yet; the plan estimates ${human(report.estimate.cpuSeconds)} of CPU for the ${report.plan.trials} trials`;
   const share = report.plan.trials > 0 ? ran.completed / report.plan.trials : 0;
   const step = (name: string) =>
     report.estimate.steps.find((s) => s.step === name)!.cpuSeconds * share;

@@ -81,4 +81,15 @@ test('sweep status: the estimate for the completed trials against their stored t
     line,
     /^estimate vs ran \(2 of 4 trials completed\): training .* at maxEpochs vs 30 s ran .*; evaluation .* vs 1\.0 min in the 12 records' own timings$/,
   );
+  const none = {
+    trials: 4,
+    completed: 0,
+    trainSeconds: 0,
+    evaluationSeconds: 0,
+    evaluationRecords: 0,
+  };
+  assert.match(
+    compareLine(r, none),
+    /^estimate vs ran: no trial has completed yet; the plan estimates .* for the 4 trials$/,
+  );
 });
