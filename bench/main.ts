@@ -10,6 +10,7 @@
 //   attacks        cost of the attacks and metrics per estimator (bench/attack-cost.ts)
 //   accuracy       C2ST of NPE posteriors against reference posteriors (bench/accuracy.ts)
 //   exact-attack   the exact gaussian_linear posterior under attack (bench/exact-posterior-attack.ts)
+//   scaling        one CPU-bound sweep on 1 and 2 worker processes, and the plan's estimate (bench/scaling.ts)
 import { runMain } from './args.js';
 
 type Cli = (argv: readonly string[]) => Promise<void>;
@@ -24,6 +25,7 @@ const BENCHES: Record<string, () => Promise<Cli>> = {
   attacks: async () => async () => void (await import('./attack-cost.js')),
   accuracy: async () => async () => void (await import('./accuracy.js')),
   'exact-attack': async () => (await import('./exact-posterior-attack.js')).cli,
+  scaling: async () => (await import('./scaling.js')).cli,
 };
 
 const name = process.argv[2];

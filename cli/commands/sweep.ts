@@ -1,4 +1,4 @@
-// `robustsbi sweep run | status | list | pause | resume | cancel | rerun-failed`: durable sweeps on
+// `robustsbi sweep run | plan | status | list | pause | resume | cancel | rerun-failed`: durable sweeps on
 // Temporal. A spec is validated completely before anything is started; its ID is a hash of its
 // scientific content, so resubmitting it attaches to the running sweep or reruns only what did not
 // complete.
@@ -14,7 +14,8 @@ import type { Config } from '../../infra/config.js';
 import type { SweepSpec } from '../../sweeps/types.js';
 import type { SweepOptions, SweepProgress } from '../../workflows/messages.js';
 
-const usage = `robustsbi sweep run SPEC [--wait] [--continue-as-new-every N] [--heartbeat-timeout D]
+const usage = `robustsbi sweep run SPEC [--wait] [--dry-run] [--continue-as-new-every N] [--heartbeat-timeout D]
+       robustsbi sweep plan SPEC [--processes N|auto] [--recalibrate] [--backend B] [--json]
        robustsbi sweep status ID [--json] [--table]
        robustsbi sweep list [--json]
        robustsbi sweep pause | resume | cancel ID
@@ -23,7 +24,14 @@ const usage = `robustsbi sweep run SPEC [--wait] [--continue-as-new-every N] [--
   run SPEC        validate the spec (JSON), start its sweep and print the sweep ID; a spec whose sweep
                   is running attaches to it, a finished one reruns only failed or missing trials
   --wait          show progress until the sweep ends (exit 1 unless it completed)
-  status ID       state and trial counts (--json: state, trials, completed, failed, running, ...);
+  --dry-run       print the plan (as "sweep plan") and start nothing
+  plan SPEC       trials, activities per step and the estimated CPU time of each step and of the
+                  sweep, from rates measured on this host and backend (stored in MongoDB; what is
+                  missing is measured first, a few seconds per configuration); warns where one
+                  activity would outrun its timeout. --processes: worker processes for the wall
+                  time (default: the cores here); --recalibrate measures everything again
+  status ID       state and trial counts, and the plan's estimate against what ran (--json: state,
+                  trials, completed, failed, running, ...);
                   --table: the accuracy-robustness trade-off table of its stored curves
   list            every sweep in MongoDB, newest first
   pause / resume  stop / restart making new trials (running ones finish)
@@ -31,7 +39,16 @@ const usage = `robustsbi sweep run SPEC [--wait] [--continue-as-new-every N] [--
   rerun-failed    run the failed, cancelled and missing trials of a finished sweep again
   --queue-prefix P  task-queue prefix of the workers to use (default none)`;
 
-const SUBS = ['run', 'status', 'list', 'pause', 'resume', 'cancel', 'rerun-failed'] as const;
+const SUBS = [
+  'run',
+  'plan',
+  'status',
+  'list',
+  'pause',
+  'resume',
+  'cancel',
+  'rerun-failed',
+] as const;
 type Sub = (typeof SUBS)[number];
 
 function parse(sub: Sub, argv: string[]) {
@@ -40,6 +57,10 @@ function parse(sub: Sub, argv: string[]) {
       args: argv,
       options: {
         wait: { type: 'boolean', default: false },
+        'dry-run': { type: 'boolean', default: false },
+        recalibrate: { type: 'boolean', default: false },
+        processes: { type: 'string' },
+        backend: { type: 'string' },
         json: { type: 'boolean', default: false },
         table: { type: 'boolean', default: false },
         'queue-prefix': { type: 'string', default: '' },
@@ -95,6 +116,40 @@ async function checkServers(config: Config): Promise<void> {
   if (!m.ok) throw new UserError(unreachableSentence('mongodb', config, m) + hint, 1);
 }
 
+/**
+ * The plan's estimate for the sweep's completed trials against their stored timings, from the rates
+ * this host has measured for the worker backend (nothing is measured here); undefined without any.
+ */
+async function estimateLine(
+  cals: import('../../results/calibrations.js').CalibrationStore,
+  store: import('../../results/store.js').ResultStore,
+  sweepId: string,
+): Promise<string | undefined> {
+  const doc = await store.getSweep(sweepId);
+  if (!doc) return undefined;
+  const { validateSweepSpec } = await import('../../sweeps/validate.js');
+  const spec = validateSweepSpec(doc.spec);
+  const { entriesToRates } = await import('../../results/calibrations.js');
+  const { hostname, availableParallelism } = await import('node:os');
+  // The backend the workers recorded on the trials, else any this host has rates for.
+  const trial = (await store.trials.findOne(
+    { sweepIds: sweepId, backend: { $exists: true } },
+    { projection: { backend: 1 } },
+  )) as { backend?: string } | null;
+  const cal = trial?.backend ? await cals.get(hostname(), trial.backend) : undefined;
+  if (!cal)
+    return `estimate vs ran: no rates measured on ${hostname()}${trial?.backend ? ` for the ${trial.backend} backend` : ''}; "robustsbi sweep plan SPEC" measures them`;
+  const { compareLine, ranFigures, reportPlan, typicalEpochShare } =
+    await import('../sweep-plan.js');
+  const typical = await typicalEpochShare(store);
+  const report = reportPlan(spec, entriesToRates(cal.rates), {
+    processes: availableParallelism(),
+    ...(typical ? { typical } : {}),
+    calibration: cal,
+  });
+  return compareLine(report, await ranFigures(store, sweepId));
+}
+
 function bar(done: number, total: number, width = 24): string {
   const filled = total > 0 ? Math.round((width * done) / total) : width;
   return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
@@ -102,6 +157,78 @@ function bar(done: number, total: number, width = 24): string {
 
 function progressLine(p: SweepProgress, training: string): string {
   return `${bar(p.completed + p.failed + p.cancelled, p.trials)} ${p.state}: ${p.completed}/${p.trials} completed, ${p.failed} failed, ${p.running} running${training}`;
+}
+
+/** `sweep plan SPEC` and `sweep run SPEC --dry-run`: needs MongoDB (the rates), never Temporal. */
+async function planCommand(
+  spec: SweepSpec,
+  v: { processes?: string; recalibrate?: boolean; backend?: string; json?: boolean },
+  options: Partial<SweepOptions>,
+): Promise<number> {
+  const { parseProcesses, ProcessesError } = await import('../../workers/supervisor.js');
+  let processes: number;
+  try {
+    processes = parseProcesses(v.processes ?? 'auto');
+  } catch (e) {
+    if (e instanceof ProcessesError) throw new UserError(e.message);
+    throw e;
+  }
+  const { config, logger } = commandContext();
+  const { openResultStore } = await import('../../results/store.js');
+  let closeMongo: (() => Promise<void>) | undefined;
+  try {
+    const m = await probeMongo(config);
+    if (!m.ok)
+      throw new UserError(
+        `${unreachableSentence('mongodb', config, m)} The plan reads and stores this host's measured rates there; start the embedded stack with "robustsbi infra up" or fix MONGODB_URI.`,
+        1,
+      );
+    const { initBackend } = await import('../../sbi/backend.js');
+    const { BackendUnavailableError, InvalidSettingError } = await import('../../sbi/errors.js');
+    let backend;
+    try {
+      backend = await initBackend(v.backend);
+    } catch (err) {
+      if (err instanceof InvalidSettingError || err instanceof BackendUnavailableError)
+        throw new UserError(err.message);
+      throw err;
+    }
+    const opened = await openResultStore(config);
+    closeMongo = opened.close;
+    const { calibrateFor, reportPlan, typicalEpochShare } = await import('../sweep-plan.js');
+    const { planActivities } = await import('../../sweeps/plan.js');
+    const { codeVersion } = await import('../code-version.js');
+    const cv = codeVersion();
+    const { CalibrationStore } = await import('../../results/calibrations.js');
+    const calibrations = new CalibrationStore(opened.client.db(config.mongo.db));
+    const cal = await calibrateFor(calibrations, [planActivities(spec)], {
+      backend: backend.name,
+      codeVersion: cv.commit ? `${cv.version}+${cv.commit.slice(0, 12)}` : cv.version,
+      recalibrate: v.recalibrate === true,
+      say: (msg) => logger.info(msg),
+    });
+    const typical = await typicalEpochShare(opened.store);
+    const report = reportPlan(spec, cal.rates, {
+      processes,
+      options,
+      ...(typical ? { typical } : {}),
+      calibration: cal.doc,
+      failed: cal.failed,
+    });
+    if (v.json) {
+      const numbers: Partial<typeof report> = { ...report };
+      delete numbers.lines;
+      console.log(JSON.stringify({ ...numbers, measuredNow: cal.measured }, null, 1));
+    } else {
+      for (const line of report.lines) console.log(line);
+    }
+    return 0;
+  } catch (err) {
+    throw userFacing(err);
+  } finally {
+    await closeMongo?.().catch(() => {});
+    await closeLogger(logger);
+  }
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -130,10 +257,11 @@ async function run(argv: string[]): Promise<number> {
 
   // The spec is checked before any connection is made: a bad spec never starts anything.
   let spec: SweepSpec | undefined;
-  if (sub === 'run') {
+  if (sub === 'run' || sub === 'plan') {
     if (positionals.length !== 1)
-      throw new UserError('"robustsbi sweep run" needs exactly one spec file.');
+      throw new UserError(`"robustsbi sweep ${sub}" needs exactly one spec file.`);
     spec = await readSpec(positionals[0]!);
+    if (sub === 'plan' || v['dry-run']) return planCommand(spec, v, options);
   } else if (sub === 'list') {
     if (positionals.length > 0) throw new UserError('"robustsbi sweep list" takes no arguments.');
   }
@@ -247,6 +375,14 @@ async function run(argv: string[]): Promise<number> {
           );
           if (st.error) console.log(`  ${st.error.message}`);
         }
+        if (!v.json) {
+          const { CalibrationStore } = await import('../../results/calibrations.js');
+          const cals = new CalibrationStore(m.client.db(config.mongo.db));
+          const line = await estimateLine(cals, store, id!).catch(
+            (e: Error) => `estimate vs ran: not available (${e.message})`,
+          );
+          if (line) console.log(line);
+        }
         if (v.table) {
           const { tradeoffTables } = await import('../tradeoff-table.js');
           console.log(`\n${tradeoffTables(await store.listCurves(id!))}`);
@@ -305,7 +441,7 @@ async function run(argv: string[]): Promise<number> {
 export const command: Command = {
   name: 'sweep',
   summary:
-    'Run, watch and control durable sweeps (run, status, list, pause, resume, cancel, rerun-failed)',
+    'Plan, run, watch and control durable sweeps (plan, run, status, list, pause, resume, cancel, rerun-failed)',
   usage,
   run,
 };

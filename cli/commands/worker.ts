@@ -8,14 +8,46 @@ import { probeMongo, probeTemporal, unreachableSentence } from '../../infra/prob
 import { closeLogger } from '../../infra/logger.js';
 import { BackendUnavailableError, InvalidSettingError } from '../../sbi/errors.js';
 import { commandContext, userFacing } from './infra.js';
+// Node built-ins only: light enough for `robustsbi --help`, which loads every command module.
+import {
+  PROCESS_INDEX_ENV,
+  ProcessesError,
+  parseProcesses,
+  runSupervisor,
+  withoutProcessesOption,
+} from '../../workers/supervisor.js';
 
-const usage = `robustsbi worker --queue cpu|gpu [--backend B] [--concurrency K]
+const usage = `robustsbi worker --queue cpu|gpu [--backend B] [--concurrency K] [--processes N|auto]
 
   --queue Q         cpu: workflows, simulation, bookkeeping and the activities routed to cpu;
                     gpu: the train / evaluate activities routed to gpu (run a cpu worker as well)
   --backend B       tfjs-node-gpu, tfjs-node, wasm, cpu or auto (default)
-  --concurrency K   activities in flight at once (default 4 on cpu, 1 on gpu)
-  --queue-prefix P  prefix of the task queue names (isolates a test deployment; default none)`;
+  --concurrency K   activities in flight at once (default 4 on cpu, 1 on gpu; with --processes,
+                    1 per process: one process computes on one core)
+  --queue-prefix P  prefix of the task queue names (isolates a test deployment; default none)
+  --processes N     run N worker processes under a supervisor, one per core (auto: every core
+                    available); a process that dies is restarted, SIGINT / SIGTERM stops them all`;
+
+/** Runs `processes` children, each this command with the same options but --processes. */
+async function supervise(processes: number, argv: string[]): Promise<number> {
+  const r = await runSupervisor({
+    processes,
+    command: process.execPath,
+    args: [
+      ...process.execArgv,
+      process.argv[1]!,
+      'worker',
+      ...withoutProcessesOption(argv),
+      // tfjs computes on its process's one thread: a second CPU-bound activity in a process only
+      // takes work another process would have run on its own core.
+      ...(argv.some((a) => a === '--concurrency' || a.startsWith('--concurrency='))
+        ? []
+        : ['--concurrency', '1']),
+    ],
+  });
+  if (r.reason) throw new UserError(r.reason, 1);
+  return r.code;
+}
 
 async function run(argv: string[]): Promise<number> {
   const v = parseCommandArgs('worker', argv, {
@@ -23,6 +55,7 @@ async function run(argv: string[]): Promise<number> {
     backend: { type: 'string' },
     concurrency: { type: 'string' },
     'queue-prefix': { type: 'string', default: '' },
+    processes: { type: 'string' },
   });
   const queue = v.queue;
   if (queue !== 'cpu' && queue !== 'gpu')
@@ -36,13 +69,30 @@ async function run(argv: string[]): Promise<number> {
     throw new UserError(
       `--queue-prefix may hold letters, digits, ".", "_" and "-" only (got "${prefix}").`,
     );
+  let processes: number | undefined;
+  try {
+    processes = v.processes === undefined ? undefined : parseProcesses(v.processes);
+  } catch (err) {
+    if (err instanceof ProcessesError) throw new UserError(err.message);
+    throw err;
+  }
   const { config, logger } = commandContext();
+  // Under a supervisor: label this process's log entries, and stop when the supervisor is gone.
+  const index = process.env[PROCESS_INDEX_ENV];
+  if (index !== undefined) {
+    logger.defaultMeta = { ...logger.defaultMeta, process: Number(index), pid: process.pid };
+    if (process.send) {
+      process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+      process.channel?.unref();
+    }
+  }
   try {
     const [t, m] = await Promise.all([probeTemporal(config), probeMongo(config)]);
     const hint =
       ' Start the embedded stack with "robustsbi infra up" or fix TEMPORAL_ADDRESS / MONGODB_URI.';
     if (!t.ok) throw new UserError(unreachableSentence('temporal', config, t) + hint, 1);
     if (!m.ok) throw new UserError(unreachableSentence('mongodb', config, m) + hint, 1);
+    if (processes !== undefined) return await supervise(processes, argv);
     const { runSweepWorker } = await import('../../workers/sweep-worker.js');
     const { codeVersion } = await import('../code-version.js');
     const cv = codeVersion();
@@ -69,7 +119,8 @@ async function run(argv: string[]): Promise<number> {
 
 export const command: Command = {
   name: 'worker',
-  summary: 'Run a sweep worker on the cpu or gpu task queue until SIGINT / SIGTERM',
+  summary:
+    'Run a sweep worker (or one per core: --processes) on the cpu or gpu task queue until SIGINT / SIGTERM',
   usage,
   run,
 };
