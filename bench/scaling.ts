@@ -11,12 +11,11 @@ import { dirname, join } from 'node:path';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { connectTemporal, submitSweep, waitForSweep } from '../cli/sweep-client.js';
-import { calibrateFor, human, reportPlan } from '../cli/sweep-plan.js';
+import { calibrateFor, human, planSweep, reportPlan } from '../cli/sweep-plan.js';
 import { mongoClient } from '../infra/connections.js';
 import { CalibrationStore } from '../results/calibrations.js';
 import { initBackend } from '../sbi/backend.js';
 import { sweepIdOf } from '../sweeps/expand.js';
-import { planActivities } from '../sweeps/plan.js';
 import type { SweepSpec } from '../sweeps/types.js';
 import { validateSweepSpec } from '../sweeps/validate.js';
 import { isMain, numberArg, parseArgs, runMain } from './args.js';
@@ -100,7 +99,7 @@ export async function runScaling(o: ScalingOptions): Promise<ScalingRun[]> {
       // The plan's rates, measured on this private database (a few seconds).
       const cal = await calibrateFor(
         new CalibrationStore(mongo.db(config.mongo.db)),
-        [planActivities(spec(o, 1))],
+        [planSweep(spec(o, 1))],
         { backend: backend.name, codeVersion: 'bench', say: (m) => console.error(m) },
       );
       for (const [k, processes] of o.processes.entries()) {

@@ -14,6 +14,7 @@ import {
   evaluateSeconds,
   missingRates,
   planActivities,
+  simulateActivitySeconds,
   simulateSeconds,
   trainSeconds,
   type MissingRates,
@@ -23,6 +24,15 @@ import {
 } from '../sweeps/plan.js';
 import type { SweepSpec } from '../sweeps/types.js';
 import { DEFAULT_SWEEP_OPTIONS, type SweepOptions } from '../workflows/messages.js';
+import { simulationBlockRows } from '../sbi/simulate.js';
+import { getTask, isTaskName } from '../sbi/tasks/index.js';
+
+/** The plan of `spec` with each task's simulation blocks as sbi/ defines them. */
+export function planSweep(spec: SweepSpec): SweepPlan {
+  return planActivities(spec, (task) =>
+    isTaskName(task) ? simulationBlockRows(getTask(task)) : Infinity,
+  );
+}
 
 /** '10 minutes', '24 hours', '4s', '90 ms' -> seconds; NaN when unreadable. */
 export function durationSeconds(text: string): number {
@@ -168,7 +178,7 @@ export function reportPlan(
     failed?: { what: string; error: string }[];
   },
 ): PlanReport {
-  const plan = planActivities(spec);
+  const plan = planSweep(spec);
   const o = { ...DEFAULT_SWEEP_OPTIONS, ...opts.options };
   const est = (processes: number, epochsFraction = 1) =>
     estimatePlan(plan, rates, { processes, concurrency: spec.concurrency, epochsFraction });
@@ -203,9 +213,10 @@ export function reportPlan(
   }
   // Per piece of work, where one activity holding it (or a full pack of it) would outrun its timeout.
   const over: string[] = [];
-  const check = (step: keyof typeof timeouts, what: string, one: number) => {
+  /** `one` piece of work; a pack's activity of train or evaluate holds `pack` of them unless `alone`. */
+  const check = (step: keyof typeof timeouts, what: string, one: number, alone = false) => {
     const [kind, limit] = timeouts[step];
-    const packed = step === 'train' || step === 'evaluate' ? one * plan.pack : one;
+    const packed = !alone && (step === 'train' || step === 'evaluate') ? one * plan.pack : one;
     if (packed > limit)
       over.push(
         `${what}: about ${human(packed)}${plan.pack > 1 && packed !== one ? ` for a pack of ${plan.pack}` : ''}, beyond the ${human(limit)} ${kind} timeout of its ${step} activity`,
@@ -224,7 +235,13 @@ export function reportPlan(
   };
   for (const step of ['simulate-train', 'simulate-test'] as const)
     for (const { unit } of plan.steps[step].units)
-      check(step, `drawing ${unit.n} ${unit.task} simulations`, simulateSeconds(unit, rates));
+      check(
+        step,
+        unit.blocks > 1
+          ? `drawing a block of ${Math.ceil(unit.n / unit.blocks)} ${unit.task} simulations`
+          : `drawing ${unit.n} ${unit.task} simulations`,
+        simulateActivitySeconds(unit, rates),
+      );
   for (const { unit } of plan.steps.train.units)
     check(
       'train',
@@ -232,9 +249,18 @@ export function reportPlan(
       trainSeconds(unit, rates),
     );
   {
-    // A trial's evaluate activity runs all its attack x eps.
+    // A trial's evaluate activity runs all its attack x eps; sharded, one activity one chunk of one.
     const perTrial = new Map<string, number>();
     for (const { unit } of plan.steps.evaluate.units) {
+      if (unit.shards > 1) {
+        check(
+          'evaluate',
+          `evaluating one shard of ${Math.ceil(unit.nTest / unit.shards)} ${unit.task} ${unit.kind} test points under ${unit.attack}`,
+          evaluateSeconds(unit, rates) / unit.shards,
+          true,
+        );
+        continue;
+      }
       const k = `${unit.task} ${unit.kind}`;
       perTrial.set(
         k,

@@ -4,7 +4,7 @@
 // step, per metric sample). Pure, so that the activity structure lives in one function,
 // planActivities, to adapt when the pipeline changes how it cuts its steps into activities.
 import { canonicalJson } from './canonical.js';
-import { countTrials, defenseVariants } from './expand.js';
+import { countTrials, defenseVariants, evaluationShardCount } from './expand.js';
 import type { AttackName, Objective } from './names.js';
 import type { ArchitectureOverrides, SweepSpec } from './types.js';
 
@@ -24,6 +24,8 @@ export interface SimulateUnit {
   task: string;
   /** Simulations drawn. */
   n: number;
+  /** Blocks the set is drawn in, one activity each when more than one (sbi/simulate.ts). */
+  blocks: number;
 }
 
 /** What sets the cost of one training: the model, the defense's kind and sample counts, the sizes. */
@@ -52,6 +54,8 @@ export interface EvaluateUnit {
   nTest: number;
   evalSamples: number;
   coverageSamples: number;
+  /** Shards of nTest points, one activity each when more than one (sbi/evaluation.ts chunks). */
+  shards: number;
 }
 
 export type PlanUnit =
@@ -93,10 +97,16 @@ function addUnit<U>(map: Map<string, { unit: U; count: number }>, unit: U, times
 /**
  * The activities a sweep runs, as workflows/pipeline.ts cuts them: per pack (spec.pack trials), one
  * activity per step and queue; a training set or test set is drawn once per distinct (task, n, seed)
- * (later activities find it stored); a training per trial; an evaluation per trial, attack and eps.
- * Counts are the sweep's full size, as if nothing had run yet.
+ * (later activities find it stored), and a set of several blocks as one activity per block plus one
+ * to join them; a training per trial; an evaluation per trial, attack and eps, and one shard
+ * activity per chunk of test points where there are several. Counts are the sweep's full size, as
+ * if nothing had run yet. `blockRows` gives a task's rows per block (sbi/simulate.ts; the caller
+ * asks sbi/, which this pure module cannot).
  */
-export function planActivities(spec: SweepSpec): SweepPlan {
+export function planActivities(
+  spec: SweepSpec,
+  blockRows: (task: string) => number = () => Infinity,
+): SweepPlan {
   const trials = countTrials(spec);
   const pack = Math.max(1, spec.pack);
   const workflows = Math.ceil(trials / pack);
@@ -109,8 +119,13 @@ export function planActivities(spec: SweepSpec): SweepPlan {
   const seeds = spec.seeds.length;
   for (const task of spec.tasks) {
     // Draws are per seed; their cost depends only on the task and n.
-    addUnit(testSets, { task, n: ev.nTest }, seeds);
-    for (const budget of spec.budgets) addUnit(trainSets, { task, n: budget }, seeds);
+    const set = (n: number): SimulateUnit => ({
+      task,
+      n,
+      blocks: Math.max(1, Math.ceil(n / blockRows(task))),
+    });
+    addUnit(testSets, set(ev.nTest), seeds);
+    for (const budget of spec.budgets) addUnit(trainSets, set(budget), seeds);
     for (const est of spec.estimators) {
       for (const v of variants) {
         const defense: TrainUnit['defense'] = { name: v.name };
@@ -149,6 +164,7 @@ export function planActivities(spec: SweepSpec): SweepPlan {
             nTest: ev.nTest,
             evalSamples: ev.evalSamples,
             coverageSamples: ev.coverageSamples,
+            shards: evaluationShardCount(ev),
           },
           perModel * ev.eps.length,
         );
@@ -156,8 +172,15 @@ export function planActivities(spec: SweepSpec): SweepPlan {
   }
   const evalsPerTrial = ev.attacks.length * ev.eps.length;
   // With a pack of one, every trial runs each simulate step (finding the set stored, or drawing it);
-  // a pack runs it once for the distinct sets of its trials.
-  const simActivities = workflows;
+  // a pack runs it once for the distinct sets of its trials. A set of several blocks adds an
+  // activity per block and one to join them (counted once per set: the blocks are kept).
+  const blockActivities = (sets: Map<string, { unit: SimulateUnit; count: number }>) =>
+    [...sets.values()].reduce(
+      (a, { unit, count }) => a + (unit.blocks > 1 ? (unit.blocks + 1) * count : 0),
+      0,
+    );
+  const shards = evaluationShardCount(ev);
+  const shardActivities = shards > 1 ? trials * evalsPerTrial * shards : 0;
   return {
     trials,
     evaluationsPerAttack: ev.eps.length,
@@ -165,18 +188,18 @@ export function planActivities(spec: SweepSpec): SweepPlan {
     pack,
     steps: {
       'simulate-train': {
-        activities: simActivities,
+        activities: workflows + blockActivities(trainSets),
         itemsPerActivity: Math.min(pack, spec.budgets.length * seeds),
         units: [...trainSets.values()],
       },
       train: { activities: workflows, itemsPerActivity: pack, units: [...trains.values()] },
       'simulate-test': {
-        activities: simActivities,
+        activities: workflows + blockActivities(testSets),
         itemsPerActivity: Math.min(pack, seeds),
         units: [...testSets.values()],
       },
       evaluate: {
-        activities: workflows,
+        activities: workflows + shardActivities,
         itemsPerActivity: pack * evalsPerTrial,
         units: [...evals.values()],
       },
@@ -266,6 +289,11 @@ export function simulateSeconds(u: SimulateUnit, rates: Rates): number {
   return u.n * (rates.simulate[u.task] ?? NaN);
 }
 
+/** The most one simulate activity draws: the whole set, or one block of it. */
+export function simulateActivitySeconds(u: SimulateUnit, rates: Rates): number {
+  return simulateSeconds(u, rates) / u.blocks;
+}
+
 /** One training at `epochs` epochs (maxEpochs: the upper bound, early stopping can only end it sooner). */
 export function trainSeconds(u: TrainUnit, rates: Rates, epochs = u.maxEpochs): number {
   return epochs * u.rows * (rates.train[trainRateKey(u)] ?? NaN);
@@ -332,8 +360,15 @@ export function estimatePlan(
     evaluate: (u: EvaluateUnit) => evaluateSeconds(u, rates),
   };
   // A trial's evaluate activity runs every attack x eps of it in turn: its work item is their sum.
+  // Sharded, each activity holds one chunk of one (attack, eps), and the pooling one computes nothing.
   const evalPerTrial = new Map<string, number>();
+  let longestShard = 0;
   for (const { unit } of plan.steps.evaluate.units) {
+    if (unit.shards > 1) {
+      const t = evaluateSeconds(unit, rates) / unit.shards;
+      if (Number.isFinite(t)) longestShard = Math.max(longestShard, t);
+      continue;
+    }
     const k = canonicalJson([unit.task, unit.kind, unit.architecture]);
     const t = evaluateSeconds(unit, rates) * plan.evaluationsPerAttack;
     evalPerTrial.set(k, (evalPerTrial.get(k) ?? 0) + t);
@@ -342,18 +377,31 @@ export function estimatePlan(
     const s = plan.steps[step] as StepPlan<never>;
     let cpu = 0;
     let longest = 0;
+    let longestBlock = 0;
     for (const { unit, count } of s.units) {
       const t = per[step](unit);
       cpu += t * count;
       if (Number.isFinite(t)) longest = Math.max(longest, t);
+      if (step === 'simulate-train' || step === 'simulate-test') {
+        const b = simulateActivitySeconds(unit as SimulateUnit, rates);
+        if (Number.isFinite(b)) longestBlock = Math.max(longestBlock, b);
+      }
     }
-    if (step === 'evaluate') longest = Math.max(0, ...evalPerTrial.values());
+    let activity = longest * s.itemsPerActivity;
+    if (step === 'evaluate') {
+      const packed = Math.max(0, ...evalPerTrial.values());
+      longest = Math.max(packed, longestShard);
+      activity = Math.max(packed * plan.pack, longestShard);
+    } else if (step !== 'train') {
+      longest = longestBlock;
+      activity = longestBlock * s.itemsPerActivity;
+    }
     return {
       step,
       activities: s.activities,
       cpuSeconds: cpu,
       longestItemSeconds: longest,
-      longestActivitySeconds: longest * (step === 'evaluate' ? plan.pack : s.itemsPerActivity),
+      longestActivitySeconds: activity,
     };
   });
   const cpuSeconds = steps.reduce((a, s) => a + s.cpuSeconds, 0);

@@ -82,15 +82,14 @@ async function run(argv: string[]): Promise<number> {
     const client = mongoClient(config);
     await client.connect();
     close = () => client.close();
-    const { calibrateFor } = await import('../sweep-plan.js');
-    const { planActivities } = await import('../../sweeps/plan.js');
+    const { calibrateFor, planSweep } = await import('../sweep-plan.js');
     const { TASK_NAMES } = await import('../../sweeps/names.js');
     const { codeVersion } = await import('../code-version.js');
     const cv = codeVersion();
     const t0 = performance.now();
     const { CalibrationStore } = await import('../../results/calibrations.js');
     const calibrations = new CalibrationStore(client.db(config.mongo.db));
-    const cal = await calibrateFor(calibrations, specs.map(planActivities), {
+    const cal = await calibrateFor(calibrations, specs.map(planSweep), {
       backend: backend.name,
       codeVersion: cv.commit ? `${cv.version}+${cv.commit.slice(0, 12)}` : cv.version,
       recalibrate: v.recalibrate === true,

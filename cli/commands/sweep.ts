@@ -195,13 +195,13 @@ async function planCommand(
     }
     const opened = await openResultStore(config);
     closeMongo = opened.close;
-    const { calibrateFor, reportPlan, typicalEpochShare } = await import('../sweep-plan.js');
-    const { planActivities } = await import('../../sweeps/plan.js');
+    const { calibrateFor, planSweep, reportPlan, typicalEpochShare } =
+      await import('../sweep-plan.js');
     const { codeVersion } = await import('../code-version.js');
     const cv = codeVersion();
     const { CalibrationStore } = await import('../../results/calibrations.js');
     const calibrations = new CalibrationStore(opened.client.db(config.mongo.db));
-    const cal = await calibrateFor(calibrations, [planActivities(spec)], {
+    const cal = await calibrateFor(calibrations, [planSweep(spec)], {
       backend: backend.name,
       codeVersion: cv.commit ? `${cv.version}+${cv.commit.slice(0, 12)}` : cv.version,
       recalibrate: v.recalibrate === true,

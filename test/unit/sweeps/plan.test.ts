@@ -41,7 +41,7 @@ describe('planActivities', () => {
     for (const s of ['simulate-train', 'train', 'simulate-test', 'evaluate'] as const)
       assert.equal(p.steps[s].activities, 4);
     assert.deepEqual(p.steps['simulate-train'].units, [
-      { unit: { task: 'gaussian_linear', n: 2000 }, count: 1 },
+      { unit: { task: 'gaussian_linear', n: 2000, blocks: 1 }, count: 1 },
     ]);
     // none and the three fim betas: two training costs (beta does not change the work).
     assert.deepEqual(
@@ -87,6 +87,35 @@ describe('planActivities', () => {
     assert.equal(p.steps.train.activities, 2);
     assert.equal(p.steps.train.itemsPerActivity, 3);
     assert.equal(p.steps.evaluate.itemsPerActivity, 3 * 6);
+  });
+
+  test('a set of several blocks and a test set of several chunks add an activity per block and shard', () => {
+    const spec = validateSweepSpec({
+      ...JSON.parse(exampleSpecs().get('demo.json')!),
+      evaluation: {
+        ...JSON.parse(exampleSpecs().get('demo.json')!).evaluation,
+        nTest: 2000,
+        attackBatchSize: 500,
+      },
+    });
+    // Blocks of 700 rows: the 2,000-row training set has 3, the test set 3 as well.
+    const p = planActivities(spec, () => 700);
+    assert.deepEqual(p.steps['simulate-train'].units, [
+      { unit: { task: 'gaussian_linear', n: 2000, blocks: 3 }, count: 1 },
+    ]);
+    // 4 pipelines ask; the one set's 3 blocks and its join.
+    assert.equal(p.steps['simulate-train'].activities, 4 + 3 + 1);
+    // 4 trials x 2 attacks x 3 eps x 4 shards, then each pipeline's pooling call.
+    assert.equal(p.steps.evaluate.activities, 4 + 4 * 2 * 3 * 4);
+    assert.ok(p.steps.evaluate.units.every((u) => u.unit.shards === 4));
+    // One shard activity holds a quarter of one (attack, eps); a block a third of the set.
+    const rates = flatRates(spec);
+    const est = estimatePlan(p, rates, { processes: 1, concurrency: 2 });
+    const ev = est.steps.find((s) => s.step === 'evaluate')!;
+    const l2 = p.steps.evaluate.units.find((u) => u.unit.attack === 'l2pgd')!.unit;
+    assert.ok(Math.abs(ev.longestActivitySeconds - evaluateSeconds(l2, rates) / 4) < 1e-9);
+    const sim = est.steps.find((s) => s.step === 'simulate-train')!;
+    assert.ok(Math.abs(sim.longestActivitySeconds - (2000 * 1e-3) / 3) < 1e-9);
   });
 
   test('attacks without steps in the spec take sbi defaults (200 L2 PGD)', () => {
