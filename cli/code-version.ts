@@ -58,3 +58,9 @@ export function codeVersion(): CodeVersion {
   cached = commit ? { version, commit } : { version };
   return cached;
 }
+
+/** The label workers record on sweeps, trials and calibrations: version, and +commit (12 digits). */
+export function codeVersionLabel(): string {
+  const cv = codeVersion();
+  return cv.commit ? `${cv.version}+${cv.commit.slice(0, 12)}` : cv.version;
+}

@@ -3,15 +3,19 @@
 // import this lazily, inside run().
 import { initBackend, type BackendReport } from '../sbi/backend.js';
 import { FileFormatError } from '../sbi/atomic-file.js';
+import { BackendUnavailableError, InvalidSettingError } from '../sbi/errors.js';
 import { TASK_NAMES, getTask, isTaskName } from '../sbi/tasks/index.js';
 import type { Task } from '../sbi/types.js';
 import { UserError } from './errors.js';
 
+/** The backend `name` (or auto); an unknown or unloadable one is the user's, in one sentence. */
 export async function startBackend(name: string | undefined): Promise<BackendReport> {
   try {
     return await initBackend(name);
   } catch (e) {
-    throw new UserError((e as Error).message);
+    if (e instanceof InvalidSettingError || e instanceof BackendUnavailableError)
+      throw new UserError(e.message);
+    throw e;
   }
 }
 

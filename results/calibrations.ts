@@ -3,11 +3,9 @@
 // keys are canonical JSON (with '.' in numbers), which FerretDB refuses as field names, so the rates
 // are stored as a list of {kind, key, ...} entries. Validated with ajv before every write, like the
 // other collections (results/validate.ts).
-import { Ajv } from 'ajv';
 import type { Db } from 'mongodb';
 import type { Rates } from '../sweeps/plan.js';
-import { SchemaError } from './errors.js';
-import { fieldName, storabilityProblem } from './validate.js';
+import { documentValidator } from './validate.js';
 
 export const CALIBRATIONS_COLLECTION = 'calibrations';
 
@@ -79,31 +77,11 @@ export const calibrationSchema = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: false, strict: true, strictNumbers: true });
-ajv.addKeyword({
-  keyword: 'bsonDate',
-  schemaType: 'boolean',
-  errors: false,
-  validate: (_schema: boolean, data: unknown) =>
-    data instanceof Date && !Number.isNaN(data.getTime()),
-});
-const validate = ajv.compile(calibrationSchema);
+const validate = documentValidator(CALIBRATIONS_COLLECTION, calibrationSchema);
 
 /** Throws SchemaError naming the first offending field. */
 export function validateCalibration(doc: unknown): asserts doc is CalibrationDoc {
-  const id = (doc as { _id?: unknown } | null)?._id;
-  const docId = typeof id === 'string' ? id : undefined;
-  if (!validate(doc)) {
-    const e = validate.errors![0]!;
-    throw new SchemaError(
-      CALIBRATIONS_COLLECTION,
-      fieldName(e.instancePath),
-      e.message ?? 'is invalid',
-      docId,
-    );
-  }
-  const s = storabilityProblem(doc);
-  if (s) throw new SchemaError(CALIBRATIONS_COLLECTION, fieldName(s.pointer), s.problem, docId);
+  validate(doc);
 }
 
 export function calibrationId(host: string, backend: string): string {

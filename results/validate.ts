@@ -278,3 +278,21 @@ export function validateAll(
     seen.add(id);
   });
 }
+
+/**
+ * A validator for a collection outside the core ones (its schema kept beside its store): the same
+ * ajv and date keyword, and it throws SchemaError naming the first offending field, storability too.
+ */
+export function documentValidator(collection: string, schema: object): (doc: unknown) => void {
+  const v = ajv.compile(schema);
+  return (doc) => {
+    const id = (doc as { _id?: unknown } | null)?._id;
+    const docId = typeof id === 'string' ? id : undefined;
+    if (!v(doc)) {
+      const d = describe(v.errors![0]!);
+      throw new SchemaError(collection, d.field, d.problem, docId);
+    }
+    const s = storabilityProblem(doc);
+    if (s) throw new SchemaError(collection, fieldName(s.pointer), s.problem, docId);
+  };
+}

@@ -68,30 +68,21 @@ async function run(argv: string[]): Promise<number> {
         `${unreachableSentence('mongodb', config, m)} Calibrations are stored there; start the embedded stack with "robustsbi infra up" or fix MONGODB_URI.`,
         1,
       );
-    const { initBackend } = await import('../../sbi/backend.js');
-    const { BackendUnavailableError, InvalidSettingError } = await import('../../sbi/errors.js');
-    let backend;
-    try {
-      backend = await initBackend(v.backend);
-    } catch (err) {
-      if (err instanceof InvalidSettingError || err instanceof BackendUnavailableError)
-        throw new UserError(err.message);
-      throw err;
-    }
+    const { startBackend } = await import('../sbi-context.js');
+    const backend = await startBackend(v.backend);
     const { mongoClient } = await import('../../infra/connections.js');
     const client = mongoClient(config);
     await client.connect();
     close = () => client.close();
     const { calibrateFor, planSweep } = await import('../sweep-plan.js');
     const { TASK_NAMES } = await import('../../sweeps/names.js');
-    const { codeVersion } = await import('../code-version.js');
-    const cv = codeVersion();
+    const { codeVersionLabel } = await import('../code-version.js');
     const t0 = performance.now();
     const { CalibrationStore } = await import('../../results/calibrations.js');
     const calibrations = new CalibrationStore(client.db(config.mongo.db));
     const cal = await calibrateFor(calibrations, specs.map(planSweep), {
       backend: backend.name,
-      codeVersion: cv.commit ? `${cv.version}+${cv.commit.slice(0, 12)}` : cv.version,
+      codeVersion: codeVersionLabel(),
       recalibrate: v.recalibrate === true,
       extraTasks: [...TASK_NAMES],
       say: (msg) => console.log(msg),

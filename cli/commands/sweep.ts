@@ -183,27 +183,18 @@ async function planCommand(
         `${unreachableSentence('mongodb', config, m)} The plan reads and stores this host's measured rates there; start the embedded stack with "robustsbi infra up" or fix MONGODB_URI.`,
         1,
       );
-    const { initBackend } = await import('../../sbi/backend.js');
-    const { BackendUnavailableError, InvalidSettingError } = await import('../../sbi/errors.js');
-    let backend;
-    try {
-      backend = await initBackend(v.backend);
-    } catch (err) {
-      if (err instanceof InvalidSettingError || err instanceof BackendUnavailableError)
-        throw new UserError(err.message);
-      throw err;
-    }
+    const { startBackend } = await import('../sbi-context.js');
+    const backend = await startBackend(v.backend);
     const opened = await openResultStore(config);
     closeMongo = opened.close;
     const { calibrateFor, planSweep, reportPlan, typicalEpochShare } =
       await import('../sweep-plan.js');
-    const { codeVersion } = await import('../code-version.js');
-    const cv = codeVersion();
+    const { codeVersionLabel } = await import('../code-version.js');
     const { CalibrationStore } = await import('../../results/calibrations.js');
     const calibrations = new CalibrationStore(opened.client.db(config.mongo.db));
     const cal = await calibrateFor(calibrations, [planSweep(spec)], {
       backend: backend.name,
-      codeVersion: cv.commit ? `${cv.version}+${cv.commit.slice(0, 12)}` : cv.version,
+      codeVersion: codeVersionLabel(),
       recalibrate: v.recalibrate === true,
       say: (msg) => logger.info(msg),
     });

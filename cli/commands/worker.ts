@@ -94,15 +94,14 @@ async function run(argv: string[]): Promise<number> {
     if (!m.ok) throw new UserError(unreachableSentence('mongodb', config, m) + hint, 1);
     if (processes !== undefined) return await supervise(processes, argv);
     const { runSweepWorker } = await import('../../workers/sweep-worker.js');
-    const { codeVersion } = await import('../code-version.js');
-    const cv = codeVersion();
+    const { codeVersionLabel } = await import('../code-version.js');
     try {
       await runSweepWorker(config, logger, {
         queue,
         ...(v.backend !== undefined ? { backend: v.backend } : {}),
         ...(concurrency !== undefined ? { concurrency } : {}),
         queuePrefix: prefix,
-        codeVersion: cv.commit ? `${cv.version}+${cv.commit.slice(0, 12)}` : cv.version,
+        codeVersion: codeVersionLabel(),
       });
     } catch (err) {
       if (err instanceof InvalidSettingError || err instanceof BackendUnavailableError)
