@@ -7,6 +7,7 @@
 import { tf } from '../backend.js';
 import type { DensityEstimator, RandomStream } from '../types.js';
 import { logProbOfSamples } from '../attacks/objectives.js';
+import { rowsTensor } from './row-batches.js';
 
 export const COVERAGE_LEVELS = 100;
 export const COVERAGE_SAMPLES = 2000;
@@ -112,8 +113,8 @@ export async function coverageRanks(
   for (let start = 0; start < n; start += batch) {
     const b = Math.min(batch, n - start);
     const [samplesLp, trueLp] = tf.tidy(() => {
-      const xb = tf.tensor2d(x.subarray(start * dx, (start + b) * dx), [b, dx]);
-      const tb = tf.tensor2d(theta.subarray(start * dt, (start + b) * dt), [b, dt]);
+      const xb = rowsTensor(x, start, b, dx);
+      const tb = rowsTensor(theta, start, b, dt);
       const s = est.sample(xb, nSamples, rng);
       // [B, N] so that each x's log-densities are contiguous
       return [tf.transpose(logProbOfSamples(est, s, xb)), est.logProb(tb, xb)];

@@ -1,6 +1,7 @@
 // Test NLL: mean -log q(theta_true | x) over the test pairs (paper.md 5, "Accuracy").
 import { tf } from '../backend.js';
 import type { DensityEstimator } from '../types.js';
+import { perRowInBatches, rowsTensor } from './row-batches.js';
 
 /** -log q(theta_i | x_i) for every pair, in batches. */
 export async function nllPerPair(
@@ -9,24 +10,13 @@ export async function nllPerPair(
   theta: Float32Array,
   batchSize = 4096,
 ): Promise<Float64Array> {
-  const dx = est.xDim;
-  const dt = est.thetaDim;
-  const n = x.length / dx;
-  const out = new Float64Array(n);
-  for (let start = 0; start < n; start += batchSize) {
-    const b = Math.min(batchSize, n - start);
-    const nll = tf.tidy(() =>
+  return perRowInBatches(x.length / est.xDim, batchSize, (start, b) =>
+    tf.tidy(() =>
       tf.neg(
-        est.logProb(
-          tf.tensor2d(theta.subarray(start * dt, (start + b) * dt), [b, dt]),
-          tf.tensor2d(x.subarray(start * dx, (start + b) * dx), [b, dx]),
-        ),
+        est.logProb(rowsTensor(theta, start, b, est.thetaDim), rowsTensor(x, start, b, est.xDim)),
       ),
-    );
-    out.set(await nll.data(), start);
-    nll.dispose();
-  }
-  return out;
+    ),
+  );
 }
 
 export async function meanNll(

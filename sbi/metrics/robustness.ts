@@ -4,6 +4,7 @@ import { tf } from '../backend.js';
 import { klPerRow, type Divergence } from '../attacks/objectives.js';
 import type { DensityEstimator, RandomStream } from '../types.js';
 import { SAMPLE_ROWS_PER_BATCH } from './coverage.js';
+import { perRowInBatches, rowsTensor } from './row-batches.js';
 import { summarize, type Summary } from './summary.js';
 
 /** Monte Carlo samples per x for the reported KL (RABI eval_mc_budget). */
@@ -33,24 +34,21 @@ export async function klUnderAttack(
   const samples = opts.samples ?? EVAL_MC_SAMPLES;
   const batch = opts.batchSize ?? Math.max(1, Math.floor(SAMPLE_ROWS_PER_BATCH / samples));
   const d = est.xDim;
-  const n = xClean.length / d;
-  const out = new Float64Array(n);
-  for (let start = 0; start < n; start += batch) {
-    const b = Math.min(batch, n - start);
-    const kl = tf.tidy(() =>
+  return perRowInBatches(xClean.length / d, batch, (start, b) =>
+    tf.tidy(() =>
       klPerRow(
         est,
         divergence,
-        tf.tensor2d(xAdv.subarray(start * d, (start + b) * d), [b, d]),
-        tf.tensor2d(xClean.subarray(start * d, (start + b) * d), [b, d]),
+        rowsTensor(xAdv, start, b, d),
+        rowsTensor(xClean, start, b, d),
         rng,
-        { samples, differentiable: false },
+        {
+          samples,
+          differentiable: false,
+        },
       ),
-    );
-    out.set(await kl.data(), start);
-    kl.dispose();
-  }
-  return out;
+    ),
+  );
 }
 
 export interface GuardedValues {
