@@ -48,9 +48,12 @@ describe('--processes', () => {
   });
 });
 
-/** A child that announces its start like a worker and then waits for a signal. */
-const healthy = `console.error('${STARTED_MARK} q as ' + process.env.${PROCESS_INDEX_ENV});
-process.on('SIGTERM', () => { console.error('bye'); process.exit(0); });
+/**
+ * A child that announces its start like a worker and then waits for a signal. Its SIGTERM handler
+ * is in place before it announces: the test stops the supervisor as soon as a child has started.
+ */
+const healthy = `process.on('SIGTERM', () => { console.error('bye'); process.exit(0); });
+console.error('${STARTED_MARK} q as ' + process.env.${PROCESS_INDEX_ENV});
 setInterval(() => {}, 1000);`;
 
 describe('runSupervisor', () => {
