@@ -4,8 +4,8 @@
 // A dataset of several blocks (sbi/simulate.ts: large n of a costly task) is not drawn in one call:
 // the call answers with its block count instead, the workflow draws each block as an activity of
 // its own (`block`, on any worker, each kept as an artifact, so a block lost with its worker is
-// redrawn alone), and a last call joins them by reference: the dataset's artifact then lists its
-// blocks. Reading it back gives the bytes one call over every block would have drawn.
+// redrawn alone; a set of very many blocks, a run of them per activity), and a last call joins them
+// by reference: the dataset's artifact then lists its blocks. Reading it back gives the bytes one call over every block would have drawn.
 import { createRng, type Rng } from '../sbi/rng.js';
 import { joinBlocks, simulateBlock, simulationBlockCount } from '../sbi/simulate.js';
 import { getTask } from '../sbi/tasks/index.js';
@@ -28,6 +28,8 @@ export interface SimulateInput {
   id: string;
   /** Draw this block of the dataset only (when the dataset answered with `blocks`). */
   block?: number;
+  /** With `block`: draw the blocks from `block` to this one, in turn (each kept as it is drawn). */
+  lastBlock?: number;
 }
 
 export interface SimulateResult {
@@ -153,8 +155,26 @@ async function simulateOneBlock(
   return { artifact, n: b.n, dropped: b.dropped, cached: false };
 }
 
+/** The blocks `block`..`lastBlock`; their rows and drops summed, cached when all were stored. */
+async function simulateBlocks(
+  deps: ActivityDeps,
+  input: SimulateInput,
+  block: number,
+  lastBlock: number,
+): Promise<SimulateResult> {
+  const out = { ...(await simulateOneBlock(deps, input, block)) };
+  for (let b = block + 1; b <= lastBlock; b++) {
+    const r = await simulateOneBlock(deps, input, b);
+    out.n += r.n;
+    out.dropped += r.dropped;
+    out.cached &&= r.cached;
+  }
+  return out;
+}
+
 export async function simulate(deps: ActivityDeps, input: SimulateInput): Promise<SimulateResult> {
-  if (input.block !== undefined) return simulateOneBlock(deps, input, input.block);
+  if (input.block !== undefined)
+    return simulateBlocks(deps, input, input.block, input.lastBlock ?? input.block);
   const artifact = datasetArtifact(input);
   const stored = await storedResult(deps, artifact);
   if (stored) return stored;

@@ -254,3 +254,17 @@ export function evaluationShardCount(
 ): number {
   return Math.max(1, Math.ceil(evaluation.nTest / evaluation.attackBatchSize));
 }
+
+/**
+ * Block activities of one set at the most: each activity is a few events in the pipeline's history,
+ * which Temporal caps at 50,000 events, so a set of more blocks gives each activity a run of them.
+ */
+export const MAX_BLOCK_ACTIVITIES = 200;
+
+/** The [first, last] blocks of each block activity of a set of `blocks` blocks. */
+export function blockRanges(blocks: number): [number, number][] {
+  const per = Math.ceil(blocks / MAX_BLOCK_ACTIVITIES);
+  const out: [number, number][] = [];
+  for (let b = 0; b < blocks; b += per) out.push([b, Math.min(blocks, b + per) - 1]);
+  return out;
+}

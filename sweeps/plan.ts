@@ -4,7 +4,7 @@
 // step, per metric sample). Pure, so that the activity structure lives in one function,
 // planActivities, to adapt when the pipeline changes how it cuts its steps into activities.
 import { canonicalJson } from './canonical.js';
-import { countTrials, defenseVariants, evaluationShardCount } from './expand.js';
+import { blockRanges, countTrials, defenseVariants, evaluationShardCount } from './expand.js';
 import type { AttackName, Objective } from './names.js';
 import type { ArchitectureOverrides, SweepSpec } from './types.js';
 
@@ -173,10 +173,12 @@ export function planActivities(
   const evalsPerTrial = ev.attacks.length * ev.eps.length;
   // With a pack of one, every trial runs each simulate step (finding the set stored, or drawing it);
   // a pack runs it once for the distinct sets of its trials. A set of several blocks adds an
-  // activity per block and one to join them (counted once per set: the blocks are kept).
+  // activity per block (per run of blocks, past MAX_BLOCK_ACTIVITIES) and one to join them (counted
+  // once per set: the blocks are kept).
   const blockActivities = (sets: Map<string, { unit: SimulateUnit; count: number }>) =>
     [...sets.values()].reduce(
-      (a, { unit, count }) => a + (unit.blocks > 1 ? (unit.blocks + 1) * count : 0),
+      (a, { unit, count }) =>
+        a + (unit.blocks > 1 ? (blockRanges(unit.blocks).length + 1) * count : 0),
       0,
     );
   const shards = evaluationShardCount(ev);
@@ -289,7 +291,7 @@ export function simulateSeconds(u: SimulateUnit, rates: Rates): number {
   return u.n * (rates.simulate[u.task] ?? NaN);
 }
 
-/** The most one simulate activity draws: the whole set, or one block of it. */
+/** The most one simulate activity draws between heartbeats: the whole set, or one block of it. */
 export function simulateActivitySeconds(u: SimulateUnit, rates: Rates): number {
   return simulateSeconds(u, rates) / u.blocks;
 }

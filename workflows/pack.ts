@@ -17,7 +17,9 @@ function packSteps(options: TrialPackInput['options']): TrialSteps {
     );
   return {
     claim: (trialIds) => persist.claimTrials({ trialIds }),
-    simulate: (items) => step('cpu', '1 hour', 10).simulateMany({ items }),
+    // A simulate activity heartbeats between the sets or blocks it draws (the heartbeat timeout
+    // bounds one draw); a run of blocks may take hours.
+    simulate: (items) => step('cpu', '24 hours', 10).simulateMany({ items }),
     train: (queue, items) => step(queue, options.trainTimeout, 20).trainMany({ items }),
     evaluate: (queue, items) => step(queue, options.evaluateTimeout, 20).evaluateMany({ items }),
     complete: (items) => persist.completeTrials({ items }),

@@ -24,7 +24,7 @@ import type {
 } from '../activities/index.js';
 import type { EvaluateRecordSummary } from '../activities/evaluate.js';
 import type { ErrorInfo } from '../results/documents.js';
-import { evaluationShardCount } from '../sweeps/expand.js';
+import { blockRanges, evaluationShardCount } from '../sweeps/expand.js';
 import type { TrialConfig } from '../sweeps/types.js';
 import type { TrialsOutcome } from './messages.js';
 import {
@@ -134,11 +134,18 @@ export async function runTrials(
     if (blocked.length === 0) return;
     await Promise.all(
       blocked.flatMap(({ set, blocks }) =>
-        Array.from({ length: blocks }, (_, block) =>
+        blockRanges(blocks).map(([block, lastBlock]) =>
           runStep(
             [set],
             trialsOfSet,
-            () => steps.simulate([{ ...simulateInput(set[0]!, purpose), block }]),
+            () =>
+              steps.simulate([
+                {
+                  ...simulateInput(set[0]!, purpose),
+                  block,
+                  ...(lastBlock > block ? { lastBlock } : {}),
+                },
+              ]),
             () => undefined,
           ),
         ),

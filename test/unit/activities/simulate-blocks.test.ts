@@ -71,6 +71,18 @@ describe('the simulate activity on a dataset of blocks', () => {
     assert.ok(list!.length < 200, `${list!.length} bytes`);
   });
 
+  test('draws a run of blocks in one call, keeping each, and joins them like single ones', async () => {
+    const artifacts = memoryArtifacts();
+    const d = deps(artifacts);
+    const run = await simulate(d, { ...input, block: 1, lastBlock: 3 });
+    assert.deepEqual([run.n, run.cached], [90, false]);
+    assert.equal((await simulate(d, { ...input, block: 0 })).n, 40);
+    assert.equal((await simulate(d, { ...input, block: 2, lastBlock: 3 })).cached, true);
+    assert.equal((await simulate(d, input)).n, 130);
+    const back = await loadDataset(d, input);
+    assert.deepEqual(encodeSimulations(back), encodeSimulations(drawDataset(input, d)));
+  });
+
   test('loadDataset draws the blocks itself when nothing is stored', async () => {
     const a = memoryArtifacts();
     const back = await loadDataset(deps(a), { ...input, purpose: 'test', id: 'test-blocked' });
