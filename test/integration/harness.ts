@@ -1,6 +1,6 @@
 // Shared by the integration tests: run the real CLI in a child process, find free ports, and read the
 // stack that scripts/test.mjs started (TEMPORAL_ADDRESS / MONGODB_URI).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,15 @@ export function robustsbi(args: string[], env: NodeJS.ProcessEnv): CliResult {
     },
   );
   return { code: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** The CLI as a long-running child process (a worker), its stderr piped for the test to read. */
+export function spawnRobustsbi(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(
+    process.execPath,
+    [...process.execArgv.filter((a) => !a.startsWith('--test')), cliMain, ...args],
+    { env, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
 }
 
 export function freePort(): Promise<number> {

@@ -2,14 +2,12 @@
 // activity over and resumes from the checkpoint in the artifact store (it trains only the epochs
 // left), and the sweep completes with every result stored once.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { decodeCheckpoint } from '../../activities/artifacts.js';
 import { submitSweep, waitForSweep } from '../../cli/sweep-client.js';
 import { evaluationPlan, expandSweep, sweepIdOf } from '../../sweeps/expand.js';
-import { sharedStackEnv } from './harness.js';
+import { sharedStackEnv, spawnRobustsbi } from './harness.js';
 import {
   openSweepTestContext,
   startWorker,
@@ -18,11 +16,6 @@ import {
   type RunningWorker,
   type SweepTestContext,
 } from './sweep-harness.js';
-
-const cliMain = (() => {
-  const js = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
-  return existsSync(js) ? js : fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
-})();
 
 let ctx: SweepTestContext;
 let child: ChildProcess | undefined;
@@ -58,18 +51,9 @@ test('a worker killed during training is replaced and the trial resumes from its
   const checkpoint = `checkpoints/${trial!.modelId}/latest`;
 
   let stderr = '';
-  child = spawn(
-    process.execPath,
-    [
-      ...process.execArgv.filter((a) => !a.startsWith('--test')),
-      cliMain,
-      'worker',
-      '--queue',
-      'cpu',
-      '--queue-prefix',
-      ctx.queuePrefix,
-    ],
-    { env: sharedStackEnv(), stdio: ['ignore', 'ignore', 'pipe'] },
+  child = spawnRobustsbi(
+    ['worker', '--queue', 'cpu', '--queue-prefix', ctx.queuePrefix],
+    sharedStackEnv(),
   );
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<NodeJS.Signals | null>((resolve) =>

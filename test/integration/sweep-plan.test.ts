@@ -27,19 +27,6 @@ const spec = tinySpec({
       },
     },
   ],
-  evaluation: {
-    attacks: ['l2pgd', 'noise'],
-    objectives: ['rkl'],
-    eps: [0.5, 1],
-    nTest: 20,
-    steps: 3,
-    mcSamples: 2,
-    evalSamples: 16,
-    coverageSamples: 50,
-    coverageLevels: 10,
-    attackBatchSize: 20,
-    tradeoffEps: 1,
-  },
 });
 
 before(async () => {

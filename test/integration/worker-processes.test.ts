@@ -2,21 +2,15 @@
 // run a sweep while one of them is SIGKILLed; the supervisor restarts it, the sweep completes, and a
 // SIGTERM to the supervisor stops every child.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { submitSweep, waitForSweep } from '../../cli/sweep-client.js';
 import { sweepIdOf } from '../../sweeps/expand.js';
-import { robustsbi, sharedStackEnv } from './harness.js';
+import { robustsbi, sharedStackEnv, spawnRobustsbi } from './harness.js';
 import { openSweepTestContext, tinySpec, until, type SweepTestContext } from './sweep-harness.js';
-
-const cliMain = (() => {
-  const js = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
-  return existsSync(js) ? js : fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
-})();
 
 let ctx: SweepTestContext;
 let supervisor: ChildProcess | undefined;
@@ -45,20 +39,9 @@ test(
   { skip: availableParallelism() < 2 ? 'needs 2 cores for --processes 2' : false },
   async () => {
     let out = '';
-    supervisor = spawn(
-      process.execPath,
-      [
-        ...process.execArgv.filter((a) => !a.startsWith('--test')),
-        cliMain,
-        'worker',
-        '--queue',
-        'cpu',
-        '--processes',
-        '2',
-        '--queue-prefix',
-        ctx.queuePrefix,
-      ],
-      { env: sharedStackEnv(), stdio: ['ignore', 'ignore', 'pipe'] },
+    supervisor = spawnRobustsbi(
+      ['worker', '--queue', 'cpu', '--processes', '2', '--queue-prefix', ctx.queuePrefix],
+      sharedStackEnv(),
     );
     supervisor.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) =>

@@ -3,28 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { compareLine, durationSeconds, human, reportPlan } from '../../../cli/sweep-plan.js';
-import {
-  attackRateKey,
-  metricRateKey,
-  missingRates,
-  planActivities,
-  trainRateKey,
-  type Rates,
-} from '../../../sweeps/plan.js';
-import type { SweepSpec } from '../../../sweeps/types.js';
 import { parseSweepSpec } from '../../../sweeps/validate.js';
-import { exampleSpecs } from '../sweeps/fixtures.js';
-
-function ratesFor(spec: SweepSpec, s: number): Rates {
-  const m = missingRates(planActivities(spec), { simulate: {}, train: {}, attack: {}, metric: {} });
-  const r: Rates = { simulate: {}, train: {}, attack: {}, metric: {} };
-  for (const t of m.simulate) r.simulate[t] = s;
-  for (const u of m.train) r.train[trainRateKey(u)] = s;
-  for (const { unit, objective } of m.attack) r.attack[attackRateKey(unit, objective)] = s;
-  for (const { unit, objective } of m.metric)
-    r.metric[metricRateKey(unit, objective)] = { kl: s, coverage: s };
-  return r;
-}
+import { exampleSpecs, flatRates } from '../sweeps/fixtures.js';
 
 test('durations and human figures', () => {
   assert.equal(durationSeconds('10 minutes'), 600);
@@ -38,7 +18,7 @@ test('durations and human figures', () => {
 
 test('the demo plan: four steps, a breakdown, the totals, no warning at small rates', () => {
   const spec = parseSweepSpec(exampleSpecs().get('demo.json')!);
-  const r = reportPlan(spec, ratesFor(spec, 1e-5), { processes: 2 });
+  const r = reportPlan(spec, flatRates(spec, 1e-5), { processes: 2 });
   const text = r.lines.join('\n');
   assert.match(text, /^sweep plan "demo": 4 trials in 4 workflows \(pack 1\)/);
   for (const step of ['simulate-train', 'train', 'simulate-test', 'evaluate'])
@@ -51,7 +31,7 @@ test('the demo plan: four steps, a breakdown, the totals, no warning at small ra
 
 test('work beyond its timeout and rates that could not be measured are warned about', () => {
   const spec = parseSweepSpec(exampleSpecs().get('demo.json')!);
-  const r = reportPlan(spec, ratesFor(spec, 3), {
+  const r = reportPlan(spec, flatRates(spec, 3), {
     processes: 1,
     failed: [{ what: 'train gaussian_linear nsf fim batch 512', error: 'out of memory' }],
   });
@@ -69,7 +49,7 @@ test('work beyond its timeout and rates that could not be measured are warned ab
 
 test('sweep status: the estimate for the completed trials against their stored timings', () => {
   const spec = parseSweepSpec(exampleSpecs().get('demo.json')!);
-  const r = reportPlan(spec, ratesFor(spec, 1e-5), { processes: 2 });
+  const r = reportPlan(spec, flatRates(spec, 1e-5), { processes: 2 });
   const line = compareLine(r, {
     trials: 4,
     completed: 2,

@@ -3,6 +3,15 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  attackRateKey,
+  metricRateKey,
+  missingRates,
+  planActivities,
+  trainRateKey,
+  type Rates,
+} from '../../../sweeps/plan.js';
+import type { SweepSpec } from '../../../sweeps/types.js';
 
 function findRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -41,4 +50,16 @@ export function baseSpec(): Record<string, unknown> {
     training: { maxEpochs: 20 },
     evaluation: { eps: [0.5, 1, 2], nTest: 100 },
   };
+}
+
+/** Every rate the plan of `spec` needs, each set to `s` seconds. */
+export function flatRates(spec: SweepSpec, s: number): Rates {
+  const m = missingRates(planActivities(spec), { simulate: {}, train: {}, attack: {}, metric: {} });
+  const r: Rates = { simulate: {}, train: {}, attack: {}, metric: {} };
+  for (const t of m.simulate) r.simulate[t] = s;
+  for (const u of m.train) r.train[trainRateKey(u)] = s;
+  for (const { unit, objective } of m.attack) r.attack[attackRateKey(unit, objective)] = s;
+  for (const { unit, objective } of m.metric)
+    r.metric[metricRateKey(unit, objective)] = { kl: s, coverage: s };
+  return r;
 }

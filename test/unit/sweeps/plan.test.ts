@@ -8,29 +8,12 @@ import {
   evaluateSeconds,
   missingRates,
   planActivities,
-  trainRateKey,
-  attackRateKey,
-  metricRateKey,
-  type Rates,
 } from '../../../sweeps/plan.js';
 import { parseSweepSpec, validateSweepSpec } from '../../../sweeps/validate.js';
-import { exampleSpecs } from './fixtures.js';
+import { exampleSpecs, flatRates } from './fixtures.js';
 
 const demo = () => parseSweepSpec(exampleSpecs().get('demo.json')!);
 const paper = () => parseSweepSpec(exampleSpecs().get('paper-gaussian_linear.json')!);
-
-/** Every rate the plan needs, set to `s`. */
-function flatRates(spec = demo(), s = 1e-3): Rates {
-  const plan = planActivities(spec);
-  const m = missingRates(plan, { simulate: {}, train: {}, attack: {}, metric: {} });
-  const r: Rates = { simulate: {}, train: {}, attack: {}, metric: {} };
-  for (const t of m.simulate) r.simulate[t] = s;
-  for (const u of m.train) r.train[trainRateKey(u)] = s;
-  for (const { unit, objective } of m.attack) r.attack[attackRateKey(unit, objective)] = s;
-  for (const { unit, objective } of m.metric)
-    r.metric[metricRateKey(unit, objective)] = { kl: s, coverage: s };
-  return r;
-}
 
 describe('planActivities', () => {
   test('the demo: 4 trials, one activity per step and trial, the work counted once per distinct set', () => {
@@ -109,7 +92,7 @@ describe('planActivities', () => {
     assert.equal(p.steps.evaluate.activities, 4 + 4 * 2 * 3 * 4);
     assert.ok(p.steps.evaluate.units.every((u) => u.unit.shards === 4));
     // One shard activity holds a quarter of one (attack, eps); a block a third of the set.
-    const rates = flatRates(spec);
+    const rates = flatRates(spec, 1e-3);
     const est = estimatePlan(p, rates, { processes: 1, concurrency: 2 });
     const ev = est.steps.find((s) => s.step === 'evaluate')!;
     const l2 = p.steps.evaluate.units.find((u) => u.unit.attack === 'l2pgd')!.unit;
@@ -149,7 +132,7 @@ describe('estimatePlan', () => {
 
   test('more processes divide the wall time, never below one trial chain; early stopping scales training', () => {
     const spec = demo();
-    const rates = flatRates(spec);
+    const rates = flatRates(spec, 1e-3);
     const p = planActivities(spec);
     const one = estimatePlan(p, rates, { processes: 1, concurrency: 2 });
     const two = estimatePlan(p, rates, { processes: 2, concurrency: 2 });
@@ -181,6 +164,6 @@ describe('estimatePlan', () => {
       },
     );
     assert.ok(Number.isNaN(est.cpuSeconds));
-    assert.equal(missingRates(p, flatRates(spec)).train.length, 0);
+    assert.equal(missingRates(p, flatRates(spec, 1e-3)).train.length, 0);
   });
 });
