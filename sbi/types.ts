@@ -141,6 +141,19 @@ export interface FusedPass {
    * norm of the sum.
    */
   addProbeGradientEma(coef: Float32Array): number;
+  /**
+   * The exact FIM trace (fim-trace.ts) on the batch's first `count` rows, from base noise
+   * [mcSamples * count, thetaDim] (row m * count + b: sample m of row b, as rsample draws it): folds
+   * the weight gradient of beta * mean over finite rows of mean_m |d log q(theta_mb | x_b) / dx|^2,
+   * theta_mb reparameterized, into the plan's EMA and adds the bias-corrected EMA to the step's
+   * gradient. Returns the squared norm of the sum. Only where the plan asked for it (exactFim).
+   */
+  addFimTraceGradientEma?(
+    count: number,
+    mcSamples: number,
+    beta: number,
+    noise: Float32Array,
+  ): number;
 }
 
 /**
@@ -150,6 +163,8 @@ export interface FusedPass {
 export interface FusedPlan {
   /** Probe rows needed beside a batch of maxBatch rows; absent: none. */
   probeRows?(maxBatch: number): number;
+  /** Whether addGradients calls FusedPass.addFimTraceGradientEma (the trainer then keeps its buffers). */
+  readonly exactFim?: boolean;
   /** Whether prepareBatch calls FusedPass.inputGradient. */
   readonly usesInputGradient?: boolean;
   /** The gradient EMA that addProbeGradientEma keeps; the trainer loads and stores it with the weights. */

@@ -10,7 +10,14 @@
 import { tf } from '../backend.js';
 import type { DefenseContext, TrainingDefense } from '../npe.js';
 import { where } from '../ops.js';
-import type { DensityEstimator, RandomStream } from '../types.js';
+import type {
+  DensityEstimator,
+  FusedPass,
+  FusedPlan,
+  FusedStepContext,
+  HostEma,
+  RandomStream,
+} from '../types.js';
 import { GradientEma, RABI_EMA_DECAY, type EmaState } from './ema.js';
 
 /** RABI's config/defense/fisher_trace.yaml: beta 0.05, ema_mc_samples 5, ema_decay 0.85. */
@@ -180,5 +187,43 @@ export class FimTraceDefense extends EmaRegularizerDefense {
       beta: this.beta,
       mcSamples: this.mcSamples,
     });
+  }
+
+  fusedPlan(): FusedPlan {
+    return new FusedFimTrace(this, this.ema);
+  }
+}
+
+/**
+ * FimTraceDefense.extraGrads in a fused trainer: the same base noise drawn from the same stream
+ * (rsample's [M * m, thetaDim] normals for the batch's first m rows), handed to the trainer's exact
+ * FIM passes, whose weight gradient goes through the EMA into the step's gradient.
+ */
+class FusedFimTrace implements FusedPlan {
+  readonly exactFim = true;
+
+  constructor(
+    private readonly o: Pick<FimTraceDefense, 'beta' | 'mcSamples' | 'batchFraction'>,
+    readonly ema: HostEma,
+  ) {}
+
+  private rows(n: number): number {
+    return Math.max(1, Math.ceil(this.o.batchFraction * n));
+  }
+
+  probeRows(maxBatch: number): number {
+    return this.o.mcSamples * this.rows(maxBatch);
+  }
+
+  addGradients(pass: FusedPass, n: number, ctx: FusedStepContext): number | null {
+    const { beta, mcSamples } = this.o;
+    // beta = 0 adds exactly nothing (extraGrads skips it too, EMA included).
+    if (beta === 0) return null;
+    if (!pass.addFimTraceGradientEma)
+      throw new Error('fim: the fused trainer has no exact FIM passes.');
+    const m = this.rows(n);
+    const noise = new Float32Array(mcSamples * m * pass.thetaDim);
+    ctx.rng.fillNormal(noise);
+    return pass.addFimTraceGradientEma(m, mcSamples, beta, noise);
   }
 }

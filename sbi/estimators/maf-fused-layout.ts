@@ -7,7 +7,7 @@
 // 35 to 45 % of the hidden products' work (blockTables).
 import { tf } from '../backend.js';
 import type { AdamHostState } from '../types.js';
-import type { MafKernels } from '../wasm/maf-kernels.js';
+import type { MadeTiles, MafKernels } from '../wasm/maf-kernels.js';
 import type { MadeParts } from './made.js';
 
 export const pad = (n: number, k: number): number => Math.ceil(n / k) * k;
@@ -81,6 +81,8 @@ export interface FusedMafShape {
   mades: {
     parts: MadeParts;
     masks: { input: Float32Array; hidden: Float32Array[]; output: Float32Array };
+    /** The transform's variable order (made.ts' MadeSpec.order). */
+    order: number[];
   }[];
   /** Training rows held, and the largest batch. */
   n: number;
@@ -89,6 +91,44 @@ export interface FusedMafShape {
   probeRows: number;
   inputGradient: boolean;
   gradientEma: boolean;
+  /** Whether the exact FIM regularizer's passes run (their buffers: FimBuffers, for probeRows rows). */
+  exactFim?: boolean;
+  logScaleMin: number;
+  logScaleMax: number;
+}
+
+/**
+ * What the exact FIM regularizer (maf-fused-fim.ts) keeps per MADE between its passes, for the
+ * probe rows: the score's adjoints (vbar: of the transform's output; obar, a2bar, a1bar: of its
+ * MADE's output and hidden pre-activations), the tangents in the direction of the score (ydot of
+ * the input, h1dot, h2dot, ldot of the clipped log-scale, p = (ydot - mudot) e).
+ */
+export interface FimMadeBuffers {
+  vbar: number;
+  obar: number;
+  a2bar: number;
+  a1bar: number;
+  ydot: number;
+  h1dot: number;
+  h2dot: number;
+  ldot: number;
+  p: number;
+}
+
+/** FimMadeBuffers per MADE, and the per-MADE scratch of the back-substitution. */
+export interface FimBuffers {
+  mades: FimMadeBuffers[];
+  /** The tangent direction in the conditioner input, [rows, Cp]. */
+  xdot: number;
+  odot: number;
+  lam: number;
+  rcot: number;
+  w: number;
+  chat: number;
+  a2hat: number;
+  a1hat: number;
+  /** The last transform's output tangent (unused beyond it). */
+  vdot: number;
 }
 
 /**
@@ -139,6 +179,9 @@ export class FusedMafMemory {
   readonly dH: number[];
   /** Transposed weights for the backward products. */
   readonly wT: number;
+  /** Per MADE, its incremental-pass view (two hidden layers only; else empty). */
+  readonly tiles: MadeTiles[] = [];
+  readonly fim: FimBuffers | null = null;
   private next: number;
 
   constructor(
@@ -242,6 +285,67 @@ export class FusedMafMemory {
       z: this.alloc(B * this.Dn),
       e: this.alloc(B * this.Dn),
     }));
+    // The incremental passes' tables (order, first unit of each degree) and scratch.
+    const tileInts: [number, Int32Array][] = [];
+    if (L === 2) {
+      const starts = sorted.map((deg) =>
+        Int32Array.from({ length: D + 1 }, (_, d) => deg.filter((g) => g < d).length),
+      );
+      const scratch = this.alloc(k.tileScratchFloats(D, H[0]!, H[1]!, this.Op));
+      const start1 = this.alloc(D + 1);
+      const start2 = this.alloc(D + 1);
+      tileInts.push([start1, starts[0]!], [start2, starts[1]!]);
+      spec.mades.forEach(({ order }, t) => {
+        const at = this.alloc(D);
+        tileInts.push([at, Int32Array.from(order)]);
+        const p = partial[t]!;
+        this.tiles.push({
+          D,
+          ldD: this.Dn,
+          ldH1: Hp[0]!,
+          ldH2: Hp[1]!,
+          ldO: this.Op,
+          W1: this.params + p.thetaW.offset,
+          W2: this.params + p.hiddenW[0]!.offset,
+          b2: this.params + p.hiddenB[0]!.offset,
+          W3: this.params + p.outW.offset,
+          b3: this.params + p.outB.offset,
+          order: at,
+          start1,
+          start2,
+          sMin: spec.logScaleMin,
+          sMax: spec.logScaleMax,
+          scratch,
+        });
+      });
+    }
+    if (spec.exactFim) {
+      if (L !== 2) throw new Error('FusedMafMemory: the exact FIM passes need two hidden layers.');
+      const R = B;
+      const rows = (floats: number): number => this.alloc(R * floats);
+      this.fim = {
+        mades: spec.mades.map(() => ({
+          vbar: rows(this.Dn),
+          obar: rows(this.Op),
+          a2bar: rows(Hp[1]!),
+          a1bar: rows(Hp[0]!),
+          ydot: rows(this.Dn),
+          h1dot: rows(Hp[0]!),
+          h2dot: rows(Hp[1]!),
+          ldot: rows(this.Dn),
+          p: rows(this.Dn),
+        })),
+        xdot: rows(this.Cp),
+        odot: rows(this.Op),
+        lam: rows(this.Dn),
+        rcot: rows(this.Dn),
+        w: rows(this.Dn),
+        chat: rows(this.Op),
+        a2hat: rows(Hp[1]!),
+        a1hat: rows(Hp[0]!),
+        vdot: rows(this.Dn),
+      };
+    }
     const tableInts: Int32Array[] = [];
     for (let l = 1; l < L; l++) {
       const t = blockTables(sorted[l - 1]!, sorted[l]!, Hp[l - 1]!, Hp[l]!);
@@ -262,6 +366,7 @@ export class FusedMafMemory {
       i32.set(tableInts[3 * l + 1]!, t.bwdKFrom / 4);
       i32.set(tableInts[3 * l + 2]!, t.gradJFrom / 4);
     });
+    for (const [at, ints] of tileInts) i32.set(ints, at / 4);
     const f32 = this.f32();
     for (const s of this.slots) {
       const o = (this.mask + s.offset) / 4;

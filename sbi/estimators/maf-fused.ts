@@ -18,14 +18,13 @@ import type {
 } from '../types.js';
 import { MafKernels } from '../wasm/maf-kernels.js';
 import { LOG_2PI } from './base.js';
+import { FusedMafFim } from './maf-fused-fim.js';
 import { FusedMafMemory, pad, type FusedMafShape } from './maf-fused-layout.js';
 
 export interface FusedMafSpec extends Omit<
   FusedMafShape,
-  'n' | 'probeRows' | 'inputGradient' | 'gradientEma'
+  'n' | 'probeRows' | 'inputGradient' | 'gradientEma' | 'exactFim'
 > {
-  logScaleMin: number;
-  logScaleMax: number;
   /** sum log thetaStd: the density's constant from z-scoring theta. */
   thetaLogScale: number;
   /** Raw rows -> z-scored theta [n, thetaDim] and conditioner input [n, ctxDim], as the model does. */
@@ -60,6 +59,8 @@ export class FusedMafTrainer implements FusedTrainer, FusedPass {
   private readonly plan: FusedPlan | undefined;
   /** Steps folded into the plan's gradient EMA. */
   private emaT = 0;
+  /** The exact FIM regularizer's passes, where the plan asks for them. */
+  private readonly fim: FusedMafFim | null;
   readonly thetaDim: number;
   readonly xDim: number;
   readonly xMean: readonly number[];
@@ -72,9 +73,13 @@ export class FusedMafTrainer implements FusedTrainer, FusedPass {
     this.mem = new FusedMafMemory(this.k, {
       ...spec,
       probeRows: spec.plan?.probeRows?.(spec.maxBatch) ?? 0,
-      inputGradient: spec.plan?.usesInputGradient === true,
+      inputGradient: spec.plan?.usesInputGradient === true || spec.plan?.exactFim === true,
       gradientEma: spec.plan?.ema !== undefined,
+      exactFim: spec.plan?.exactFim === true,
     });
+    this.fim = this.mem.fim
+      ? new FusedMafFim(this.k, this.mem, spec.logScaleMin, spec.logScaleMax)
+      : null;
     this.thetaDim = spec.thetaDim;
     this.xDim = spec.ctxDim;
     this.xMean = [...spec.xMean];
@@ -452,11 +457,69 @@ export class FusedMafTrainer implements FusedTrainer, FusedPass {
 
   addProbeGradientEma(coef: Float32Array): number {
     const { k, mem } = this;
-    const ema = this.plan?.ema;
-    if (!ema) throw new Error('FusedMafTrainer: the plan keeps no gradient EMA.');
     const count = coef.length;
     new Float32Array(k.memory.buffer, mem.coef, count).set(coef);
     this.backward(count, mem.regU, mem.regX, mem.grads2);
+    return this.foldGradientEma();
+  }
+
+  addFimTraceGradientEma(
+    count: number,
+    mcSamples: number,
+    beta: number,
+    noise: Float32Array,
+  ): number {
+    const { k, mem } = this;
+    const fim = this.fim;
+    if (!fim) throw new Error('FusedMafTrainer: the plan did not ask for the exact FIM passes.');
+    const { D, C, Dn, Cp } = mem;
+    const R = count * mcSamples;
+    if (noise.length !== R * D)
+      throw new RangeError(`FusedMafTrainer: ${noise.length} noise values for ${R} rows of ${D}.`);
+    // Row m * count + b: sample m of batch row b (as squaredScores tiles x).
+    const f32 = mem.f32();
+    const base = mem.layouts[mem.layouts.length - 1]!.z / 4;
+    const batchX = mem.batchX / 4;
+    for (let r = 0; r < R; r++) {
+      f32.set(noise.subarray(r * D, (r + 1) * D), base + r * Dn);
+      const b = r % count;
+      f32.copyWithin(mem.regX / 4 + r * Cp, batchX + b * Cp, batchX + (b + 1) * Cp);
+    }
+    fim.sample(R);
+    fim.scoreBackward(R);
+    // |t_raw|^2 per row (t_raw = d nll / dx = t_z / xStd), its mean over the samples per x, and
+    // RABI's drop of non-finite traces.
+    const t = new Float32Array(k.memory.buffer, mem.dX, R * Cp);
+    const trace = new Float64Array(count);
+    for (let r = 0; r < R; r++) {
+      let sq = 0;
+      for (let j = 0; j < C; j++) sq += (t[r * Cp + j]! / this.xStd[j]!) ** 2;
+      trace[r % count] += sq / mcSamples;
+    }
+    let kept = 0;
+    for (const v of trace) if (Number.isFinite(v)) kept++;
+    const w = beta / (Math.max(kept, 1) * mcSamples);
+    const xdot = fim.xdotRows(R);
+    for (let r = 0; r < R; r++) {
+      if (!Number.isFinite(trace[r % count]!)) {
+        fim.clearRow(r);
+        continue;
+      }
+      // grad_phi |t_raw|^2 = grad_phi (2 t_raw . t_raw), the first factor frozen: in x_z units the
+      // direction 2 t_z / xStd^2.
+      for (let j = 0; j < C; j++) xdot[r * Cp + j] = (2 * w * t[r * Cp + j]!) / this.xStd[j]! ** 2;
+    }
+    fim.tangent(R);
+    fim.secondOrder(R, mem.grads2);
+    k.maskAndNormSq(mem.grads2, mem.mask, mem.total);
+    return this.foldGradientEma();
+  }
+
+  /** mem.grads2 into the plan's EMA; the bias-corrected EMA added to the step's gradient. */
+  private foldGradientEma(): number {
+    const { k, mem } = this;
+    const ema = this.plan?.ema;
+    if (!ema) throw new Error('FusedMafTrainer: the plan keeps no gradient EMA.');
     const keepOld = 1 - ema.decay;
     this.emaT += 1;
     k.emaUpdate(mem.ema, mem.grads2, mem.total, ema.decay, keepOld);
@@ -505,9 +568,17 @@ export class FusedMafTrainer implements FusedTrainer, FusedPass {
     return total / n + this.constant;
   }
 
-  /** Loss and gradients (per variable, in the variables' own shapes; masked entries 0) for tests. */
-  gradients(rows: ArrayLike<number>, vars: tf.Variable[]): { loss: number; grads: Float32Array[] } {
-    const { loss } = this.lossAndGrads(rows, undefined);
+  /**
+   * Loss and gradients (per variable, in the variables' own shapes; masked entries 0) for tests;
+   * with ctx, the plan's regularizer gradient (after its EMA) is added as a step would add it.
+   */
+  gradients(
+    rows: ArrayLike<number>,
+    vars: tf.Variable[],
+    ctx?: FusedStepContext,
+  ): { loss: number; grads: Float32Array[] } {
+    const { loss } = this.lossAndGrads(rows, ctx);
+    if (ctx) this.plan?.addGradients?.(this, rows.length, ctx);
     const mem = this.mem;
     const f32 = mem.f32();
     const grads = vars.map((v) => new Float32Array(v.size));

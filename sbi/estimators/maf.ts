@@ -92,6 +92,8 @@ export class Maf extends AutoregressiveFlow {
   ): FusedTrainer | null {
     if ((this.config.embedding ?? 'identity') !== 'identity') return null;
     const cfg = this.config as MafConfig;
+    // The incremental sampler's kernels are written for two hidden layers (RABI's [100, 100]).
+    if (plan?.exactFim && cfg.hidden.length !== 2) return null;
     return new FusedMafTrainer({
       thetaDim: this.thetaDim,
       ctxDim: this.xDim,
@@ -103,7 +105,11 @@ export class Maf extends AutoregressiveFlow {
       xMean: [...this.zscore.xMean],
       xStd: [...this.zscore.xStd],
       ...(plan ? { plan } : {}),
-      mades: this.mades.map((made) => ({ parts: made.parts(), masks: madeMasks(made.spec) })),
+      mades: this.mades.map((made) => ({
+        parts: made.parts(),
+        masks: madeMasks(made.spec),
+        order: made.spec.order,
+      })),
       // Through the model's own tfjs ops, so the fused step sees exactly what logProb sees.
       normalize: (th, xs, rows) => {
         const [u, xz] = tf.tidy(() => [

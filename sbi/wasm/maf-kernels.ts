@@ -34,6 +34,12 @@ interface Exports {
   addDividedNormSq(g: number, m: number, n: number, div: number): number;
   maskAndNormSq(g: number, mask: number, n: number): number;
   adam(...args: number[]): void;
+  tileScratchFloats(D: number, H1: number, H2: number, Op: number): number;
+  madeInvert(...args: number[]): void;
+  madeBackSubst(...args: number[]): void;
+  affineTangent(...args: number[]): void;
+  axpby(a: number, sa: number, b: number, sb: number, c: number, n: number): void;
+  mulScaled(a: number, b: number, s: number, c: number, n: number): void;
 }
 
 let compiled: { module: object; fma: boolean } | undefined;
@@ -99,6 +105,31 @@ export interface AffineArgs {
 }
 
 const flag = (b: boolean | undefined): number => (b ? 1 : 0);
+
+/**
+ * One affine MADE with exactly two hidden layers, as the incremental passes (madeInvert,
+ * madeBackSubst) read it: weights at their addresses with their leading dimensions, and the int32
+ * tables order (D) and start1, start2 (D + 1) at theirs.
+ */
+export interface MadeTiles {
+  D: number;
+  ldD: number;
+  ldH1: number;
+  ldH2: number;
+  ldO: number;
+  W1: number;
+  W2: number;
+  b2: number;
+  W3: number;
+  b3: number;
+  order: number;
+  start1: number;
+  start2: number;
+  sMin: number;
+  sMax: number;
+  /** tileScratchFloats floats of scratch. */
+  scratch: number;
+}
 
 /** One instance of the kernels (its own memory, so concurrent trainers never share buffers). */
 export class MafKernels {
@@ -260,5 +291,150 @@ export class MafKernels {
       a.sqrtBc2,
       a.epsilon,
     );
+  }
+
+  /** Scratch floats that madeInvert and madeBackSubst need. */
+  tileScratchFloats(D: number, H1: number, H2: number, Op: number): number {
+    return this.x.tileScratchFloats(D, H1, H2, Op);
+  }
+
+  /**
+   * Inverts the MADE transform for rows [0, n): its input y from its output z, leaving e, h1, h2
+   * and out as a density pass at y would (h1 holds x W_ctx + b1 on entry); logDet gains -sum s_c.
+   */
+  madeInvert(
+    m: MadeTiles,
+    a: {
+      z: number;
+      y: number;
+      e: number;
+      h1: number;
+      h2: number;
+      out: number;
+      logDet: number;
+      accumulate: boolean;
+      n: number;
+    },
+  ): void {
+    this.x.madeInvert(
+      a.z,
+      a.y,
+      a.e,
+      a.h1,
+      a.h2,
+      a.out,
+      a.logDet,
+      +a.accumulate,
+      a.n,
+      m.D,
+      m.ldD,
+      m.ldH1,
+      m.ldH2,
+      m.ldO,
+      m.W1,
+      m.W2,
+      m.b2,
+      m.W3,
+      m.b3,
+      m.order,
+      m.start1,
+      m.start2,
+      m.sMin,
+      m.sMax,
+      m.scratch,
+    );
+  }
+
+  /** The back-substitution J^T w = lam + K^T chat through the MADE transform (maf-step.as.ts). */
+  madeBackSubst(
+    m: MadeTiles,
+    a: {
+      lam: number;
+      rcot: number;
+      v: number;
+      e: number;
+      h1: number;
+      h2: number;
+      out: number;
+      w: number;
+      chat: number;
+      a2hat: number;
+      a1hat: number;
+      n: number;
+    },
+  ): void {
+    this.x.madeBackSubst(
+      a.lam,
+      a.rcot,
+      a.v,
+      a.e,
+      a.h1,
+      a.h2,
+      a.out,
+      a.w,
+      a.chat,
+      a.a2hat,
+      a.a1hat,
+      a.n,
+      m.D,
+      m.ldD,
+      m.ldH1,
+      m.ldH2,
+      m.ldO,
+      m.W1,
+      m.W2,
+      m.W3,
+      m.order,
+      m.start1,
+      m.start2,
+      m.sMin,
+      m.sMax,
+      m.scratch,
+    );
+  }
+
+  /** ldot = c rdot, p = (ydot - mudot) e, vdot = p - v ldot (ydot 0: none). */
+  affineTangent(a: {
+    ydot: number;
+    odot: number;
+    out: number;
+    e: number;
+    v: number;
+    ldot: number;
+    p: number;
+    vdot: number;
+    n: number;
+    D: number;
+    ldD: number;
+    ldO: number;
+    sMin: number;
+    sMax: number;
+  }): void {
+    this.x.affineTangent(
+      a.ydot,
+      a.odot,
+      a.out,
+      a.e,
+      a.v,
+      a.ldot,
+      a.p,
+      a.vdot,
+      a.n,
+      a.D,
+      a.ldD,
+      a.ldO,
+      a.sMin,
+      a.sMax,
+    );
+  }
+
+  /** c = a sa + b sb over n floats. */
+  axpby(a: number, sa: number, b: number, sb: number, c: number, n: number): void {
+    this.x.axpby(a, sa, b, sb, c, n);
+  }
+
+  /** c = a b s over n floats. */
+  mulScaled(a: number, b: number, s: number, c: number, n: number): void {
+    this.x.mulScaled(a, b, s, c, n);
   }
 }

@@ -370,3 +370,527 @@ export function adam(
     store<f32>(p + o, <f32>pk);
   }
 }
+
+// ---- The incremental MADE passes of the exact FIM regularizer and the attacks ----
+//
+// Sampling a MAF inverts each transform one coordinate at a time. With the hidden units sorted by
+// degree, coordinate p of the order needs only the units of degree <= p, and those are final once
+// coordinates < p are known, so one inversion costs one masked forward pass (not D of them), and its
+// reverse (the back-substitution below) one masked backward pass. Both work on tiles of 8 rows held
+// feature-major (one feature of the 8 rows in two v128), vectorized over rows, because the work
+// per coordinate is a block of ~10 units against a prefix of the inputs: too narrow to vectorize over
+// units. Both kernels read the tile's rows from, and write them back to, the row-major buffers the
+// products (gemm) use. Exactly two hidden layers; the MADE's tables:
+//   order[p]      the theta coordinate at position p of the transform's order (i32, D);
+//   start1[d], start2[d]   the first stored unit of degree d in hidden layer 1 and 2, d = 0..D
+//                          (start[D] = the layer's width; i32, D + 1).
+
+const TILE = 8;
+
+/** Row-major rows [r0, r0 + nr) of `cols` floats at src (ld apart) into tile t[col][8] (rest 0). */
+function tileIn(src: usize, ld: i32, r0: i32, nr: i32, cols: i32, t: usize): void {
+  memory.fill(t, 0, (<usize>(cols * TILE)) << 2);
+  for (let r = 0; r < nr; r++) {
+    const s = src + ((<usize>(r0 + r) * ld) << 2);
+    const d = t + ((<usize>r) << 2);
+    for (let j = 0; j < cols; j++)
+      store<f32>(d + ((<usize>(j * TILE)) << 2), load<f32>(s + ((<usize>j) << 2)));
+  }
+}
+
+/** Tile t[col][8] back into row-major rows [r0, r0 + nr), columns [c0, c1). */
+function tileOut(t: usize, dst: usize, ld: i32, r0: i32, nr: i32, c0: i32, c1: i32): void {
+  for (let r = 0; r < nr; r++) {
+    const d = dst + ((<usize>(r0 + r) * ld) << 2);
+    const s = t + ((<usize>r) << 2);
+    for (let j = c0; j < c1; j++)
+      store<f32>(d + ((<usize>j) << 2), load<f32>(s + ((<usize>(j * TILE)) << 2)));
+  }
+}
+
+function at(t: usize, j: i32): usize {
+  return t + ((<usize>(j * TILE)) << 2);
+}
+
+function i32at(p: usize, i: i32): i32 {
+  return load<i32>(p + ((<usize>i) << 2));
+}
+
+/**
+ * For units [j0, j1) of a tile: t[j] = act(init[j] + sum_{k in [k0, k1)} W[k, j] a[k]), where the
+ * inputs are tile features f = k (kIdx 0) or f = kIdx[k] (a gather through an i32 table), the
+ * weight of input f is W row f at w + 4 ld f, init is the tile's own t[j] (initFromT) or bias[j] (0: none), and act is
+ * ReLU if relu. Four units per pass over the inputs: two activation loads and four weight splats per
+ * eight multiply-adds, as gemm.
+ */
+function tileLinear(
+  t: usize,
+  j0: i32,
+  j1: i32,
+  a: usize,
+  k0: i32,
+  k1: i32,
+  kIdx: usize,
+  w: usize,
+  ld: i32,
+  initFromT: i32,
+  bias: usize,
+  relu: i32,
+): void {
+  const zero = f32x4.splat(0);
+  const row = (<usize>ld) << 2;
+  let j = j0;
+  for (; j + 4 <= j1; j += 4) {
+    let x0 = zero,
+      x1 = zero,
+      y0 = zero,
+      y1 = zero,
+      u0 = zero,
+      u1 = zero,
+      v0 = zero,
+      v1 = zero;
+    if (initFromT) {
+      x0 = v128.load(at(t, j));
+      x1 = v128.load(at(t, j), 16);
+      y0 = v128.load(at(t, j + 1));
+      y1 = v128.load(at(t, j + 1), 16);
+      u0 = v128.load(at(t, j + 2));
+      u1 = v128.load(at(t, j + 2), 16);
+      v0 = v128.load(at(t, j + 3));
+      v1 = v128.load(at(t, j + 3), 16);
+    } else if (bias) {
+      x0 = x1 = v128.load32_splat(bias + ((<usize>j) << 2));
+      y0 = y1 = v128.load32_splat(bias + ((<usize>(j + 1)) << 2));
+      u0 = u1 = v128.load32_splat(bias + ((<usize>(j + 2)) << 2));
+      v0 = v1 = v128.load32_splat(bias + ((<usize>(j + 3)) << 2));
+    }
+    for (let k = k0; k < k1; k++) {
+      const f = kIdx ? i32at(kIdx, k) : k;
+      const ap = at(a, f);
+      const a0 = v128.load(ap);
+      const a1 = v128.load(ap, 16);
+      const wp = w + <usize>f * row + ((<usize>j) << 2);
+      let s = v128.load32_splat(wp);
+      x0 = madd(s, a0, x0);
+      x1 = madd(s, a1, x1);
+      s = v128.load32_splat(wp + 4);
+      y0 = madd(s, a0, y0);
+      y1 = madd(s, a1, y1);
+      s = v128.load32_splat(wp + 8);
+      u0 = madd(s, a0, u0);
+      u1 = madd(s, a1, u1);
+      s = v128.load32_splat(wp + 12);
+      v0 = madd(s, a0, v0);
+      v1 = madd(s, a1, v1);
+    }
+    if (relu) {
+      x0 = f32x4.max(x0, zero);
+      x1 = f32x4.max(x1, zero);
+      y0 = f32x4.max(y0, zero);
+      y1 = f32x4.max(y1, zero);
+      u0 = f32x4.max(u0, zero);
+      u1 = f32x4.max(u1, zero);
+      v0 = f32x4.max(v0, zero);
+      v1 = f32x4.max(v1, zero);
+    }
+    v128.store(at(t, j), x0);
+    v128.store(at(t, j), x1, 16);
+    v128.store(at(t, j + 1), y0);
+    v128.store(at(t, j + 1), y1, 16);
+    v128.store(at(t, j + 2), u0);
+    v128.store(at(t, j + 2), u1, 16);
+    v128.store(at(t, j + 3), v0);
+    v128.store(at(t, j + 3), v1, 16);
+  }
+  for (; j < j1; j++) {
+    let x0 = zero,
+      x1 = zero;
+    if (initFromT) {
+      x0 = v128.load(at(t, j));
+      x1 = v128.load(at(t, j), 16);
+    } else if (bias) {
+      x0 = x1 = v128.load32_splat(bias + ((<usize>j) << 2));
+    }
+    for (let k = k0; k < k1; k++) {
+      const f = kIdx ? i32at(kIdx, k) : k;
+      const s = v128.load32_splat(w + <usize>f * row + ((<usize>j) << 2));
+      x0 = madd(s, v128.load(at(a, f)), x0);
+      x1 = madd(s, v128.load(at(a, f), 16), x1);
+    }
+    if (relu) {
+      x0 = f32x4.max(x0, zero);
+      x1 = f32x4.max(x1, zero);
+    }
+    v128.store(at(t, j), x0);
+    v128.store(at(t, j), x1, 16);
+  }
+}
+
+/**
+ * The transposed product of tileLinear for units [j0, j1) of t: t[j] = m[j] > 0 ? sum_{k in [k0, k1)}
+ * W[j, kIdx(k)] g[kIdx(k)] : 0, W row j at w + 4 ld j, with m the ReLU outputs whose mask applies
+ * (0: no mask), kIdx an i32 table of g's features (0: k itself). Four units at a time.
+ */
+function tileLinearT(
+  t: usize,
+  j0: i32,
+  j1: i32,
+  g: usize,
+  k0: i32,
+  k1: i32,
+  kIdx: usize,
+  w: usize,
+  ld: i32,
+  m: usize,
+): void {
+  const zero = f32x4.splat(0);
+  const row = (<usize>ld) << 2;
+  let j = j0;
+  for (; j + 4 <= j1; j += 4) {
+    let x0 = zero,
+      x1 = zero,
+      y0 = zero,
+      y1 = zero,
+      u0 = zero,
+      u1 = zero,
+      v0 = zero,
+      v1 = zero;
+    const w0 = w + <usize>j * row;
+    for (let k = k0; k < k1; k++) {
+      const f = kIdx ? i32at(kIdx, k) : k;
+      const gp = at(g, f);
+      const g0 = v128.load(gp);
+      const g1 = v128.load(gp, 16);
+      const wp = w0 + ((<usize>f) << 2);
+      let s = v128.load32_splat(wp);
+      x0 = madd(s, g0, x0);
+      x1 = madd(s, g1, x1);
+      s = v128.load32_splat(wp + row);
+      y0 = madd(s, g0, y0);
+      y1 = madd(s, g1, y1);
+      s = v128.load32_splat(wp + 2 * row);
+      u0 = madd(s, g0, u0);
+      u1 = madd(s, g1, u1);
+      s = v128.load32_splat(wp + 3 * row);
+      v0 = madd(s, g0, v0);
+      v1 = madd(s, g1, v1);
+    }
+    if (m) {
+      x0 = v128.and(x0, f32x4.gt(v128.load(at(m, j)), zero));
+      x1 = v128.and(x1, f32x4.gt(v128.load(at(m, j), 16), zero));
+      y0 = v128.and(y0, f32x4.gt(v128.load(at(m, j + 1)), zero));
+      y1 = v128.and(y1, f32x4.gt(v128.load(at(m, j + 1), 16), zero));
+      u0 = v128.and(u0, f32x4.gt(v128.load(at(m, j + 2)), zero));
+      u1 = v128.and(u1, f32x4.gt(v128.load(at(m, j + 2), 16), zero));
+      v0 = v128.and(v0, f32x4.gt(v128.load(at(m, j + 3)), zero));
+      v1 = v128.and(v1, f32x4.gt(v128.load(at(m, j + 3), 16), zero));
+    }
+    v128.store(at(t, j), x0);
+    v128.store(at(t, j), x1, 16);
+    v128.store(at(t, j + 1), y0);
+    v128.store(at(t, j + 1), y1, 16);
+    v128.store(at(t, j + 2), u0);
+    v128.store(at(t, j + 2), u1, 16);
+    v128.store(at(t, j + 3), v0);
+    v128.store(at(t, j + 3), v1, 16);
+  }
+  for (; j < j1; j++) {
+    let x0 = zero,
+      x1 = zero;
+    const w0 = w + <usize>j * row;
+    for (let k = k0; k < k1; k++) {
+      const f = kIdx ? i32at(kIdx, k) : k;
+      const s = v128.load32_splat(w0 + ((<usize>f) << 2));
+      x0 = madd(s, v128.load(at(g, f)), x0);
+      x1 = madd(s, v128.load(at(g, f), 16), x1);
+    }
+    if (m) {
+      x0 = v128.and(x0, f32x4.gt(v128.load(at(m, j)), zero));
+      x1 = v128.and(x1, f32x4.gt(v128.load(at(m, j), 16), zero));
+    }
+    v128.store(at(t, j), x0);
+    v128.store(at(t, j), x1, 16);
+  }
+}
+
+/** Scratch floats madeInvert and madeBackSubst need for a MADE of widths H1, H2 and D outputs. */
+export function tileScratchFloats(D: i32, H1: i32, H2: i32, Op: i32): i32 {
+  return TILE * (8 * D + H1 + H2 + Op + 8 + H1 + H2 + Op);
+}
+
+/**
+ * Inverts one affine MADE transform for rows [0, n): given its output z (the next transform's input,
+ * or base noise), finds its input y with z = (y - mu(y)) exp(-clip(r(y))), and leaves every buffer as
+ * the density pass at y leaves it (h1, h2 ReLU'd, out = (mu, raw r), e = exp(-clip(r))), logDet
+ * (float per row) gaining -sum clip(r) (set, not added, unless accumulate). On entry h1 holds the
+ * context term x W_ctx + b1 of each row. W1 is the theta weight [D rows, ldH1], W2 [ldH1 rows, ldH2],
+ * W3 [ldH2 rows, ldO] (masked entries 0); b2, b3 biases; z, y, e rows ldD apart.
+ */
+export function madeInvert(
+  z: usize,
+  y: usize,
+  e: usize,
+  h1: usize,
+  h2: usize,
+  out: usize,
+  logDet: usize,
+  accumulate: i32,
+  n: i32,
+  D: i32,
+  ldD: i32,
+  ldH1: i32,
+  ldH2: i32,
+  ldO: i32,
+  W1: usize,
+  W2: usize,
+  b2: usize,
+  W3: usize,
+  b3: usize,
+  order: usize,
+  start1: usize,
+  start2: usize,
+  sMin: f32,
+  sMax: f32,
+  scratch: usize,
+): void {
+  const H1 = i32at(start1, D);
+  const H2 = i32at(start2, D);
+  const zT = scratch;
+  const yT = at(zT, D);
+  const eT = at(yT, D);
+  const ldT = at(eT, D);
+  const h1T = at(ldT, 1);
+  const h2T = at(h1T, H1);
+  const oT = at(h2T, H2);
+  for (let r0 = 0; r0 < n; r0 += TILE) {
+    const nr = min(TILE, n - r0);
+    tileIn(z, ldD, r0, nr, D, zT);
+    tileIn(h1, ldH1, r0, nr, H1, h1T);
+    memory.fill(yT, 0, (<usize>(D * TILE)) << 2);
+    memory.fill(ldT, 0, TILE << 2);
+    for (let p = 0; p < D; p++) {
+      const i = i32at(order, p);
+      // Layer-1 units of degree p see the coordinates at positions < p: now all known.
+      tileLinear(h1T, i32at(start1, p), i32at(start1, p + 1), yT, 0, p, order, W1, ldH1, 1, 0, 1);
+      tileLinear(
+        h2T,
+        i32at(start2, p),
+        i32at(start2, p + 1),
+        h1T,
+        0,
+        i32at(start1, p + 1),
+        0,
+        W2,
+        ldH2,
+        0,
+        b2,
+        1,
+      );
+      // Output p: mu and r of coordinate i from the layer-2 units of degree <= p.
+      tileLinear(oT, i, i + 1, h2T, 0, i32at(start2, p + 1), 0, W3, ldO, 0, b3, 0);
+      tileLinear(oT, D + i, D + i + 1, h2T, 0, i32at(start2, p + 1), 0, W3, ldO, 0, b3, 0);
+      for (let r = 0; r < TILE; r++) {
+        const o = (<usize>r) << 2;
+        const s = min(max(load<f32>(at(oT, D + i) + o), sMin), sMax);
+        store<f32>(at(eT, i) + o, Mathf.exp(-s));
+        store<f32>(
+          at(yT, i) + o,
+          load<f32>(at(zT, i) + o) * Mathf.exp(s) + load<f32>(at(oT, i) + o),
+        );
+        store<f32>(ldT + o, load<f32>(ldT + o) - s);
+      }
+    }
+    tileOut(yT, y, ldD, r0, nr, 0, D);
+    tileOut(eT, e, ldD, r0, nr, 0, D);
+    tileOut(h1T, h1, ldH1, r0, nr, 0, H1);
+    tileOut(h2T, h2, ldH2, r0, nr, 0, H2);
+    tileOut(oT, out, ldO, r0, nr, 0, 2 * D);
+    for (let r = 0; r < nr; r++) {
+      const p = logDet + ((<usize>(r0 + r)) << 2);
+      store<f32>(p, (accumulate ? load<f32>(p) : 0) + load<f32>(ldT + ((<usize>r) << 2)));
+    }
+  }
+}
+
+/**
+ * The back-substitution through one affine MADE transform at the rows a density pass (or madeInvert)
+ * left in e, h1, h2, out, with v its output z: solves, coordinate by coordinate from the last of the
+ * order, w_i = exp(l_i) (lam_i + [W1^T a1hat]_i) with the cotangent on the MADE's outputs
+ * chat = (w e, c (w v + rcot)) (c: the clip inactive), a2hat = m2 (W3 chat), a1hat = m1 (W2 a2hat)
+ * (m: ReLU masks). That is J^T w = lam + K^T chat for the transform's Jacobian J: the adjoint of
+ * its input through the sampler. Writes w, chat ([n, ldO]), a2hat, a1hat; every weight product of
+ * the adjoint then follows from chat, a2hat and a1hat as in a plain backward pass.
+ */
+export function madeBackSubst(
+  lam: usize,
+  rcot: usize,
+  v: usize,
+  e: usize,
+  h1: usize,
+  h2: usize,
+  out: usize,
+  w: usize,
+  chat: usize,
+  a2hat: usize,
+  a1hat: usize,
+  n: i32,
+  D: i32,
+  ldD: i32,
+  ldH1: i32,
+  ldH2: i32,
+  ldO: i32,
+  W1: usize,
+  W2: usize,
+  W3: usize,
+  order: usize,
+  start1: usize,
+  start2: usize,
+  sMin: f32,
+  sMax: f32,
+  scratch: usize,
+): void {
+  const H1 = i32at(start1, D);
+  const H2 = i32at(start2, D);
+  const lamT = scratch;
+  const rcT = at(lamT, D);
+  const vT = at(rcT, D);
+  const eT = at(vT, D);
+  const wT = at(eT, D);
+  const h1T = at(wT, D);
+  const h2T = at(h1T, H1);
+  const oT = at(h2T, H2);
+  const cT = at(oT, 2 * D);
+  const g2T = at(cT, 2 * D);
+  const g1T = at(g2T, H2);
+  // Output features of positions >= p, as (mu, r) column pairs: the table cols[2q], cols[2q + 1].
+  const cols = at(g1T, H1);
+  for (let q = 0; q < D; q++) {
+    const i = i32at(order, q);
+    store<i32>(cols + ((<usize>(2 * q)) << 2), i);
+    store<i32>(cols + ((<usize>(2 * q + 1)) << 2), D + i);
+  }
+  for (let r0 = 0; r0 < n; r0 += TILE) {
+    const nr = min(TILE, n - r0);
+    tileIn(lam, ldD, r0, nr, D, lamT);
+    tileIn(rcot, ldD, r0, nr, D, rcT);
+    tileIn(v, ldD, r0, nr, D, vT);
+    tileIn(e, ldD, r0, nr, D, eT);
+    tileIn(h1, ldH1, r0, nr, H1, h1T);
+    tileIn(h2, ldH2, r0, nr, H2, h2T);
+    tileIn(out, ldO, r0, nr, 2 * D, oT);
+    memory.fill(cT, 0, (<usize>(2 * D * TILE)) << 2);
+    for (let p = D - 1; p >= 0; p--) {
+      const i = i32at(order, p);
+      // lam_i + [W1^T a1hat]_i over the layer-1 units that see coordinate i (degree > p): final.
+      const from = i32at(start1, p + 1);
+      let acc0 = v128.load(at(lamT, i));
+      let acc1 = v128.load(at(lamT, i), 16);
+      const w1 = W1 + ((<usize>(i * ldH1)) << 2);
+      for (let j = from; j < H1; j++) {
+        const s = v128.load32_splat(w1 + ((<usize>j) << 2));
+        acc0 = madd(s, v128.load(at(g1T, j)), acc0);
+        acc1 = madd(s, v128.load(at(g1T, j), 16), acc1);
+      }
+      v128.store(at(wT, i), acc0);
+      v128.store(at(wT, i), acc1, 16);
+      for (let r = 0; r < TILE; r++) {
+        const o = (<usize>r) << 2;
+        const acc = load<f32>(at(wT, i) + o);
+        const ee = load<f32>(at(eT, i) + o);
+        const wi = acc / ee;
+        const rr = load<f32>(at(oT, D + i) + o);
+        const inside = rr >= sMin && rr <= sMax;
+        store<f32>(at(wT, i) + o, wi);
+        store<f32>(at(cT, i) + o, acc);
+        store<f32>(
+          at(cT, D + i) + o,
+          inside ? wi * load<f32>(at(vT, i) + o) + load<f32>(at(rcT, i) + o) : 0,
+        );
+      }
+      // Layer-2 units of degree p feed the outputs at positions >= p; layer-1 units of degree p
+      // feed the layer-2 units of degree >= p.
+      tileLinearT(
+        g2T,
+        i32at(start2, p),
+        i32at(start2, p + 1),
+        cT,
+        2 * p,
+        2 * D,
+        cols,
+        W3,
+        ldO,
+        h2T,
+      );
+      tileLinearT(
+        g1T,
+        i32at(start1, p),
+        i32at(start1, p + 1),
+        g2T,
+        i32at(start2, p),
+        H2,
+        0,
+        W2,
+        ldH2,
+        h1T,
+      );
+    }
+    tileOut(wT, w, ldD, r0, nr, 0, D);
+    tileOut(cT, chat, ldO, r0, nr, 0, 2 * D);
+    tileOut(g2T, a2hat, ldH2, r0, nr, 0, H2);
+    tileOut(g1T, a1hat, ldH1, r0, nr, 0, H1);
+  }
+}
+
+/**
+ * The tangent of an affine transform (direction: input ydot, or none if ydot is 0; parameters
+ * odot = (mudot, rdot) [n, ldO]), at the point a density pass left in out, e and its output v:
+ * ldot = c rdot, p = (ydot - mudot) e, vdot = p - v ldot, written to ldot, p and vdot ([n, ldD]).
+ */
+export function affineTangent(
+  ydot: usize,
+  odot: usize,
+  out: usize,
+  e: usize,
+  v: usize,
+  ldot: usize,
+  p: usize,
+  vdot: usize,
+  n: i32,
+  D: i32,
+  ldD: i32,
+  ldO: i32,
+  sMin: f32,
+  sMax: f32,
+): void {
+  for (let r = 0; r < n; r++) {
+    const rd = (<usize>(r * ldD)) << 2;
+    const ro = (<usize>(r * ldO)) << 2;
+    for (let i = 0; i < D; i++) {
+      const o = rd + ((<usize>i) << 2);
+      const rr = load<f32>(out + ro + ((<usize>(D + i)) << 2));
+      const inside = rr >= sMin && rr <= sMax;
+      const ld: f32 = inside ? load<f32>(odot + ro + ((<usize>(D + i)) << 2)) : 0;
+      const yd: f32 = ydot ? load<f32>(ydot + o) : 0;
+      const pi = (yd - load<f32>(odot + ro + ((<usize>i) << 2))) * load<f32>(e + o);
+      store<f32>(ldot + o, ld);
+      store<f32>(p + o, pi);
+      store<f32>(vdot + o, pi - load<f32>(v + o) * ld);
+    }
+  }
+}
+
+/** c[k] = a[k] * sa + b[k] * sb over n floats: the small elementwise combinations between passes. */
+export function axpby(a: usize, sa: f32, b: usize, sb: f32, c: usize, n: i32): void {
+  for (let k = 0; k < n; k++) {
+    const o = (<usize>k) << 2;
+    store<f32>(c + o, load<f32>(a + o) * sa + load<f32>(b + o) * sb);
+  }
+}
+
+/** c[k] = a[k] * b[k] * s over n floats. */
+export function mulScaled(a: usize, b: usize, s: f32, c: usize, n: i32): void {
+  for (let k = 0; k < n; k++) {
+    const o = (<usize>k) << 2;
+    store<f32>(c + o, load<f32>(a + o) * load<f32>(b + o) * s);
+  }
+}
