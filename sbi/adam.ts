@@ -1,7 +1,7 @@
 // Adam as torch.optim.Adam and global gradient-norm clipping as torch's clip_grad_norm_, the
 // optimizer of NPE training (research/paper.md section 7). Snapshots serve checkpoints; the host
 // moments serve fused trainers.
-import { tf } from './backend.js';
+import { onHostBackend, tf } from './backend.js';
 import type { AdamHostState } from './types.js';
 
 export interface AdamHyperparameters {
@@ -69,16 +69,6 @@ export interface AdamSnapshot {
 }
 
 /**
- * Backends whose tensors live in this process's memory, where reading a gradient is a copy and not
- * a device round trip. There Adam runs as one loop over plain arrays: on wasm each of its ~13
- * elementwise ops per variable costs ~15-20 us of tfjs dispatch, far more than the arithmetic.
- */
-function onHost(): boolean {
-  const b = tf.getBackend();
-  return b === 'wasm' || b === 'cpu';
-}
-
-/**
  * Adam exactly as torch.optim.Adam (no weight decay, no amsgrad), with readable moments for
  * checkpoints. On host backends the moments are Float32Arrays and the update runs in JavaScript
  * (float64 intermediates, float32 storage); elsewhere they are tf.Variables updated by tensor ops.
@@ -95,7 +85,10 @@ export class Adam {
     private readonly hp: AdamHyperparameters,
     mode: 'auto' | 'host' | 'tensor' = 'auto',
   ) {
-    this.host = mode === 'auto' ? onHost() : mode === 'host';
+    // On host backends reading a gradient is a copy, not a device round trip, and Adam runs as one
+    // loop over plain arrays: on wasm each of its ~13 elementwise ops per variable costs ~15-20 us
+    // of tfjs dispatch, far more than the arithmetic.
+    this.host = mode === 'auto' ? onHostBackend() : mode === 'host';
     if (this.host) {
       this.m = vars.map((w) => new Float32Array(w.size));
       this.v = vars.map((w) => new Float32Array(w.size));

@@ -93,6 +93,15 @@ export async function initBackend(force?: string): Promise<BackendReport> {
   throw new Error(`No tensor backend could be loaded: ${JSON.stringify(skipped)}`);
 }
 
+/**
+ * Whether tensors live in host memory (wasm, cpu): there, work outside tfjs (host Adam, the fused
+ * kernels) needs no device round trip.
+ */
+export function onHostBackend(): boolean {
+  const b = tf.getBackend();
+  return b === 'wasm' || b === 'cpu';
+}
+
 export function currentBackend(): BackendReport | undefined {
   return current;
 }

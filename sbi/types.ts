@@ -204,6 +204,33 @@ export interface FusedTrainer {
   dispose(): void;
 }
 
+/**
+ * Inference outside tfjs for an estimator with hand-written kernels (host memory, float32 rows, raw
+ * units), drawing from a stream exactly as the tfjs methods do, so both give the same numbers up to
+ * float rounding. A snapshot of the weights when it was made: make a new one after training.
+ */
+export interface FusedInference {
+  /** n draws per row of x ([B, xDim]) as sample() draws them: [n * B, thetaDim], row m * B + b. */
+  sample(x: Float32Array, B: number, n: number, rng: RandomStream): Float32Array;
+  /** log q(theta_r | x_r) for paired rows. */
+  logProb(theta: Float32Array, x: Float32Array, rows: number): Float64Array;
+  /**
+   * The gradient with respect to xAdv ([B, xDim]) of the sum over rows of the attack objective
+   * (attacks/objectives.ts: rkl and fkl from mcSamples draws, nll of the true theta [B, thetaDim]),
+   * drawing from rng as attackObjectivePerRow does.
+   */
+  objectiveGradient(
+    objective: 'rkl' | 'fkl' | 'nll',
+    xAdv: Float32Array,
+    xClean: Float32Array,
+    theta: Float32Array | null,
+    B: number,
+    rng: RandomStream,
+    mcSamples: number,
+  ): Float32Array;
+  dispose(): void;
+}
+
 export interface DensityEstimator {
   readonly kind: EstimatorKind;
   readonly thetaDim: number;
@@ -235,5 +262,7 @@ export interface DensityEstimator {
     maxBatch: number,
     plan?: FusedPlan,
   ): FusedTrainer | null;
+  /** Inference on hand-written kernels for the current weights; null where there is none. */
+  fusedInference?(): FusedInference | null;
   dispose(): void;
 }

@@ -7,6 +7,7 @@ import { clipDelta, normalizeRows, projectL2, uniformL2Ball, uniformLinfBall } f
 import { autoStepSize } from './eps.js';
 import { ATTACK_MC_SAMPLES, attackObjectivePerRow, type AttackObjective } from './objectives.js';
 import type { AttackSetup } from './setup.js';
+import { hostPgd } from './pgd-host.js';
 
 export const L2_PGD_STEPS = 200;
 export const LINF_PGD_STEPS = 120;
@@ -39,6 +40,14 @@ function pgd(setup: AttackSetup, opts: PgdOptions, norm: Norm): tf.Tensor2D {
   const targets = setup.theta ? { xClean: x, theta: setup.theta } : { xClean: x };
   if (opts.objective === 'nll' && !setup.theta)
     throw new Error('The nll attack needs the true theta.');
+  const fused = est.fusedInference?.() ?? null;
+  if (fused) {
+    try {
+      return hostPgd(fused, setup, { ...opts, steps, stepSize, mcSamples: mc }, norm);
+    } finally {
+      fused.dispose();
+    }
+  }
 
   const objective = (delta: tf.Tensor): tf.Tensor =>
     tf.sum(

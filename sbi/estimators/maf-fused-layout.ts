@@ -425,6 +425,13 @@ export class FusedMafMemory {
     }
   }
 
+  /** Copies the variables' (unmasked) values into the parameter buffer (inference: no moments). */
+  loadWeights(): void {
+    const f32 = this.f32();
+    for (const s of this.slots)
+      this.scatter(f32, this.params, s, s.variable.dataSync() as Float32Array, true);
+  }
+
   /** Writes the trained entries back into the variables and the moments into the Adam state. */
   store(adam: AdamHostState, vars: tf.Variable[]): void {
     const f32 = this.f32();

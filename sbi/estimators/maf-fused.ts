@@ -19,6 +19,7 @@ import type {
 import { MafKernels } from '../wasm/maf-kernels.js';
 import { LOG_2PI } from './base.js';
 import { FusedMafFim } from './maf-fused-fim.js';
+import { MafPasses } from './maf-fused-passes.js';
 import { FusedMafMemory, pad, type FusedMafShape } from './maf-fused-layout.js';
 
 export interface FusedMafSpec extends Omit<
@@ -53,12 +54,11 @@ export class FusedMafTrainer implements FusedTrainer, FusedPass {
   private readonly mem: FusedMafMemory;
   private readonly nData: number;
   private readonly normalize: FusedMafSpec['normalize'];
-  private readonly sMin: number;
-  private readonly sMax: number;
   private readonly constant: number;
   private readonly plan: FusedPlan | undefined;
   /** Steps folded into the plan's gradient EMA. */
   private emaT = 0;
+  private readonly passes: MafPasses;
   /** The exact FIM regularizer's passes, where the plan asks for them. */
   private readonly fim: FusedMafFim | null;
   readonly thetaDim: number;
@@ -77,6 +77,7 @@ export class FusedMafTrainer implements FusedTrainer, FusedPass {
       gradientEma: spec.plan?.ema !== undefined,
       exactFim: spec.plan?.exactFim === true,
     });
+    this.passes = new MafPasses(this.k, this.mem, spec.logScaleMin, spec.logScaleMax);
     this.fim = this.mem.fim
       ? new FusedMafFim(this.k, this.mem, spec.logScaleMin, spec.logScaleMax)
       : null;
@@ -87,8 +88,6 @@ export class FusedMafTrainer implements FusedTrainer, FusedPass {
     this.trainX = spec.x;
     this.nData = spec.n;
     this.normalize = spec.normalize;
-    this.sMin = spec.logScaleMin;
-    this.sMax = spec.logScaleMax;
     this.constant = 0.5 * spec.thetaDim * LOG_2PI + spec.thetaLogScale;
     // The training data, once.
     const { u, xz } = spec.normalize(spec.theta, spec.x, spec.n);
@@ -107,274 +106,6 @@ export class FusedMafTrainer implements FusedTrainer, FusedPass {
     this.mem.store(adam, vars);
     const ema = this.plan?.ema;
     if (ema && this.emaT > 0) ema.importHost(this.emaT, this.mem.emaMoments(vars));
-  }
-
-  /** The flow's forward pass over rows [0, n) of uIn / xIn (n <= Bmax): z, e, logDet. */
-  private forward(n: number, uIn: number, xIn: number): void {
-    const { k, mem } = this;
-    const { D, C, Dn, Cp, Op, H, Hp } = mem;
-    const L = H.length;
-    const Bp = pad(n, 4);
-    let u = uIn;
-    mem.layouts.forEach((t, ti) => {
-      const [H0, h0] = [Hp[0]!, t.h[0]!];
-      k.gemm({
-        a: u,
-        rowStrideA: Dn,
-        colStrideA: 1,
-        b: mem.p(t.thetaW),
-        ldb: H0,
-        c: h0,
-        ldc: H0,
-        M: Bp,
-        K: D,
-        N: H0,
-      });
-      k.gemm({
-        a: xIn,
-        rowStrideA: Cp,
-        colStrideA: 1,
-        b: mem.p(t.ctxW),
-        ldb: H0,
-        c: h0,
-        ldc: H0,
-        M: Bp,
-        K: C,
-        N: H0,
-        bias: mem.p(t.inBias),
-        accumulate: true,
-        relu: true,
-      });
-      for (let l = 1; l < L; l++) {
-        const [prev, cur] = [Hp[l - 1]!, Hp[l]!];
-        k.gemm({
-          a: t.h[l - 1]!,
-          rowStrideA: prev,
-          colStrideA: 1,
-          b: mem.p(t.hiddenW[l - 1]!),
-          ldb: cur,
-          c: t.h[l]!,
-          ldc: cur,
-          M: Bp,
-          K: H[l - 1]!,
-          N: cur,
-          bias: mem.p(t.hiddenB[l - 1]!),
-          relu: true,
-          kTo: mem.tables[l - 1]!.fwdKTo,
-        });
-      }
-      const HL = Hp[L - 1]!;
-      k.gemm({
-        a: t.h[L - 1]!,
-        rowStrideA: HL,
-        colStrideA: 1,
-        b: mem.p(t.outW),
-        ldb: Op,
-        c: t.out,
-        ldc: Op,
-        M: Bp,
-        K: H[L - 1]!,
-        N: Op,
-        bias: mem.p(t.outB),
-      });
-      k.affineForward({
-        u,
-        ldu: Dn,
-        out: t.out,
-        ldo: Op,
-        z: t.z,
-        e: t.e,
-        n,
-        D,
-        sMin: this.sMin,
-        sMax: this.sMax,
-        logDet: mem.logDet,
-        accumulate: ti > 0,
-      });
-      u = t.z;
-    });
-  }
-
-  /** rowNLL of the last forward pass's n rows: 0.5 |z|^2 - logDet, float64. */
-  private rowNLL(n: number): Float64Array {
-    const mem = this.mem;
-    const last = mem.layouts[mem.layouts.length - 1]!;
-    this.k.rowNLL(last.z, mem.Dn, mem.logDet, n, mem.D, mem.rowOut);
-    return new Float64Array(this.k.memory.buffer, mem.rowOut, n);
-  }
-
-  /**
-   * Backward of the last forward pass (inputs uIn / xIn, n rows) for the loss sum_r coef_r nll_r
-   * (coef: n floats at mem.coef): weight gradients written at gradBase and masked, returning their
-   * squared norm; with gradBase 0 no weight gradient is formed (0 is returned) and only the
-   * gradient with respect to the conditioner input, written at dx ([n, Cp]), is.
-   */
-  private backward(n: number, uIn: number, xIn: number, gradBase: number, dx = 0): number {
-    const { k, mem } = this;
-    const { D, Dn, Cp, Op, H, Hp } = mem;
-    const L = H.length;
-    const Bp = pad(n, 4);
-    const weights = gradBase !== 0;
-    const g = (s: (typeof mem.slots)[number]): number => gradBase + s.offset;
-    const last = mem.layouts[mem.layouts.length - 1]!;
-    k.seedDz({ z: last.z, ldz: Dn, coef: mem.coef, n, nPad: Bp, D, dz: mem.dz });
-    // Last transform first; dz is dL/d(this transform's output).
-    let dz = mem.dz;
-    let du = mem.du;
-    for (let ti = mem.layouts.length - 1; ti >= 0; ti--) {
-      const t = mem.layouts[ti]!;
-      const u = ti > 0 ? mem.layouts[ti - 1]!.z : uIn;
-      k.affineBackward({
-        ldu: Dn,
-        out: t.out,
-        ldo: Op,
-        z: t.z,
-        e: t.e,
-        dz,
-        du: ti > 0 ? du : 0,
-        dOut: mem.dOut,
-        n,
-        nPad: Bp,
-        D,
-        sMin: this.sMin,
-        sMax: this.sMax,
-        coef: mem.coef,
-      });
-      const HL = Hp[L - 1]!;
-      const hl = t.h[L - 1]!;
-      if (weights) {
-        k.gemm({
-          a: hl,
-          rowStrideA: 1,
-          colStrideA: HL,
-          b: mem.dOut,
-          ldb: Op,
-          c: g(t.outW),
-          ldc: Op,
-          M: HL,
-          K: n,
-          N: Op,
-        });
-        k.colSum(mem.dOut, Op, n, Op, g(t.outB));
-      }
-      k.transpose(mem.p(t.outW), Op, HL, Op, mem.wT, HL);
-      k.gemm({
-        a: mem.dOut,
-        rowStrideA: Op,
-        colStrideA: 1,
-        b: mem.wT,
-        ldb: HL,
-        c: mem.dH[L - 1]!,
-        ldc: HL,
-        M: Bp,
-        K: 2 * D,
-        N: HL,
-      });
-      k.reluBackward(mem.dH[L - 1]!, hl, Bp * HL);
-      for (let l = L - 1; l >= 1; l--) {
-        const w = t.hiddenW[l - 1]!;
-        const tb = mem.tables[l - 1]!;
-        const [prev, cur] = [Hp[l - 1]!, Hp[l]!];
-        const dA = mem.dH[l]!;
-        if (weights) {
-          k.gemm({
-            a: t.h[l - 1]!,
-            rowStrideA: 1,
-            colStrideA: prev,
-            b: dA,
-            ldb: cur,
-            c: g(w),
-            ldc: cur,
-            M: prev,
-            K: n,
-            N: cur,
-            jFrom: tb.gradJFrom,
-          });
-          k.colSum(dA, cur, n, cur, g(t.hiddenB[l - 1]!));
-        }
-        k.transpose(mem.p(w), cur, prev, cur, mem.wT, prev);
-        const dPrev = mem.dH[l - 1]!;
-        k.gemm({
-          a: dA,
-          rowStrideA: cur,
-          colStrideA: 1,
-          b: mem.wT,
-          ldb: prev,
-          c: dPrev,
-          ldc: prev,
-          M: Bp,
-          K: H[l]!,
-          N: prev,
-          kFrom: tb.bwdKFrom,
-        });
-        k.reluBackward(dPrev, t.h[l - 1]!, Bp * prev);
-      }
-      const dA = mem.dH[0]!;
-      const H0 = Hp[0]!;
-      if (weights) {
-        k.gemm({
-          a: u,
-          rowStrideA: 1,
-          colStrideA: Dn,
-          b: dA,
-          ldb: H0,
-          c: g(t.thetaW),
-          ldc: H0,
-          M: Dn,
-          K: n,
-          N: H0,
-        });
-        k.gemm({
-          a: xIn,
-          rowStrideA: 1,
-          colStrideA: Cp,
-          b: dA,
-          ldb: H0,
-          c: g(t.ctxW),
-          ldc: H0,
-          M: Cp,
-          K: n,
-          N: H0,
-        });
-        k.colSum(dA, H0, n, H0, g(t.inBias));
-      }
-      if (dx) {
-        // dx (+)= dA W_ctx^T: every transform sees the same x; the last one processed writes first.
-        k.transpose(mem.p(t.ctxW), H0, Cp, H0, mem.wT, Cp);
-        k.gemm({
-          a: dA,
-          rowStrideA: H0,
-          colStrideA: 1,
-          b: mem.wT,
-          ldb: Cp,
-          c: dx,
-          ldc: Cp,
-          M: Bp,
-          K: H[0]!,
-          N: Cp,
-          accumulate: ti !== mem.layouts.length - 1,
-        });
-      }
-      if (ti > 0) {
-        // du = dz e (written above) + dA W_theta^T: the gradient with respect to this transform's input.
-        k.transpose(mem.p(t.thetaW), H0, Dn, H0, mem.wT, Dn);
-        k.gemm({
-          a: dA,
-          rowStrideA: H0,
-          colStrideA: 1,
-          b: mem.wT,
-          ldb: Dn,
-          c: du,
-          ldc: Dn,
-          M: Bp,
-          K: H[0]!,
-          N: Dn,
-          accumulate: true,
-        });
-        [dz, du] = [du, dz];
-      }
-    }
-    return weights ? k.maskAndNormSq(gradBase, mem.mask, mem.total) : 0;
   }
 
   /** The batch's mean NLL and its masked gradients in mem.grads, with their squared norm. */
@@ -413,11 +144,11 @@ export class FusedMafTrainer implements FusedTrainer, FusedPass {
       if (!ctx) throw new Error('FusedMafTrainer: the defense needs a random stream.');
       this.plan.prepareBatch(this, rows, ctx);
     }
-    this.forward(n, mem.batchU, mem.batchX);
+    this.passes.forward(n, mem.batchU, mem.batchX);
     let lossSum = 0;
-    for (const v of this.rowNLL(n)) lossSum += v;
+    for (const v of this.passes.rowNLL(n)) lossSum += v;
     new Float32Array(k.memory.buffer, mem.coef, n).fill(1 / n);
-    const sqNorm = this.backward(n, mem.batchU, mem.batchX, mem.grads);
+    const sqNorm = this.passes.backward(n, mem.batchU, mem.batchX, mem.grads);
     return { loss: lossSum / n + this.constant, sqNorm };
   }
 
@@ -445,21 +176,21 @@ export class FusedMafTrainer implements FusedTrainer, FusedPass {
   inputGradient(n: number): Float32Array {
     const mem = this.mem;
     new Float32Array(this.k.memory.buffer, mem.coef, n).fill(1);
-    this.forward(n, mem.batchU, mem.batchX);
-    this.backward(n, mem.batchU, mem.batchX, 0, mem.dX);
+    this.passes.forward(n, mem.batchU, mem.batchX);
+    this.passes.backward(n, mem.batchU, mem.batchX, 0, mem.dX);
     return new Float32Array(this.k.memory.buffer, mem.dX, pad(n, 4) * mem.Cp);
   }
 
   probeNLL(count: number): Float64Array {
-    this.forward(count, this.mem.regU, this.mem.regX);
-    return this.rowNLL(count);
+    this.passes.forward(count, this.mem.regU, this.mem.regX);
+    return this.passes.rowNLL(count);
   }
 
   addProbeGradientEma(coef: Float32Array): number {
     const { k, mem } = this;
     const count = coef.length;
     new Float32Array(k.memory.buffer, mem.coef, count).set(coef);
-    this.backward(count, mem.regU, mem.regX, mem.grads2);
+    this.passes.backward(count, mem.regU, mem.regX, mem.grads2);
     return this.foldGradientEma();
   }
 
@@ -562,8 +293,8 @@ export class FusedMafTrainer implements FusedTrainer, FusedPass {
       const uc = u.subarray(start * D, (start + size) * D);
       const xc = xz.subarray(start * C, (start + size) * C);
       mem.putRows(mem.f32(), uc, xc, size, mem.batchU, mem.batchX);
-      this.forward(size, mem.batchU, mem.batchX);
-      for (const v of this.rowNLL(size)) total += v;
+      this.passes.forward(size, mem.batchU, mem.batchX);
+      for (const v of this.passes.rowNLL(size)) total += v;
     }
     return total / n + this.constant;
   }

@@ -4,12 +4,15 @@
 // base N(0, I). Each transform has its own variable order, drawn from the seed (RABI: pyro's random
 // order per layer; no permutation layers, since RABI runs with shuffle: false). The orders are part of
 // the config, so a saved model rebuilds with the same ones.
-import { tf } from '../backend.js';
+import { onHostBackend, tf } from '../backend.js';
 import { clip, exp } from '../ops.js';
-import type { FusedPlan, FusedTrainer, RandomStream, ZScore } from '../types.js';
+import type { FusedInference, FusedPlan, FusedTrainer, RandomStream, ZScore } from '../types.js';
+import { MafKernels } from '../wasm/maf-kernels.js';
 import { AutoregressiveFlow, type ElementwiseBijection } from './autoregressive.js';
 import { hiddenDegrees, madeMasks } from './made.js';
 import { FusedMafTrainer } from './maf-fused.js';
+import { FusedMafInference } from './maf-fused-inference.js';
+import { FusedMafMemory } from './maf-fused-layout.js';
 
 export interface MafConfig {
   hidden: number[];
@@ -19,6 +22,9 @@ export interface MafConfig {
   logScaleMax: number;
   [key: string]: unknown;
 }
+
+/** Rows the fused inference holds at once (larger calls run in chunks): ~22 MB of kernel memory. */
+const FUSED_INFERENCE_ROWS = 2048;
 
 export const MAF_DEFAULTS = {
   hidden: [100, 100],
@@ -82,6 +88,54 @@ export class Maf extends AutoregressiveFlow {
     );
   }
 
+  /** What the fused kernels' memory needs to know of the flow. */
+  private fusedShape() {
+    const cfg = this.config as MafConfig;
+    return {
+      thetaDim: this.thetaDim,
+      ctxDim: this.xDim,
+      hidden: cfg.hidden,
+      degrees: hiddenDegrees({ thetaDim: this.thetaDim, hidden: cfg.hidden }),
+      logScaleMin: cfg.logScaleMin,
+      logScaleMax: cfg.logScaleMax,
+      mades: this.mades.map((made) => ({
+        parts: made.parts(),
+        masks: madeMasks(made.spec),
+        order: made.spec.order,
+      })),
+    };
+  }
+
+  /**
+   * Sampling, density and attack gradients on the fused kernels (maf-fused-inference.ts), on host
+   * backends, for x as it is and two hidden layers (the incremental sampler's kernels);
+   * ROBUSTSBI_FUSED_INFERENCE=0 turns it off (the tfjs ops then run, as on other backends).
+   */
+  fusedInference(): FusedInference | null {
+    const cfg = this.config as MafConfig;
+    if ((this.config.embedding ?? 'identity') !== 'identity' || cfg.hidden.length !== 2)
+      return null;
+    if (!onHostBackend() || process.env.ROBUSTSBI_FUSED_INFERENCE === '0') return null;
+    const k = new MafKernels();
+    const mem = new FusedMafMemory(k, {
+      ...this.fusedShape(),
+      n: 0,
+      maxBatch: FUSED_INFERENCE_ROWS,
+      probeRows: FUSED_INFERENCE_ROWS,
+      inputGradient: true,
+      gradientEma: false,
+      exactFim: true,
+    });
+    return new FusedMafInference(
+      k,
+      mem,
+      this.zscore,
+      this.z.thetaLogScale,
+      cfg.logScaleMin,
+      cfg.logScaleMax,
+    );
+  }
+
   /** The wasm training step (maf-fused.ts); it has no embedding net, so only for x as it is. */
   fusedTrainer(
     theta: Float32Array,
@@ -95,21 +149,11 @@ export class Maf extends AutoregressiveFlow {
     // The incremental sampler's kernels are written for two hidden layers (RABI's [100, 100]).
     if (plan?.exactFim && cfg.hidden.length !== 2) return null;
     return new FusedMafTrainer({
-      thetaDim: this.thetaDim,
-      ctxDim: this.xDim,
-      hidden: cfg.hidden,
-      degrees: hiddenDegrees({ thetaDim: this.thetaDim, hidden: cfg.hidden }),
-      logScaleMin: cfg.logScaleMin,
-      logScaleMax: cfg.logScaleMax,
+      ...this.fusedShape(),
       thetaLogScale: this.z.thetaLogScale,
       xMean: [...this.zscore.xMean],
       xStd: [...this.zscore.xStd],
       ...(plan ? { plan } : {}),
-      mades: this.mades.map((made) => ({
-        parts: made.parts(),
-        masks: madeMasks(made.spec),
-        order: made.spec.order,
-      })),
       // Through the model's own tfjs ops, so the fused step sees exactly what logProb sees.
       normalize: (th, xs, rows) => {
         const [u, xz] = tf.tidy(() => [

@@ -7,7 +7,7 @@
 import { tf } from '../backend.js';
 import type { DensityEstimator, RandomStream } from '../types.js';
 import { logProbOfSamples } from '../attacks/objectives.js';
-import { rowsTensor } from './row-batches.js';
+import { rowsTensor, tileRows } from './row-batches.js';
 
 export const COVERAGE_LEVELS = 100;
 export const COVERAGE_SAMPLES = 2000;
@@ -110,6 +110,27 @@ export async function coverageRanks(
   const dt = est.thetaDim;
   const n = x.length / dx;
   const ranks = new Int32Array(n);
+  const fused = est.fusedInference?.() ?? null;
+  if (fused) {
+    try {
+      for (let start = 0; start < n; start += batch) {
+        const b = Math.min(batch, n - start);
+        const xb = x.subarray(start * dx, (start + b) * dx);
+        const s = fused.sample(xb, b, nSamples, rng);
+        const lp = fused.logProb(s, tileRows(xb, b, nSamples, dx), b * nSamples);
+        const lt = fused.logProb(theta.subarray(start * dt, (start + b) * dt), xb, b);
+        // Sample m of x_b is row m * b + b: gather each x's log-densities (as float32, as tfjs).
+        const own = new Float32Array(nSamples);
+        for (let i = 0; i < b; i++) {
+          for (let m = 0; m < nSamples; m++) own[m] = lp[m * b + i]!;
+          ranks[start + i] = rankBelow(own, Math.fround(lt[i]!));
+        }
+      }
+      return ranks;
+    } finally {
+      fused.dispose();
+    }
+  }
   for (let start = 0; start < n; start += batch) {
     const b = Math.min(batch, n - start);
     const [samplesLp, trueLp] = tf.tidy(() => {

@@ -10,6 +10,15 @@ export async function nllPerPair(
   theta: Float32Array,
   batchSize = 4096,
 ): Promise<Float64Array> {
+  const fused = est.fusedInference?.() ?? null;
+  if (fused) {
+    try {
+      const lp = fused.logProb(theta, x, x.length / est.xDim);
+      return lp.map((v) => -Math.fround(v));
+    } finally {
+      fused.dispose();
+    }
+  }
   return perRowInBatches(x.length / est.xDim, batchSize, (start, b) =>
     tf.tidy(() =>
       tf.neg(

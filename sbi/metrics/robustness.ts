@@ -2,9 +2,9 @@
 // (paper.md 3.4 and 5, "Robustness").
 import { tf } from '../backend.js';
 import { klPerRow, type Divergence } from '../attacks/objectives.js';
-import type { DensityEstimator, RandomStream } from '../types.js';
+import type { DensityEstimator, FusedInference, RandomStream } from '../types.js';
 import { SAMPLE_ROWS_PER_BATCH } from './coverage.js';
-import { perRowInBatches, rowsTensor } from './row-batches.js';
+import { perRowInBatches, rowsTensor, tileRows } from './row-batches.js';
 import { summarize, type Summary } from './summary.js';
 
 /** Monte Carlo samples per x for the reported KL (RABI eval_mc_budget). */
@@ -34,6 +34,14 @@ export async function klUnderAttack(
   const samples = opts.samples ?? EVAL_MC_SAMPLES;
   const batch = opts.batchSize ?? Math.max(1, Math.floor(SAMPLE_ROWS_PER_BATCH / samples));
   const d = est.xDim;
+  const fused = est.fusedInference?.() ?? null;
+  if (fused) {
+    try {
+      return fusedKl(fused, divergence, xClean, xAdv, rng, samples, batch, est.xDim);
+    } finally {
+      fused.dispose();
+    }
+  }
   return perRowInBatches(xClean.length / d, batch, (start, b) =>
     tf.tidy(() =>
       klPerRow(
@@ -49,6 +57,36 @@ export async function klUnderAttack(
       ),
     ),
   );
+}
+
+/**
+ * klPerRow (not differentiable) on fused inference: per batch of x, the same draws (rkl from the
+ * attacked q, fkl from the clean one), log-densities of both, the mean difference per x.
+ */
+function fusedKl(
+  fused: FusedInference,
+  divergence: Divergence,
+  xClean: Float32Array,
+  xAdv: Float32Array,
+  rng: RandomStream,
+  samples: number,
+  batch: number,
+  d: number,
+): Float64Array {
+  const n = xClean.length / d;
+  const out = new Float64Array(n);
+  for (let start = 0; start < n; start += batch) {
+    const b = Math.min(batch, n - start);
+    const adv = xAdv.subarray(start * d, (start + b) * d);
+    const clean = xClean.subarray(start * d, (start + b) * d);
+    const [from, other] = divergence === 'rkl' ? [adv, clean] : [clean, adv];
+    const s = fused.sample(from, b, samples, rng);
+    const lpFrom = fused.logProb(s, tileRows(from, b, samples, d), b * samples);
+    const lpOther = fused.logProb(s, tileRows(other, b, samples, d), b * samples);
+    for (let r = 0; r < b * samples; r++)
+      out[start + (r % b)] += (lpFrom[r]! - lpOther[r]!) / samples;
+  }
+  return out;
 }
 
 export interface GuardedValues {

@@ -29,3 +29,10 @@ export async function perRowInBatches(
   }
   return out;
 }
+
+/** x [B, d] repeated n times, sample-major (row m * B + b is x_b), as the samples are laid out. */
+export function tileRows(x: Float32Array, B: number, n: number, d: number): Float32Array {
+  const out = new Float32Array(n * B * d);
+  for (let m = 0; m < n; m++) out.set(x.subarray(0, B * d), m * B * d);
+  return out;
+}
