@@ -7,6 +7,9 @@ import type { ClipBox } from './eps.js';
 /** Smallest norm used when normalizing, so a zero gradient or zero delta stays zero instead of NaN. */
 export const TINY = 1e-12;
 
+/** advertorch's floor on the gradient norm before normalizing it (PGD steps). */
+export const GRAD_NORM_FLOOR = 1e-6;
+
 /** Row-wise L2 norms of a [B, d] tensor as [B, 1]. */
 export function rowNorms(t: tf.Tensor2D): tf.Tensor2D {
   return tf.sqrt(tf.sum(tf.square(t), 1, true)) as tf.Tensor2D;

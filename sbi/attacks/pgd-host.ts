@@ -5,9 +5,8 @@
 // rounding; no tensor exists until the result.
 import { tf } from '../backend.js';
 import type { FusedInference } from '../types.js';
-import { TINY, uniformL2BallHost } from './ball.js';
+import { GRAD_NORM_FLOOR, TINY, uniformL2BallHost } from './ball.js';
 import type { AttackObjective } from './objectives.js';
-import { GRAD_NORM_FLOOR } from './pgd.js';
 import type { AttackSetup } from './setup.js';
 
 export interface HostPgdOptions {

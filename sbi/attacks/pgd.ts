@@ -3,7 +3,14 @@
 // attack, since the objective is a sum of per-row terms its gradient splits by row. No data is read
 // back from the tensors inside the loop.
 import { tf } from '../backend.js';
-import { clipDelta, normalizeRows, projectL2, uniformL2Ball, uniformLinfBall } from './ball.js';
+import {
+  GRAD_NORM_FLOOR,
+  clipDelta,
+  normalizeRows,
+  projectL2,
+  uniformL2Ball,
+  uniformLinfBall,
+} from './ball.js';
 import { autoStepSize } from './eps.js';
 import { ATTACK_MC_SAMPLES, attackObjectivePerRow, type AttackObjective } from './objectives.js';
 import type { AttackSetup } from './setup.js';
@@ -11,8 +18,7 @@ import { hostPgd } from './pgd-host.js';
 
 export const L2_PGD_STEPS = 200;
 export const LINF_PGD_STEPS = 120;
-/** advertorch's floor on the gradient norm before normalizing it. */
-export const GRAD_NORM_FLOOR = 1e-6;
+export { GRAD_NORM_FLOOR };
 
 export interface PgdOptions {
   objective: AttackObjective;
