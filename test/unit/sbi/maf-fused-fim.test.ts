@@ -7,6 +7,7 @@ import { FusedMafTrainer } from '../../../sbi/estimators/maf-fused.js';
 import { Adam } from '../../../sbi/adam.js';
 import { FimTraceDefense, fimTraceRegularizer } from '../../../sbi/defenses/fim-trace.js';
 import { createRng } from '../../../sbi/rng.js';
+import { trainNPE } from '../../../sbi/npe.js';
 import type { DensityEstimator } from '../../../sbi/types.js';
 
 before(async () => {
@@ -111,4 +112,53 @@ describe('exact FIM in the fused MAF kernels', () => {
       model.dispose();
     });
   }
+
+  test('trainNPE with fim on the fused step follows the tfjs step and leaks no tensors', async () => {
+    const n = 400;
+    const [D, C] = [3, 4];
+    const { theta, x } = toyData(n, D, C, 31);
+    const run = async (fused: boolean) => {
+      const defense = new FimTraceDefense({ beta: 0.5, mcSamples: 3 });
+      const r = await trainNPE({
+        data: { theta, x, n },
+        thetaDim: D,
+        xDim: C,
+        rng: createRng(4),
+        createModel: (zscore) =>
+          createEstimator('maf', {
+            thetaDim: D,
+            xDim: C,
+            zscore,
+            rng: createRng(5),
+            config: { hidden: [24, 24] },
+          }),
+        hyperparameters: { batchSize: 90, maxEpochs: 3, patience: 100 },
+        defense,
+        fused,
+      });
+      const ema = defense.getState().ema;
+      defense.dispose();
+      return { r, ema };
+    };
+    const before = tf.memory().numTensors;
+    const a = await run(true);
+    const b = await run(false);
+    assert.equal(a.r.fused, true);
+    assert.equal(b.r.fused, false);
+    a.r.valLosses.forEach((l, i) =>
+      assert.ok(Math.abs(l - b.r.valLosses[i]!) < 2e-3, `epoch ${i}: ${l} vs ${b.r.valLosses[i]}`),
+    );
+    const wb = b.r.model.getWeights();
+    let worst = 0;
+    a.r.model
+      .getWeights()
+      .forEach((w, i) =>
+        w.values.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - wb[i]!.values[k]!)))),
+      );
+    assert.ok(worst < 2e-4, `weights differ by ${worst}`);
+    assert.equal(a.ema.t, b.ema.t);
+    a.r.model.dispose();
+    b.r.model.dispose();
+    assert.equal(tf.memory().numTensors, before);
+  });
 });
