@@ -43,6 +43,9 @@ import time
 import numpy as np
 import torch
 
+# Peak RSS once torch is imported, before any work: most of each part's peak is the library itself.
+IMPORT_RSS_MB = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
 A_DIAG = [-2.633e-1, -1.9402, 1.6822, -2.9684e-1, -3.1292e-2, -1.025, 5.6811e-2, 2.9649e-1, 1.2073, -1.7704]
 D = 10  # theta dimension
 DX = 10  # x dimension
@@ -272,6 +275,7 @@ def timed(step, warmup, reps, steps):
         "reps_ms_per_step_wall": [round(v, 3) for v in wall],
         "steps_per_rep": steps,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "rss_after_import_mb": IMPORT_RSS_MB,
     }
 
 
