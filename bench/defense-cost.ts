@@ -3,6 +3,7 @@
 // with a MAF, as ratios to none, with each run's peak resident memory; then, on one batch, where the
 // exact FIM estimator's time goes (the sequential MAF sampler versus the rest), and how the fim-fast
 // variants' trace values and weight gradients compare with the exact estimator's.
+// --n is the number of training rows; trainNPE's 256 validation rows are simulated on top of them.
 //
 //   node --import tsx bench/defense-cost.ts [--n 2000] [--epochs 2] [--beta 0.01] [--backend wasm]
 //        [--defenses none,noise,fim,...] [--reps 5] [--seed 0] [--part train|batch|all] [--json]
@@ -33,6 +34,7 @@ import {
 } from '../sbi/defenses/fim-trace.js';
 import { createEstimator } from '../sbi/estimators/index.js';
 import { trainNPE, type DefenseContext, type TrainingDefense } from '../sbi/npe.js';
+import { DEFAULT_NPE_HYPERPARAMETERS } from '../sbi/npe-hyperparameters.js';
 import { createRng } from '../sbi/rng.js';
 import { simulateDataset } from '../sbi/simulate.js';
 import { getTask } from '../sbi/tasks/index.js';
@@ -126,15 +128,17 @@ const REF = 6;
 const DRAWS = 2;
 const N_HELD = 256;
 
+/** N training rows and N_VAL validation rows (trainNPE splits them off), then N_HELD held-out x. */
 function data(): {
   train: { theta: Float32Array; x: Float32Array; n: number };
   held: Float32Array;
 } {
-  const all = simulateDataset(TASK, N + N_HELD, createRng(SEED).fork('data'));
+  const n = N + N_VAL;
+  const all = simulateDataset(TASK, n + N_HELD, createRng(SEED).fork('data'));
   const d = TASK.xDim;
   return {
-    train: { theta: all.theta.subarray(0, N * TASK.thetaDim), x: all.x.subarray(0, N * d), n: N },
-    held: all.x.slice(N * d, (N + N_HELD) * d),
+    train: { theta: all.theta.subarray(0, n * TASK.thetaDim), x: all.x.subarray(0, n * d), n },
+    held: all.x.slice(n * d, (n + N_HELD) * d),
   };
 }
 
@@ -152,6 +156,8 @@ async function child(label: string): Promise<void> {
   if (!variant) throw new Error(`unknown variant ${label}`);
   const { train, held } = data();
   const defense = variant.make(BETA);
+  const epochCpuMs: number[] = [];
+  const epochMs: number[] = [];
   const started = performance.now();
   const result = await trainNPE({
     data: train,
@@ -167,13 +173,22 @@ async function child(label: string): Promise<void> {
         rng: createRng(SEED).fork('init'),
       }),
     ...(defense ? { defense } : {}),
+    onEpoch: (p) => {
+      epochCpuMs.push(p.epochCpuMs);
+      epochMs.push(p.epochMs);
+    },
   });
   const ms = performance.now() - started;
-  const out = {
+  const out: DefenseCostRow = {
     label,
     ms,
     maxRssMB: process.resourceUsage().maxRSS / 1024,
-    valNll: result.valLosses[result.valLosses.length - 1],
+    nTrain: result.nTrain,
+    batchSize: DEFAULT_NPE_HYPERPARAMETERS.batchSize,
+    step: result.fused ? 'fused' : 'tfjs ops',
+    epochMs,
+    epochCpuMs,
+    valNll: result.valLosses[result.valLosses.length - 1]!,
     trace: meanTrace(result.model, held),
   };
   result.model.dispose();
@@ -443,6 +458,14 @@ export interface DefenseCostRow {
   maxRssMB: number;
   valNll: number;
   trace: number;
+  /** Training rows (the validation rows are on top of them). */
+  nTrain: number;
+  batchSize: number;
+  /** Whether trainNPE ran the fused wasm step or tfjs ops. */
+  step: 'fused' | 'tfjs ops';
+  /** Wall and process-CPU milliseconds of each epoch (trainNPE's onEpoch; validation included). */
+  epochMs: number[];
+  epochCpuMs: number[];
   /** Training time relative to `none` (absent when none was not run or failed). */
   ratioToNone?: number;
 }
@@ -482,13 +505,13 @@ export function runDefenseCost(o: DefenseCostOptions): DefenseCostFigures {
 
 export function defenseCostTable(f: DefenseCostFigures): string {
   return [
-    '| defense | train time (s) | ratio to none | peak RSS (MB) | val NLL | mean tr I_x (held-out) |',
-    '|---|---|---|---|---|---|',
+    '| defense | step | train time (s) | ratio to none | peak RSS (MB) | val NLL | mean tr I_x (held-out) |',
+    '|---|---|---|---|---|---|---|',
     ...f.rows.map(
       (r) =>
-        `| ${r.label} | ${(r.ms / 1000).toFixed(1)} | ${r.ratioToNone?.toFixed(2) ?? '-'} | ${r.maxRssMB.toFixed(0)} | ${r.valNll.toFixed(3)} | ${r.trace.toFixed(1)} |`,
+        `| ${r.label} | ${r.step} | ${(r.ms / 1000).toFixed(1)} | ${r.ratioToNone?.toFixed(2) ?? '-'} | ${r.maxRssMB.toFixed(0)} | ${r.valNll.toFixed(3)} | ${r.trace.toFixed(1)} |`,
     ),
-    ...f.failed.map((x) => `| ${x.label} | failed | | | | |`),
+    ...f.failed.map((x) => `| ${x.label} | | failed | | | | |`),
   ].join('\n');
 }
 

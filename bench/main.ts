@@ -1,9 +1,11 @@
 // `npm run bench` runs the whole suite (bench/suite.ts) and prints one markdown table with the
 // machine described; `npm run bench -- --json` prints the same figures as one JSON object on stdout
 // (logs on stderr); `--quick` uses small budgets (a couple of minutes in all), otherwise the sizes
-// BENCHMARKS.md documents. `npm run bench -- <name> [options]` runs one bench (never part of npm test):
+// BENCHMARKS.md documents; `--install-torch` creates the PyTorch venv the speed comparisons need;
+// `--only fimStepVsTorch,evaluationThroughput` runs some parts (bench/suite.ts SUITE_PARTS). `npm run bench -- <name> [options]` runs one bench (never part of npm test):
 //   throughput     MAF training throughput per tfjs backend vs PyTorch (bench/train-throughput.ts)
 //   defenses       training cost of the defenses relative to none (bench/defense-cost.ts)
+//   fim-torch      the exact fim step and the PGD-rKL step against PyTorch (bench/fim-pgd-vs-torch.ts)
 //   simulators     simulator throughput per task (bench/simulators.ts)
 //   orchestration  trivial trials through the real sweep workflows (bench/orchestration.ts)
 //   mongo-writes   ResultStore writes per second to the embedded FerretDB (bench/mongo-writes.ts)
@@ -19,6 +21,7 @@ type Cli = (argv: readonly string[]) => Promise<void>;
 const BENCHES: Record<string, () => Promise<Cli>> = {
   throughput: async () => (await import('./train-throughput.js')).cli,
   defenses: async () => (await import('./defense-cost.js')).cli,
+  'fim-torch': async () => (await import('./fim-pgd-vs-torch.js')).cli,
   simulators: async () => (await import('./simulators.js')).cli,
   orchestration: async () => (await import('./orchestration.js')).cli,
   'mongo-writes': async () => (await import('./mongo-writes.js')).cli,
@@ -33,7 +36,7 @@ if (name === undefined || name.startsWith('--')) {
   await runMain(async (argv) => (await import('./suite.js')).cli(argv));
 } else if (!(name in BENCHES)) {
   console.error(
-    `usage: npm run bench [-- --quick] [-- --json]\n       npm run bench -- <${Object.keys(BENCHES).join('|')}> [options]`,
+    `usage: npm run bench [-- --quick] [-- --json] [-- --install-torch] [-- --only <part,...>]\n       npm run bench -- <${Object.keys(BENCHES).join('|')}> [options]`,
   );
   process.exit(2);
 } else {
