@@ -297,9 +297,10 @@ export class FusedMafFim {
 
   /**
    * Passes D and E: grad_phi of sum_r G_r through the sampler, written (not added) at gradBase in
-   * the parameters' layout, unmasked.
+   * the parameters' layout, unmasked. n = M count rows, sample-major over the batch's first count
+   * rows (their conditioner input in batchX).
    */
-  secondOrder(n: number, gradBase: number): void {
+  secondOrder(n: number, count: number, gradBase: number): void {
     const { k, mem } = this;
     const { Dn, Cp, Op, Hp } = mem;
     const fim = this.fim;
@@ -377,6 +378,7 @@ export class FusedMafFim {
         mem.tables[0]!.gradJFrom,
       );
       k.colSum(fim.a2hat, H1, n, H1, g(lay.hiddenB[0]!));
+      // Rows past D and C are padding, masked to 0: a multiple of 4 covers the rest.
       outer(
         t > 0
           ? [
@@ -384,20 +386,50 @@ export class FusedMafFim {
               [f.ydot, Dn, f.a1bar],
             ]
           : [[this.input(t), Dn, fim.a1hat]],
-        Dn,
+        pad(mem.D, 4),
         H0,
         g(lay.thetaW),
       );
-      outer(
-        [
-          [mem.regX, Cp, fim.a1hat],
-          [fim.xdot, Cp, f.a1bar],
-        ],
-        Cp,
-        H0,
-        g(lay.ctxW),
-      );
       k.colSum(fim.a1hat, H0, n, H0, g(lay.inBias));
+      // The M sample rows of an x share it: sum their adjoints first (into a2hat, spent by now),
+      // then one product over the x rows.
+      const perSample = count * H0;
+      const samples = n / count;
+      for (let m = 1; m < samples; m++)
+        k.axpby(
+          m > 1 ? fim.a2hat : fim.a1hat,
+          1,
+          fim.a1hat + 4 * m * perSample,
+          1,
+          fim.a2hat,
+          perSample,
+        );
+      const xRows = samples > 1 ? fim.a2hat : fim.a1hat;
+      k.gemm({
+        a: mem.batchX,
+        rowStrideA: 1,
+        colStrideA: Cp,
+        b: xRows,
+        ldb: H0,
+        c: g(lay.ctxW),
+        ldc: H0,
+        M: pad(mem.C, 4),
+        K: count,
+        N: H0,
+      });
+      k.gemm({
+        a: fim.xdot,
+        rowStrideA: 1,
+        colStrideA: Cp,
+        b: f.a1bar,
+        ldb: H0,
+        c: g(lay.ctxW),
+        ldc: H0,
+        M: pad(mem.C, 4),
+        K: n,
+        N: H0,
+        accumulate: true,
+      });
     });
   }
 }

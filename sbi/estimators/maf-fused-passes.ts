@@ -224,7 +224,8 @@ export class MafPasses {
           ldb: H0,
           c: g(t.thetaW),
           ldc: H0,
-          M: Dn,
+          // Rows past D (C below) are padding, masked to 0: a multiple of 4 covers the rest.
+          M: pad(D, 4),
           K: n,
           N: H0,
         });
@@ -236,7 +237,7 @@ export class MafPasses {
           ldb: H0,
           c: g(t.ctxW),
           ldc: H0,
-          M: Cp,
+          M: pad(mem.C, 4),
           K: n,
           N: H0,
         });

@@ -241,7 +241,7 @@ export class FusedMafTrainer implements FusedTrainer, FusedPass {
       for (let j = 0; j < C; j++) xdot[r * Cp + j] = (2 * w * t[r * Cp + j]!) / this.xStd[j]! ** 2;
     }
     fim.tangent(R);
-    fim.secondOrder(R, mem.grads2);
+    fim.secondOrder(R, count, mem.grads2);
     k.maskAndNormSq(mem.grads2, mem.mask, mem.total);
     return this.foldGradientEma();
   }

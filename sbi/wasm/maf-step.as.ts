@@ -387,24 +387,58 @@ export function adam(
 
 const TILE = 8;
 
+/** The 4 x 4 block of floats at s (rows sStride bytes apart) written transposed at d (dStride). */
+function transpose4x4(s: usize, sStride: usize, d: usize, dStride: usize): void {
+  const r0 = v128.load(s);
+  const r1 = v128.load(s + sStride);
+  const r2 = v128.load(s + 2 * sStride);
+  const r3 = v128.load(s + 3 * sStride);
+  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+  const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+  v128.store(d, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(d + dStride, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+  v128.store(d + 2 * dStride, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+  v128.store(d + 3 * dStride, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+}
+
 /** Row-major rows [r0, r0 + nr) of `cols` floats at src (ld apart) into tile t[col][8] (rest 0). */
 function tileIn(src: usize, ld: i32, r0: i32, nr: i32, cols: i32, t: usize): void {
-  memory.fill(t, 0, (<usize>(cols * TILE)) << 2);
+  const row = (<usize>ld) << 2;
+  const base = src + <usize>r0 * row;
+  let j = 0;
+  if (nr == TILE) {
+    // Whole 4 x 4 blocks through registers (most of a tile's traffic), the last columns one by one.
+    for (; j + 4 <= cols; j += 4) {
+      transpose4x4(base + ((<usize>j) << 2), row, at(t, j), TILE << 2);
+      transpose4x4(base + 4 * row + ((<usize>j) << 2), row, at(t, j) + 16, TILE << 2);
+    }
+  } else memory.fill(t, 0, (<usize>(cols * TILE)) << 2);
   for (let r = 0; r < nr; r++) {
-    const s = src + ((<usize>(r0 + r) * ld) << 2);
+    const sr = base + <usize>r * row;
     const d = t + ((<usize>r) << 2);
-    for (let j = 0; j < cols; j++)
-      store<f32>(d + ((<usize>(j * TILE)) << 2), load<f32>(s + ((<usize>j) << 2)));
+    for (let c = j; c < cols; c++)
+      store<f32>(d + ((<usize>(c * TILE)) << 2), load<f32>(sr + ((<usize>c) << 2)));
   }
 }
 
 /** Tile t[col][8] back into row-major rows [r0, r0 + nr), columns [c0, c1). */
 function tileOut(t: usize, dst: usize, ld: i32, r0: i32, nr: i32, c0: i32, c1: i32): void {
+  const row = (<usize>ld) << 2;
+  const base = dst + <usize>r0 * row;
+  let j = c0;
+  if (nr == TILE) {
+    for (; j + 4 <= c1; j += 4) {
+      transpose4x4(at(t, j), TILE << 2, base + ((<usize>j) << 2), row);
+      transpose4x4(at(t, j) + 16, TILE << 2, base + 4 * row + ((<usize>j) << 2), row);
+    }
+  }
   for (let r = 0; r < nr; r++) {
-    const d = dst + ((<usize>(r0 + r) * ld) << 2);
+    const dr = base + <usize>r * row;
     const s = t + ((<usize>r) << 2);
-    for (let j = c0; j < c1; j++)
-      store<f32>(d + ((<usize>j) << 2), load<f32>(s + ((<usize>(j * TILE)) << 2)));
+    for (let c = j; c < c1; c++)
+      store<f32>(dr + ((<usize>c) << 2), load<f32>(s + ((<usize>(c * TILE)) << 2)));
   }
 }
 
