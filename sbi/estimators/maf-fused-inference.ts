@@ -18,28 +18,33 @@ const f32 = Math.fround;
 export class FusedMafInference implements FusedInference {
   private readonly passes: MafPasses;
   private readonly fim: FusedMafFim;
-  private readonly constant: number;
-  private readonly thetaMean: Float32Array;
-  private readonly thetaStd: Float32Array;
-  private readonly xMean: Float32Array;
-  private readonly xStd: Float32Array;
+  private constant = 0;
+  private thetaMean = new Float32Array(0);
+  private thetaStd = new Float32Array(0);
+  private xMean = new Float32Array(0);
+  private xStd = new Float32Array(0);
+  /** The kernels' memory as floats (it never grows after the layout is made). */
+  private readonly buf: Float32Array;
 
   constructor(
     private readonly k: MafKernels,
     private readonly mem: FusedMafMemory,
-    zscore: ZScore,
-    thetaLogScale: number,
     sMin: number,
     sMax: number,
   ) {
     this.passes = new MafPasses(k, mem, sMin, sMax);
     this.fim = new FusedMafFim(k, mem, sMin, sMax);
-    this.constant = 0.5 * mem.D * LOG_2PI + thetaLogScale;
+    this.buf = mem.f32();
+  }
+
+  /** The model's current weights and z-score (call before use: the model may have trained since). */
+  reload(zscore: ZScore, thetaLogScale: number): void {
+    this.constant = 0.5 * this.mem.D * LOG_2PI + thetaLogScale;
     this.thetaMean = Float32Array.from(zscore.thetaMean);
     this.thetaStd = Float32Array.from(zscore.thetaStd);
     this.xMean = Float32Array.from(zscore.xMean);
     this.xStd = Float32Array.from(zscore.xStd);
-    mem.loadWeights();
+    this.mem.loadWeights();
   }
 
   /** Rows the memory holds at once. */
@@ -50,7 +55,7 @@ export class FusedMafInference implements FusedInference {
   /** Raw x row `from` into padded row `to` of the buffer at `at`, z-scored as ZScoreTensors does. */
   private putX(x: Float32Array, from: number, at: number, to: number): void {
     const { C, Cp } = this.mem;
-    const buf = this.mem.f32();
+    const buf = this.buf;
     const o = at / 4 + to * Cp;
     for (let j = 0; j < C; j++)
       buf[o + j] = f32(f32(x[from * C + j]! - this.xMean[j]!) / this.xStd[j]!);
@@ -58,7 +63,7 @@ export class FusedMafInference implements FusedInference {
 
   private putTheta(theta: Float32Array, from: number, at: number, to: number): void {
     const { D, Dn } = this.mem;
-    const buf = this.mem.f32();
+    const buf = this.buf;
     const o = at / 4 + to * Dn;
     for (let i = 0; i < D; i++)
       buf[o + i] = f32(f32(theta[from * D + i]! - this.thetaMean[i]!) / this.thetaStd[i]!);
@@ -67,7 +72,7 @@ export class FusedMafInference implements FusedInference {
   /** Base noise rows [count, D] (row r of noise from `from`) into the last transform's output. */
   private putNoise(noise: Float32Array, from: number, count: number): void {
     const { D, Dn } = this.mem;
-    const buf = this.mem.f32();
+    const buf = this.buf;
     const base = this.mem.layouts[this.mem.layouts.length - 1]!.z / 4;
     for (let r = 0; r < count; r++)
       buf.set(noise.subarray((from + r) * D, (from + r + 1) * D), base + r * Dn);
@@ -83,7 +88,7 @@ export class FusedMafInference implements FusedInference {
       this.putNoise(noise, start, count);
       for (let r = 0; r < count; r++) this.putX(x, (start + r) % B, this.mem.regX, r);
       this.fim.sample(count);
-      const buf = this.mem.f32();
+      const buf = this.buf;
       const u = this.mem.regU / 4;
       for (let r = 0; r < count; r++)
         for (let i = 0; i < D; i++)
@@ -182,7 +187,7 @@ export class FusedMafInference implements FusedInference {
 
   private putChunkNoise(noise: Float32Array, callRow: (r: number) => number, R: number): void {
     const { D, Dn } = this.mem;
-    const buf = this.mem.f32();
+    const buf = this.buf;
     const base = this.mem.layouts[this.mem.layouts.length - 1]!.z / 4;
     for (let r = 0; r < R; r++) {
       const c = callRow(r);
@@ -211,14 +216,12 @@ export class FusedMafInference implements FusedInference {
       this.putX(xClean, b0 + (r % nb), mem.batchX, r);
     }
     this.fim.sample(R);
-    // The clean density's gradient at the samples, (1 / M) d nll(theta_m, x) / d theta: lam_0.
-    const buf = mem.f32();
-    buf.copyWithin(mem.batchU / 4, mem.regU / 4, mem.regU / 4 + R * Dn);
+    // The clean density's gradient at the samples, (1 / M) d nll(theta_m, x) / d theta: lam_0. Its
+    // pass runs in buffers of its own, so the attacked pass that sampling left stays in place.
     new Float32Array(k.memory.buffer, mem.coef, Bp).fill(1 / M);
-    this.passes.forward(R, mem.batchU, mem.batchX);
-    this.passes.backward(R, mem.batchU, mem.batchX, 0, 0, fimBuf.lam);
-    // The attacked density pass again (the clean one overwrote it), then the back-substitutions.
-    this.passes.forward(R, mem.regU, mem.regX);
+    const clean = mem.cleanLayouts!;
+    this.passes.forward(R, mem.regU, mem.batchX, clean);
+    this.passes.backward(R, mem.regU, mem.batchX, 0, 0, fimBuf.lam, clean);
     new Float32Array(k.memory.buffer, fimBuf.rcot, Bp * Dn).fill(-1 / M);
     let [lam, w] = [fimBuf.lam, fimBuf.w];
     const H0 = Hp[0]!;

@@ -93,6 +93,8 @@ export interface FusedMafShape {
   gradientEma: boolean;
   /** Whether the exact FIM regularizer's passes run (their buffers: FimBuffers, for probeRows rows). */
   exactFim?: boolean;
+  /** A second set of activation buffers (inference: a clean density pass beside an attacked one). */
+  cleanLayouts?: boolean;
   logScaleMin: number;
   logScaleMax: number;
 }
@@ -182,6 +184,7 @@ export class FusedMafMemory {
   /** Per MADE, its incremental-pass view (two hidden layers only; else empty). */
   readonly tiles: MadeTiles[] = [];
   readonly fim: FimBuffers | null = null;
+  readonly cleanLayouts: MadeLayout[] | null = null;
   private next: number;
 
   constructor(
@@ -278,13 +281,16 @@ export class FusedMafMemory {
     const transposed = [this.Op * Hp[L - 1]!, Hp[0]! * this.Dn, Hp[0]! * this.Cp];
     for (let l = 1; l < L; l++) transposed.push(Hp[l]! * Hp[l - 1]!);
     this.wT = this.alloc(Math.max(...transposed));
-    this.layouts = partial.map((p) => ({
-      ...p,
-      h: Hp.map((h) => this.alloc(B * h)),
-      out: this.alloc(B * this.Op),
-      z: this.alloc(B * this.Dn),
-      e: this.alloc(B * this.Dn),
-    }));
+    const activations = (): MadeLayout[] =>
+      partial.map((p) => ({
+        ...p,
+        h: Hp.map((h) => this.alloc(B * h)),
+        out: this.alloc(B * this.Op),
+        z: this.alloc(B * this.Dn),
+        e: this.alloc(B * this.Dn),
+      }));
+    this.layouts = activations();
+    if (spec.cleanLayouts) this.cleanLayouts = activations();
     // The incremental passes' tables (order, first unit of each degree) and scratch.
     const tileInts: [number, Int32Array][] = [];
     if (L === 2) {

@@ -2,7 +2,7 @@
 // (theta -> z through every MADE and affine transform) and its backward pass, for the training step
 // (maf-fused.ts), the exact FIM regularizer (maf-fused-fim.ts) and inference (maf-fused-inference.ts).
 import type { MafKernels } from '../wasm/maf-kernels.js';
-import { pad, type FusedMafMemory } from './maf-fused-layout.js';
+import { pad, type FusedMafMemory, type MadeLayout } from './maf-fused-layout.js';
 
 export class MafPasses {
   constructor(
@@ -13,13 +13,13 @@ export class MafPasses {
   ) {}
 
   /** The flow's forward pass over rows [0, n) of uIn / xIn (n <= Bmax): z, e, logDet. */
-  forward(n: number, uIn: number, xIn: number): void {
+  forward(n: number, uIn: number, xIn: number, layouts: MadeLayout[] = this.mem.layouts): void {
     const { k, mem } = this;
     const { D, C, Dn, Cp, Op, H, Hp } = mem;
     const L = H.length;
     const Bp = pad(n, 4);
     let u = uIn;
-    mem.layouts.forEach((t, ti) => {
+    layouts.forEach((t, ti) => {
       const [H0, h0] = [Hp[0]!, t.h[0]!];
       k.gemm({
         a: u,
@@ -99,9 +99,9 @@ export class MafPasses {
   }
 
   /** rowNLL of the last forward pass's n rows: 0.5 |z|^2 - logDet, float64. */
-  rowNLL(n: number): Float64Array {
+  rowNLL(n: number, layouts: MadeLayout[] = this.mem.layouts): Float64Array {
     const mem = this.mem;
-    const last = mem.layouts[mem.layouts.length - 1]!;
+    const last = layouts[layouts.length - 1]!;
     this.k.rowNLL(last.z, mem.Dn, mem.logDet, n, mem.D, mem.rowOut);
     return new Float64Array(this.k.memory.buffer, mem.rowOut, n);
   }
@@ -113,21 +113,29 @@ export class MafPasses {
    * receives the gradient with respect to the conditioner input ([n, Cp]) and du0 the one with
    * respect to the flow's input (z-scored theta, [n, Dn]).
    */
-  backward(n: number, uIn: number, xIn: number, gradBase: number, dx = 0, du0 = 0): number {
+  backward(
+    n: number,
+    uIn: number,
+    xIn: number,
+    gradBase: number,
+    dx = 0,
+    du0 = 0,
+    layouts: MadeLayout[] = this.mem.layouts,
+  ): number {
     const { k, mem } = this;
     const { D, Dn, Cp, Op, H, Hp } = mem;
     const L = H.length;
     const Bp = pad(n, 4);
     const weights = gradBase !== 0;
     const g = (s: (typeof mem.slots)[number]): number => gradBase + s.offset;
-    const last = mem.layouts[mem.layouts.length - 1]!;
+    const last = layouts[layouts.length - 1]!;
     k.seedDz({ z: last.z, ldz: Dn, coef: mem.coef, n, nPad: Bp, D, dz: mem.dz });
     // Last transform first; dz is dL/d(this transform's output).
     let dz = mem.dz;
     let du = mem.du;
-    for (let ti = mem.layouts.length - 1; ti >= 0; ti--) {
-      const t = mem.layouts[ti]!;
-      const u = ti > 0 ? mem.layouts[ti - 1]!.z : uIn;
+    for (let ti = layouts.length - 1; ti >= 0; ti--) {
+      const t = layouts[ti]!;
+      const u = ti > 0 ? layouts[ti - 1]!.z : uIn;
       k.affineBackward({
         ldu: Dn,
         out: t.out,
@@ -257,7 +265,7 @@ export class MafPasses {
           M: Bp,
           K: H[0]!,
           N: Cp,
-          accumulate: ti !== mem.layouts.length - 1,
+          accumulate: ti !== layouts.length - 1,
         });
       }
       if (ti > 0 || du0) {

@@ -70,6 +70,7 @@ export class AffineBijection implements ElementwiseBijection {
 
 export class Maf extends AutoregressiveFlow {
   readonly kind = 'maf' as const;
+  private inference: FusedMafInference | undefined;
 
   constructor(
     thetaDim: number,
@@ -116,24 +117,29 @@ export class Maf extends AutoregressiveFlow {
     if ((this.config.embedding ?? 'identity') !== 'identity' || cfg.hidden.length !== 2)
       return null;
     if (!onHostBackend() || process.env.ROBUSTSBI_FUSED_INFERENCE === '0') return null;
-    const k = new MafKernels();
-    const mem = new FusedMafMemory(k, {
-      ...this.fusedShape(),
-      n: 0,
-      maxBatch: FUSED_INFERENCE_ROWS,
-      probeRows: FUSED_INFERENCE_ROWS,
-      inputGradient: true,
-      gradientEma: false,
-      exactFim: true,
-    });
-    return new FusedMafInference(
-      k,
-      mem,
-      this.zscore,
-      this.z.thetaLogScale,
-      cfg.logScaleMin,
-      cfg.logScaleMax,
-    );
+    // Made once per model (a kernel instance and its memory cost ~14 ms, an attack step ~6 ms);
+    // each call reloads the weights and the z-score, which training may have changed since.
+    if (!this.inference) {
+      const k = new MafKernels();
+      const mem = new FusedMafMemory(k, {
+        ...this.fusedShape(),
+        n: 0,
+        maxBatch: FUSED_INFERENCE_ROWS,
+        probeRows: FUSED_INFERENCE_ROWS,
+        inputGradient: true,
+        gradientEma: false,
+        exactFim: true,
+        cleanLayouts: true,
+      });
+      this.inference = new FusedMafInference(k, mem, cfg.logScaleMin, cfg.logScaleMax);
+    }
+    this.inference.reload(this.zscore, this.z.thetaLogScale);
+    return this.inference;
+  }
+
+  override dispose(): void {
+    this.inference = undefined;
+    super.dispose();
   }
 
   /** The wasm training step (maf-fused.ts); it has no embedding net, so only for x as it is. */
