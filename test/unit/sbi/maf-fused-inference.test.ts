@@ -8,6 +8,7 @@ import { l2Pgd, linfPgd } from '../../../sbi/attacks/pgd.js';
 import { klUnderAttack } from '../../../sbi/metrics/robustness.js';
 import { coverageRanks } from '../../../sbi/metrics/coverage.js';
 import { nllPerPair } from '../../../sbi/metrics/nll.js';
+import { evaluateRobustness } from '../../../sbi/evaluation.js';
 import { createRng } from '../../../sbi/rng.js';
 import type { DensityEstimator } from '../../../sbi/types.js';
 
@@ -159,6 +160,37 @@ for (const c of cases) {
         assert.ok(relGap(a, xb) > 1e-3, 'the attack moved x');
       });
     }
+
+    test('evaluateRobustness gives the same records', async () => {
+      const test = { theta: theta.subarray(0, 12 * c.D), x: x.subarray(0, 12 * c.C), n: 12 };
+      const spec = {
+        attacks: ['l2pgd', 'linfpgd'] as ('l2pgd' | 'linfpgd')[],
+        divergences: ['rkl', 'fkl'] as ('rkl' | 'fkl')[],
+        eps: [0.5],
+        steps: 4,
+        evalSamples: 64,
+        coverageSamples: 100,
+        attackBatchSize: 5,
+      };
+      const a = await evaluateRobustness(model, test, spec, createRng(13));
+      const b = await evaluateRobustness(plain, test, spec, createRng(13));
+      assert.equal(a.length, 4);
+      a.forEach((r, i) => {
+        const o = b[i]!;
+        assert.deepEqual([r.attack, r.objective, r.eps], [o.attack, o.objective, o.eps]);
+        assert.ok(
+          relGap([r.kl.mean, r.kl.median], [o.kl.mean, o.kl.median]) < 1e-3,
+          `kl ${r.kl.mean} vs ${o.kl.mean}`,
+        );
+        assert.ok(
+          Math.abs(r.nll.attacked - o.nll.attacked) < 1e-3 * Math.max(1, Math.abs(o.nll.attacked)),
+        );
+        assert.ok(
+          Math.abs(r.coverageAbsArea - o.coverageAbsArea) <= 0.02,
+          `coverage ${r.coverageAbsArea} vs ${o.coverageAbsArea}`,
+        );
+      });
+    });
 
     test('KL under attack, coverage ranks and NLL', async () => {
       const xAdv = Float32Array.from(xb, (v, i) => v + 0.3 * Math.cos(i));
