@@ -210,6 +210,19 @@ export function clip<T extends tf.Tensor>(x: T, lo: number, hi: number): T {
   return op(x) as T;
 }
 
+/**
+ * clip's value with the identity as its gradient (pyro's clamp_preserve_gradients, which RABI's MAF
+ * clamps its log-scale with): a clipped entry still learns. Twice differentiable (the second
+ * derivative is 0).
+ */
+export function clipPassingGradient<T extends tf.Tensor>(x: T, lo: number, hi: number): T {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xi = args[0] as tf.Tensor;
+    return { value: tf.clipByValue(xi, lo, hi), gradFunc: (dy: tf.Tensor) => dy };
+  });
+  return op(x) as T;
+}
+
 /** Elementwise minimum through tf.maximum, whose gradient (unlike tf.minimum's) differentiates again. */
 export function minimum(a: tf.Tensor, b: tf.Tensor | number): tf.Tensor {
   return tf.neg(tf.maximum(tf.neg(a), tf.neg(b)));

@@ -69,6 +69,8 @@ export abstract class AutoregressiveFlow extends BaseEstimator {
             paramsPerDim: bijection.paramsPerDim,
             order,
             layout: bijection.layout,
+            ...(config.degrees === 'linspace' ? { degrees: 'linspace' as const } : {}),
+            ...(config.biasInit === 'torch' ? { biasInit: 'torch' as const } : {}),
           },
           rng.fork(`made-${l}`),
         ),

@@ -35,10 +35,18 @@ const DEFAULTS: Record<EstimatorKind, Record<string, unknown>> = {
  * embedding net ('identity' when absent, so configs saved before it existed rebuild unchanged).
  */
 const EXTRA_KEYS: Record<EstimatorKind, string[]> = {
-  maf: ['orders', 'embedding'],
+  maf: ['orders', 'embedding', 'affine', 'clampGradient', 'degrees', 'biasInit'],
   nsf: ['orders', 'embedding'],
   gaussian: ['embedding'],
   mdn: ['embedding'],
+};
+
+/** The MAF's named choices (maf.ts, made.ts): RABI's where the rabi preset sets them. */
+const CHOICES: Record<string, readonly string[]> = {
+  affine: ['robustsbi', 'pyro'],
+  clampGradient: ['zero', 'pass'],
+  degrees: ['cycle', 'linspace'],
+  biasInit: ['zero', 'torch'],
 };
 
 export function isEstimatorKind(s: string): s is EstimatorKind {
@@ -86,11 +94,19 @@ function mergeConfig(
       `${kind} embedding must be one of ${EMBEDDINGS.join(', ')}, got ${JSON.stringify(config.embedding)}`,
     );
   }
+  for (const [key, allowed] of Object.entries(CHOICES)) {
+    const v = config[key];
+    if (v !== undefined && !allowed.includes(v as string))
+      throw new InvalidSettingError(
+        `${kind} setting "${key}" must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`,
+      );
+  }
   for (const [key, v] of Object.entries(config)) {
     if (
       key !== 'hidden' &&
       key !== 'orders' &&
       key !== 'embedding' &&
+      !(key in CHOICES) &&
       (typeof v !== 'number' || !Number.isFinite(v))
     ) {
       throw new InvalidSettingError(

@@ -20,7 +20,18 @@ export interface MadeSpec {
    * parameter), 'dimMajor' i * P + p (reshapes to [B * D, P]).
    */
   layout: 'paramMajor' | 'dimMajor';
+  /**
+   * Hidden degrees: 'cycle' (robustsbi: k mod D, every degree equally often) or 'linspace' (pyro's
+   * ConditionalAutoRegressiveNN: round(linspace(1, D, h)) - 1, the end degrees half as often).
+   * Absent: 'cycle'.
+   */
+  degrees?: MadeDegrees;
+  /** Biases start at 0 (robustsbi) or uniform +-1/sqrt(fan-in) as torch's nn.Linear. Absent: 'zero'. */
+  biasInit?: BiasInit;
 }
+
+export type MadeDegrees = 'cycle' | 'linspace';
+export type BiasInit = 'zero' | 'torch';
 
 /** Per-call state: masked weights (W * mask, once per call, not per pass) and the context term. */
 export interface MadeState {
@@ -57,8 +68,22 @@ export function validateOrder(order: number[], dim: number): void {
  * only; they are what lets the first dimension of the order (degree 1, no theta inputs allowed)
  * depend on x at all. Unit k of a layer may feed unit k' of the next iff deg k <= deg k'.
  */
-export function hiddenDegrees(spec: Pick<MadeSpec, 'thetaDim' | 'hidden'>): number[][] {
-  return spec.hidden.map((h) => Array.from({ length: h }, (_, k) => k % spec.thetaDim));
+export function hiddenDegrees(spec: Pick<MadeSpec, 'thetaDim' | 'hidden' | 'degrees'>): number[][] {
+  const D = spec.thetaDim;
+  if (spec.degrees === 'linspace')
+    return spec.hidden.map((h) =>
+      Array.from(
+        { length: h },
+        (_, k) => roundHalfEven(h > 1 ? 1 + (k * (D - 1)) / (h - 1) : 1) - 1,
+      ),
+    );
+  return spec.hidden.map((h) => Array.from({ length: h }, (_, k) => k % D));
+}
+
+/** torch.round: halves to the even neighbour. */
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /** The MADE masks for `spec`, as row-major 0/1 arrays [fanIn, fanOut]. Exported for tests. */
@@ -128,7 +153,10 @@ export class Made {
       [spec.ctxDim, H[0]!],
       torchLinearUniform(rng, fanIn0, spec.ctxDim * H[0]!),
     );
-    this.inBias = store.add(`${prefix}.in.bias`, [H[0]!]);
+    // torch's nn.Linear draws its bias after its weight, from the same bound.
+    const bias = (fanIn: number, size: number): Float32Array | undefined =>
+      spec.biasInit === 'torch' ? torchLinearUniform(rng, fanIn, size) : undefined;
+    this.inBias = store.add(`${prefix}.in.bias`, [H[0]!], bias(fanIn0, H[0]!));
     for (let l = 1; l < H.length; l++) {
       this.hiddenW.push(
         store.add(
@@ -137,7 +165,7 @@ export class Made {
           torchLinearUniform(rng, H[l - 1]!, H[l - 1]! * H[l]!),
         ),
       );
-      this.hiddenB.push(store.add(`${prefix}.h${l}.bias`, [H[l]!]));
+      this.hiddenB.push(store.add(`${prefix}.h${l}.bias`, [H[l]!], bias(H[l - 1]!, H[l]!)));
     }
     const last = H[H.length - 1]!;
     this.outW = store.add(
@@ -145,7 +173,7 @@ export class Made {
       [last, out],
       torchLinearUniform(rng, last, last * out),
     );
-    this.outB = store.add(`${prefix}.out.bias`, [out]);
+    this.outB = store.add(`${prefix}.out.bias`, [out], bias(last, out));
     const masks = madeMasks(spec);
     this.inMask = tf.keep(tf.tensor2d(masks.input, [D, H[0]!]));
     this.hiddenMasks = masks.hidden.map((m, i) => tf.keep(tf.tensor2d(m, [H[i]!, H[i + 1]!])));

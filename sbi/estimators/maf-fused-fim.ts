@@ -113,6 +113,8 @@ export class FusedMafFim {
         D,
         sMin: this.sMin,
         sMax: this.sMax,
+        pyro: mem.pyro,
+        passGrad: mem.passGrad,
         coef: mem.coef,
       });
       const [H0, H1] = [Hp[0]!, Hp[1]!];
@@ -291,6 +293,8 @@ export class FusedMafFim {
         ldO: Op,
         sMin: this.sMin,
         sMax: this.sMax,
+        pyro: mem.pyro,
+        passGrad: mem.passGrad,
       });
     });
   }
@@ -311,14 +315,20 @@ export class FusedMafFim {
     new Float32Array(k.memory.buffer, fim.lam, size).fill(0);
     mem.layouts.forEach((lay, t) => {
       const f = fim.mades[t]!;
+      // G's direct dependence on the primal values of this transform's tangent map: robustsbi's
+      // vdot = p - v ldot with p = (ydot - mudot) e; pyro's vdot = p + (v - mu) ldot + mudot with
+      // p = ydot e. So on l: -/+ vbar p, on mu (pyro): -vbar ldot, on the output v (the next
+      // transform's input): -/+ vbar ldot.
+      const sign = mem.pyro ? 1 : -1;
       if (t > 0) {
-        // lam = w_{t-1} - vbar_{t-1} ldot_{t-1}: the previous transform's input adjoint through the
-        // sampler, plus G's direct dependence on its output (this transform's input).
+        // lam = w_{t-1} + sign vbar_{t-1} ldot_{t-1}: the previous transform's input adjoint through
+        // the sampler, plus G's direct dependence on its output (this transform's input).
         const prev = fim.mades[t - 1]!;
-        k.mulScaled(prev.vbar, prev.ldot, -1, fim.lam, size);
+        k.mulScaled(prev.vbar, prev.ldot, sign, fim.lam, size);
         k.axpby(fim.w, 1, fim.lam, 1, fim.lam, size);
       }
-      k.mulScaled(f.vbar, f.p, -1, fim.rcot, size);
+      k.mulScaled(f.vbar, f.p, sign, fim.rcot, size);
+      if (mem.pyro) k.mulScaled(f.vbar, f.ldot, -1, fim.mcot, size);
       k.madeBackSubst(this.tile(t), {
         lam: fim.lam,
         rcot: fim.rcot,
@@ -332,6 +342,7 @@ export class FusedMafFim {
         a2hat: fim.a2hat,
         a1hat: fim.a1hat,
         n,
+        ...(mem.pyro ? { mcot: fim.mcot } : {}),
       });
       // (primal input)^T (total adjoint) + (tangent input)^T (first-order adjoint), layer by layer.
       const outer = (

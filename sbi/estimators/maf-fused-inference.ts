@@ -222,7 +222,8 @@ export class FusedMafInference implements FusedInference {
     const clean = mem.cleanLayouts!;
     this.passes.forward(R, mem.regU, mem.batchX, clean);
     this.passes.backward(R, mem.regU, mem.batchX, 0, 0, fimBuf.lam, clean);
-    new Float32Array(k.memory.buffer, fimBuf.rcot, Bp * Dn).fill(-1 / M);
+    // d O / d l direct: -(1 / M) d nll(theta, x~) / d l, nll holding +l (robustsbi) or -l (pyro).
+    new Float32Array(k.memory.buffer, fimBuf.rcot, Bp * Dn).fill((mem.pyro ? 1 : -1) / M);
     let [lam, w] = [fimBuf.lam, fimBuf.w];
     const H0 = Hp[0]!;
     mem.layouts.forEach((lay, t) => {

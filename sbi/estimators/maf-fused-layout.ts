@@ -97,6 +97,9 @@ export interface FusedMafShape {
   cleanLayouts?: boolean;
   logScaleMin: number;
   logScaleMax: number;
+  /** RABI's affine direction and clamp (maf.ts); absent: robustsbi's. */
+  affine?: 'robustsbi' | 'pyro';
+  clampGradient?: 'zero' | 'pass';
 }
 
 /**
@@ -125,6 +128,8 @@ export interface FimBuffers {
   odot: number;
   lam: number;
   rcot: number;
+  /** An extra cotangent on mu (pyro's direction). */
+  mcot: number;
   w: number;
   chat: number;
   a2hat: number;
@@ -185,6 +190,9 @@ export class FusedMafMemory {
   readonly tiles: MadeTiles[] = [];
   readonly fim: FimBuffers | null = null;
   readonly cleanLayouts: MadeLayout[] | null = null;
+  /** The affine direction z = u exp(s) + mu (RABI's), and a log-scale clamp that passes the gradient. */
+  readonly pyro: boolean;
+  readonly passGrad: boolean;
   private next: number;
 
   constructor(
@@ -192,6 +200,8 @@ export class FusedMafMemory {
     spec: FusedMafShape,
   ) {
     const D = (this.D = spec.thetaDim);
+    this.pyro = spec.affine === 'pyro';
+    this.passGrad = spec.clampGradient === 'pass';
     const C = (this.C = spec.ctxDim);
     const H = (this.H = [...spec.hidden]);
     const L = H.length;
@@ -322,6 +332,8 @@ export class FusedMafMemory {
           sMin: spec.logScaleMin,
           sMax: spec.logScaleMax,
           scratch,
+          pyro: this.pyro,
+          passGrad: this.passGrad,
         });
       });
     }
@@ -345,6 +357,7 @@ export class FusedMafMemory {
         odot: rows(this.Op),
         lam: rows(this.Dn),
         rcot: rows(this.Dn),
+        mcot: rows(this.Dn),
         w: rows(this.Dn),
         chat: rows(this.Op),
         a2hat: rows(Hp[1]!),

@@ -91,6 +91,8 @@ export class MafPasses {
         D,
         sMin: this.sMin,
         sMax: this.sMax,
+        pyro: mem.pyro,
+        passGrad: mem.passGrad,
         logDet: mem.logDet,
         accumulate: ti > 0,
       });
@@ -150,6 +152,8 @@ export class MafPasses {
         D,
         sMin: this.sMin,
         sMax: this.sMax,
+        pyro: mem.pyro,
+        passGrad: mem.passGrad,
         coef: mem.coef,
       });
       const HL = Hp[L - 1]!;

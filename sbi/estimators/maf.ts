@@ -5,11 +5,11 @@
 // order per layer; no permutation layers, since RABI runs with shuffle: false). The orders are part of
 // the config, so a saved model rebuilds with the same ones.
 import { onHostBackend, tf } from '../backend.js';
-import { clip, exp } from '../ops.js';
+import { clip, clipPassingGradient, exp } from '../ops.js';
 import type { FusedInference, FusedPlan, FusedTrainer, RandomStream, ZScore } from '../types.js';
 import { MafKernels } from '../wasm/maf-kernels.js';
 import { AutoregressiveFlow, type ElementwiseBijection } from './autoregressive.js';
-import { hiddenDegrees, madeMasks } from './made.js';
+import { hiddenDegrees, madeMasks, type BiasInit, type MadeDegrees } from './made.js';
 import { FusedMafTrainer } from './maf-fused.js';
 import { FusedMafInference } from './maf-fused-inference.js';
 import { FusedMafMemory } from './maf-fused-layout.js';
@@ -20,6 +20,11 @@ export interface MafConfig {
   orders: number[][];
   logScaleMin: number;
   logScaleMax: number;
+  /** RABI's choices where they differ (see sbi/presets.ts); absent in configs saved before them. */
+  affine?: AffineDirection;
+  clampGradient?: ClampGradient;
+  degrees?: MadeDegrees;
+  biasInit?: BiasInit;
   [key: string]: unknown;
 }
 
@@ -33,6 +38,14 @@ export const MAF_DEFAULTS = {
   logScaleMax: 5,
 };
 
+/**
+ * The affine transform's direction, theta -> z: 'robustsbi' z = (u - mu) exp(-s) (log det -sum s),
+ * 'pyro' z = exp(s) u + mu (log det +sum s; pyro's AffineAutoregressive(...).inv, RABI's MAF).
+ */
+export type AffineDirection = 'robustsbi' | 'pyro';
+/** What the log-scale clip does to the gradient: 'zero' outside the range, or 'pass' it (pyro's clamp). */
+export type ClampGradient = 'zero' | 'pass';
+
 /** params (paramMajor, [B, 2D]): columns 0..D-1 are mu, D..2D-1 the log-scale s. */
 export class AffineBijection implements ElementwiseBijection {
   readonly paramsPerDim = 2;
@@ -42,6 +55,8 @@ export class AffineBijection implements ElementwiseBijection {
     private readonly dim: number,
     private readonly sMin: number,
     private readonly sMax: number,
+    private readonly direction: AffineDirection = 'robustsbi',
+    private readonly clampGradient: ClampGradient = 'zero',
   ) {
     if (!(sMin < sMax))
       throw new Error(`logScaleMin (${sMin}) must be below logScaleMax (${sMax})`);
@@ -51,19 +66,29 @@ export class AffineBijection implements ElementwiseBijection {
     const B = params.shape[0];
     const D = this.dim;
     const mu = tf.slice(params, [0, 0], [B, D]);
-    // ops.clip, not tf.clipByValue: the latter's gradient cannot be differentiated again.
-    const s = clip(tf.slice(params, [0, D], [B, D]), this.sMin, this.sMax);
+    // ops' clips, not tf.clipByValue: the latter's gradient cannot be differentiated again.
+    const raw = tf.slice(params, [0, D], [B, D]);
+    const s =
+      this.clampGradient === 'pass'
+        ? clipPassingGradient(raw, this.sMin, this.sMax)
+        : clip(raw, this.sMin, this.sMax);
     return { mu, s };
   }
 
   forward(u: tf.Tensor2D, params: tf.Tensor2D): { z: tf.Tensor2D; logDet: tf.Tensor1D } {
     const { mu, s } = this.split(params);
+    if (this.direction === 'pyro')
+      return {
+        z: tf.add(tf.mul(u, exp(s)), mu) as tf.Tensor2D,
+        logDet: tf.sum(s, 1) as tf.Tensor1D,
+      };
     const z = tf.mul(tf.sub(u, mu), exp(tf.neg(s))) as tf.Tensor2D;
     return { z, logDet: tf.neg(tf.sum(s, 1)) as tf.Tensor1D };
   }
 
   inverse(z: tf.Tensor2D, params: tf.Tensor2D): tf.Tensor2D {
     const { mu, s } = this.split(params);
+    if (this.direction === 'pyro') return tf.mul(tf.sub(z, mu), exp(tf.neg(s))) as tf.Tensor2D;
     return tf.add(tf.mul(z, exp(s)), mu) as tf.Tensor2D;
   }
 }
@@ -85,7 +110,13 @@ export class Maf extends AutoregressiveFlow {
       config,
       zscore,
       rng,
-      new AffineBijection(thetaDim, config.logScaleMin, config.logScaleMax),
+      new AffineBijection(
+        thetaDim,
+        config.logScaleMin,
+        config.logScaleMax,
+        config.affine ?? 'robustsbi',
+        config.clampGradient ?? 'zero',
+      ),
     );
   }
 
@@ -96,9 +127,11 @@ export class Maf extends AutoregressiveFlow {
       thetaDim: this.thetaDim,
       ctxDim: this.xDim,
       hidden: cfg.hidden,
-      degrees: hiddenDegrees({ thetaDim: this.thetaDim, hidden: cfg.hidden }),
+      degrees: hiddenDegrees({ thetaDim: this.thetaDim, hidden: cfg.hidden, degrees: cfg.degrees }),
       logScaleMin: cfg.logScaleMin,
       logScaleMax: cfg.logScaleMax,
+      affine: cfg.affine ?? 'robustsbi',
+      clampGradient: cfg.clampGradient ?? 'zero',
       mades: this.mades.map((made) => ({
         parts: made.parts(),
         masks: madeMasks(made.spec),

@@ -102,6 +102,10 @@ export interface AffineArgs {
   D: number;
   sMin: number;
   sMax: number;
+  /** RABI's direction z = u exp(s) + mu (default: z = (u - mu) exp(-s)). */
+  pyro?: boolean;
+  /** The log-scale clip passes the gradient (default: zero outside the range). */
+  passGrad?: boolean;
 }
 
 const flag = (b: boolean | undefined): number => (b ? 1 : 0);
@@ -129,6 +133,9 @@ export interface MadeTiles {
   sMax: number;
   /** tileScratchFloats floats of scratch. */
   scratch: number;
+  /** RABI's affine direction (z = y exp(s) + mu) and its clamp that passes the gradient. */
+  pyro: boolean;
+  passGrad: boolean;
 }
 
 /** One instance of the kernels (its own memory, so concurrent trainers never share buffers). */
@@ -210,6 +217,7 @@ export class MafKernels {
       a.sMax,
       a.logDet,
       +a.accumulate,
+      flag(a.pyro),
     );
   }
 
@@ -232,6 +240,8 @@ export class MafKernels {
       a.sMin,
       a.sMax,
       a.coef,
+      flag(a.pyro),
+      flag(a.passGrad),
     );
   }
 
@@ -342,6 +352,7 @@ export class MafKernels {
       m.sMin,
       m.sMax,
       m.scratch,
+      flag(m.pyro),
     );
   }
 
@@ -361,6 +372,8 @@ export class MafKernels {
       a2hat: number;
       a1hat: number;
       n: number;
+      /** An extra cotangent on mu ([n, ldD]; pyro's direction only); absent: none. */
+      mcot?: number;
     },
   ): void {
     this.x.madeBackSubst(
@@ -390,6 +403,9 @@ export class MafKernels {
       m.sMin,
       m.sMax,
       m.scratch,
+      a.mcot ?? 0,
+      flag(m.pyro),
+      flag(m.passGrad),
     );
   }
 
@@ -409,6 +425,8 @@ export class MafKernels {
     ldO: number;
     sMin: number;
     sMax: number;
+    pyro: boolean;
+    passGrad: boolean;
   }): void {
     this.x.affineTangent(
       a.ydot,
@@ -425,6 +443,8 @@ export class MafKernels {
       a.ldO,
       a.sMin,
       a.sMax,
+      flag(a.pyro),
+      flag(a.passGrad),
     );
   }
 

@@ -190,8 +190,9 @@ export function gatherRows(
 /**
  * The affine transform of a MAF layer in the density direction, for rows < n:
  * z = (u - mu) * e, e = exp(-s_c), s_c = clip(s, sMin, sMax), with mu = out[:, 0..D) and
- * s = out[:, D..2D); e is kept (layout of z) for the backward pass; logDet[r] (accumulate = 0
- * starts it at 0) gains -sum_i s_c.
+ * s = out[:, D..2D); e (= dz/du) is kept (layout of z) for the backward pass; logDet[r]
+ * (accumulate = 0 starts it at 0) gains -sum_i s_c. With pyro (RABI's direction):
+ * z = u * e + mu, e = exp(s_c), logDet gains +sum_i s_c.
  */
 export function affineForward(
   u: usize,
@@ -206,6 +207,7 @@ export function affineForward(
   sMax: f32,
   logDet: usize,
   accumulate: i32,
+  pyro: i32,
 ): void {
   for (let r = 0; r < n; r++) {
     const ur = u + ((<usize>r * ldu) << 2);
@@ -216,10 +218,18 @@ export function affineForward(
     for (let i = 0; i < D; i++) {
       const mu = load<f32>(orow + ((<usize>i) << 2));
       const s = min(max(load<f32>(orow + ((<usize>(i + D)) << 2)), sMin), sMax);
-      const ei = Mathf.exp(-s);
-      store<f32>(er + ((<usize>i) << 2), ei);
-      store<f32>(zr + ((<usize>i) << 2), (load<f32>(ur + ((<usize>i) << 2)) - mu) * ei);
-      ld -= s;
+      const ui = load<f32>(ur + ((<usize>i) << 2));
+      if (pyro) {
+        const ei = Mathf.exp(s);
+        store<f32>(er + ((<usize>i) << 2), ei);
+        store<f32>(zr + ((<usize>i) << 2), ui * ei + mu);
+        ld += s;
+      } else {
+        const ei = Mathf.exp(-s);
+        store<f32>(er + ((<usize>i) << 2), ei);
+        store<f32>(zr + ((<usize>i) << 2), (ui - mu) * ei);
+        ld -= s;
+      }
     }
     store<f32>(logDet + ((<usize>r) << 2), ld);
   }
@@ -229,8 +239,9 @@ export function affineForward(
  * Backward of affineForward (e as it stored it) for a loss sum_r c_r * nll_r, where
  * nll_r = 0.5 |z_r|^2 - logDet_r and c (coef, one float per row) is the loss's weight on row r:
  * given dz (dL/dz), writes dOut (mu columns -dz e, s columns (-dz z + c_r) where the clip is
- * inactive, 0 elsewhere) and, if du is not 0, du = dz e (the direct path; the MADE's path is
- * added by the caller). Rows n..nPad of dOut (and du) are zeroed so padding adds nothing.
+ * inactive, 0 elsewhere, or everywhere with passGrad) and, if du is not 0, du = dz e (the direct
+ * path; the MADE's path is added by the caller); with pyro, the mu columns dz and the s columns
+ * dz (z - mu) - c_r. Rows n..nPad of dOut (and du) are zeroed so padding adds nothing.
  */
 export function affineBackward(
   ldu: i32,
@@ -247,6 +258,8 @@ export function affineBackward(
   sMin: f32,
   sMax: f32,
   coef: usize,
+  pyro: i32,
+  passGrad: i32,
 ): void {
   for (let r = 0; r < n; r++) {
     const off = (<usize>r * ldu) << 2;
@@ -255,12 +268,20 @@ export function affineBackward(
     const drow = dOut + ((<usize>r * ldo) << 2);
     for (let i = 0; i < D; i++) {
       const s = load<f32>(orow + ((<usize>(i + D)) << 2));
-      const inside = s >= sMin && s <= sMax;
+      const inside = passGrad || (s >= sMin && s <= sMax);
       const g = load<f32>(dz + off + ((<usize>i) << 2));
       const ge = g * load<f32>(e + off + ((<usize>i) << 2));
-      store<f32>(drow + ((<usize>i) << 2), -ge);
-      const ds = -g * load<f32>(z + off + ((<usize>i) << 2)) + cr;
-      store<f32>(drow + ((<usize>(i + D)) << 2), inside ? ds : 0);
+      const zi = load<f32>(z + off + ((<usize>i) << 2));
+      if (pyro) {
+        // z = u e + mu, e = exp(s): dz/dmu = 1, dz/ds = u e = z - mu; logDet = +s.
+        store<f32>(drow + ((<usize>i) << 2), g);
+        const ds = g * (zi - load<f32>(orow + ((<usize>i) << 2))) - cr;
+        store<f32>(drow + ((<usize>(i + D)) << 2), inside ? ds : 0);
+      } else {
+        store<f32>(drow + ((<usize>i) << 2), -ge);
+        const ds = -g * zi + cr;
+        store<f32>(drow + ((<usize>(i + D)) << 2), inside ? ds : 0);
+      }
       if (du) store<f32>(du + off + ((<usize>i) << 2), ge);
     }
   }
@@ -686,6 +707,7 @@ export function madeInvert(
   sMin: f32,
   sMax: f32,
   scratch: usize,
+  pyro: i32,
 ): void {
   const H1 = i32at(start1, D);
   const H2 = i32at(start2, D);
@@ -726,12 +748,17 @@ export function madeInvert(
       for (let r = 0; r < TILE; r++) {
         const o = (<usize>r) << 2;
         const s = min(max(load<f32>(at(oT, D + i) + o), sMin), sMax);
-        store<f32>(at(eT, i) + o, Mathf.exp(-s));
-        store<f32>(
-          at(yT, i) + o,
-          load<f32>(at(zT, i) + o) * Mathf.exp(s) + load<f32>(at(oT, i) + o),
-        );
-        store<f32>(ldT + o, load<f32>(ldT + o) - s);
+        const zi = load<f32>(at(zT, i) + o);
+        const mu = load<f32>(at(oT, i) + o);
+        if (pyro) {
+          store<f32>(at(eT, i) + o, Mathf.exp(s));
+          store<f32>(at(yT, i) + o, (zi - mu) * Mathf.exp(-s));
+          store<f32>(ldT + o, load<f32>(ldT + o) + s);
+        } else {
+          store<f32>(at(eT, i) + o, Mathf.exp(-s));
+          store<f32>(at(yT, i) + o, zi * Mathf.exp(s) + mu);
+          store<f32>(ldT + o, load<f32>(ldT + o) - s);
+        }
       }
     }
     tileOut(yT, y, ldD, r0, nr, 0, D);
@@ -753,7 +780,9 @@ export function madeInvert(
  * chat = (w e, c (w v + rcot)) (c: the clip inactive), a2hat = m2 (W3 chat), a1hat = m1 (W2 a2hat)
  * (m: ReLU masks). That is J^T w = lam + K^T chat for the transform's Jacobian J: the adjoint of
  * its input through the sampler. Writes w, chat ([n, ldO]), a2hat, a1hat; every weight product of
- * the adjoint then follows from chat, a2hat and a1hat as in a plain backward pass.
+ * the adjoint then follows from chat, a2hat and a1hat as in a plain backward pass. With pyro (z =
+ * y e + mu, e = exp(l)): chat = (mcot - w, c (rcot - (v - mu) w)), mcot an extra cotangent on mu
+ * ([n, ldD], 0: none). passGrad: c = 1 (a clamp that passes the gradient).
  */
 export function madeBackSubst(
   lam: usize,
@@ -782,6 +811,9 @@ export function madeBackSubst(
   sMin: f32,
   sMax: f32,
   scratch: usize,
+  mcot: usize,
+  pyro: i32,
+  passGrad: i32,
 ): void {
   const H1 = i32at(start1, D);
   const H2 = i32at(start2, D);
@@ -796,8 +828,9 @@ export function madeBackSubst(
   const cT = at(oT, 2 * D);
   const g2T = at(cT, 2 * D);
   const g1T = at(g2T, H2);
+  const mcT = at(g1T, H1);
   // Output features of positions >= p, as (mu, r) column pairs: the table cols[2q], cols[2q + 1].
-  const cols = at(g1T, H1);
+  const cols = at(mcT, D);
   for (let q = 0; q < D; q++) {
     const i = i32at(order, q);
     store<i32>(cols + ((<usize>(2 * q)) << 2), i);
@@ -812,6 +845,7 @@ export function madeBackSubst(
     tileIn(h1, ldH1, r0, nr, H1, h1T);
     tileIn(h2, ldH2, r0, nr, H2, h2T);
     tileIn(out, ldO, r0, nr, 2 * D, oT);
+    if (mcot) tileIn(mcot, ldD, r0, nr, D, mcT);
     memory.fill(cT, 0, (<usize>(2 * D * TILE)) << 2);
     for (let p = D - 1; p >= 0; p--) {
       const i = i32at(order, p);
@@ -833,13 +867,20 @@ export function madeBackSubst(
         const ee = load<f32>(at(eT, i) + o);
         const wi = acc / ee;
         const rr = load<f32>(at(oT, D + i) + o);
-        const inside = rr >= sMin && rr <= sMax;
+        const inside = passGrad || (rr >= sMin && rr <= sMax);
+        const vi = load<f32>(at(vT, i) + o);
+        const rc = load<f32>(at(rcT, i) + o);
         store<f32>(at(wT, i) + o, wi);
-        store<f32>(at(cT, i) + o, acc);
-        store<f32>(
-          at(cT, D + i) + o,
-          inside ? wi * load<f32>(at(vT, i) + o) + load<f32>(at(rcT, i) + o) : 0,
-        );
+        if (pyro) {
+          // T(y) = y e + mu: dT/dmu = 1, dT/dl = y e = v - mu.
+          const mc: f32 = mcot ? load<f32>(at(mcT, i) + o) : 0;
+          store<f32>(at(cT, i) + o, mc - wi);
+          const mu = load<f32>(at(oT, i) + o);
+          store<f32>(at(cT, D + i) + o, inside ? rc - (vi - mu) * wi : 0);
+        } else {
+          store<f32>(at(cT, i) + o, acc);
+          store<f32>(at(cT, D + i) + o, inside ? wi * vi + rc : 0);
+        }
       }
       // Layer-2 units of degree p feed the outputs at positions >= p; layer-1 units of degree p
       // feed the layer-2 units of degree >= p.
@@ -879,6 +920,7 @@ export function madeBackSubst(
  * The tangent of an affine transform (direction: input ydot, or none if ydot is 0; parameters
  * odot = (mudot, rdot) [n, ldO]), at the point a density pass left in out, e and its output v:
  * ldot = c rdot, p = (ydot - mudot) e, vdot = p - v ldot, written to ldot, p and vdot ([n, ldD]).
+ * With pyro: p = ydot e, vdot = p + (v - mu) ldot + mudot. passGrad: c = 1.
  */
 export function affineTangent(
   ydot: usize,
@@ -895,6 +937,8 @@ export function affineTangent(
   ldO: i32,
   sMin: f32,
   sMax: f32,
+  pyro: i32,
+  passGrad: i32,
 ): void {
   for (let r = 0; r < n; r++) {
     const rd = (<usize>(r * ldD)) << 2;
@@ -902,13 +946,22 @@ export function affineTangent(
     for (let i = 0; i < D; i++) {
       const o = rd + ((<usize>i) << 2);
       const rr = load<f32>(out + ro + ((<usize>(D + i)) << 2));
-      const inside = rr >= sMin && rr <= sMax;
+      const inside = passGrad || (rr >= sMin && rr <= sMax);
       const ld: f32 = inside ? load<f32>(odot + ro + ((<usize>(D + i)) << 2)) : 0;
       const yd: f32 = ydot ? load<f32>(ydot + o) : 0;
-      const pi = (yd - load<f32>(odot + ro + ((<usize>i) << 2))) * load<f32>(e + o);
+      const mud = load<f32>(odot + ro + ((<usize>i) << 2));
       store<f32>(ldot + o, ld);
-      store<f32>(p + o, pi);
-      store<f32>(vdot + o, pi - load<f32>(v + o) * ld);
+      if (pyro) {
+        // vdot = ydot e + (v - mu) ldot + mudot; p = ydot e, the part through e.
+        const pi = yd * load<f32>(e + o);
+        const mu = load<f32>(out + ro + ((<usize>i) << 2));
+        store<f32>(p + o, pi);
+        store<f32>(vdot + o, pi + (load<f32>(v + o) - mu) * ld + mud);
+      } else {
+        const pi = (yd - mud) * load<f32>(e + o);
+        store<f32>(p + o, pi);
+        store<f32>(vdot + o, pi - load<f32>(v + o) * ld);
+      }
     }
   }
 }

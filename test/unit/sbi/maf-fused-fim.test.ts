@@ -60,6 +60,31 @@ describe('exact FIM in the fused MAF kernels', () => {
       batch: 13,
       M: 3,
     },
+    {
+      name: "RABI's parameterization (pyro's direction, clamp passing the gradient)",
+      D: 10,
+      C: 10,
+      config: { affine: 'pyro', clampGradient: 'pass', degrees: 'linspace', biasInit: 'torch' },
+      batch: 40,
+      M: 5,
+    },
+    {
+      name: "RABI's parameterization, odd sizes, an active clamp",
+      D: 3,
+      C: 5,
+      config: {
+        hidden: [7, 9],
+        numTransforms: 2,
+        logScaleMin: -0.05,
+        logScaleMax: 0.05,
+        affine: 'pyro',
+        clampGradient: 'pass',
+        degrees: 'linspace',
+        biasInit: 'torch',
+      },
+      batch: 13,
+      M: 3,
+    },
   ];
   for (const c of cases) {
     test(`the regularizer's weight gradient equals tfjs' double backprop: ${c.name}`, () => {

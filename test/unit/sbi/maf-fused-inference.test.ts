@@ -57,6 +57,27 @@ const cases = [
     C: 5,
     config: { hidden: [7, 9], numTransforms: 2, logScaleMin: -0.05, logScaleMax: 0.05 },
   },
+  {
+    name: "RABI's parameterization, 10 -> 10",
+    D: 10,
+    C: 10,
+    config: { affine: 'pyro', clampGradient: 'pass', degrees: 'linspace', biasInit: 'torch' },
+  },
+  {
+    name: "RABI's parameterization, odd sizes, an active clamp",
+    D: 3,
+    C: 5,
+    config: {
+      hidden: [7, 9],
+      numTransforms: 2,
+      logScaleMin: -0.05,
+      logScaleMax: 0.05,
+      affine: 'pyro',
+      clampGradient: 'pass',
+      degrees: 'linspace',
+      biasInit: 'torch',
+    },
+  },
 ];
 
 for (const c of cases) {
