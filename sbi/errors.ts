@@ -10,9 +10,13 @@ export class DivergedError extends Error {
   constructor(
     readonly epoch: number,
     readonly nanResets: number,
+    /** Runs started again at a lower learning rate before this one (the rabi preset's rule). */
+    readonly restarts = 0,
   ) {
     super(
-      `Training diverged: the validation loss was NaN at epoch ${epoch} after ${nanResets - 1} reloads of the best state.`,
+      `Training diverged: the validation loss was NaN at epoch ${epoch} after ${nanResets - 1} reloads of the best state${
+        restarts > 0 ? `, in the last of ${restarts + 1} runs (learning rate x 0.1 each)` : ''
+      }.`,
     );
     this.name = 'DivergedError';
   }

@@ -10,10 +10,12 @@ import type { TrainingState } from './npe-checkpoint.js';
 import { resolveHyperparameters, type NPEHyperparameters } from './npe-hyperparameters.js';
 import { trainNPE, type EpochProgress, type TrainNPEResult } from './npe.js';
 import { createRng } from './rng.js';
+import { DivergedError } from './errors.js';
+import { presetSettings, type Preset, type PresetName } from './presets.js';
 import { getTask } from './tasks/index.js';
 import { defaultValSize } from './training-data.js';
 import { defaultThetaTransform } from './transforms.js';
-import type { Task } from './types.js';
+import type { EstimatorKind, Task } from './types.js';
 
 export interface FitConfig {
   task: string;
@@ -27,6 +29,11 @@ export interface FitConfig {
   hyperparameters?: Partial<NPEHyperparameters>;
   /** Seeds initialization, the split and the shuffles (and, upstream, the simulations). */
   seed: number;
+  /**
+   * Named estimator and training choices (sbi/presets.ts; default robustsbi's). Under a preset
+   * whose validation rows are 'extra' (rabi), the data's last extraValidationRows rows validate.
+   */
+  preset?: PresetName;
 }
 
 /** Training simulations: n finite rows, and how many the simulation had already dropped. */
@@ -61,6 +68,7 @@ export interface FittedModel {
 }
 
 interface ResolvedFit {
+  preset: Preset;
   task: Task;
   defense: DefenseName;
   defenseOptions: DefenseOptions;
@@ -75,7 +83,13 @@ interface ResolvedFit {
  */
 export function checkFitConfig(config: FitConfig, budget: number): ResolvedFit {
   const task = getTask(config.task);
-  const hyperparameters = resolveHyperparameters(config.hyperparameters);
+  const preset = presetSettings(config.preset);
+  const hyperparameters = resolveHyperparameters({
+    ...(preset.validation === 'extra' ? { valSize: preset.extraValidationRows } : {}),
+    ...Object.fromEntries(
+      Object.entries(config.hyperparameters ?? {}).filter(([, v]) => v !== undefined),
+    ),
+  });
   const defenseOptions = Object.fromEntries(
     Object.entries(config.defenseOptions ?? {}).filter(([, v]) => v !== undefined),
   ) as DefenseOptions;
@@ -87,12 +101,18 @@ export function checkFitConfig(config: FitConfig, budget: number): ResolvedFit {
       `valSize ${hyperparameters.valSize} leaves no training rows out of ${budget} simulations.`,
     );
   return {
+    preset,
     task,
     defense,
     defenseOptions,
     hyperparameters,
-    // RABI's per-task settings (the MLP embedding for high-dimensional x) unless overridden.
-    architecture: { ...taskEstimatorDefaults(task.name), ...config.architecture },
+    // RABI's per-task settings (the MLP embedding for high-dimensional x), then the preset's
+    // estimator choices, unless overridden.
+    architecture: {
+      ...taskEstimatorDefaults(task.name),
+      ...preset.architecture[config.estimator as EstimatorKind],
+      ...config.architecture,
+    },
   };
 }
 
@@ -110,17 +130,83 @@ export async function fitModel(
   const budget = data.n + data.dropped;
   const r = checkFitConfig(config, budget);
   const { task } = r;
+  const started = performance.now();
+  let result: TrainNPEResult | undefined;
+  let restarts = 0;
+  // RABI's rule: a run that ends diverged starts again with the learning rate x 0.1.
+  for (let lr = r.hyperparameters.learningRate; result === undefined; lr *= 0.1) {
+    try {
+      // A restart is a new run: a checkpoint of the diverged one does not resume it.
+      const { resumeFrom, ...fresh } = hooks;
+      const runHooks = restarts === 0 && resumeFrom ? { ...fresh, resumeFrom } : fresh;
+      result = await trainOnce(config, r, data, runHooks, {
+        ...r.hyperparameters,
+        learningRate: lr,
+      });
+    } catch (err) {
+      if (!(err instanceof DivergedError)) throw err;
+      if (restarts >= r.preset.nanRestarts)
+        throw restarts > 0 ? new DivergedError(err.epoch, err.nanResets, restarts) : err;
+      restarts += 1;
+    }
+  }
+  const trainMs = performance.now() - started;
+  const saved: SavedModel = {
+    estimator: result.model,
+    task: task.name,
+    paramNames: task.paramNames,
+    seed: config.seed,
+    n: budget,
+    training: {
+      ...r.hyperparameters,
+      valSize: r.hyperparameters.valSize ?? defaultValSize(data.n - result.dropped),
+      estimator: config.estimator,
+      ...(config.preset !== undefined ? { preset: config.preset } : {}),
+      ...(restarts > 0
+        ? { nanRestarts: restarts, learningRate: r.hyperparameters.learningRate * 0.1 ** restarts }
+        : {}),
+      ...(provenance.sims !== undefined ? { sims: provenance.sims } : {}),
+      defense: r.defense,
+      ...defenseDefaults(r.defense),
+      ...r.defenseOptions,
+    },
+    summary: {
+      epochs: result.epochs,
+      bestEpoch: result.bestEpoch,
+      bestValLoss: result.bestValLoss,
+      stoppedBy: result.stoppedBy,
+      dropped: data.dropped + result.dropped,
+      nTrain: result.nTrain,
+      nVal: result.nVal,
+      trainMs: Math.round(trainMs),
+    },
+    code: provenance.code,
+    backend: provenance.backend,
+    createdAt: new Date().toISOString(),
+  };
+  return { saved, result, trainMs };
+}
+
+/** One trainNPE run of the resolved configuration at the given hyperparameters. */
+async function trainOnce(
+  config: FitConfig,
+  r: ResolvedFit,
+  data: FitData,
+  hooks: FitHooks,
+  hyperparameters: NPEHyperparameters,
+): Promise<TrainNPEResult> {
+  const { task } = r;
   const rng = createRng(config.seed);
   const defense = createDefense(r.defense, r.defenseOptions);
-  const started = performance.now();
-  let result: TrainNPEResult;
   try {
-    result = await trainNPE({
+    return await trainNPE({
       data: { theta: data.theta, x: data.x, n: data.n },
       thetaDim: task.thetaDim,
       xDim: task.xDim,
       rng: rng.fork('train'),
-      hyperparameters: r.hyperparameters,
+      hyperparameters,
+      zscoreTheta: r.preset.zscoreTheta,
+      validationRows: r.preset.validation === 'extra' ? 'last' : 'random',
       // RABI trains bounded-prior tasks in unconstrained space; the model comes back constrained.
       thetaTransform: defaultThetaTransform(task),
       createModel: (zscore) => {
@@ -150,35 +236,4 @@ export async function fitModel(
   } finally {
     defense?.dispose?.();
   }
-  const trainMs = performance.now() - started;
-  const saved: SavedModel = {
-    estimator: result.model,
-    task: task.name,
-    paramNames: task.paramNames,
-    seed: config.seed,
-    n: budget,
-    training: {
-      ...r.hyperparameters,
-      valSize: r.hyperparameters.valSize ?? defaultValSize(data.n - result.dropped),
-      estimator: config.estimator,
-      ...(provenance.sims !== undefined ? { sims: provenance.sims } : {}),
-      defense: r.defense,
-      ...defenseDefaults(r.defense),
-      ...r.defenseOptions,
-    },
-    summary: {
-      epochs: result.epochs,
-      bestEpoch: result.bestEpoch,
-      bestValLoss: result.bestValLoss,
-      stoppedBy: result.stoppedBy,
-      dropped: data.dropped + result.dropped,
-      nTrain: result.nTrain,
-      nVal: result.nVal,
-      trainMs: Math.round(trainMs),
-    },
-    code: provenance.code,
-    backend: provenance.backend,
-    createdAt: new Date().toISOString(),
-  };
-  return { saved, result, trainMs };
 }

@@ -129,6 +129,13 @@ export interface TrainNPEOptions {
    * comparisons). Default true.
    */
   fused?: boolean;
+  /** Whether theta is z-scored inside the model (default true; RABI: false, sbi/presets.ts). */
+  zscoreTheta?: boolean;
+  /**
+   * Which rows validate: a random subset (default), or the last valSize rows, simulated beside the
+   * training budget (RABI's separate validation rows, sbi/presets.ts).
+   */
+  validationRows?: 'random' | 'last';
 }
 
 export interface TrainNPEResult {
@@ -202,12 +209,19 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
   const nTrain = clean.n - nVal;
   if (nTrain < 1)
     throw new RangeError(`Validation size ${nVal} leaves no training rows out of ${clean.n}.`);
-  const order = rng.fork('npe/split').permutation(clean.n);
+  const order =
+    opts.validationRows === 'last'
+      ? Int32Array.from({ length: clean.n }, (_, i) => (i + nTrain) % clean.n)
+      : rng.fork('npe/split').permutation(clean.n);
   const valRows = order.subarray(0, nVal);
   const trainRows = order.subarray(nVal);
   const trainTheta = gatherRows(clean.theta, thetaDim, trainRows);
   const trainX = gatherRows(clean.x, xDim, trainRows);
   const zscore = computeZScore(trainTheta, trainX, nTrain, thetaDim, xDim);
+  if (opts.zscoreTheta === false) {
+    zscore.thetaMean = zscore.thetaMean.map(() => 0);
+    zscore.thetaStd = zscore.thetaStd.map(() => 1);
+  }
   const xScale = meanPerSampleStd(trainX, nTrain, xDim);
 
   const model = opts.createModel(zscore);

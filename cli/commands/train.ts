@@ -22,6 +22,9 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
   --estimator E       maf (default), nsf, gaussian, mdn
   --n N               simulation budget (with --sims: use the first N rows)
   --seed S            seed of simulation, initialization and shuffling (default 0)
+  --preset P          robustsbi (default) or rabi: the paper's code exactly (theta not z-scored,
+                      pyro's MAF direction and clamp, torch biases, 512 validation rows simulated
+                      beside N, restarts at lr x 0.1 after a divergence; see sbi/presets.ts)
   --sims FILE         train on a file written by "robustsbi simulate"
   --out MODEL         the model file to write
   --max-epochs K      default 300          --min-epochs K   default 5
@@ -42,6 +45,7 @@ async function run(argv: string[]): Promise<number> {
     estimator: { type: 'string', default: 'maf' },
     n: { type: 'string' },
     seed: { type: 'string', default: '0' },
+    preset: { type: 'string', default: 'robustsbi' },
     sims: { type: 'string' },
     out: { type: 'string' },
     'max-epochs': { type: 'string' },
@@ -68,6 +72,10 @@ async function run(argv: string[]): Promise<number> {
   if (v.task === undefined && v.sims === undefined)
     throw new UserError('"robustsbi train" needs --task (with --n) or --sims.');
   const seed = parseInteger('seed', v.seed!, 0);
+  const { isPresetName, PRESETS, PRESET_SETTINGS } = await import('../../sbi/presets.js');
+  if (!isPresetName(v.preset!))
+    throw new UserError(`Unknown preset "${v.preset}"; use one of ${PRESETS.join(', ')}.`);
+  const preset = v.preset;
   const nOption = v.n === undefined ? undefined : parseInteger('n', v.n, 2);
   if (nOption === undefined && v.sims === undefined)
     throw new UserError('"robustsbi train" needs --n (the simulation budget) when it simulates.');
@@ -131,6 +139,13 @@ async function run(argv: string[]): Promise<number> {
   const { codeVersion } = await import('../code-version.js');
   const { epochProgress } = await import('../progress.js');
 
+  // Under a preset with separate validation rows (rabi), N trains and the rows beside it validate.
+  const presetSettings = PRESET_SETTINGS[preset];
+  const extraRows =
+    presetSettings.validation === 'extra'
+      ? (hyperparameters.valSize ?? presetSettings.extraValidationRows)
+      : 0;
+
   // Data: the simulation file decides the task; otherwise simulate as `robustsbi simulate` would.
   let task;
   let theta: Float32Array;
@@ -150,16 +165,20 @@ async function run(argv: string[]): Promise<number> {
         `The simulation file ${v.sims} has ${sims.thetaDim}->${sims.xDim} dimensions, but ${task.name} has ${task.thetaDim}->${task.xDim}.`,
       );
     }
-    n = nOption ?? sims.n;
-    if (n > sims.n) throw new UserError(`--n ${n} exceeds the ${sims.n} simulations in ${v.sims}.`);
+    n = nOption ?? sims.n - extraRows;
+    if (n + extraRows > sims.n)
+      throw new UserError(
+        `--n ${n}${extraRows ? ` and ${extraRows} validation rows` : ''} exceed the ${sims.n} simulations in ${v.sims}.`,
+      );
+    n += extraRows;
     theta = sims.theta.subarray(0, n * task.thetaDim);
     x = sims.x.subarray(0, n * task.xDim);
     droppedBefore = sims.dropped;
   } else {
     task = taskByName(v.task!);
-    n = nOption!;
+    n = nOption! + extraRows;
   }
-  if (hyperparameters.valSize !== undefined && hyperparameters.valSize >= n) {
+  if (!extraRows && hyperparameters.valSize !== undefined && hyperparameters.valSize >= n) {
     throw new UserError(
       `--val-size ${hyperparameters.valSize} leaves no training data out of ${n} simulations.`,
     );
@@ -172,6 +191,7 @@ async function run(argv: string[]): Promise<number> {
     defenseOptions,
     hyperparameters,
     seed,
+    preset,
   };
   try {
     checkFitConfig(config, n + droppedBefore);
