@@ -10,6 +10,7 @@ import { checkFitConfig, fitModel, type FitConfig, type FitHooks } from '../sbi/
 import type { SavedModel } from '../sbi/model-file.js';
 import type { TrainingState } from '../sbi/npe-checkpoint.js';
 import type { TrialConfig } from '../sweeps/types.js';
+import { trainingRows } from '../sweeps/expand.js';
 import {
   artifactNames,
   decodeCheckpoint,
@@ -94,6 +95,7 @@ export function fitConfigOf(input: TrainInput): FitConfig {
       valSize: t.valSize,
     },
     seed: input.seed,
+    ...(t.preset !== undefined ? { preset: t.preset } : {}),
   };
 }
 
@@ -135,15 +137,16 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
 
   const config = fitConfigOf(input);
   // Every setting checked before any data is read: a bad one fails the trial once, not per retry.
+  const rows = trainingRows(input.budget, input.training);
   try {
-    checkFitConfig(config, input.budget);
+    checkFitConfig(config, rows);
   } catch (err) {
     throw classify(err);
   }
   const data = await loadDataset(deps, {
     purpose: 'train',
     task: input.task,
-    n: input.budget,
+    n: rows,
     seed: input.seed,
     id: input.simulationId,
   });

@@ -161,7 +161,7 @@ export async function fitModel(
       ...r.hyperparameters,
       valSize: r.hyperparameters.valSize ?? defaultValSize(data.n - result.dropped),
       estimator: config.estimator,
-      ...(config.preset !== undefined ? { preset: config.preset } : {}),
+      preset: config.preset ?? 'robustsbi',
       ...(restarts > 0
         ? { nanRestarts: restarts, learningRate: r.hyperparameters.learningRate * 0.1 ** restarts }
         : {}),

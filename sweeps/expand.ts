@@ -3,10 +3,12 @@
 // time instead of carrying the whole list through its history.
 import { canonicalJson } from './canonical.js';
 import { shortHash } from './hash.js';
+import { RABI_VALIDATION_ROWS } from './names.js';
 import { MAX_TRIALS } from './schema.js';
 import type {
   EvaluationItem,
   SweepSpec,
+  TrainingOptions,
   TrialConfig,
   TrialDefense,
   TrialEvaluation,
@@ -104,8 +106,20 @@ export function sweepIdOf(spec: SweepSpec): string {
   return contentId(ID_VERSIONS.sweep, scientificContent(spec));
 }
 
-export function simulationIdOf(task: string, budget: number, seed: number): string {
-  return contentId(ID_VERSIONS.simulation, { task, budget, seed });
+/**
+ * The simulations a trial's training reads: the budget, and under the rabi preset the validation
+ * rows simulated beside it (RABI's N counts training rows only).
+ */
+export function trainingRows(budget: number, training: TrainingOptions): number {
+  return training.preset === 'rabi' ? budget + (training.valSize ?? RABI_VALIDATION_ROWS) : budget;
+}
+
+/** The ID of (task, budget, seed)'s training simulations; `rows` beside the budget name a larger set. */
+export function simulationIdOf(task: string, budget: number, seed: number, rows = budget): string {
+  return contentId(
+    ID_VERSIONS.simulation,
+    rows === budget ? { task, budget, seed } : { task, budget, seed, rows },
+  );
 }
 
 export function testSetIdOf(task: string, nTest: number, seed: number): string {
@@ -179,7 +193,7 @@ export function trialIndexer(spec: SweepSpec): TrialIndexer {
     const simKey = `${ti}/${bi}/${si}`;
     let simulationId = simulationIds.get(simKey);
     if (simulationId === undefined) {
-      simulationId = simulationIdOf(task, budget, seed);
+      simulationId = simulationIdOf(task, budget, seed, trainingRows(budget, spec.training));
       simulationIds.set(simKey, simulationId);
     }
     const testKey = `${ti}/${si}`;

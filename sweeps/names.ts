@@ -31,6 +31,15 @@ export const OBJECTIVES = ['rkl', 'fkl'] as const;
 export type Objective = (typeof OBJECTIVES)[number];
 
 /** Temporal task queues a worker can serve. */
+/** Named estimator and training choices (sbi/presets.ts): robustsbi's own, or the paper's code. */
+export const PRESETS = ['robustsbi', 'rabi'] as const;
+export type PresetName = (typeof PRESETS)[number];
+/**
+ * Validation rows the rabi preset simulates beside the budget when training.valSize is unset
+ * (sbi/presets.ts PRESET_SETTINGS.rabi.extraValidationRows; a unit test keeps them equal).
+ */
+export const RABI_VALIDATION_ROWS = 512;
+
 export const QUEUES = ['cpu', 'gpu'] as const;
 export type Queue = (typeof QUEUES)[number];
 

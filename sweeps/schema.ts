@@ -7,6 +7,7 @@ import {
   DEFENSE_NAMES,
   ESTIMATOR_KINDS,
   OBJECTIVES,
+  PRESETS,
   QUEUES,
   TASK_NAMES,
 } from './names.js';
@@ -166,6 +167,7 @@ const trainingSchema: Schema = {
     clipNorm: { type: ['number', 'null'], exclusiveMinimum: 0, default: 75 },
     maxNanResets: int(0, 1000, { default: 10 }),
     valSize: int(1, 1_000_000),
+    preset: { type: 'string', enum: [...PRESETS] },
   },
 };
 

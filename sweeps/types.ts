@@ -5,6 +5,7 @@ import type {
   DefenseName,
   EstimatorKind,
   Objective,
+  PresetName,
   Queue,
   TaskName,
 } from './names.js';
@@ -42,6 +43,11 @@ export interface TrainingOptions {
   maxNanResets: number;
   /** Validation rows; absent means sbi's rule, min(512, 10% of the budget). */
   valSize?: number;
+  /**
+   * Named estimator and training choices (sbi/presets.ts); absent: robustsbi's. Under rabi the
+   * validation rows (valSize, default 512) are simulated beside the budget.
+   */
+  preset?: PresetName;
 }
 
 export interface EvaluationOptions {

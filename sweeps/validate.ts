@@ -237,7 +237,8 @@ function checkSemantics(spec: SweepSpec): void {
       `must be <= maxEpochs (${training.maxEpochs}) (got ${training.minEpochs})`,
     );
   const smallest = Math.min(...spec.budgets);
-  if (training.valSize !== undefined && training.valSize >= smallest)
+  // Under rabi the validation rows are simulated beside the budget, not taken out of it.
+  if (training.valSize !== undefined && training.preset !== 'rabi' && training.valSize >= smallest)
     throw new SpecError(
       'spec/training/valSize',
       `must be smaller than the smallest budget (${smallest}) so that training data is left (got ${training.valSize})`,

@@ -7,6 +7,7 @@ import type { EvaluateRecordSummary } from '../activities/evaluate.js';
 import type { ErrorInfo, TrialSummary } from '../results/documents.js';
 import type { TrialConfig } from '../sweeps/types.js';
 import { FINAL_FAILURE_TYPES } from '../sweeps/failures.js';
+import { trainingRows } from '../sweeps/expand.js';
 
 export const NON_RETRYABLE = [...FINAL_FAILURE_TYPES];
 
@@ -45,7 +46,13 @@ export function failureInfo(err: unknown): ErrorInfo {
 /** The trial's training simulations ('train') or its test set ('test'). */
 export function simulateInput(t: TrialConfig, purpose: 'train' | 'test'): SimulateInput {
   return purpose === 'train'
-    ? { purpose, task: t.task, n: t.budget, seed: t.seed, id: t.simulationId }
+    ? {
+        purpose,
+        task: t.task,
+        n: trainingRows(t.budget, t.training),
+        seed: t.seed,
+        id: t.simulationId,
+      }
     : { purpose, task: t.task, n: t.evaluation.nTest, seed: t.seed, id: t.testSetId };
 }
 

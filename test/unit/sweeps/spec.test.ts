@@ -30,6 +30,9 @@ import {
   ESTIMATOR_KINDS as SBI_KINDS,
 } from '../../../sbi/estimators/index.js';
 import { DEFAULT_NPE_HYPERPARAMETERS } from '../../../sbi/npe-hyperparameters.js';
+import { PRESETS as SBI_PRESETS, PRESET_SETTINGS } from '../../../sbi/presets.js';
+import { PRESETS, RABI_VALIDATION_ROWS } from '../../../sweeps/names.js';
+import { simulationIdOf, trainingRows } from '../../../sweeps/expand.js';
 import { TASK_NAMES as SBI_TASKS } from '../../../sbi/tasks/index.js';
 import { baseSpec, exampleSpecs, root } from './fixtures.js';
 
@@ -86,6 +89,28 @@ describe('names agree with sbi/', () => {
       if (Array.isArray(g.betas)) assert.deepEqual(g.betas, [sbi.beta], name);
       if (Array.isArray(g.trainEps)) assert.deepEqual(g.trainEps, [sbi.trainEps], name);
     }
+  });
+
+  test("the rabi preset: sbi's presets, validation rows beside the budget, its own simulations", () => {
+    assert.deepEqual([...PRESETS], [...SBI_PRESETS]);
+    assert.equal(RABI_VALIDATION_ROWS, PRESET_SETTINGS.rabi.extraValidationRows);
+    const plain = validateSweepSpec(withSpec({ budgets: [1000] }));
+    const rabi = validateSweepSpec(withSpec({ budgets: [1000], training: { preset: 'rabi' } }));
+    assert.equal(trainingRows(1000, plain.training), 1000);
+    assert.equal(trainingRows(1000, rabi.training), 1512);
+    assert.equal(trainingRows(1000, { ...rabi.training, valSize: 100 }), 1100);
+    const [p] = expandSweep(plain);
+    const [r] = expandSweep(rabi);
+    // Without a preset the IDs are those of specs written before presets existed.
+    assert.equal(p!.simulationId, simulationIdOf(p!.task, 1000, p!.seed));
+    assert.notEqual(r!.simulationId, p!.simulationId);
+    assert.notEqual(r!.trialId, p!.trialId);
+    // Under rabi valSize may reach the budget: its rows are extra.
+    validateSweepSpec(withSpec({ budgets: [500], training: { preset: 'rabi', valSize: 512 } }));
+    rejects(
+      () => validateSweepSpec(withSpec({ training: { preset: 'paper' } })),
+      'spec/training/preset',
+    );
   });
 
   test('training defaults are sbi/npe.ts defaults', () => {
