@@ -26,8 +26,11 @@ export type DefenseName = (typeof DEFENSE_NAMES)[number];
 export const ATTACK_NAMES = ['l2pgd', 'linfpgd', 'noise', 'nll', 'fim-eigen'] as const;
 export type AttackName = (typeof ATTACK_NAMES)[number];
 
-/** KL directions (sbi/attacks/objectives.ts Divergence): rkl = KL(q~ || q), fkl = KL(q || q~). */
-export const OBJECTIVES = ['rkl', 'fkl'] as const;
+/**
+ * sbi/attacks/objectives.ts DISCREPANCIES: rkl = KL(q~ || q), fkl = KL(q || q~), mmd = MMD^2(q~, q)
+ * (RABI's RBF kernel; the sweep's mcSamples is its attack budget too: RABI used 10 for it).
+ */
+export const OBJECTIVES = ['rkl', 'fkl', 'mmd'] as const;
 export type Objective = (typeof OBJECTIVES)[number];
 
 /** Temporal task queues a worker can serve. */
