@@ -11,7 +11,7 @@ import { clipBoxOf } from '../sbi/attacks/eps.js';
 import { createDefense, type DefenseOptions } from '../sbi/defenses/index.js';
 import { createEstimator, taskEstimatorDefaults } from '../sbi/estimators/index.js';
 import { expectedCoverage } from '../sbi/metrics/coverage.js';
-import { klUnderAttack } from '../sbi/metrics/robustness.js';
+import { discrepancyUnderAttack } from '../sbi/metrics/robustness.js';
 import { trainNPE } from '../sbi/npe.js';
 import { DEFAULT_NPE_HYPERPARAMETERS } from '../sbi/npe-hyperparameters.js';
 import { createRng } from '../sbi/rng.js';
@@ -185,9 +185,9 @@ export async function measureMetrics(
   const adv = test.x.map((v) => v * 1.01);
   const kSamples = Math.min(u.evalSamples, 64);
   const cSamples = Math.min(u.coverageSamples, 100);
-  await klUnderAttack(est, objective, test.x, adv, createRng(6), { samples: 4 }); // warm-up
+  await discrepancyUnderAttack(est, objective, test.x, adv, createRng(6), { samples: 4 }); // warm-up
   let t0 = performance.now();
-  await klUnderAttack(est, objective, test.x, adv, createRng(6), { samples: kSamples });
+  await discrepancyUnderAttack(est, objective, test.x, adv, createRng(6), { samples: kSamples });
   const kl = seconds(t0) / (test.n * kSamples);
   t0 = performance.now();
   await expectedCoverage(est, adv, test.theta, createRng(8), { samples: cSamples });

@@ -124,7 +124,7 @@ export interface EvaluationDoc {
   _id: string;
   trialId: string;
   attack: string;
-  /** KL direction scored: rkl = KL(q~ || q), fkl = KL(q || q~). */
+  /** Discrepancy scored: rkl = KL(q~ || q), fkl = KL(q || q~), mmd = MMD^2(q~, q) (in `kl`). */
   objective: string;
   /** Budget relative to the test set's mean per-sample std. */
   eps: number;

@@ -3,6 +3,7 @@
 // form: a non-finite measured number is null there, with its marker in `nonFinite`
 // (results/nonfinite.ts).
 import { SUMMARY_QUANTILES } from '../sbi/metrics/summary.js';
+import { OBJECTIVES } from '../sweeps/names.js';
 import { SWEEP_STATUSES, TRIAL_STATUSES } from './documents.js';
 
 const id = { type: 'string', minLength: 1, maxLength: 1024 } as const;
@@ -248,7 +249,7 @@ export const evaluationSchema = {
     _id: id,
     trialId: id,
     attack: name,
-    objective: { enum: ['rkl', 'fkl'] },
+    objective: { enum: OBJECTIVES },
     eps: nonNegative,
     epsAbs: nonNegative,
     epsScale: nonNegative,
@@ -282,7 +283,7 @@ export const evaluationSchema = {
 
 const seriesKeyProps = {
   attack: name,
-  objective: { enum: ['rkl', 'fkl'] },
+  objective: { enum: OBJECTIVES },
   defense: name,
   beta: nonNegative,
   trainEps: nonNegative,
@@ -324,7 +325,7 @@ export const tradeoffCurveSchema = {
     ...curveBase,
     kind: { const: 'tradeoff' },
     attack: name,
-    objective: { enum: ['rkl', 'fkl'] },
+    objective: { enum: OBJECTIVES },
     eps: nonNegative,
     points: {
       type: 'array',

@@ -11,7 +11,7 @@
 // records one call computes.
 import { attackInBatches, type AttackName } from './attacks/index.js';
 import { absoluteEps, clipBoxOf, meanPerSampleStd } from './attacks/eps.js';
-import type { Divergence } from './attacks/objectives.js';
+import type { Discrepancy } from './attacks/objectives.js';
 import {
   COVERAGE_LEVELS,
   COVERAGE_SAMPLES,
@@ -21,7 +21,7 @@ import {
 import { nllPerPair } from './metrics/nll.js';
 import {
   EVAL_MC_SAMPLES,
-  klUnderAttack,
+  discrepancyUnderAttack,
   summarizeKl,
   type KlSummary,
 } from './metrics/robustness.js';
@@ -36,7 +36,8 @@ export interface TestSet {
 
 export interface EvaluationSpec {
   attacks: AttackName[];
-  divergences: Divergence[];
+  /** KL directions and/or 'mmd' (MMD^2 with RABI's RBF kernel): maximized and scored. */
+  divergences: Discrepancy[];
   /** Budgets relative to the test set's mean per-sample std (paper.md 3.2). */
   eps: number[];
   /** PGD iterations; default per attack (200 L2, 120 Linf). */
@@ -54,13 +55,17 @@ export interface EvaluationSpec {
 
 export interface EvaluationRecord {
   attack: AttackName;
-  /** The KL direction scored (and maximized, except by nll and noise): rkl = KL(q~ || q), fkl = KL(q || q~). */
-  objective: Divergence;
+  /**
+   * The discrepancy scored (and maximized, except by nll and noise): rkl = KL(q~ || q),
+   * fkl = KL(q || q~), mmd = MMD^2(q~, q).
+   */
+  objective: Discrepancy;
   eps: number;
   epsAbs: number;
   /** mean_n std_d(x_n) of the test xs: epsAbs = eps * epsScale. */
   epsScale: number;
   nTest: number;
+  /** The per-x values of the objective summarized: KL, or MMD^2 for 'mmd' (the field keeps its name). */
   kl: KlSummary;
   /** Expected coverage on the attacked x against the clean theta. */
   coverageAbsArea: number;
@@ -101,9 +106,9 @@ const chunkStream = (r: RandomStream, chunk: number): RandomStream =>
 /** The per-point values of one record over one chunk. */
 export interface RecordPoints {
   attack: AttackName;
-  objective: Divergence;
+  objective: Discrepancy;
   eps: number;
-  /** KL between q(.|x) and q(.|x~) per point (unguarded). */
+  /** KL (or MMD^2) between q(.|x) and q(.|x~) per point (unguarded). */
   kl: Float64Array;
   /** -log q(theta_true | x~) per point. */
   nllAttacked: Float64Array;
@@ -185,7 +190,7 @@ export async function evaluateChunk(
           },
           size,
         );
-        const kl = await klUnderAttack(est, divergence, x, xAdv, r.fork('kl'), {
+        const kl = await discrepancyUnderAttack(est, divergence, x, xAdv, r.fork('kl'), {
           samples: spec.evalSamples ?? EVAL_MC_SAMPLES,
         });
         const coverageRank = await coverageRanks(est, xAdv, theta, r.fork('coverage'), cov);

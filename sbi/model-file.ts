@@ -3,14 +3,14 @@
 // backend). Written atomically; a bad file is reported in one sentence naming the file. The same
 // JSON is the model artifact of a sweep (modelToJson / modelFromJson, no file involved).
 import { FileFormatError, parseJsonText, readTextFile, writeFileAtomic } from './atomic-file.js';
-import { restoreEstimator } from './estimators/index.js';
+import { ESTIMATOR_KINDS, restoreEstimator } from './estimators/index.js';
 import { decodeFloat32, encodeFloat32 } from './float32-base64.js';
 import { reviveNonFinite, toJsonText } from './json-numbers.js';
 import type { DensityEstimator, EstimatorKind, SerializedWeights, ZScore } from './types.js';
 
 export const MODEL_FORMAT = 'robustsbi-model';
 export const MODEL_FORMAT_VERSION = 1;
-const KINDS: readonly EstimatorKind[] = ['maf', 'nsf', 'gaussian', 'mdn'];
+const KINDS: readonly EstimatorKind[] = ESTIMATOR_KINDS;
 
 export interface CodeVersion {
   /** package.json version. */

@@ -71,7 +71,7 @@ export interface Task {
   analyticPosterior?(xo: Float32Array): GaussianPosterior;
 }
 
-export type EstimatorKind = 'maf' | 'nsf' | 'gaussian' | 'mdn';
+export type EstimatorKind = 'maf' | 'nsf' | 'gaussian' | 'mdn' | 'multivariate_gaussian';
 
 /** Z-score statistics from the training split; x is z-scored inside the model so it sees raw x. */
 export interface ZScore {
@@ -264,5 +264,12 @@ export interface DensityEstimator {
   ): FusedTrainer | null;
   /** Inference on hand-written kernels for the current weights; null where there is none. */
   fusedInference?(): FusedInference | null;
+  /**
+   * Where the FIM with respect to x is analytic (the Gaussian families): coordinates c(x; at) [B, K]
+   * whose Jacobian J in x, taken at x = at, gives I_x = J^T J. `at` carries the metric (the
+   * posterior's own covariance) and is not differentiated in x; both are differentiable in the
+   * weights, with the twice-differentiable ops.
+   */
+  fisherCoordinates?(x: tf.Tensor2D, at: tf.Tensor2D): tf.Tensor2D;
   dispose(): void;
 }

@@ -15,19 +15,34 @@ export const TASK_NAMES = [
 export type TaskName = (typeof TASK_NAMES)[number];
 
 /** sbi/estimators/index.ts ESTIMATOR_KINDS. */
-export const ESTIMATOR_KINDS = ['maf', 'nsf', 'gaussian', 'mdn'] as const;
+export const ESTIMATOR_KINDS = ['maf', 'nsf', 'gaussian', 'mdn', 'multivariate_gaussian'] as const;
 export type EstimatorKind = (typeof ESTIMATOR_KINDS)[number];
 
-/** sbi/defenses/names.ts DEFENSE_NAMES (research/paper.md section 4; fim-fast is a cheaper FIM estimate). */
-export const DEFENSE_NAMES = ['none', 'fim', 'fim-fast', 'trades', 'adversarial', 'noise'] as const;
+/**
+ * sbi/defenses/names.ts DEFENSE_NAMES (research/paper.md section 4; fim-fast is a cheaper FIM
+ * estimate; fim-exact and fim-eigenvalue are the appendix's exact trace and largest eigenvalue).
+ */
+export const DEFENSE_NAMES = [
+  'none',
+  'fim',
+  'fim-fast',
+  'trades',
+  'adversarial',
+  'noise',
+  'fim-exact',
+  'fim-eigenvalue',
+] as const;
 export type DefenseName = (typeof DEFENSE_NAMES)[number];
 
 /** sbi/attacks/index.ts ATTACKS. */
 export const ATTACK_NAMES = ['l2pgd', 'linfpgd', 'noise', 'nll', 'fim-eigen'] as const;
 export type AttackName = (typeof ATTACK_NAMES)[number];
 
-/** KL directions (sbi/attacks/objectives.ts Divergence): rkl = KL(q~ || q), fkl = KL(q || q~). */
-export const OBJECTIVES = ['rkl', 'fkl'] as const;
+/**
+ * sbi/attacks/objectives.ts DISCREPANCIES: rkl = KL(q~ || q), fkl = KL(q || q~), mmd = MMD^2(q~, q)
+ * (RABI's RBF kernel; the sweep's mcSamples is its attack budget too: RABI used 10 for it).
+ */
+export const OBJECTIVES = ['rkl', 'fkl', 'mmd'] as const;
 export type Objective = (typeof OBJECTIVES)[number];
 
 /** Temporal task queues a worker can serve. */
@@ -62,6 +77,7 @@ export const ARCHITECTURE_KEYS = {
   ],
   gaussian: ['hidden', 'minScale', 'embedding'],
   mdn: ['hidden', 'components', 'minScale', 'embedding'],
+  multivariate_gaussian: ['hidden', 'minScale', 'embedding'],
 } as const satisfies Record<EstimatorKind, readonly string[]>;
 
 /** sbi/estimators/base.ts EMBEDDINGS. */

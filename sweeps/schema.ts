@@ -38,6 +38,8 @@ export const DEFENSE_GRIDS = {
   adversarial: { betas: 'forbidden', trainEps: 'required' },
   // RABI's noise augmentation uses a ball of radius 1.0 x std.
   noise: { betas: 'forbidden', trainEps: [1] },
+  'fim-exact': { betas: 'required', trainEps: 'forbidden' },
+  'fim-eigenvalue': { betas: 'required', trainEps: 'forbidden' },
 } as const satisfies Record<
   (typeof DEFENSE_NAMES)[number],
   Record<'betas' | 'trainEps', 'forbidden' | 'required' | readonly number[]>
@@ -54,6 +56,9 @@ export const DEFENSE_OPTIONS = {
   trades: [],
   adversarial: [],
   noise: [],
+  // The Monte Carlo fallback's samples (estimators without a closed-form FIM).
+  'fim-exact': ['mcSamples'],
+  'fim-eigenvalue': ['mcSamples'],
 } as const satisfies Record<(typeof DEFENSE_NAMES)[number], readonly string[]>;
 
 type Schema = Record<string, unknown>;

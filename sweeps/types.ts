@@ -22,11 +22,11 @@ export interface EstimatorSpec {
 
 export interface DefenseSpec {
   name: DefenseName;
-  /** Regularization strengths (fim, fim-fast, trades). */
+  /** Regularization strengths (fim, fim-fast, fim-exact, fim-eigenvalue, trades). */
   betas?: number[];
   /** Training epsilons relative to the training data's mean per-sample std (trades, adversarial, noise). */
   trainEps?: number[];
-  /** Monte Carlo samples of the FIM estimate (fim, fim-fast). */
+  /** Monte Carlo samples of the FIM estimate (fim, fim-fast; fim-exact / fim-eigenvalue fallback). */
   mcSamples?: number;
   /** Probe directions per sample (fim-fast). */
   probes?: number;

@@ -6,21 +6,22 @@ import { checkOutputPath, parseCommandArgs, parseInteger, required } from '../sb
 
 // Kept here, not imported from sbi/attacks, so that `robustsbi --help` does not load tfjs.
 const ATTACKS = ['l2pgd', 'linfpgd', 'noise', 'nll', 'fim-eigen'] as const;
-const OBJECTIVES = ['rkl', 'fkl'] as const;
+const OBJECTIVES = ['rkl', 'fkl', 'mmd'] as const;
 const DEFAULT_EPS = '0.1,0.2,0.3,0.5,1,2';
 
 const usage = `robustsbi evaluate --model MODEL --attack A --out results.json [options]
 
   --attack A            l2pgd, linfpgd, noise, nll, fim-eigen (comma-separated for several)
-  --objective O         rkl = KL(q(.|x~) || q(.|x)) (default), fkl = KL(q(.|x) || q(.|x~)); both: rkl,fkl
-                        (the divergence PGD maximizes and the KL reported; nll and noise only report it)
+  --objective O         rkl = KL(q(.|x~) || q(.|x)) (default), fkl = KL(q(.|x) || q(.|x~)),
+                        mmd = MMD^2(q(.|x~), q(.|x)) (RBF kernel, l = 10); several: rkl,fkl,mmd
+                        (what PGD maximizes and the value reported; nll and noise only report it)
   --eps E,E,...         budgets relative to the test xs' mean per-sample std (default ${DEFAULT_EPS})
   --n-test K            test simulations drawn from the model's task (default 1000)
   --seed S              seed of the test set, the attacks and the Monte Carlo estimates (default 0)
   --out FILE            JSON array of records, written atomically
   --steps K             PGD iterations (default 200 for l2pgd and nll, 120 for linfpgd)
-  --mc-samples K        Monte Carlo samples per PGD step (default 5)
-  --eval-samples K      samples per x for the reported KL (default 256)
+  --mc-samples K        Monte Carlo samples per PGD step (default 5; 10 for mmd)
+  --eval-samples K      samples per x for the reported KL or MMD (default 256)
   --coverage-samples K  samples per x for expected coverage (default 2000)
   --batch-size B        x attacked at once (default 1000)
   --backend B           tfjs-node-gpu, tfjs-node, wasm, cpu or auto (default)`;

@@ -12,14 +12,14 @@ import {
   required,
 } from '../sbi-args.js';
 
-const ESTIMATORS = ['maf', 'nsf', 'gaussian', 'mdn'];
+const ESTIMATORS = ['maf', 'nsf', 'gaussian', 'mdn', 'multivariate_gaussian'];
 
 const usage = `robustsbi train --task TASK --n N --out MODEL [options]
        robustsbi train --sims FILE --out MODEL [options]
 
   --task T            gaussian_linear, lotka_volterra, sir, two_moons, slcp,
                       hodgkin_huxley, spatial_sir, vae (taken from --sims when given)
-  --estimator E       maf (default), nsf, gaussian, mdn
+  --estimator E       maf (default), nsf, gaussian, mdn, multivariate_gaussian (full covariance)
   --n N               simulation budget (with --sims: use the first N rows)
   --seed S            seed of simulation, initialization and shuffling (default 0)
   --preset P          robustsbi (default) or rabi: the paper's code exactly (theta not z-scored,
@@ -34,8 +34,10 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
   --hidden 100,100    hidden layer sizes   --transforms K   flow transforms (maf, nsf)
   --bins K            spline bins (nsf)    --components K   mixture components (mdn)
   --backend B         tfjs-node-gpu, tfjs-node, wasm, cpu or auto (default)
-  --defense D         none (default), fim, fim-fast, trades, adversarial, noise
-  --beta B            fim / fim-fast regularizer weight (default 0.05), trades KL weight (default 0.1)
+  --defense D         none (default), fim, fim-fast, trades, adversarial, noise, fim-exact
+                      (closed-form trace, plain gradient), fim-eigenvalue (largest FIM eigenvalue)
+  --beta B            fim / fim-fast / fim-exact regularizer weight (default 0.05), fim-eigenvalue
+                      (default 0.1), trades KL weight (default 0.1)
   --train-eps E       trades / adversarial / noise budget relative to the training x scale
                       (defaults 0.5, 0.5, 1)`;
 
@@ -87,7 +89,7 @@ async function run(argv: string[]): Promise<number> {
     );
   if (v.beta !== undefined && !DEFENSE_TAKES[defenseName].beta)
     throw new UserError(
-      `--beta applies to fim, fim-fast and trades, not to --defense ${defenseName}.`,
+      `--beta applies to fim, fim-fast, fim-exact, fim-eigenvalue and trades, not to --defense ${defenseName}.`,
     );
   if (v['train-eps'] !== undefined && !DEFENSE_TAKES[defenseName].trainEps)
     throw new UserError(

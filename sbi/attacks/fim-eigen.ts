@@ -7,7 +7,7 @@
 import { tf } from '../backend.js';
 import type { DensityEstimator, RandomStream } from '../types.js';
 import { normalizeRows } from './ball.js';
-import { klPerRow, type Divergence } from './objectives.js';
+import { discrepancyPerRow, type Discrepancy } from './objectives.js';
 import type { AttackSetup } from './setup.js';
 
 export const FIM_SAMPLES = 256;
@@ -66,8 +66,8 @@ export function topFisherEigen(
 }
 
 export interface FimEigenOptions {
-  /** Divergence whose increase picks the sign of the eigenvector. */
-  divergence: Divergence;
+  /** Discrepancy whose increase picks the sign of the eigenvector. */
+  divergence: Discrepancy;
   fimSamples?: number;
   iterations?: number;
   signSamples?: number;
@@ -115,8 +115,9 @@ function fimEigenChunk(
     const plus = tf.clipByValue(tf.add(x, step), box.min, box.max) as tf.Tensor2D;
     const minus = tf.clipByValue(tf.sub(x, step), box.min, box.max) as tf.Tensor2D;
     const score = { samples: signSamples, differentiable: false };
-    const klPlus = klPerRow(est, opts.divergence, plus, x, rng.fork(`sign-${key}`), score);
-    const klMinus = klPerRow(est, opts.divergence, minus, x, rng.fork(`sign-${key}`), score);
+    const d = opts.divergence;
+    const klPlus = discrepancyPerRow(est, d, plus, x, rng.fork(`sign-${key}`), score);
+    const klMinus = discrepancyPerRow(est, d, minus, x, rng.fork(`sign-${key}`), score);
     const takePlus = tf.reshape(tf.cast(tf.greaterEqual(klPlus, klMinus), 'float32'), [-1, 1]);
     return tf.add(minus, tf.mul(takePlus, tf.sub(plus, minus))) as tf.Tensor2D;
   });

@@ -2,15 +2,19 @@
 import { tf } from '../backend.js';
 import { fimEigenAttack } from './fim-eigen.js';
 import { uniformNoise } from './noise.js';
-import type { Divergence } from './objectives.js';
+import type { Discrepancy } from './objectives.js';
 import { l2Pgd, linfPgd } from './pgd.js';
 import type { AttackSetup } from './setup.js';
 
 export { absoluteEps, autoStepSize, clipBoxOf, meanPerSampleStd, type ClipBox } from './eps.js';
 export {
   ATTACK_MC_SAMPLES,
+  DISCREPANCIES,
+  discrepancyPerRow,
+  isDiscrepancy,
   klPerRow,
   type AttackObjective,
+  type Discrepancy,
   type Divergence,
 } from './objectives.js';
 export type { AttackSetup } from './setup.js';
@@ -23,11 +27,11 @@ export function isAttackName(s: string): s is AttackName {
 }
 
 export interface AttackOptions {
-  /** The divergence the untargeted attacks maximize (nll and noise ignore it). */
-  divergence: Divergence;
+  /** What the untargeted attacks maximize, a KL direction or the MMD (nll and noise ignore it). */
+  divergence: Discrepancy;
   /** PGD iterations (l2pgd / nll default 200, linfpgd 120). */
   steps?: number;
-  /** Monte Carlo samples per PGD step (default 5). */
+  /** Monte Carlo samples per PGD step (default 5; the MMD 10). */
   mcSamples?: number;
   /** Absolute PGD step size (default RABI's auto rule). */
   stepSize?: number;

@@ -10,7 +10,8 @@ import type { AttackObjective } from './objectives.js';
 import type { AttackSetup } from './setup.js';
 
 export interface HostPgdOptions {
-  objective: AttackObjective;
+  /** The objectives the fused kernels know (pgd.ts runs the MMD on tfjs). */
+  objective: Exclude<AttackObjective, 'mmd'>;
   steps: number;
   stepSize: number;
   mcSamples: number;

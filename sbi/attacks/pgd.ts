@@ -12,7 +12,7 @@ import {
   uniformLinfBall,
 } from './ball.js';
 import { autoStepSize } from './eps.js';
-import { ATTACK_MC_SAMPLES, attackObjectivePerRow, type AttackObjective } from './objectives.js';
+import { attackObjectivePerRow, defaultAttackSamples, type AttackObjective } from './objectives.js';
 import type { AttackSetup } from './setup.js';
 import { hostPgd } from './pgd-host.js';
 
@@ -26,7 +26,7 @@ export interface PgdOptions {
   steps?: number;
   /** Absolute step size; default RABI's "auto", min(20 eps_abs / steps, eps_abs). */
   stepSize?: number;
-  /** Monte Carlo samples per step for the divergences; default 5. */
+  /** Monte Carlo samples per step for the divergences; default 5 (KL) or 10 (MMD). */
   mcSamples?: number;
   /**
    * Test hook: sees each iterate x + delta after projection. Reading it forces a sync, so leave it
@@ -42,24 +42,26 @@ function pgd(setup: AttackSetup, opts: PgdOptions, norm: Norm): tf.Tensor2D {
   const [b, d] = x.shape;
   const steps = opts.steps ?? (norm === 'l2' ? L2_PGD_STEPS : LINF_PGD_STEPS);
   const stepSize = opts.stepSize ?? autoStepSize(eps, steps);
-  const mc = opts.mcSamples ?? ATTACK_MC_SAMPLES;
+  const mc = opts.mcSamples ?? defaultAttackSamples(opts.objective);
   const targets = setup.theta ? { xClean: x, theta: setup.theta } : { xClean: x };
   if (opts.objective === 'nll' && !setup.theta)
     throw new Error('The nll attack needs the true theta.');
-  const fused = est.fusedInference?.() ?? null;
-  if (fused) {
+  // The fused kernels know the KL and NLL objectives only; the MMD runs the tfjs loop.
+  const objective = opts.objective;
+  const fused = objective === 'mmd' ? null : (est.fusedInference?.() ?? null);
+  if (fused && objective !== 'mmd') {
     try {
-      return hostPgd(fused, setup, { ...opts, steps, stepSize, mcSamples: mc }, norm);
+      return hostPgd(fused, setup, { ...opts, objective, steps, stepSize, mcSamples: mc }, norm);
     } finally {
       fused.dispose();
     }
   }
 
-  const objective = (delta: tf.Tensor): tf.Tensor =>
+  const total = (delta: tf.Tensor): tf.Tensor =>
     tf.sum(
-      attackObjectivePerRow(est, opts.objective, tf.add(x, delta) as tf.Tensor2D, targets, rng, mc),
+      attackObjectivePerRow(est, objective, tf.add(x, delta) as tf.Tensor2D, targets, rng, mc),
     );
-  const gradOf = tf.grad(objective);
+  const gradOf = tf.grad(total);
 
   let delta = tf.tidy(() => {
     const start = norm === 'l2' ? uniformL2Ball(b, d, eps, rng) : uniformLinfBall(b, d, eps, rng);

@@ -49,14 +49,29 @@ export function squaredScores(
   mcSamples: number,
   rng: RandomStream,
 ): tf.Tensor2D {
-  const [b] = x.shape;
+  return tf.tidy(
+    () => tf.sum(tf.square(attachedScores(model, x, mcSamples, rng)), 2) as tf.Tensor2D,
+  );
+}
+
+/**
+ * The scores grad_x log q(theta_m | x_b) themselves, [M, B, xDim], for M reparameterized theta_m that
+ * stay attached to the weights (as squaredScores draws them): I_x ~ mean_m s_m s_m^T.
+ */
+export function attachedScores(
+  model: DensityEstimator,
+  x: tf.Tensor2D,
+  mcSamples: number,
+  rng: RandomStream,
+): tf.Tensor3D {
+  const [b, d] = x.shape;
   return tf.tidy(() => {
     const theta = model.rsample(x, mcSamples, rng);
     const flat = tf.reshape(theta, [mcSamples * b, model.thetaDim]) as tf.Tensor2D;
     const xr = tf.tile(x, [mcSamples, 1]) as tf.Tensor2D; // row m*B + b is x_b, as in the reshape
     // Rows are independent, so the gradient of the sum is each row's own score.
     const s = tf.grad((xx: tf.Tensor) => tf.sum(model.logProb(flat, xx as tf.Tensor2D)))(xr);
-    return tf.reshape(tf.sum(tf.square(s), 1), [mcSamples, b]) as tf.Tensor2D;
+    return tf.reshape(s, [mcSamples, b, d]) as tf.Tensor3D;
   });
 }
 

@@ -2,6 +2,12 @@
 import { InvalidSettingError } from '../errors.js';
 import type { TrainingDefense } from '../npe.js';
 import { ADVERSARIAL_DEFAULT_EPS, AdversarialTraining } from './adversarial.js';
+import {
+  FIM_EIGENVALUE_DEFAULTS,
+  FIM_EXACT_DEFAULTS,
+  FimEigenvalueDefense,
+  FimExactDefense,
+} from './fim-exact.js';
 import { FimFastDefense, type FimFastOptions } from './fim-fast.js';
 import { FIM_DEFAULTS, FimTraceDefense } from './fim-trace.js';
 import { NOISE_DEFAULT_EPS, NoiseAugmentation } from './noise.js';
@@ -12,11 +18,14 @@ import { DEFENSE_NAMES, isDefenseName, type DefenseName } from './names.js';
 export { DEFENSE_NAMES, DEFENSE_TAKES, isDefenseName, type DefenseName } from './names.js';
 
 export interface DefenseOptions {
-  /** fim / fim-fast: the regularizer weight (default 0.05); trades: the KL weight (default 0.1). */
+  /**
+   * fim / fim-fast / fim-exact: the regularizer weight (default 0.05); fim-eigenvalue: likewise
+   * (default 0.1); trades: the KL weight (default 0.1).
+   */
   beta?: number;
   /** trades / adversarial / noise: the budget relative to the training x scale. */
   trainEps?: number;
-  /** fim / fim-fast: Monte Carlo samples of theta per x (default 5). */
+  /** fim / fim-fast: Monte Carlo samples of theta per x (default 5); fim-exact / fim-eigenvalue: 50. */
   mcSamples?: number;
   /** fim-fast only. */
   fast?: Omit<FimFastOptions, 'beta' | 'mcSamples'>;
@@ -29,6 +38,8 @@ const USES: Record<DefenseName, (keyof DefenseOptions)[]> = {
   trades: ['beta', 'trainEps'],
   adversarial: ['trainEps'],
   noise: ['trainEps'],
+  'fim-exact': ['beta', 'mcSamples'],
+  'fim-eigenvalue': ['beta', 'mcSamples'],
 };
 
 /** The defaults each defense fills in (for the record kept with a trained model). */
@@ -37,6 +48,10 @@ export function defenseDefaults(name: DefenseName): { beta?: number; trainEps?: 
     case 'fim':
     case 'fim-fast':
       return { beta: FIM_DEFAULTS.beta };
+    case 'fim-exact':
+      return { beta: FIM_EXACT_DEFAULTS.beta };
+    case 'fim-eigenvalue':
+      return { beta: FIM_EIGENVALUE_DEFAULTS.beta };
     case 'trades':
       return { beta: TRADES_DEFAULTS.beta, trainEps: TRADES_DEFAULTS.trainEps };
     case 'adversarial':
@@ -75,5 +90,9 @@ export function createDefense(
       return new AdversarialTraining(opts.trainEps);
     case 'noise':
       return new NoiseAugmentation(opts.trainEps);
+    case 'fim-exact':
+      return new FimExactDefense({ beta: opts.beta, mcSamples: opts.mcSamples });
+    case 'fim-eigenvalue':
+      return new FimEigenvalueDefense({ beta: opts.beta, mcSamples: opts.mcSamples });
   }
 }

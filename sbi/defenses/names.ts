@@ -1,5 +1,14 @@
 // The defense names alone, without tfjs, for option parsing (`robustsbi --help` loads every command).
-export const DEFENSE_NAMES = ['none', 'fim', 'fim-fast', 'trades', 'adversarial', 'noise'] as const;
+export const DEFENSE_NAMES = [
+  'none',
+  'fim',
+  'fim-fast',
+  'trades',
+  'adversarial',
+  'noise',
+  'fim-exact',
+  'fim-eigenvalue',
+] as const;
 export type DefenseName = (typeof DEFENSE_NAMES)[number];
 
 export function isDefenseName(s: string): s is DefenseName {
@@ -14,4 +23,6 @@ export const DEFENSE_TAKES: Record<DefenseName, { beta: boolean; trainEps: boole
   trades: { beta: true, trainEps: true },
   adversarial: { beta: false, trainEps: true },
   noise: { beta: false, trainEps: true },
+  'fim-exact': { beta: true, trainEps: false },
+  'fim-eigenvalue': { beta: true, trainEps: false },
 };

@@ -60,6 +60,23 @@ export class DiagonalGaussian extends BaseEstimator {
     });
   }
 
+  /**
+   * Coordinates whose Jacobian in x at x = at gives I_x = J^T J (types.ts): the closed form
+   * J^T diag(1/sigma^2, 2/sigma^2) J of RABI's jac_exact as [mu(x), sqrt 2 sigma(x)] / sigma(at).
+   */
+  fisherCoordinates(x: tf.Tensor2D, at: tf.Tensor2D): tf.Tensor2D {
+    this.checkX(x);
+    this.checkX(at);
+    return tf.tidy(() => {
+      const { mu, sigma } = this.head(this.embedX(x));
+      const fixed = this.head(this.embedX(at)).sigma;
+      return tf.concat(
+        [tf.div(mu, fixed), tf.mul(tf.div(sigma, fixed), Math.SQRT2)],
+        1,
+      ) as tf.Tensor2D;
+    });
+  }
+
   logProb(theta: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor1D {
     this.checkPair(theta, x);
     return tf.tidy(() => {

@@ -15,19 +15,31 @@ import { EMBEDDINGS } from './base.js';
 import { DiagonalGaussian, GAUSSIAN_DEFAULTS, type GaussianConfig } from './gaussian.js';
 import { MAF_DEFAULTS, Maf, type MafConfig } from './maf.js';
 import { MDN_DEFAULTS, MixtureDensityNetwork, type MdnConfig } from './mdn.js';
+import {
+  MULTIVARIATE_GAUSSIAN_DEFAULTS,
+  MultivariateGaussian,
+  type MultivariateGaussianConfig,
+} from './multivariate-gaussian.js';
 import { NSF_DEFAULTS, Nsf, type NsfConfig } from './nsf.js';
 
 export { computeZScore, identityZScore } from './zscore.js';
 export { EMBEDDINGS, MLP_EMBEDDING_SIZES, type Embedding } from './base.js';
 export { taskEstimatorDefaults } from './task-defaults.js';
 
-export const ESTIMATOR_KINDS: readonly EstimatorKind[] = ['maf', 'nsf', 'gaussian', 'mdn'];
+export const ESTIMATOR_KINDS: readonly EstimatorKind[] = [
+  'maf',
+  'nsf',
+  'gaussian',
+  'mdn',
+  'multivariate_gaussian',
+];
 
 const DEFAULTS: Record<EstimatorKind, Record<string, unknown>> = {
   maf: MAF_DEFAULTS,
   nsf: NSF_DEFAULTS,
   gaussian: GAUSSIAN_DEFAULTS,
   mdn: MDN_DEFAULTS,
+  multivariate_gaussian: MULTIVARIATE_GAUSSIAN_DEFAULTS,
 };
 
 /**
@@ -39,6 +51,7 @@ const EXTRA_KEYS: Record<EstimatorKind, string[]> = {
   nsf: ['orders', 'embedding'],
   gaussian: ['embedding'],
   mdn: ['embedding'],
+  multivariate_gaussian: ['embedding'],
 };
 
 /** The MAF's named choices (maf.ts, made.ts): RABI's where the rabi preset sets them. */
@@ -134,6 +147,14 @@ function build(
       return new DiagonalGaussian(thetaDim, xDim, config as GaussianConfig, zscore, rng);
     case 'mdn':
       return new MixtureDensityNetwork(thetaDim, xDim, config as MdnConfig, zscore, rng);
+    case 'multivariate_gaussian':
+      return new MultivariateGaussian(
+        thetaDim,
+        xDim,
+        config as MultivariateGaussianConfig,
+        zscore,
+        rng,
+      );
   }
 }
 

@@ -1,7 +1,7 @@
-// KL between the clean and the attacked posterior, per x, and its summary over the test set
-// (paper.md 3.4 and 5, "Robustness").
+// KL (or MMD^2) between the clean and the attacked posterior, per x, and its summary over the test
+// set (paper.md 3.4 and 5, "Robustness").
 import { tf } from '../backend.js';
-import { klPerRow, type Divergence } from '../attacks/objectives.js';
+import { klPerRow, mmdPerRow, type Discrepancy, type Divergence } from '../attacks/objectives.js';
 import type { DensityEstimator, FusedInference, RandomStream } from '../types.js';
 import { SAMPLE_ROWS_PER_BATCH } from './coverage.js';
 import { perRowInBatches, rowsTensor, tileRows } from './row-batches.js';
@@ -55,6 +55,32 @@ export async function klUnderAttack(
           differentiable: false,
         },
       ),
+    ),
+  );
+}
+
+/**
+ * klUnderAttack, or for 'mmd' the linear-time MMD^2 between `samples` draws of q(.|x~) and of q(.|x)
+ * per row (RABI MMDsquaredRobMetric: eval_mc_budget 256 draws, RBF kernel l = 10), on tfjs.
+ */
+export async function discrepancyUnderAttack(
+  est: DensityEstimator,
+  discrepancy: Discrepancy,
+  xClean: Float32Array,
+  xAdv: Float32Array,
+  rng: RandomStream,
+  opts: KlEvalOptions = {},
+): Promise<Float64Array> {
+  if (discrepancy !== 'mmd') return klUnderAttack(est, discrepancy, xClean, xAdv, rng, opts);
+  const samples = opts.samples ?? EVAL_MC_SAMPLES;
+  const batch = opts.batchSize ?? Math.max(1, Math.floor(SAMPLE_ROWS_PER_BATCH / samples));
+  const d = est.xDim;
+  return perRowInBatches(xClean.length / d, batch, (start, b) =>
+    tf.tidy(() =>
+      mmdPerRow(est, rowsTensor(xAdv, start, b, d), rowsTensor(xClean, start, b, d), rng, {
+        samples,
+        differentiable: false,
+      }),
     ),
   );
 }

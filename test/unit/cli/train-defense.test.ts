@@ -73,7 +73,7 @@ describe('train --defense', () => {
       ],
       [
         ['--defense', 'noise', '--beta', '1'],
-        /--beta applies to fim, fim-fast and trades, not to --defense noise/,
+        /--beta applies to fim, fim-fast, fim-exact, fim-eigenvalue and trades, not to --defense noise/,
       ],
       [
         ['--defense', 'fim', '--train-eps', '1'],

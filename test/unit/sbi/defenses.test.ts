@@ -33,7 +33,7 @@ describe('createDefense', () => {
   test('names, defaults and errors', () => {
     assert.deepEqual(
       [...DEFENSE_NAMES],
-      ['none', 'fim', 'fim-fast', 'trades', 'adversarial', 'noise'],
+      ['none', 'fim', 'fim-fast', 'trades', 'adversarial', 'noise', 'fim-exact', 'fim-eigenvalue'],
     );
     assert.equal(createDefense('none'), undefined);
     const fim = createDefense('fim', { beta: 0.01 }) as FimTraceDefense;

@@ -25,6 +25,7 @@ const SMALL: Record<EstimatorKind, Record<string, unknown>> = {
   nsf: { hidden: [16, 16], bins: 6, tailBound: 3 },
   gaussian: { hidden: [16, 16] },
   mdn: { hidden: [16, 16], components: 3 },
+  multivariate_gaussian: { hidden: [16, 16] },
 };
 
 function make(kind: EstimatorKind, embedding?: string, seed = 1): DensityEstimator {

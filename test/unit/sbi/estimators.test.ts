@@ -24,6 +24,7 @@ const SMALL: Record<EstimatorKind, Record<string, unknown>> = {
   nsf: { hidden: [16, 16], bins: 6, tailBound: 3 },
   gaussian: { hidden: [16, 16] },
   mdn: { hidden: [16, 16], components: 3 },
+  multivariate_gaussian: { hidden: [16, 16] },
 };
 
 const ZS2: ZScore = {
@@ -166,7 +167,9 @@ describe('estimator registry', () => {
   test('unknown names and settings get one clear sentence', () => {
     assert.throws(
       () => createEstimator('flow', { thetaDim: 1, xDim: 1, zscore: ZS1, rng: createRng(0) }),
-      { message: 'Unknown estimator "flow"; known: maf, nsf, gaussian, mdn' },
+      {
+        message: 'Unknown estimator "flow"; known: maf, nsf, gaussian, mdn, multivariate_gaussian',
+      },
     );
     assert.throws(() => defaultEstimatorConfig('nope'), /Unknown estimator "nope"/);
     assert.throws(() => make('maf', ZS2, 1, { hiden: [3] }), /Unknown maf setting "hiden"/);
@@ -178,7 +181,7 @@ describe('estimator registry', () => {
     });
     assert.equal(defaultEstimatorConfig('nsf').bins, 12);
     assert.equal(defaultEstimatorConfig('mdn').components, 10);
-    assert.deepEqual(ESTIMATOR_KINDS, ['maf', 'nsf', 'gaussian', 'mdn']);
+    assert.deepEqual(ESTIMATOR_KINDS, ['maf', 'nsf', 'gaussian', 'mdn', 'multivariate_gaussian']);
   });
 
   test('MADE masks are autoregressive in the given order, context reaches every output', () => {

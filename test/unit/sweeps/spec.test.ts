@@ -9,6 +9,7 @@ import {
   DEFENSE_NAMES,
   EMBEDDINGS,
   ESTIMATOR_KINDS,
+  OBJECTIVES,
   TASK_NAMES,
 } from '../../../sweeps/names.js';
 import {
@@ -18,7 +19,7 @@ import {
   MAX_TRIALS,
 } from '../../../sweeps/schema.js';
 import { parseSweepSpec, SpecError, validateSweepSpec } from '../../../sweeps/validate.js';
-import { ATTACKS } from '../../../sbi/attacks/index.js';
+import { ATTACKS, DISCREPANCIES } from '../../../sbi/attacks/index.js';
 import {
   DEFENSE_NAMES as SBI_DEFENSES,
   DEFENSE_TAKES,
@@ -62,6 +63,7 @@ describe('names agree with sbi/', () => {
     assert.deepEqual([...TASK_NAMES], [...SBI_TASKS]);
     assert.deepEqual([...ESTIMATOR_KINDS], [...SBI_KINDS]);
     assert.deepEqual([...ATTACK_NAMES], [...ATTACKS]);
+    assert.deepEqual([...OBJECTIVES], [...DISCREPANCIES]);
   });
 
   test('architecture keys are sbi default keys plus the embedding choice', () => {
