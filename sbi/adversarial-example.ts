@@ -1,0 +1,103 @@
+// The adversarial example of the paper's Fig. 2: among attacked test points, the one whose posterior
+// the attack moved most (largest KL under attack), with samples of its clean and attacked posteriors
+// and posterior-predictive simulations from each, so the damage can be seen in parameter space and
+// in data space.
+import { tf } from './backend.js';
+import { attackInBatches, type AttackName } from './attacks/index.js';
+import { absoluteEps, clipBoxOf, meanPerSampleStd } from './attacks/eps.js';
+import type { Divergence } from './attacks/objectives.js';
+import { klUnderAttack } from './metrics/robustness.js';
+import { rowsTensor } from './metrics/row-batches.js';
+import type { DensityEstimator, RandomStream, Task } from './types.js';
+
+export interface AdversarialExampleOptions {
+  attack: AttackName;
+  objective: Divergence;
+  /** Budget relative to the test xs' mean per-sample std. */
+  eps: number;
+  steps?: number;
+  mcSamples?: number;
+  /** Samples per x for the KL that ranks the points (default 256). */
+  klSamples?: number;
+  /** Posterior samples kept of the chosen x, clean and attacked (default 1,000). */
+  samples?: number;
+  /** Posterior-predictive simulations from the first of those samples (default 20). */
+  predictive?: number;
+}
+
+export interface AdversarialExample {
+  /** The chosen test point's index, its true theta, its x and the attacked x~. */
+  index: number;
+  theta: number[];
+  x: number[];
+  xAdv: number[];
+  eps: number;
+  epsAbs: number;
+  /** Its KL under attack, and the KL of every test point (what it was chosen by). */
+  kl: number;
+  klAll: number[];
+  posterior: { clean: number[][]; attacked: number[][] };
+  predictive: { clean: number[][]; attacked: number[][] };
+}
+
+function rowsOf(a: Float32Array, dim: number): number[][] {
+  return Array.from({ length: a.length / dim }, (_, r) =>
+    Array.from(a.subarray(r * dim, (r + 1) * dim)),
+  );
+}
+
+export async function adversarialExample(
+  est: DensityEstimator,
+  task: Task,
+  test: { theta: Float32Array; x: Float32Array; n: number },
+  o: AdversarialExampleOptions,
+  rng: RandomStream,
+): Promise<AdversarialExample> {
+  if (test.n < 1) throw new RangeError('The test set is empty.');
+  const { xDim, thetaDim } = est;
+  const epsAbs = absoluteEps(o.eps, meanPerSampleStd(test.x, test.n, xDim));
+  const xAdv = await attackInBatches(
+    o.attack,
+    { estimator: est, epsAbs, box: clipBoxOf(test.x), rng: rng.fork('attack') },
+    test.x,
+    test.theta,
+    {
+      divergence: o.objective,
+      ...(o.steps !== undefined ? { steps: o.steps } : {}),
+      ...(o.mcSamples !== undefined ? { mcSamples: o.mcSamples } : {}),
+    },
+  );
+  const kl = await klUnderAttack(est, o.objective, test.x, xAdv, rng.fork('kl'), {
+    samples: o.klSamples ?? 256,
+  });
+  // NaN never wins: the most damaging point is the largest finite KL.
+  let index = 0;
+  for (let i = 1; i < test.n; i++)
+    if (!(kl[i]! <= kl[index]!) && Number.isFinite(kl[i]!)) index = i;
+  const row = (a: Float32Array, d: number) => a.subarray(index * d, (index + 1) * d);
+  const samples = o.samples ?? 1000;
+  const draw = (x: Float32Array, stream: RandomStream): Float32Array =>
+    tf.tidy(
+      () => est.sample(rowsTensor(x, 0, 1, xDim), samples, stream).dataSync() as Float32Array,
+    );
+  const clean = draw(row(test.x, xDim), rng.fork('posterior/clean'));
+  const attacked = draw(row(xAdv, xDim), rng.fork('posterior/attacked'));
+  const nPred = Math.min(o.predictive ?? 20, samples);
+  const simulate = (thetas: Float32Array, stream: RandomStream): number[][] =>
+    rowsOf(task.simulate(thetas.slice(0, nPred * thetaDim), nPred, stream), xDim);
+  return {
+    index,
+    theta: Array.from(row(test.theta, thetaDim)),
+    x: Array.from(row(test.x, xDim)),
+    xAdv: Array.from(row(xAdv, xDim)),
+    eps: o.eps,
+    epsAbs,
+    kl: kl[index]!,
+    klAll: Array.from(kl),
+    posterior: { clean: rowsOf(clean, thetaDim), attacked: rowsOf(attacked, thetaDim) },
+    predictive: {
+      clean: simulate(clean, rng.fork('predictive/clean')),
+      attacked: simulate(attacked, rng.fork('predictive/attacked')),
+    },
+  };
+}
