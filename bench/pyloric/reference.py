@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import sys
 import time
 import types
@@ -178,8 +179,9 @@ def throughput(ref, n, seed):
         v = ref.simulate(theta[i], seeds[i], 2000)["voltage"]
         valid += bool(((v[:, ::10] > 20).sum(axis=1) > 5).all())
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
     print(json.dumps({"n": n, "cpuS": cpu, "wallS": wall, "simsPerCpuSecond": n / cpu,
-                      "simsPerSecond": n / wall, "valid": valid}))
+                      "simsPerSecond": n / wall, "valid": valid, "peakRssMb": peak}))
 
 
 def validity(ref, n, seed, path):

@@ -109,7 +109,8 @@ export class PyloricTask implements Task {
   private readonly network = new PyloricNetwork();
   private readonly noise: Float64Array;
   private readonly g = new Float64Array(PYLORIC_CONDUCTANCES);
-  private readonly counts = new Int32Array(3);
+  /** Each neuron's points above +20 mV on the 0.25 ms grid in the last simulation. */
+  readonly lastCounts = new Int32Array(3);
 
   constructor() {
     const { low, high } = pyloricPriorBounds();
@@ -137,9 +138,9 @@ export class PyloricTask implements Task {
       offset,
       countEvery: PYLORIC_VALID_EVERY,
       countAbove: PYLORIC_VALID_ABOVE,
-      counts: this.counts,
+      counts: this.lastCounts,
     });
-    const valid = pyloricValid(this.counts);
+    const valid = pyloricValid(this.lastCounts);
     this.stats.simulated++;
     if (valid) this.stats.valid++;
     return valid;
