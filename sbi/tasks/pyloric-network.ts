@@ -58,6 +58,44 @@ export const PYLORIC_SYNAPSES = 7;
 /** 24 membrane conductances (neuron-major, Na CaT CaS A KCa Kd H Leak) + 7 synapses. */
 export const PYLORIC_CONDUCTANCES = 31;
 
+/** The run's constants that depend on temperature and dt (all Q10 factors are 1 at 283 K). */
+export interface PyloricConstants {
+  dt: number;
+  /** Factors of the membrane and synaptic conductances. */
+  gFactor: number;
+  gSynFactor: number;
+  /** -dt times each gate group's tau factor: the numerators of exp(-dt q / tau). */
+  ndtM: number;
+  ndtMCaS: number;
+  ndtMKCa: number;
+  ndtH: number;
+  /** exp(-dt q / tau_Ca). */
+  caDecay: number;
+  /** RT / zF in mV. */
+  rtOverZF: number;
+  /** The synapses' tau factor. */
+  qSynTau: number;
+}
+
+export function pyloricConstants(
+  temperature = REFERENCE_TEMPERATURE,
+  dt = PYLORIC_DT,
+): PyloricConstants {
+  const x = (temperature - REFERENCE_TEMPERATURE) / 10;
+  return {
+    dt,
+    gFactor: Q10_GBAR ** x,
+    gSynFactor: Q10_GBAR ** x,
+    ndtM: -dt * Q10_TAU_M ** x,
+    ndtMCaS: -dt * Q10_TAU_M_CAS ** x,
+    ndtMKCa: -dt * Q10_TAU_M_KCA ** x,
+    ndtH: -dt * Q10_TAU_H ** x,
+    caDecay: Math.exp((-dt * Q10_TAU_CA ** x) / TAU_CA),
+    rtOverZF: (GAS_CONSTANT * temperature) / (2 * FARADAY),
+    qSynTau: Q10_TAU_SYN ** x,
+  };
+}
+
 /** Steps of a run of tMax ms: len(np.arange(0, tMax, dt)). */
 export function pyloricSteps(tMax: number, dt = PYLORIC_DT): number {
   return Math.ceil(tMax / dt - 1e-9);
@@ -125,20 +163,20 @@ export class PyloricNetwork {
   constructor(temperature = REFERENCE_TEMPERATURE, dt = PYLORIC_DT) {
     this.dt = dt;
     this.temperature = temperature;
-    const x = (temperature - REFERENCE_TEMPERATURE) / 10;
-    this.gFactor = Q10_GBAR ** x;
-    this.gSynFactor = Q10_GBAR ** x;
-    this.ndtM = -dt * Q10_TAU_M ** x;
-    this.ndtMCaS = -dt * Q10_TAU_M_CAS ** x;
-    this.ndtMKCa = -dt * Q10_TAU_M_KCA ** x;
-    this.ndtH = -dt * Q10_TAU_H ** x;
-    this.caDecay = Math.exp((-dt * Q10_TAU_CA ** x) / TAU_CA);
-    this.rtOverZF = (GAS_CONSTANT * temperature) / (2 * FARADAY);
-    for (let k = 0; k < 7; k++) {
-      const chol = SYNAPSE_CHOLINERGIC[k]!;
-      this.eSyn[k] = chol ? E_CHOL : E_GLUT;
-      this.kMinus[k] = chol ? K_MINUS_CHOL : K_MINUS_GLUT;
-      this.qSynTau[k] = Q10_TAU_SYN ** x;
+    const k = pyloricConstants(temperature, dt);
+    this.gFactor = k.gFactor;
+    this.gSynFactor = k.gSynFactor;
+    this.ndtM = k.ndtM;
+    this.ndtMCaS = k.ndtMCaS;
+    this.ndtMKCa = k.ndtMKCa;
+    this.ndtH = k.ndtH;
+    this.caDecay = k.caDecay;
+    this.rtOverZF = k.rtOverZF;
+    for (let s = 0; s < 7; s++) {
+      const chol = SYNAPSE_CHOLINERGIC[s]!;
+      this.eSyn[s] = chol ? E_CHOL : E_GLUT;
+      this.kMinus[s] = chol ? K_MINUS_CHOL : K_MINUS_GLUT;
+      this.qSynTau[s] = k.qSynTau;
     }
   }
 

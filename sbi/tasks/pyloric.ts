@@ -18,10 +18,10 @@ import { BoxUniformPrior } from './priors.js';
 import {
   MEMBRANE_AREA,
   PYLORIC_CONDUCTANCES,
-  PyloricNetwork,
   pyloricSteps,
   recordedPoints,
 } from './pyloric-network.js';
+import { PyloricPairKernel, type NoiseFill, type PyloricLane } from './pyloric-wasm.js';
 
 export const PYLORIC_T_MAX = 2000;
 export const PYLORIC_NOISE_STD = 0.001;
@@ -106,65 +106,93 @@ export class PyloricTask implements Task {
   keepInvalid = false;
   /** Simulations run and found valid since construction (for valid-share figures). */
   readonly stats = { simulated: 0, valid: 0 };
-  private readonly network = new PyloricNetwork();
-  private readonly noise: Float64Array;
-  private readonly g = new Float64Array(PYLORIC_CONDUCTANCES);
   /** Each neuron's points above +20 mV on the 0.25 ms grid in the last simulation. */
   readonly lastCounts = new Int32Array(3);
+  private readonly kernel: PyloricPairKernel;
 
   constructor() {
     const { low, high } = pyloricPriorBounds();
     this.prior = new BoxUniformPrior(low.map(Math.fround), high.map(Math.fround));
-    this.noise = new Float64Array(3 * this.steps);
+    this.kernel = new PyloricPairKernel(
+      this.steps,
+      PYLORIC_X_EVERY,
+      PYLORIC_VALID_EVERY,
+      PYLORIC_VALID_ABOVE,
+    );
   }
 
   /**
-   * Simulates row `row` of theta into out[offset ...] (xDim values) with the given standard-normal
-   * noise source; returns whether the simulation is valid. The row is written either way.
+   * Simulates rows `rows` of theta (31 values a row), row i with noise source noises[i], two at a
+   * time, and writes each x (valid or not) at out[offsets[i] ...]. Returns the counts above +20 mV,
+   * 3 per row; validity is pyloricValid of a row's three.
    */
+  simulateRows(
+    theta: ArrayLike<number>,
+    rows: readonly number[],
+    noises: readonly NoiseFill[],
+    out: Float32Array,
+    offsets: readonly number[],
+  ): Int32Array {
+    const counts = new Int32Array(3 * rows.length);
+    const lane = (i: number): PyloricLane => {
+      const g = new Float64Array(PYLORIC_CONDUCTANCES);
+      pyloricConductances(theta, rows[i]! * this.thetaDim, g);
+      return { g, noise: noises[i]! };
+    };
+    for (let i = 0; i < rows.length; i += 2) {
+      const a = lane(i);
+      // An odd last row runs beside a noise-free copy of itself; lanes do not interact.
+      const b = i + 1 < rows.length ? lane(i + 1) : { g: a.g, noise: null };
+      this.kernel.run(a, b, PYLORIC_NOISE_STD);
+      for (let l = 0; l < 2 && i + l < rows.length; l++) {
+        this.kernel.read(l, out, offsets[i + l]!);
+        const c = this.kernel.counts(l);
+        counts.set(c, 3 * (i + l));
+        this.lastCounts.set(c);
+        this.stats.simulated++;
+        if (pyloricValid(c)) this.stats.valid++;
+      }
+    }
+    return counts;
+  }
+
+  /** One row with its noise source; returns whether it is valid (its x is written either way). */
   simulateRow(
     theta: ArrayLike<number>,
     row: number,
-    fillNoise: (z: Float64Array) => void,
+    noise: NoiseFill,
     out: Float32Array,
     offset: number,
   ): boolean {
-    pyloricConductances(theta, row * this.thetaDim, this.g);
-    fillNoise(this.noise);
-    this.network.reset(this.g);
-    this.network.run(this.steps, this.noise, PYLORIC_NOISE_STD, {
-      every: PYLORIC_X_EVERY,
-      out,
-      offset,
-      countEvery: PYLORIC_VALID_EVERY,
-      countAbove: PYLORIC_VALID_ABOVE,
-      counts: this.lastCounts,
-    });
-    const valid = pyloricValid(this.lastCounts);
-    this.stats.simulated++;
-    if (valid) this.stats.valid++;
-    return valid;
+    return pyloricValid(this.simulateRows(theta, [row], [noise], out, [offset]));
   }
 
   simulate(theta: Float32Array, n: number, rng: RandomStream): Float32Array {
     const xd = this.xDim;
+    const d = this.thetaDim;
     const out = new Float32Array(n * xd);
     // One draw advances the caller's stream; each row then has its own fork, so a row's noise
     // does not depend on the other rows.
     const batch = rng.fork(`batch-${rng.int(2 ** 30)}`);
+    const rows: number[] = [];
     for (let r = 0; r < n; r++) {
-      const o = r * xd;
       let finite = true;
-      for (let i = 0; i < this.thetaDim; i++)
-        finite &&= Number.isFinite(theta[r * this.thetaDim + i]!);
-      if (!finite) {
-        out.fill(NaN, o, o + xd);
-        continue;
-      }
-      const rowRng = batch.fork(r);
-      const valid = this.simulateRow(theta, r, (z) => rowRng.fillNormal(z), out, o);
-      if (!valid && !this.keepInvalid) out.fill(NaN, o, o + xd);
+      for (let i = 0; i < d; i++) finite &&= Number.isFinite(theta[r * d + i]!);
+      if (finite) rows.push(r);
+      else out.fill(NaN, r * xd, (r + 1) * xd);
     }
+    const noises = rows.map((r) => (z: Float64Array) => batch.fork(r).fillNormal(z));
+    const counts = this.simulateRows(
+      theta,
+      rows,
+      noises,
+      out,
+      rows.map((r) => r * xd),
+    );
+    if (!this.keepInvalid)
+      rows.forEach((r, i) => {
+        if (!pyloricValid(counts.subarray(3 * i, 3 * i + 3))) out.fill(NaN, r * xd, (r + 1) * xd);
+      });
     return out;
   }
 }

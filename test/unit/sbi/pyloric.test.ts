@@ -16,14 +16,11 @@ import {
   PyloricTask,
   pyloricConductances,
   pyloricPriorBounds,
+  pyloricValid,
 } from '../../../sbi/tasks/pyloric.js';
-import {
-  PYLORIC_DT,
-  PyloricNetwork,
-  pyloricSteps,
-  recordedPoints,
-} from '../../../sbi/tasks/pyloric-network.js';
+import { PYLORIC_DT, PyloricNetwork, pyloricSteps } from '../../../sbi/tasks/pyloric-network.js';
 import { pyloricStats, savitzkyGolayCubic } from '../../../sbi/tasks/pyloric-stats.js';
+import { PyloricPairKernel, kernelExp } from '../../../sbi/tasks/pyloric-wasm.js';
 
 interface RabiCase {
   name: string;
@@ -103,13 +100,23 @@ describe('pyloric against the reference package', () => {
   // by about 0.04 mV, so a wrong current, gate or order would show at once.
   test('RABI setting, 2000 ms: x, the counts above +20 mV and validity match for theta_T, Prinz Fig. 3e and 40 prior draws', () => {
     const task = new PyloricTask();
-    const x = new Float32Array(task.xDim);
-    assert.equal(fixture.rabi.length, 44);
+    const cases = fixture.rabi;
+    assert.equal(cases.length, 44);
+    const xs = new Float32Array(cases.length * task.xDim);
+    const flat = cases.flatMap((c) => c.theta);
+    const counts = task.simulateRows(
+      flat,
+      cases.map((_, i) => i),
+      cases.map((c) => referenceNoise(c.seed, c.noiseStd)),
+      xs,
+      cases.map((_, i) => i * task.xDim),
+    );
     let valid = 0;
-    for (const c of fixture.rabi) {
-      const ok = task.simulateRow(c.theta, 0, referenceNoise(c.seed, c.noiseStd), x, 0);
-      assert.equal(ok, c.valid, `${c.name}: valid`);
-      valid += ok ? 1 : 0;
+    cases.forEach((c, i) => {
+      const x = xs.subarray(i * task.xDim, (i + 1) * task.xDim);
+      assert.deepEqual([...counts.subarray(3 * i, 3 * i + 3)], c.counts, `${c.name}: counts`);
+      assert.equal(pyloricValid(c.counts), c.valid, `${c.name}: valid`);
+      valid += c.valid ? 1 : 0;
       let worst = 0;
       for (let j = 0; j < 3; j++) {
         assert.equal(x[j * 800], -50, `${c.name}: x starts at the initial -50 mV`);
@@ -121,22 +128,9 @@ describe('pyloric against the reference package', () => {
         assert.ok(Math.abs(sum - c.xSum[j]!) < 0.01, `${c.name}: sum of x ${sum} vs ${c.xSum[j]}`);
       }
       assert.ok(worst < 1e-3, `${c.name}: max |dx| ${worst} mV`);
-    }
+    });
     // Both kinds are in the fixture (the validity decision is exercised both ways).
     assert.ok(valid >= 5 && valid <= 40, `${valid} valid`);
-    const counts = new Int32Array(3);
-    const net = new PyloricNetwork();
-    const g = new Float64Array(31);
-    for (const c of fixture.rabi.slice(0, 4)) {
-      const n = pyloricSteps(2000);
-      const noise = new Float64Array(3 * n);
-      referenceNoise(c.seed, c.noiseStd)(noise);
-      pyloricConductances(c.theta, 0, g);
-      net.reset(g);
-      const out = new Float64Array(3 * recordedPoints(n, 10));
-      net.run(n, noise, c.noiseStd, { every: 10, out, countEvery: 10, countAbove: 20, counts });
-      assert.deepEqual([...counts], c.counts, `${c.name}: points above +20 mV`);
-    }
   });
 
   // theta_T and the prior draws: the package's own tolerance, relative 3e-3 (its regression test);
@@ -146,16 +140,28 @@ describe('pyloric against the reference package', () => {
   // phases, duty cycles and gaps within 0.02 of a cycle, spikes within 5 %, bursts and the
   // pyloric-like verdict equal (observed: 0.44 %, 2.7 %, 0.0061, 2 %).
   test('11 s with 1 s burn-in: burst statistics match (period, durations, duty cycles, phases, gaps, plateaus, bursts, spikes)', () => {
-    const net = new PyloricNetwork();
-    const g = new Float64Array(31);
+    // The product's kernel, two cases per run, every step kept.
+    const n = pyloricSteps(11000);
+    const kernel = new PyloricPairKernel(n, 1);
+    const traces = new Map<StatsCase, Float64Array>();
+    for (let i = 0; i < fixture.stats.length; i += 2) {
+      const pair = fixture.stats.slice(i, i + 2);
+      const lanes = pair.map((c) => {
+        const g = new Float64Array(31);
+        pyloricConductances(c.theta, 0, g);
+        return { g, noise: referenceNoise(c.seed, c.noiseStd) };
+      });
+      kernel.run(lanes[0]!, lanes[1] ?? { g: lanes[0]!.g, noise: null }, 0.001);
+      pair.forEach((c, l) => {
+        const v = new Float64Array(3 * n);
+        kernel.read(l, v);
+        traces.set(c, v);
+      });
+    }
     for (const c of fixture.stats) {
-      const n = pyloricSteps(c.tMax);
-      const noise = new Float64Array(3 * n);
-      referenceNoise(c.seed, c.noiseStd)(noise);
-      pyloricConductances(c.theta, 0, g);
-      net.reset(g);
-      const v = new Float64Array(3 * n);
-      assert.ok(net.run(n, noise, c.noiseStd, { every: 1, out: v }));
+      assert.equal(c.tMax, 11000);
+      assert.equal(c.noiseStd, 0.001);
+      const v = traces.get(c)!;
       const s = pyloricStats(v, n, PYLORIC_DT, c.burnIn);
       const chaotic = c.name.startsWith('Prinz');
       const mine: Record<string, number[]> = {
@@ -233,6 +239,54 @@ describe('pyloric network: analytic cases', () => {
       assert.ok(Math.abs(out[i]! - exact) < 1e-9 * Math.abs(exact), `step ${i}`);
     }
     assert.equal(net.calcium(0), 0.05);
+  });
+
+  test("the kernel's SIMD exp is within 2 ulp of Math.exp, overflows to Infinity, keeps NaN", () => {
+    const x = new Float64Array(200001).map((_, i) => -700 + (1400 * i) / 200000);
+    const y = kernelExp(x);
+    let worst = 0;
+    x.forEach((v, i) => {
+      const e = Math.exp(v);
+      worst = Math.max(worst, Math.abs(y[i]! - e) / (e * Number.EPSILON));
+    });
+    assert.ok(worst <= 2, `max error ${worst} ulp`);
+    const special = kernelExp(Float64Array.of(0, 710, Infinity, -746, -Infinity, NaN));
+    assert.deepEqual([...special.subarray(0, 5)], [1, Infinity, Infinity, 0, 0]);
+    assert.ok(Number.isNaN(special[5]!));
+  });
+
+  test('the SIMD kernel follows the plain TypeScript network; a lane does not depend on the other', () => {
+    const nsteps = pyloricSteps(2000);
+    const kernel = new PyloricPairKernel(nsteps, 1);
+    const lanes = fixture.rabi.slice(0, 6).map((c) => {
+      const g = new Float64Array(31);
+      pyloricConductances(c.theta, 0, g);
+      return { g, noise: referenceNoise(c.seed, c.noiseStd) };
+    });
+    const net = new PyloricNetwork();
+    const plain = new Float64Array(3 * nsteps);
+    const simd = new Float64Array(3 * nsteps);
+    for (let i = 0; i < lanes.length; i += 2) {
+      kernel.run(lanes[i]!, lanes[i + 1]!, 0.001);
+      for (let l = 0; l < 2; l++) {
+        const noise = new Float64Array(3 * nsteps);
+        lanes[i + l]!.noise(noise);
+        net.reset(lanes[i + l]!.g);
+        net.run(nsteps, noise, fixture.rabi[i + l]!.noiseStd, { every: 1, out: plain });
+        kernel.read(l, simd);
+        let worst = 0;
+        for (let k = 0; k < plain.length; k++)
+          worst = Math.max(worst, Math.abs(plain[k]! - simd[k]!));
+        assert.ok(worst < 1e-3, `${fixture.rabi[i + l]!.name}: ${worst} mV`);
+      }
+    }
+    // Lane 0 with another partner: the same bytes.
+    const first = new Float64Array(3 * nsteps);
+    kernel.run(lanes[0]!, lanes[1]!, 0.001);
+    kernel.read(0, first);
+    kernel.run(lanes[0]!, lanes[5]!, 0.001);
+    kernel.read(0, simd);
+    assert.deepEqual(simd, first);
   });
 
   test('a Savitzky-Golay cubic filter reproduces any cubic, edges included', () => {
