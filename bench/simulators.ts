@@ -1,6 +1,6 @@
 // Simulator throughput per task: prior draws + simulate for n rows in one call, on one thread,
 // reporting wall and CPU time. `node --import tsx bench/simulators.ts [--n 2000] [--tasks a,b]`.
-// pyloric costs about 0.1 s a simulation, so it runs at most PYLORIC_ROWS rows; its non-finite rows
+// pyloric costs about 0.04 s a simulation, so it runs at most PYLORIC_ROWS rows; its non-finite rows
 // are the invalid simulations its filter drops. With the reference venv (bench/pyloric-venv.ts;
 // --install-reference creates it) the pyloric row is also compared with mackelab/pyloric: both run
 // as child processes pinned to the same core (taskset), each on its own prior draws, CPU seconds
@@ -13,7 +13,7 @@ import { isMain, numberArg, parseArgs, runMain } from './args.js';
 import { hasTaskset, pyloricPython, runReference } from './pyloric-venv.js';
 
 /** Rows of pyloric per run (about 10 s of one core). */
-export const PYLORIC_ROWS = 100;
+export const PYLORIC_ROWS = 200;
 
 export interface SimulatorOptions {
   n: number;

@@ -95,8 +95,8 @@ export function pyloricValid(counts: ArrayLike<number>): boolean {
 
 export class PyloricTask implements Task {
   readonly name = 'pyloric';
-  /** About 10 simulations per CPU-second (BENCHMARKS.md): a block is about a minute of one core. */
-  readonly simulationBlock = 500;
+  /** About 20 to 30 simulations per CPU-second (BENCHMARKS.md): a block is under a minute of a core. */
+  readonly simulationBlock = 1000;
   readonly thetaDim = PYLORIC_CONDUCTANCES;
   readonly steps = pyloricSteps(PYLORIC_T_MAX);
   readonly xDim = 3 * recordedPoints(this.steps, PYLORIC_X_EVERY);
@@ -106,8 +106,6 @@ export class PyloricTask implements Task {
   keepInvalid = false;
   /** Simulations run and found valid since construction (for valid-share figures). */
   readonly stats = { simulated: 0, valid: 0 };
-  /** Each neuron's points above +20 mV on the 0.25 ms grid in the last simulation. */
-  readonly lastCounts = new Int32Array(3);
   private readonly kernel: PyloricPairKernel;
 
   constructor() {
@@ -148,7 +146,6 @@ export class PyloricTask implements Task {
         this.kernel.read(l, out, offsets[i + l]!);
         const c = this.kernel.counts(l);
         counts.set(c, 3 * (i + l));
-        this.lastCounts.set(c);
         this.stats.simulated++;
         if (pyloricValid(c)) this.stats.valid++;
       }
