@@ -8,11 +8,13 @@
 // x = V at every 100th step (2.5 ms), neuron-major, 3 x 800 float32 values in mV.
 // Validity (RABI keeps only these): on the 0.25 ms grid (every 10th step) each neuron has more than
 // 5 points strictly above +20 mV. An invalid simulation is returned as a NaN row, which the dataset
-// pipeline drops and counts (sbi/simulate.ts), as RABI discards it; about 90 % of prior draws are
-// invalid, so a dataset of n simulations keeps about n / 10 rows. `keepInvalid` returns every trace
+// pipeline drops and counts (sbi/simulate.ts), as RABI discards it; about 91 % of prior draws are
+// invalid, so a dataset of n simulations keeps about 0.09 n rows. `keepInvalid` returns every trace
 // (RABI's on-the-fly simulator for posterior predictives does not filter).
-// Deviation: RABI seeds each simulation's numpy noise with randint(0, 10000), so its training set has
-// only 10,000 noise realizations; here each row draws its own noise from the task's stream.
+// Rows run two at a time in the SIMD kernel (pyloric-wasm.ts); a row's x does not depend on the
+// row beside it.
+// Deviation: RABI seeds each simulation's numpy noise with randint(0, 10000), so its training set
+// has only 10,000 noise realizations; here each row draws its own noise from the task's stream.
 import type { RandomStream, Task } from '../types.js';
 import { BoxUniformPrior } from './priors.js';
 import {
@@ -53,7 +55,7 @@ const PRINZ_MAX: readonly number[] = [
   0.03,
 ];
 const PAD: readonly number[] = [100, 2.5, 2, 10, 5, 25, 0.01, 0.01];
-/** Synapses: uniform in ln(mS) on [ln 1e-8, ln 1e-3]; AB-LP up to ln 1e-2 (prior.py:29, 129-135). */
+/** Synapses: uniform in ln(mS) on [ln 1e-8, ln 1e-3], AB-LP up to ln 1e-2 (prior.py:29, 129-135). */
 const SYN_LOW = Math.log(1e-8);
 const SYN_HIGH = Math.log(1e-3);
 const SYN_HIGH_AB_LP = Math.log(1e-3 * 10);
@@ -95,7 +97,7 @@ export function pyloricValid(counts: ArrayLike<number>): boolean {
 
 export class PyloricTask implements Task {
   readonly name = 'pyloric';
-  /** About 20 to 30 simulations per CPU-second (BENCHMARKS.md): a block is under a minute of a core. */
+  /** About 20 simulations per CPU-second (BENCHMARKS.md): a block is under a minute of a core. */
   readonly simulationBlock = 1000;
   readonly thetaDim = PYLORIC_CONDUCTANCES;
   readonly steps = pyloricSteps(PYLORIC_T_MAX);
@@ -106,17 +108,21 @@ export class PyloricTask implements Task {
   keepInvalid = false;
   /** Simulations run and found valid since construction (for valid-share figures). */
   readonly stats = { simulated: 0, valid: 0 };
-  private readonly kernel: PyloricPairKernel;
+  private pairKernel: PyloricPairKernel | undefined;
 
   constructor() {
     const { low, high } = pyloricPriorBounds();
     this.prior = new BoxUniformPrior(low.map(Math.fround), high.map(Math.fround));
-    this.kernel = new PyloricPairKernel(
+  }
+
+  /** Made on first use: a task object is often built only for its names and sizes. */
+  private get kernel(): PyloricPairKernel {
+    return (this.pairKernel ??= new PyloricPairKernel(
       this.steps,
       PYLORIC_X_EVERY,
       PYLORIC_VALID_EVERY,
       PYLORIC_VALID_ABOVE,
-    );
+    ));
   }
 
   /**
