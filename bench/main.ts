@@ -6,7 +6,8 @@
 //   throughput     MAF training throughput per tfjs backend vs PyTorch (bench/train-throughput.ts)
 //   defenses       training cost of the defenses relative to none (bench/defense-cost.ts)
 //   fim-torch      the exact fim step and the PGD-rKL step against PyTorch (bench/fim-pgd-vs-torch.ts)
-//   simulators     simulator throughput per task (bench/simulators.ts)
+//   simulators     simulator throughput per task, pyloric against its reference (bench/simulators.ts)
+//   pyloric-validity  valid pyloric simulations under the prior, against the reference (bench/pyloric-validity.ts)
 //   orchestration  trivial trials through the real sweep workflows (bench/orchestration.ts)
 //   mongo-writes   ResultStore writes per second to the embedded FerretDB (bench/mongo-writes.ts)
 //   attacks        cost of the attacks and metrics per estimator (bench/attack-cost.ts)
@@ -23,6 +24,7 @@ const BENCHES: Record<string, () => Promise<Cli>> = {
   defenses: async () => (await import('./defense-cost.js')).cli,
   'fim-torch': async () => (await import('./fim-pgd-vs-torch.js')).cli,
   simulators: async () => (await import('./simulators.js')).cli,
+  'pyloric-validity': async () => (await import('./pyloric-validity.js')).cli,
   orchestration: async () => (await import('./orchestration.js')).cli,
   'mongo-writes': async () => (await import('./mongo-writes.js')).cli,
   attacks: async () => async () => void (await import('./attack-cost.js')),

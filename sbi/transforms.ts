@@ -264,7 +264,11 @@ export class ConstrainedEstimator implements DensityEstimator {
 }
 
 /** Tasks RABI trains with train_in_unconstrained_space (paper.md section 7). */
-export const UNCONSTRAINED_TRAINING_TASKS: readonly string[] = ['hodgkin_huxley', 'spatial_sir'];
+export const UNCONSTRAINED_TRAINING_TASKS: readonly string[] = [
+  'hodgkin_huxley',
+  'spatial_sir',
+  'pyloric',
+];
 
 /** The transform trainNPE should use for a task by default; undefined: train on theta as it is. */
 export function defaultThetaTransform(task: {

@@ -11,6 +11,7 @@ export const TASK_NAMES = [
   'hodgkin_huxley',
   'spatial_sir',
   'vae',
+  'pyloric',
 ] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
 

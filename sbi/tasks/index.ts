@@ -4,6 +4,7 @@ import type { Task } from '../types.js';
 import { gaussianLinear } from './gaussian_linear.js';
 import { hodgkinHuxley } from './hodgkin_huxley.js';
 import { lotkaVolterra } from './lotka_volterra.js';
+import { pyloric } from './pyloric.js';
 import { sir } from './sir.js';
 import { slcp } from './slcp.js';
 import { spatialSir } from './spatial_sir.js';
@@ -19,6 +20,7 @@ const FACTORIES = {
   hodgkin_huxley: hodgkinHuxley,
   spatial_sir: spatialSir,
   vae,
+  pyloric,
 } as const satisfies Record<string, () => Task>;
 
 export type TaskName = keyof typeof FACTORIES;
