@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { initBackend, tf } from '../../../sbi/backend.js';
+import { createDefense } from '../../../sbi/defenses/index.js';
 import { createEstimator, restoreEstimator } from '../../../sbi/estimators/index.js';
 import { MafEnsemble } from '../../../sbi/estimators/maf-ensemble.js';
 import { identityZScore } from '../../../sbi/estimators/zscore.js';
@@ -293,6 +294,31 @@ describe('maf_ensemble', () => {
     );
     assert.equal(r.model.kind, 'maf_ensemble');
     r.model.dispose();
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  test('the FIM defense trains it (second order through logsumexp and the shuffle), finite and leak-free', async () => {
+    const before = tf.memory().numTensors;
+    const defense = createDefense('fim', { beta: 0.01 })!;
+    const r = await trainNPE({
+      data: linearData(200, createRng(6)),
+      thetaDim: 2,
+      xDim: 3,
+      createModel: (z) =>
+        createEstimator('maf_ensemble', {
+          thetaDim: 2,
+          xDim: 3,
+          zscore: z,
+          config: { members: 2, hidden: [8, 8], numTransforms: 1 },
+          rng: createRng(2),
+        }),
+      rng: createRng(2),
+      defense,
+      hyperparameters: { batchSize: 64, maxEpochs: 2, minEpochs: 2, learningRate: 1e-3 },
+    });
+    assert.ok(r.trainLosses.every(Number.isFinite) && r.valLosses.every(Number.isFinite));
+    r.model.dispose();
+    defense.dispose?.(); // its gradient EMA
     assert.equal(tf.memory().numTensors, before);
   });
 });
