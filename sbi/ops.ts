@@ -223,6 +223,36 @@ export function clipPassingGradient<T extends tf.Tensor>(x: T, lo: number, hi: n
   return op(x) as T;
 }
 
+/**
+ * x with its first axis reordered: out[i] = x[perm[i]], perm a permutation of 0..x.shape[0]-1. The
+ * gradient is the inverse reordering of dy (this op again), so it differentiates at every order and
+ * needs only gather's forward kernel (tf.gather's gradient needs UnsortedSegmentSum, which wasm
+ * lacks).
+ */
+export function permuteRows<T extends tf.Tensor>(x: T, perm: ArrayLike<number>): T {
+  const n = x.shape[0];
+  if (perm.length !== n) throw new Error(`permuteRows: ${perm.length} indices for ${n} rows`);
+  const inverse = new Int32Array(n).fill(-1);
+  for (let i = 0; i < n; i++) {
+    const p = perm[i]!;
+    if (!Number.isInteger(p) || p < 0 || p >= n || inverse[p] !== -1)
+      throw new Error('permuteRows: perm is not a permutation');
+    inverse[p] = i;
+  }
+  return reorder(x, Int32Array.from(perm), inverse) as T;
+}
+
+function reorder(x: tf.Tensor, perm: Int32Array, inverse: Int32Array): tf.Tensor {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xi = args[0] as tf.Tensor;
+    const idx = tf.tensor1d(perm, 'int32');
+    const value = tf.gather(xi, idx, 0);
+    idx.dispose();
+    return { value, gradFunc: (dy: tf.Tensor) => reorder(dy, inverse, perm) };
+  });
+  return op(x);
+}
+
 /** Elementwise minimum through tf.maximum, whose gradient (unlike tf.minimum's) differentiates again. */
 export function minimum(a: tf.Tensor, b: tf.Tensor | number): tf.Tensor {
   return tf.neg(tf.maximum(tf.neg(a), tf.neg(b)));

@@ -71,7 +71,8 @@ export interface Task {
   analyticPosterior?(xo: Float32Array): GaussianPosterior;
 }
 
-export type EstimatorKind = 'maf' | 'nsf' | 'gaussian' | 'mdn' | 'multivariate_gaussian';
+export type EstimatorKind =
+  'maf' | 'nsf' | 'gaussian' | 'mdn' | 'multivariate_gaussian' | 'maf_ensemble';
 
 /** Z-score statistics from the training split; x is z-scored inside the model so it sees raw x. */
 export interface ZScore {

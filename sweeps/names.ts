@@ -16,7 +16,14 @@ export const TASK_NAMES = [
 export type TaskName = (typeof TASK_NAMES)[number];
 
 /** sbi/estimators/index.ts ESTIMATOR_KINDS. */
-export const ESTIMATOR_KINDS = ['maf', 'nsf', 'gaussian', 'mdn', 'multivariate_gaussian'] as const;
+export const ESTIMATOR_KINDS = [
+  'maf',
+  'nsf',
+  'gaussian',
+  'mdn',
+  'multivariate_gaussian',
+  'maf_ensemble',
+] as const;
 export type EstimatorKind = (typeof ESTIMATOR_KINDS)[number];
 
 /**
@@ -79,6 +86,7 @@ export const ARCHITECTURE_KEYS = {
   gaussian: ['hidden', 'minScale', 'embedding'],
   mdn: ['hidden', 'components', 'minScale', 'embedding'],
   multivariate_gaussian: ['hidden', 'minScale', 'embedding'],
+  maf_ensemble: ['members', 'hidden', 'numTransforms', 'logScaleMin', 'logScaleMax', 'embedding'],
 } as const satisfies Record<EstimatorKind, readonly string[]>;
 
 /** sbi/estimators/base.ts EMBEDDINGS. */

@@ -91,6 +91,8 @@ const ARCHITECTURE_VALUES: Record<string, Schema> = {
     maxItems: 16,
   },
   numTransforms: int(1, 64),
+  // MAFs in an ensemble (RABI: 10 or 50).
+  members: int(1, 256),
   bins: int(1, 256),
   components: int(1, 256),
   tailBound: { type: 'number', exclusiveMinimum: 0, maximum: 1000 },

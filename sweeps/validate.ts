@@ -204,13 +204,13 @@ export const ARCHITECTURE_DEFAULTS = {
 function checkArchitecture(e: EstimatorSpec, i: number): void {
   const a = e.architecture as Record<string, number | undefined>;
   const path = `spec/estimators/${i}/architecture`;
-  if (e.kind === 'maf') {
+  if (e.kind === 'maf' || e.kind === 'maf_ensemble') {
     const min = a.logScaleMin ?? ARCHITECTURE_DEFAULTS.maf.logScaleMin;
     const max = a.logScaleMax ?? ARCHITECTURE_DEFAULTS.maf.logScaleMax;
     if (!(min < max))
       throw new SpecError(
         path,
-        `logScaleMin (${min}) must be below logScaleMax (${max}) for estimator "maf"`,
+        `logScaleMin (${min}) must be below logScaleMax (${max}) for estimator "${e.kind}"`,
       );
   }
   if (e.kind === 'nsf') {

@@ -12,14 +12,15 @@ import {
   required,
 } from '../sbi-args.js';
 
-const ESTIMATORS = ['maf', 'nsf', 'gaussian', 'mdn', 'multivariate_gaussian'];
+const ESTIMATORS = ['maf', 'nsf', 'gaussian', 'mdn', 'multivariate_gaussian', 'maf_ensemble'];
 
 const usage = `robustsbi train --task TASK --n N --out MODEL [options]
        robustsbi train --sims FILE --out MODEL [options]
 
   --task T            gaussian_linear, lotka_volterra, sir, two_moons, slcp,
                       hodgkin_huxley, spatial_sir, vae (taken from --sims when given)
-  --estimator E       maf (default), nsf, gaussian, mdn, multivariate_gaussian (full covariance)
+  --estimator E       maf (default), nsf, gaussian, mdn, multivariate_gaussian (full covariance),
+                      maf_ensemble (a uniform mixture of --members MAFs)
   --n N               simulation budget (with --sims: use the first N rows)
   --seed S            seed of simulation, initialization and shuffling (default 0)
   --preset P          robustsbi (default) or rabi: the paper's code exactly (theta not z-scored,
@@ -31,8 +32,9 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
   --batch-size B      default 512          --lr R           default 0.001
   --patience P        default 10           --val-size V     default min(512, 10% of N)
   --clip C            global gradient-norm clip, default 75 (inf: off)
-  --hidden 100,100    hidden layer sizes   --transforms K   flow transforms (maf, nsf)
+  --hidden 100,100    hidden layer sizes   --transforms K   flow transforms (maf, nsf, maf_ensemble)
   --bins K            spline bins (nsf)    --components K   mixture components (mdn)
+  --members K         MAFs in the ensemble (maf_ensemble, default 10)
   --backend B         tfjs-node-gpu, tfjs-node, wasm, cpu or auto (default)
   --defense D         none (default), fim, fim-fast, trades, adversarial, noise, fim-exact
                       (closed-form trace, plain gradient), fim-eigenvalue (largest FIM eigenvalue)
@@ -61,6 +63,7 @@ async function run(argv: string[]): Promise<number> {
     transforms: { type: 'string' },
     bins: { type: 'string' },
     components: { type: 'string' },
+    members: { type: 'string' },
     backend: { type: 'string' },
     defense: { type: 'string', default: 'none' },
     beta: { type: 'string' },
@@ -116,10 +119,12 @@ async function run(argv: string[]): Promise<number> {
   if (v.hidden !== undefined) overrides.hidden = parseIntegerList('hidden', v.hidden);
   const onlyFor = (option: string, kinds: string[]): void => {
     if (!kinds.includes(kind))
-      throw new UserError(`--${option} applies to ${kinds.join(' and ')} only, not to ${kind}.`);
+      throw new UserError(
+        `--${option} applies to ${kinds.slice(0, -1).join(', ')}${kinds.length > 1 ? ' and ' : ''}${kinds.at(-1)} only, not to ${kind}.`,
+      );
   };
   if (v.transforms !== undefined) {
-    onlyFor('transforms', ['maf', 'nsf']);
+    onlyFor('transforms', ['maf', 'nsf', 'maf_ensemble']);
     overrides.numTransforms = parseInteger('transforms', v.transforms, 1);
   }
   if (v.bins !== undefined) {
@@ -129,6 +134,10 @@ async function run(argv: string[]): Promise<number> {
   if (v.components !== undefined) {
     onlyFor('components', ['mdn']);
     overrides.components = parseInteger('components', v.components, 1);
+  }
+  if (v.members !== undefined) {
+    onlyFor('members', ['maf_ensemble']);
+    overrides.members = parseInteger('members', v.members, 1);
   }
 
   const { startBackend, taskByName, loadOrFail } = await import('../sbi-context.js');

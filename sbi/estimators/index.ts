@@ -14,6 +14,7 @@ import { drawOrders } from './autoregressive.js';
 import { EMBEDDINGS } from './base.js';
 import { DiagonalGaussian, GAUSSIAN_DEFAULTS, type GaussianConfig } from './gaussian.js';
 import { MAF_DEFAULTS, Maf, type MafConfig } from './maf.js';
+import { MAF_ENSEMBLE_DEFAULTS, MafEnsemble, type MafEnsembleConfig } from './maf-ensemble.js';
 import { MDN_DEFAULTS, MixtureDensityNetwork, type MdnConfig } from './mdn.js';
 import {
   MULTIVARIATE_GAUSSIAN_DEFAULTS,
@@ -32,6 +33,7 @@ export const ESTIMATOR_KINDS: readonly EstimatorKind[] = [
   'gaussian',
   'mdn',
   'multivariate_gaussian',
+  'maf_ensemble',
 ];
 
 const DEFAULTS: Record<EstimatorKind, Record<string, unknown>> = {
@@ -40,6 +42,7 @@ const DEFAULTS: Record<EstimatorKind, Record<string, unknown>> = {
   gaussian: GAUSSIAN_DEFAULTS,
   mdn: MDN_DEFAULTS,
   multivariate_gaussian: MULTIVARIATE_GAUSSIAN_DEFAULTS,
+  maf_ensemble: MAF_ENSEMBLE_DEFAULTS,
 };
 
 /**
@@ -52,9 +55,11 @@ const EXTRA_KEYS: Record<EstimatorKind, string[]> = {
   gaussian: ['embedding'],
   mdn: ['embedding'],
   multivariate_gaussian: ['embedding'],
+  // orders: one list per member.
+  maf_ensemble: ['orders', 'embedding', 'affine', 'clampGradient', 'degrees', 'biasInit'],
 };
 
-/** The MAF's named choices (maf.ts, made.ts): RABI's where the rabi preset sets them. */
+/** The MAF's named choices (maf.ts, made.ts; an ensemble's members too): RABI's where the rabi preset sets them. */
 const CHOICES: Record<string, readonly string[]> = {
   affine: ['robustsbi', 'pyro'],
   clampGradient: ['zero', 'pass'],
@@ -107,6 +112,13 @@ function mergeConfig(
       `${kind} embedding must be one of ${EMBEDDINGS.join(', ')}, got ${JSON.stringify(config.embedding)}`,
     );
   }
+  if (
+    config.members !== undefined &&
+    !(Number.isInteger(config.members) && (config.members as number) >= 1)
+  )
+    throw new InvalidSettingError(
+      `${kind} setting "members" must be a positive integer, got ${JSON.stringify(config.members)}`,
+    );
   for (const [key, allowed] of Object.entries(CHOICES)) {
     const v = config[key];
     if (v !== undefined && !allowed.includes(v as string))
@@ -155,6 +167,8 @@ function build(
         zscore,
         rng,
       );
+    case 'maf_ensemble':
+      return new MafEnsemble(thetaDim, xDim, config as MafEnsembleConfig, zscore, rng);
   }
 }
 
@@ -172,11 +186,16 @@ export function createEstimator(kind: string, opts: CreateEstimatorOptions): Den
   checkKind(kind);
   const config = mergeConfig(kind, opts.config ?? {});
   if (EXTRA_KEYS[kind].includes('orders') && config.orders === undefined) {
-    config.orders = drawOrders(
-      opts.rng.fork('orders'),
-      opts.thetaDim,
-      config.numTransforms as number,
-    );
+    const orders = opts.rng.fork('orders');
+    const draw = (rng: RandomStream): number[][] =>
+      drawOrders(rng, opts.thetaDim, config.numTransforms as number);
+    // An ensemble's members each get their own orders.
+    config.orders =
+      kind === 'maf_ensemble'
+        ? Array.from({ length: config.members as number }, (_, k) =>
+            draw(orders.fork(`member-${k}`)),
+          )
+        : draw(orders);
   }
   return build(kind, opts.thetaDim, opts.xDim, config, opts.zscore, opts.rng.fork('weights'));
 }

@@ -25,6 +25,7 @@ const SMALL: Record<EstimatorKind, Record<string, unknown>> = {
   gaussian: { hidden: [16, 16] },
   mdn: { hidden: [16, 16], components: 3 },
   multivariate_gaussian: { hidden: [16, 16] },
+  maf_ensemble: { members: 3, hidden: [16, 16] },
 };
 
 const ZS2: ZScore = {
@@ -168,7 +169,8 @@ describe('estimator registry', () => {
     assert.throws(
       () => createEstimator('flow', { thetaDim: 1, xDim: 1, zscore: ZS1, rng: createRng(0) }),
       {
-        message: 'Unknown estimator "flow"; known: maf, nsf, gaussian, mdn, multivariate_gaussian',
+        message:
+          'Unknown estimator "flow"; known: maf, nsf, gaussian, mdn, multivariate_gaussian, maf_ensemble',
       },
     );
     assert.throws(() => defaultEstimatorConfig('nope'), /Unknown estimator "nope"/);
@@ -181,7 +183,14 @@ describe('estimator registry', () => {
     });
     assert.equal(defaultEstimatorConfig('nsf').bins, 12);
     assert.equal(defaultEstimatorConfig('mdn').components, 10);
-    assert.deepEqual(ESTIMATOR_KINDS, ['maf', 'nsf', 'gaussian', 'mdn', 'multivariate_gaussian']);
+    assert.deepEqual(ESTIMATOR_KINDS, [
+      'maf',
+      'nsf',
+      'gaussian',
+      'mdn',
+      'multivariate_gaussian',
+      'maf_ensemble',
+    ]);
   });
 
   test('MADE masks are autoregressive in the given order, context reaches every output', () => {

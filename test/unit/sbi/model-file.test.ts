@@ -84,7 +84,7 @@ function oneSentenceAbout(path: string, pattern: RegExp) {
 }
 
 describe('model file', () => {
-  for (const kind of ['maf', 'nsf', 'gaussian', 'mdn'] as EstimatorKind[]) {
+  for (const kind of ['maf', 'nsf', 'gaussian', 'mdn', 'maf_ensemble'] as EstimatorKind[]) {
     test(`${kind}: a saved and loaded model has identical log-probabilities and metadata`, () => {
       const m = estimator(kind, 8, 3);
       const path = join(dir, `${kind}.json`);

@@ -66,6 +66,14 @@ describe('architecture settings checked against each other', () => {
     ['maf', { logScaleMin: 2, logScaleMax: 2 }, 'spec/estimators/1/architecture', /below/],
     // Only one side given: the other is sbi's default (logScaleMax 5).
     ['maf', { logScaleMin: 6 }, 'spec/estimators/1/architecture', /logScaleMax \(5\)/],
+    [
+      'maf_ensemble',
+      { members: 2, logScaleMin: 5, logScaleMax: 1 },
+      'spec/estimators/1/architecture',
+      /logScaleMin \(5\) must be below logScaleMax \(1\) for estimator "maf_ensemble"/,
+    ],
+    ['maf_ensemble', { members: 0 }, 'spec/estimators/1/architecture/members', /1/],
+    ['maf_ensemble', { members: 1.5 }, 'spec/estimators/1/architecture/members', /integer/],
     ['nsf', { bins: 1 }, 'spec/estimators/1/architecture/bins', /must be >= 2.*got 1/],
     [
       'nsf',
@@ -90,6 +98,8 @@ describe('architecture settings checked against each other', () => {
     const ok: [string, Record<string, unknown>][] = [
       ['maf', { logScaleMin: -100, logScaleMax: -90 }],
       ['maf', { logScaleMin: 4.9 }],
+      ['maf_ensemble', { members: 2, logScaleMin: 4.9 }],
+      ['maf_ensemble', { members: 1 }],
       ['nsf', { bins: 2, minBinWidth: 0.49, minBinHeight: 0.49 }],
       ['nsf', { bins: 256 }],
     ];
