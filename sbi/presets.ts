@@ -48,6 +48,13 @@ export const PRESET_SETTINGS: Record<PresetName, Preset> = {
       // whose gradient is 0 outside [-7, 5] (a clipped scale does not drift further), degrees k mod D
       // (every degree equally often) and zero biases (Germain et al.'s MADE).
       maf: { affine: 'pyro', clampGradient: 'pass', degrees: 'linspace', biasInit: 'torch' },
+      // RABI's InverseAffineAutoregressiveEnsemble: the same MAF, K times.
+      maf_ensemble: {
+        affine: 'pyro',
+        clampGradient: 'pass',
+        degrees: 'linspace',
+        biasInit: 'torch',
+      },
     },
     zscoreTheta: false,
     validation: 'extra',

@@ -59,6 +59,9 @@ describe('presets', () => {
       /maf setting "affine" must be one of robustsbi, pyro, got "sideways"/,
     );
     assert.throws(() => presetSettings('paper'), /Unknown preset "paper"; known: robustsbi, rabi/);
+    // Every MAF-based kind gets the paper's MAF under rabi.
+    const rabi = presetSettings('rabi').architecture;
+    assert.deepEqual(rabi.maf_ensemble, rabi.maf);
     torch.dispose();
   });
 
