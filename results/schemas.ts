@@ -225,6 +225,19 @@ const klSummary = {
   properties: { ...summaryProperties, guarded: count },
 } as const;
 
+/** The ground-truth metrics of an evaluation (tasks with an analytic posterior). */
+const groundTruthSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['c2st', 'klQP', 'klPQ', 'samples'],
+  properties: {
+    c2st: measured,
+    klQP: measured,
+    klPQ: measured,
+    samples: { type: 'integer', minimum: 1 },
+  },
+} as const;
+
 export const evaluationSchema = {
   type: 'object',
   additionalProperties: false,
@@ -258,6 +271,7 @@ export const evaluationSchema = {
     nllClean: measured,
     nllAttacked: measured,
     nllAttackedSummary: summarySchema,
+    groundTruth: groundTruthSchema,
     coverage: {
       type: 'object',
       additionalProperties: false,
@@ -343,6 +357,12 @@ export const tradeoffCurveSchema = {
           seed: count,
           x: measured,
           y: measured,
+          groundTruth: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['c2st', 'klQP', 'klPQ'],
+            properties: { c2st: measured, klQP: measured, klPQ: measured },
+          },
           pareto: { type: 'boolean' },
         },
       },
