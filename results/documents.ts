@@ -81,7 +81,14 @@ export interface TrialSummary {
   trainSeconds: number;
   /** Simulations dropped as non-finite before training. */
   droppedSims: number;
-  [metric: string]: number;
+  /**
+   * Tasks with an analytic posterior (gaussian_linear): the evaluations' ground-truth metrics
+   * (EvaluationDoc.groundTruth), Bayes-optimal C2ST and KL(q||p), KL(p||q).
+   */
+  c2stTruth?: number;
+  klQPTruth?: number;
+  klPQTruth?: number;
+  [metric: string]: number | undefined;
 }
 
 export interface ErrorInfo {

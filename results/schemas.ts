@@ -112,6 +112,10 @@ export const trialSummarySchema = {
     epochs: count,
     trainSeconds: nonNegative,
     droppedSims: count,
+    // Against the analytic posterior (gaussian_linear), from the trial's evaluations.
+    c2stTruth: measured,
+    klQPTruth: measured,
+    klPQTruth: measured,
   },
   // Further scalar metrics (c2st, bestEpoch, ...) may be added by the trainer.
   additionalProperties: measured,

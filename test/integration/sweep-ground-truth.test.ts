@@ -1,7 +1,8 @@
 // The paper's ground-truth metrics on the real stack: a tiny gaussian_linear sweep stores, in every
 // evaluation of every trial, the Bayes-optimal C2ST and KL(q||p), KL(p||q) against the analytic
 // posterior over the trial's test set (pooled over its two chunks), equal to those of the same
-// evaluation in one process; `robustsbi report` shows them per trial.
+// evaluation in one process, and the trial's summary repeats them; `robustsbi report` shows them
+// per trial.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadDataset } from '../../activities/simulate.js';
@@ -74,8 +75,14 @@ describe('a gaussian_linear sweep', () => {
         for (const e of stored) assert.deepEqual(e.groundTruth, g);
         seen.push({ defense: trial.defense.name, ...g });
 
-        // The same evaluation in one process, on the backend the worker ran.
+        // The trial's summary carries them too.
         const doc = await ctx.store.getTrial(trial.trialId);
+        assert.deepEqual(
+          [doc!.summary!.c2stTruth, doc!.summary!.klQPTruth, doc!.summary!.klPQTruth],
+          [g.c2st, g.klQP, g.klPQ],
+        );
+
+        // The same evaluation in one process, on the backend the worker ran.
         await initBackend(doc!.backend!);
         const deps = { artifacts: ctx.artifacts } as Parameters<typeof loadDataset>[0];
         const testSet = await loadDataset(deps, {

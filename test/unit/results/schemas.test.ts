@@ -108,6 +108,16 @@ describe('schemas accept valid documents', () => {
   test('a sweep, a trial and an evaluation', () => {
     validateDocument('sweeps', sweep());
     validateDocument('trials', trial());
+    // A gaussian_linear trial's summary with its ground-truth metrics, one of them non-finite.
+    validateDocument(
+      'trials',
+      withField(trial(), ['summary'], {
+        ...(trial().summary as object),
+        c2stTruth: 0.52,
+        klQPTruth: null,
+        klPQTruth: 0.04,
+      }),
+    );
     validateDocument('trials', { ...withField(trial(), ['summary'], undefined), status: 'queued' });
     validateDocument('evaluations', evaluationDoc());
     // Documents written before the ground-truth metrics existed stay valid, and so do those with them.
