@@ -57,6 +57,16 @@ export function encodeChunkPoints(c: ChunkPoints): Uint8Array {
       to: c.to,
       nllClean: [...c.nllClean],
       cleanCoverageRank: [...c.cleanCoverageRank],
+      ...(c.groundTruth
+        ? {
+            groundTruth: {
+              c2st: [...c.groundTruth.c2st],
+              klQP: [...c.groundTruth.klQP],
+              klPQ: [...c.groundTruth.klPQ],
+              samples: c.groundTruth.samples,
+            },
+          }
+        : {}),
       records: c.records.map((r) => ({
         ...r,
         kl: [...r.kl],
@@ -68,10 +78,12 @@ export function encodeChunkPoints(c: ChunkPoints): Uint8Array {
 }
 
 export function decodeChunkPoints(bytes: Uint8Array, name: string): ChunkPoints {
-  type Stored = Omit<ChunkPoints, 'nllClean' | 'cleanCoverageRank' | 'records'> & {
+  type Stored = Omit<ChunkPoints, 'nllClean' | 'cleanCoverageRank' | 'groundTruth' | 'records'> & {
     format: string;
     nllClean: number[];
     cleanCoverageRank: number[];
+    /** Absent in chunks kept before the ground-truth metrics were computed. */
+    groundTruth?: { c2st: number[]; klQP: number[]; klPQ: number[]; samples: number };
     records: (Omit<ChunkPoints['records'][number], 'kl' | 'nllAttacked' | 'coverageRank'> & {
       kl: number[];
       nllAttacked: number[];
@@ -87,6 +99,16 @@ export function decodeChunkPoints(bytes: Uint8Array, name: string): ChunkPoints 
     to: s.to,
     nllClean: Float64Array.from(s.nllClean),
     cleanCoverageRank: Int32Array.from(s.cleanCoverageRank),
+    ...(s.groundTruth
+      ? {
+          groundTruth: {
+            c2st: Float64Array.from(s.groundTruth.c2st),
+            klQP: Float64Array.from(s.groundTruth.klQP),
+            klPQ: Float64Array.from(s.groundTruth.klPQ),
+            samples: s.groundTruth.samples,
+          },
+        }
+      : {}),
     records: s.records.map((r) => ({
       ...r,
       kl: Float64Array.from(r.kl),

@@ -18,6 +18,7 @@ import {
 } from '../sbi/evaluation.js';
 import { finiteOrNull } from '../sbi/json-numbers.js';
 import { createRng } from '../sbi/rng.js';
+import { getTask } from '../sbi/tasks/index.js';
 import type { Objective } from '../sweeps/names.js';
 import type { TrialConfig } from '../sweeps/types.js';
 import { artifactNames, decodeChunkPoints, encodeChunkPoints } from './artifacts.js';
@@ -91,13 +92,18 @@ export async function evaluate(deps: ActivityDeps, input: EvaluateInput): Promis
   if (input.shard !== undefined && (await deps.artifacts.info(chunkName(input.shard))))
     return { records: [], cached: true };
 
-  const test = await loadDataset(deps, {
+  const loaded = await loadDataset(deps, {
     purpose: 'test',
     task: trial.task,
     n: trial.evaluation.nTest,
     seed: trial.seed,
     id: trial.testSetId,
   });
+  // A task with an analytic posterior (gaussian_linear) is also scored against it.
+  const task = getTask(trial.task);
+  const test = task.analyticPosterior
+    ? { ...loaded, analyticPosterior: (x: Float32Array) => task.analyticPosterior!(x) }
+    : loaded;
   const spec = specOf(input);
   const count = evaluationChunkCount(test.n, spec);
   // A test set that lost rows to failed simulations may have fewer chunks than nTest promised.

@@ -88,9 +88,17 @@ export async function completeTrial(
   deps: ActivityDeps,
   input: CompleteTrialInput,
 ): Promise<string> {
+  // The ground-truth metrics (gaussian_linear) join the trial's summary from its evaluations, where
+  // the evaluate activity stored them: the workflow's summary stays as it was.
+  const g = (await deps.store.listEvaluations({ trialId: input.trialId })).find(
+    (e) => e.groundTruth,
+  )?.groundTruth;
+  const summary: TrialSummary = g
+    ? { ...input.summary, c2stTruth: g.c2st, klQPTruth: g.klQP, klPQTruth: g.klPQ }
+    : input.summary;
   const r = await deps.store.transitionTrial(input.trialId, 'completed', {
     attempt: input.attempt,
-    summary: input.summary,
+    summary,
     modelArtifact: input.modelArtifact,
     backend: input.backend,
   });

@@ -13,7 +13,24 @@ export function tradeoffTables(curves: readonly CurveDoc[]): string {
     out.push(
       `${c.task}: test NLL (accuracy) against mean ${c.objective} KL under ${c.attack} at eps ${c.eps} (robustness); * = Pareto front`,
     );
-    const header = ['defense', 'beta', 'train eps', 'estimator', 'N', 'seed', 'KL', 'NLL', ''];
+    // Tasks with an analytic posterior (gaussian_linear): each trial against it as well.
+    const truth = c.points.some((p) => p.groundTruth !== undefined);
+    if (truth)
+      out.push(
+        'C2ST, KL(q||p), KL(p||q): the trained posterior against the analytic one on the clean test x',
+      );
+    const header = [
+      'defense',
+      'beta',
+      'train eps',
+      'estimator',
+      'N',
+      'seed',
+      'KL',
+      'NLL',
+      ...(truth ? ['C2ST', 'KL(q||p)', 'KL(p||q)'] : []),
+      '',
+    ];
     const rows = [...c.points]
       .sort(
         (a, b) =>
@@ -31,6 +48,9 @@ export function tradeoffTables(curves: readonly CurveDoc[]): string {
         String(p.seed),
         num(p.x),
         num(p.y),
+        ...(truth
+          ? [num(p.groundTruth?.c2st), num(p.groundTruth?.klQP), num(p.groundTruth?.klPQ)]
+          : []),
         p.pareto ? '*' : '',
       ]);
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

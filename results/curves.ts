@@ -20,7 +20,7 @@ import {
 /** The evaluation fields the curves read (the stored document has more). */
 export type CurveEvaluation = Pick<
   EvaluationDoc,
-  'trialId' | 'attack' | 'objective' | 'eps' | 'kl' | 'coverage' | 'coverageAbsArea'
+  'trialId' | 'attack' | 'objective' | 'eps' | 'kl' | 'coverage' | 'coverageAbsArea' | 'groundTruth'
 >;
 export type CurveTrial = Pick<TrialDoc, '_id' | 'status' | 'config' | 'summary'>;
 
@@ -112,6 +112,15 @@ export function tradeoffCurve(
       seed: t.config.seed,
       x: e.kl.mean,
       y: t.summary.testNll,
+      ...(e.groundTruth
+        ? {
+            groundTruth: {
+              c2st: e.groundTruth.c2st,
+              klQP: e.groundTruth.klQP,
+              klPQ: e.groundTruth.klPQ,
+            },
+          }
+        : {}),
       pareto: false,
     });
   }

@@ -81,7 +81,14 @@ export interface TrialSummary {
   trainSeconds: number;
   /** Simulations dropped as non-finite before training. */
   droppedSims: number;
-  [metric: string]: number;
+  /**
+   * Tasks with an analytic posterior (gaussian_linear): the evaluations' ground-truth metrics
+   * (EvaluationDoc.groundTruth), Bayes-optimal C2ST and KL(q||p), KL(p||q).
+   */
+  c2stTruth?: number;
+  klQPTruth?: number;
+  klPQTruth?: number;
+  [metric: string]: number | undefined;
 }
 
 export interface ErrorInfo {
@@ -119,6 +126,15 @@ export interface TrialDoc {
   endedAt?: Date;
 }
 
+/** RABI's Bayes-optimal C2ST and KL(q||p), KL(p||q) against the analytic posterior. */
+export interface GroundTruthDoc {
+  c2st: number;
+  klQP: number;
+  klPQ: number;
+  /** Draws per x of each distribution. */
+  samples: number;
+}
+
 export interface EvaluationDoc {
   /** evaluationId(trialId, attack, objective, eps). */
   _id: string;
@@ -138,6 +154,11 @@ export interface EvaluationDoc {
   nllAttacked: number;
   /** The per-x NLL on attacked x summarized like kl (when the evaluation computed it). */
   nllAttackedSummary?: Summary;
+  /**
+   * Tasks with an analytic posterior (gaussian_linear): the paper's ground-truth metrics of the
+   * clean test x, means over the test points (the same in every evaluation of a trial).
+   */
+  groundTruth?: GroundTruthDoc;
   coverage: { levels: number[]; clean: number[]; attacked: number[] };
   coverageAbsArea: { clean: number; attacked: number };
   seconds?: number;
@@ -172,6 +193,8 @@ export interface TradeoffPoint {
   x: number;
   /** Mean test NLL. */
   y: number;
+  /** The trial's ground-truth metrics (tasks with an analytic posterior; EvaluationDoc.groundTruth). */
+  groundTruth?: Pick<GroundTruthDoc, 'c2st' | 'klQP' | 'klPQ'>;
   pareto: boolean;
 }
 
@@ -314,6 +337,7 @@ export function evaluationFromRecord(
     nllClean: r.nll.clean,
     nllAttacked: r.nll.attacked,
     ...(summaryOf(r) ? { nllAttackedSummary: { ...summaryOf(r)! } } : {}),
+    ...(r.groundTruth ? { groundTruth: { ...r.groundTruth } } : {}),
     coverage: {
       levels: [...r.alphas],
       clean: [...r.cleanCoverage],

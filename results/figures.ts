@@ -82,10 +82,20 @@ const axis = (title: string, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
+/** A ground-truth figure as the hover shows it (null: stored non-finite). */
+const truthNumber = (v: number | null): string =>
+  typeof v === 'number' && Number.isFinite(v) ? Number(v.toPrecision(4)).toString() : String(v);
+
 function pointHover(p: TradeoffPoint): string {
+  const g = p.groundTruth;
   return [
     settingLabel(p),
     `seed ${p.seed}, ${p.estimator}, N=${p.budget}`,
+    ...(g
+      ? [
+          `vs. true posterior: C2ST ${truthNumber(g.c2st)}, KL(q||p) ${truthNumber(g.klQP)}, KL(p||q) ${truthNumber(g.klPQ)}`,
+        ]
+      : []),
     `trial ${p.trialId.slice(0, 12)}`,
   ]
     .map(t)

@@ -81,7 +81,8 @@ const SERIES_COLUMNS = [
 export function reportTables(curves: readonly CurveDoc[]): Table[] {
   const tradeoff: Table = {
     name: 'tradeoff',
-    title: 'Accuracy-robustness trade-off (one point per trial)',
+    title:
+      'Accuracy-robustness trade-off (one point per trial; *Truth: against the analytic posterior, gaussian_linear only)',
     columns: [
       'task',
       'defense',
@@ -95,6 +96,10 @@ export function reportTables(curves: readonly CurveDoc[]): Table[] {
       'eps',
       'meanKl',
       'meanNll',
+      // Against the analytic posterior (gaussian_linear; blank for other tasks).
+      'c2stTruth',
+      'klQPTruth',
+      'klPQTruth',
       'pareto',
       'trialId',
     ],
@@ -138,6 +143,9 @@ export function reportTables(curves: readonly CurveDoc[]): Table[] {
           c.eps,
           p.x,
           p.y,
+          p.groundTruth?.c2st ?? null,
+          p.groundTruth?.klQP ?? null,
+          p.groundTruth?.klPQ ?? null,
           p.pareto,
           p.trialId,
         ]);

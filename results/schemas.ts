@@ -112,6 +112,10 @@ export const trialSummarySchema = {
     epochs: count,
     trainSeconds: nonNegative,
     droppedSims: count,
+    // Against the analytic posterior (gaussian_linear), from the trial's evaluations.
+    c2stTruth: measured,
+    klQPTruth: measured,
+    klPQTruth: measured,
   },
   // Further scalar metrics (c2st, bestEpoch, ...) may be added by the trainer.
   additionalProperties: measured,
@@ -225,6 +229,19 @@ const klSummary = {
   properties: { ...summaryProperties, guarded: count },
 } as const;
 
+/** The ground-truth metrics of an evaluation (tasks with an analytic posterior). */
+const groundTruthSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['c2st', 'klQP', 'klPQ', 'samples'],
+  properties: {
+    c2st: measured,
+    klQP: measured,
+    klPQ: measured,
+    samples: { type: 'integer', minimum: 1 },
+  },
+} as const;
+
 export const evaluationSchema = {
   type: 'object',
   additionalProperties: false,
@@ -258,6 +275,7 @@ export const evaluationSchema = {
     nllClean: measured,
     nllAttacked: measured,
     nllAttackedSummary: summarySchema,
+    groundTruth: groundTruthSchema,
     coverage: {
       type: 'object',
       additionalProperties: false,
@@ -343,6 +361,12 @@ export const tradeoffCurveSchema = {
           seed: count,
           x: measured,
           y: measured,
+          groundTruth: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['c2st', 'klQP', 'klPQ'],
+            properties: { c2st: measured, klQP: measured, klPQ: measured },
+          },
           pareto: { type: 'boolean' },
         },
       },

@@ -18,6 +18,7 @@ import {
   coverageFromRanks,
   coverageRanks,
 } from './metrics/coverage.js';
+import { groundTruthMetrics, GROUND_TRUTH_SAMPLES } from './metrics/ground-truth.js';
 import { nllPerPair } from './metrics/nll.js';
 import {
   EVAL_MC_SAMPLES,
@@ -26,12 +27,36 @@ import {
   type KlSummary,
 } from './metrics/robustness.js';
 import { summarize, type Summary } from './metrics/summary.js';
-import type { DensityEstimator, RandomStream } from './types.js';
+import type { DensityEstimator, GaussianPosterior, RandomStream } from './types.js';
 
 export interface TestSet {
   theta: Float32Array;
   x: Float32Array;
   n: number;
+  /**
+   * The task's analytic posterior (gaussian_linear), when it has one: then every chunk also scores
+   * q against it (sbi/metrics/ground-truth.ts) and the records carry `groundTruth`.
+   */
+  analyticPosterior?: (x: Float32Array) => GaussianPosterior;
+}
+
+/**
+ * The ground-truth metrics of the paper over the clean test x (means over all points): RABI's
+ * Bayes-optimal C2ST and KL(q||p), KL(p||q) against the analytic posterior, `samples` draws per x.
+ */
+export interface GroundTruthSummary {
+  c2st: number;
+  klQP: number;
+  klPQ: number;
+  samples: number;
+}
+
+/** The per-point ground-truth values of one chunk. */
+export interface GroundTruthPoints {
+  c2st: Float64Array;
+  klQP: Float64Array;
+  klPQ: Float64Array;
+  samples: number;
 }
 
 export interface EvaluationSpec {
@@ -75,6 +100,8 @@ export interface EvaluationRecord {
   alphas: number[];
   /** Mean test NLL, -log q(theta_true | x), on the clean and on the attacked x. */
   nll: { clean: number; attacked: number };
+  /** Against the analytic posterior, on the clean x (tasks that have one). */
+  groundTruth?: GroundTruthSummary;
   /**
    * The per-x NLL on attacked x summarized like the KL: the metric of the targeted nll attack
    * (RABI NLLRobMetric), whose mean a few exploded x dominate.
@@ -126,6 +153,8 @@ export interface ChunkPoints {
   /** -log q(theta_true | x) per point. */
   nllClean: Float64Array;
   cleanCoverageRank: Int32Array;
+  /** Against the analytic posterior per point (test sets that have one). */
+  groundTruth?: GroundTruthPoints;
   records: RecordPoints[];
 }
 
@@ -171,6 +200,18 @@ export async function evaluateChunk(
     cov,
   );
   const nllClean = await nllPerPair(est, x, theta);
+  let groundTruth: GroundTruthPoints | undefined;
+  if (test.analyticPosterior) {
+    // A stream of its own: the other values of the chunk stay what they were without it.
+    const g = await groundTruthMetrics(
+      est,
+      test.analyticPosterior,
+      x,
+      to - from,
+      chunkStream(rng.fork('ground-truth'), chunk),
+    );
+    groundTruth = { ...g.perX, samples: GROUND_TRUTH_SAMPLES };
+  }
 
   const records: RecordPoints[] = [];
   for (const attack of spec.attacks) {
@@ -209,7 +250,15 @@ export async function evaluateChunk(
       }
     }
   }
-  return { chunk, from, to, nllClean, cleanCoverageRank, records };
+  return {
+    chunk,
+    from,
+    to,
+    nllClean,
+    cleanCoverageRank,
+    ...(groundTruth ? { groundTruth } : {}),
+    records,
+  };
 }
 
 function concat<A extends Float64Array | Int32Array>(parts: A[], make: (n: number) => A): A {
@@ -226,6 +275,29 @@ function mean(values: Float64Array): number {
   let s = 0;
   for (const v of values) s += v;
   return s / values.length;
+}
+
+/**
+ * The ground-truth metrics over the points of all chunks (each chunk once): means over all points,
+ * so a chunk weighs by its size. Undefined unless every chunk has them (a chunk kept before they
+ * were computed has none).
+ */
+export function poolGroundTruth(
+  chunks: readonly Pick<ChunkPoints, 'chunk' | 'groundTruth'>[],
+): GroundTruthSummary | undefined {
+  if (chunks.length === 0 || chunks.some((c) => !c.groundTruth)) return undefined;
+  const ordered = [...chunks].sort((a, b) => a.chunk - b.chunk).map((c) => c.groundTruth!);
+  const samples = ordered[0]!.samples;
+  if (ordered.some((g) => g.samples !== samples))
+    throw new Error('The chunks scored the ground truth with different numbers of samples.');
+  const pooled = (key: 'c2st' | 'klQP' | 'klPQ') =>
+    mean(
+      concat(
+        ordered.map((g) => g[key]),
+        (n) => new Float64Array(n),
+      ),
+    );
+  return { c2st: pooled('c2st'), klQP: pooled('klQP'), klPQ: pooled('klPQ'), samples };
 }
 
 /**
@@ -260,6 +332,7 @@ export function summarizeChunks(
       (n) => new Float64Array(n),
     ),
   );
+  const groundTruth = poolGroundTruth(ordered);
   return ordered[0]!.records.map((first, k) => {
     const parts = ordered.map((c) => {
       const r = c.records[k]!;
@@ -299,6 +372,7 @@ export function summarizeChunks(
       cleanCoverage: clean.coverage,
       alphas: clean.alphas,
       nll: { clean: cleanNll, attacked: nllAdv.mean },
+      ...(groundTruth ? { groundTruth: { ...groundTruth } } : {}),
       nllAttacked: nllAdv,
       seconds: parts.reduce((s, p) => s + p.seconds, 0),
     };

@@ -104,9 +104,11 @@ async function run(argv: string[]): Promise<number> {
     if (test.n === 0) throw new UserError(`All ${nTest} test simulations of ${task.name} failed.`);
     if (test.dropped > 0)
       console.error(`evaluate: dropped ${test.dropped} failed test simulations, ${test.n} left`);
+    // A task with an analytic posterior (gaussian_linear) is also scored against it.
+    const truth = task.analyticPosterior?.bind(task);
     const records = await evaluateRobustness(
       model,
-      test,
+      truth ? { ...test, analyticPosterior: truth } : test,
       {
         attacks,
         divergences: objectives,
@@ -134,6 +136,12 @@ async function run(argv: string[]): Promise<number> {
           ),
       },
     );
+    const g = records[0]?.groundTruth;
+    if (g)
+      console.error(
+        `evaluate: against the analytic posterior (clean x, ${g.samples} samples per x): ` +
+          `C2ST ${g.c2st.toPrecision(4)}, KL(q||p) ${g.klQP.toPrecision(4)}, KL(p||q) ${g.klPQ.toPrecision(4)}`,
+      );
     const doc = records.map((r) => ({
       task: task.name,
       model: modelPath,

@@ -31,6 +31,14 @@ export const PAGE_HTML = `<!doctype html>
 <h2 id="detail-title"></h2>
 <p class="meta" id="detail-meta"></p>
 <div id="plots"></div>
+<div id="truth" hidden>
+<h3>Against the true posterior</h3>
+<p class="meta">Trials of tasks with an analytic posterior (gaussian_linear), on the clean test x: the Bayes-optimal C2ST (0.5: q equals the posterior) and KL(q||p), KL(p||q), means over the test points.</p>
+<table id="truth-table">
+<thead><tr><th>task</th><th>defense</th><th>beta</th><th>estimator</th><th>N</th><th>seed</th><th>C2ST</th><th>KL(q||p)</th><th>KL(p||q)</th><th>trial</th></tr></thead>
+<tbody></tbody>
+</table>
+</div>
 </section>
 <p id="error" role="alert" hidden></p>
 </main>
@@ -50,6 +58,7 @@ progress{width:140px;vertical-align:middle}.status{font-weight:600}
 .status-running{color:#1a6fc4}.status-completed{color:#23813a}.status-failed{color:#b3261e}
 .status-cancelled,.status-paused{color:#8a6d00}
 .plot{background:#fff;border:1px solid #e2e2e2;margin:14px 0}
+#truth h3{margin:18px 0 4px;font-size:1.05em}
 #error{color:#b3261e;font-weight:600}.meta{color:#555}
 `;
 
@@ -152,7 +161,39 @@ export const PAGE_SCRIPT = `'use strict';
       plots.removeChild(last);
       delete drawnKey[last.id];
     }
+    renderTruth(d.tables);
     document.body.dataset.drawnSweep = d.sweep.id;
+  }
+
+  function figure(v) {
+    return typeof v === 'number' && isFinite(v) ? String(Number(v.toPrecision(4))) : 'non-finite';
+  }
+
+  /** The trade-off table's rows that carry ground-truth metrics, as text cells. */
+  function renderTruth(tables) {
+    var t = (tables || []).filter(function (x) { return x.name === 'tradeoff'; })[0];
+    var rows = [];
+    if (t) {
+      var at = {};
+      t.columns.forEach(function (c, i) { at[c] = i; });
+      t.rows.forEach(function (r) {
+        // null in JSON: no ground truth (other tasks) or a non-finite C2ST.
+        if (r[at.c2stTruth] === null && r[at.klQPTruth] === null && r[at.klPQTruth] === null) return;
+        var tr = el('tr', 'truth-row');
+        tr.dataset.trialId = String(r[at.trialId]);
+        ['task', 'defense', 'beta', 'estimator', 'budget', 'seed'].forEach(function (c) {
+          tr.appendChild(el('td', c === 'beta' || c === 'budget' || c === 'seed' ? 'num' : '', r[at[c]]));
+        });
+        tr.appendChild(el('td', 'num c2st', figure(r[at.c2stTruth])));
+        tr.appendChild(el('td', 'num klqp', figure(r[at.klQPTruth])));
+        tr.appendChild(el('td', 'num klpq', figure(r[at.klPQTruth])));
+        tr.appendChild(el('td', 'id', String(r[at.trialId]).slice(0, 12)));
+        rows.push(tr);
+      });
+    }
+    var body = document.querySelector('#truth-table tbody');
+    body.replaceChildren.apply(body, rows);
+    document.getElementById('truth').hidden = rows.length === 0;
   }
 
   function select(id) {

@@ -19,7 +19,7 @@ import { ResultStore } from '../../results/store.js';
 import { evaluationPlan, expandSweep, sweepIdOf } from '../../sweeps/expand.js';
 import type { SweepSpec } from '../../sweeps/types.js';
 import { parseSweepSpec } from '../../sweeps/validate.js';
-import { evaluation, lcg, LEVELS } from '../unit/results/fixtures.js';
+import { evaluation, lcg, LEVELS, syntheticGroundTruth } from '../unit/results/fixtures.js';
 import { robustsbi } from './harness.js';
 
 // Browser globals used inside page callbacks (this project compiles without the DOM library).
@@ -63,12 +63,15 @@ async function seed(spec: SweepSpec, complete: number, seed: number): Promise<st
 
 async function completeTrial(t: ReturnType<typeof expandSweep>[number], rand: () => number) {
   await store.transitionTrial(t.trialId, 'running', { attempt: 1 });
-  await store.putEvaluations(
-    evaluationPlan(t).map((e) =>
-      evaluation(t.trialId, e.attack, e.objective as 'rkl', e.eps, rand),
-    ),
-  );
   const beta = t.defense.beta ?? 0;
+  // gaussian_linear: every evaluation of the trial carries its ground-truth metrics.
+  const groundTruth = syntheticGroundTruth(beta, t.seed);
+  await store.putEvaluations(
+    evaluationPlan(t).map((e) => ({
+      ...evaluation(t.trialId, e.attack, e.objective as 'rkl', e.eps, rand),
+      groundTruth,
+    })),
+  );
   await store.transitionTrial(t.trialId, 'completed', {
     attempt: 1,
     summary: {
@@ -249,6 +252,26 @@ describe('dashboard', () => {
     });
     const sortXy = (a: unknown[][]) => [...a].sort((p, q) => Number(p[0]) - Number(q[0]));
     assert.deepEqual(sortXy(tradeoff!.xy), sortXy(expected));
+
+    // The ground-truth metrics of every trial (gaussian_linear), as text, 4 significant digits.
+    const truthRows = await page.$$eval('#truth-table tbody tr', (trs) =>
+      trs.map((tr) => ({
+        id: (tr as unknown as { dataset: Record<string, string> }).dataset.trialId,
+        cells: [...tr.querySelectorAll('td.c2st, td.klqp, td.klpq')].map((td) => td.textContent),
+      })),
+    );
+    assert.equal(truthRows.length, 4);
+    assert.equal(
+      await page.$eval('#truth', (d) => (d as unknown as { hidden: boolean }).hidden),
+      false,
+    );
+    for (const r of truthRows) {
+      const g = evals.find((v) => v.trialId === r.id)!.groundTruth!;
+      assert.deepEqual(
+        r.cells,
+        [g.c2st, g.klQP, g.klPQ].map((v) => String(Number(v.toPrecision(4)))),
+      );
+    }
 
     mkdirSync(join(root, 'test-output'), { recursive: true });
     await page.screenshot({ path: join(root, 'test-output', 'dashboard.png'), fullPage: true });

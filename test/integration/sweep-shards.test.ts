@@ -1,7 +1,7 @@
 // A sharded evaluation on the real stack: 2,000 test points in chunks of 500 are evaluated as four
 // shard activities per (attack, eps), served by two workers, then pooled; the stored records equal
 // an unsharded evaluation of the same model on the same test set and seeds, and every shard kept
-// its per-point values.
+// its per-point values (the ground-truth metrics against gaussian_linear's analytic posterior too).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { artifactNames, decodeChunkPoints } from '../../activities/artifacts.js';
@@ -12,6 +12,7 @@ import { submitSweep, waitForSweep } from '../../cli/sweep-client.js';
 import { initBackend } from '../../sbi/backend.js';
 import { evaluateRobustness } from '../../sbi/evaluation.js';
 import { createRng } from '../../sbi/rng.js';
+import { getTask } from '../../sbi/tasks/index.js';
 import { expandSweep, sweepIdOf } from '../../sweeps/expand.js';
 import { trialWorkflowId } from '../../workflows/messages.js';
 import {
@@ -107,6 +108,7 @@ describe('a sweep evaluating 2,000 test points', () => {
         const points = decodeChunkPoints((await ctx.artifacts.get(name))!, name);
         assert.equal(points.to - points.from, 500);
         assert.equal(points.records.length, 2);
+        assert.equal(points.groundTruth!.c2st.length, 500, 'the chunk kept its ground truth');
       }
 
       // The same evaluation in one process, on the backend the workers ran.
@@ -123,9 +125,10 @@ describe('a sweep evaluating 2,000 test points', () => {
       const saved = await loadModelArtifact(deps, doc!.modelArtifact!);
       try {
         const ev = trial!.evaluation;
+        const task = getTask('gaussian_linear');
         const records = await evaluateRobustness(
           saved.estimator,
-          test,
+          { ...test, analyticPosterior: (x) => task.analyticPosterior!(x) },
           {
             attacks: ['l2pgd'],
             divergences: ev.objectives,
@@ -154,6 +157,10 @@ describe('a sweep evaluating 2,000 test points', () => {
           close(s.nllAttacked, r.nll.attacked, 'attacked NLL');
           close(s.coverageAbsArea.attacked, r.coverageAbsArea, 'coverage area');
           close(s.coverageAbsArea.clean, r.cleanCoverageAbsArea, 'clean coverage area');
+          // Against the analytic posterior, pooled from the four shards.
+          close(s.groundTruth!.c2st, r.groundTruth!.c2st, 'C2ST');
+          close(s.groundTruth!.klQP, r.groundTruth!.klQP, 'KL(q||p)');
+          close(s.groundTruth!.klPQ, r.groundTruth!.klPQ, 'KL(p||q)');
           assert.equal(s.nTest, r.nTest);
         }
       } finally {

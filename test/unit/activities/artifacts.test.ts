@@ -5,8 +5,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import {
   artifactNames,
   decodeCheckpoint,
+  decodeChunkPoints,
   decodeModel,
   encodeCheckpoint,
+  encodeChunkPoints,
   encodeModel,
 } from '../../../activities/artifacts.js';
 import { classify } from '../../../activities/failures.js';
@@ -23,6 +25,35 @@ import { FAILURE_TYPES } from '../../../sweeps/failures.js';
 
 before(async () => {
   await initBackend('cpu');
+});
+
+describe('evaluation-chunk artifacts', () => {
+  const chunk = {
+    chunk: 1,
+    from: 2,
+    to: 4,
+    nllClean: Float64Array.from([1.5, NaN]),
+    cleanCoverageRank: Int32Array.from([3, 7]),
+    records: [],
+  };
+
+  test('keep the ground-truth metrics per point, exactly', () => {
+    const groundTruth = {
+      c2st: Float64Array.from([0.5, 0.73]),
+      klQP: Float64Array.from([0.1 + 0.2, Infinity]),
+      klPQ: Float64Array.from([1e-17, 2]),
+      samples: 100,
+    };
+    const back = decodeChunkPoints(encodeChunkPoints({ ...chunk, groundTruth }), 'c');
+    assert.deepEqual(back.groundTruth, groundTruth);
+    assert.ok(Number.isNaN(back.nllClean[1]));
+  });
+
+  test('read a chunk kept before the ground-truth metrics existed as one without them', () => {
+    const back = decodeChunkPoints(encodeChunkPoints(chunk), 'c');
+    assert.equal('groundTruth' in back, false);
+    assert.deepEqual([...back.cleanCoverageRank], [3, 7]);
+  });
 });
 
 describe('checkpoint artifacts', () => {

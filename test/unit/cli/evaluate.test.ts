@@ -54,6 +54,7 @@ interface Rec {
   cleanCoverageAbsArea: number;
   coverage: number[];
   cleanCoverage: number[];
+  groundTruth?: { c2st: number; klQP: number; klPQ: number; samples: number };
   nll: { clean: number; attacked: number };
   nllAttacked: Record<string, number>;
   seconds: number;
@@ -119,6 +120,10 @@ describe('robustsbi evaluate', () => {
       assert.ok(Number.isFinite(r.nll.clean) && Number.isFinite(r.nll.attacked));
       assert.ok(Math.abs(r.nllAttacked.mean! - r.nll.attacked) <= 1e-9 * Math.abs(r.nll.attacked));
       assert.equal(typeof r.nllAttacked.q85, 'number');
+      // gaussian_linear: against the analytic posterior, the same in every record.
+      assert.deepEqual(r.groundTruth, recs[0]!.groundTruth);
+      assert.ok(r.groundTruth!.c2st >= 0.5 && r.groundTruth!.c2st <= 1);
+      assert.ok(Number.isFinite(r.groundTruth!.klQP) && Number.isFinite(r.groundTruth!.klPQ));
     }
     const find = (a: string, o: string, e: number) =>
       recs.find((r) => r.attack === a && r.objective === o && r.eps === e)!;

@@ -45,3 +45,27 @@ test('rows are sorted by defense then beta, with the Pareto front starred', () =
   assert.match(lines[6]!, /1 completed trials have no evaluation/);
   assert.match(tradeoffTables([]), /No trade-off curve/);
 });
+
+test('gaussian_linear trials show their C2ST and KLs against the analytic posterior', () => {
+  const curve: TradeoffCurveDoc = {
+    _id: 's|gaussian_linear|tradeoff',
+    sweepId: 's',
+    task: 'gaussian_linear',
+    kind: 'tradeoff',
+    attack: 'l2pgd',
+    objective: 'rkl',
+    eps: 2,
+    points: [
+      { ...point('none', 0, 1.5, 2.0, true), groundTruth: { c2st: 0.61, klQP: 0.25, klPQ: NaN } },
+      point('fim', 0.1, 0.2, 2.5, true),
+    ],
+    front: ['fim-0.1', 'none-0'],
+    missing: [],
+  };
+  const lines = tradeoffTables([curve]).split('\n');
+  assert.match(lines[1]!, /analytic one/);
+  assert.match(lines[2]!, /NLL\s+C2ST\s+KL\(q\|\|p\)\s+KL\(p\|\|q\)$/);
+  // Sorted: fim (no figures: "-") before none.
+  assert.match(lines[4]!, /^fim .*2\.500\s+-\s+-\s+-\s+\*$/);
+  assert.match(lines[5]!, /^none .*2\.000\s+0\.610\s+0\.250\s+-\s+\*$/);
+});

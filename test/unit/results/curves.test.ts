@@ -87,6 +87,9 @@ describe('trade-off points', () => {
       )!;
       assert.equal(p.x, e.kl.mean);
       assert.equal(p.y, t.summary!.testNll);
+      // The ground-truth metrics of the trial's evaluation (gaussian_linear).
+      const g = e.groundTruth!;
+      assert.deepEqual(p.groundTruth, { c2st: g.c2st, klQP: g.klQP, klPQ: g.klPQ });
       assert.equal(p.defense, t.config.defense);
       assert.equal(p.beta, t.config.beta);
     }
@@ -104,6 +107,10 @@ describe('trade-off points', () => {
     );
     assert.ok(c.front.length >= 1);
     assert.deepEqual(c.missing, []);
+    // A task without an analytic posterior has none.
+    const moons = tradeoffCurve('sw', 'two_moons', trials, s.evaluations);
+    assert.ok(moons.points.length > 0);
+    assert.ok(moons.points.every((p) => !('groundTruth' in p)));
   });
 
   test('another eps and attack can be chosen; eps equal up to float noise matches', () => {

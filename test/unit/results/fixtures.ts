@@ -73,6 +73,16 @@ export function evaluation(
   };
 }
 
+/** Made-up ground-truth metrics of a gaussian_linear trial of the synthetic sweep. */
+export function syntheticGroundTruth(beta: number, seed: number) {
+  return {
+    c2st: 0.6 + 0.1 * beta + 0.01 * seed,
+    klQP: 0.2 + beta + 0.05 * seed,
+    klPQ: 0.3 + 2 * beta + 0.05 * seed,
+    samples: 100,
+  };
+}
+
 export interface SyntheticSweep {
   sweepId: string;
   trials: TrialInput[];
@@ -115,9 +125,13 @@ export function syntheticSweep(sweepId: string, seed = 7): SyntheticSweep {
           trainSeconds: 2 * rand(),
           droppedSims: 0,
         });
+        // gaussian_linear has an analytic posterior: every evaluation of a trial carries the same
+        // ground-truth metrics (made up without drawing, so the other numbers stay as they were).
+        const groundTruth = task === 'gaussian_linear' ? syntheticGroundTruth(beta, s) : undefined;
         for (const [attack, objective] of SWEEP_ATTACKS) {
           for (const eps of SWEEP_EPS) {
-            evaluations.push(evaluation(id, attack, objective, eps, rand));
+            const e = evaluation(id, attack, objective, eps, rand);
+            evaluations.push(groundTruth ? { ...e, groundTruth: { ...groundTruth } } : e);
           }
         }
       }

@@ -133,12 +133,21 @@ describe('report figures equal a recomputation from the raw evaluations', () => 
         task: tr.config.task,
         x: e.kl.mean,
         y: s.summaries.get(tr._id)!.testNll,
+        truth: e.groundTruth,
       };
     });
     for (const p of pts) {
       const row = t.rows.find((r) => r[col(t, 'trialId')] === p.id)!;
       assert.equal(row[col(t, 'meanKl')], p.x);
       assert.equal(row[col(t, 'meanNll')], p.y);
+      // Against the analytic posterior: gaussian_linear's trials only.
+      const g = p.truth;
+      assert.deepEqual(
+        [row[col(t, 'c2stTruth')], row[col(t, 'klQPTruth')], row[col(t, 'klPQTruth')]],
+        g ? [g.c2st, g.klQP, g.klPQ] : [null, null, null],
+        p.id,
+      );
+      assert.equal(g !== undefined, p.task === 'gaussian_linear');
       const dominated = pts.some(
         (q) => q.task === p.task && q.x <= p.x && q.y <= p.y && (q.x < p.x || q.y < p.y),
       );
@@ -151,6 +160,19 @@ describe('report figures equal a recomputation from the raw evaluations', () => 
       .flatMap((d) => (d.x as number[]).map((x, i) => `${x},${(d.y as number[])[i]}`))
       .sort();
     assert.deepEqual(plotted, pts.map((p) => `${p.x},${p.y}`).sort());
+    // The hover of a gaussian_linear point names its ground-truth metrics; others have none.
+    for (const f of report.figures.filter((g) => g.kind === 'tradeoff')) {
+      const texts = f.data
+        .filter((d) => d.meta === 'data')
+        .flatMap((d) => (d.text as string[] | undefined) ?? []);
+      assert.ok(texts.length > 0);
+      for (const text of texts)
+        assert.equal(
+          /vs\. true posterior: C2ST 0\.\d+, KL\(q\|\|p\) /.test(text),
+          f.task === 'gaussian_linear',
+          text,
+        );
+    }
   });
 
   test('KL vs eps: per group and eps, the mean over seeds of the median and quantiles', () => {

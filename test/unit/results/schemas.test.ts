@@ -108,8 +108,22 @@ describe('schemas accept valid documents', () => {
   test('a sweep, a trial and an evaluation', () => {
     validateDocument('sweeps', sweep());
     validateDocument('trials', trial());
+    // A gaussian_linear trial's summary with its ground-truth metrics, one of them non-finite.
+    validateDocument(
+      'trials',
+      withField(trial(), ['summary'], {
+        ...(trial().summary as object),
+        c2stTruth: 0.52,
+        klQPTruth: null,
+        klPQTruth: 0.04,
+      }),
+    );
     validateDocument('trials', { ...withField(trial(), ['summary'], undefined), status: 'queued' });
     validateDocument('evaluations', evaluationDoc());
+    // Documents written before the ground-truth metrics existed stay valid, and so do those with them.
+    const withTruth = evaluationDoc();
+    assert.equal((withTruth.groundTruth as { samples: number }).samples, 100);
+    validateDocument('evaluations', withField(withTruth, ['groundTruth'], undefined));
   });
 
   test('every curve computed from a synthetic sweep, in stored form', () => {
@@ -142,6 +156,7 @@ describe('schemas accept valid documents', () => {
       cleanCoverage: [0, 0.25, 0.5, 0.75, 1],
       alphas: [...LEVELS],
       nll: { clean: 1.2, attacked: NaN },
+      groundTruth: { c2st: 0.7, klQP: Infinity, klPQ: 0.3, samples: 100 },
       nllAttacked: nllSummary,
       seconds: 0.5,
     } as unknown as EvaluationRecord;
@@ -155,6 +170,9 @@ describe('schemas accept valid documents', () => {
     const markers = stored.nonFinite as Record<string, unknown[]>;
     assert.deepEqual(markers.kl, [{ path: '/max', value: 'inf' }]);
     assert.deepEqual(markers.nllAttacked, [{ path: '', value: 'nan' }]);
+    // The ground-truth metrics (gaussian_linear), a diverged KL(q||p) kept as a marker.
+    assert.deepEqual(stored.groundTruth, { c2st: 0.7, klQP: null, klPQ: 0.3, samples: 100 });
+    assert.deepEqual(markers.groundTruth, [{ path: '/klQP', value: 'inf' }]);
     // Every NaN of the per-x NLL summary (a NaN x poisons mean, std and the upper quantiles).
     assert.deepEqual(
       markers.nllAttackedSummary!.map((m) => (m as { path: string }).path).sort(),
@@ -289,6 +307,26 @@ describe('schemas reject invalid documents and name the field', () => {
       /one of/,
     ],
     ['negative eps', 'evaluations', () => withField(evaluationDoc(), ['eps'], -1), 'eps', />= 0/],
+    [
+      'ground truth without its sample count',
+      'evaluations',
+      () => withField(evaluationDoc(), ['groundTruth'], { c2st: 0.6, klQP: 0.1, klPQ: 0.2 }),
+      'groundTruth.samples',
+      /required/,
+    ],
+    [
+      'ground-truth C2ST a string',
+      'evaluations',
+      () =>
+        withField(evaluationDoc(), ['groundTruth'], {
+          c2st: '0.6',
+          klQP: 0.1,
+          klPQ: 0.2,
+          samples: 100,
+        }),
+      'groundTruth.c2st',
+      /number/,
+    ],
     [
       'coverage value a string',
       'evaluations',

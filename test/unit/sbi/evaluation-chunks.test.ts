@@ -12,11 +12,13 @@ import {
   evaluateChunk,
   evaluateRobustness,
   evaluationChunkCount,
+  poolGroundTruth,
   summarizeChunks,
   type EvaluationRecord,
   type EvaluationSpec,
 } from '../../../sbi/evaluation.js';
 import { expectedCoverage } from '../../../sbi/metrics/coverage.js';
+import { GROUND_TRUTH_SAMPLES, groundTruthMetrics } from '../../../sbi/metrics/ground-truth.js';
 import { meanNll, nllPerPair } from '../../../sbi/metrics/nll.js';
 import { klUnderAttack, summarizeKl } from '../../../sbi/metrics/robustness.js';
 import { summarize } from '../../../sbi/metrics/summary.js';
@@ -128,5 +130,74 @@ describe('the evaluation in chunks', () => {
     const c0 = await evaluateChunk(est, test, s, createRng(6), 0);
     assert.throws(() => summarizeChunks(est, test, s, [c0]), /needs chunks 0 to 2; got 0/);
     await assert.rejects(evaluateChunk(est, test, s, createRng(6), 3), /chunks 0 to 2, not 3/);
+  });
+});
+
+describe('the ground-truth metrics of an evaluation', () => {
+  const posterior = (x: Float32Array) => task.analyticPosterior!(x);
+
+  test('pool over chunks as means over all points: chunk means weighted by chunk size', () => {
+    const gt = (chunk: number, values: number[]) => ({
+      chunk,
+      groundTruth: {
+        c2st: Float64Array.from(values),
+        klQP: Float64Array.from(values, (v) => 2 * v),
+        klPQ: Float64Array.from(values, (v) => v - 1),
+        samples: 100,
+      },
+    });
+    const chunks = [gt(1, [0.9]), gt(0, [0.5, 0.6, 0.7])];
+    const got = poolGroundTruth(chunks)!;
+    const all = [0.5, 0.6, 0.7, 0.9];
+    const mean = all.reduce((a, b) => a + b, 0) / all.length;
+    const weighted = (3 * ((0.5 + 0.6 + 0.7) / 3) + 1 * 0.9) / 4;
+    assert.ok(Math.abs(got.c2st - mean) < 1e-15);
+    assert.ok(Math.abs(got.c2st - weighted) < 1e-15);
+    assert.notEqual(got.c2st, (0.6 + 0.9) / 2, 'not the plain mean of chunk means');
+    assert.ok(Math.abs(got.klQP - 2 * mean) < 1e-15);
+    assert.ok(Math.abs(got.klPQ - (mean - 1)) < 1e-15);
+    assert.equal(got.samples, 100);
+    // A chunk without them (kept before they existed): none for the whole set.
+    assert.equal(poolGroundTruth([chunks[1]!, { chunk: 1 }]), undefined);
+    assert.equal(poolGroundTruth([]), undefined);
+    assert.throws(
+      () =>
+        poolGroundTruth([
+          gt(0, [0.5]),
+          { chunk: 1, groundTruth: { ...gt(1, [1]).groundTruth, samples: 5 } },
+        ]),
+      /different numbers of samples/,
+    );
+  });
+
+  test('are scored per chunk on a stream of their own and pool into every record', async () => {
+    const base = simulateDataset(task, 30, createRng(5));
+    const test = { ...base, analyticPosterior: posterior };
+    const s = { ...spec(12), attacks: ['noise' as const], divergences: ['rkl' as const] };
+    const whole = await evaluateRobustness(est, test, s, createRng(6));
+    const chunks = [];
+    for (const c of [1, 2, 0]) chunks.push(await evaluateChunk(est, test, s, createRng(6), c));
+    assert.equal(text(summarizeChunks(est, test, s, chunks)), text(whole));
+    // Chunk 0 is groundTruthMetrics on its points with the fork 'ground-truth'.
+    const c0 = chunks.find((c) => c.chunk === 0)!;
+    const direct = await groundTruthMetrics(
+      est,
+      posterior,
+      test.x.subarray(0, 12 * task.xDim),
+      12,
+      createRng(6).fork('ground-truth'),
+    );
+    assert.deepEqual([...c0.groundTruth!.c2st], [...direct.perX.c2st]);
+    assert.deepEqual([...c0.groundTruth!.klQP], [...direct.perX.klQP]);
+    const g = whole[0]!.groundTruth!;
+    assert.equal(g.samples, GROUND_TRUTH_SAMPLES);
+    assert.ok(g.c2st >= 0.5 && g.c2st <= 1, `c2st ${g.c2st}`);
+    assert.ok(Number.isFinite(g.klQP) && Number.isFinite(g.klPQ));
+    // The other values are those of an evaluation without them.
+    const plain = await evaluateRobustness(est, base, s, createRng(6));
+    assert.equal(plain[0]!.groundTruth, undefined);
+    const rest: EvaluationRecord = { ...whole[0]! };
+    delete rest.groundTruth;
+    assert.equal(text([rest]), text(plain));
   });
 });

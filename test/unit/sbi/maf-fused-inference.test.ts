@@ -7,6 +7,7 @@ import { attackObjectivePerRow, type AttackObjective } from '../../../sbi/attack
 import { l2Pgd, linfPgd } from '../../../sbi/attacks/pgd.js';
 import { klUnderAttack } from '../../../sbi/metrics/robustness.js';
 import { coverageRanks } from '../../../sbi/metrics/coverage.js';
+import { groundTruthMetrics } from '../../../sbi/metrics/ground-truth.js';
 import { nllPerPair } from '../../../sbi/metrics/nll.js';
 import { evaluateRobustness } from '../../../sbi/evaluation.js';
 import { createRng } from '../../../sbi/rng.js';
@@ -181,6 +182,23 @@ for (const c of cases) {
         assert.ok(relGap(a, xb) > 1e-3, 'the attack moved x');
       });
     }
+
+    test('groundTruthMetrics gives the same figures', async () => {
+      // Any Gaussian serves as the "true" posterior here: mean from x, a fixed covariance.
+      const truth = (xo: Float32Array) => ({
+        mean: Array.from({ length: c.D }, (_, i) => 0.3 * (xo[i % c.C] ?? 0)),
+        cov: Array.from({ length: c.D }, (_, i) =>
+          Array.from({ length: c.D }, (_, j) => (i === j ? 0.8 : 0.1)),
+        ),
+      });
+      const opts = { samples: 40, batch: 4 };
+      const a = await groundTruthMetrics(model, truth, xb, B, createRng(21), opts);
+      const b = await groundTruthMetrics(plain, truth, xb, B, createRng(21), opts);
+      assert.ok(relGap(a.perX.klQP, b.perX.klQP) < 1e-3, `KL(q||p) ${a.klQP} vs ${b.klQP}`);
+      assert.ok(relGap(a.perX.klPQ, b.perX.klPQ) < 1e-3, `KL(p||q) ${a.klPQ} vs ${b.klPQ}`);
+      // A draw near log q = log p may land on the other side after float rounding.
+      assert.ok(Math.abs(a.c2st - b.c2st) <= 0.01, `C2ST ${a.c2st} vs ${b.c2st}`);
+    });
 
     test('evaluateRobustness gives the same records', async () => {
       const test = { theta: theta.subarray(0, 12 * c.D), x: x.subarray(0, 12 * c.C), n: 12 };
