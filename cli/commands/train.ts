@@ -41,7 +41,9 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
   --beta B            fim / fim-fast / fim-exact regularizer weight (default 0.05), fim-eigenvalue
                       (default 0.1), trades KL weight (default 0.1)
   --train-eps E       trades / adversarial / noise budget relative to the training x scale
-                      (defaults 0.5, 0.5, 1)`;
+                      (defaults 0.5, 0.5, 1)
+  --adversarial-update U  intended (default) or rabi: also add the weight gradient of every PGD
+                      iterate's NLL to the update, as RABI's code does (tfjs ops, slower)`;
 
 async function run(argv: string[]): Promise<number> {
   const v = parseCommandArgs('train', argv, {
@@ -68,6 +70,7 @@ async function run(argv: string[]): Promise<number> {
     defense: { type: 'string', default: 'none' },
     beta: { type: 'string' },
     'train-eps': { type: 'string' },
+    'adversarial-update': { type: 'string' },
   });
 
   // Every option is checked before anything is simulated or trained.
@@ -98,10 +101,18 @@ async function run(argv: string[]): Promise<number> {
     throw new UserError(
       `--train-eps applies to trades, adversarial and noise, not to --defense ${defenseName}.`,
     );
+  const update = v['adversarial-update'];
+  if (update !== undefined && defenseName !== 'adversarial')
+    throw new UserError(
+      `--adversarial-update applies to --defense adversarial, not to --defense ${defenseName}.`,
+    );
+  if (update !== undefined && update !== 'intended' && update !== 'rabi')
+    throw new UserError(`--adversarial-update must be intended or rabi, got "${update}".`);
   const defenseOptions = {
     beta: v.beta === undefined ? undefined : parseNonNegativeNumber('beta', v.beta),
     trainEps:
       v['train-eps'] === undefined ? undefined : parsePositiveNumber('train-eps', v['train-eps']),
+    ...(update !== undefined ? { update: update as 'intended' | 'rabi' } : {}),
   };
   const hyperparameters = {
     maxEpochs:

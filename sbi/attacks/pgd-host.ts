@@ -16,6 +16,7 @@ export interface HostPgdOptions {
   stepSize: number;
   mcSamples: number;
   onIterate?: (xAdv: tf.Tensor2D, step: number) => void;
+  onGradientPoint?: (xAdv: tf.Tensor2D, step: number) => void;
 }
 
 const f32 = Math.fround;
@@ -45,6 +46,11 @@ export function hostPgd(
   clipDelta();
   for (let step = 0; step < o.steps; step++) {
     for (let i = 0; i < xAdv.length; i++) xAdv[i] = f32(x[i]! + delta[i]!);
+    if (o.onGradientPoint) {
+      const at = tf.tensor2d(xAdv, [B, d]);
+      o.onGradientPoint(at, step);
+      at.dispose();
+    }
     const g = fused.objectiveGradient(o.objective, xAdv, x, theta, B, rng, o.mcSamples);
     if (norm === 'l2') {
       for (let r = 0; r < B; r++) {

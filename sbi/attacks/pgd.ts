@@ -33,6 +33,12 @@ export interface PgdOptions {
    * unset outside tests. The tensor is disposed after the call.
    */
   onIterate?: (xAdv: tf.Tensor2D, step: number) => void;
+  /**
+   * Sees each point x + delta where a step's gradient is taken (the start and every iterate but the
+   * last), before the step; the tensor is disposed after the call. Tensors the hook makes belong to
+   * the caller's scope (RABI's adversarial training adds their weight gradients to the update).
+   */
+  onGradientPoint?: (xAdv: tf.Tensor2D, step: number) => void;
 }
 
 type Norm = 'l2' | 'linf';
@@ -68,6 +74,11 @@ function pgd(setup: AttackSetup, opts: PgdOptions, norm: Norm): tf.Tensor2D {
     return clipDelta(x, start, box);
   });
   for (let step = 0; step < steps; step++) {
+    if (opts.onGradientPoint) {
+      const at = tf.tidy(() => tf.add(x, delta) as tf.Tensor2D);
+      opts.onGradientPoint(at, step);
+      at.dispose();
+    }
     const next = tf.tidy(() => {
       const g = gradOf(delta) as tf.Tensor2D;
       if (norm === 'l2') {

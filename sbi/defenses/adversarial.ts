@@ -4,7 +4,7 @@
 // is the NLL on (theta, x~).
 import { TINY, uniformL2BallHost } from '../attacks/ball.js';
 import { GRAD_NORM_FLOOR, l2Pgd } from '../attacks/pgd.js';
-import type { tf } from '../backend.js';
+import { tf } from '../backend.js';
 import type { DefenseContext, TrainingDefense } from '../npe.js';
 import type { FusedPass, FusedPlan, FusedStepContext } from '../types.js';
 import { TRAINING_PGD, checkTrainEps } from './perturbation.js';
@@ -12,20 +12,45 @@ import { TRAINING_PGD, checkTrainEps } from './perturbation.js';
 /** RABI config/defense/l2pgdTargetedAdvTrain.yaml: eps 0.5 (relative). */
 export const ADVERSARIAL_DEFAULT_EPS = 0.5;
 
+/**
+ * The weight update: 'intended' is the algorithm (the NLL gradient at x~); 'rabi' is what RABI's
+ * code computes: advertorch's PGD calls loss.backward() in each of its 20 iterations after the
+ * training loop's optim.zero_grad(), with the weights requiring grad, so each iterate's mean-NLL
+ * gradient with respect to the weights is added to the update (run_train.py, advertorch_attack.py).
+ */
+export type AdversarialUpdate = 'intended' | 'rabi';
+export const ADVERSARIAL_UPDATES: readonly AdversarialUpdate[] = ['intended', 'rabi'];
+
 export class AdversarialTraining implements TrainingDefense {
   readonly name = 'adversarial';
+  /** Under 'rabi': the attack iterates' summed weight gradients, for extraGrads. */
+  private attackGrads: Record<string, tf.Tensor> | null = null;
 
   constructor(
     readonly trainEps: number = ADVERSARIAL_DEFAULT_EPS,
     readonly steps: number = TRAINING_PGD.steps,
+    readonly update: AdversarialUpdate = 'intended',
   ) {
     checkTrainEps('adversarial', trainEps);
+    if (!ADVERSARIAL_UPDATES.includes(update))
+      throw new RangeError(
+        `adversarial: the update must be one of ${ADVERSARIAL_UPDATES.join(', ')}, got "${update}".`,
+      );
   }
 
-  fusedPlan(): FusedPlan {
+  /** The fused step runs the intended update only; RABI's trains on tfjs ops. */
+  fusedPlan(): FusedPlan | null {
+    if (this.update === 'rabi') return null;
     return new FusedAdversarial(this.trainEps, this.steps, TRAINING_PGD.relStep, {
       ...TRAINING_PGD.box,
     });
+  }
+
+  /** Under 'rabi', the attack iterates' weight gradients (the tensors belong to the step's scope). */
+  extraGrads(): Record<string, tf.Tensor> {
+    const g = this.attackGrads ?? {};
+    this.attackGrads = null;
+    return g;
   }
 
   prepareBatch(
@@ -42,9 +67,38 @@ export class AdversarialTraining implements TrainingDefense {
         box: TRAINING_PGD.box,
         rng: ctx.rng,
       },
-      { objective: 'nll', steps: this.steps, stepSize: TRAINING_PGD.relStep * ctx.xScale },
+      {
+        objective: 'nll',
+        steps: this.steps,
+        stepSize: TRAINING_PGD.relStep * ctx.xScale,
+        ...(this.update === 'rabi'
+          ? { onGradientPoint: (at: tf.Tensor2D) => this.addAttackGradient(theta, at, ctx) }
+          : {}),
+      },
     );
     return { theta, x: xAdv };
+  }
+
+  /** grad_w mean NLL(theta, x~_t), summed over the iterates t (RABI's accumulated backward). */
+  private addAttackGradient(theta: tf.Tensor2D, at: tf.Tensor2D, ctx: DefenseContext): void {
+    const vars = ctx.model.trainableVariables();
+    const { value, grads } = tf.variableGrads(
+      () => tf.neg(tf.mean(ctx.model.logProb(theta, at))) as tf.Scalar,
+      vars,
+    );
+    value.dispose();
+    const sum = this.attackGrads ?? {};
+    for (const v of vars) {
+      const g = grads[v.name];
+      if (!g) continue;
+      const prev = sum[v.name];
+      sum[v.name] = prev ? tf.add(prev, g) : g;
+      if (prev) {
+        prev.dispose();
+        g.dispose();
+      }
+    }
+    this.attackGrads = sum;
   }
 }
 

@@ -1,7 +1,11 @@
 // The training-time defenses by name, for the CLI and the activities.
 import { InvalidSettingError } from '../errors.js';
 import type { TrainingDefense } from '../npe.js';
-import { ADVERSARIAL_DEFAULT_EPS, AdversarialTraining } from './adversarial.js';
+import {
+  ADVERSARIAL_DEFAULT_EPS,
+  AdversarialTraining,
+  type AdversarialUpdate,
+} from './adversarial.js';
 import {
   FIM_EIGENVALUE_DEFAULTS,
   FIM_EXACT_DEFAULTS,
@@ -29,6 +33,8 @@ export interface DefenseOptions {
   mcSamples?: number;
   /** fim-fast only. */
   fast?: Omit<FimFastOptions, 'beta' | 'mcSamples'>;
+  /** adversarial only: the intended update (default) or RABI's (AdversarialTraining). */
+  update?: AdversarialUpdate;
 }
 
 const USES: Record<DefenseName, (keyof DefenseOptions)[]> = {
@@ -36,7 +42,7 @@ const USES: Record<DefenseName, (keyof DefenseOptions)[]> = {
   fim: ['beta', 'mcSamples'],
   'fim-fast': ['beta', 'mcSamples', 'fast'],
   trades: ['beta', 'trainEps'],
-  adversarial: ['trainEps'],
+  adversarial: ['trainEps', 'update'],
   noise: ['trainEps'],
   'fim-exact': ['beta', 'mcSamples'],
   'fim-eigenvalue': ['beta', 'mcSamples'],
@@ -87,7 +93,7 @@ export function createDefense(
     case 'trades':
       return new Trades(opts.beta, opts.trainEps);
     case 'adversarial':
-      return new AdversarialTraining(opts.trainEps);
+      return new AdversarialTraining(opts.trainEps, undefined, opts.update);
     case 'noise':
       return new NoiseAugmentation(opts.trainEps);
     case 'fim-exact':
