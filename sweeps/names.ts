@@ -69,7 +69,7 @@ export type Queue = (typeof QUEUES)[number];
 /**
  * Architecture settings each estimator accepts: the keys of sbi's *_DEFAULTS (`orders` is left out
  * because a flow draws it from the trial's seed), plus `embedding` (sbi/estimators/base.ts
- * EMBEDDINGS: 'identity' or RABI's 'mlp'; absent means the task's default).
+ * EMBEDDINGS: 'identity', RABI's 'mlp' or its 'pyloric-cnn'; absent means the task's default).
  */
 export const ARCHITECTURE_KEYS = {
   maf: ['hidden', 'numTransforms', 'logScaleMin', 'logScaleMax', 'embedding'],
@@ -90,4 +90,4 @@ export const ARCHITECTURE_KEYS = {
 } as const satisfies Record<EstimatorKind, readonly string[]>;
 
 /** sbi/estimators/base.ts EMBEDDINGS. */
-export const EMBEDDINGS = ['identity', 'mlp'] as const;
+export const EMBEDDINGS = ['identity', 'mlp', 'pyloric-cnn'] as const;

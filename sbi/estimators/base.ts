@@ -9,13 +9,17 @@ import type {
   ZScore,
 } from '../types.js';
 import { Mlp } from './mlp.js';
+import { PyloricCnn } from './pyloric-cnn.js';
 import { ParamStore } from './params.js';
 import { ZScoreTensors } from './zscore.js';
 
 export const LOG_2PI = Math.log(2 * Math.PI);
 
-/** The `embedding` config values: x as it is, or RABI's MLP embedding net (paper.md section 7). */
-export const EMBEDDINGS = ['identity', 'mlp'] as const;
+/**
+ * The `embedding` config values: x as it is, RABI's MLP embedding net (paper.md section 7), or
+ * RABI's pyloric per-neuron CNN + MLP (pyloric.md section 4.1).
+ */
+export const EMBEDDINGS = ['identity', 'mlp', 'pyloric-cnn'] as const;
 export type Embedding = (typeof EMBEDDINGS)[number];
 /** RABI's `mlp` embedding: D_x -> 400 -> 200 -> 100 -> 50, ReLU between layers, linear output. */
 export const MLP_EMBEDDING_SIZES: readonly number[] = [400, 200, 100, 50];
@@ -27,7 +31,7 @@ export abstract class BaseEstimator implements DensityEstimator {
   readonly config: Record<string, unknown>;
   protected readonly params = new ParamStore();
   protected z: ZScoreTensors;
-  private embedding: Mlp | null = null;
+  private embedding: Mlp | PyloricCnn | null = null;
 
   constructor(thetaDim: number, xDim: number, config: Record<string, unknown>, zscore: ZScore) {
     if (!Number.isInteger(thetaDim) || thetaDim < 1)
@@ -58,6 +62,11 @@ export abstract class BaseEstimator implements DensityEstimator {
   protected buildEmbedding(rng: RandomStream): number {
     const kind = this.config.embedding ?? 'identity';
     if (kind === 'identity') return this.xDim;
+    if (kind === 'pyloric-cnn') {
+      const cnn = new PyloricCnn(this.params, 'embedding', this.xDim, rng);
+      this.embedding = cnn;
+      return cnn.outputDim;
+    }
     if (kind !== 'mlp') {
       throw new Error(
         `embedding must be one of ${EMBEDDINGS.join(', ')}, got ${JSON.stringify(kind)}`,

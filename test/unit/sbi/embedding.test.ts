@@ -74,7 +74,7 @@ describe('MLP embedding net', () => {
   test('an unknown embedding is one clear sentence', () => {
     assert.throws(
       () => make('maf', 'cnn'),
-      /maf embedding must be one of identity, mlp, got "cnn"/,
+      /maf embedding must be one of identity, mlp, pyloric-cnn, got "cnn"/,
     );
   });
 
