@@ -4,7 +4,9 @@
 // outputs are concatenated and an MLP (ReLU between layers, linear output) maps them to the context.
 // Every op is differentiable at any order: the convolution is an unfold (slices + concat) and the
 // fused ops.linear kernel; max pooling is a custom op whose gradient routes dy through a saved
-// constant one-hot mask (its own derivative is 0, as for the ReLU).
+// constant one-hot mask (its own derivative is 0, as for the ReLU). (Checked: tf.conv1d is right at
+// second order on cpu, but wasm has no Conv2DBackpropFilter kernel, so not even a first-order weight
+// gradient there; tf.max throws at second order, see ops.ts.)
 import { tf } from '../backend.js';
 import { linear } from '../ops.js';
 import type { RandomStream } from '../types.js';
