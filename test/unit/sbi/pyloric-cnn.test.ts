@@ -236,7 +236,7 @@ describe('pyloric-cnn embedding', () => {
   });
 
   test('a short FIM-regularized trainNPE keeps the tensor count flat', async () => {
-    const n = 48;
+    const n = 24;
     const rng = createRng(11);
     const theta = new Float32Array(n * 2);
     const xs = new Float32Array(n * XDIM);
