@@ -13,9 +13,11 @@
 // gradient is the same. Rows are the probe rows, sample-major: row m * count + b belongs to x_b.
 import type { MafKernels, MadeTiles } from '../wasm/maf-kernels.js';
 import { pad, type FimBuffers, type FusedMafMemory } from './maf-fused-layout.js';
+import { MafPasses } from './maf-fused-passes.js';
 
 export class FusedMafFim {
   private readonly fim: FimBuffers;
+  private readonly passes: MafPasses;
 
   constructor(
     private readonly k: MafKernels,
@@ -25,6 +27,7 @@ export class FusedMafFim {
   ) {
     if (!mem.fim) throw new Error('FusedMafFim: the memory holds no exact-FIM buffers.');
     this.fim = mem.fim;
+    this.passes = new MafPasses(k, mem, sMin, sMax);
   }
 
   private get L(): number {
@@ -82,102 +85,8 @@ export class FusedMafFim {
    */
   scoreBackward(n: number): void {
     const { k, mem } = this;
-    const { D, Dn, Cp, Op, H, Hp } = mem;
-    const Bp = pad(n, 4);
-    const L = this.L;
-    new Float32Array(k.memory.buffer, mem.coef, Bp).fill(1);
-    k.seedDz({
-      z: mem.layouts[L - 1]!.z,
-      ldz: Dn,
-      coef: mem.coef,
-      n,
-      nPad: Bp,
-      D,
-      dz: this.fim.mades[L - 1]!.vbar,
-    });
-    for (let t = L - 1; t >= 0; t--) {
-      const lay = mem.layouts[t]!;
-      const f = this.fim.mades[t]!;
-      const du = t > 0 ? this.fim.mades[t - 1]!.vbar : 0;
-      k.affineBackward({
-        ldu: Dn,
-        out: lay.out,
-        ldo: Op,
-        z: lay.z,
-        e: lay.e,
-        dz: f.vbar,
-        du,
-        dOut: f.obar,
-        n,
-        nPad: Bp,
-        D,
-        sMin: this.sMin,
-        sMax: this.sMax,
-        pyro: mem.pyro,
-        passGrad: mem.passGrad,
-        coef: mem.coef,
-      });
-      const [H0, H1] = [Hp[0]!, Hp[1]!];
-      k.transpose(mem.p(lay.outW), Op, H1, Op, mem.wT, H1);
-      k.gemm({
-        a: f.obar,
-        rowStrideA: Op,
-        colStrideA: 1,
-        b: mem.wT,
-        ldb: H1,
-        c: f.a2bar,
-        ldc: H1,
-        M: Bp,
-        K: 2 * D,
-        N: H1,
-      });
-      k.reluBackward(f.a2bar, lay.h[1]!, Bp * H1);
-      k.transpose(mem.p(lay.hiddenW[0]!), H1, H0, H1, mem.wT, H0);
-      k.gemm({
-        a: f.a2bar,
-        rowStrideA: H1,
-        colStrideA: 1,
-        b: mem.wT,
-        ldb: H0,
-        c: f.a1bar,
-        ldc: H0,
-        M: Bp,
-        K: H[1]!,
-        N: H0,
-        kFrom: mem.tables[0]!.bwdKFrom,
-      });
-      k.reluBackward(f.a1bar, lay.h[0]!, Bp * H0);
-      k.transpose(mem.p(lay.ctxW), H0, Cp, H0, mem.wT, Cp);
-      k.gemm({
-        a: f.a1bar,
-        rowStrideA: H0,
-        colStrideA: 1,
-        b: mem.wT,
-        ldb: Cp,
-        c: mem.dX,
-        ldc: Cp,
-        M: Bp,
-        K: H[0]!,
-        N: Cp,
-        accumulate: t !== L - 1,
-      });
-      if (t > 0) {
-        k.transpose(mem.p(lay.thetaW), H0, Dn, H0, mem.wT, Dn);
-        k.gemm({
-          a: f.a1bar,
-          rowStrideA: H0,
-          colStrideA: 1,
-          b: mem.wT,
-          ldb: Dn,
-          c: du,
-          ldc: Dn,
-          M: Bp,
-          K: H[0]!,
-          N: Dn,
-          accumulate: true,
-        });
-      }
-    }
+    new Float32Array(k.memory.buffer, mem.coef, pad(n, 4)).fill(1);
+    this.passes.backward(n, mem.regU, mem.regX, { dx: mem.dX, adjoints: this.fim.mades });
   }
 
   /** The tangent direction's rows, [n, Cp], for the caller to fill after scoreBackward. */

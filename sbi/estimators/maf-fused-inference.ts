@@ -69,15 +69,6 @@ export class FusedMafInference implements FusedInference {
       buf[o + i] = f32(f32(theta[from * D + i]! - this.thetaMean[i]!) / this.thetaStd[i]!);
   }
 
-  /** Base noise rows [count, D] (row r of noise from `from`) into the last transform's output. */
-  private putNoise(noise: Float32Array, from: number, count: number): void {
-    const { D, Dn } = this.mem;
-    const buf = this.buf;
-    const base = this.mem.layouts[this.mem.layouts.length - 1]!.z / 4;
-    for (let r = 0; r < count; r++)
-      buf.set(noise.subarray((from + r) * D, (from + r + 1) * D), base + r * Dn);
-  }
-
   sample(x: Float32Array, B: number, n: number, rng: RandomStream): Float32Array {
     const { D, Dn } = this.mem;
     const noise = new Float32Array(n * B * D);
@@ -85,7 +76,7 @@ export class FusedMafInference implements FusedInference {
     const out = new Float32Array(n * B * D);
     for (let start = 0; start < n * B; start += this.capacity) {
       const count = Math.min(this.capacity, n * B - start);
-      this.putNoise(noise, start, count);
+      this.putNoise(noise, (r) => start + r, count);
       for (let r = 0; r < count; r++) this.putX(x, (start + r) % B, this.mem.regX, r);
       this.fim.sample(count);
       const buf = this.buf;
@@ -161,7 +152,7 @@ export class FusedMafInference implements FusedInference {
     }
     new Float32Array(this.k.memory.buffer, mem.coef, pad(nb, 4)).fill(1);
     this.passes.forward(nb, mem.batchU, mem.batchX);
-    this.passes.backward(nb, mem.batchU, mem.batchX, 0, mem.dX);
+    this.passes.backward(nb, mem.batchU, mem.batchX, { dx: mem.dX });
   }
 
   /** fkl: samples of the clean q, then (1 / M) d nll(theta_m, x~) / d x_z into mem.dX. */
@@ -176,21 +167,22 @@ export class FusedMafInference implements FusedInference {
   ): void {
     const mem = this.mem;
     const R = nb * M;
-    this.putChunkNoise(noise, callRow, R);
+    this.putNoise(noise, callRow, R);
     for (let r = 0; r < R; r++) this.putX(xClean, b0 + (r % nb), mem.regX, r);
     this.fim.sample(R);
     for (let r = 0; r < R; r++) this.putX(xAdv, b0 + (r % nb), mem.regX, r);
     new Float32Array(this.k.memory.buffer, mem.coef, pad(R, 4)).fill(1 / M);
     this.passes.forward(R, mem.regU, mem.regX);
-    this.passes.backward(R, mem.regU, mem.regX, 0, mem.dX);
+    this.passes.backward(R, mem.regU, mem.regX, { dx: mem.dX });
   }
 
-  private putChunkNoise(noise: Float32Array, callRow: (r: number) => number, R: number): void {
+  /** Base noise rows into the last transform's output: row r is the noise's row noiseRow(r). */
+  private putNoise(noise: Float32Array, noiseRow: (r: number) => number, R: number): void {
     const { D, Dn } = this.mem;
     const buf = this.buf;
     const base = this.mem.layouts[this.mem.layouts.length - 1]!.z / 4;
     for (let r = 0; r < R; r++) {
-      const c = callRow(r);
+      const c = noiseRow(r);
       buf.set(noise.subarray(c * D, (c + 1) * D), base + r * Dn);
     }
   }
@@ -207,10 +199,9 @@ export class FusedMafInference implements FusedInference {
   ): void {
     const { k, mem } = this;
     const fimBuf = mem.fim!;
-    const { Dn, Cp, H, Hp } = mem;
     const R = nb * M;
     const Bp = pad(R, 4);
-    this.putChunkNoise(noise, callRow, R);
+    this.putNoise(noise, callRow, R);
     for (let r = 0; r < R; r++) {
       this.putX(xAdv, b0 + (r % nb), mem.regX, r);
       this.putX(xClean, b0 + (r % nb), mem.batchX, r);
@@ -221,11 +212,10 @@ export class FusedMafInference implements FusedInference {
     new Float32Array(k.memory.buffer, mem.coef, Bp).fill(1 / M);
     const clean = mem.cleanLayouts!;
     this.passes.forward(R, mem.regU, mem.batchX, clean);
-    this.passes.backward(R, mem.regU, mem.batchX, 0, 0, fimBuf.lam, clean);
+    this.passes.backward(R, mem.regU, mem.batchX, { du0: fimBuf.lam, layouts: clean });
     // d O / d l direct: -(1 / M) d nll(theta, x~) / d l, nll holding +l (robustsbi) or -l (pyro).
-    new Float32Array(k.memory.buffer, fimBuf.rcot, Bp * Dn).fill((mem.pyro ? 1 : -1) / M);
+    new Float32Array(k.memory.buffer, fimBuf.rcot, Bp * mem.Dn).fill((mem.pyro ? 1 : -1) / M);
     let [lam, w] = [fimBuf.lam, fimBuf.w];
-    const H0 = Hp[0]!;
     mem.layouts.forEach((lay, t) => {
       k.madeBackSubst(mem.tiles[t]!, {
         lam,
@@ -241,20 +231,7 @@ export class FusedMafInference implements FusedInference {
         a1hat: fimBuf.a1hat,
         n: R,
       });
-      k.transpose(mem.p(lay.ctxW), H0, Cp, H0, mem.wT, Cp);
-      k.gemm({
-        a: fimBuf.a1hat,
-        rowStrideA: H0,
-        colStrideA: 1,
-        b: mem.wT,
-        ldb: Cp,
-        c: mem.dX,
-        ldc: Cp,
-        M: Bp,
-        K: H[0]!,
-        N: Cp,
-        accumulate: t > 0,
-      });
+      this.passes.addContextGradient(lay, fimBuf.a1hat, R, mem.dX, t > 0);
       // The input adjoint of this transform is the next one's lam.
       [lam, w] = [w, lam];
     });

@@ -2,7 +2,12 @@
 // (theta -> z through every MADE and affine transform) and its backward pass, for the training step
 // (maf-fused.ts), the exact FIM regularizer (maf-fused-fim.ts) and inference (maf-fused-inference.ts).
 import type { MafKernels } from '../wasm/maf-kernels.js';
-import { pad, type FusedMafMemory, type MadeLayout } from './maf-fused-layout.js';
+import {
+  pad,
+  type FimMadeBuffers,
+  type FusedMafMemory,
+  type MadeLayout,
+} from './maf-fused-layout.js';
 
 export class MafPasses {
   constructor(
@@ -110,33 +115,44 @@ export class MafPasses {
 
   /**
    * Backward of the last forward pass (inputs uIn / xIn, n rows) for the loss sum_r coef_r nll_r
-   * (coef: n floats at mem.coef): weight gradients written at gradBase and masked, returning their
-   * squared norm; with gradBase 0 no weight gradient is formed (0 is returned). Unless 0, dx
-   * receives the gradient with respect to the conditioner input ([n, Cp]) and du0 the one with
-   * respect to the flow's input (z-scored theta, [n, Dn]).
+   * (coef: n floats at mem.coef): weight gradients written at o.gradBase and masked, returning
+   * their squared norm; without gradBase no weight gradient is formed (0 is returned). o.dx
+   * receives the gradient with respect to the conditioner input ([n, Cp]) and o.du0 the one with
+   * respect to the flow's input (z-scored theta, [n, Dn]). With o.adjoints (two hidden layers),
+   * every transform's adjoints are written to its own buffers and kept (the exact FIM's pass B)
+   * instead of the shared scratch.
    */
   backward(
     n: number,
     uIn: number,
     xIn: number,
-    gradBase: number,
-    dx = 0,
-    du0 = 0,
-    layouts: MadeLayout[] = this.mem.layouts,
+    o: {
+      gradBase?: number;
+      dx?: number;
+      du0?: number;
+      layouts?: MadeLayout[];
+      adjoints?: FimMadeBuffers[];
+    } = {},
   ): number {
     const { k, mem } = this;
     const { D, Dn, Cp, Op, H, Hp } = mem;
+    const { gradBase = 0, dx = 0, du0 = 0, layouts = mem.layouts, adjoints } = o;
     const L = H.length;
     const Bp = pad(n, 4);
     const weights = gradBase !== 0;
     const g = (s: (typeof mem.slots)[number]): number => gradBase + s.offset;
     const last = layouts[layouts.length - 1]!;
-    k.seedDz({ z: last.z, ldz: Dn, coef: mem.coef, n, nPad: Bp, D, dz: mem.dz });
-    // Last transform first; dz is dL/d(this transform's output).
-    let dz = mem.dz;
+    // dz is dL/d(this transform's output), du the gradient of its input: with kept adjoints each
+    // transform's own vbar, else two scratch buffers that swap.
+    let dz = adjoints ? adjoints[layouts.length - 1]!.vbar : mem.dz;
     let du = mem.du;
+    k.seedDz({ z: last.z, ldz: Dn, coef: mem.coef, n, nPad: Bp, D, dz });
     for (let ti = layouts.length - 1; ti >= 0; ti--) {
       const t = layouts[ti]!;
+      const kept = adjoints?.[ti];
+      if (adjoints && ti > 0) du = adjoints[ti - 1]!.vbar;
+      const dOut = kept ? kept.obar : mem.dOut;
+      const dH = kept ? [kept.a1bar, kept.a2bar] : mem.dH;
       const u = ti > 0 ? layouts[ti - 1]!.z : uIn;
       k.affineBackward({
         ldu: Dn,
@@ -146,7 +162,7 @@ export class MafPasses {
         e: t.e,
         dz,
         du: ti > 0 ? du : du0,
-        dOut: mem.dOut,
+        dOut,
         n,
         nPad: Bp,
         D,
@@ -163,7 +179,7 @@ export class MafPasses {
           a: hl,
           rowStrideA: 1,
           colStrideA: HL,
-          b: mem.dOut,
+          b: dOut,
           ldb: Op,
           c: g(t.outW),
           ldc: Op,
@@ -171,27 +187,27 @@ export class MafPasses {
           K: n,
           N: Op,
         });
-        k.colSum(mem.dOut, Op, n, Op, g(t.outB));
+        k.colSum(dOut, Op, n, Op, g(t.outB));
       }
       k.transpose(mem.p(t.outW), Op, HL, Op, mem.wT, HL);
       k.gemm({
-        a: mem.dOut,
+        a: dOut,
         rowStrideA: Op,
         colStrideA: 1,
         b: mem.wT,
         ldb: HL,
-        c: mem.dH[L - 1]!,
+        c: dH[L - 1]!,
         ldc: HL,
         M: Bp,
         K: 2 * D,
         N: HL,
       });
-      k.reluBackward(mem.dH[L - 1]!, hl, Bp * HL);
+      k.reluBackward(dH[L - 1]!, hl, Bp * HL);
       for (let l = L - 1; l >= 1; l--) {
         const w = t.hiddenW[l - 1]!;
         const tb = mem.tables[l - 1]!;
         const [prev, cur] = [Hp[l - 1]!, Hp[l]!];
-        const dA = mem.dH[l]!;
+        const dA = dH[l]!;
         if (weights) {
           k.gemm({
             a: t.h[l - 1]!,
@@ -209,7 +225,7 @@ export class MafPasses {
           k.colSum(dA, cur, n, cur, g(t.hiddenB[l - 1]!));
         }
         k.transpose(mem.p(w), cur, prev, cur, mem.wT, prev);
-        const dPrev = mem.dH[l - 1]!;
+        const dPrev = dH[l - 1]!;
         k.gemm({
           a: dA,
           rowStrideA: cur,
@@ -225,7 +241,7 @@ export class MafPasses {
         });
         k.reluBackward(dPrev, t.h[l - 1]!, Bp * prev);
       }
-      const dA = mem.dH[0]!;
+      const dA = dH[0]!;
       const H0 = Hp[0]!;
       if (weights) {
         k.gemm({
@@ -255,23 +271,8 @@ export class MafPasses {
         });
         k.colSum(dA, H0, n, H0, g(t.inBias));
       }
-      if (dx) {
-        // dx (+)= dA W_ctx^T: every transform sees the same x; the last one processed writes first.
-        k.transpose(mem.p(t.ctxW), H0, Cp, H0, mem.wT, Cp);
-        k.gemm({
-          a: dA,
-          rowStrideA: H0,
-          colStrideA: 1,
-          b: mem.wT,
-          ldb: Cp,
-          c: dx,
-          ldc: Cp,
-          M: Bp,
-          K: H[0]!,
-          N: Cp,
-          accumulate: ti !== layouts.length - 1,
-        });
-      }
+      // dx (+)= dA W_ctx^T: every transform sees the same x; the last one processed writes first.
+      if (dx) this.addContextGradient(t, dA, n, dx, ti !== layouts.length - 1);
       if (ti > 0 || du0) {
         // du = dz e (written above) + dA W_theta^T: the gradient with respect to this transform's input.
         k.transpose(mem.p(t.thetaW), H0, Dn, H0, mem.wT, Dn);
@@ -292,5 +293,25 @@ export class MafPasses {
       }
     }
     return weights ? k.maskAndNormSq(gradBase, mem.mask, mem.total) : 0;
+  }
+
+  /** dx (+)= a1 W_ctx^T for transform t: the conditioner input's gradient from first-layer adjoints a1. */
+  addContextGradient(t: MadeLayout, a1: number, n: number, dx: number, accumulate: boolean): void {
+    const { k, mem } = this;
+    const H0 = mem.Hp[0]!;
+    k.transpose(mem.p(t.ctxW), H0, mem.Cp, H0, mem.wT, mem.Cp);
+    k.gemm({
+      a: a1,
+      rowStrideA: H0,
+      colStrideA: 1,
+      b: mem.wT,
+      ldb: mem.Cp,
+      c: dx,
+      ldc: mem.Cp,
+      M: pad(n, 4),
+      K: mem.H[0]!,
+      N: mem.Cp,
+      accumulate,
+    });
   }
 }

@@ -148,7 +148,7 @@ export class FusedMafTrainer implements FusedTrainer, FusedPass {
     let lossSum = 0;
     for (const v of this.passes.rowNLL(n)) lossSum += v;
     new Float32Array(k.memory.buffer, mem.coef, n).fill(1 / n);
-    const sqNorm = this.passes.backward(n, mem.batchU, mem.batchX, mem.grads);
+    const sqNorm = this.passes.backward(n, mem.batchU, mem.batchX, { gradBase: mem.grads });
     return { loss: lossSum / n + this.constant, sqNorm };
   }
 
@@ -177,7 +177,7 @@ export class FusedMafTrainer implements FusedTrainer, FusedPass {
     const mem = this.mem;
     new Float32Array(this.k.memory.buffer, mem.coef, n).fill(1);
     this.passes.forward(n, mem.batchU, mem.batchX);
-    this.passes.backward(n, mem.batchU, mem.batchX, 0, mem.dX);
+    this.passes.backward(n, mem.batchU, mem.batchX, { dx: mem.dX });
     return new Float32Array(this.k.memory.buffer, mem.dX, pad(n, 4) * mem.Cp);
   }
 
@@ -190,7 +190,7 @@ export class FusedMafTrainer implements FusedTrainer, FusedPass {
     const { k, mem } = this;
     const count = coef.length;
     new Float32Array(k.memory.buffer, mem.coef, count).set(coef);
-    this.passes.backward(count, mem.regU, mem.regX, mem.grads2);
+    this.passes.backward(count, mem.regU, mem.regX, { gradBase: mem.grads2 });
     return this.foldGradientEma();
   }
 
