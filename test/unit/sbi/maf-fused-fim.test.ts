@@ -2,52 +2,16 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { initBackend, tf } from '../../../sbi/backend.js';
 import { createEstimator } from '../../../sbi/estimators/index.js';
-import { computeZScore } from '../../../sbi/estimators/zscore.js';
 import { FusedMafTrainer } from '../../../sbi/estimators/maf-fused.js';
 import { Adam } from '../../../sbi/adam.js';
 import { FimTraceDefense, fimTraceRegularizer } from '../../../sbi/defenses/fim-trace.js';
 import { createRng } from '../../../sbi/rng.js';
+import { ADAM, toyData, toyMaf } from './maf-toy.js';
 import { trainNPE } from '../../../sbi/npe.js';
-import type { DensityEstimator } from '../../../sbi/types.js';
 
 before(async () => {
   await initBackend('cpu');
 });
-
-const ADAM = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
-
-function toyData(n: number, D: number, C: number, seed: number) {
-  const rng = createRng(seed);
-  const theta = new Float32Array(n * D);
-  const noise = new Float32Array(n * C);
-  rng.fillNormal(theta);
-  rng.fillNormal(noise);
-  const x = new Float32Array(n * C);
-  for (let r = 0; r < n; r++)
-    for (let j = 0; j < C; j++) {
-      let s = 0.2 * noise[r * C + j]!;
-      for (let i = 0; i < D; i++) s += Math.sin(1 + i + 2 * j) * theta[r * D + i]!;
-      x[r * C + j] = 3 * s + 1;
-    }
-  return { theta, x };
-}
-
-function maf(
-  D: number,
-  C: number,
-  config: Record<string, unknown>,
-  theta: Float32Array,
-  x: Float32Array,
-  n: number,
-): DensityEstimator {
-  return createEstimator('maf', {
-    thetaDim: D,
-    xDim: C,
-    zscore: computeZScore(theta, x, n, D, C),
-    rng: createRng(3).fork('m'),
-    config,
-  });
-}
 
 describe('exact FIM in the fused MAF kernels', () => {
   const cases = [
@@ -90,7 +54,7 @@ describe('exact FIM in the fused MAF kernels', () => {
     test(`the regularizer's weight gradient equals tfjs' double backprop: ${c.name}`, () => {
       const n = 300;
       const { theta, x } = toyData(n, c.D, c.C, 11);
-      const model = maf(c.D, c.C, c.config, theta, x, n);
+      const model = toyMaf(c.D, c.C, c.config, theta, x, n);
       const vars = model.trainableVariables();
       tf.tidy(() =>
         vars.forEach((v, i) =>

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { initBackend, tf } from '../../../sbi/backend.js';
-import { createEstimator } from '../../../sbi/estimators/index.js';
-import { computeZScore } from '../../../sbi/estimators/zscore.js';
 import { attackObjectivePerRow, type AttackObjective } from '../../../sbi/attacks/objectives.js';
 import { l2Pgd, linfPgd } from '../../../sbi/attacks/pgd.js';
 import { klUnderAttack } from '../../../sbi/metrics/robustness.js';
@@ -11,43 +9,18 @@ import { groundTruthMetrics } from '../../../sbi/metrics/ground-truth.js';
 import { nllPerPair } from '../../../sbi/metrics/nll.js';
 import { evaluateRobustness } from '../../../sbi/evaluation.js';
 import { createRng } from '../../../sbi/rng.js';
+import { relGap, toyData, toyMaf } from './maf-toy.js';
 import type { DensityEstimator } from '../../../sbi/types.js';
 
 before(async () => {
   await initBackend('cpu');
 });
 
-function toyData(n: number, D: number, C: number, seed: number) {
-  const rng = createRng(seed);
-  const theta = new Float32Array(n * D);
-  const noise = new Float32Array(n * C);
-  rng.fillNormal(theta);
-  rng.fillNormal(noise);
-  const x = new Float32Array(n * C);
-  for (let r = 0; r < n; r++)
-    for (let j = 0; j < C; j++) {
-      let s = 0.2 * noise[r * C + j]!;
-      for (let i = 0; i < D; i++) s += Math.sin(1 + i + 2 * j) * theta[r * D + i]!;
-      x[r * C + j] = 3 * s + 1;
-    }
-  return { theta, x };
-}
-
 /** The same model seen without its fused inference: every call runs the tfjs ops. */
 function tfjsOnly(est: DensityEstimator): DensityEstimator {
   return new Proxy(est, {
     get: (t, p) => (p === 'fusedInference' ? undefined : Reflect.get(t, p)),
   });
-}
-
-function relGap(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / (den || 1);
 }
 
 const cases = [
@@ -92,13 +65,7 @@ for (const c of cases) {
     const tb = theta.subarray(0, B * c.D);
 
     before(() => {
-      model = createEstimator('maf', {
-        thetaDim: c.D,
-        xDim: c.C,
-        zscore: computeZScore(theta, x, n, c.D, c.C),
-        rng: createRng(3).fork('m'),
-        config: c.config,
-      });
+      model = toyMaf(c.D, c.C, c.config, theta, x, n);
       const vars = model.trainableVariables();
       tf.tidy(() =>
         vars.forEach((v, i) =>

@@ -3,7 +3,6 @@ import { spawnSync } from 'node:child_process';
 import { before, describe, test } from 'node:test';
 import { initBackend, tf } from '../../../sbi/backend.js';
 import { createEstimator } from '../../../sbi/estimators/index.js';
-import { computeZScore } from '../../../sbi/estimators/zscore.js';
 import { FusedMafTrainer } from '../../../sbi/estimators/maf-fused.js';
 import { blockTables } from '../../../sbi/estimators/maf-fused-layout.js';
 import { hiddenDegrees } from '../../../sbi/estimators/made.js';
@@ -13,55 +12,13 @@ import { FimFastDefense } from '../../../sbi/defenses/fim-fast.js';
 import { NoiseAugmentation } from '../../../sbi/defenses/noise.js';
 import { AdversarialTraining } from '../../../sbi/defenses/adversarial.js';
 import { createRng } from '../../../sbi/rng.js';
+import { ADAM, toyData, toyMaf } from './maf-toy.js';
 import type { DensityEstimator } from '../../../sbi/types.js';
 import { repoRoot } from '../../../bench/train-throughput.js';
 
 before(async () => {
   await initBackend('cpu');
 });
-
-const ADAM = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
-
-/** Correlated toy data: x = A theta + noise, so the conditioners have something to learn. */
-function toyData(
-  n: number,
-  D: number,
-  C: number,
-  seed: number,
-): { theta: Float32Array; x: Float32Array } {
-  const rng = createRng(seed);
-  const theta = new Float32Array(n * D);
-  const noise = new Float32Array(n * C);
-  rng.fillNormal(theta);
-  rng.fillNormal(noise);
-  const x = new Float32Array(n * C);
-  for (let r = 0; r < n; r++) {
-    for (let j = 0; j < C; j++) {
-      let s = 0.2 * noise[r * C + j]!;
-      for (let i = 0; i < D; i++) s += Math.sin(1 + i + 2 * j) * theta[r * D + i]!;
-      x[r * C + j] = 3 * s + 1;
-    }
-  }
-  return { theta, x };
-}
-
-function maf(
-  D: number,
-  C: number,
-  config: Record<string, unknown>,
-  theta: Float32Array,
-  x: Float32Array,
-  n: number,
-): DensityEstimator {
-  const zscore = computeZScore(theta, x, n, D, C);
-  return createEstimator('maf', {
-    thetaDim: D,
-    xDim: C,
-    zscore,
-    rng: createRng(3).fork('m'),
-    config,
-  });
-}
 
 function rows(theta: Float32Array, dim: number, idx: number[]): tf.Tensor2D {
   return tf.tensor2d(
@@ -172,7 +129,7 @@ describe('fused MAF training step', () => {
     test(`loss and gradients equal tfjs's: ${c.name}`, () => {
       const n = 400;
       const { theta, x } = toyData(n, c.D, c.C, 11);
-      const model = maf(c.D, c.C, c.config, theta, x, n);
+      const model = toyMaf(c.D, c.C, c.config, theta, x, n);
       const vars = model.trainableVariables();
       // Move the weights off their initialization so every path carries signal.
       tf.tidy(() =>
@@ -372,7 +329,7 @@ describe('fused MAF training step', () => {
   test('estimators without the fused step, an embedding net or a defense train with tfjs ops', async () => {
     const n = 300;
     const { theta, x } = toyData(n, 2, 3, 5);
-    const withEmbedding = maf(2, 3, { embedding: 'mlp' }, theta, x, n);
+    const withEmbedding = toyMaf(2, 3, { embedding: 'mlp' }, theta, x, n);
     assert.equal(withEmbedding.fusedTrainer!(theta, x, n, 64), null);
     withEmbedding.dispose();
     const r = await trainNPE({
