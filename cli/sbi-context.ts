@@ -4,8 +4,10 @@
 import { initBackend, type BackendReport } from '../sbi/backend.js';
 import { FileFormatError } from '../sbi/atomic-file.js';
 import { BackendUnavailableError, InvalidSettingError } from '../sbi/errors.js';
+import type { SavedModel } from '../sbi/model-file.js';
+import { simulateDataset } from '../sbi/simulate.js';
 import { TASK_NAMES, getTask, isTaskName } from '../sbi/tasks/index.js';
-import type { Task } from '../sbi/types.js';
+import type { RandomStream, Task } from '../sbi/types.js';
 import { UserError } from './errors.js';
 
 /** The backend `name` (or auto); an unknown or unloadable one is the user's, in one sentence. */
@@ -33,4 +35,27 @@ export function loadOrFail<T>(load: () => T): T {
     if (e instanceof FileFormatError) throw new UserError(e.message);
     throw e;
   }
+}
+
+/**
+ * A saved model's task, checked against the model's dimensions, and fresh test simulations of it
+ * from a fork of its own (so they differ from a training set simulated with the same seed): what
+ * `evaluate` and `adversarial-example` attack, the same points for the same seed.
+ */
+export function modelTestSet(
+  saved: SavedModel,
+  modelPath: string,
+  nTest: number,
+  rng: RandomStream,
+): { task: Task; test: ReturnType<typeof simulateDataset> } {
+  const task = taskByName(saved.task);
+  const model = saved.estimator;
+  if (task.thetaDim !== model.thetaDim || task.xDim !== model.xDim) {
+    throw new UserError(
+      `The model ${modelPath} has ${model.thetaDim}->${model.xDim} dimensions, but its task ${task.name} has ${task.thetaDim}->${task.xDim}.`,
+    );
+  }
+  const test = simulateDataset(task, nTest, rng.fork('evaluate/test-set'));
+  if (test.n === 0) throw new UserError(`All ${nTest} test simulations of ${task.name} failed.`);
+  return { task, test };
 }

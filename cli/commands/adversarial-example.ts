@@ -56,10 +56,9 @@ async function run(argv: string[]): Promise<number> {
   const steps = v.steps === undefined ? undefined : parseInteger('steps', v.steps, 1);
   const out = checkOutputPath('out', required(v.out, 'out', 'adversarial-example'));
 
-  const { startBackend, taskByName, loadOrFail } = await import('../sbi-context.js');
+  const { startBackend, modelTestSet, loadOrFail } = await import('../sbi-context.js');
   const { loadModel } = await import('../../sbi/model-file.js');
   const { createRng } = await import('../../sbi/rng.js');
-  const { simulateDataset } = await import('../../sbi/simulate.js');
   const { adversarialExample } = await import('../../sbi/adversarial-example.js');
   const { writeFileAtomic } = await import('../../sbi/atomic-file.js');
   const { toJsonText } = await import('../../sbi/json-numbers.js');
@@ -68,11 +67,9 @@ async function run(argv: string[]): Promise<number> {
   const saved = loadOrFail(() => loadModel(modelPath));
   const model = saved.estimator;
   try {
-    const task = taskByName(saved.task);
     const rng = createRng(seed);
     // The same test set as `robustsbi evaluate --seed S` draws.
-    const test = simulateDataset(task, nTest, rng.fork('evaluate/test-set'));
-    if (test.n === 0) throw new UserError(`All ${nTest} test simulations of ${task.name} failed.`);
+    const { task, test } = modelTestSet(saved, modelPath, nTest, rng);
     const ex = await adversarialExample(
       model,
       task,

@@ -80,10 +80,9 @@ async function run(argv: string[]): Promise<number> {
   const coverageSamples = parseInteger('coverage-samples', v['coverage-samples']!, 1);
   const batchSize = parseInteger('batch-size', v['batch-size']!, 1);
 
-  const { startBackend, taskByName, loadOrFail } = await import('../sbi-context.js');
+  const { startBackend, modelTestSet, loadOrFail } = await import('../sbi-context.js');
   const { loadModel } = await import('../../sbi/model-file.js');
   const { createRng } = await import('../../sbi/rng.js');
-  const { simulateDataset } = await import('../../sbi/simulate.js');
   const { evaluateRobustness } = await import('../../sbi/evaluation.js');
   const { writeFileAtomic } = await import('../../sbi/atomic-file.js');
   const { toJsonText } = await import('../../sbi/json-numbers.js');
@@ -92,16 +91,8 @@ async function run(argv: string[]): Promise<number> {
   const saved = loadOrFail(() => loadModel(modelPath));
   const model = saved.estimator;
   try {
-    const task = taskByName(saved.task);
-    if (task.thetaDim !== model.thetaDim || task.xDim !== model.xDim) {
-      throw new UserError(
-        `The model ${modelPath} has ${model.thetaDim}->${model.xDim} dimensions, but its task ${task.name} has ${task.thetaDim}->${task.xDim}.`,
-      );
-    }
     const rng = createRng(seed);
-    // A fork of its own, so the test set differs from a training set simulated with the same seed.
-    const test = simulateDataset(task, nTest, rng.fork('evaluate/test-set'));
-    if (test.n === 0) throw new UserError(`All ${nTest} test simulations of ${task.name} failed.`);
+    const { task, test } = modelTestSet(saved, modelPath, nTest, rng);
     if (test.dropped > 0)
       console.error(`evaluate: dropped ${test.dropped} failed test simulations, ${test.n} left`);
     // A task with an analytic posterior (gaussian_linear) is also scored against it.
