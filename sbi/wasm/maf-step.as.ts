@@ -472,13 +472,16 @@ function i32at(p: usize, i: i32): i32 {
 }
 
 /**
- * For units [j0, j1) of a tile: t[j] = act(init[j] + sum_{k in [k0, k1)} W[k, j] a[k]), where the
- * inputs are tile features f = k (kIdx 0) or f = kIdx[k] (a gather through an i32 table), the
- * weight of input f is W row f at w + 4 ld f, init is the tile's own t[j] (initFromT) or bias[j] (0: none), and act is
- * ReLU if relu. Four units per pass over the inputs: two activation loads and four weight splats per
- * eight multiply-adds, as gemm.
+ * For units [j0, j1) of a tile: t[j] = out(init[j] + sum_{k in [k0, k1)} W(j, f) a[f]), where the
+ * inputs are tile features f = k (kIdx 0) or f = kIdx[k] (a gather through an i32 table) and the
+ * weight W(j, f) sits at w + 4 (j su + f sf): a layer's weights (su 1, sf its row length) for a
+ * forward product, their transpose (su the row length, sf 1) for a backward one. init is the tile's
+ * own t[j] (initFromT), bias[j] (0: none) or 0; out is ReLU if relu, and zeroes the units whose
+ * ReLU output m[j] is not positive if m is not 0 (a backward product through ReLU). Four units per
+ * pass over the inputs: two activation loads and four weight splats per eight multiply-adds, as
+ * gemm.
  */
-function tileLinear(
+function tileProduct(
   t: usize,
   j0: i32,
   j1: i32,
@@ -487,13 +490,16 @@ function tileLinear(
   k1: i32,
   kIdx: usize,
   w: usize,
-  ld: i32,
+  su: i32,
+  sf: i32,
   initFromT: i32,
   bias: usize,
   relu: i32,
+  m: usize,
 ): void {
   const zero = f32x4.splat(0);
-  const row = (<usize>ld) << 2;
+  const unit = (<usize>su) << 2;
+  const feature = (<usize>sf) << 2;
   let j = j0;
   for (; j + 4 <= j1; j += 4) {
     let x0 = zero,
@@ -519,43 +525,30 @@ function tileLinear(
       u0 = u1 = v128.load32_splat(bias + ((<usize>(j + 2)) << 2));
       v0 = v1 = v128.load32_splat(bias + ((<usize>(j + 3)) << 2));
     }
+    const w0 = w + <usize>j * unit;
     for (let k = k0; k < k1; k++) {
       const f = kIdx ? i32at(kIdx, k) : k;
       const ap = at(a, f);
       const a0 = v128.load(ap);
       const a1 = v128.load(ap, 16);
-      const wp = w + <usize>f * row + ((<usize>j) << 2);
+      const wp = w0 + <usize>f * feature;
       let s = v128.load32_splat(wp);
       x0 = madd(s, a0, x0);
       x1 = madd(s, a1, x1);
-      s = v128.load32_splat(wp + 4);
+      s = v128.load32_splat(wp + unit);
       y0 = madd(s, a0, y0);
       y1 = madd(s, a1, y1);
-      s = v128.load32_splat(wp + 8);
+      s = v128.load32_splat(wp + 2 * unit);
       u0 = madd(s, a0, u0);
       u1 = madd(s, a1, u1);
-      s = v128.load32_splat(wp + 12);
+      s = v128.load32_splat(wp + 3 * unit);
       v0 = madd(s, a0, v0);
       v1 = madd(s, a1, v1);
     }
-    if (relu) {
-      x0 = f32x4.max(x0, zero);
-      x1 = f32x4.max(x1, zero);
-      y0 = f32x4.max(y0, zero);
-      y1 = f32x4.max(y1, zero);
-      u0 = f32x4.max(u0, zero);
-      u1 = f32x4.max(u1, zero);
-      v0 = f32x4.max(v0, zero);
-      v1 = f32x4.max(v1, zero);
-    }
-    v128.store(at(t, j), x0);
-    v128.store(at(t, j), x1, 16);
-    v128.store(at(t, j + 1), y0);
-    v128.store(at(t, j + 1), y1, 16);
-    v128.store(at(t, j + 2), u0);
-    v128.store(at(t, j + 2), u1, 16);
-    v128.store(at(t, j + 3), v0);
-    v128.store(at(t, j + 3), v1, 16);
+    storeUnit(t, j, x0, x1, relu, m);
+    storeUnit(t, j + 1, y0, y1, relu, m);
+    storeUnit(t, j + 2, u0, u1, relu, m);
+    storeUnit(t, j + 3, v0, v1, relu, m);
   }
   for (; j < j1; j++) {
     let x0 = zero,
@@ -566,106 +559,30 @@ function tileLinear(
     } else if (bias) {
       x0 = x1 = v128.load32_splat(bias + ((<usize>j) << 2));
     }
+    const w0 = w + <usize>j * unit;
     for (let k = k0; k < k1; k++) {
       const f = kIdx ? i32at(kIdx, k) : k;
-      const s = v128.load32_splat(w + <usize>f * row + ((<usize>j) << 2));
+      const s = v128.load32_splat(w0 + <usize>f * feature);
       x0 = madd(s, v128.load(at(a, f)), x0);
       x1 = madd(s, v128.load(at(a, f), 16), x1);
     }
-    if (relu) {
-      x0 = f32x4.max(x0, zero);
-      x1 = f32x4.max(x1, zero);
-    }
-    v128.store(at(t, j), x0);
-    v128.store(at(t, j), x1, 16);
+    storeUnit(t, j, x0, x1, relu, m);
   }
 }
 
-/**
- * The transposed product of tileLinear for units [j0, j1) of t: t[j] = m[j] > 0 ? sum_{k in [k0, k1)}
- * W[j, kIdx(k)] g[kIdx(k)] : 0, W row j at w + 4 ld j, with m the ReLU outputs whose mask applies
- * (0: no mask), kIdx an i32 table of g's features (0: k itself). Four units at a time.
- */
-function tileLinearT(
-  t: usize,
-  j0: i32,
-  j1: i32,
-  g: usize,
-  k0: i32,
-  k1: i32,
-  kIdx: usize,
-  w: usize,
-  ld: i32,
-  m: usize,
-): void {
+/** Unit j of tile t (two v128 of 4 rows), ReLU'd if relu, zeroed where m[j] <= 0 if m is not 0. */
+function storeUnit(t: usize, j: i32, lo: v128, hi: v128, relu: i32, m: usize): void {
   const zero = f32x4.splat(0);
-  const row = (<usize>ld) << 2;
-  let j = j0;
-  for (; j + 4 <= j1; j += 4) {
-    let x0 = zero,
-      x1 = zero,
-      y0 = zero,
-      y1 = zero,
-      u0 = zero,
-      u1 = zero,
-      v0 = zero,
-      v1 = zero;
-    const w0 = w + <usize>j * row;
-    for (let k = k0; k < k1; k++) {
-      const f = kIdx ? i32at(kIdx, k) : k;
-      const gp = at(g, f);
-      const g0 = v128.load(gp);
-      const g1 = v128.load(gp, 16);
-      const wp = w0 + ((<usize>f) << 2);
-      let s = v128.load32_splat(wp);
-      x0 = madd(s, g0, x0);
-      x1 = madd(s, g1, x1);
-      s = v128.load32_splat(wp + row);
-      y0 = madd(s, g0, y0);
-      y1 = madd(s, g1, y1);
-      s = v128.load32_splat(wp + 2 * row);
-      u0 = madd(s, g0, u0);
-      u1 = madd(s, g1, u1);
-      s = v128.load32_splat(wp + 3 * row);
-      v0 = madd(s, g0, v0);
-      v1 = madd(s, g1, v1);
-    }
-    if (m) {
-      x0 = v128.and(x0, f32x4.gt(v128.load(at(m, j)), zero));
-      x1 = v128.and(x1, f32x4.gt(v128.load(at(m, j), 16), zero));
-      y0 = v128.and(y0, f32x4.gt(v128.load(at(m, j + 1)), zero));
-      y1 = v128.and(y1, f32x4.gt(v128.load(at(m, j + 1), 16), zero));
-      u0 = v128.and(u0, f32x4.gt(v128.load(at(m, j + 2)), zero));
-      u1 = v128.and(u1, f32x4.gt(v128.load(at(m, j + 2), 16), zero));
-      v0 = v128.and(v0, f32x4.gt(v128.load(at(m, j + 3)), zero));
-      v1 = v128.and(v1, f32x4.gt(v128.load(at(m, j + 3), 16), zero));
-    }
-    v128.store(at(t, j), x0);
-    v128.store(at(t, j), x1, 16);
-    v128.store(at(t, j + 1), y0);
-    v128.store(at(t, j + 1), y1, 16);
-    v128.store(at(t, j + 2), u0);
-    v128.store(at(t, j + 2), u1, 16);
-    v128.store(at(t, j + 3), v0);
-    v128.store(at(t, j + 3), v1, 16);
+  if (relu) {
+    lo = f32x4.max(lo, zero);
+    hi = f32x4.max(hi, zero);
   }
-  for (; j < j1; j++) {
-    let x0 = zero,
-      x1 = zero;
-    const w0 = w + <usize>j * row;
-    for (let k = k0; k < k1; k++) {
-      const f = kIdx ? i32at(kIdx, k) : k;
-      const s = v128.load32_splat(w0 + ((<usize>f) << 2));
-      x0 = madd(s, v128.load(at(g, f)), x0);
-      x1 = madd(s, v128.load(at(g, f), 16), x1);
-    }
-    if (m) {
-      x0 = v128.and(x0, f32x4.gt(v128.load(at(m, j)), zero));
-      x1 = v128.and(x1, f32x4.gt(v128.load(at(m, j), 16), zero));
-    }
-    v128.store(at(t, j), x0);
-    v128.store(at(t, j), x1, 16);
+  if (m) {
+    lo = v128.and(lo, f32x4.gt(v128.load(at(m, j)), zero));
+    hi = v128.and(hi, f32x4.gt(v128.load(at(m, j), 16), zero));
   }
+  v128.store(at(t, j), lo);
+  v128.store(at(t, j), hi, 16);
 }
 
 /** Scratch floats madeInvert and madeBackSubst need for a MADE of widths H1, H2 and D outputs. */
@@ -727,8 +644,23 @@ export function madeInvert(
     for (let p = 0; p < D; p++) {
       const i = i32at(order, p);
       // Layer-1 units of degree p see the coordinates at positions < p: now all known.
-      tileLinear(h1T, i32at(start1, p), i32at(start1, p + 1), yT, 0, p, order, W1, ldH1, 1, 0, 1);
-      tileLinear(
+      tileProduct(
+        h1T,
+        i32at(start1, p),
+        i32at(start1, p + 1),
+        yT,
+        0,
+        p,
+        order,
+        W1,
+        1,
+        ldH1,
+        1,
+        0,
+        1,
+        0,
+      );
+      tileProduct(
         h2T,
         i32at(start2, p),
         i32at(start2, p + 1),
@@ -737,14 +669,16 @@ export function madeInvert(
         i32at(start1, p + 1),
         0,
         W2,
+        1,
         ldH2,
         0,
         b2,
         1,
+        0,
       );
       // Output p: mu and r of coordinate i from the layer-2 units of degree <= p.
-      tileLinear(oT, i, i + 1, h2T, 0, i32at(start2, p + 1), 0, W3, ldO, 0, b3, 0);
-      tileLinear(oT, D + i, D + i + 1, h2T, 0, i32at(start2, p + 1), 0, W3, ldO, 0, b3, 0);
+      tileProduct(oT, i, i + 1, h2T, 0, i32at(start2, p + 1), 0, W3, 1, ldO, 0, b3, 0, 0);
+      tileProduct(oT, D + i, D + i + 1, h2T, 0, i32at(start2, p + 1), 0, W3, 1, ldO, 0, b3, 0, 0);
       for (let r = 0; r < TILE; r++) {
         const o = (<usize>r) << 2;
         const s = min(max(load<f32>(at(oT, D + i) + o), sMin), sMax);
@@ -884,7 +818,7 @@ export function madeBackSubst(
       }
       // Layer-2 units of degree p feed the outputs at positions >= p; layer-1 units of degree p
       // feed the layer-2 units of degree >= p.
-      tileLinearT(
+      tileProduct(
         g2T,
         i32at(start2, p),
         i32at(start2, p + 1),
@@ -894,9 +828,13 @@ export function madeBackSubst(
         cols,
         W3,
         ldO,
+        1,
+        0,
+        0,
+        0,
         h2T,
       );
-      tileLinearT(
+      tileProduct(
         g1T,
         i32at(start1, p),
         i32at(start1, p + 1),
@@ -906,6 +844,10 @@ export function madeBackSubst(
         0,
         W2,
         ldH2,
+        1,
+        0,
+        0,
+        0,
         h1T,
       );
     }
