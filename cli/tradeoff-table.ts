@@ -1,5 +1,6 @@
 // The accuracy-robustness trade-off of a finished sweep as a text table, read from its stored
 // curves (results/curves.ts computed them): one row per trial, sorted by defense and strength.
+import { tradeoffGap } from '../results/curves.js';
 import type { CurveDoc, TradeoffCurveDoc } from '../results/documents.js';
 
 const num = (v: number | null | undefined, digits = 3): string =>
@@ -60,8 +61,8 @@ export function tradeoffTables(curves: readonly CurveDoc[]): string {
         .join('  ')
         .trimEnd();
     out.push(line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line));
-    if (c.missing.length > 0)
-      out.push(`(${c.missing.length} completed trials have no evaluation at this eps)`);
+    const gap = tradeoffGap(c);
+    if (gap !== undefined) out.push(gap);
     out.push('');
   }
   return out.join('\n').trimEnd();

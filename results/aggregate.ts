@@ -2,7 +2,7 @@
 // (results/curves.ts), and store them in `curves`. Recomputing from the same results writes the
 // same documents, so the aggregate activity can run any number of times, including mid-sweep for
 // the live dashboard.
-import { computeCurves, type TradeoffOptions } from './curves.js';
+import { computeCurves, tradeoffOptionsOfSpec, type TradeoffOptions } from './curves.js';
 import type { CurveDoc, TrialCounts } from './documents.js';
 import type { ResultStore } from './store.js';
 
@@ -18,17 +18,12 @@ export async function aggregateSweep(
   sweepId: string,
   opts: TradeoffOptions = {},
 ): Promise<AggregateResult> {
-  // The spec says at which eps the trade-off is read (sweeps/ evaluation.tradeoffEps).
-  const spec = (await store.getSweep(sweepId))?.spec as
-    { evaluation?: { tradeoffEps?: unknown } } | undefined;
-  const specEps = spec?.evaluation?.tradeoffEps;
-  const eps = opts.eps ?? (typeof specEps === 'number' ? specEps : undefined);
+  // The spec says where the trade-off is read (sweeps/ evaluation.tradeoffAttack, tradeoffObjective,
+  // tradeoffEps); explicit options win.
+  const fromSpec = tradeoffOptionsOfSpec((await store.getSweep(sweepId))?.spec);
   const trials = await store.listTrials(sweepId);
   const evaluations = await store.listEvaluations({ sweepId });
-  const curves = computeCurves(sweepId, trials, evaluations, {
-    ...opts,
-    ...(eps !== undefined ? { eps } : {}),
-  });
+  const curves = computeCurves(sweepId, trials, evaluations, { ...fromSpec, ...opts });
   await store.replaceCurves(sweepId, curves);
   const counts = await store.refreshSweepCounts(sweepId);
   return { sweepId, curves, counts, evaluations: evaluations.length };

@@ -31,7 +31,66 @@ export interface TradeoffOptions {
   eps?: number;
 }
 
+/** Used only where no spec says otherwise (tests, and sweeps whose spec lists no attacks). */
 export const TRADEOFF_DEFAULTS = { attack: 'l2pgd', objective: 'rkl', eps: 2 } as const;
+
+/**
+ * Where a sweep's spec reads its trade-off: evaluation.tradeoffAttack / tradeoffObjective /
+ * tradeoffEps, the first attack and objective it evaluates when those are absent. Reads the stored
+ * spec defensively: a document written by older code may lack any of these fields.
+ */
+export function tradeoffOptionsOfSpec(spec: unknown): TradeoffOptions {
+  const ev = (spec as { evaluation?: Record<string, unknown> } | null | undefined)?.evaluation;
+  if (!ev || typeof ev !== 'object') return {};
+  const first = (list: unknown): string | undefined =>
+    Array.isArray(list) && typeof list[0] === 'string' ? list[0] : undefined;
+  const attack = typeof ev.tradeoffAttack === 'string' ? ev.tradeoffAttack : first(ev.attacks);
+  const objective =
+    typeof ev.tradeoffObjective === 'string' ? ev.tradeoffObjective : first(ev.objectives);
+  return {
+    ...(attack !== undefined ? { attack } : {}),
+    ...(objective !== undefined ? { objective } : {}),
+    ...(typeof ev.tradeoffEps === 'number' ? { eps: ev.tradeoffEps } : {}),
+  };
+}
+
+/** Distinct values in ascending order, eps equal up to float noise merged. */
+function distinct<T extends string | number>(xs: Iterable<T>): T[] {
+  const sorted = [...new Set(xs)].sort((a, b) =>
+    typeof a === 'number' ? a - (b as number) : a < b ? -1 : a > b ? 1 : 0,
+  );
+  return sorted.filter(
+    (x, i) => i === 0 || typeof x !== 'number' || !sameEps(sorted[i - 1] as number, x),
+  );
+}
+
+/**
+ * Why some completed trials have no trade-off point, in words a user acts on; undefined when every
+ * completed trial has one. Curves stored by older code have no `evaluated` and get a shorter text.
+ */
+export function tradeoffGap(c: TradeoffCurveDoc): string | undefined {
+  if (c.missing.length === 0) return undefined;
+  const total = c.missing.length + c.points.length;
+  const what = `attack ${c.attack} with objective ${c.objective} at eps ${c.eps}`;
+  const head =
+    c.points.length === 0
+      ? `No completed trial of ${c.task} evaluated ${what}`
+      : `${c.missing.length} of ${total} completed trials of ${c.task} have no evaluation of ${what}`;
+  const ev = c.evaluated;
+  if (!ev) return `${head}.`;
+  if (ev.attacks.length === 0)
+    return `${head}: ${c.points.length === 0 ? 'they have' : 'those have'} no evaluations stored yet.`;
+  const off: string[] = [];
+  if (!ev.attacks.includes(c.attack)) off.push('evaluation.tradeoffAttack');
+  if (!ev.objectives.includes(c.objective)) off.push('evaluation.tradeoffObjective');
+  if (!ev.eps.some((e) => sameEps(e, c.eps))) off.push('evaluation.tradeoffEps');
+  const have = `the evaluations stored cover attacks ${ev.attacks.join(', ')}; objectives ${ev.objectives.join(', ')}; eps ${ev.eps.join(', ')}`;
+  const act =
+    off.length > 0
+      ? `set ${off.join(' and ')} in the spec to one of those`
+      : 'those trials have not finished evaluating it yet (or it failed): see their evaluations';
+  return `${head}; ${have}: ${act}.`;
+}
 
 /** Evaluations store eps as given; equal up to float noise counts as the same budget. */
 export function sameEps(a: number, b: number): boolean {
@@ -126,6 +185,9 @@ export function tradeoffCurve(
   }
   const front = paretoFront(points);
   for (const i of front) points[i]!.pareto = true;
+  // What the task's completed trials did evaluate, so an empty front can say what to ask for.
+  const completed = new Set(completedTrialsOf(trials, task).map((t) => t._id));
+  const mine = evals.filter((e) => completed.has(e.trialId));
   return {
     _id: curveId(sweepId, task, 'tradeoff'),
     sweepId,
@@ -137,6 +199,11 @@ export function tradeoffCurve(
     points,
     front: front.map((i) => points[i]!.trialId),
     missing,
+    evaluated: {
+      attacks: distinct(mine.map((e) => e.attack)),
+      objectives: distinct(mine.map((e) => e.objective)),
+      eps: distinct(mine.map((e) => e.eps)),
+    },
   };
 }
 

@@ -211,6 +211,11 @@ export interface TradeoffCurveDoc {
   front: string[];
   /** Completed trials of the task with no evaluation at (attack, objective, eps). */
   missing: string[];
+  /**
+   * The attacks, objectives and eps the task's completed trials were evaluated at (distinct,
+   * ascending), so an empty front can say what the spec should ask for. Absent in older curves.
+   */
+  evaluated?: { attacks: string[]; objectives: string[]; eps: number[] };
 }
 
 export interface KlSeries extends SeriesKey {

@@ -10,6 +10,7 @@ import type {
   TradeoffCurveDoc,
   TradeoffPoint,
 } from './documents.js';
+import { tradeoffGap } from './curves.js';
 import { escapeHtml } from './html.js';
 
 export type Trace = Record<string, unknown>;
@@ -103,6 +104,20 @@ function pointHover(p: TradeoffPoint): string {
 }
 
 /** Trade-off: x = mean KL at the chosen eps, y = mean test NLL, color = log10 beta. */
+/** Plotly annotations do not wrap; break a sentence into lines of about `width` characters. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + word.length + 1 > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
 export function tradeoffFigure(c: TradeoffCurveDoc, id: string): Figure {
   const pts = c.points;
   const logBetas = pts.filter((p) => p.beta > 0).map((p) => Math.log10(p.beta));
@@ -183,6 +198,22 @@ export function tradeoffFigure(c: TradeoffCurveDoc, id: string): Figure {
       }),
       yaxis: axis('mean test NLL'),
       legend: { orientation: 'h', y: -0.18 },
+      // An empty plot says why, in the words of the text report.
+      ...(pts.length === 0 && tradeoffGap(c) !== undefined
+        ? {
+            annotations: [
+              {
+                text: wrap(tradeoffGap(c)!, 90).map(t).join('<br>'),
+                xref: 'paper',
+                yref: 'paper',
+                x: 0.5,
+                y: 0.5,
+                showarrow: false,
+                align: 'left',
+              },
+            ],
+          }
+        : {}),
     },
   };
 }

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { computeCurves } from './curves.js';
+import { computeCurves, tradeoffGap, tradeoffOptionsOfSpec } from './curves.js';
 import type { CurveDoc, SweepDoc, SweepStatus, TrialCounts } from './documents.js';
 import { figuresOf, type Figure } from './figures.js';
 import { escapeHtml, inlineScriptSource, jsonForScript } from './html.js';
@@ -18,6 +18,8 @@ export interface Table {
   title: string;
   columns: string[];
   rows: Cell[][];
+  /** Sentences under the table: why rows are missing and what to change. */
+  notes?: string[];
 }
 
 export interface SweepInfo {
@@ -40,12 +42,6 @@ export interface SweepReport {
 
 export const TABLE_NAMES = ['tradeoff', 'kl_vs_eps', 'coverage'] as const;
 
-/** The eps at which the sweep's spec reads the trade-off (sweeps/ evaluation.tradeoffEps). */
-export function tradeoffEpsOf(sweep: Pick<SweepDoc, 'spec'>): number | undefined {
-  const e = (sweep.spec as { evaluation?: { tradeoffEps?: unknown } }).evaluation?.tradeoffEps;
-  return typeof e === 'number' ? e : undefined;
-}
-
 /**
  * The sweep's curves: stored ones once it completed (the aggregate step wrote them), otherwise
  * computed now from its trials and evaluations with the same code the aggregate step runs.
@@ -60,9 +56,8 @@ export async function sweepCurves(
   }
   const trials = await store.listTrials(sweep._id);
   const evaluations = await store.listEvaluations({ sweepId: sweep._id });
-  const eps = tradeoffEpsOf(sweep);
   return {
-    curves: computeCurves(sweep._id, trials, evaluations, eps !== undefined ? { eps } : {}),
+    curves: computeCurves(sweep._id, trials, evaluations, tradeoffOptionsOfSpec(sweep.spec)),
     source: 'computed',
   };
 }
@@ -120,6 +115,8 @@ export function reportTables(curves: readonly CurveDoc[]): Table[] {
   const sorted = [...curves].sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
   for (const c of sorted) {
     if (c.kind === 'tradeoff') {
+      const gap = tradeoffGap(c);
+      if (gap !== undefined) (tradeoff.notes ??= []).push(gap);
       const points = [...c.points].sort(
         (a, b) =>
           (a.defense < b.defense ? -1 : a.defense > b.defense ? 1 : 0) ||
@@ -261,8 +258,9 @@ export function renderText(r: SweepReport): string {
   const out = header(r);
   for (const t of r.tables) {
     out.push('', `${t.title}:`);
+    const notes = (t.notes ?? []).map((n) => `  ${short(n)}`);
     if (t.rows.length === 0) {
-      out.push('  (no rows yet)');
+      out.push(...(notes.length > 0 ? notes : ['  (no rows yet)']));
       continue;
     }
     const cells = [t.columns, ...t.rows.map((row) => row.map(short))];
@@ -275,6 +273,7 @@ export function renderText(r: SweepReport): string {
           .trimEnd(),
       );
     }
+    out.push(...notes);
   }
   return out.join('\n') + '\n';
 }
@@ -353,7 +352,8 @@ function htmlTable(t: Table): string {
           .join('')}</tr>`,
     )
     .join('\n');
-  return `<table><caption>${escapeHtml(t.title)}</caption>\n<thead>${head}</thead>\n<tbody>${body}</tbody></table>`;
+  const notes = (t.notes ?? []).map((n) => `<p class="note">${escapeHtml(n)}</p>`).join('\n');
+  return `<table><caption>${escapeHtml(t.title)}</caption>\n<thead>${head}</thead>\n<tbody>${body}</tbody></table>${notes ? `\n${notes}` : ''}`;
 }
 
 /**

@@ -373,6 +373,16 @@ export const tradeoffCurveSchema = {
     },
     front: { type: 'array', items: id },
     missing: { type: 'array', items: id },
+    evaluated: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['attacks', 'objectives', 'eps'],
+      properties: {
+        attacks: { type: 'array', items: name },
+        objectives: { type: 'array', items: { enum: OBJECTIVES } },
+        eps: { type: 'array', items: nonNegative },
+      },
+    },
   },
 } as const;
 

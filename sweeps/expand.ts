@@ -145,9 +145,11 @@ export function trialIndexer(spec: SweepSpec): TrialIndexer {
     throw new RangeError(
       `The sweep expands to ${count} trials; at most ${MAX_TRIALS} are allowed.`,
     );
-  // The trade-off eps only tells the aggregation where to read; it does not change a trial.
+  // The trade-off's eps, attack and objective only tell the aggregation where to read; they do not
+  // change a trial.
   const trialEvaluation: TrialEvaluation = { ...spec.evaluation };
-  delete (trialEvaluation as Partial<SweepSpec['evaluation']>).tradeoffEps;
+  for (const key of ['tradeoffEps', 'tradeoffAttack', 'tradeoffObjective'] as const)
+    delete (trialEvaluation as Partial<SweepSpec['evaluation']>)[key];
   const sweepId = sweepIdOf(spec);
   const radices = [
     spec.tasks.length,

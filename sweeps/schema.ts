@@ -201,6 +201,9 @@ const evaluationSchema: Schema = {
     steps: int(1, 100_000),
     attackBatchSize: int(1, 1_000_000, { default: 1000 }),
     tradeoffEps: { type: 'number', exclusiveMinimum: 0, maximum: 100, default: 2 },
+    // No defaults: absent reads the first attack / objective, and leaves the sweepId as it was.
+    tradeoffAttack: { title: 'attack', enum: ATTACK_NAMES },
+    tradeoffObjective: { title: 'objective', enum: OBJECTIVES },
   },
 };
 

@@ -68,6 +68,10 @@ export interface EvaluationOptions {
   attackBatchSize: number;
   /** The eps at which the accuracy-robustness trade-off is read (RABI: 2). One of `eps`. */
   tradeoffEps: number;
+  /** The attack the trade-off is read under; absent: the first of `attacks`. One of `attacks`. */
+  tradeoffAttack?: AttackName;
+  /** The objective the trade-off's KL is read for; absent: the first of `objectives`. One of `objectives`. */
+  tradeoffObjective?: Objective;
 }
 
 export interface RoutingOptions {
@@ -110,7 +114,10 @@ export interface TrialDefense {
 }
 
 /** What every evaluation of a trial shares (the per-record attack x objective x eps come from evaluationPlan). */
-export type TrialEvaluation = Omit<EvaluationOptions, 'tradeoffEps'>;
+export type TrialEvaluation = Omit<
+  EvaluationOptions,
+  'tradeoffEps' | 'tradeoffAttack' | 'tradeoffObjective'
+>;
 
 export interface TrialConfig {
   /** Hash of everything below except `index` and `queues`: any change of the configuration changes it. */

@@ -248,6 +248,22 @@ function checkSemantics(spec: SweepSpec): void {
       'spec/evaluation/tradeoffEps',
       `must be one of evaluation/eps (${evaluation.eps.join(', ')}) (got ${evaluation.tradeoffEps})`,
     );
+  if (
+    evaluation.tradeoffAttack !== undefined &&
+    !evaluation.attacks.includes(evaluation.tradeoffAttack)
+  )
+    throw new SpecError(
+      'spec/evaluation/tradeoffAttack',
+      `must be one of evaluation/attacks (${evaluation.attacks.join(', ')}) (got ${evaluation.tradeoffAttack})`,
+    );
+  if (
+    evaluation.tradeoffObjective !== undefined &&
+    !evaluation.objectives.includes(evaluation.tradeoffObjective)
+  )
+    throw new SpecError(
+      'spec/evaluation/tradeoffObjective',
+      `must be one of evaluation/objectives (${evaluation.objectives.join(', ')}) (got ${evaluation.tradeoffObjective})`,
+    );
   const estimators = new Map<string, number>();
   spec.estimators.forEach((e, i) => {
     checkArchitecture(e, i);

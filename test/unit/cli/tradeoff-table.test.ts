@@ -42,7 +42,10 @@ test('rows are sorted by defense then beta, with the Pareto front starred', () =
   );
   assert.match(lines[3]!, /0\.900\s+-$/);
   assert.match(lines[4]!, /0\.200\s+2\.500\s+\*$/);
-  assert.match(lines[6]!, /1 completed trials have no evaluation/);
+  assert.match(
+    lines[6]!,
+    /^1 of 4 completed trials of gaussian_linear have no evaluation of attack l2pgd with objective rkl at eps 2\.$/,
+  );
   assert.match(tradeoffTables([]), /No trade-off curve/);
 });
 

@@ -6,6 +6,8 @@ import {
   klVsEpsCurve,
   paretoFront,
   tradeoffCurve,
+  tradeoffGap,
+  tradeoffOptionsOfSpec,
   type CurveTrial,
 } from '../../../results/curves.js';
 import type { EvaluationDoc } from '../../../results/documents.js';
@@ -324,5 +326,83 @@ describe('computeCurves', () => {
       if (x.kind === 'tradeoff') assert.deepEqual([x.points, x.front], [[], []]);
       else assert.deepEqual(x.series, []);
     }
+  });
+});
+
+describe("the trade-off's attack and objective come from the spec", () => {
+  test('named in the spec, or the first attack and objective it evaluates', () => {
+    const ev = { attacks: ['noise', 'l2pgd'], objectives: ['fkl'], eps: [0.5, 1], tradeoffEps: 1 };
+    assert.deepEqual(tradeoffOptionsOfSpec({ evaluation: ev }), {
+      attack: 'noise',
+      objective: 'fkl',
+      eps: 1,
+    });
+    assert.deepEqual(
+      tradeoffOptionsOfSpec({ evaluation: { ...ev, tradeoffAttack: 'l2pgd' } }).attack,
+      'l2pgd',
+    );
+    // Older stored specs and no spec at all fall back to the curve defaults.
+    assert.deepEqual(tradeoffOptionsOfSpec(undefined), {});
+    assert.deepEqual(tradeoffOptionsOfSpec({ evaluation: { tradeoffEps: 2 } }), { eps: 2 });
+  });
+
+  test('a noise-only sweep reads its front under noise; asking for l2pgd says what to set', () => {
+    const s = syntheticSweep('sw');
+    const trials = completedTrials(s).filter((t) => t.config.task === 'gaussian_linear');
+    // The fixture's linfpgd evaluations stand in for a spec that attacks with noise only.
+    const noiseOnly = s.evaluations
+      .filter((e) => e.attack === 'linfpgd')
+      .map((e) => ({ ...e, attack: 'noise', objective: 'rkl' as const }));
+    assert.ok(noiseOnly.length > 0);
+    const spec = { evaluation: { attacks: ['noise'], objectives: ['rkl'], tradeoffEps: 2 } };
+    const c = tradeoffCurve(
+      'sw',
+      'gaussian_linear',
+      trials,
+      noiseOnly,
+      tradeoffOptionsOfSpec(spec),
+    );
+    assert.equal(c.attack, 'noise');
+    assert.equal(c.points.length, trials.length);
+    assert.equal(tradeoffGap(c), undefined);
+
+    const old = tradeoffCurve('sw', 'gaussian_linear', trials, noiseOnly, { eps: 2 });
+    assert.equal(old.points.length, 0);
+    const gap = tradeoffGap(old)!;
+    assert.match(
+      gap,
+      /^No completed trial of gaussian_linear evaluated attack l2pgd with objective rkl at eps 2/,
+    );
+    assert.match(gap, /attacks noise; objectives rkl;/);
+    assert.match(gap, /set evaluation\.tradeoffAttack in the spec/);
+    assert.doesNotMatch(gap, /tradeoffObjective|tradeoffEps/);
+  });
+
+  test('an fkl-only sweep names the objective; a trial still evaluating is told apart', () => {
+    const s = syntheticSweep('sw');
+    const trials = completedTrials(s).filter((t) => t.config.task === 'two_moons');
+    const fklOnly = s.evaluations.filter((e) => e.objective === 'fkl');
+    const c = tradeoffCurve('sw', 'two_moons', trials, fklOnly, {
+      attack: 'linfpgd',
+      objective: 'rkl',
+      eps: 2,
+    });
+    assert.match(tradeoffGap(c)!, /set evaluation\.tradeoffObjective in the spec/);
+    const fine = tradeoffCurve('sw', 'two_moons', trials, fklOnly, {
+      attack: 'linfpgd',
+      objective: 'fkl',
+      eps: 2,
+    });
+    assert.equal(fine.missing.length, 0);
+    const lacking = fklOnly.filter((e) => !(e.trialId === trials[0]!._id && e.eps === 2));
+    const partial = tradeoffCurve('sw', 'two_moons', trials, lacking, {
+      attack: 'linfpgd',
+      objective: 'fkl',
+      eps: 2,
+    });
+    assert.match(
+      tradeoffGap(partial)!,
+      new RegExp(`^1 of ${trials.length} completed trials .*not finished evaluating`),
+    );
   });
 });

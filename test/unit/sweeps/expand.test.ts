@@ -300,6 +300,18 @@ describe('IDs', () => {
     });
     assert.equal(expandSweep(tradeoff)[0]!.trialId, ref.trialId);
     assert.notEqual(sweepIdOf(tradeoff), sweepIdOf(validateSweepSpec(base)));
+    // So are its attack and objective; leaving them out keeps the sweepId older code gave.
+    const named = validateSweepSpec({
+      ...base,
+      evaluation: {
+        ...base.evaluation,
+        tradeoffAttack: 'noise',
+        tradeoffObjective: 'rkl',
+      },
+    });
+    assert.equal(expandSweep(named)[0]!.trialId, ref.trialId);
+    assert.ok(!('tradeoffAttack' in expandSweep(named)[0]!.evaluation));
+    assert.equal(validateSweepSpec(base).evaluation.tradeoffAttack, undefined);
   });
 });
 

@@ -576,6 +576,22 @@ describe('bad-spec corpus (issue 9): each rejected with the JSON path', () => {
       /must be one of evaluation\/eps \(0\.5, 1\) \(got 2\)/,
     );
     rejects(
+      () =>
+        validateSweepSpec(
+          withSpec({ evaluation: { attacks: ['noise'], tradeoffAttack: 'l2pgd' } }),
+        ),
+      'spec/evaluation/tradeoffAttack',
+      /must be one of evaluation\/attacks \(noise\) \(got l2pgd\)/,
+    );
+    rejects(
+      () =>
+        validateSweepSpec(
+          withSpec({ evaluation: { objectives: ['fkl'], tradeoffObjective: 'rkl' } }),
+        ),
+      'spec/evaluation/tradeoffObjective',
+      /must be one of evaluation\/objectives \(fkl\) \(got rkl\)/,
+    );
+    rejects(
       () => validateSweepSpec(withSpec({ training: { minEpochs: 30, maxEpochs: 20 } })),
       'spec/training/minEpochs',
       /must be <= maxEpochs/,
