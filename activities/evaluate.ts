@@ -116,10 +116,13 @@ export async function evaluate(deps: ActivityDeps, input: EvaluateInput): Promis
   const stopKeepAlive = keepAlive(ctx, () => ({ attack, eps, shard: input.shard }));
   try {
     ctx.heartbeat({ attack, eps, shard: input.shard });
-    /** Chunk c: kept by a shard activity, or computed here (and kept, when there are several). */
+    /**
+     * Chunk c: kept by a shard activity or an earlier attempt, or computed here and kept (a test set
+     * of one chunk too, so `robustsbi export --what points` finds every evaluation's points).
+     */
     const chunk = async (c: number): Promise<ChunkPoints> => {
       const name = chunkName(c);
-      const bytes = count > 1 ? await deps.artifacts.get(name) : null;
+      const bytes = await deps.artifacts.get(name);
       if (bytes) return decodeChunkPoints(bytes, name);
       let points;
       try {
@@ -129,14 +132,13 @@ export async function evaluate(deps: ActivityDeps, input: EvaluateInput): Promis
       } catch (err) {
         throw classify(err);
       }
-      if (count > 1)
-        await deps.artifacts.put(name, encodeChunkPoints(points), {
-          kind: 'evaluation-chunk',
-          trialId: trial.trialId,
-          attack,
-          eps,
-          chunk: c,
-        });
+      await deps.artifacts.put(name, encodeChunkPoints(points), {
+        kind: 'evaluation-chunk',
+        trialId: trial.trialId,
+        attack,
+        eps,
+        chunk: c,
+      });
       return points;
     };
     if (input.shard !== undefined) {
