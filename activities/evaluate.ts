@@ -9,16 +9,20 @@
 import { Context } from '@temporalio/activity';
 import { evaluationFromRecord } from '../results/documents.js';
 import type { AttackName } from '../sbi/attacks/index.js';
+import { computeDiagnostics, type Diagnostics } from '../sbi/diagnostics.js';
 import {
   evaluateChunk,
   evaluationChunkCount,
   summarizeChunks,
   type ChunkPoints,
+  type EvaluationRecord,
   type EvaluationSpec,
+  type TestSet,
 } from '../sbi/evaluation.js';
 import { finiteOrNull } from '../sbi/json-numbers.js';
 import { createRng } from '../sbi/rng.js';
 import { getTask } from '../sbi/tasks/index.js';
+import type { DensityEstimator } from '../sbi/types.js';
 import type { Objective } from '../sweeps/names.js';
 import type { TrialConfig } from '../sweeps/types.js';
 import { artifactNames, decodeChunkPoints, encodeChunkPoints } from './artifacts.js';
@@ -65,6 +69,40 @@ function specOf(input: EvaluateInput): EvaluationSpec {
     coverageLevels: ev.coverageLevels,
     attackBatchSize: ev.attackBatchSize,
   };
+}
+
+/**
+ * The spec's accuracy diagnostics (evaluation.metrics), once per trial: computed by the evaluation
+ * of its first (attack, eps) and stored on those records; undefined for the others.
+ */
+function diagnosticsOf(
+  input: EvaluateInput,
+  est: DensityEstimator,
+  test: TestSet,
+  records: readonly EvaluationRecord[],
+): Diagnostics | undefined {
+  const ev = input.trial.evaluation;
+  const metrics = ev.metrics ?? [];
+  if (metrics.length === 0 || input.attack !== ev.attacks[0] || input.eps !== ev.eps[0])
+    return undefined;
+  // Where the test set has an analytic posterior, the Bayes-optimal C2ST is computed already.
+  const g = records.find((r) => r.groundTruth)?.groundTruth;
+  try {
+    return computeDiagnostics(
+      est,
+      getTask(input.trial.task),
+      test,
+      {
+        metrics,
+        ...(ev.sbc ? { sbc: ev.sbc } : {}),
+        ...(ev.c2st ? { c2st: ev.c2st } : {}),
+      },
+      createRng(input.trial.seed).fork('evaluate/diagnostics'),
+      g ? { value: g.c2st, observations: test.n, samples: g.samples } : undefined,
+    );
+  } catch (err) {
+    throw classify(err);
+  }
 }
 
 export async function evaluate(deps: ActivityDeps, input: EvaluateInput): Promise<EvaluateResult> {
@@ -148,7 +186,10 @@ export async function evaluate(deps: ActivityDeps, input: EvaluateInput): Promis
     const chunks: ChunkPoints[] = [];
     for (let c = 0; c < count; c++) chunks.push(await chunk(c));
     const records = summarizeChunks(saved.estimator, test, spec, chunks);
-    await deps.store.putEvaluations(records.map((r) => evaluationFromRecord(trial.trialId, r)));
+    const diagnostics = diagnosticsOf(input, saved.estimator, test, records);
+    await deps.store.putEvaluations(
+      records.map((r) => evaluationFromRecord(trial.trialId, r, diagnostics)),
+    );
     return {
       cached: false,
       records: records.map((r) => ({

@@ -90,12 +90,17 @@ export async function completeTrial(
 ): Promise<string> {
   // The ground-truth metrics (gaussian_linear) join the trial's summary from its evaluations, where
   // the evaluate activity stored them: the workflow's summary stays as it was.
-  const g = (await deps.store.listEvaluations({ trialId: input.trialId })).find(
-    (e) => e.groundTruth,
-  )?.groundTruth;
-  const summary: TrialSummary = g
-    ? { ...input.summary, c2stTruth: g.c2st, klQPTruth: g.klQP, klPQTruth: g.klPQ }
-    : input.summary;
+  const evaluations = await deps.store.listEvaluations({ trialId: input.trialId });
+  const g = evaluations.find((e) => e.groundTruth)?.groundTruth;
+  // So do the spec's diagnostics (evaluation.metrics): their headline numbers; the histograms stay
+  // on the evaluation documents.
+  const d = evaluations.find((e) => e.diagnostics)?.diagnostics;
+  const summary: TrialSummary = {
+    ...input.summary,
+    ...(g ? { c2stTruth: g.c2st, klQPTruth: g.klQP, klPQTruth: g.klPQ } : {}),
+    ...(d?.c2st ? { c2st: d.c2st.value } : {}),
+    ...(d?.sbc ? { sbcMinP: d.sbc.minPValue } : {}),
+  };
   const r = await deps.store.transitionTrial(input.trialId, 'completed', {
     attempt: input.attempt,
     summary,

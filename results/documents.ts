@@ -3,6 +3,7 @@
 // IDs are sweeps/'s content hashes: a trial is the same trial in every sweep whose grid holds it,
 // so a trial document lists the sweeps it belongs to instead of having one owner.
 import type { EvaluationRecord } from '../sbi/evaluation.js';
+import type { Diagnostics } from '../sbi/diagnostics.js';
 import type { KlSummary } from '../sbi/metrics/robustness.js';
 import type { Summary } from '../sbi/metrics/summary.js';
 import { contentId, ID_VERSIONS } from '../sweeps/expand.js';
@@ -159,6 +160,11 @@ export interface EvaluationDoc {
    * clean test x, means over the test points (the same in every evaluation of a trial).
    */
   groundTruth?: GroundTruthDoc;
+  /**
+   * The spec's accuracy diagnostics (evaluation.metrics: SBC, C2ST) of the trial on its clean test
+   * set, on the evaluations of the trial's first (attack, eps) only.
+   */
+  diagnostics?: Diagnostics;
   coverage: { levels: number[]; clean: number[]; attacked: number[] };
   coverageAbsArea: { clean: number; attacked: number };
   seconds?: number;
@@ -328,6 +334,7 @@ function summaryOf(r: EvaluationRecord): Summary | undefined {
 export function evaluationFromRecord(
   trialId: string,
   r: EvaluationRecord,
+  diagnostics?: Diagnostics,
 ): Omit<EvaluationDoc, 'createdAt' | 'updatedAt'> {
   return {
     _id: evaluationId(trialId, r.attack, r.objective, r.eps),
@@ -343,6 +350,7 @@ export function evaluationFromRecord(
     nllAttacked: r.nll.attacked,
     ...(summaryOf(r) ? { nllAttackedSummary: { ...summaryOf(r)! } } : {}),
     ...(r.groundTruth ? { groundTruth: { ...r.groundTruth } } : {}),
+    ...(diagnostics ? { diagnostics } : {}),
     coverage: {
       levels: [...r.alphas],
       clean: [...r.cleanCoverage],

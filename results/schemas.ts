@@ -242,6 +242,40 @@ const groundTruthSchema = {
   },
 } as const;
 
+/** sbi/diagnostics.ts Diagnostics: SBC and C2ST of the trial on its clean test set. */
+const diagnosticsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    sbc: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['pairs', 'samples', 'bins', 'pValues', 'chi2', 'histogram', 'minPValue'],
+      properties: {
+        pairs: { type: 'integer', minimum: 1 },
+        samples: { type: 'integer', minimum: 1 },
+        bins: { type: 'integer', minimum: 2 },
+        pValues: measuredArray,
+        chi2: measuredArray,
+        histogram: { type: 'array', items: count },
+        minPValue: measured,
+      },
+    },
+    c2st: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['value', 'method', 'observations', 'samples'],
+      properties: {
+        value: measured,
+        method: { enum: ['bayes-optimal', 'classifier'] },
+        observations: { type: 'integer', minimum: 1 },
+        samples: { type: 'integer', minimum: 1 },
+        perObservation: measuredArray,
+      },
+    },
+  },
+} as const;
+
 export const evaluationSchema = {
   type: 'object',
   additionalProperties: false,
@@ -276,6 +310,8 @@ export const evaluationSchema = {
     nllAttacked: measured,
     nllAttackedSummary: summarySchema,
     groundTruth: groundTruthSchema,
+    // On the evaluations of the trial's first (attack, eps) only, where the spec asks for them.
+    diagnostics: diagnosticsSchema,
     coverage: {
       type: 'object',
       additionalProperties: false,

@@ -55,6 +55,13 @@ export type Objective = (typeof OBJECTIVES)[number];
 
 /** Temporal task queues a worker can serve. */
 /** Named estimator and training choices (sbi/presets.ts): robustsbi's own, or the paper's code. */
+/** Accuracy diagnostics a sweep can add to its evaluation (sbi/diagnostics.ts). */
+export const METRICS = ['c2st', 'sbc'] as const;
+export type Metric = (typeof METRICS)[number];
+
+/** Tasks with a reference posterior to score C2ST against (sbi tasks' referencePosterior). */
+export const REFERENCE_POSTERIOR_TASKS = ['gaussian_linear', 'two_moons', 'slcp'] as const;
+
 export const PRESETS = ['robustsbi', 'rabi'] as const;
 export type PresetName = (typeof PRESETS)[number];
 /**

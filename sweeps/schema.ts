@@ -6,6 +6,7 @@ import {
   ATTACK_NAMES,
   DEFENSE_NAMES,
   ESTIMATOR_KINDS,
+  METRICS,
   OBJECTIVES,
   PRESETS,
   QUEUES,
@@ -200,6 +201,25 @@ const evaluationSchema: Schema = {
     coverageLevels: int(2, 10_000, { default: 100 }),
     steps: int(1, 100_000),
     attackBatchSize: int(1, 1_000_000, { default: 1000 }),
+    // No defaults filled for the diagnostics: a spec without them keeps the trial IDs it had.
+    metrics: grid({ title: 'metric', enum: METRICS }, METRICS.length),
+    sbc: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        pairs: int(2, 100_000),
+        samples: int(1, 100_000),
+        bins: int(2, 1000),
+      },
+    },
+    c2st: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        observations: int(1, 1000),
+        samples: int(10, 100_000),
+      },
+    },
     tradeoffEps: { type: 'number', exclusiveMinimum: 0, maximum: 100, default: 2 },
     // No defaults: absent reads the first attack / objective, and leaves the sweepId as it was.
     tradeoffAttack: { title: 'attack', enum: ATTACK_NAMES },

@@ -4,6 +4,7 @@ import type {
   AttackName,
   DefenseName,
   EstimatorKind,
+  Metric,
   Objective,
   PresetName,
   Queue,
@@ -66,6 +67,12 @@ export interface EvaluationOptions {
   /** PGD iterations; absent means each attack's default (200 L2, 120 Linf). */
   steps?: number;
   attackBatchSize: number;
+  /** Accuracy diagnostics on the clean test set, once per trial (sbi/diagnostics.ts); absent: none. */
+  metrics?: Metric[];
+  /** SBC settings (defaults in sbi/diagnostics.ts: 200 pairs, 100 draws, bins from N). */
+  sbc?: { pairs?: number; samples?: number; bins?: number };
+  /** C2ST settings where the task has no analytic posterior (defaults: 3 observations, 1,000 draws). */
+  c2st?: { observations?: number; samples?: number };
   /** The eps at which the accuracy-robustness trade-off is read (RABI: 2). One of `eps`. */
   tradeoffEps: number;
   /** The attack the trade-off is read under; absent: the first of `attacks`. One of `attacks`. */

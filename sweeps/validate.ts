@@ -8,6 +8,7 @@ import { countEvaluations, countTrials, defenseVariants } from './expand.js';
 import { FORBIDDEN_KEYS, parseJsonText } from './json-text.js';
 import { MAX_DEPTH, MAX_EVALUATIONS, MAX_TRIALS, SWEEP_SPEC_SCHEMA } from './schema.js';
 import type { EstimatorSpec, SweepSpec } from './types.js';
+import { REFERENCE_POSTERIOR_TASKS } from './names.js';
 
 export { SpecError } from './errors.js';
 
@@ -228,6 +229,40 @@ function checkArchitecture(e: EstimatorSpec, i: number): void {
   }
 }
 
+/** The diagnostics need what they score against and enough test pairs. */
+function checkMetrics(spec: SweepSpec): void {
+  const { evaluation } = spec;
+  const metrics = evaluation.metrics ?? [];
+  const i = (m: string) => metrics.indexOf(m as never);
+  if (metrics.includes('c2st')) {
+    const without = spec.tasks.filter(
+      (t) => !(REFERENCE_POSTERIOR_TASKS as readonly string[]).includes(t),
+    );
+    if (without.length > 0)
+      throw new SpecError(
+        `spec/evaluation/metrics/${i('c2st')}`,
+        `c2st needs a reference posterior, which task${without.length > 1 ? 's' : ''} ${without.join(', ')} ${without.length > 1 ? 'have' : 'has'} none (tasks with one: ${REFERENCE_POSTERIOR_TASKS.join(', ')})`,
+      );
+  }
+  if (metrics.includes('sbc') && evaluation.nTest < 2)
+    throw new SpecError(
+      `spec/evaluation/metrics/${i('sbc')}`,
+      `sbc needs at least 2 test pairs (evaluation/nTest is ${evaluation.nTest})`,
+    );
+  const sbc = evaluation.sbc;
+  if (sbc?.bins !== undefined && sbc.bins > (sbc.samples ?? 100) + 1)
+    throw new SpecError(
+      'spec/evaluation/sbc/bins',
+      `must be at most samples + 1 (${(sbc.samples ?? 100) + 1}), the number of rank values (got ${sbc.bins})`,
+    );
+  for (const key of ['sbc', 'c2st'] as const)
+    if (evaluation[key] !== undefined && !metrics.includes(key))
+      throw new SpecError(
+        `spec/evaluation/${key}`,
+        `sets ${key} options but evaluation/metrics does not list "${key}"`,
+      );
+}
+
 /** The cross-field rules; `spec` has passed the schema and has its defaults. */
 function checkSemantics(spec: SweepSpec): void {
   const { training, evaluation } = spec;
@@ -264,6 +299,7 @@ function checkSemantics(spec: SweepSpec): void {
       'spec/evaluation/tradeoffObjective',
       `must be one of evaluation/objectives (${evaluation.objectives.join(', ')}) (got ${evaluation.tradeoffObjective})`,
     );
+  checkMetrics(spec);
   const estimators = new Map<string, number>();
   spec.estimators.forEach((e, i) => {
     checkArchitecture(e, i);

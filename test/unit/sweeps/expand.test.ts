@@ -312,6 +312,14 @@ describe('IDs', () => {
     assert.equal(expandSweep(named)[0]!.trialId, ref.trialId);
     assert.ok(!('tradeoffAttack' in expandSweep(named)[0]!.evaluation));
     assert.equal(validateSweepSpec(base).evaluation.tradeoffAttack, undefined);
+    // Diagnostics change what a trial computes; a spec without them keeps its IDs (no defaults).
+    const diagnosed = validateSweepSpec({
+      ...base,
+      evaluation: { ...base.evaluation, metrics: ['sbc'] },
+    });
+    assert.notEqual(expandSweep(diagnosed)[0]!.trialId, ref.trialId);
+    assert.equal(expandSweep(diagnosed)[0]!.modelId, ref.modelId);
+    assert.ok(!('metrics' in validateSweepSpec(base).evaluation));
   });
 });
 

@@ -34,7 +34,9 @@ import { DEFAULT_NPE_HYPERPARAMETERS } from '../../../sbi/npe-hyperparameters.js
 import { PRESETS as SBI_PRESETS, PRESET_SETTINGS } from '../../../sbi/presets.js';
 import { PRESETS, RABI_VALIDATION_ROWS } from '../../../sweeps/names.js';
 import { simulationIdOf, trainingRows } from '../../../sweeps/expand.js';
-import { TASK_NAMES as SBI_TASKS } from '../../../sbi/tasks/index.js';
+import { getTask, TASK_NAMES as SBI_TASKS } from '../../../sbi/tasks/index.js';
+import { DIAGNOSTIC_METRICS } from '../../../sbi/diagnostics.js';
+import { METRICS, REFERENCE_POSTERIOR_TASKS } from '../../../sweeps/names.js';
 import { baseSpec, exampleSpecs, root } from './fixtures.js';
 
 /** Asserts that `fn` throws a SpecError whose path is `path` and whose message matches `re`. */
@@ -64,6 +66,14 @@ describe('names agree with sbi/', () => {
     assert.deepEqual([...ESTIMATOR_KINDS], [...SBI_KINDS]);
     assert.deepEqual([...ATTACK_NAMES], [...ATTACKS]);
     assert.deepEqual([...OBJECTIVES], [...DISCREPANCIES]);
+  });
+
+  test('metrics and the tasks with a reference posterior', () => {
+    assert.deepEqual([...METRICS], [...DIAGNOSTIC_METRICS]);
+    assert.deepEqual(
+      [...REFERENCE_POSTERIOR_TASKS],
+      SBI_TASKS.filter((t) => getTask(t).referencePosterior !== undefined),
+    );
   });
 
   test('architecture keys are sbi default keys plus the embedding choice', () => {
@@ -590,6 +600,27 @@ describe('bad-spec corpus (issue 9): each rejected with the JSON path', () => {
         ),
       'spec/evaluation/tradeoffObjective',
       /must be one of evaluation\/objectives \(fkl\) \(got rkl\)/,
+    );
+    rejects(
+      () =>
+        validateSweepSpec(
+          withSpec({ tasks: ['gaussian_linear', 'sir'], evaluation: { metrics: ['sbc', 'c2st'] } }),
+        ),
+      'spec/evaluation/metrics/1',
+      /c2st needs a reference posterior, which task sir has none/,
+    );
+    rejects(
+      () =>
+        validateSweepSpec(
+          withSpec({ evaluation: { metrics: ['sbc'], sbc: { samples: 9, bins: 11 } } }),
+        ),
+      'spec/evaluation/sbc/bins',
+      /must be at most samples \+ 1 \(10\)/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ evaluation: { c2st: { samples: 100 } } })),
+      'spec/evaluation/c2st',
+      /does not list "c2st"/,
     );
     rejects(
       () => validateSweepSpec(withSpec({ training: { minEpochs: 30, maxEpochs: 20 } })),
