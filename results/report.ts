@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { computeCurves, tradeoffGap, tradeoffOptionsOfSpec } from './curves.js';
+import { diagnosticsTable, loadDiagnostics, type TrialDiagnostics } from './diagnostics.js';
 import type { CurveDoc, SweepDoc, SweepStatus, TrialCounts } from './documents.js';
 import { figuresOf, type Figure } from './figures.js';
 import { escapeHtml, inlineScriptSource, jsonForScript } from './html.js';
@@ -14,7 +15,7 @@ import type { ResultStore } from './store.js';
 export type Cell = string | number | boolean | null;
 
 export interface Table {
-  name: 'tradeoff' | 'kl_vs_eps' | 'coverage';
+  name: 'tradeoff' | 'kl_vs_eps' | 'coverage' | 'diagnostics';
   title: string;
   columns: string[];
   rows: Cell[][];
@@ -40,6 +41,7 @@ export interface SweepReport {
   figures: Figure[];
 }
 
+/** The tables of every report; `diagnostics` follows them where the spec asked for diagnostics. */
 export const TABLE_NAMES = ['tradeoff', 'kl_vs_eps', 'coverage'] as const;
 
 /**
@@ -206,12 +208,16 @@ export function buildReport(
   counts: TrialCounts,
   curves: CurveDoc[],
   source: SweepReport['source'],
+  diagnostics: readonly TrialDiagnostics[] = [],
 ): SweepReport {
   return {
     sweep: sweepInfo(sweep, counts),
     source,
     curves,
-    tables: reportTables(curves),
+    tables: [
+      ...reportTables(curves),
+      ...(diagnostics.length > 0 ? [diagnosticsTable(diagnostics)] : []),
+    ],
     figures: figuresOf(curves),
   };
 }
@@ -222,7 +228,7 @@ export async function loadReport(store: ResultStore, sweepId: string): Promise<S
   if (!sweep) return null;
   const { curves, source } = await sweepCurves(store, sweep);
   const counts = await store.trialCounts(sweepId);
-  return buildReport(sweep, counts, curves, source);
+  return buildReport(sweep, counts, curves, source, await loadDiagnostics(store, sweepId));
 }
 
 // ---- text formats ----
@@ -291,7 +297,8 @@ function csvField(c: Cell): string {
 export function renderCsv(r: SweepReport, table?: Table['name']): string {
   const toCsv = (t: Table) =>
     [t.columns, ...t.rows].map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n';
-  if (table) return toCsv(r.tables.find((t) => t.name === table)!);
+  // A sweep without diagnostics has no such table: its header alone.
+  if (table) return toCsv(r.tables.find((t) => t.name === table) ?? diagnosticsTable([]));
   return r.tables.map((t) => `${t.name}\r\n${toCsv(t)}`).join('\r\n');
 }
 

@@ -9,13 +9,14 @@ import { probeMongo, unreachableSentence } from '../../infra/probe.js';
 import { commandContext } from './infra.js';
 
 const FORMATS = ['table', 'csv', 'json', 'html'] as const;
-const TABLES = ['tradeoff', 'kl_vs_eps', 'coverage'] as const;
+const TABLES = ['tradeoff', 'kl_vs_eps', 'coverage', 'diagnostics'] as const;
 
 const usage = `robustsbi report ID [--format table|csv|json|html] [--table NAME] [--out FILE]
 
   ID         the sweep ID ("robustsbi sweep list" shows them)
   --format   table (default): aligned text; csv: the three tables, each after a line with its
-             name (or only --table tradeoff|kl_vs_eps|coverage); json: tables and curves;
+             name (or only --table tradeoff|kl_vs_eps|coverage|diagnostics, the SBC and C2ST
+             of specs with evaluation.metrics); json: tables and curves;
              html: one self-contained page with the plots (works offline)
   --out      write to FILE instead of standard output (html without --out goes to stdout too)`;
 

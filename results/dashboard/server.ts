@@ -14,6 +14,7 @@ import { figuresOf } from '../figures.js';
 import { emptyTrialCounts } from '../trial-counts.js';
 import { plotlyBundlePath, reportTables, sweepCurves } from '../report.js';
 import type { ResultStore } from '../store.js';
+import { diagnosticsRoute } from './diagnostics.js';
 import { PAGE_CSS, PAGE_HTML, PAGE_SCRIPT } from './page.js';
 
 export interface DashboardOptions {
@@ -187,6 +188,13 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
         source,
         sweeps: sweeps.map((s) => sweepSummary(s, counts.get(s._id) ?? emptyTrialCounts())),
       });
+      return;
+    }
+    // SBC and C2ST of a sweep: results/dashboard/diagnostics.ts.
+    const diagnostics = await diagnosticsRoute(store, path);
+    if (diagnostics) {
+      if (diagnostics.kind === 'json') sendJson(res, diagnostics.status, diagnostics.body);
+      else send(res, diagnostics.status, 'text/html; charset=utf-8', diagnostics.body);
       return;
     }
     const m = /^\/api\/sweeps\/([^/]+)(?:\/(curves|figures|trials))?$/.exec(path);

@@ -12,6 +12,8 @@ import { MongoClient } from 'mongodb';
 import { submitSweep, waitForSweep } from '../../cli/sweep-client.js';
 import { flattenDocument, parseCsv, POINT_COLUMNS } from '../../results/export.js';
 import { evaluationRows } from '../../results/export-source.js';
+import { startDashboard } from '../../results/dashboard/server.js';
+import type { EvaluationDoc, TrialDoc } from '../../results/documents.js';
 import { ResultStore } from '../../results/store.js';
 import { fromJsonText, toJsonText } from '../../sbi/json-numbers.js';
 import { expandSweep, sweepIdOf } from '../../sweeps/expand.js';
@@ -65,9 +67,15 @@ describe('robustsbi export and model get', () => {
     { timeout: 300_000 },
     async () => {
       const spec = tinySpec({
-        name: 'export "quoted", with commas',
+        name: 'export "quoted", with commas <script>alert(1)</script>',
         defenses: [{ name: 'none' }],
-        evaluation: { ...NOISE_EVALUATION, objectives: ['fkl'], eps: [0.5, 1] },
+        evaluation: {
+          ...NOISE_EVALUATION,
+          objectives: ['fkl'],
+          eps: [0.5, 1],
+          metrics: ['sbc', 'c2st'],
+          sbc: { pairs: 20, samples: 19, bins: 4 },
+        },
       });
       const [trial] = expandSweep(spec);
       const sweepId = sweepIdOf(spec);
@@ -91,6 +99,49 @@ describe('robustsbi export and model get', () => {
         unknown
       >[];
       assert.equal(storedEvals.length, 2);
+
+      // Diagnostics: on the evaluation of the first (attack, eps) only; the summary has their numbers.
+      const first = storedEvals.find((e) => e.eps === 0.5) as unknown as EvaluationDoc;
+      const other = storedEvals.find((e) => e.eps === 1) as unknown as EvaluationDoc;
+      assert.equal(other.diagnostics, undefined);
+      const d = first.diagnostics!;
+      assert.deepEqual([d.sbc!.pairs, d.sbc!.samples, d.sbc!.bins], [20, 19, 4]);
+      assert.equal(d.sbc!.pValues.length, 10);
+      assert.equal(d.sbc!.histogram.length, 40);
+      assert.equal(
+        d.sbc!.histogram.slice(0, 4).reduce((a, b) => a + b, 0),
+        20,
+      );
+      // gaussian_linear: the evaluation's Bayes-optimal C2ST, not a classifier's.
+      assert.deepEqual([d.c2st!.method, d.c2st!.value], ['bayes-optimal', first.groundTruth!.c2st]);
+      const summary = (storedTrials[0] as unknown as TrialDoc).summary!;
+      assert.equal(summary.c2st, d.c2st!.value);
+      assert.equal(summary.sbcMinP, d.sbc!.minPValue);
+      // The report's diagnostics table: one row per theta dimension.
+      const table = parseCsv(
+        cli(['report', sweepId, '--format', 'csv', '--table', 'diagnostics']).stdout,
+      );
+      assert.equal(table.length, 1 + 10);
+      const pCol = table[0]!.indexOf('sbcP');
+      assert.equal(Number(table[1]![pCol]), d.sbc!.pValues[0]);
+      // The dashboard: JSON, and a page of its own with the sweep's name escaped.
+      const dash = await startDashboard({ store: ctx.store, port: 0 });
+      try {
+        const api = (await (
+          await fetch(`${dash.url}api/sweeps/${sweepId}/diagnostics`)
+        ).json()) as { trials: { trialId: string }[] };
+        assert.deepEqual(
+          api.trials.map((t) => t.trialId),
+          [trial!.trialId],
+        );
+        const html = await (await fetch(`${dash.url}sweeps/${sweepId}/diagnostics`)).text();
+        assert.ok(!html.includes('<script>'), 'the hostile name is escaped');
+        assert.match(html, /&lt;script&gt;/);
+        assert.equal((html.match(/<figure>/g) ?? []).length, 10);
+        assert.equal((await fetch(`${dash.url}sweeps/nope/diagnostics`)).status, 404);
+      } finally {
+        await dash.close();
+      }
 
       for (const [what, stored] of [
         ['trials', storedTrials],
