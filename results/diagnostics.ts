@@ -6,7 +6,6 @@ import type { Diagnostics } from '../sbi/diagnostics.js';
 import type { TrialDoc } from './documents.js';
 import { escapeHtml } from './html.js';
 import { decodeDocument } from './nonfinite.js';
-import type { Table } from './report.js';
 import type { ResultStore } from './store.js';
 
 export interface TrialDiagnostics {
@@ -79,9 +78,17 @@ export function sparkline(counts: readonly number[]): string {
     .join('');
 }
 
+/** report.ts' Table, spelled out here so that report.ts can import this module without a cycle. */
+export interface DiagnosticsTable {
+  name: 'diagnostics';
+  title: string;
+  columns: string[];
+  rows: (string | number | boolean | null)[][];
+}
+
 /** One row per (trial, theta dimension); C2ST repeated on each row of its trial. */
-export function diagnosticsTable(rows: readonly TrialDiagnostics[]): Table {
-  const table: Table = {
+export function diagnosticsTable(rows: readonly TrialDiagnostics[]): DiagnosticsTable {
+  const table: DiagnosticsTable = {
     name: 'diagnostics',
     title:
       'Diagnostics on the clean test set: C2ST (0.5 = indistinguishable from the reference posterior) and SBC per theta dimension (chi-square p-value of the ranks; a U shape = over-confident, a hump = under-confident)',

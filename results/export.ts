@@ -6,12 +6,12 @@ import { toJsonText } from '../sbi/json-numbers.js';
 
 export const EXPORT_KINDS = ['trials', 'evaluations', 'points'] as const;
 export type ExportKind = (typeof EXPORT_KINDS)[number];
-export const EXPORT_FORMATS = ['csv', 'jsonl'] as const;
+export const EXPORT_FORMATS = ['csv', 'jsonl', 'arrow'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
-/** Where the text goes; `write` resolves once the destination can take more. */
+/** Where the output goes (text, or Arrow's bytes); `write` resolves once the destination can take more. */
 export interface ExportSink {
-  write(text: string): Promise<void>;
+  write(chunk: string | Uint8Array): Promise<void>;
 }
 
 /** A cell of a flattened row: a scalar, or an array written as JSON text in one cell. */

@@ -27,8 +27,9 @@ const usage = `robustsbi export SWEEP --what trials|evaluations|points [--format
   --what     trials: one row per trial (config, status, summary; nested fields as dotted
              columns); evaluations: one row per (trial, attack, objective, eps); points: one row
              per (trial, attack, objective, eps, test point) from the values each evaluation kept
-  --format   csv (default; RFC 4180, arrays as JSON text in one cell, NaN / Infinity as text)
-             or jsonl (one JSON document per line, nested as stored, NaN / Infinity as strings)
+  --format   csv (default; RFC 4180, arrays as JSON text in one cell, NaN / Infinity as text),
+             jsonl (one JSON document per line, nested as stored, NaN / Infinity as strings)
+             or arrow (an Apache Arrow IPC stream: the CSV's columns, typed float64 / bool / utf8)
   --out      write FILE (whole or not at all) instead of standard output`;
 
 function parse(argv: string[]) {
@@ -146,6 +147,7 @@ async function exportTo(
   sink: ExportSink,
 ): Promise<ExportStats> {
   const { writeCsv, writeJsonLines, POINT_COLUMNS } = await import('../../results/export.js');
+  const { writeArrow } = await import('../../results/export-arrow.js');
   const { trialRows, evaluationRows } = await import('../../results/export-source.js');
   if (what === 'points') {
     const { ArtifactStore } = await import('../../results/artifacts.js');
@@ -156,7 +158,9 @@ async function exportTo(
     const stats =
       format === 'csv'
         ? await writeCsv('points', rows, sink, POINT_COLUMNS)
-        : await writeJsonLines(rows(), sink);
+        : format === 'arrow'
+          ? await writeArrow('points', rows, sink)
+          : await writeJsonLines(rows(), sink);
     if (gaps.missing.length > 0)
       console.error(
         `robustsbi: ${gaps.missing.length} evaluations (trial, attack, eps) kept no per-point values (evaluated before robustsbi kept them for every test set), e.g. trial ${gaps.missing[0]!.trialId} ${gaps.missing[0]!.attack} eps ${gaps.missing[0]!.eps}.`,
@@ -165,6 +169,7 @@ async function exportTo(
   }
   const rows = () =>
     what === 'trials' ? trialRows(store, sweepId) : evaluationRows(store, sweepId);
+  if (format === 'arrow') return writeArrow(what, rows, sink);
   return format === 'csv' ? writeCsv(what, rows, sink) : writeJsonLines(rows(), sink);
 }
 

@@ -171,6 +171,22 @@ describe('robustsbi export and model get', () => {
         assert.ok(header!.includes(what === 'trials' ? 'config.defense' : 'kl.mean'));
       }
 
+      // Arrow: the evaluations as an IPC stream that apache-arrow reads back.
+      const arrowFile = join(dir, 'evaluations.arrow');
+      cli(['export', sweepId, '--what', 'evaluations', '--format', 'arrow', '--out', arrowFile]);
+      const arrow = (await import('apache-arrow' as string)) as {
+        tableFromIPC(b: Uint8Array): {
+          numRows: number;
+          getChild(n: string): { get(i: number): unknown } | null;
+        };
+      };
+      const t = arrow.tableFromIPC(readFileSync(arrowFile));
+      assert.equal(t.numRows, storedEvals.length);
+      assert.equal(
+        t.getChild('kl.mean')!.get(0),
+        (storedEvals[0] as { kl: { mean: number } }).kl.mean,
+      );
+
       // Points: 20 test points x 2 eps x 1 objective, each row's KL among the stored chunk values.
       const points = parseCsv(cli(['export', sweepId, '--what', 'points']).stdout);
       assert.deepEqual(points[0], [...POINT_COLUMNS]);

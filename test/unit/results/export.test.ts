@@ -51,7 +51,7 @@ function trialDoc(i: number, name: string): Record<string, unknown> {
 
 function collect(): ExportSink & { text: () => string } {
   const parts: string[] = [];
-  return { write: async (t) => void parts.push(t), text: () => parts.join('') };
+  return { write: async (t) => void parts.push(String(t)), text: () => parts.join('') };
 }
 
 async function* fromArray<T>(xs: readonly T[]): AsyncGenerator<T> {
@@ -151,7 +151,7 @@ describe('streaming', () => {
       write: async (text) => {
         if (written > 0) maxAhead = Math.max(maxAhead, made - written);
         written++;
-        bytes += text.length;
+        bytes += (text as string).length;
       },
     };
     gc();
