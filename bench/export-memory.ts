@@ -3,7 +3,10 @@
 // and to JSON lines in a fresh process whose peak RSS (process.resourceUsage().maxRSS) is reported.
 // A streaming export has about the same peak for both; one that held the rows would grow with them.
 //
-//   node dist/bench/export-memory.js [--small 10000] [--large 100000] [--existing]
+//   node dist/bench/export-memory.js [--small 10000] [--large 100000] [--heap-mb M] [--existing]
+//
+// --heap-mb caps the children's V8 old space (--max-old-space-size): an export that held its rows
+// would die of it, a streaming one completes.
 //
 // Without --existing it starts a private stack (bench/private-stack.ts); with it, it uses the stack
 // that MONGODB_URI names.
@@ -76,7 +79,7 @@ async function child(config: Config, sweepId: string, format: string): Promise<v
   }
 }
 
-async function measure(config: Config, small: number, large: number) {
+async function measure(config: Config, small: number, large: number, heapMb?: number) {
   const client = mongoClient(config);
   await client.connect();
   const db = client.db(config.mongo.db);
@@ -96,7 +99,14 @@ async function measure(config: Config, small: number, large: number) {
     const run = (sweepId: string, format: string): ChildFigures => {
       const r = spawnSync(
         process.execPath,
-        [fileURLToPath(import.meta.url), '--child', sweepId, '--format', format],
+        [
+          ...(heapMb !== undefined ? [`--max-old-space-size=${heapMb}`] : []),
+          fileURLToPath(import.meta.url),
+          '--child',
+          sweepId,
+          '--format',
+          format,
+        ],
         { env, encoding: 'utf8' },
       );
       if (r.status !== 0) throw new Error(`export child failed: ${r.stderr}`);
@@ -123,6 +133,7 @@ export async function cli(argv: readonly string[]): Promise<void> {
   }
   const small = numberArg(a, 'small', 10_000);
   const large = numberArg(a, 'large', 100_000);
+  const heapMb = a.has('heap-mb') ? numberArg(a, 'heap-mb', 64) : undefined;
   const figures = a.has('existing')
     ? await measure(
         {
@@ -131,8 +142,9 @@ export async function cli(argv: readonly string[]): Promise<void> {
         },
         small,
         large,
+        heapMb,
       )
-    : await withPrivateStack('export-memory', (config) => measure(config, small, large));
+    : await withPrivateStack('export-memory', (config) => measure(config, small, large, heapMb));
   console.log(JSON.stringify(figures, null, 2));
 }
 
