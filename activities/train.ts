@@ -76,6 +76,7 @@ export function fitConfigOf(input: TrainInput): FitConfig {
     beta: d.beta,
     trainEps: d.trainEps,
     mcSamples: d.mcSamples,
+    gradClamp: d.gradClamp,
     ...(d.probes !== undefined ? { fast: { probes: d.probes } } : {}),
   };
   return {

@@ -56,6 +56,7 @@ export function defenseVariants(spec: Pick<SweepSpec, 'defenses'>): TrialDefense
         if (eps !== undefined) v.trainEps = eps;
         if (d.mcSamples !== undefined) v.mcSamples = d.mcSamples;
         if (d.probes !== undefined) v.probes = d.probes;
+        if (d.gradClamp !== undefined) v.gradClamp = d.gradClamp;
         out.push(v);
       }
     }

@@ -51,7 +51,7 @@ export const DEFENSE_GRIDS = {
  */
 export const DEFENSE_OPTIONS = {
   none: [],
-  fim: ['mcSamples'],
+  fim: ['mcSamples', 'gradClamp'],
   'fim-fast': ['probes'],
   trades: [],
   adversarial: [],
@@ -141,6 +141,7 @@ const defenseSchema: Schema = {
     trainEps: grid(trainEpsSchema, MAX_EPS),
     mcSamples: int(1, 1000),
     probes: int(1, 1000),
+    gradClamp: { type: 'number', exclusiveMinimum: 0, maximum: 1e12 },
   },
   allOf: DEFENSE_NAMES.map((name) => {
     const then: Schema = {};
@@ -152,7 +153,7 @@ const defenseSchema: Schema = {
       else if (rule === 'required') required.push(axis);
       else properties[axis] = { default: [...rule] };
     }
-    for (const opt of ['mcSamples', 'probes'])
+    for (const opt of ['mcSamples', 'probes', 'gradClamp'])
       if (!(DEFENSE_OPTIONS[name] as readonly string[]).includes(opt)) properties[opt] = false;
     then.properties = properties;
     if (required.length > 0) then.required = required;

@@ -30,6 +30,8 @@ export interface DefenseSpec {
   mcSamples?: number;
   /** Probe directions per sample (fim-fast). */
   probes?: number;
+  /** fim: RABI's grad_clamp_val (global-norm bound on the regularizer's gradient; pyloric 1,000). */
+  gradClamp?: number;
 }
 
 export interface TrainingOptions {
@@ -107,6 +109,7 @@ export interface TrialDefense {
   trainEps?: number;
   mcSamples?: number;
   probes?: number;
+  gradClamp?: number;
 }
 
 /** What every evaluation of a trial shares (the per-record attack x objective x eps come from evaluationPlan). */

@@ -460,6 +460,17 @@ describe('bad-spec corpus (issue 9): each rejected with the JSON path', () => {
       'spec/defenses/0/mcSamples',
       /not allowed for defense "fim-fast"/,
     );
+    // RABI's grad_clamp_val belongs to the FIM trace regularizer only.
+    rejects(
+      () => validateSweepSpec(withSpec({ defenses: [{ name: 'noise', gradClamp: 5 }] })),
+      'spec/defenses/0/gradClamp',
+      /not allowed for defense "noise"/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ defenses: [{ name: 'fim', betas: [1], gradClamp: 0 }] })),
+      'spec/defenses/0/gradClamp',
+      /must be > 0/,
+    );
   });
 
   test('negative, empty and enormous grids', () => {
