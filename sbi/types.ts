@@ -59,6 +59,12 @@ export interface Task {
    */
   readonly simulationBlock?: number;
   /**
+   * The share of simulations a dataset keeps (the rest come back as non-finite rows and are
+   * dropped), for cost planning: training rows and test points are this share of the simulations.
+   * Absent: every simulation is kept.
+   */
+  readonly keptShare?: number;
+  /**
    * Simulates one x per row of theta (n rows). A simulation that fails yields a row of NaN; callers
    * drop and count such rows. Deterministic given the stream.
    */

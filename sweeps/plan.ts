@@ -36,7 +36,7 @@ export interface TrainUnit {
   /** The defense's cost-relevant part: beta and training eps do not change the work. */
   defense: { name: string; mcSamples?: number; probes?: number };
   batchSize: number;
-  /** Simulation budget: the rows of an epoch (training and validation together). */
+  /** Rows of an epoch: the simulation budget times the task's kept share. */
   rows: number;
   maxEpochs: number;
 }
@@ -51,6 +51,7 @@ export interface EvaluateUnit {
   /** Attack iterations (1 for noise and fim-eigen, which do not iterate). */
   steps: number;
   mcSamples: number;
+  /** Test points: the test simulations times the task's kept share. */
   nTest: number;
   evalSamples: number;
   coverageSamples: number;
@@ -106,6 +107,7 @@ function addUnit<U>(map: Map<string, { unit: U; count: number }>, unit: U, times
 export function planActivities(
   spec: SweepSpec,
   blockRows: (task: string) => number = () => Infinity,
+  keptShare: (task: string) => number = () => 1,
 ): SweepPlan {
   const trials = countTrials(spec);
   const pack = Math.max(1, spec.pack);
@@ -124,6 +126,9 @@ export function planActivities(
       n,
       blocks: Math.max(1, Math.ceil(n / blockRows(task))),
     });
+    // Simulations are priced per simulation, training and evaluation per row kept (pyloric keeps
+    // only valid simulations, about 1 in 10).
+    const kept = (n: number): number => Math.max(1, Math.round(n * keptShare(task)));
     addUnit(testSets, set(ev.nTest), seeds);
     for (const budget of spec.budgets) addUnit(trainSets, set(budget), seeds);
     for (const est of spec.estimators) {
@@ -140,7 +145,7 @@ export function planActivities(
               architecture: est.architecture,
               defense,
               batchSize: spec.training.batchSize,
-              rows: budget,
+              rows: kept(budget),
               maxEpochs: spec.training.maxEpochs,
             },
             seeds,
@@ -161,7 +166,7 @@ export function planActivities(
                 ? 1
                 : (ev.steps ?? DEFAULT_ATTACK_STEPS[attack]),
             mcSamples: ev.mcSamples,
-            nTest: ev.nTest,
+            nTest: kept(ev.nTest),
             evalSamples: ev.evalSamples,
             coverageSamples: ev.coverageSamples,
             shards: evaluationShardCount(ev),
