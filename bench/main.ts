@@ -8,6 +8,7 @@
 //   fim-torch      the exact fim step and the PGD-rKL step against PyTorch (bench/fim-pgd-vs-torch.ts)
 //   simulators     simulator throughput per task, pyloric against its reference (bench/simulators.ts)
 //   pyloric-validity  valid pyloric simulations under the prior, against the reference (bench/pyloric-validity.ts)
+//   pyloric-embedding  the pyloric CNN's passes, conv family against the unfold it replaced (bench/pyloric-embedding.ts)
 //   orchestration  trivial trials through the real sweep workflows (bench/orchestration.ts)
 //   mongo-writes   ResultStore writes per second to the embedded FerretDB (bench/mongo-writes.ts)
 //   attacks        cost of the attacks and metrics per estimator (bench/attack-cost.ts)
@@ -25,6 +26,7 @@ const BENCHES: Record<string, () => Promise<Cli>> = {
   'fim-torch': async () => (await import('./fim-pgd-vs-torch.js')).cli,
   simulators: async () => (await import('./simulators.js')).cli,
   'pyloric-validity': async () => (await import('./pyloric-validity.js')).cli,
+  'pyloric-embedding': async () => (await import('./pyloric-embedding.js')).cli,
   orchestration: async () => (await import('./orchestration.js')).cli,
   'mongo-writes': async () => (await import('./mongo-writes.js')).cli,
   attacks: async () => async () => void (await import('./attack-cost.js')),
