@@ -69,6 +69,11 @@ export interface Task {
    * drop and count such rows. Deterministic given the stream.
    */
   simulate(theta: Float32Array, n: number, rng: RandomStream): Float32Array;
+  /**
+   * Simulations for posterior predictives where `simulate` filters (pyloric: RABI's on-the-fly
+   * simulator keeps invalid traces). Absent: `simulate`.
+   */
+  simulateUnfiltered?(theta: Float32Array, n: number, rng: RandomStream): Float32Array;
   /** log p(xo | theta) per row of theta (n rows), where the likelihood is tractable. */
   logLikelihood?(theta: Float32Array, n: number, xo: Float32Array): Float64Array;
   /** Exact posterior samples for one observation, where the task has them. */

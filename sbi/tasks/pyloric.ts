@@ -172,6 +172,16 @@ export class PyloricTask implements Task {
     return pyloricValid(this.simulateRows(theta, [row], [noise], out, [offset]));
   }
 
+  simulateUnfiltered(theta: Float32Array, n: number, rng: RandomStream): Float32Array {
+    const keep = this.keepInvalid;
+    this.keepInvalid = true;
+    try {
+      return this.simulate(theta, n, rng);
+    } finally {
+      this.keepInvalid = keep;
+    }
+  }
+
   simulate(theta: Float32Array, n: number, rng: RandomStream): Float32Array {
     const xd = this.xDim;
     const d = this.thetaDim;
