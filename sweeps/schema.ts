@@ -247,6 +247,7 @@ const searchObjectiveSchema: Schema = {
     attack: { title: 'attack', enum: ATTACK_NAMES },
     objective: { title: 'objective', enum: OBJECTIVES },
     eps: { type: 'number', exclusiveMinimum: 0, maximum: 100 },
+    scale: { title: 'scale', enum: ['linear', 'log'] },
   },
 };
 

@@ -10,8 +10,15 @@
 // failed ones) split an interval where they lie, and when no gap is left to split the rest of the
 // batch is drawn at random. "random" draws uniformly in the normalized coordinates; "grid" lays the
 // whole budget out evenly (log-spaced on log scales) in advance: the two baselines.
-import { frontIndices } from './hypervolume.js';
+import { frontIndices, type Point2 } from './hypervolume.js';
 import type { SearchChoice, SearchRange, SearchSpec, TrialDefense } from './types.js';
+
+/** A trial the search holds: its ID, the round that proposed it (0: the grid) and its point. */
+export interface SearchPoint {
+  trialId: string;
+  round: number;
+  defense: TrialDefense;
+}
 
 /** A measured trial: its defense point and its two objectives (x = mean KL, y = test NLL). */
 export interface SearchObservation {
@@ -32,6 +39,21 @@ export interface ProposeInput {
   count: number;
   /** Grid method: the points the grid spreads over (the budget less the spec's own grid). */
   gridSize?: number;
+}
+
+const onScale = (scale: 'linear' | 'log', v: number): number =>
+  scale === 'log' ? Math.log10(Math.max(v, 1e-300)) : v;
+
+/**
+ * An observation on the search's objective plane: x the KL, y the test NLL, each on its objective's
+ * scale (a log KL by default). Gaps, fronts and hypervolumes are measured here.
+ */
+export function objectivePoint(
+  search: Pick<SearchSpec, 'objectives'>,
+  o: { kl: number; nll: number },
+): Point2 {
+  const scale = (m: string) => search.objectives.find((v) => v.metric === m)?.scale ?? 'linear';
+  return { x: onScale(scale('kl'), o.kl), y: onScale(scale('testNll'), o.nll) };
 }
 
 /** Intervals narrower than this (in normalized coordinates) are not split further. */

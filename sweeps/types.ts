@@ -122,9 +122,14 @@ export interface SearchChoice {
   probes?: number;
 }
 
-/** The two objectives, both minimized: the test NLL, and the mean KL at one attack evaluation. */
-export type SearchObjective =
-  { metric: 'testNll' } | { metric: 'kl'; attack: AttackName; objective: Objective; eps: number };
+/**
+ * The two objectives, both minimized: the test NLL, and the mean KL at one attack evaluation. The
+ * scale is how the search measures gaps and hypervolume (validate.ts fills it: log for kl, whose
+ * values span decades, linear for testNll).
+ */
+export type SearchObjective = { scale: 'linear' | 'log' } & (
+  { metric: 'testNll' } | { metric: 'kl'; attack: AttackName; objective: Objective; eps: number }
+);
 
 export interface SearchSpec {
   /** The categorical choices (one per defense) and their parameters. */

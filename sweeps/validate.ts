@@ -279,6 +279,7 @@ function checkSearch(spec: SweepSpec): void {
   search.objectives.forEach((o, i) => {
     const path = `spec/search/objectives/${i}`;
     const extra = o as Partial<Record<'attack' | 'objective' | 'eps', unknown>>;
+    o.scale ??= o.metric === 'kl' ? 'log' : 'linear';
     if (o.metric === 'testNll') {
       for (const key of ['attack', 'objective', 'eps'] as const)
         if (extra[key] !== undefined)
