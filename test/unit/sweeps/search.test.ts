@@ -13,7 +13,10 @@ import type { SearchSpec, TrialDefense } from '../../../sweeps/types.js';
 
 const fimOnly: SearchSpec = {
   space: [{ defense: 'fim', beta: { min: 1e-3, max: 1, scale: 'log' } }],
-  objectives: [{ metric: 'testNll' }, { metric: 'kl', attack: 'l2pgd', objective: 'rkl', eps: 2 }],
+  objectives: [
+    { metric: 'testNll', scale: 'linear' },
+    { metric: 'kl', attack: 'l2pgd', objective: 'rkl', eps: 2, scale: 'linear' },
+  ],
   budget: 12,
   batch: 4,
   seed: 0,
