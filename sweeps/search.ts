@@ -58,8 +58,11 @@ export function objectivePoint(
 
 /** Intervals narrower than this (in normalized coordinates) are not split further. */
 export const RESOLUTION = 1e-3;
-/** Significant digits of a proposed value: IDs stay readable and equal points hash equal. */
-const DIGITS = 6;
+/**
+ * Significant digits of a proposed value (0.1% apart, finer than RESOLUTION on any sane range):
+ * values stay readable and equal points hash equal.
+ */
+const DIGITS = 4;
 
 const PARAMS = ['beta', 'trainEps'] as const;
 type Param = (typeof PARAMS)[number];
@@ -298,15 +301,11 @@ function proposeGaps(input: ProposeInput, batch: Batch): void {
 
   // The observed points on the normalized objective plane, each located in its choice.
   const raw = input.observed
-    .filter((o) => Number.isFinite(o.kl) && Number.isFinite(o.nll))
-    .map((o) => {
+    .map((o) => ({ o, p: objectivePoint(input.search, o) }))
+    .filter(({ p }) => Number.isFinite(p.x) && Number.isFinite(p.y))
+    .map(({ o, p }) => {
       const choice = space.findIndex((c) => unitOf(c, o.defense) !== undefined);
-      return {
-        choice,
-        u: choice >= 0 ? unitOf(space[choice]!, o.defense)! : [],
-        x: o.kl,
-        y: o.nll,
-      };
+      return { choice, u: choice >= 0 ? unitOf(space[choice]!, o.defense)! : [], ...p };
     });
   const xs = raw.map((p) => p.x);
   const ys = raw.map((p) => p.y);

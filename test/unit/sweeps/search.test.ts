@@ -35,12 +35,12 @@ function input(over: Partial<ProposeInput>): ProposeInput {
 }
 
 describe('search coordinates', () => {
-  test('a log range maps the unit interval geometrically, rounded to 6 digits', () => {
+  test('a log range maps the unit interval geometrically, rounded to 4 digits', () => {
     const c = fimOnly.space[0]!;
     assert.deepEqual(pointOf(c, [0]), fim(1e-3));
     assert.deepEqual(pointOf(c, [1]), fim(1));
-    assert.deepEqual(pointOf(c, [0.5]), fim(0.0316228));
-    assert.ok(Math.abs(unitOf(c, fim(0.0316228))![0]! - 0.5) < 1e-6);
+    assert.deepEqual(pointOf(c, [0.5]), fim(0.03162));
+    assert.ok(Math.abs(unitOf(c, fim(0.03162))![0]! - 0.5) < 1e-4);
     assert.equal(unitOf(c, fim(2)), undefined);
     assert.equal(unitOf(c, { name: 'trades', beta: 0.1 }), undefined);
   });
@@ -66,21 +66,21 @@ describe('proposeBatch, gaps', () => {
     // Normalized front: (0,1) (0.1,0.9) (0.9,0.1) (1,0): the gap from beta 0.01 to 0.1 is widest.
     const observed = [obs(1e-3, 1, 0), obs(0.01, 0.9, 0.1), obs(0.1, 0.1, 0.9), obs(1, 0, 1)];
     const tried = observed.map((o) => o.defense);
-    assert.deepEqual(proposeBatch(input({ observed, tried, count: 1 })), [fim(0.0316228)]);
+    assert.deepEqual(proposeBatch(input({ observed, tried, count: 1 })), [fim(0.03162)]);
     // A batch splits the widest gap, then its halves (half its length, still the widest).
     assert.deepEqual(proposeBatch(input({ observed, tried, count: 3 })), [
-      fim(0.0316228),
-      fim(0.0177828),
-      fim(0.0562341),
+      fim(0.03162),
+      fim(0.01778),
+      fim(0.05623),
     ]);
   });
 
   test('a dominated or failed point inside a gap splits it where it lies', () => {
     const observed = [obs(1e-3, 1, 0), obs(0.01, 0.9, 0.1), obs(0.1, 0.1, 0.9), obs(1, 0, 1)];
-    // 0.0316228 was tried (it failed, or came out dominated): the wider stretch is bisected instead.
-    const tried = [...observed.map((o) => o.defense), fim(0.0316228), fim(0.05)];
+    // 0.03162 was tried (it failed, or came out dominated): the wider stretch is bisected instead.
+    const tried = [...observed.map((o) => o.defense), fim(0.03162), fim(0.05)];
     const [p] = proposeBatch(input({ observed, tried, count: 1 }));
-    assert.deepEqual(p, fim(0.0177828));
+    assert.deepEqual(p, fim(0.01778));
   });
 
   test('never proposes a tried point; deterministic for the same input', () => {
@@ -106,7 +106,7 @@ describe('proposeBatch, gaps', () => {
       { name: 'none' },
       fim(1e-3),
       fim(1),
-      fim(0.0316228),
+      fim(0.03162),
     ]);
   });
 
@@ -123,7 +123,7 @@ describe('proposeBatch, gaps', () => {
     const [p] = proposeBatch(input({ search, observed, tried, count: 1 }));
     const u = unitOf(search.space[1]!, p!)![0]!;
     assert.ok(u > 0 && u < 1 / 3, `proposed ${JSON.stringify(p)}`);
-    assert.deepEqual(p, fim(0.00316228));
+    assert.deepEqual(p, fim(0.003162));
   });
 
   test('when every gap is too narrow to split the batch is filled at random', () => {
