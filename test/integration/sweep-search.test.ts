@@ -1,5 +1,5 @@
 // A search sweep on the real stack: the grid is round 0, the SweepWorkflow proposes the next rounds
-// through the proposeSearch activity until the budget is spent, every proposal is an ordinary trial
+// through the proposeSearch activity until the budget is spent (continuing as new in between), every proposal is an ordinary trial
 // in MongoDB tagged with its round, each round's points are what the pure proposer makes of the
 // stored results of the rounds before, and submitting the finished sweep again proposes the same
 // points and trains nothing.
@@ -69,9 +69,11 @@ describe('a search sweep on the real stack', () => {
   const sweepId = sweepIdOf(spec);
 
   test('proposes round by round until the budget, each proposal a stored trial', async () => {
-    await submitSweep(ctx.client, spec, { queuePrefix: ctx.queuePrefix });
+    // Continuing as new every 2 trials carries the search's rounds from run to run.
+    await submitSweep(ctx.client, spec, { queuePrefix: ctx.queuePrefix, continueAsNewEvery: 2 });
     const final = await waitForSweep(ctx.client, sweepId, () => {}, 500);
     assert.equal(final.state, 'completed');
+    assert.ok(final.runs >= 2, `runs ${final.runs}`);
     assert.equal(final.trials, 5);
     assert.equal(final.completed, 5);
     assert.equal(final.search?.round, 2);
