@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { observe } from '../../activities/search.js';
-import { submitSweep, waitForSweep } from '../../cli/sweep-client.js';
+import { controlSweep, submitSweep, waitForSweep } from '../../cli/sweep-client.js';
 import { sweepIdOf } from '../../sweeps/expand.js';
 import { defenseKey, proposeBatch, type SearchPoint } from '../../sweeps/search.js';
 import type { TrialDoc } from '../../results/documents.js';
@@ -118,5 +118,42 @@ describe('a search sweep on the real stack', () => {
     assert.equal(final.started, 0);
     assert.equal(final.skipped, 5);
     assert.deepEqual(await pointsOf(sweepId), first);
+  });
+
+  test('cancelled in round 1, it proposes nothing more; rerun, it goes on from there', async () => {
+    const other = tinySpec({ ...spec, name: 'search-cancel', seeds: [spec.seeds[0]! + 1] });
+    const id = sweepIdOf(other);
+    await submitSweep(ctx.client, other, { queuePrefix: ctx.queuePrefix });
+    let cancelled = false;
+    const final = await waitForSweep(
+      ctx.client,
+      id,
+      (p) => {
+        if (!cancelled && (p.search?.round ?? 0) >= 1 && p.running > 0) {
+          cancelled = true;
+          void controlSweep(ctx.client, id, 'cancel');
+        }
+      },
+      200,
+    );
+    assert.equal(final.state, 'cancelled');
+    assert.equal(final.search?.round, 1);
+    const kept = await pointsOf(id);
+    assert.deepEqual(
+      kept.map((p) => p.round),
+      [0, 1, 1],
+    );
+    await submitSweep(ctx.client, other, { queuePrefix: ctx.queuePrefix });
+    const rerun = await waitForSweep(ctx.client, id, () => {}, 500);
+    assert.equal(rerun.state, 'completed');
+    const all = await pointsOf(id);
+    assert.deepEqual(
+      all.slice(0, 3).map((p) => p.defense),
+      kept.map((p) => p.defense),
+    );
+    assert.deepEqual(
+      all.map((p) => p.round),
+      [0, 1, 1, 2, 2],
+    );
   });
 });
