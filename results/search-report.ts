@@ -9,7 +9,6 @@ import { sameEps, type CurveEvaluation } from './curves.js';
 import type { SweepDoc, TrialDoc } from './documents.js';
 import type { Figure, Trace } from './figures.js';
 import { escapeHtml } from './html.js';
-import type { Table } from './report.js';
 import type { ResultStore } from './store.js';
 
 export interface SearchReportPoint {
@@ -35,6 +34,14 @@ export interface SearchReport {
   points: SearchReportPoint[];
   /** Normalized hypervolume after rounds 0..last. */
   hypervolume: number[];
+}
+
+/** A table as report.ts's Table (declared here: report.ts imports this module). */
+export interface SearchTable {
+  name: 'search' | 'search_rounds';
+  title: string;
+  columns: string[];
+  rows: (string | number | boolean | null)[][];
 }
 
 type SearchTrial = Pick<TrialDoc, '_id' | 'status' | 'config' | 'summary' | 'positions'>;
@@ -92,7 +99,7 @@ export function searchReport(
 }
 
 /** The two tables: every point by round, and each round's size and hypervolume. */
-export function searchTables(s: SearchReport): Table[] {
+export function searchTables(s: SearchReport): SearchTable[] {
   const rounds = Math.max(s.hypervolume.length, ...s.points.map((p) => p.round + 1));
   return [
     {
@@ -261,7 +268,7 @@ export function searchFigures(s: SearchReport): Figure[] {
 export async function loadSearchReport(
   store: ResultStore,
   sweep: Pick<SweepDoc, '_id' | 'spec'>,
-): Promise<{ search: SearchReport; tables: Table[]; figures: Figure[] } | undefined> {
+): Promise<{ search: SearchReport; tables: SearchTable[]; figures: Figure[] } | undefined> {
   const spec = sweep.spec as unknown as SweepSpec;
   if (!spec.search) return undefined;
   const trials = await store.listTrials(sweep._id);
