@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { proposedTrial, sweepIdOf, trialIndexer } from '../../../sweeps/expand.js';
+import { planActivities } from '../../../sweeps/plan.js';
 import { SpecError, validateSweepSpec } from '../../../sweeps/validate.js';
 
 const searchSpec = () => ({
@@ -75,6 +76,11 @@ describe('search block', () => {
     assert.equal(p.modelId, g.modelId);
     assert.equal(p.simulationId, g.simulationId);
     assert.equal(p.index, 5);
+  });
+
+  test('the plan of a search counts its whole budget', () => {
+    const spec = validateSweepSpec(searchSpec());
+    assert.equal(planActivities(spec).trials, 8);
   });
 
   test('bad blocks are refused with one sentence naming the field', () => {
