@@ -14,6 +14,7 @@
 //   attacks        cost of the attacks and metrics per estimator (bench/attack-cost.ts)
 //   accuracy       C2ST of NPE posteriors against reference posteriors (bench/accuracy.ts)
 //   exact-attack   the exact gaussian_linear posterior under attack (bench/exact-posterior-attack.ts)
+//   adaptive-search  hypervolume of the adaptive search vs grid and random (bench/adaptive-search.ts)
 //   scaling        one CPU-bound sweep on 1 and 2 worker processes, and the plan's estimate (bench/scaling.ts)
 import { runMain } from './args.js';
 
@@ -33,6 +34,7 @@ const BENCHES: Record<string, () => Promise<Cli>> = {
   accuracy: async () => async () => void (await import('./accuracy.js')),
   'exact-attack': async () => (await import('./exact-posterior-attack.js')).cli,
   scaling: async () => (await import('./scaling.js')).cli,
+  'adaptive-search': async () => (await import('./adaptive-search.js')).cli,
 };
 
 const name = process.argv[2];

@@ -9,12 +9,14 @@ import { computeCurves } from './curves.js';
 import type { CurveDoc, SweepDoc, SweepStatus, TrialCounts } from './documents.js';
 import { figuresOf, type Figure } from './figures.js';
 import { escapeHtml, inlineScriptSource, jsonForScript } from './html.js';
+import { loadSearchReport, type SearchReport } from './search-report.js';
 import type { ResultStore } from './store.js';
 
 export type Cell = string | number | boolean | null;
 
 export interface Table {
-  name: 'tradeoff' | 'kl_vs_eps' | 'coverage';
+  /** A curve's table, or a search sweep's points and rounds (results/search-report.ts). */
+  name: 'tradeoff' | 'kl_vs_eps' | 'coverage' | 'search' | 'search_rounds';
   title: string;
   columns: string[];
   rows: Cell[][];
@@ -36,6 +38,8 @@ export interface SweepReport {
   curves: CurveDoc[];
   tables: Table[];
   figures: Figure[];
+  /** Search sweeps: the points by round and the hypervolume per round (also in tables and figures). */
+  search?: SearchReport;
 }
 
 export const TABLE_NAMES = ['tradeoff', 'kl_vs_eps', 'coverage'] as const;
@@ -225,7 +229,14 @@ export async function loadReport(store: ResultStore, sweepId: string): Promise<S
   if (!sweep) return null;
   const { curves, source } = await sweepCurves(store, sweep);
   const counts = await store.trialCounts(sweepId);
-  return buildReport(sweep, counts, curves, source);
+  const report = buildReport(sweep, counts, curves, source);
+  const search = await loadSearchReport(store, sweep);
+  if (search) {
+    report.search = search.search;
+    report.tables.push(...search.tables);
+    report.figures.push(...search.figures);
+  }
+  return report;
 }
 
 // ---- text formats ----

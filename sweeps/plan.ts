@@ -6,7 +6,8 @@
 import { canonicalJson } from './canonical.js';
 import { blockRanges, countTrials, defenseVariants, evaluationShardCount } from './expand.js';
 import type { AttackName, Objective } from './names.js';
-import type { ArchitectureOverrides, SweepSpec } from './types.js';
+import { gridPoints } from './search.js';
+import type { ArchitectureOverrides, DefenseSpec, SweepSpec } from './types.js';
 
 export const PLAN_STEPS = ['simulate-train', 'train', 'simulate-test', 'evaluate'] as const;
 export type PlanStep = (typeof PLAN_STEPS)[number];
@@ -96,6 +97,26 @@ function addUnit<U>(map: Map<string, { unit: U; count: number }>, unit: U, times
 }
 
 /**
+ * A search sweep planned at its full budget: its grid, then the rest of the budget laid out as the
+ * grid method would (the points proposed are not known in advance; their cost is a defense's cost).
+ */
+function asSearchBudget(spec: SweepSpec): SweepSpec {
+  const search = spec.search!;
+  const points = gridPoints(search.space, Math.max(0, search.budget - countTrials(spec)));
+  const defenses: DefenseSpec[] = [
+    ...spec.defenses,
+    ...points.map(({ name, beta, trainEps, mcSamples, probes }) => ({
+      name,
+      ...(beta !== undefined ? { betas: [beta] } : {}),
+      ...(trainEps !== undefined ? { trainEps: [trainEps] } : {}),
+      ...(mcSamples !== undefined ? { mcSamples } : {}),
+      ...(probes !== undefined ? { probes } : {}),
+    })),
+  ];
+  return { ...spec, defenses };
+}
+
+/**
  * The activities a sweep runs, as workflows/pipeline.ts cuts them: per pack (spec.pack trials), one
  * activity per step and queue; a training set or test set is drawn once per distinct (task, n, seed)
  * (later activities find it stored), and a set of several blocks as one activity per block plus one
@@ -105,10 +126,11 @@ function addUnit<U>(map: Map<string, { unit: U; count: number }>, unit: U, times
  * asks sbi/, which this pure module cannot).
  */
 export function planActivities(
-  spec: SweepSpec,
+  given: SweepSpec,
   blockRows: (task: string) => number = () => Infinity,
   keptShare: (task: string) => number = () => 1,
 ): SweepPlan {
+  const spec = given.search ? asSearchBudget(given) : given;
   const trials = countTrials(spec);
   const pack = Math.max(1, spec.pack);
   const workflows = Math.ceil(trials / pack);

@@ -13,6 +13,7 @@ import type { SweepDoc, TrialCounts } from '../documents.js';
 import { figuresOf } from '../figures.js';
 import { emptyTrialCounts } from '../trial-counts.js';
 import { plotlyBundlePath, reportTables, sweepCurves } from '../report.js';
+import { loadSearchReport } from '../search-report.js';
 import type { ResultStore } from '../store.js';
 import { PAGE_CSS, PAGE_HTML, PAGE_SCRIPT } from './page.js';
 
@@ -146,8 +147,15 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     if (hit && hit.stamp === stamp) return hit.body;
     const { curves, source: from } = await sweepCurves(store, sweep);
     const summary = sweepSummary(sweep, counts);
+    // A search sweep adds its front by round and hypervolume plots (results/search-report.ts).
+    const search = withFigures ? await loadSearchReport(store, sweep) : undefined;
     const body = withFigures
-      ? { sweep: summary, source: from, figures: figuresOf(curves), tables: reportTables(curves) }
+      ? {
+          sweep: summary,
+          source: from,
+          figures: [...figuresOf(curves), ...(search?.figures ?? [])],
+          tables: [...reportTables(curves), ...(search?.tables ?? [])],
+        }
       : { sweep: summary, source: from, curves };
     cache.set(key, { stamp, body });
     return body;

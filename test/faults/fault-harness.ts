@@ -144,8 +144,8 @@ export class FaultStack {
     return new ArtifactStore((await this.mongo()).db(this.config.mongo.db));
   }
 
-  /** A real `robustsbi worker` process (cpu queue) that a test may SIGKILL. */
-  spawnWorker(queuePrefix: string, concurrency = 1): FaultWorker {
+  /** A real `robustsbi worker` process (cpu queue) that a test may SIGKILL; `env` adds to the stack's. */
+  spawnWorker(queuePrefix: string, concurrency = 1, env: NodeJS.ProcessEnv = {}): FaultWorker {
     const n = ++this.workerSeq;
     const logs = join(this.dataDir, 'logs');
     mkdirSync(logs, { recursive: true });
@@ -164,7 +164,7 @@ export class FaultStack {
         '--concurrency',
         String(concurrency),
       ],
-      { cwd: this.dataDir, env: this.env, stdio: ['ignore', out, out] },
+      { cwd: this.dataDir, env: { ...this.env, ...env }, stdio: ['ignore', out, out] },
     );
     closeSync(out);
     assert.ok(child.pid, 'the worker process did not start');

@@ -149,12 +149,13 @@ describe('example specs', () => {
       const raw = JSON.parse(text) as {
         tasks: unknown[];
         estimators: unknown[];
-        defenses: { betas?: unknown[]; trainEps?: unknown[]; name: string }[];
+        // A search may leave its grid out (sweeps/demo-search.json).
+        defenses?: { betas?: unknown[]; trainEps?: unknown[]; name: string }[];
         seeds: unknown[];
         budgets: unknown[];
       };
       // Grid points written out by hand: trades and noise get their default grids when absent.
-      const points = raw.defenses.reduce((s, d) => {
+      const points = (raw.defenses ?? []).reduce((s, d) => {
         const betas = d.betas?.length ?? 1;
         const eps = d.trainEps?.length ?? 1;
         return s + betas * eps;
