@@ -18,8 +18,3 @@ export const SEARCH_ATTRIBUTES = {
 } as const;
 
 export type SearchAttributeName = keyof typeof SEARCH_ATTRIBUTES;
-
-/** The `--search-attribute Name=Type` arguments of `temporal server start-dev`. */
-export function devServerSearchAttributeArgs(): string[] {
-  return Object.entries(SEARCH_ATTRIBUTES).flatMap(([n, t]) => ['--search-attribute', `${n}=${t}`]);
-}
