@@ -28,13 +28,21 @@ export function userFacing(err: unknown): unknown {
   return err;
 }
 
-/** Where workers started with this environment serve their metrics. */
-export function metricsLine(config: Config): string {
+/** Where workers started with this environment serve their metrics, and whether one answers there. */
+export async function metricsLine(config: Config): Promise<string> {
   if (!config.metrics)
     return 'metrics  off: start workers with ROBUSTSBI_METRICS_ADDR=host:port (or "robustsbi worker --metrics host:port") to serve Prometheus metrics';
   const { host, port } = config.metrics;
-  const at = (p: number) => `http://${host.includes(':') ? `[${host}]` : host}:${p}/metrics`;
-  return `metrics  workers serve ${at(port)} (robustsbi_* and temporal_*; the Temporal SDK's own exporter on 127.0.0.1:${port + 1}; with --processes, process i on port ${port} + 2i)`;
+  const url = (h: string) => `http://${h.includes(':') ? `[${h}]` : h}:${port}/metrics`;
+  // A worker bound to every interface is reached here through loopback.
+  const probeHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  let answers: boolean;
+  try {
+    answers = (await fetch(url(probeHost), { signal: AbortSignal.timeout(1000) })).ok;
+  } catch {
+    answers = false;
+  }
+  return `metrics  ${url(host)} (robustsbi_* and temporal_*; the Temporal SDK's own exporter on 127.0.0.1:${port + 1}; with --processes, process i on port ${port} + 2i): ${answers ? 'a worker answers' : 'no worker answers there now'}`;
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -73,7 +81,7 @@ async function run(argv: string[]): Promise<number> {
         `${s.service.padEnd(8)} ${s.target} (${who}): ${s.probe.ok ? `answers, ${s.probe.detail}` : 'does not answer'}`,
       );
     }
-    console.log(metricsLine(config));
+    console.log(await metricsLine(config));
     const bad = all.filter((s) => s.problem);
     for (const s of bad) console.error(`robustsbi: ${s.problem}`);
     logger.debug('infra status', { services: all });

@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
 import { submitSweep, waitForSweep } from '../../cli/sweep-client.js';
 import { sweepIdOf } from '../../sweeps/expand.js';
-import { freePort, sharedStackEnv, spawnRobustsbi } from './harness.js';
+import { freePort, robustsbi, sharedStackEnv, spawnRobustsbi } from './harness.js';
 import {
   NOISE_EVALUATION,
   HEALTHY_MAF,
@@ -134,6 +134,17 @@ test('one scrape endpoint: robustsbi trials rising and the SDK task-queue metric
       new RegExp(`^${name}\\{[^}]*task_queue="${queue}"`, 'm'),
       `${name} for ${queue}`,
     );
+
+  // `infra status` says where the metrics are, and that a worker answers there.
+  const status = robustsbi(['infra', 'status'], {
+    ...sharedStackEnv(),
+    ROBUSTSBI_METRICS_ADDR: `127.0.0.1:${port}`,
+  });
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(
+    status.stdout,
+    new RegExp(`^metrics +${url.replace(/[.]/g, '\\.')} .*: a worker answers$`, 'm'),
+  );
 
   const exited = new Promise((resolve) => worker!.once('exit', resolve));
   worker.kill('SIGTERM');

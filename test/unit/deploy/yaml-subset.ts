@@ -98,7 +98,11 @@ export function scalar(raw: string, no: number): Yaml {
 const isItem = (t: string) => t === '-' || t.startsWith('- ');
 
 function parseBlock(lines: Line[], i: number, indent: number): [Yaml, number] {
-  return isItem(lines[i]!.text) ? parseSeq(lines, i, indent) : parseMap(lines, i, indent);
+  const l = lines[i]!;
+  if (isItem(l.text)) return parseSeq(lines, i, indent);
+  // A value on the line after its key (prettier wraps long flow sequences so).
+  if (l.text.startsWith('[') || keyColon(l.text) <= 0) return [scalar(l.text, l.no), i + 1];
+  return parseMap(lines, i, indent);
 }
 
 function parseSeq(lines: Line[], i: number, indent: number): [Yaml[], number] {
