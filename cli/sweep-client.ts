@@ -116,6 +116,8 @@ export interface Submitted {
   /** true when a run of this sweep was running already and the submission attached to it. */
   attached: boolean;
   handle: WorkflowHandle;
+  /** The search attributes the namespace lacks (the sweep's workflows then carry none). */
+  missingSearchAttributes: string[];
 }
 
 /**
@@ -131,7 +133,13 @@ export async function submitSweep(
   const sweepId = sweepIdOf(spec);
   const workflowId = sweepWorkflowId(sweepId);
   const running = await isRunning(client, workflowId);
-  const input: SweepWorkflowInput = { sweepId, spec, options };
+  // An upsert of an attribute the namespace lacks fails every workflow task: leave them out there.
+  const sa = await searchAttributesRegistered(client);
+  const input: SweepWorkflowInput = {
+    sweepId,
+    spec,
+    options: sa.ok ? options : { ...options, searchAttributes: false },
+  };
   const handle = await client.workflow.start(SWEEP_WORKFLOW_TYPE, {
     workflowId,
     taskQueue: taskQueueName('cpu', options.queuePrefix),
@@ -139,7 +147,7 @@ export async function submitSweep(
     workflowIdConflictPolicy: 'USE_EXISTING',
     workflowIdReusePolicy: 'ALLOW_DUPLICATE',
   });
-  return { sweepId, workflowId, attached: running, handle };
+  return { sweepId, workflowId, attached: running, handle, missingSearchAttributes: sa.missing };
 }
 
 async function isRunning(client: Client, workflowId: string): Promise<boolean> {

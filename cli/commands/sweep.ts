@@ -294,6 +294,13 @@ async function run(argv: string[]): Promise<number> {
     closeMongo = m.close;
     const store = m.store;
 
+    const warnSearchAttributes = (missing: string[]) => {
+      if (missing.length > 0)
+        logger.warn(
+          `namespace ${config.temporal.namespace} lacks the search attributes ${missing.join(', ')} (or they could not be listed): this sweep's workflows carry none; README "Run it on a cluster" shows how to register them`,
+        );
+    };
+
     const waitAndReport = async (sweepId: string): Promise<number> => {
       const tty = process.stderr.isTTY === true;
       let lastLine = '';
@@ -330,19 +337,10 @@ async function run(argv: string[]): Promise<number> {
       return final.state === 'completed' ? 0 : 1;
     };
 
-    if (sub === 'run' || sub === 'rerun-failed') {
-      const sa = await client.searchAttributesRegistered(t.client);
-      if (!sa.ok) {
-        options.searchAttributes = false;
-        logger.warn(
-          `namespace ${config.temporal.namespace} lacks the search attributes ${sa.missing.join(', ')} (or they could not be listed): this sweep's workflows carry none; README "Run it on a cluster" shows how to register them`,
-        );
-      }
-    }
-
     switch (sub) {
       case 'run': {
         const s = await client.submitSweep(t.client, spec!, options);
+        warnSearchAttributes(s.missingSearchAttributes);
         console.log(s.sweepId);
         logger.info(
           s.attached
@@ -367,6 +365,7 @@ async function run(argv: string[]): Promise<number> {
             `Sweep ${id} is still running; rerun its failed trials once it has ended.`,
           );
         const s = await client.submitSweep(t.client, stored, options);
+        warnSearchAttributes(s.missingSearchAttributes);
         console.log(s.sweepId);
         logger.info(`sweep ${id}: rerunning its failed, cancelled and missing trials`);
         return v.wait ? await waitAndReport(s.sweepId) : 0;

@@ -11,7 +11,10 @@ import {
   waitForSweep,
   type ListedWorkflow,
 } from '../../cli/sweep-client.js';
+import { Client } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time.js';
 import { expandSweep, sweepIdOf } from '../../sweeps/expand.js';
+import { SEARCH_ATTRIBUTES } from '../../sweeps/search-attributes.js';
 import { sweepWorkflowId, trialWorkflowId } from '../../workflows/messages.js';
 import { robustsbi, sharedStackEnv } from './harness.js';
 import {
@@ -49,6 +52,22 @@ async function findN(query: string, n: number): Promise<ListedWorkflow[]> {
   );
   return found;
 }
+
+test('a namespace without them is told apart, so sweeps there start without them', async () => {
+  const namespace = `nosa-${ctx.queuePrefix.replace(/-$/, '')}`;
+  await ctx.client.workflowService.registerNamespace({
+    namespace,
+    workflowExecutionRetentionPeriod: msToTs('1 day'),
+  });
+  const other = new Client({ connection: ctx.client.connection, namespace });
+  let got: Awaited<ReturnType<typeof searchAttributesRegistered>> | undefined;
+  await until(
+    'the new namespace answers',
+    async () => (got = await searchAttributesRegistered(other)).missing.length > 0,
+    20_000,
+  );
+  assert.deepEqual(got, { ok: false, missing: Object.keys(SEARCH_ATTRIBUTES) });
+});
 
 test("a sweep's failed trials are found by their search attributes", async () => {
   assert.deepEqual(await searchAttributesRegistered(ctx.client), { ok: true, missing: [] });
