@@ -9,6 +9,14 @@ import type { HostPort } from '../infra/config.js';
 import { formatHostPort } from './metrics-address.js';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus-text.js';
 
+/** The metrics address cannot be listened on; the message is one sentence for the user. */
+export class MetricsAddressError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MetricsAddressError';
+  }
+}
+
 export interface MetricsServer {
   url: string;
   close(): Promise<void>;
@@ -45,9 +53,15 @@ export function startMetricsServer(
     });
   });
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new MetricsAddressError(
+          `The metrics endpoint cannot listen on ${formatHostPort(addr)} (${err.code ?? err.message}); choose another address with --metrics or ROBUSTSBI_METRICS_ADDR.`,
+        ),
+      ),
+    );
     server.listen(addr.port, addr.host, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       const a = server.address() as AddressInfo;
       resolve({
         url: `http://${formatHostPort({ host: addr.host, port: a.port })}/metrics`,

@@ -46,8 +46,17 @@ export function installTemporalRuntime(logger: Logger, prometheusBind?: string):
         : {}),
     });
     return true;
-  } catch {
-    // Already installed by someone else in this process: keep theirs.
+  } catch (err) {
+    if (prometheusBind) {
+      // Most likely the exporter's port is taken: run without it rather than not at all.
+      logger.warn(
+        `worker: the Temporal SDK's metrics exporter cannot start on ${prometheusBind} (${(err as Error).message}); serving robustsbi_* metrics only`,
+        { component: 'worker' },
+      );
+      runtimeInstalled = false;
+      installTemporalRuntime(logger);
+    }
+    // Otherwise already installed by someone else in this process: keep theirs.
     return false;
   }
 }

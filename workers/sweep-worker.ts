@@ -92,6 +92,18 @@ export async function createSweepWorker(
   let native: NativeConnection | undefined;
   let served: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
   try {
+    // First: a taken address fails here, before a Worker exists that would keep the process alive.
+    if (opts.metricsAddress) {
+      served = await startMetricsServer(
+        opts.metricsAddress,
+        () => metrics.render(),
+        sdkExports ? sdkMetrics : undefined,
+      );
+      logger.info(
+        `worker: metrics at ${served.url}${sdkExports ? ` (Temporal SDK exporter on ${formatHostPort(sdkMetrics!)}, merged in)` : ' (robustsbi_* only: the Temporal SDK exporter does not run in this process)'}`,
+        { component: 'worker' },
+      );
+    }
     await mongo.connect();
     const db = mongo.db(config.mongo.db);
     const store = new ResultStore(db);
@@ -137,17 +149,6 @@ export async function createSweepWorker(
         ? { workerDeploymentOptions: workerDeploymentOptions(opts.deployment) }
         : {}),
     });
-    if (opts.metricsAddress) {
-      served = await startMetricsServer(
-        opts.metricsAddress,
-        () => metrics.render(),
-        sdkExports ? sdkMetrics : undefined,
-      );
-      logger.info(
-        `worker: metrics at ${served.url}${sdkExports ? ` (Temporal SDK exporter on ${formatHostPort(sdkMetrics!)}, merged in)` : ' (robustsbi_* only: the Temporal runtime of this process was installed before)'}`,
-        { component: 'worker' },
-      );
-    }
     if (opts.deployment)
       logger.info(
         `worker: build ID ${opts.deployment.buildId} of deployment ${opts.deployment.deploymentName}${opts.deployment.versioning ? ' (versioned: tasks are routed by version)' : ''}`,

@@ -132,8 +132,12 @@ async function run(argv: string[]): Promise<number> {
         },
       });
     } catch (err) {
-      if (err instanceof InvalidSettingError || err instanceof BackendUnavailableError)
-        throw new UserError(err.message);
+      if (
+        err instanceof InvalidSettingError ||
+        err instanceof BackendUnavailableError ||
+        (err as Error).name === 'MetricsAddressError'
+      )
+        throw new UserError((err as Error).message);
       throw err;
     }
     return 0;
