@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { waitForSweep, submitSweep } from '../../cli/sweep-client.js';
+import { controlSweep, submitSweep, waitForSweep } from '../../cli/sweep-client.js';
 import { loadConfig } from '../../infra/config.js';
 import { evaluationPlan, expandSweep, sweepIdOf } from '../../sweeps/expand.js';
 import { sweepWorkflowId } from '../../workflows/messages.js';
@@ -129,11 +129,15 @@ describe('a sweep whose workers are upgraded mid-sweep', () => {
         'a trial completed on build A',
         async () => (await ctx.store.listTrials(sweepId, 'completed')).length >= 1,
       );
+      // Held (running trials go on, no new ones start) so that the upgrade lands mid-sweep
+      // however fast this machine is; resumed once B is current and A is gone.
+      assert.ok(await controlSweep(ctx.client, sweepId, 'pause'));
       await startBuild('B');
       await setCurrent('B');
       await a.stop();
       const doneOnA = (await ctx.store.listTrials(sweepId, 'completed')).length;
-      assert.ok(doneOnA < trials.length, 'the upgrade happened mid-sweep');
+      assert.ok(doneOnA < trials.length, `the upgrade happened mid-sweep (${doneOnA} done on A)`);
+      assert.ok(await controlSweep(ctx.client, sweepId, 'resume'));
 
       const final = await waitForSweep(ctx.client, sweepId, () => {}, 500);
       assert.equal(final.state, 'completed');
