@@ -34,6 +34,11 @@ export interface SweepOptions {
   evaluateTimeout: string;
   /** Prefixed to the task queues `cpu` and `gpu` (isolates test runs sharing one server). */
   queuePrefix: string;
+  /**
+   * Set the search attributes of sweeps/search-attributes.ts (absent: yes). The client turns it off
+   * where the namespace lacks them, since an upsert of an unregistered one fails the workflow task.
+   */
+  searchAttributes?: boolean;
 }
 
 export const DEFAULT_SWEEP_OPTIONS: SweepOptions = {

@@ -43,6 +43,7 @@ import {
 import { trialWorkflow, type TrialWorkflowInput } from './legacy-trial.js';
 import { trialPackWorkflow } from './pack.js';
 import { NON_RETRYABLE } from './trial-steps.js';
+import { searchAttributesOn, sweepAttributes, upsert } from './search-attributes.js';
 
 /**
  * Marks sweeps that run every trial through the one pipeline (TrialPackWorkflow, a pack of one when
@@ -239,6 +240,16 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
       pausedInStore = want;
     }
   };
+
+  // Every run (a continue-as-new run starts without them).
+  if (searchAttributesOn(options))
+    upsert(
+      sweepAttributes(
+        sweepId,
+        spec.tasks,
+        spec.defenses.map((d) => d.name),
+      ),
+    );
 
   try {
     if (!input.carried) {

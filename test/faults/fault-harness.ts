@@ -25,6 +25,7 @@ import {
 } from '../../infra/stack.js';
 import { ArtifactStore } from '../../results/artifacts.js';
 import { ResultStore } from '../../results/store.js';
+import { SEARCH_ATTRIBUTES } from '../../sweeps/search-attributes.js';
 import { evaluationPlan, expandSweep, sweepIdOf } from '../../sweeps/expand.js';
 import type { SweepSpec, TrialConfig } from '../../sweeps/types.js';
 import { validateSweepSpec } from '../../sweeps/validate.js';
@@ -101,7 +102,7 @@ export class FaultStack {
 
   /** Starts whichever server is not running, on the same port and data files as before. */
   async up(): Promise<void> {
-    await up(this.config, { startTimeoutMs: 60_000 });
+    await up(this.config, { startTimeoutMs: 60_000, searchAttributes: SEARCH_ATTRIBUTES });
   }
 
   pidOf(service: ServiceName): number | undefined {
