@@ -4,7 +4,7 @@
 // comparison overlays both sweeps, each URL opens its view, and a markup name, tag or note shows
 // as text. Plus `robustsbi sweep tag | note` on the same data.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Db, MongoClient } from 'mongodb';
@@ -158,6 +158,12 @@ async function open(hash: string): Promise<{ page: Page; problems: string[] }> {
   return { page, problems };
 }
 
+/** Screenshots for a reader of the CI output, in test-output/. */
+async function shot(page: Page, name: string): Promise<void> {
+  mkdirSync(join(projectRoot(), 'test-output'), { recursive: true });
+  await page.screenshot({ path: join(projectRoot(), 'test-output', name), fullPage: true });
+}
+
 const cellsOf = (page: Page, column: string) =>
   page.$$eval(`#trial-table tbody td[data-column="${column}"]`, (tds) =>
     tds.map((td) => td.textContent),
@@ -244,21 +250,25 @@ describe('dashboard views', () => {
     await page.waitForFunction(
       () =>
         (document.querySelector('#parcoords') as { dataset: Record<string, string> }).dataset
-          .lines === '4' && document.querySelectorAll('#parcoords .main-svg').length > 0,
+          .lines === '4' && document.querySelectorAll('#parcoords .axis-title').length > 0,
     );
-    const axes = await page.$eval('#parcoords', (d) =>
-      (d as unknown as { data: { dimensions: { label: string }[] }[] }).data[0]!.dimensions.map(
-        (x) => x.label,
-      ),
-    );
+    const axes = await page.$$eval('#parcoords .axis-title', (t) => t.map((x) => x.textContent));
     assert.ok(
       axes.includes('beta') && axes.includes('defense') && axes.includes('testNll'),
       axes.join(),
     );
     assert.ok(
-      axes.some((l) => l.startsWith('kl.l2pgd.rkl@')),
+      axes.some((l) => l!.startsWith('kl.l2pgd.rkl@')),
       axes.join(),
     );
+    assert.equal(await page.$$eval('#parcoords polyline.trial-line', (l) => l.length), 4);
+    // A line leads to its trial's page.
+    // (A click event: the centre of a line's bounding box need not lie on the line.)
+    await page.dispatchEvent(`#parcoords polyline[data-trial-id="${aTrials[0]}"]`, 'click');
+    await page.waitForFunction((id) => document.body.dataset.drawnTrial === id, aTrials[0]);
+    await page.goBack();
+    await page.waitForFunction(() => document.querySelectorAll('#parcoords polyline').length === 4);
+    await shot(page, 'dashboard-sweep.png');
     assert.deepEqual(problems, []);
     await page.close();
   });
@@ -304,6 +314,7 @@ describe('dashboard views', () => {
       { timeout: 10_000 },
     );
     assert.deepEqual((await curve())[1], ['val', [1, 2, 3, 4], [4.5, 3.5, 2.5, null]]);
+    await shot(page, 'dashboard-trial.png');
 
     // The failed trial of B: its reason as text, its sweep's markup name as a link's text.
     await page.goto(`${dash.url}#/trial/${bTrials[2]}`);
@@ -358,6 +369,7 @@ describe('dashboard views', () => {
       legend.some((t) => t!.startsWith(HOSTILE)),
       legend.join('|'),
     );
+    await shot(page, 'dashboard-compare.png');
     assert.equal(await page.$$eval('main img', (e) => e.length), 0);
 
     // The sweeps list shows tags and filters by them.

@@ -81,6 +81,8 @@ export const SWEEP_TABLE_SCRIPT = String.raw`
     return columns.filter(function (c) {
       if (all || ALWAYS[c.key]) return true;
       if (c.key === 'index' || c.key === 'error') return false;
+      // Content IDs (modelId, simulationId, ...) vary with every trial and say little; all columns shows them.
+      if (/Id$/.test(c.key)) return false;
       if (c.key.indexOf('config.') === 0 || c.key.indexOf('tag.') === 0) return c.varies;
       return true;
     });
