@@ -154,7 +154,7 @@ export class ViewsApi {
             .filter((s): s is SweepDoc => s !== null)
             .map((s) => ({ id: s._id, name: s.name })),
         },
-        evaluations: evals.map((e) => ({
+        evaluations: evals.sort(byAttackThenEps).map((e) => ({
           attack: e.attack,
           objective: e.objective,
           eps: e.eps,
@@ -200,6 +200,11 @@ export class ViewsApi {
     }
     return { status: 200, body: { sweeps: out } };
   }
+}
+
+function byAttackThenEps(a: EvaluationDoc, b: EvaluationDoc): number {
+  const k = (e: EvaluationDoc) => `${e.attack}\u0000${e.objective}`;
+  return k(a) < k(b) ? -1 : k(a) > k(b) ? 1 : a.eps - b.eps;
 }
 
 function orNull(x: number): number | null {

@@ -84,8 +84,8 @@ export const COMPARE_SCRIPT = String.raw`
           });
           var front = c.front.map(function (id) { return c.points.filter(function (p) { return p.trialId === id; })[0]; }).filter(Boolean);
           tradeoff.push({
-            type: 'scatter', mode: 'lines', name: label + ' front', meta: s.id,
-            line: { color: color, width: 2 },
+            type: 'scatter', mode: 'lines+markers', name: label + ' front', meta: s.id,
+            line: { color: color, width: 2 }, marker: { color: color, size: 11, symbol: 'diamond-open' },
             x: front.map(function (p) { return p.x; }), y: front.map(function (p) { return p.y; }),
           });
         } else if (c.kind === 'kl_vs_eps') {

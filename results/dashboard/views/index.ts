@@ -45,7 +45,7 @@ ${ROUTER_SCRIPT}
 export const VIEWS_CSS = `
 section.view{display:none}
 body[data-view="sweep"] #views-sweep,body[data-view="trial"] #views-trial,body[data-view="compare"] #views-compare{display:block}
-body[data-view="trial"] #sweeps-section,body[data-view="trial"] #detail,body[data-view="compare"] #detail{display:none !important}
+body[data-view="trial"] #sweeps-section,body[data-view="trial"] #detail,body[data-view="compare"] #sweeps-section,body[data-view="compare"] #detail{display:none !important}
 #trial-table th{cursor:pointer;white-space:nowrap}#trial-table th.sorted-asc::after{content:" \\25B2"}#trial-table th.sorted-desc::after{content:" \\25BC"}
 #trial-table td.col{font-size:13px;max-width:260px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .status-row-failed{background:#fdf0ef}.status-row-running{background:#eef5fc}
