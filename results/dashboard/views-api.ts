@@ -22,6 +22,7 @@ import {
 export const ROWS_MAX_AGE_MS = 10_000;
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 export const MAX_COMPARED = 8;
+const FINISHED = new Set(['completed', 'failed', 'cancelled']);
 
 /** An answer the server sends as JSON with this status. */
 export interface ViewAnswer {
@@ -44,7 +45,7 @@ export function publicAnnotation(a: AnnotationDoc | null | undefined) {
 export class ViewsApi {
   private readonly annotations: AnnotationStore;
   private readonly curves: LearningCurveStore;
-  private readonly rows = new Map<string, { stamp: string; at: number; rows: Row[] }>();
+  private readonly rows = new Map<string, { stamp: string; at: number; rows: Promise<Row[]> }>();
 
   constructor(private readonly store: ResultStore) {
     this.annotations = new AnnotationStore(store.db);
@@ -74,26 +75,40 @@ export class ViewsApi {
     return new Map([...all].map(([id, a]) => [id, { ...(a.tags ?? {}) }]));
   }
 
+  /**
+   * The sweep's rows. A finished sweep's rows change only with its document (a rerun moves its
+   * status), so they are kept until it changes; a running sweep's are rebuilt when its trial counts
+   * move, or after ROWS_MAX_AGE_MS (a retry changes a trial without moving the counts). Concurrent
+   * requests (the table and the parallel coordinates) share one build.
+   */
   private async sweepRows(sweep: SweepDoc): Promise<Row[]> {
-    const counts = await this.store.trialCounts(sweep._id);
-    const stamp = JSON.stringify([sweep.status, counts]);
+    const finished = FINISHED.has(sweep.status);
+    const stamp = finished
+      ? JSON.stringify([sweep.status, sweep.updatedAt.getTime()])
+      : JSON.stringify([sweep.status, await this.store.trialCounts(sweep._id)]);
     const hit = this.rows.get(sweep._id);
-    if (hit && hit.stamp === stamp && Date.now() - hit.at < ROWS_MAX_AGE_MS) return hit.rows;
-    const trials = await this.store.listTrials(sweep._id);
-    const evals = await this.store.listEvaluations({ sweepId: sweep._id });
+    if (hit && hit.stamp === stamp && (finished || Date.now() - hit.at < ROWS_MAX_AGE_MS))
+      return hit.rows;
+    const rows = this.buildRows(sweep._id);
+    this.rows.set(sweep._id, { stamp, at: Date.now(), rows });
+    rows.catch(() => this.rows.delete(sweep._id));
+    return rows;
+  }
+
+  private async buildRows(sweepId: string): Promise<Row[]> {
+    const trials = await this.store.listTrials(sweepId);
+    const evals = await this.store.listEvaluations({ sweepId });
     const byTrial = new Map<string, EvaluationDoc[]>();
     for (const e of evals) {
       const list = byTrial.get(e.trialId) ?? [];
       list.push(e);
       byTrial.set(e.trialId, list);
     }
-    const rows = trials.map((t, i) => {
+    return trials.map((t, i) => {
       const r = trialRow(t, byTrial.get(t._id) ?? [], i);
       if (typeof r.error === 'string') r.error = redact(r.error);
       return r;
     });
-    this.rows.set(sweep._id, { stamp, at: Date.now(), rows });
-    return rows;
   }
 
   private async table(id: string, params: URLSearchParams): Promise<ViewAnswer> {
