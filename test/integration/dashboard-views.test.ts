@@ -269,6 +269,22 @@ describe('dashboard views', () => {
     await page.goBack();
     await page.waitForFunction(() => document.querySelectorAll('#parcoords polyline').length === 4);
     await shot(page, 'dashboard-sweep.png');
+
+    // Sweep B's view shows its markup tag as text, and its failed trial's row.
+    await page.goto(`${dash.url}#/sweep/${bId}`);
+    await page.waitForFunction(
+      (id) =>
+        (document.querySelector('#views-sweep') as { dataset: Record<string, string> }).dataset
+          .sweepId === id && document.querySelectorAll('#sweep-annotations .tag').length === 1,
+      bId,
+    );
+    assert.equal(await page.textContent('#sweep-annotations .tag'), `owner=${HOSTILE}`);
+    assert.deepEqual(await cellsOf(page, 'status'), [
+      'completed',
+      'completed',
+      'failed',
+      'completed',
+    ]);
     assert.deepEqual(problems, []);
     await page.close();
   });
