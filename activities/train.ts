@@ -175,11 +175,18 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
   };
   // Each epoch's losses go to the learning_curves collection in order, off the training's path;
   // a failed write costs the dashboard a point, never the training.
-  const curves = new LearningCurveStore(deps.store.db);
+  let curves: LearningCurveStore | undefined;
   let curveWrites: Promise<void> = Promise.resolve();
   const storeEpoch = (e: TrainHeartbeat) => {
     curveWrites = curveWrites
-      .then(() => curves.putEpoch(input.trialId, input.modelId, ctx.info.attempt, e))
+      .then(() =>
+        (curves ??= new LearningCurveStore(deps.store.db)).putEpoch(
+          input.trialId,
+          input.modelId,
+          ctx.info.attempt,
+          e,
+        ),
+      )
       .catch((err: unknown) => {
         deps.logger.warn(
           `learning curve of ${input.trialId}, epoch ${e.epoch}: ${(err as Error).message}`,

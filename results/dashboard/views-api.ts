@@ -45,6 +45,10 @@ export function publicAnnotation(a: AnnotationDoc | null | undefined) {
 export class ViewsApi {
   private readonly annotations: AnnotationStore;
   private readonly curves: LearningCurveStore;
+  private readonly curveCache = new Map<
+    string,
+    { stamp: string; value: { curves: CurveDoc[]; source: string } }
+  >();
   private readonly rows = new Map<string, { stamp: string; at: number; rows: Promise<Row[]> }>();
 
   constructor(private readonly store: ResultStore) {
@@ -198,6 +202,19 @@ export class ViewsApi {
     };
   }
 
+  /** A sweep's curves, recomputed (for a running sweep) only when its state moves, as sweepRows. */
+  private async curvesOf(sweep: SweepDoc): Promise<{ curves: CurveDoc[]; source: string }> {
+    const stamp = FINISHED.has(sweep.status)
+      ? JSON.stringify([sweep.status, sweep.updatedAt.getTime()])
+      : JSON.stringify([sweep.status, await this.store.trialCounts(sweep._id)]);
+    const hit = this.curveCache.get(sweep._id);
+    if (hit && hit.stamp === stamp) return hit.value;
+    const { curves, source } = await sweepCurves(this.store, sweep);
+    const value = { curves: jsonSafe(curves), source: source as string };
+    this.curveCache.set(sweep._id, { stamp, value });
+    return value;
+  }
+
   private async compare(idsText: string): Promise<ViewAnswer> {
     const ids = [...new Set(idsText.split(',').filter((s) => s !== ''))];
     if (ids.length === 0 || ids.length > MAX_COMPARED || !ids.every((i) => ID.test(i)))
@@ -210,8 +227,8 @@ export class ViewsApi {
     for (const id of ids) {
       const sweep = await this.store.getSweep(id);
       if (!sweep) return { status: 404, body: { error: `No sweep with ID ${id}.` } };
-      const { curves, source } = await sweepCurves(this.store, sweep);
-      out.push({ id, name: sweep.name, status: sweep.status, source, curves: jsonSafe(curves) });
+      const { curves, source } = await this.curvesOf(sweep);
+      out.push({ id, name: sweep.name, status: sweep.status, source, curves });
     }
     return { status: 200, body: { sweeps: out } };
   }

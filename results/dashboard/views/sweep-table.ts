@@ -3,7 +3,8 @@
 // COLUMN OP VALUE conditions separated by ';', pages, and the sweep's tags and notes. The query
 // lives in the hash (#/sweep/ID?f=..&sort=..), so a URL names the filtered table.
 export const SWEEP_TABLE_SCRIPT = String.raw`
-  var table = { id: null, key: null, columns: [] };
+  var table = { id: null, key: null, columns: [], parcoordsAt: 0 };
+  var PARCOORDS_EVERY_MS = 10000;
 
   var ALWAYS = { id: 1, status: 1, attempt: 1, duration: 1, testNll: 1 };
 
@@ -145,7 +146,12 @@ export const SWEEP_TABLE_SCRIPT = String.raw`
       var key = JSON.stringify(d) + '|' + document.getElementById('trial-all-columns').checked;
       var now = route();
       if (now.view !== 'sweep' || now.id !== r.id) return;
-      if (table.key !== key) { table.key = key; renderTable(d, r); }
+      var changed = table.key !== key;
+      if (changed) { table.key = key; renderTable(d, r); }
+      // The parallel coordinates take every matching row: fetched again only when the page moved
+      // or every PARCOORDS_EVERY_MS, not at every poll.
+      if (!changed && Date.now() - table.parcoordsAt < PARCOORDS_EVERY_MS) return;
+      table.parcoordsAt = Date.now();
       return refreshParcoords(r, base);
     });
   }
