@@ -289,6 +289,41 @@ describe('dashboard views', () => {
     await page.close();
   });
 
+  test('the table of a running sweep follows its trials', async () => {
+    const demo = parseSweepSpec(readFileSync(join(projectRoot(), 'sweeps', 'demo.json'), 'utf8'));
+    const spec = { ...demo, name: 'running', seeds: [2] };
+    const id = sweepIdOf(spec);
+    await store.createSweep({
+      _id: id,
+      name: spec.name,
+      spec: spec as unknown as Record<string, unknown>,
+      specHash: id,
+      codeVersion: 'test',
+    });
+    const trials = expandSweep(spec);
+    await store.upsertTrials(trials.map((t) => trialInputFromSweep(id, t, 'test')));
+    await store.setSweepStatus(id, 'running');
+    const { page, problems } = await open(`#/sweep/${id}`);
+    await page.waitForFunction(
+      () => document.querySelectorAll('#trial-table tbody tr').length === 4,
+    );
+    assert.deepEqual(await cellsOf(page, 'status'), ['queued', 'queued', 'queued', 'queued']);
+    await completeTrial(trials[1]!, lcg(23));
+    await page.waitForFunction(
+      () =>
+        (
+          document.querySelector('#trial-table tbody tr:nth-child(2) td[data-column="status"]') as {
+            textContent: string;
+          } | null
+        )?.textContent === 'completed',
+      undefined,
+      { timeout: 10_000 },
+    );
+    assert.deepEqual(await cellsOf(page, 'status'), ['queued', 'completed', 'queued', 'queued']);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
   test('a trial URL opens its page: config, evaluations, curve, failure; new epochs appear live', async () => {
     const { page, problems } = await open(`#/trial/${aTrials[0]}`);
     await page.waitForFunction(
@@ -390,7 +425,8 @@ describe('dashboard views', () => {
 
     // The sweeps list shows tags and filters by them.
     await page.goto(`${dash.url}#/`);
-    await page.waitForFunction(() => document.querySelectorAll('#sweeps tbody tr').length === 2);
+    // Three sweeps: A, B and the running one of the test before.
+    await page.waitForFunction(() => document.querySelectorAll('#sweeps tbody tr').length === 3);
     await page.fill('#sweep-filter', 'owner=<img');
     await page.waitForFunction(() => document.querySelectorAll('#sweeps tbody tr').length === 1);
     assert.equal(await page.textContent('#sweeps tbody td.tags'), `owner=${HOSTILE}`);
