@@ -25,7 +25,8 @@ const ROUTER_SCRIPT = String.raw`
     trialKey = null;
     compareKey = null;
     table.key = null;
-    window.scrollTo(0, 0);
+    // A new page (trial, comparison) opens at its top; sorting or filtering a table stays put.
+    if (route().view !== 'sweep') window.scrollTo(0, 0);
     loop();
   });
   loop();
@@ -45,7 +46,7 @@ ${ROUTER_SCRIPT}
 export const VIEWS_CSS = `
 section.view{display:none}
 body[data-view="sweep"] #views-sweep,body[data-view="trial"] #views-trial,body[data-view="compare"] #views-compare{display:block}
-body[data-view="trial"] #sweeps-section,body[data-view="trial"] #detail,body[data-view="compare"] #sweeps-section,body[data-view="compare"] #detail{display:none !important}
+body[data-view="trial"] #sweeps-section,body[data-view="trial"] #detail,body[data-view="compare"] #sweeps-section,body[data-view="compare"] #detail,body[data-view="home"] #detail{display:none !important}
 #trial-table th{cursor:pointer;white-space:nowrap}#trial-table th.sorted-asc::after{content:" \\25B2"}#trial-table th.sorted-desc::after{content:" \\25BC"}
 #trial-table td.col{font-size:13px;max-width:260px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .status-row-failed{background:#fdf0ef}.status-row-running{background:#eef5fc}
