@@ -438,7 +438,7 @@ async function run(argv: string[]): Promise<number> {
 export const command: Command = {
   name: 'sweep',
   summary:
-    'Plan, run, watch and control durable sweeps (plan, run, status, list, pause, resume, cancel, rerun-failed)',
+    'Plan, run, watch, control and annotate durable sweeps (plan, run, status, list, pause, resume, cancel, rerun-failed, tag, note)',
   usage,
   run,
 };
