@@ -16,6 +16,7 @@
 //   exact-attack   the exact gaussian_linear posterior under attack (bench/exact-posterior-attack.ts)
 //   adaptive-search  hypervolume of the adaptive search vs grid and random (bench/adaptive-search.ts)
 //   scaling        one CPU-bound sweep on 1 and 2 worker processes, and the plan's estimate (bench/scaling.ts)
+//   dashboard-table  the dashboard's trial table pages on a large sweep against listing every trial (bench/dashboard-table.ts)
 import { runMain } from './args.js';
 
 type Cli = (argv: readonly string[]) => Promise<void>;
@@ -35,6 +36,7 @@ const BENCHES: Record<string, () => Promise<Cli>> = {
   'exact-attack': async () => (await import('./exact-posterior-attack.js')).cli,
   scaling: async () => (await import('./scaling.js')).cli,
   'adaptive-search': async () => (await import('./adaptive-search.js')).cli,
+  'dashboard-table': async () => (await import('./dashboard-table.js')).cli,
 };
 
 const name = process.argv[2];

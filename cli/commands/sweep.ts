@@ -1,4 +1,4 @@
-// `robustsbi sweep run | plan | status | list | pause | resume | cancel | rerun-failed`: durable sweeps on
+// `robustsbi sweep run | plan | status | list | pause | resume | cancel | rerun-failed | tag | note`: durable sweeps on
 // Temporal. A spec is validated completely before anything is started; its ID is a hash of its
 // scientific content, so resubmitting it attaches to the running sweep or reruns only what did not
 // complete.
@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UserError } from '../errors.js';
+import { ANNOTATE_HELP, ANNOTATE_USAGE, annotateCommand } from '../sweep-annotate.js';
 import { parseInteger } from '../sbi-args.js';
 import { visibilityQuery } from '../workflow-query.js';
 import { probeMongo, probeTemporal, unreachableSentence } from '../../infra/probe.js';
@@ -21,6 +22,7 @@ const usage = `robustsbi sweep run SPEC [--wait] [--dry-run] [--continue-as-new-
        robustsbi sweep list [--json] [--query Q] [--sweep-id ID] [--trial-status S] [--task T] [--defense D]
        robustsbi sweep pause | resume | cancel ID
        robustsbi sweep rerun-failed ID [--wait]
+${ANNOTATE_USAGE}
 
   run SPEC        validate the spec (JSON), start its sweep and print the sweep ID; a spec whose sweep
                   is running attaches to it, a finished one reruns only failed or missing trials
@@ -41,6 +43,7 @@ const usage = `robustsbi sweep run SPEC [--wait] [--dry-run] [--continue-as-new-
   pause / resume  stop / restart making new trials (running ones finish)
   cancel          cancel the running trials and end the sweep as cancelled
   rerun-failed    run the failed, cancelled and missing trials of a finished sweep again
+${ANNOTATE_HELP}
   --queue-prefix P  task-queue prefix of the workers to use (default none)`;
 
 const SUBS = [
@@ -52,6 +55,8 @@ const SUBS = [
   'resume',
   'cancel',
   'rerun-failed',
+  'tag',
+  'note',
 ] as const;
 type Sub = (typeof SUBS)[number];
 
@@ -238,6 +243,7 @@ async function run(argv: string[]): Promise<number> {
       `"robustsbi sweep" needs one of ${SUBS.join(', ')}${subArg ? ` (got "${subArg}")` : ''}.`,
     );
   const sub = subArg as Sub;
+  if (sub === 'tag' || sub === 'note') return annotateCommand(sub, rest);
   const { values: v, positionals } = parse(sub, rest);
   const prefix = v['queue-prefix']!;
   const options: Partial<SweepOptions> = { queuePrefix: prefix };
@@ -480,7 +486,7 @@ async function run(argv: string[]): Promise<number> {
 export const command: Command = {
   name: 'sweep',
   summary:
-    'Plan, run, watch and control durable sweeps (plan, run, status, list, pause, resume, cancel, rerun-failed)',
+    'Plan, run, watch, control and annotate durable sweeps (plan, run, status, list, pause, resume, cancel, rerun-failed, tag, note)',
   usage,
   run,
 };
