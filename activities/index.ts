@@ -13,6 +13,7 @@ import {
   setSweepStatus,
 } from './persist.js';
 import { keepAlive } from './keep-alive.js';
+import { proposeSearch, type ProposeSearchInput } from './search.js';
 import { packActivities, type TrialStepActivities } from './pack.js';
 import { simulate, type SimulateInput } from './simulate.js';
 import { train, type TrainInput } from './train.js';
@@ -45,6 +46,7 @@ function trialActivities(deps: ActivityDeps) {
     endTrial: (input: Parameters<typeof endTrial>[1]) => endTrial(deps, input),
     setSweepStatus: (input: Parameters<typeof setSweepStatus>[1]) => setSweepStatus(deps, input),
     aggregate: (input: { sweepId: string }) => aggregate(deps, input),
+    proposeSearch: (input: ProposeSearchInput) => proposeSearch(deps, input),
   };
 }
 
@@ -72,3 +74,4 @@ export type {
   EndTrialInput,
 } from './persist.js';
 export type { ItemOutcome } from './pack.js';
+export type { ProposeSearchInput, ProposeSearchResult, SearchPoint } from './search.js';

@@ -39,9 +39,11 @@ export async function registerSweep(
   const trials = expandSweep(input.spec);
   for (let i = 0; i < trials.length; i += REGISTER_PAGE) {
     await store.upsertTrials(
-      trials
-        .slice(i, i + REGISTER_PAGE)
-        .map((t) => trialInputFromSweep(input.sweepId, t, deps.codeVersion)),
+      trials.slice(i, i + REGISTER_PAGE).map((t) => ({
+        ...trialInputFromSweep(input.sweepId, t, deps.codeVersion),
+        // A search's own grid is its round 0.
+        ...(input.spec.search ? { round: 0 } : {}),
+      })),
     );
   }
   await store.setSweepStatus(input.sweepId, 'running');

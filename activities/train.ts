@@ -21,6 +21,7 @@ import {
 import type { ActivityDeps } from './deps.js';
 import { classify } from './failures.js';
 import { keepAlive } from './keep-alive.js';
+import { LearningCurveStore } from '../results/learning-curves.js';
 import { loadDataset } from './simulate.js';
 
 export type TrainInput = Pick<
@@ -76,6 +77,7 @@ export function fitConfigOf(input: TrainInput): FitConfig {
     beta: d.beta,
     trainEps: d.trainEps,
     mcSamples: d.mcSamples,
+    gradClamp: d.gradClamp,
     ...(d.probes !== undefined ? { fast: { probes: d.probes } } : {}),
   };
   return {
@@ -171,6 +173,27 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
     valLoss: NaN,
     bestValLoss: NaN,
   };
+  // Each epoch's losses go to the learning_curves collection in order, off the training's path;
+  // a failed write costs the dashboard a point, never the training.
+  let curves: LearningCurveStore | undefined;
+  let curveWrites: Promise<void> = Promise.resolve();
+  const storeEpoch = (e: TrainHeartbeat) => {
+    curveWrites = curveWrites
+      .then(() =>
+        (curves ??= new LearningCurveStore(deps.store.db)).putEpoch(
+          input.trialId,
+          input.modelId,
+          ctx.info.attempt,
+          e,
+        ),
+      )
+      .catch((err: unknown) => {
+        deps.logger.warn(
+          `learning curve of ${input.trialId}, epoch ${e.epoch}: ${(err as Error).message}`,
+          { component: 'activity' },
+        );
+      });
+  };
   const hooks: FitHooks = {
     signal: ctx.cancellationSignal,
     onEpoch: (e) => {
@@ -184,6 +207,7 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
       };
       lastBeat = beat;
       ctx.heartbeat(beat);
+      storeEpoch(beat);
     },
     checkpoint: async (state) => {
       // A stale attempt (its worker was cut off, the retry elsewhere has finished the model)
@@ -224,6 +248,7 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
     throw classify(err);
   } finally {
     stopKeepAlive();
+    await curveWrites;
   }
 
   const trainSeconds = (performance.now() - started) / 1000;

@@ -8,12 +8,15 @@
 //   fim-torch      the exact fim step and the PGD-rKL step against PyTorch (bench/fim-pgd-vs-torch.ts)
 //   simulators     simulator throughput per task, pyloric against its reference (bench/simulators.ts)
 //   pyloric-validity  valid pyloric simulations under the prior, against the reference (bench/pyloric-validity.ts)
+//   pyloric-embedding  the pyloric CNN's passes, conv family against the unfold it replaced (bench/pyloric-embedding.ts)
 //   orchestration  trivial trials through the real sweep workflows (bench/orchestration.ts)
 //   mongo-writes   ResultStore writes per second to the embedded FerretDB (bench/mongo-writes.ts)
 //   attacks        cost of the attacks and metrics per estimator (bench/attack-cost.ts)
 //   accuracy       C2ST of NPE posteriors against reference posteriors (bench/accuracy.ts)
 //   exact-attack   the exact gaussian_linear posterior under attack (bench/exact-posterior-attack.ts)
+//   adaptive-search  hypervolume of the adaptive search vs grid and random (bench/adaptive-search.ts)
 //   scaling        one CPU-bound sweep on 1 and 2 worker processes, and the plan's estimate (bench/scaling.ts)
+//   dashboard-table  the dashboard's trial table pages on a large sweep against listing every trial (bench/dashboard-table.ts)
 import { runMain } from './args.js';
 
 type Cli = (argv: readonly string[]) => Promise<void>;
@@ -25,12 +28,15 @@ const BENCHES: Record<string, () => Promise<Cli>> = {
   'fim-torch': async () => (await import('./fim-pgd-vs-torch.js')).cli,
   simulators: async () => (await import('./simulators.js')).cli,
   'pyloric-validity': async () => (await import('./pyloric-validity.js')).cli,
+  'pyloric-embedding': async () => (await import('./pyloric-embedding.js')).cli,
   orchestration: async () => (await import('./orchestration.js')).cli,
   'mongo-writes': async () => (await import('./mongo-writes.js')).cli,
   attacks: async () => async () => void (await import('./attack-cost.js')),
   accuracy: async () => async () => void (await import('./accuracy.js')),
   'exact-attack': async () => (await import('./exact-posterior-attack.js')).cli,
   scaling: async () => (await import('./scaling.js')).cli,
+  'adaptive-search': async () => (await import('./adaptive-search.js')).cli,
+  'dashboard-table': async () => (await import('./dashboard-table.js')).cli,
 };
 
 const name = process.argv[2];

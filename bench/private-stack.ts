@@ -6,6 +6,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ENV_VARS, loadConfig, projectRoot, type Config } from '../infra/config.js';
 import { SERVICES, down, stackPaths, up, type ServiceName } from '../infra/stack.js';
+import { SEARCH_ATTRIBUTES } from '../sweeps/search-attributes.js';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -83,7 +84,7 @@ export async function withPrivateStack<T>(
   process.once('SIGTERM', onSignal);
   try {
     const t0 = performance.now();
-    await up(config, { say });
+    await up(config, { say, searchAttributes: SEARCH_ATTRIBUTES });
     say(`up in ${((performance.now() - t0) / 1000).toFixed(1)} s (${config.dataDir})`);
     return await fn(config);
   } finally {

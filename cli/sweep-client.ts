@@ -9,6 +9,7 @@ import { temporalConnectionOptions } from '../infra/connections.js';
 import type { SweepStatus } from '../results/documents.js';
 import type { ResultStore } from '../results/store.js';
 import { sweepIdOf } from '../sweeps/expand.js';
+import { SEARCH_ATTRIBUTES, type SearchAttributeName } from '../sweeps/search-attributes.js';
 import type { SweepSpec } from '../sweeps/types.js';
 import {
   SWEEP_WORKFLOW_TYPE,
@@ -32,12 +33,91 @@ export async function connectTemporal(
   return { client, close: () => connection.close() };
 }
 
+export interface ListedWorkflow {
+  workflowId: string;
+  type: string;
+  status: string;
+  startTime: string;
+  /** The search attributes of sweeps/search-attributes.ts that the workflow carries. */
+  searchAttributes: Record<string, unknown>;
+}
+
+/** Workflows matching a visibility query over the search attributes, newest first (at most `limit`). */
+export async function listWorkflows(
+  client: Client,
+  query: string,
+  limit = 1000,
+): Promise<ListedWorkflow[]> {
+  const out: ListedWorkflow[] = [];
+  try {
+    for await (const w of client.workflow.list({ query })) {
+      const attrs: Record<string, unknown> = {};
+      for (const name of Object.keys(SEARCH_ATTRIBUTES)) {
+        const v = (w.searchAttributes as Record<string, unknown[] | undefined>)[name];
+        if (v === undefined) continue;
+        // Lists stay lists; the single-valued types come back as lists of one.
+        attrs[name] = SEARCH_ATTRIBUTES[name as SearchAttributeName] === 'KeywordList' ? v : v[0];
+      }
+      out.push({
+        workflowId: w.workflowId,
+        type: w.type,
+        status: w.status.name,
+        startTime: w.startTime.toISOString(),
+        searchAttributes: attrs,
+      });
+      if (out.length >= limit) break;
+    }
+  } catch (err) {
+    const e = err as {
+      code?: number;
+      details?: string;
+      cause?: { code?: number; details?: string };
+    };
+    // INVALID_ARGUMENT: the query does not parse or names an attribute the namespace lacks.
+    if ((e.code ?? e.cause?.code) === 3)
+      throw new SweepQueryError(
+        `Temporal rejected the query "${query}": ${(e.details ?? e.cause?.details ?? 'invalid').replace(/\.$/, '')}.`,
+      );
+    throw err;
+  }
+  return out;
+}
+
+export class SweepQueryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SweepQueryError';
+  }
+}
+
+/**
+ * Whether the namespace has every search attribute the workflows set. Where it cannot be told (the
+ * operator API is refused), they are assumed missing: a sweep without them runs, one whose upsert
+ * names an unregistered attribute stalls.
+ */
+export async function searchAttributesRegistered(
+  client: Client,
+): Promise<{ ok: boolean; missing: string[] }> {
+  try {
+    const r = await client.connection.operatorService.listSearchAttributes({
+      namespace: client.options.namespace,
+    });
+    const have = new Set(Object.keys(r.customAttributes ?? {}));
+    const missing = Object.keys(SEARCH_ATTRIBUTES).filter((n) => !have.has(n));
+    return { ok: missing.length === 0, missing };
+  } catch {
+    return { ok: false, missing: Object.keys(SEARCH_ATTRIBUTES) };
+  }
+}
+
 export interface Submitted {
   sweepId: string;
   workflowId: string;
   /** true when a run of this sweep was running already and the submission attached to it. */
   attached: boolean;
   handle: WorkflowHandle;
+  /** The search attributes the namespace lacks (the sweep's workflows then carry none). */
+  missingSearchAttributes: string[];
 }
 
 /**
@@ -53,7 +133,13 @@ export async function submitSweep(
   const sweepId = sweepIdOf(spec);
   const workflowId = sweepWorkflowId(sweepId);
   const running = await isRunning(client, workflowId);
-  const input: SweepWorkflowInput = { sweepId, spec, options };
+  // An upsert of an attribute the namespace lacks fails every workflow task: leave them out there.
+  const sa = await searchAttributesRegistered(client);
+  const input: SweepWorkflowInput = {
+    sweepId,
+    spec,
+    options: sa.ok ? options : { ...options, searchAttributes: false },
+  };
   const handle = await client.workflow.start(SWEEP_WORKFLOW_TYPE, {
     workflowId,
     taskQueue: taskQueueName('cpu', options.queuePrefix),
@@ -61,7 +147,7 @@ export async function submitSweep(
     workflowIdConflictPolicy: 'USE_EXISTING',
     workflowIdReusePolicy: 'ALLOW_DUPLICATE',
   });
-  return { sweepId, workflowId, attached: running, handle };
+  return { sweepId, workflowId, attached: running, handle, missingSearchAttributes: sa.missing };
 }
 
 async function isRunning(client: Client, workflowId: string): Promise<boolean> {

@@ -29,8 +29,10 @@ import { getTask, isTaskName } from '../sbi/tasks/index.js';
 
 /** The plan of `spec` with each task's simulation blocks as sbi/ defines them. */
 export function planSweep(spec: SweepSpec): SweepPlan {
-  return planActivities(spec, (task) =>
-    isTaskName(task) ? simulationBlockRows(getTask(task)) : Infinity,
+  return planActivities(
+    spec,
+    (task) => (isTaskName(task) ? simulationBlockRows(getTask(task)) : Infinity),
+    (task) => (isTaskName(task) ? (getTask(task).keptShare ?? 1) : 1),
   );
 }
 

@@ -49,6 +49,33 @@ export interface Config {
   };
   dataDir: string;
   log: { level: LogLevel; file: string };
+  /** Where a worker serves Prometheus metrics (ROBUSTSBI_METRICS_ADDR); absent: no endpoint. */
+  metrics?: HostPort;
+  /** How workers identify their code to Temporal (worker versioning, see workers/versioning.ts). */
+  worker: {
+    /** Worker Deployment name the build IDs belong to. */
+    deploymentName: string;
+    /** Overrides the build ID derived from the code version (tests, or a CI-stamped image). */
+    buildId?: string;
+    /** true: Temporal routes tasks by version (the deployment's current version gets new work). */
+    versioning: boolean;
+  };
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+)):([0-9]{1,5})$/;
+
+/** "host:port" or "[v6]:port" -> its parts, or undefined when it is neither (or the port is out of range). */
+export function parseHostPort(s: string): HostPort | undefined {
+  const m = HOST_PORT.exec(s.trim());
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: m[1] ?? m[2]!, port };
 }
 
 /** The variables this module reads; anything else in the environment is ignored. */
@@ -68,6 +95,10 @@ export const ENV_VARS = {
   dataDir: 'ROBUSTSBI_DATA_DIR',
   logLevel: 'ROBUSTSBI_LOG_LEVEL',
   logFile: 'ROBUSTSBI_LOG_FILE',
+  metricsAddr: 'ROBUSTSBI_METRICS_ADDR',
+  workerDeployment: 'ROBUSTSBI_WORKER_DEPLOYMENT',
+  buildId: 'ROBUSTSBI_BUILD_ID',
+  workerVersioning: 'ROBUSTSBI_WORKER_VERSIONING',
 } as const;
 type Key = keyof typeof ENV_VARS;
 
@@ -78,6 +109,7 @@ export const DEFAULTS = {
   temporalUiPort: 8233,
   mongoPort: 27017,
   logLevel: 'info' as LogLevel,
+  workerDeployment: 'robustsbi',
 };
 
 const port = { type: 'integer', minimum: 1, maximum: 65535 };
@@ -106,6 +138,14 @@ const schema = {
     dataDir: path,
     logLevel: { type: 'string', enum: [...LOG_LEVELS] },
     logFile: path,
+    metricsAddr: {
+      type: 'string',
+      pattern: '^([A-Za-z0-9._\\-]+|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5}$',
+    },
+    // Temporal's rules for deployment names and build IDs: no ".", at most 255 characters.
+    workerDeployment: { type: 'string', pattern: '^[A-Za-z0-9_\\-+]{1,200}$' },
+    buildId: { type: 'string', pattern: '^[A-Za-z0-9_\\-+]{1,200}$' },
+    workerVersioning: { type: 'string', enum: ['0', '1', 'true', 'false', 'on', 'off'] },
   },
 } as const;
 
@@ -118,6 +158,10 @@ const HOW: Partial<Record<Key, string>> = {
   temporalUiPort: 'an integer from 1 to 65535',
   mongoPort: 'an integer from 1 to 65535',
   logLevel: LOG_LEVELS.join(', ') + ' (one of)',
+  metricsAddr: 'host:port, for example 0.0.0.0:9464',
+  workerDeployment: 'a Worker Deployment name of letters, digits, "_", "-" and "+" (no ".")',
+  buildId: 'a build ID of letters, digits, "_", "-" and "+" (no ".")',
+  workerVersioning: 'on or off (1 / 0, true / false)',
 };
 
 let validator: ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
@@ -198,6 +242,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, root = projectR
   const temporalAddress = str('temporalAddress');
   const mongoUri = str('mongoUri');
   const hasTls = Object.keys(tls).length > 0;
+  let metrics: HostPort | undefined;
+  if (str('metricsAddr')) {
+    metrics = parseHostPort(str('metricsAddr')!);
+    if (!metrics || metrics.port >= 65535)
+      throw new ConfigError(
+        `${ENV_VARS.metricsAddr} must be host:port with a port from 1 to 65534 (got "${str('metricsAddr')}").`,
+      );
+  }
+  const versioning = ['1', 'true', 'on'].includes(str('workerVersioning') ?? '0');
   return {
     root,
     temporal: {
@@ -220,6 +273,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, root = projectR
     log: {
       level: (str('logLevel') as LogLevel | undefined) ?? DEFAULTS.logLevel,
       file: abs(str('logFile') ?? join(dataDir, 'logs', 'robustsbi.log')),
+    },
+    ...(metrics ? { metrics } : {}),
+    worker: {
+      deploymentName: str('workerDeployment') ?? DEFAULTS.workerDeployment,
+      ...(str('buildId') ? { buildId: str('buildId') } : {}),
+      versioning,
     },
   };
 }

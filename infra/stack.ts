@@ -56,7 +56,14 @@ export function stackPaths(config: Config) {
   };
 }
 
-export function serviceArgs(service: ServiceName, config: Config): string[] {
+/** Custom search attributes to register on the dev server at start: name -> type (Keyword, Double, ...). */
+export type SearchAttributeTypes = Readonly<Record<string, string>>;
+
+export function serviceArgs(
+  service: ServiceName,
+  config: Config,
+  searchAttributes: SearchAttributeTypes = {},
+): string[] {
   const p = stackPaths(config);
   const e = config.embedded;
   if (service === 'temporal') {
@@ -85,6 +92,9 @@ export function serviceArgs(service: ServiceName, config: Config): string[] {
     ];
     if (config.temporal.namespace !== 'default')
       args.push('--namespace', config.temporal.namespace);
+    // Registered in every namespace the dev server creates; a restart registers them again.
+    for (const [name, type] of Object.entries(searchAttributes))
+      args.push('--search-attribute', `${name}=${type}`);
     return args;
   }
   return [
@@ -224,6 +234,7 @@ async function startService(
   config: Config,
   say: Say,
   startTimeoutMs: number,
+  searchAttributes: SearchAttributeTypes,
 ): Promise<string> {
   const paths = stackPaths(config);
   const existing = readPidFile(config, service);
@@ -246,7 +257,7 @@ async function startService(
     mkdirSync(paths.ferretData, { recursive: true });
     mkdirSync(paths.ferretState, { recursive: true });
   }
-  const args = serviceArgs(service, config);
+  const args = serviceArgs(service, config, searchAttributes);
   const logFile = paths.logFile(service);
   const out = openSync(logFile, 'a');
   writeFileSync(out, `--- ${new Date().toISOString()} starting ${binary} ${args.join(' ')}\n`);
@@ -317,7 +328,7 @@ export interface UpResult {
 /** Starts whatever is not external and not already running; waits until each answers. */
 export async function up(
   config: Config,
-  opts: { say?: Say; startTimeoutMs?: number } = {},
+  opts: { say?: Say; startTimeoutMs?: number; searchAttributes?: SearchAttributeTypes } = {},
 ): Promise<UpResult> {
   const say = opts.say ?? (() => {});
   const timeout = opts.startTimeoutMs ?? 120_000;
@@ -329,7 +340,7 @@ export async function up(
         lines.push(`${service}: external (${target(service, config)}), nothing started`);
         continue;
       }
-      lines.push(await startService(service, config, say, timeout));
+      lines.push(await startService(service, config, say, timeout, opts.searchAttributes ?? {}));
     }
     return { lines };
   });

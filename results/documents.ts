@@ -102,6 +102,8 @@ export interface TrialPosition {
   sweepId: string;
   /** Position in that sweep's expansion, for stable listings. */
   index: number;
+  /** Search sweeps: the round that proposed the trial (0: the spec's own grid). */
+  round?: number;
 }
 
 export interface TrialDoc {

@@ -22,7 +22,8 @@ export type Trace = Record<string, unknown>;
 export interface Figure {
   id: string;
   task: string;
-  kind: CurveKind;
+  /** A curve's kind, or one of a search sweep's own plots (results/search-report.ts). */
+  kind: CurveKind | 'search_front' | 'search_hypervolume';
   title: string;
   points: number;
   data: Trace[];

@@ -10,12 +10,14 @@ import { diagnosticsTable, loadDiagnostics, type TrialDiagnostics } from './diag
 import type { CurveDoc, SweepDoc, SweepStatus, TrialCounts } from './documents.js';
 import { figuresOf, type Figure } from './figures.js';
 import { escapeHtml, inlineScriptSource, jsonForScript } from './html.js';
+import { loadSearchReport, type SearchReport } from './search-report.js';
 import type { ResultStore } from './store.js';
 
 export type Cell = string | number | boolean | null;
 
 export interface Table {
-  name: 'tradeoff' | 'kl_vs_eps' | 'coverage' | 'diagnostics';
+  /** A curve's table, the diagnostics, or a search sweep's points and rounds (results/search-report.ts). */
+  name: 'tradeoff' | 'kl_vs_eps' | 'coverage' | 'diagnostics' | 'search' | 'search_rounds';
   title: string;
   columns: string[];
   rows: Cell[][];
@@ -39,6 +41,8 @@ export interface SweepReport {
   curves: CurveDoc[];
   tables: Table[];
   figures: Figure[];
+  /** Search sweeps: the points by round and the hypervolume per round (also in tables and figures). */
+  search?: SearchReport;
 }
 
 /** The tables of every report; `diagnostics` follows them where the spec asked for diagnostics. */
@@ -228,7 +232,14 @@ export async function loadReport(store: ResultStore, sweepId: string): Promise<S
   if (!sweep) return null;
   const { curves, source } = await sweepCurves(store, sweep);
   const counts = await store.trialCounts(sweepId);
-  return buildReport(sweep, counts, curves, source, await loadDiagnostics(store, sweepId));
+  const report = buildReport(sweep, counts, curves, source, await loadDiagnostics(store, sweepId));
+  const search = await loadSearchReport(store, sweep);
+  if (search) {
+    report.search = search.search;
+    report.tables.push(...search.tables);
+    report.figures.push(...search.figures);
+  }
+  return report;
 }
 
 // ---- text formats ----

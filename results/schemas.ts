@@ -130,7 +130,8 @@ const trialProperties = {
       type: 'object',
       additionalProperties: false,
       required: ['sweepId', 'index'],
-      properties: { sweepId: id, index: count },
+      // round: the search round that proposed the trial (0: the spec's grid); search sweeps only.
+      properties: { sweepId: id, index: count, round: count },
     },
   },
   config: trialConfigSchema,

@@ -53,6 +53,8 @@ export interface TrialInput {
   sweepId: string;
   /** Position in that sweep's expansion. */
   index?: number;
+  /** Search sweeps: the round that proposed the trial. */
+  round?: number;
   config: TrialConfig;
   codeVersion: string;
 }
@@ -225,11 +227,13 @@ export class ResultStore {
    */
   async upsertTrials(inputs: readonly TrialInput[]): Promise<WriteSummary> {
     const now = this.now();
-    const docs = inputs.map(({ sweepId, index, ...t }) =>
+    const docs = inputs.map(({ sweepId, index, round, ...t }) =>
       encodeDocument({
         ...t,
         sweepIds: [sweepId],
-        ...(index !== undefined ? { positions: [{ sweepId, index }] } : {}),
+        ...(index !== undefined
+          ? { positions: [{ sweepId, index, ...(round !== undefined ? { round } : {}) }] }
+          : {}),
         status: 'queued' as TrialStatus,
         attempt: 0,
         createdAt: now,

@@ -84,7 +84,15 @@ export async function adversarialExample(
   const attacked = draw(row(xAdv, xDim), rng.fork('posterior/attacked'));
   const nPred = Math.min(o.predictive ?? 20, samples);
   const simulate = (thetas: Float32Array, stream: RandomStream): number[][] =>
-    rowsOf(task.simulate(thetas.slice(0, nPred * thetaDim), nPred, stream), xDim);
+    rowsOf(
+      (task.simulateUnfiltered ?? task.simulate).call(
+        task,
+        thetas.slice(0, nPred * thetaDim),
+        nPred,
+        stream,
+      ),
+      xDim,
+    );
   return {
     index,
     theta: Array.from(row(test.theta, thetaDim)),

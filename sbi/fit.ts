@@ -117,6 +117,18 @@ export function checkFitConfig(config: FitConfig, budget: number): ResolvedFit {
 }
 
 /**
+ * Under a preset whose validation rows are simulated beside the budget, valSize counts simulations.
+ * Where the simulator dropped some (pyloric keeps ~1 in 10), the last rows validate in the
+ * validation simulations' share of the rows kept: the drops are spread over the dataset, and the
+ * rows do not record which simulation they came from. Undefined: valSize rows, as set.
+ */
+function extraValidationRows(r: ResolvedFit, data: FitData): number | undefined {
+  const v = r.hyperparameters.valSize;
+  if (r.preset.validation !== 'extra' || v === undefined || data.dropped === 0) return undefined;
+  return Math.max(1, Math.round((v * data.n) / (data.n + data.dropped)));
+}
+
+/**
  * Trains NPE on `data` as `config` says (random streams forked from the seed, RABI's theta
  * transform for bounded priors) and returns the model file's contents. Throws DivergedError,
  * CheckpointMismatchError (a resumeFrom of another run), RangeError for a setting no retry can fix.
@@ -130,6 +142,7 @@ export async function fitModel(
   const budget = data.n + data.dropped;
   const r = checkFitConfig(config, budget);
   const { task } = r;
+  const valRows = extraValidationRows(r, data);
   const started = performance.now();
   let result: TrainNPEResult | undefined;
   let restarts = 0;
@@ -141,6 +154,7 @@ export async function fitModel(
       const runHooks = restarts === 0 && resumeFrom ? { ...fresh, resumeFrom } : fresh;
       result = await trainOnce(config, r, data, runHooks, {
         ...r.hyperparameters,
+        ...(valRows !== undefined ? { valSize: valRows } : {}),
         learningRate: lr,
       });
     } catch (err) {

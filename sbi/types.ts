@@ -59,10 +59,21 @@ export interface Task {
    */
   readonly simulationBlock?: number;
   /**
+   * The share of simulations a dataset keeps (the rest come back as non-finite rows and are
+   * dropped), for cost planning: training rows and test points are this share of the simulations.
+   * Absent: every simulation is kept.
+   */
+  readonly keptShare?: number;
+  /**
    * Simulates one x per row of theta (n rows). A simulation that fails yields a row of NaN; callers
    * drop and count such rows. Deterministic given the stream.
    */
   simulate(theta: Float32Array, n: number, rng: RandomStream): Float32Array;
+  /**
+   * Simulations for posterior predictives where `simulate` filters (pyloric: RABI's on-the-fly
+   * simulator keeps invalid traces). Absent: `simulate`.
+   */
+  simulateUnfiltered?(theta: Float32Array, n: number, rng: RandomStream): Float32Array;
   /** log p(xo | theta) per row of theta (n rows), where the likelihood is tractable. */
   logLikelihood?(theta: Float32Array, n: number, xo: Float32Array): Float64Array;
   /** Exact posterior samples for one observation, where the task has them. */

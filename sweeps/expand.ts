@@ -56,6 +56,7 @@ export function defenseVariants(spec: Pick<SweepSpec, 'defenses'>): TrialDefense
         if (eps !== undefined) v.trainEps = eps;
         if (d.mcSamples !== undefined) v.mcSamples = d.mcSamples;
         if (d.probes !== undefined) v.probes = d.probes;
+        if (d.gradClamp !== undefined) v.gradClamp = d.gradClamp;
         out.push(v);
       }
     }
@@ -85,7 +86,9 @@ export function countEvaluations(spec: GridShape & Pick<SweepSpec, 'evaluation'>
 
 /** The part of a spec that determines its results: everything but name, description, concurrency, routing, failFast and queues. */
 export function scientificContent(spec: SweepSpec): unknown {
+  // A search's block joins the content only when present, so every grid sweep keeps its ID.
   return {
+    ...(spec.search ? { search: spec.search } : {}),
     tasks: spec.tasks,
     estimators: spec.estimators.map((e) => ({ kind: e.kind, architecture: e.architecture })),
     defenses: spec.defenses,
@@ -237,6 +240,42 @@ export function expandSweep(spec: SweepSpec): TrialConfig[] {
   const out: TrialConfig[] = [];
   for (let i = 0; i < ix.count; i++) out.push(ix.at(i));
   return out;
+}
+
+/**
+ * A trial the search proposed: the sweep's one task, estimator, budget and seed with `defense`, at
+ * position `index` (after the grid's). Its IDs are those a grid holding the same point gives, so a
+ * proposal equal to a trained trial is that trial.
+ */
+export function proposedTrial(spec: SweepSpec, defense: TrialDefense, index: number): TrialConfig {
+  const evaluation: TrialEvaluation = { ...spec.evaluation };
+  delete (evaluation as Partial<SweepSpec['evaluation']>).tradeoffEps;
+  const task = spec.tasks[0]!;
+  const est = spec.estimators[0]!;
+  const budget = spec.budgets[0]!;
+  const seed = spec.seeds[0]!;
+  const t: TrialConfig = {
+    trialId: '',
+    modelId: '',
+    simulationId: simulationIdOf(task, budget, seed, trainingRows(budget, spec.training)),
+    testSetId: testSetIdOf(task, evaluation.nTest, seed),
+    index,
+    task,
+    estimator: { kind: est.kind, architecture: est.architecture },
+    defense,
+    budget,
+    seed,
+    training: spec.training,
+    evaluation,
+    queues: {
+      simulate: 'cpu',
+      train: est.queue ?? spec.routing.train,
+      evaluate: spec.routing.evaluate,
+    },
+  };
+  t.modelId = contentId(ID_VERSIONS.model, modelContent(t));
+  t.trialId = contentId(ID_VERSIONS.trial, trialContent(t));
+  return t;
 }
 
 /** The trial's evaluation records, attack outermost, then objective, then eps. */

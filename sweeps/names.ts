@@ -98,3 +98,10 @@ export const ARCHITECTURE_KEYS = {
 
 /** sbi/estimators/base.ts EMBEDDINGS. */
 export const EMBEDDINGS = ['identity', 'mlp', 'pyloric-cnn'] as const;
+
+/** How a search proposes (sweeps/search.ts): bisect the front's widest gaps, or the baselines. */
+export const SEARCH_METHODS = ['gaps', 'random', 'grid'] as const;
+export type SearchMethod = (typeof SEARCH_METHODS)[number];
+
+/** The objectives a search minimizes: the test NLL and the mean KL of one attack evaluation. */
+export const SEARCH_METRICS = ['testNll', 'kl'] as const;

@@ -6,7 +6,8 @@
 import { canonicalJson } from './canonical.js';
 import { blockRanges, countTrials, defenseVariants, evaluationShardCount } from './expand.js';
 import type { AttackName, Objective } from './names.js';
-import type { ArchitectureOverrides, SweepSpec } from './types.js';
+import { gridPoints } from './search.js';
+import type { ArchitectureOverrides, DefenseSpec, SweepSpec } from './types.js';
 
 export const PLAN_STEPS = ['simulate-train', 'train', 'simulate-test', 'evaluate'] as const;
 export type PlanStep = (typeof PLAN_STEPS)[number];
@@ -36,7 +37,7 @@ export interface TrainUnit {
   /** The defense's cost-relevant part: beta and training eps do not change the work. */
   defense: { name: string; mcSamples?: number; probes?: number };
   batchSize: number;
-  /** Simulation budget: the rows of an epoch (training and validation together). */
+  /** Rows of an epoch: the simulation budget times the task's kept share. */
   rows: number;
   maxEpochs: number;
 }
@@ -51,6 +52,7 @@ export interface EvaluateUnit {
   /** Attack iterations (1 for noise and fim-eigen, which do not iterate). */
   steps: number;
   mcSamples: number;
+  /** Test points: the test simulations times the task's kept share. */
   nTest: number;
   evalSamples: number;
   coverageSamples: number;
@@ -95,6 +97,26 @@ function addUnit<U>(map: Map<string, { unit: U; count: number }>, unit: U, times
 }
 
 /**
+ * A search sweep planned at its full budget: its grid, then the rest of the budget laid out as the
+ * grid method would (the points proposed are not known in advance; their cost is a defense's cost).
+ */
+function asSearchBudget(spec: SweepSpec): SweepSpec {
+  const search = spec.search!;
+  const points = gridPoints(search.space, Math.max(0, search.budget - countTrials(spec)));
+  const defenses: DefenseSpec[] = [
+    ...spec.defenses,
+    ...points.map(({ name, beta, trainEps, mcSamples, probes }) => ({
+      name,
+      ...(beta !== undefined ? { betas: [beta] } : {}),
+      ...(trainEps !== undefined ? { trainEps: [trainEps] } : {}),
+      ...(mcSamples !== undefined ? { mcSamples } : {}),
+      ...(probes !== undefined ? { probes } : {}),
+    })),
+  ];
+  return { ...spec, defenses };
+}
+
+/**
  * The activities a sweep runs, as workflows/pipeline.ts cuts them: per pack (spec.pack trials), one
  * activity per step and queue; a training set or test set is drawn once per distinct (task, n, seed)
  * (later activities find it stored), and a set of several blocks as one activity per block plus one
@@ -104,9 +126,11 @@ function addUnit<U>(map: Map<string, { unit: U; count: number }>, unit: U, times
  * asks sbi/, which this pure module cannot).
  */
 export function planActivities(
-  spec: SweepSpec,
+  given: SweepSpec,
   blockRows: (task: string) => number = () => Infinity,
+  keptShare: (task: string) => number = () => 1,
 ): SweepPlan {
+  const spec = given.search ? asSearchBudget(given) : given;
   const trials = countTrials(spec);
   const pack = Math.max(1, spec.pack);
   const workflows = Math.ceil(trials / pack);
@@ -124,6 +148,9 @@ export function planActivities(
       n,
       blocks: Math.max(1, Math.ceil(n / blockRows(task))),
     });
+    // Simulations are priced per simulation, training and evaluation per row kept (pyloric keeps
+    // only valid simulations, about 1 in 10).
+    const kept = (n: number): number => Math.max(1, Math.round(n * keptShare(task)));
     addUnit(testSets, set(ev.nTest), seeds);
     for (const budget of spec.budgets) addUnit(trainSets, set(budget), seeds);
     for (const est of spec.estimators) {
@@ -140,7 +167,7 @@ export function planActivities(
               architecture: est.architecture,
               defense,
               batchSize: spec.training.batchSize,
-              rows: budget,
+              rows: kept(budget),
               maxEpochs: spec.training.maxEpochs,
             },
             seeds,
@@ -161,7 +188,7 @@ export function planActivities(
                 ? 1
                 : (ev.steps ?? DEFAULT_ATTACK_STEPS[attack]),
             mcSamples: ev.mcSamples,
-            nTest: ev.nTest,
+            nTest: kept(ev.nTest),
             evalSamples: ev.evalSamples,
             coverageSamples: ev.coverageSamples,
             shards: evaluationShardCount(ev),

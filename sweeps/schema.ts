@@ -10,6 +10,8 @@ import {
   OBJECTIVES,
   PRESETS,
   QUEUES,
+  SEARCH_METHODS,
+  SEARCH_METRICS,
   TASK_NAMES,
 } from './names.js';
 
@@ -28,6 +30,8 @@ export const MAX_GRID = 1000;
 export const MAX_EPS = 100;
 export const MAX_ESTIMATORS = 50;
 export const MAX_DEFENSES = 50;
+/** Trials one search may train (RABI's multi-objective TPE ran up to 2,000 per task). */
+export const MAX_SEARCH_BUDGET = 2000;
 
 /** Which defense takes which grid, and which grids have a default. */
 export const DEFENSE_GRIDS = {
@@ -52,7 +56,7 @@ export const DEFENSE_GRIDS = {
  */
 export const DEFENSE_OPTIONS = {
   none: [],
-  fim: ['mcSamples'],
+  fim: ['mcSamples', 'gradClamp'],
   'fim-fast': ['probes'],
   trades: [],
   adversarial: [],
@@ -142,6 +146,7 @@ const defenseSchema: Schema = {
     trainEps: grid(trainEpsSchema, MAX_EPS),
     mcSamples: int(1, 1000),
     probes: int(1, 1000),
+    gradClamp: { type: 'number', exclusiveMinimum: 0, maximum: 1e12 },
   },
   allOf: DEFENSE_NAMES.map((name) => {
     const then: Schema = {};
@@ -153,7 +158,7 @@ const defenseSchema: Schema = {
       else if (rule === 'required') required.push(axis);
       else properties[axis] = { default: [...rule] };
     }
-    for (const opt of ['mcSamples', 'probes'])
+    for (const opt of ['mcSamples', 'probes', 'gradClamp'])
       if (!(DEFENSE_OPTIONS[name] as readonly string[]).includes(opt)) properties[opt] = false;
     then.properties = properties;
     if (required.length > 0) then.required = required;
@@ -227,12 +232,79 @@ const evaluationSchema: Schema = {
   },
 };
 
+/** A searched parameter: a fixed value (the plain number schema) or a { min, max, scale } range. */
+const searchParam = (value: Schema): Schema => ({
+  if: { type: 'object' },
+  then: {
+    type: 'object',
+    title: 'search range',
+    required: ['min', 'max'],
+    additionalProperties: false,
+    properties: {
+      min: value,
+      max: value,
+      scale: { title: 'scale', enum: ['linear', 'log'], default: 'linear' },
+    },
+  },
+  else: value,
+});
+
+const searchChoiceSchema: Schema = {
+  type: 'object',
+  required: ['defense'],
+  additionalProperties: false,
+  properties: {
+    defense: { title: 'defense', enum: DEFENSE_NAMES },
+    beta: searchParam(betaSchema),
+    trainEps: searchParam(trainEpsSchema),
+    mcSamples: int(1, 1000),
+    probes: int(1, 1000),
+  },
+};
+
+const searchObjectiveSchema: Schema = {
+  type: 'object',
+  required: ['metric'],
+  additionalProperties: false,
+  properties: {
+    metric: { title: 'search objective', enum: SEARCH_METRICS },
+    attack: { title: 'attack', enum: ATTACK_NAMES },
+    objective: { title: 'objective', enum: OBJECTIVES },
+    eps: { type: 'number', exclusiveMinimum: 0, maximum: 100 },
+    scale: { title: 'scale', enum: ['linear', 'log'] },
+  },
+};
+
+const searchSchema: Schema = {
+  type: 'object',
+  required: ['space', 'objectives', 'budget', 'batch'],
+  additionalProperties: false,
+  properties: {
+    space: grid(searchChoiceSchema, MAX_DEFENSES),
+    objectives: { type: 'array', items: searchObjectiveSchema, minItems: 2, maxItems: 2 },
+    budget: int(1, MAX_SEARCH_BUDGET),
+    batch: int(1, MAX_SEARCH_BUDGET),
+    stop: {
+      type: 'object',
+      required: ['rounds', 'tolerance'],
+      additionalProperties: false,
+      properties: {
+        rounds: int(1, MAX_SEARCH_BUDGET),
+        tolerance: { type: 'number', minimum: 0, maximum: 10 },
+      },
+    },
+    seed: int(0, 2_147_483_647, { default: 0 }),
+    method: { title: 'search method', enum: SEARCH_METHODS, default: 'gaps' },
+  },
+};
+
 export const SWEEP_SPEC_SCHEMA: Schema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   $id: 'https://robustsbi.dev/schemas/sweep-spec.json',
   title: 'robustsbi sweep spec',
   type: 'object',
-  required: ['name', 'tasks', 'estimators', 'defenses', 'seeds', 'budgets'],
+  // defenses too, unless a search block is there (validate.ts): a search may start from no grid.
+  required: ['name', 'tasks', 'estimators', 'seeds', 'budgets'],
   additionalProperties: false,
   properties: {
     name: { type: 'string', minLength: 1, maxLength: 200 },
@@ -256,5 +328,6 @@ export const SWEEP_SPEC_SCHEMA: Schema = {
       },
     },
     failFast: { type: 'boolean', default: false },
+    search: searchSchema,
   },
 };

@@ -8,6 +8,7 @@ import type {
   Objective,
   PresetName,
   Queue,
+  SearchMethod,
   TaskName,
 } from './names.js';
 
@@ -31,6 +32,8 @@ export interface DefenseSpec {
   mcSamples?: number;
   /** Probe directions per sample (fim-fast). */
   probes?: number;
+  /** fim: RABI's grad_clamp_val (global-norm bound on the regularizer's gradient; pyloric 1,000). */
+  gradClamp?: number;
 }
 
 export interface TrainingOptions {
@@ -108,6 +111,56 @@ export interface SweepSpec {
   routing: RoutingOptions;
   /** Stop the sweep at the first failed trial instead of recording it and going on. */
   failFast: boolean;
+  /**
+   * Adaptive search along the accuracy-robustness front (sweeps/search.ts): the grid of `defenses`
+   * (possibly empty) is round 0, then rounds of proposed defense points until the budget or the
+   * stop rule ends it.
+   */
+  search?: SearchSpec;
+}
+
+/** A searched parameter: a continuous range, read on a linear or a log scale. */
+export interface SearchRange {
+  min: number;
+  max: number;
+  scale: 'linear' | 'log';
+}
+
+/** One categorical choice of the search: a defense, each of its parameters fixed or a range. */
+export interface SearchChoice {
+  defense: DefenseName;
+  beta?: number | SearchRange;
+  trainEps?: number | SearchRange;
+  mcSamples?: number;
+  probes?: number;
+}
+
+/**
+ * The two objectives, both minimized: the test NLL, and the mean KL at one attack evaluation. The
+ * scale is how the search measures gaps and hypervolume (validate.ts fills it: log for kl, whose
+ * values span decades, linear for testNll).
+ */
+export type SearchObjective = { scale: 'linear' | 'log' } & (
+  { metric: 'testNll' } | { metric: 'kl'; attack: AttackName; objective: Objective; eps: number }
+);
+
+export interface SearchSpec {
+  /** The categorical choices (one per defense) and their parameters. */
+  space: SearchChoice[];
+  /** Exactly two: testNll and kl. */
+  objectives: SearchObjective[];
+  /** Trials of the sweep in all, the grid's included. */
+  budget: number;
+  /** Trials proposed per round (the last round may be smaller). */
+  batch: number;
+  /**
+   * Stop early when the normalized hypervolume grew by less than `tolerance` over the last `rounds`
+   * rounds; absent: the budget alone ends the search.
+   */
+  stop?: { rounds: number; tolerance: number };
+  seed: number;
+  /** gaps (default): bisect the widest front gaps; random and grid are the baselines. */
+  method: SearchMethod;
 }
 
 /** One point of a defense's grid. */
@@ -118,6 +171,7 @@ export interface TrialDefense {
   trainEps?: number;
   mcSamples?: number;
   probes?: number;
+  gradClamp?: number;
 }
 
 /** What every evaluation of a trial shares (the per-record attack x objective x eps come from evaluationPlan). */

@@ -6,8 +6,15 @@ import { canonicalJson } from './canonical.js';
 import { SpecError, specPath } from './errors.js';
 import { countEvaluations, countTrials, defenseVariants } from './expand.js';
 import { FORBIDDEN_KEYS, parseJsonText } from './json-text.js';
-import { MAX_DEPTH, MAX_EVALUATIONS, MAX_TRIALS, SWEEP_SPEC_SCHEMA } from './schema.js';
-import type { EstimatorSpec, SweepSpec } from './types.js';
+import {
+  DEFENSE_GRIDS,
+  DEFENSE_OPTIONS,
+  MAX_DEPTH,
+  MAX_EVALUATIONS,
+  MAX_TRIALS,
+  SWEEP_SPEC_SCHEMA,
+} from './schema.js';
+import type { EstimatorSpec, SearchRange, SweepSpec } from './types.js';
 import { REFERENCE_POSTERIOR_TASKS } from './names.js';
 
 export { SpecError } from './errors.js';
@@ -263,6 +270,102 @@ function checkMetrics(spec: SweepSpec): void {
       );
 }
 
+/** The rules of a search block a schema cannot say; `spec.search` has passed the schema. */
+function checkSearch(spec: SweepSpec): void {
+  const search = spec.search!;
+  for (const axis of ['tasks', 'estimators', 'budgets', 'seeds'] as const)
+    if (spec[axis].length !== 1)
+      throw new SpecError(
+        `spec/${axis}`,
+        `a search sweep draws one front, so it takes exactly one ${axis.slice(0, -1)} (got ${spec[axis].length})`,
+      );
+  const seen = new Set<string>();
+  search.space.forEach((choice, i) => {
+    const path = `spec/search/space/${i}`;
+    if (seen.has(choice.defense))
+      throw new SpecError(
+        `${path}/defense`,
+        `defense "${choice.defense}" is listed twice; give each defense once`,
+      );
+    seen.add(choice.defense);
+    for (const param of ['beta', 'trainEps'] as const) {
+      const rule = DEFENSE_GRIDS[choice.defense][param === 'beta' ? 'betas' : 'trainEps'];
+      const value = choice[param];
+      if (rule === 'forbidden' && value !== undefined)
+        throw new SpecError(`${path}/${param}`, `not allowed for defense "${choice.defense}"`);
+      if (rule === 'required' && value === undefined)
+        throw new SpecError(path, `defense "${choice.defense}" needs property "${param}"`);
+      if (value === undefined && Array.isArray(rule)) choice[param] = rule[0];
+      if (typeof value === 'object') checkRange(value, `${path}/${param}`);
+    }
+    for (const opt of ['mcSamples', 'probes'] as const)
+      if (
+        choice[opt] !== undefined &&
+        !(DEFENSE_OPTIONS[choice.defense] as readonly string[]).includes(opt)
+      )
+        throw new SpecError(`${path}/${opt}`, `not allowed for defense "${choice.defense}"`);
+  });
+  const metrics = search.objectives.map((o) => o.metric);
+  if (!metrics.includes('testNll') || !metrics.includes('kl'))
+    throw new SpecError(
+      'spec/search/objectives',
+      `must be one testNll and one kl objective (got ${metrics.join(', ')})`,
+    );
+  search.objectives.forEach((o, i) => {
+    const path = `spec/search/objectives/${i}`;
+    const extra = o as Partial<Record<'attack' | 'objective' | 'eps', unknown>>;
+    o.scale ??= o.metric === 'kl' ? 'log' : 'linear';
+    if (o.metric === 'testNll') {
+      for (const key of ['attack', 'objective', 'eps'] as const)
+        if (extra[key] !== undefined)
+          throw new SpecError(`${path}/${key}`, 'not allowed for the testNll objective');
+      return;
+    }
+    for (const key of ['attack', 'objective', 'eps'] as const)
+      if (extra[key] === undefined)
+        throw new SpecError(path, `the kl objective needs property "${key}"`);
+    const e = spec.evaluation;
+    if (!e.attacks.includes(o.attack))
+      throw new SpecError(
+        `${path}/attack`,
+        `must be one of evaluation/attacks (${e.attacks.join(', ')}) (got ${o.attack})`,
+      );
+    if (!e.objectives.includes(o.objective))
+      throw new SpecError(
+        `${path}/objective`,
+        `must be one of evaluation/objectives (${e.objectives.join(', ')}) (got ${o.objective})`,
+      );
+    if (!e.eps.includes(o.eps))
+      throw new SpecError(
+        `${path}/eps`,
+        `must be one of evaluation/eps (${e.eps.join(', ')}) (got ${o.eps})`,
+      );
+  });
+  if (search.batch > search.budget)
+    throw new SpecError(
+      'spec/search/batch',
+      `must be at most the search budget (${search.budget}) (got ${search.batch})`,
+    );
+  const grid = countTrials(spec);
+  if (grid > search.budget)
+    throw new SpecError(
+      'spec/search/budget',
+      `must cover the ${grid} trials of the defenses grid, which are the search's round 0 (got ${search.budget})`,
+    );
+}
+
+function checkRange(r: SearchRange, path: string): void {
+  if (r.min > r.max)
+    throw new SpecError(`${path}/min`, `must be below max (${r.max}) (got ${r.min})`);
+  if (r.min === r.max)
+    throw new SpecError(
+      path,
+      `is an empty range (min = max = ${r.min}); give the value itself to fix it`,
+    );
+  if (r.scale === 'log' && r.min <= 0)
+    throw new SpecError(`${path}/min`, `must be above 0 on a log scale (got ${r.min})`);
+}
+
 /** The cross-field rules; `spec` has passed the schema and has its defaults. */
 function checkSemantics(spec: SweepSpec): void {
   const { training, evaluation } = spec;
@@ -357,8 +460,16 @@ export function validateSweepSpec(obj: unknown): SweepSpec {
     throw toSpecError(first, data);
   }
   const raw = data as Omit<SweepSpec, 'estimators'> & { estimators: unknown[] };
-  const spec: SweepSpec = { ...raw, estimators: raw.estimators.map(normalizeEstimator) };
+  if (raw.defenses === undefined && raw.search === undefined)
+    throw new SpecError('spec', 'missing required property "defenses"');
+  // A search without a grid starts from no trials (the schema asks every other spec for defenses).
+  const spec: SweepSpec = {
+    ...raw,
+    defenses: raw.defenses ?? [],
+    estimators: raw.estimators.map(normalizeEstimator),
+  };
   checkSemantics(spec);
+  if (spec.search) checkSearch(spec);
   return spec;
 }
 

@@ -19,11 +19,12 @@ import type { Logger } from '../infra/logger.js';
 let runtimeInstalled = false;
 
 /**
- * Routes the Temporal SDK's own logs (worker, bundler, core) into our logger. Runtime.install may run
- * once per process, before the first worker; later calls are no-ops.
+ * Routes the Temporal SDK's own logs (worker, bundler, core) into our logger, and with
+ * `prometheusBind` ("host:port") has the SDK export its metrics (temporal_*) there. Runtime.install
+ * may run once per process, before the first worker; later calls are no-ops and return false.
  */
-export function installTemporalRuntime(logger: Logger): void {
-  if (runtimeInstalled) return;
+export function installTemporalRuntime(logger: Logger, prometheusBind?: string): boolean {
+  if (runtimeInstalled) return false;
   runtimeInstalled = true;
   const toWinston: Record<TemporalLevel, string> = {
     TRACE: 'debug',
@@ -40,9 +41,23 @@ export function installTemporalRuntime(logger: Logger): void {
           ...(entry.meta ?? {}),
         });
       }),
+      ...(prometheusBind
+        ? { telemetryOptions: { metrics: { prometheus: { bindAddress: prometheusBind } } } }
+        : {}),
     });
-  } catch {
-    // Already installed by someone else in this process: keep theirs.
+    return true;
+  } catch (err) {
+    if (prometheusBind) {
+      // Most likely the exporter's port is taken: run without it rather than not at all.
+      logger.warn(
+        `worker: the Temporal SDK's metrics exporter cannot start on ${prometheusBind} (${(err as Error).message}); serving robustsbi_* metrics only`,
+        { component: 'worker' },
+      );
+      runtimeInstalled = false;
+      installTemporalRuntime(logger);
+    }
+    // Otherwise already installed by someone else in this process: keep theirs.
+    return false;
   }
 }
 

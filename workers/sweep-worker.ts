@@ -18,8 +18,13 @@ import { ArtifactStore } from '../results/artifacts.js';
 import { ResultStore } from '../results/store.js';
 import { initBackend, type BackendReport } from '../sbi/backend.js';
 import { taskQueueName } from '../workflows/messages.js';
+import type { HostPort } from '../infra/config.js';
 import { sweepWorkflowBundle } from './bundle.js';
+import { formatHostPort, sdkMetricsAddress } from './metrics-address.js';
+import { startMetricsServer } from './metrics-server.js';
 import { installTemporalRuntime } from './smoke.js';
+import { SweepMetrics, metricsInterceptor } from './sweep-metrics.js';
+import { workerDeploymentOptions, type WorkerDeployment } from './versioning.js';
 
 export type WorkerQueue = 'cpu' | 'gpu';
 
@@ -43,13 +48,25 @@ export interface SweepWorkerOptions {
   activities?: (deps: ActivityDeps) => SweepActivities;
   /** Workflow tasks in flight at once on this worker (the SDK's default when absent). */
   maxConcurrentWorkflowTaskExecutions?: number;
+  /**
+   * Serve Prometheus metrics here (robustsbi_* and, from the SDK's exporter on the next port, the
+   * temporal_* ones). The SDK's exporter is set when the process's Temporal runtime is installed,
+   * so only the first worker of a process gets the temporal_* metrics.
+   */
+  metricsAddress?: HostPort;
+  /** The Worker Deployment version this worker announces, and whether Temporal routes by it. */
+  deployment?: WorkerDeployment;
 }
 
 export interface SweepWorker {
   worker: Worker;
   backend: BackendReport;
   taskQueue: string;
-  /** Closes the connections; call after worker.run() has returned. */
+  /** The metrics this worker records (served when metricsAddress was given). */
+  metrics: SweepMetrics;
+  /** The /metrics URL, when served. */
+  metricsUrl?: string;
+  /** Closes the connections and the metrics endpoint; call after worker.run() has returned. */
   close(): Promise<void>;
 }
 
@@ -60,7 +77,12 @@ export async function createSweepWorker(
   logger: Logger,
   opts: SweepWorkerOptions,
 ): Promise<SweepWorker> {
-  installTemporalRuntime(logger);
+  const sdkMetrics = opts.metricsAddress ? sdkMetricsAddress(opts.metricsAddress) : undefined;
+  const sdkExports = installTemporalRuntime(
+    logger,
+    sdkMetrics ? formatHostPort(sdkMetrics) : undefined,
+  );
+  const metrics = new SweepMetrics();
   const backend = await initBackend(opts.backend);
   logger.info(
     `worker: tensor backend ${backend.name}${backend.skipped.length ? ` (not available: ${backend.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})` : ''}`,
@@ -68,7 +90,20 @@ export async function createSweepWorker(
   );
   const mongo = mongoClient(config);
   let native: NativeConnection | undefined;
+  let served: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
   try {
+    // First: a taken address fails here, before a Worker exists that would keep the process alive.
+    if (opts.metricsAddress) {
+      served = await startMetricsServer(
+        opts.metricsAddress,
+        () => metrics.render(),
+        sdkExports ? sdkMetrics : undefined,
+      );
+      logger.info(
+        `worker: metrics at ${served.url}${sdkExports ? ` (Temporal SDK exporter on ${formatHostPort(sdkMetrics!)}, merged in)` : ' (robustsbi_* only: the Temporal SDK exporter does not run in this process)'}`,
+        { component: 'worker' },
+      );
+    }
     await mongo.connect();
     const db = mongo.db(config.mongo.db);
     const store = new ResultStore(db);
@@ -109,21 +144,35 @@ export async function createSweepWorker(
         : {}),
       shutdownGraceTime: opts.shutdownGraceTime ?? '2 seconds',
       shutdownForceTime: '30 seconds',
+      interceptors: { activity: [metricsInterceptor(metrics)] },
+      ...(opts.deployment
+        ? { workerDeploymentOptions: workerDeploymentOptions(opts.deployment) }
+        : {}),
     });
+    if (opts.deployment)
+      logger.info(
+        `worker: build ID ${opts.deployment.buildId} of deployment ${opts.deployment.deploymentName}${opts.deployment.versioning ? ' (versioned: tasks are routed by version)' : ''}`,
+        { component: 'worker' },
+      );
     logger.info(`worker: polling task queue ${taskQueue} on ${config.temporal.address}`, {
       component: 'worker',
     });
     const conn = native;
+    const server = served;
     return {
       worker,
       backend,
       taskQueue,
+      metrics,
+      ...(server ? { metricsUrl: server.url } : {}),
       close: async () => {
+        await server?.close().catch(() => {});
         await conn.close().catch(() => {});
         await mongo.close().catch(() => {});
       },
     };
   } catch (err) {
+    await served?.close().catch(() => {});
     await native?.close().catch(() => {});
     await mongo.close().catch(() => {});
     throw err;

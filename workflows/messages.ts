@@ -1,6 +1,7 @@
 // The sweep's control messages and the shapes the client, the CLI and the workflows share. Only
 // @temporalio/workflow definitions (plain data at run time), so both sides may import this module.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { SearchPoint } from '../sweeps/search.js';
 import type { SweepSpec, TrialConfig } from '../sweeps/types.js';
 
 /** Make no new trials until resumed; running ones finish. */
@@ -33,6 +34,11 @@ export interface SweepOptions {
   evaluateTimeout: string;
   /** Prefixed to the task queues `cpu` and `gpu` (isolates test runs sharing one server). */
   queuePrefix: string;
+  /**
+   * Set the search attributes of sweeps/search-attributes.ts (absent: yes). The client turns it off
+   * where the namespace lacks them, since an upsert of an unregistered one fails the workflow task.
+   */
+  searchAttributes?: boolean;
 }
 
 export const DEFAULT_SWEEP_OPTIONS: SweepOptions = {
@@ -62,6 +68,20 @@ export interface SweepCounters {
   paused: boolean;
   /** The latest trial failures (bounded). */
   failures: TrialFailure[];
+  /** Search sweeps: the rounds so far. */
+  search?: SearchState;
+}
+
+/** Where a search sweep stands: carried through continue-as-new like the counters. */
+export interface SearchState {
+  /** The last round proposed (0: only the spec's grid so far). */
+  round: number;
+  /** Every trial of the search in sweep order (index = position): the grid's, then the proposals. */
+  points: SearchPoint[];
+  /** Normalized hypervolume after each round, as the last proposal computed it. */
+  hypervolume: number[];
+  /** Set when the search proposed nothing more: the budget, the stop rule, or an exhausted space. */
+  stopped?: 'budget' | 'hypervolume' | 'exhausted';
 }
 
 export interface TrialFailure {
@@ -104,6 +124,8 @@ export interface SweepProgress {
   /** workflowId: the TrialPackWorkflow running the trial. */
   runningTrials: { trialId: string; index: number; workflowId: string }[];
   failures: TrialFailure[];
+  /** Search sweeps: the round, the hypervolume per round and why it stopped. */
+  search?: Omit<SearchState, 'points'>;
 }
 
 export interface TrialPackInput {

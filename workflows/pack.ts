@@ -6,6 +6,13 @@ import type { SweepActivities } from '../activities/index.js';
 import { taskQueueName, type TrialPackInput, type TrialsOutcome } from './messages.js';
 import { runTrials, type TrialSteps } from './pipeline.js';
 import { bookkeeping, stepOptions } from './trial-steps.js';
+import {
+  SA,
+  searchAttributesOn,
+  trialAttributes,
+  trialStatuses,
+  upsert,
+} from './search-attributes.js';
 
 /** Each step one pack activity; claim, complete and end are local activities of this worker. */
 function packSteps(options: TrialPackInput['options']): TrialSteps {
@@ -28,5 +35,16 @@ function packSteps(options: TrialPackInput['options']): TrialSteps {
 }
 
 export async function trialPackWorkflow(input: TrialPackInput): Promise<TrialsOutcome> {
-  return runTrials(input.trials, packSteps(input.options));
+  const searchable = searchAttributesOn(input.options);
+  if (searchable) upsert(trialAttributes(input.sweepId, input.trials));
+  try {
+    const out = await runTrials(input.trials, packSteps(input.options));
+    if (searchable) upsert([{ key: SA.TrialStatus, value: trialStatuses(out) }]);
+    return out;
+  } catch (err) {
+    // The pipeline throws only past its own failure handling (a bug, or a cancellation it did not
+    // see): the trials count as failed in the sweep, and so they are found.
+    if (searchable) upsert([{ key: SA.TrialStatus, value: ['failed'] }]);
+    throw err;
+  }
 }

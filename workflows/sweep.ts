@@ -19,7 +19,8 @@ import {
 // @temporalio/common is bundle-safe (the workflow package re-exports most of it, not this class).
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { SweepActivities } from '../activities/index.js';
-import { trialIndexer } from '../sweeps/expand.js';
+import { proposedTrial, trialIndexer } from '../sweeps/expand.js';
+import type { TrialConfig } from '../sweeps/types.js';
 import { FAILURE_TYPES } from '../sweeps/failures.js';
 import {
   DEFAULT_SWEEP_OPTIONS,
@@ -32,6 +33,7 @@ import {
   trialWorkflowId,
   type SweepCounters,
   type SweepOptions,
+  type SearchState,
   type SweepProgress,
   type SweepState,
   type SweepWorkflowInput,
@@ -41,6 +43,7 @@ import {
 import { trialWorkflow, type TrialWorkflowInput } from './legacy-trial.js';
 import { trialPackWorkflow } from './pack.js';
 import { NON_RETRYABLE } from './trial-steps.js';
+import { searchAttributesOn, sweepAttributes, upsert } from './search-attributes.js';
 
 /**
  * Marks sweeps that run every trial through the one pipeline (TrialPackWorkflow, a pack of one when
@@ -104,6 +107,23 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
   const c: SweepCounters = input.carried
     ? { ...input.carried, runs: input.carried.runs + 1 }
     : freshCounters();
+  // A search sweep's trials are its grid (round 0) and then the rounds it proposes; a grid sweep's
+  // are its grid alone, read through the indexer exactly as before the search existed.
+  let sc: SearchState | undefined;
+  if (spec.search) {
+    sc = c.search ?? {
+      round: 0,
+      points: Array.from({ length: ix.count }, (_, i) => {
+        const t = ix.at(i);
+        return { trialId: t.trialId, round: 0, defense: t.defense };
+      }),
+      hypervolume: [],
+    };
+    c.search = sc;
+  }
+  const total = (): number => (sc ? sc.points.length : ix.count);
+  const trialAt = (i: number): TrialConfig =>
+    i < ix.count || !sc ? ix.at(i) : proposedTrial(spec, sc.points[i]!.defense, i);
   let state: SweepState = input.carried ? (c.paused ? 'paused' : 'running') : 'registering';
   let cancelRequested = false;
   let failFastTriggered = false;
@@ -114,17 +134,26 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
   const progress = (): SweepProgress => ({
     sweepId,
     state,
-    trials: ix.count,
+    trials: total(),
     completed: c.completed,
     failed: c.failed,
     running: running.size,
-    queued: Math.max(0, ix.count - c.completed - c.failed - c.cancelled - running.size),
+    queued: Math.max(0, total() - c.completed - c.failed - c.cancelled - running.size),
     cancelled: c.cancelled,
     skipped: c.skipped,
     started: c.started,
     runs: c.runs,
     runningTrials: [...running].map(([trialId, r]) => ({ trialId, ...r })),
     failures: [...c.failures],
+    ...(sc
+      ? {
+          search: {
+            round: sc.round,
+            hypervolume: [...sc.hypervolume],
+            ...(sc.stopped ? { stopped: sc.stopped } : {}),
+          },
+        }
+      : {}),
   });
   const finished = () => ['completed', 'failed', 'cancelled', 'aggregating'].includes(state);
 
@@ -166,7 +195,7 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
 
   /** Trials `indices` in one TrialPackWorkflow: a pack of one unless spec.pack > 1. */
   const startPack = (indices: number[]): void => {
-    const trials = indices.map((i) => ix.at(i));
+    const trials = indices.map(trialAt);
     const ids = trials.map((t) => t.trialId);
     const workflowId =
       packSize === 1
@@ -212,6 +241,16 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
     }
   };
 
+  // Every run (a continue-as-new run starts without them).
+  if (searchAttributesOn(options))
+    upsert(
+      sweepAttributes(
+        sweepId,
+        spec.tasks,
+        spec.defenses.map((d) => d.name),
+      ),
+    );
+
   try {
     if (!input.carried) {
       await persist.registerSweep({ sweepId, spec, workflowId: workflowInfo().workflowId });
@@ -240,38 +279,62 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
     };
     /** Next trial to read; ahead of nextIndex while a pack is being gathered. */
     let cursor = c.nextIndex;
-    while (cursor < ix.count && !stop() && !continueNow) {
-      const start = cursor;
-      const end = Math.min(ix.count, start + PAGE);
-      cursor = end;
-      const ids: string[] = [];
-      for (let i = start; i < end; i++) ids.push(ix.at(i).trialId);
-      const done = new Set(await persist.completedTrials({ trialIds: ids }));
-      for (let i = start; i < end; i++) {
-        if (stop()) break;
-        if (
-          pending.length === 0 &&
-          (startedThisRun >= options.continueAsNewEvery || workflowInfo().continueAsNewSuggested)
-        ) {
-          continueNow = true;
-          break;
+    for (;;) {
+      while (cursor < total() && !stop() && !continueNow) {
+        const start = cursor;
+        const end = Math.min(total(), start + PAGE);
+        cursor = end;
+        const ids: string[] = [];
+        for (let i = start; i < end; i++) ids.push(trialAt(i).trialId);
+        const done = new Set(await persist.completedTrials({ trialIds: ids }));
+        for (let i = start; i < end; i++) {
+          if (stop()) break;
+          if (
+            pending.length === 0 &&
+            (startedThisRun >= options.continueAsNewEvery || workflowInfo().continueAsNewSuggested)
+          ) {
+            continueNow = true;
+            break;
+          }
+          if (done.has(ids[i - start]!)) {
+            // Counted once: after a continue-as-new the sweep resumes past the last started pack,
+            // which lies beyond every trial counted here.
+            c.completed++;
+            c.skipped++;
+            if (pending.length === 0) c.nextIndex = i + 1;
+            continue;
+          }
+          pending.push(i);
+          if (pending.length >= packSize) await launch();
         }
-        if (done.has(ids[i - start]!)) {
-          // Counted once: after a continue-as-new the sweep resumes past the last started pack,
-          // which lies beyond every trial counted here.
-          c.completed++;
-          c.skipped++;
-          if (pending.length === 0) c.nextIndex = i + 1;
-          continue;
+        // The page is read; a partial pack waits for the next page unless this was the last.
+        if (pending.length > 0 && (end >= total() || stop())) {
+          if (stop()) pending = [];
+          else await launch();
         }
-        pending.push(i);
-        if (pending.length >= packSize) await launch();
       }
-      // The page is read; a partial pack waits for the next page unless this was the last.
-      if (pending.length > 0 && (end >= ix.count || stop())) {
-        if (stop()) pending = [];
-        else await launch();
+      if (!sc || sc.stopped || stop() || continueNow) break;
+      // A round ends when its trials have: the next is proposed from all of their results.
+      await condition(() => running.size === 0 || stop());
+      if (stop()) break;
+      const firstIndex = sc.points.length;
+      const r = await persist.proposeSearch({
+        sweepId,
+        spec,
+        round: sc.round + 1,
+        firstIndex,
+        points: sc.points,
+      });
+      sc.hypervolume = r.hypervolume;
+      if (r.defenses.length === 0) {
+        sc.stopped = r.stopped ?? 'exhausted';
+        break;
       }
+      sc.round++;
+      r.defenses.forEach((defense, k) => {
+        const t = proposedTrial(spec, defense, firstIndex + k);
+        sc!.points.push({ trialId: t.trialId, round: sc!.round, defense });
+      });
     }
     // Children do not carry over a continue-as-new: let the window drain first.
     if (continueNow && !stop()) {
@@ -293,7 +356,7 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
         ? {
             error: {
               type: last.type,
-              message: `${c.failed} of ${ix.count} trials failed; the last: ${last.message}`,
+              message: `${c.failed} of ${total()} trials failed; the last: ${last.message}`,
               nonRetryable: false,
             },
           }

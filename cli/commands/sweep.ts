@@ -1,4 +1,4 @@
-// `robustsbi sweep run | plan | status | list | pause | resume | cancel | rerun-failed`: durable sweeps on
+// `robustsbi sweep run | plan | status | list | pause | resume | cancel | rerun-failed | tag | note`: durable sweeps on
 // Temporal. A spec is validated completely before anything is started; its ID is a hash of its
 // scientific content, so resubmitting it attaches to the running sweep or reruns only what did not
 // complete.
@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UserError } from '../errors.js';
+import { ANNOTATE_HELP, ANNOTATE_USAGE, annotateCommand } from '../sweep-annotate.js';
 import { parseInteger } from '../sbi-args.js';
+import { visibilityQuery } from '../workflow-query.js';
 import { probeMongo, probeTemporal, unreachableSentence } from '../../infra/probe.js';
 import { closeLogger } from '../../infra/logger.js';
 import { commandContext, userFacing } from './infra.js';
@@ -17,9 +19,10 @@ import type { SweepOptions, SweepProgress } from '../../workflows/messages.js';
 const usage = `robustsbi sweep run SPEC [--wait] [--dry-run] [--continue-as-new-every N] [--heartbeat-timeout D]
        robustsbi sweep plan SPEC [--processes N|auto] [--recalibrate] [--backend B] [--json]
        robustsbi sweep status ID [--json] [--table]
-       robustsbi sweep list [--json]
+       robustsbi sweep list [--json] [--query Q] [--sweep-id ID] [--trial-status S] [--task T] [--defense D]
        robustsbi sweep pause | resume | cancel ID
        robustsbi sweep rerun-failed ID [--wait]
+${ANNOTATE_USAGE}
 
   run SPEC        validate the spec (JSON), start its sweep and print the sweep ID; a spec whose sweep
                   is running attaches to it, a finished one reruns only failed or missing trials
@@ -33,10 +36,14 @@ const usage = `robustsbi sweep run SPEC [--wait] [--dry-run] [--continue-as-new-
   status ID       state and trial counts, and the plan's estimate against what ran (--json: state,
                   trials, completed, failed, running, ...);
                   --table: the accuracy-robustness trade-off table of its stored curves
-  list            every sweep in MongoDB, newest first
+  list            every sweep in MongoDB, newest first; with --query (a Temporal visibility query,
+                  e.g. "SweepId='x' AND TrialStatus='failed'") or the flags --sweep-id, --trial-status
+                  (running, completed, skipped, failed, cancelled), --task, --defense: the sweep and
+                  trial workflows Temporal finds by their search attributes, newest first
   pause / resume  stop / restart making new trials (running ones finish)
   cancel          cancel the running trials and end the sweep as cancelled
   rerun-failed    run the failed, cancelled and missing trials of a finished sweep again
+${ANNOTATE_HELP}
   --queue-prefix P  task-queue prefix of the workers to use (default none)`;
 
 const SUBS = [
@@ -48,6 +55,8 @@ const SUBS = [
   'resume',
   'cancel',
   'rerun-failed',
+  'tag',
+  'note',
 ] as const;
 type Sub = (typeof SUBS)[number];
 
@@ -66,6 +75,11 @@ function parse(sub: Sub, argv: string[]) {
         'queue-prefix': { type: 'string', default: '' },
         'continue-as-new-every': { type: 'string' },
         'heartbeat-timeout': { type: 'string' },
+        query: { type: 'string' },
+        'sweep-id': { type: 'string' },
+        'trial-status': { type: 'string' },
+        task: { type: 'string' },
+        defense: { type: 'string' },
       },
       strict: true,
       allowPositionals: true,
@@ -229,6 +243,7 @@ async function run(argv: string[]): Promise<number> {
       `"robustsbi sweep" needs one of ${SUBS.join(', ')}${subArg ? ` (got "${subArg}")` : ''}.`,
     );
   const sub = subArg as Sub;
+  if (sub === 'tag' || sub === 'note') return annotateCommand(sub, rest);
   const { values: v, positionals } = parse(sub, rest);
   const prefix = v['queue-prefix']!;
   const options: Partial<SweepOptions> = { queuePrefix: prefix };
@@ -253,9 +268,23 @@ async function run(argv: string[]): Promise<number> {
       throw new UserError(`"robustsbi sweep ${sub}" needs exactly one spec file.`);
     spec = await readSpec(positionals[0]!);
     if (sub === 'plan' || v['dry-run']) return planCommand(spec, v, options);
-  } else if (sub === 'list') {
-    if (positionals.length > 0) throw new UserError('"robustsbi sweep list" takes no arguments.');
   }
+  let listQuery: string | undefined;
+  if (sub === 'list') {
+    if (positionals.length > 0) throw new UserError('"robustsbi sweep list" takes no arguments.');
+    listQuery = visibilityQuery({
+      ...(v.query !== undefined ? { query: v.query } : {}),
+      ...(v['sweep-id'] !== undefined ? { sweepId: v['sweep-id'] } : {}),
+      ...(v['trial-status'] !== undefined ? { trialStatus: v['trial-status'] } : {}),
+      ...(v.task !== undefined ? { task: v.task } : {}),
+      ...(v.defense !== undefined ? { defense: v.defense } : {}),
+    });
+  } else if (
+    [v.query, v['sweep-id'], v['trial-status'], v.task, v.defense].some((x) => x !== undefined)
+  )
+    throw new UserError(
+      `--query, --sweep-id, --trial-status, --task and --defense belong to "robustsbi sweep list".`,
+    );
   const id = sub === 'run' || sub === 'list' ? undefined : oneId(sub, positionals);
 
   const { config, logger } = commandContext();
@@ -270,6 +299,13 @@ async function run(argv: string[]): Promise<number> {
     const m = await openResultStore(config);
     closeMongo = m.close;
     const store = m.store;
+
+    const warnSearchAttributes = (missing: string[]) => {
+      if (missing.length > 0)
+        logger.warn(
+          `namespace ${config.temporal.namespace} lacks the search attributes ${missing.join(', ')} (or they could not be listed): this sweep's workflows carry none; README "Run it on a cluster" shows how to register them`,
+        );
+    };
 
     const waitAndReport = async (sweepId: string): Promise<number> => {
       const tty = process.stderr.isTTY === true;
@@ -310,6 +346,7 @@ async function run(argv: string[]): Promise<number> {
     switch (sub) {
       case 'run': {
         const s = await client.submitSweep(t.client, spec!, options);
+        warnSearchAttributes(s.missingSearchAttributes);
         console.log(s.sweepId);
         logger.info(
           s.attached
@@ -334,6 +371,7 @@ async function run(argv: string[]): Promise<number> {
             `Sweep ${id} is still running; rerun its failed trials once it has ended.`,
           );
         const s = await client.submitSweep(t.client, stored, options);
+        warnSearchAttributes(s.missingSearchAttributes);
         console.log(s.sweepId);
         logger.info(`sweep ${id}: rerunning its failed, cancelled and missing trials`);
         return v.wait ? await waitAndReport(s.sweepId) : 0;
@@ -381,6 +419,21 @@ async function run(argv: string[]): Promise<number> {
         return 0;
       }
       case 'list': {
+        if (listQuery !== undefined) {
+          const found = await client.listWorkflows(t.client, listQuery);
+          if (v.json) console.log(JSON.stringify(found, null, 1));
+          else if (found.length === 0) console.log(`No workflow matches ${listQuery}.`);
+          else
+            for (const w of found)
+              console.log(
+                `${w.workflowId}  ${w.status.padEnd(10)}  ${w.startTime}  ${Object.entries(
+                  w.searchAttributes,
+                )
+                  .map(([k, x]) => `${k}=${Array.isArray(x) ? x.join(',') : String(x)}`)
+                  .join(' ')}`,
+              );
+          return 0;
+        }
         const all = await store.listSweeps();
         if (v.json) {
           console.log(
@@ -421,6 +474,7 @@ async function run(argv: string[]): Promise<number> {
     }
     return 2;
   } catch (err) {
+    if (err instanceof client.SweepQueryError) throw new UserError(err.message);
     throw userFacing(err);
   } finally {
     await closeTemporal?.().catch(() => {});
@@ -432,7 +486,7 @@ async function run(argv: string[]): Promise<number> {
 export const command: Command = {
   name: 'sweep',
   summary:
-    'Plan, run, watch and control durable sweeps (plan, run, status, list, pause, resume, cancel, rerun-failed)',
+    'Plan, run, watch, control and annotate durable sweeps (plan, run, status, list, pause, resume, cancel, rerun-failed, tag, note)',
   usage,
   run,
 };

@@ -18,7 +18,7 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
        robustsbi train --sims FILE --out MODEL [options]
 
   --task T            gaussian_linear, lotka_volterra, sir, two_moons, slcp,
-                      hodgkin_huxley, spatial_sir, vae (taken from --sims when given)
+                      hodgkin_huxley, spatial_sir, vae, pyloric (taken from --sims when given)
   --estimator E       maf (default), nsf, gaussian, mdn, multivariate_gaussian (full covariance),
                       maf_ensemble (a uniform mixture of --members MAFs)
   --n N               simulation budget (with --sims: use the first N rows)
@@ -43,7 +43,10 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
   --train-eps E       trades / adversarial / noise budget relative to the training x scale
                       (defaults 0.5, 0.5, 1)
   --adversarial-update U  intended (default) or rabi: also add the weight gradient of every PGD
-                      iterate's NLL to the update, as RABI's code does (tfjs ops, slower)`;
+                      iterate's NLL to the update, as RABI's code does (tfjs ops, slower)
+  --mc-samples M      fim defenses: samples of theta per x (default 5; RABI's pyloric run: 1)
+  --grad-clamp G      fim: global-norm bound on the regularizer's gradient alone (RABI's
+                      grad_clamp_val; its pyloric run: 1000)`;
 
 async function run(argv: string[]): Promise<number> {
   const v = parseCommandArgs('train', argv, {
@@ -71,6 +74,8 @@ async function run(argv: string[]): Promise<number> {
     beta: { type: 'string' },
     'train-eps': { type: 'string' },
     'adversarial-update': { type: 'string' },
+    'mc-samples': { type: 'string' },
+    'grad-clamp': { type: 'string' },
   });
 
   // Every option is checked before anything is simulated or trained.
@@ -101,6 +106,15 @@ async function run(argv: string[]): Promise<number> {
     throw new UserError(
       `--train-eps applies to trades, adversarial and noise, not to --defense ${defenseName}.`,
     );
+  if (
+    v['mc-samples'] !== undefined &&
+    !['fim', 'fim-fast', 'fim-exact', 'fim-eigenvalue'].includes(defenseName)
+  )
+    throw new UserError(
+      `--mc-samples applies to fim, fim-fast, fim-exact and fim-eigenvalue, not to --defense ${defenseName}.`,
+    );
+  if (v['grad-clamp'] !== undefined && defenseName !== 'fim')
+    throw new UserError(`--grad-clamp applies to --defense fim, not to --defense ${defenseName}.`);
   const update = v['adversarial-update'];
   if (update !== undefined && defenseName !== 'adversarial')
     throw new UserError(
@@ -113,6 +127,12 @@ async function run(argv: string[]): Promise<number> {
     trainEps:
       v['train-eps'] === undefined ? undefined : parsePositiveNumber('train-eps', v['train-eps']),
     ...(update !== undefined ? { update: update as 'intended' | 'rabi' } : {}),
+    ...(v['mc-samples'] !== undefined
+      ? { mcSamples: parseInteger('mc-samples', v['mc-samples'], 1) }
+      : {}),
+    ...(v['grad-clamp'] !== undefined
+      ? { gradClamp: parsePositiveNumber('grad-clamp', v['grad-clamp']) }
+      : {}),
   };
   const hyperparameters = {
     maxEpochs:

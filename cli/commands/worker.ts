@@ -6,6 +6,8 @@ import { UserError } from '../errors.js';
 import { parseCommandArgs, parseInteger } from '../sbi-args.js';
 import { probeMongo, probeTemporal, unreachableSentence } from '../../infra/probe.js';
 import { closeLogger } from '../../infra/logger.js';
+import { parseHostPort } from '../../infra/config.js';
+import { processMetricsAddress } from '../../workers/metrics-address.js';
 import { BackendUnavailableError, InvalidSettingError } from '../../sbi/errors.js';
 import { commandContext, userFacing } from './infra.js';
 // Node built-ins only: light enough for `robustsbi --help`, which loads every command module.
@@ -18,6 +20,7 @@ import {
 } from '../../workers/supervisor.js';
 
 const usage = `robustsbi worker --queue cpu|gpu [--backend B] [--concurrency K] [--processes N|auto]
+                 [--metrics host:port]
 
   --queue Q         cpu: workflows, simulation, bookkeeping and the activities routed to cpu;
                     gpu: the train / evaluate activities routed to gpu (run a cpu worker as well)
@@ -26,7 +29,15 @@ const usage = `robustsbi worker --queue cpu|gpu [--backend B] [--concurrency K] 
                     1 per process: one process computes on one core)
   --queue-prefix P  prefix of the task queue names (isolates a test deployment; default none)
   --processes N     run N worker processes under a supervisor, one per core (auto: every core
-                    available); a process that dies is restarted, SIGINT / SIGTERM stops them all`;
+                    available); a process that dies is restarted, SIGINT / SIGTERM stops them all
+  --metrics A       serve Prometheus metrics at http://A/metrics: robustsbi_* and the Temporal SDK's
+                    temporal_* (whose own exporter takes the next port, on 127.0.0.1); default
+                    ROBUSTSBI_METRICS_ADDR, else none. With --processes, process i serves on
+                    port + 2i
+
+  Environment: ROBUSTSBI_WORKER_DEPLOYMENT (default robustsbi) and ROBUSTSBI_BUILD_ID (default
+  derived from the code version) name the Worker Deployment version this worker announces;
+  ROBUSTSBI_WORKER_VERSIONING=on has Temporal route tasks by it (README: "Run it on a cluster").`;
 
 /** Runs `processes` children, each this command with the same options but --processes. */
 async function supervise(processes: number, argv: string[]): Promise<number> {
@@ -56,6 +67,7 @@ async function run(argv: string[]): Promise<number> {
     concurrency: { type: 'string' },
     'queue-prefix': { type: 'string', default: '' },
     processes: { type: 'string' },
+    metrics: { type: 'string' },
   });
   const queue = v.queue;
   if (queue !== 'cpu' && queue !== 'gpu')
@@ -77,10 +89,19 @@ async function run(argv: string[]): Promise<number> {
     throw err;
   }
   const { config, logger } = commandContext();
+  let metricsAddress = config.metrics;
+  if (v.metrics !== undefined) {
+    metricsAddress = parseHostPort(v.metrics);
+    if (!metricsAddress || metricsAddress.port >= 65535)
+      throw new UserError(
+        `--metrics must be host:port with a port from 1 to 65534 (got "${v.metrics}").`,
+      );
+  }
   // Under a supervisor: label this process's log entries, and stop when the supervisor is gone.
   const index = process.env[PROCESS_INDEX_ENV];
   if (index !== undefined) {
     logger.defaultMeta = { ...logger.defaultMeta, process: Number(index), pid: process.pid };
+    if (metricsAddress) metricsAddress = processMetricsAddress(metricsAddress, Number(index));
     if (process.send) {
       process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
       process.channel?.unref();
@@ -94,7 +115,8 @@ async function run(argv: string[]): Promise<number> {
     if (!m.ok) throw new UserError(unreachableSentence('mongodb', config, m) + hint, 1);
     if (processes !== undefined) return await supervise(processes, argv);
     const { runSweepWorker } = await import('../../workers/sweep-worker.js');
-    const { codeVersionLabel } = await import('../code-version.js');
+    const { codeVersion, codeVersionLabel } = await import('../code-version.js');
+    const { buildIdOf } = await import('../../workers/versioning.js');
     try {
       await runSweepWorker(config, logger, {
         queue,
@@ -102,10 +124,20 @@ async function run(argv: string[]): Promise<number> {
         ...(concurrency !== undefined ? { concurrency } : {}),
         queuePrefix: prefix,
         codeVersion: codeVersionLabel(),
+        ...(metricsAddress ? { metricsAddress } : {}),
+        deployment: {
+          deploymentName: config.worker.deploymentName,
+          buildId: config.worker.buildId ?? buildIdOf(codeVersion()),
+          versioning: config.worker.versioning,
+        },
       });
     } catch (err) {
-      if (err instanceof InvalidSettingError || err instanceof BackendUnavailableError)
-        throw new UserError(err.message);
+      if (
+        err instanceof InvalidSettingError ||
+        err instanceof BackendUnavailableError ||
+        (err as Error).name === 'MetricsAddressError'
+      )
+        throw new UserError((err as Error).message);
       throw err;
     }
     return 0;

@@ -10,8 +10,10 @@ export const PAGE_HTML = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>robustsbi dashboard</title>
 <link rel="stylesheet" href="/app.css">
+<link rel="stylesheet" href="/views.css">
 <script src="/vendor/plotly.min.js" defer></script>
 <script src="/app.js" defer></script>
+<script src="/views.js" defer></script>
 </head>
 <body>
 <header>
@@ -21,8 +23,9 @@ export const PAGE_HTML = `<!doctype html>
 <main>
 <section id="sweeps-section">
 <h2>Sweeps</h2>
+<p><input id="sweep-filter" type="search" size="40" placeholder="filter: name or tag (key=value)"> <a href="#/compare">compare sweeps</a></p>
 <table id="sweeps">
-<thead><tr><th>name</th><th>ID</th><th>status</th><th>progress</th><th>completed</th><th>running</th><th>failed</th><th>created</th></tr></thead>
+<thead><tr><th>name</th><th>ID</th><th>status</th><th>progress</th><th>completed</th><th>running</th><th>failed</th><th>created</th><th>tags</th></tr></thead>
 <tbody></tbody>
 </table>
 <p id="no-sweeps" hidden>No sweeps in the database yet.</p>
@@ -94,10 +97,15 @@ export const PAGE_SCRIPT = `'use strict';
     return isNaN(d.getTime()) ? '' : d.toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
   }
 
+  var lastList = [];
   function renderSweeps(list) {
+    lastList = list;
     var body = document.querySelector('#sweeps tbody');
     var rows = [];
+    var want = (document.getElementById('sweep-filter').value || '').trim().toLowerCase();
     list.forEach(function (s) {
+      var tags = Object.keys(s.tags || {}).map(function (k) { return k + '=' + s.tags[k]; });
+      if (want && (String(s.name) + ' ' + tags.join(' ')).toLowerCase().indexOf(want) < 0) return;
       var tr = el('tr', 'sweep' + (s.id === selected ? ' selected' : ''));
       tr.dataset.sweepId = s.id;
       tr.appendChild(el('td', 'name', s.name));
@@ -115,6 +123,7 @@ export const PAGE_SCRIPT = `'use strict';
       tr.appendChild(el('td', 'num running', s.counts.running));
       tr.appendChild(el('td', 'num failed', s.counts.failed));
       tr.appendChild(el('td', 'created', time(s.createdAt)));
+      tr.appendChild(el('td', 'tags', tags.join(' ')));
       tr.addEventListener('click', function () { select(s.id); });
       rows.push(tr);
     });
@@ -198,7 +207,7 @@ export const PAGE_SCRIPT = `'use strict';
 
   function select(id) {
     selected = id;
-    history.replaceState(null, '', '#sweep=' + encodeURIComponent(id));
+    if (fromHash() !== id) location.hash = '#/sweep/' + encodeURIComponent(id);
     Array.prototype.forEach.call(document.querySelectorAll('#sweeps tr.sweep'), function (tr) {
       tr.classList.toggle('selected', tr.dataset.sweepId === id);
     });
@@ -229,8 +238,17 @@ export const PAGE_SCRIPT = `'use strict';
       .then(function () { setTimeout(tick, POLL_MS); });
   }
 
-  var m = /^#sweep=(.+)$/.exec(location.hash);
-  if (m) selected = decodeURIComponent(m[1]);
+  // #/sweep/ID names a sweep (#sweep=ID in older links); views.js draws the other routes.
+  function fromHash() {
+    var m = /^#(?:\\/sweep\\/|sweep=)([^/?]+)(?:\\?.*)?$/.exec(location.hash);
+    return m ? decodeURIComponent(m[1]) : null;
+  }
+  window.addEventListener('hashchange', function () {
+    var id = fromHash();
+    if (id && id !== selected) select(id);
+  });
+  selected = fromHash();
+  document.getElementById('sweep-filter').addEventListener('input', function () { renderSweeps(lastList); });
   tick();
 })();
 `;

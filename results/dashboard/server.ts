@@ -13,9 +13,12 @@ import type { SweepDoc, TrialCounts } from '../documents.js';
 import { figuresOf } from '../figures.js';
 import { emptyTrialCounts } from '../trial-counts.js';
 import { plotlyBundlePath, reportTables, sweepCurves } from '../report.js';
+import { loadSearchReport } from '../search-report.js';
 import type { ResultStore } from '../store.js';
 import { diagnosticsRoute } from './diagnostics.js';
 import { PAGE_CSS, PAGE_HTML, PAGE_SCRIPT } from './page.js';
+import { ViewsApi } from './views-api.js';
+import { VIEWS_CSS, VIEWS_SCRIPT } from './views/index.js';
 
 export interface DashboardOptions {
   store: ResultStore;
@@ -130,6 +133,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   const source = opts.mongoUri ? `MongoDB at ${redact(mongoHosts(opts.mongoUri))}` : '';
   // Curves are recomputed only when a sweep's status or trial counts move.
   const cache = new Map<string, { stamp: string; body: unknown }>();
+  const views = new ViewsApi(store);
 
   async function sweepAndCounts(id: string): Promise<{ sweep: SweepDoc; counts: TrialCounts }> {
     if (!SWEEP_ID.test(id)) throw new HttpError(404, 'No sweep with this ID.');
@@ -147,14 +151,21 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     if (hit && hit.stamp === stamp) return hit.body;
     const { curves, source: from } = await sweepCurves(store, sweep);
     const summary = sweepSummary(sweep, counts);
+    // A search sweep adds its front by round and hypervolume plots (results/search-report.ts).
+    const search = withFigures ? await loadSearchReport(store, sweep) : undefined;
     const body = withFigures
-      ? { sweep: summary, source: from, figures: figuresOf(curves), tables: reportTables(curves) }
+      ? {
+          sweep: summary,
+          source: from,
+          figures: [...figuresOf(curves), ...(search?.figures ?? [])],
+          tables: [...reportTables(curves), ...(search?.tables ?? [])],
+        }
       : { sweep: summary, source: from, curves };
     cache.set(key, { stamp, body });
     return body;
   }
 
-  async function route(path: string, res: ServerResponse): Promise<void> {
+  async function route(path: string, params: URLSearchParams, res: ServerResponse): Promise<void> {
     if (path === '/' || path === '/index.html') {
       send(res, 200, 'text/html; charset=utf-8', PAGE_HTML);
       return;
@@ -165,6 +176,14 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     }
     if (path === '/app.css') {
       send(res, 200, 'text/css; charset=utf-8', PAGE_CSS);
+      return;
+    }
+    if (path === '/views.js') {
+      send(res, 200, 'text/javascript; charset=utf-8', VIEWS_SCRIPT);
+      return;
+    }
+    if (path === '/views.css') {
+      send(res, 200, 'text/css; charset=utf-8', VIEWS_CSS);
       return;
     }
     if (path === '/favicon.ico') {
@@ -184,9 +203,13 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     if (path === '/api/sweeps') {
       const sweeps = await store.listSweeps();
       const counts = await store.trialCountsBySweep();
+      const tags = await views.sweepTags();
       sendJson(res, 200, {
         source,
-        sweeps: sweeps.map((s) => sweepSummary(s, counts.get(s._id) ?? emptyTrialCounts())),
+        sweeps: sweeps.map((s) => ({
+          ...sweepSummary(s, counts.get(s._id) ?? emptyTrialCounts()),
+          tags: tags.get(s._id) ?? {},
+        })),
       });
       return;
     }
@@ -234,6 +257,11 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       }
       return;
     }
+    const answer = await views.answer(path, params);
+    if (answer) {
+      sendJson(res, answer.status, answer.body);
+      return;
+    }
     throw new HttpError(404, 'Not found.');
   }
 
@@ -248,13 +276,16 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       return;
     }
     let path: string;
+    let params: URLSearchParams;
     try {
-      path = new URL(req.url ?? '/', 'http://localhost').pathname;
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      path = url.pathname;
+      params = url.searchParams;
     } catch {
       sendJson(res, 400, { error: 'Bad request.' });
       return;
     }
-    route(path, res).catch((err: unknown) => {
+    route(path, params, res).catch((err: unknown) => {
       if (res.headersSent) {
         res.destroy();
         return;

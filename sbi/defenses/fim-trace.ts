@@ -35,6 +35,11 @@ export interface FimOptions {
    * cost falls in proportion, the noise grows. RABI: the whole batch (1).
    */
   batchFraction?: number;
+  /**
+   * RABI's grad_clamp_val: a global L2-norm bound on the regularizer's smoothed weight gradient
+   * alone, applied before the NLL gradient is added (RABI sets 1,000 for the pyloric network only).
+   */
+  gradClamp?: number;
 }
 
 /**
@@ -89,6 +94,26 @@ export function finiteMeanTrace(perSample: tf.Tensor2D, beta: number): tf.Scalar
   });
 }
 
+/**
+ * The gradients scaled together so that their global L2 norm is at most `bound` (torch's
+ * clip_grad_norm_ without its 1e-6 in the denominator); unchanged without a bound.
+ */
+export function clampGlobalNorm(
+  grads: Record<string, tf.Tensor>,
+  bound: number | undefined,
+): Record<string, tf.Tensor> {
+  if (bound === undefined) return grads;
+  const list = Object.values(grads);
+  if (list.length === 0) return grads;
+  const norm = Math.sqrt(
+    tf.tidy(() => tf.addN(list.map((g) => tf.sum(tf.square(g)))).dataSync()[0]!),
+  );
+  if (!(norm > bound)) return grads;
+  const out: Record<string, tf.Tensor> = {};
+  for (const [k, g] of Object.entries(grads)) out[k] = tf.mul(g, bound / norm);
+  return out;
+}
+
 /** R = beta * mean_b t_b (exact estimator, differentiable in the weights at second order). */
 export function fimTraceRegularizer(
   model: DensityEstimator,
@@ -117,6 +142,7 @@ export abstract class EmaRegularizerDefense implements TrainingDefense {
   readonly beta: number;
   readonly mcSamples: number;
   readonly batchFraction: number;
+  readonly gradClamp: number | undefined;
   protected readonly ema: GradientEma;
 
   constructor(opts: FimOptions, defaultBatchFraction = 1) {
@@ -125,6 +151,9 @@ export abstract class EmaRegularizerDefense implements TrainingDefense {
     this.batchFraction = opts.batchFraction ?? defaultBatchFraction;
     if (!(this.batchFraction > 0 && this.batchFraction <= 1))
       throw new RangeError(`the batch fraction must lie in (0, 1], got ${this.batchFraction}.`);
+    this.gradClamp = opts.gradClamp;
+    if (this.gradClamp !== undefined && !(this.gradClamp > 0))
+      throw new RangeError(`the gradient clamp must be a number > 0, got ${this.gradClamp}.`);
     this.ema = new GradientEma(opts.decay ?? FIM_DEFAULTS.decay);
   }
 
@@ -163,7 +192,7 @@ export abstract class EmaRegularizerDefense implements TrainingDefense {
       const g = grads[v.name];
       if (g) byIndex[String(i)] = g;
     });
-    const smoothed = this.ema.update(byIndex);
+    const smoothed = clampGlobalNorm(this.ema.update(byIndex), this.gradClamp);
     const out: Record<string, tf.Tensor> = {};
     vars.forEach((v, i) => {
       const g = smoothed[String(i)];
@@ -204,8 +233,9 @@ export class FimTraceDefense extends EmaRegularizerDefense {
     });
   }
 
-  fusedPlan(): FusedPlan {
-    return new FusedFimTrace(this, this.ema);
+  /** The fused passes have no gradient clamp: with one, the step runs on tfjs ops. */
+  fusedPlan(): FusedPlan | null {
+    return this.gradClamp === undefined ? new FusedFimTrace(this, this.ema) : null;
   }
 }
 

@@ -31,6 +31,8 @@ export interface DefenseOptions {
   trainEps?: number;
   /** fim / fim-fast: Monte Carlo samples of theta per x (default 5); fim-exact / fim-eigenvalue: 50. */
   mcSamples?: number;
+  /** fim: RABI's grad_clamp_val, a global-norm bound on the regularizer's gradient alone. */
+  gradClamp?: number;
   /** fim-fast only. */
   fast?: Omit<FimFastOptions, 'beta' | 'mcSamples'>;
   /** adversarial only: the intended update (default) or RABI's (AdversarialTraining). */
@@ -39,7 +41,7 @@ export interface DefenseOptions {
 
 const USES: Record<DefenseName, (keyof DefenseOptions)[]> = {
   none: [],
-  fim: ['beta', 'mcSamples'],
+  fim: ['beta', 'mcSamples', 'gradClamp'],
   'fim-fast': ['beta', 'mcSamples', 'fast'],
   trades: ['beta', 'trainEps'],
   adversarial: ['trainEps', 'update'],
@@ -87,7 +89,11 @@ export function createDefense(
     case 'none':
       return undefined;
     case 'fim':
-      return new FimTraceDefense({ beta: opts.beta, mcSamples: opts.mcSamples });
+      return new FimTraceDefense({
+        beta: opts.beta,
+        mcSamples: opts.mcSamples,
+        gradClamp: opts.gradClamp,
+      });
     case 'fim-fast':
       return new FimFastDefense({ ...opts.fast, beta: opts.beta, mcSamples: opts.mcSamples });
     case 'trades':

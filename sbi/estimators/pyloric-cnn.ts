@@ -2,13 +2,11 @@
 // neuron; each series goes through its own sbi-style CNNEmbedding (Conv1d k=5 stride 1 zero-pad 1 ->
 // ReLU -> MaxPool1d(3), three times, flatten channel-major, Linear -> ReLU -> Linear -> ReLU), the
 // outputs are concatenated and an MLP (ReLU between layers, linear output) maps them to the context.
-// Every op is differentiable at any order: the convolution is an unfold (slices + concat) and the
-// fused ops.linear kernel; max pooling is a custom op whose gradient routes dy through a saved
-// constant one-hot mask (its own derivative is 0, as for the ReLU). (Checked: tf.conv1d is right at
-// second order on cpu, but wasm has no Conv2DBackpropFilter kernel, so not even a first-order weight
-// gradient there; tf.max throws at second order, see ops.ts.)
+// Every op is differentiable at any order (conv1d-ops.ts: convolutions whose adjoints are
+// convolutions, max pooling through a saved mask) and runs on the backend's conv kernel.
 import { tf } from '../backend.js';
 import { linear } from '../ops.js';
+import { conv1dLayer, maxPool1dLayer } from './conv1d-ops.js';
 import type { RandomStream } from '../types.js';
 import { Mlp } from './mlp.js';
 import { torchLinearUniform, type ParamStore } from './params.js';
@@ -52,20 +50,9 @@ export function poolLength(length: number, pool: number): number {
 }
 
 /**
- * h [B, L, C] -> [B, L + 2 pad, C] with zero rows at both ends (concat: any-order differentiable,
- * where tf.pad is not on ops.ts's safe list).
- */
-function padLength(h: tf.Tensor3D, padding: number): tf.Tensor3D {
-  if (padding === 0) return h;
-  const [b, , c] = h.shape;
-  const z = tf.zeros([b, padding, c]);
-  return tf.concat([z, h, z], 1) as tf.Tensor3D;
-}
-
-/**
  * Stride-1 1-D convolution of h [B, L, Cin] (length-major, channels last) with w [k * Cin, Cout]
- * (row j * Cin + c holds PyTorch's weight[:, c, j]) and bias [Cout], then ReLU when asked:
- * the k shifted slices concatenated along channels are the unfolded patches, one fused matMul.
+ * (row j * Cin + c holds PyTorch's weight[:, c, j]) and bias [Cout], zero padding `padding`, then
+ * ReLU when asked.
  */
 export function conv1d(
   h: tf.Tensor3D,
@@ -75,59 +62,16 @@ export function conv1d(
   padding: number,
   activation: 'relu' | 'linear' = 'relu',
 ): tf.Tensor3D {
-  const [b, length, cin] = h.shape;
-  const lout = convLength(length, kernel, padding);
-  if (lout < 1) throw new Error(`conv1d: length ${length} too short for kernel ${kernel}`);
-  const p = padLength(h, padding);
-  const shifts: tf.Tensor[] = [];
-  for (let j = 0; j < kernel; j++) shifts.push(tf.slice(p, [0, j, 0], [b, lout, cin]));
-  const patches = kernel === 1 ? shifts[0]! : tf.concat(shifts, 2);
-  const y = linear(tf.reshape(patches, [b * lout, kernel * cin]), w, bias, activation);
-  return tf.reshape(y, [b, lout, w.shape[1]]);
+  const [, length, cin] = h.shape;
+  if (convLength(length, kernel, padding) < 1)
+    throw new Error(`conv1d: length ${length} too short for kernel ${kernel}`);
+  const filter = tf.reshape(w, [kernel, cin, w.shape[1]]) as tf.Tensor3D;
+  return conv1dLayer(h, filter, bias, padding, activation);
 }
-
-type Pool = (windows: tf.Tensor3D) => tf.Tensor2D;
-
-/**
- * Max over axis 1 of windows [N, k, C]. Gradient: dy spread by a one-hot mask of the first maximum
- * (PyTorch's tie rule), saved as a constant, so the gradient is a mul and differentiates again
- * (tf.max's own gradient reaches Equal, which has no gradient, at second order).
- */
-const maxOverWindow: Pool = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-  const windows = args[0] as tf.Tensor3D;
-  const [n, k, c] = windows.shape;
-  const value = tf.max(windows, 1) as tf.Tensor2D;
-  const mask = tf.tidy(() => {
-    const parts: tf.Tensor[] = [];
-    let free: tf.Tensor = tf.onesLike(value);
-    for (let j = 0; j < k; j++) {
-      const hit = tf.mul(
-        free,
-        tf.cast(
-          tf.equal(tf.reshape(tf.slice(windows, [0, j, 0], [n, 1, c]), [n, c]), value),
-          'float32',
-        ),
-      );
-      parts.push(tf.reshape(hit, [n, 1, c]));
-      free = tf.sub(free, hit);
-    }
-    return tf.concat(parts, 1);
-  });
-  (args[1] as tf.GradSaveFunc)([mask]);
-  return {
-    value,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(tf.reshape(dy, [n, 1, c]), saved[0]!)],
-  };
-}) as unknown as Pool;
 
 /** MaxPool1d(pool), stride = pool, floor mode, over the length axis of h [B, L, C]. */
 export function maxPool1d(h: tf.Tensor3D, pool: number): tf.Tensor3D {
-  const [b, length, c] = h.shape;
-  const lp = poolLength(length, pool);
-  if (lp < 1) throw new Error(`maxPool1d: length ${length} shorter than the pool ${pool}`);
-  const used = lp * pool === length ? h : tf.slice(h, [0, 0, 0], [b, lp * pool, c]);
-  const pooled = maxOverWindow(tf.reshape(used, [b * lp, pool, c]) as tf.Tensor3D);
-  return tf.reshape(pooled, [b, lp, c]);
+  return maxPool1dLayer(h, pool);
 }
 
 /** One series' CNNEmbedding. */

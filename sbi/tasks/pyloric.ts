@@ -99,6 +99,8 @@ export class PyloricTask implements Task {
   readonly name = 'pyloric';
   /** About 20 simulations per CPU-second (BENCHMARKS.md): a block is under a minute of a core. */
   readonly simulationBlock = 1000;
+  /** Valid share of this task's own prior draws and noise: 193 of 2,000 (BENCHMARKS.md). */
+  readonly keptShare = 0.097;
   readonly thetaDim = PYLORIC_CONDUCTANCES;
   readonly steps = pyloricSteps(PYLORIC_T_MAX);
   readonly xDim = 3 * recordedPoints(this.steps, PYLORIC_X_EVERY);
@@ -168,6 +170,16 @@ export class PyloricTask implements Task {
     offset: number,
   ): boolean {
     return pyloricValid(this.simulateRows(theta, [row], [noise], out, [offset]));
+  }
+
+  simulateUnfiltered(theta: Float32Array, n: number, rng: RandomStream): Float32Array {
+    const keep = this.keepInvalid;
+    this.keepInvalid = true;
+    try {
+      return this.simulate(theta, n, rng);
+    } finally {
+      this.keepInvalid = keep;
+    }
   }
 
   simulate(theta: Float32Array, n: number, rng: RandomStream): Float32Array {

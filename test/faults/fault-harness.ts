@@ -25,6 +25,7 @@ import {
 } from '../../infra/stack.js';
 import { ArtifactStore } from '../../results/artifacts.js';
 import { ResultStore } from '../../results/store.js';
+import { SEARCH_ATTRIBUTES } from '../../sweeps/search-attributes.js';
 import { evaluationPlan, expandSweep, sweepIdOf } from '../../sweeps/expand.js';
 import type { SweepSpec, TrialConfig } from '../../sweeps/types.js';
 import { validateSweepSpec } from '../../sweeps/validate.js';
@@ -101,7 +102,7 @@ export class FaultStack {
 
   /** Starts whichever server is not running, on the same port and data files as before. */
   async up(): Promise<void> {
-    await up(this.config, { startTimeoutMs: 60_000 });
+    await up(this.config, { startTimeoutMs: 60_000, searchAttributes: SEARCH_ATTRIBUTES });
   }
 
   pidOf(service: ServiceName): number | undefined {
@@ -144,8 +145,8 @@ export class FaultStack {
     return new ArtifactStore((await this.mongo()).db(this.config.mongo.db));
   }
 
-  /** A real `robustsbi worker` process (cpu queue) that a test may SIGKILL. */
-  spawnWorker(queuePrefix: string, concurrency = 1): FaultWorker {
+  /** A real `robustsbi worker` process (cpu queue) that a test may SIGKILL; `env` adds to the stack's. */
+  spawnWorker(queuePrefix: string, concurrency = 1, env: NodeJS.ProcessEnv = {}): FaultWorker {
     const n = ++this.workerSeq;
     const logs = join(this.dataDir, 'logs');
     mkdirSync(logs, { recursive: true });
@@ -164,7 +165,7 @@ export class FaultStack {
         '--concurrency',
         String(concurrency),
       ],
-      { cwd: this.dataDir, env: this.env, stdio: ['ignore', out, out] },
+      { cwd: this.dataDir, env: { ...this.env, ...env }, stdio: ['ignore', out, out] },
     );
     closeSync(out);
     assert.ok(child.pid, 'the worker process did not start');

@@ -16,9 +16,9 @@ import { aggregateSweep } from '../../results/aggregate.js';
 import { startDashboard, type Dashboard } from '../../results/dashboard/server.js';
 import { trialInputFromSweep } from '../../results/documents.js';
 import { ResultStore } from '../../results/store.js';
-import { evaluationPlan, expandSweep, sweepIdOf } from '../../sweeps/expand.js';
+import { evaluationPlan, expandSweep, proposedTrial, sweepIdOf } from '../../sweeps/expand.js';
 import type { SweepSpec } from '../../sweeps/types.js';
-import { parseSweepSpec } from '../../sweeps/validate.js';
+import { parseSweepSpec, validateSweepSpec } from '../../sweeps/validate.js';
 import { evaluation, lcg, LEVELS, syntheticGroundTruth } from '../unit/results/fixtures.js';
 import { robustsbi } from './harness.js';
 
@@ -332,6 +332,77 @@ describe('dashboard', () => {
 
     assert.deepEqual(dialogs, [], 'no script from the database ran');
     assert.deepEqual(problems, []);
+    await page.close();
+  });
+});
+
+describe('dashboard, search sweep', () => {
+  test('Chromium draws the front by round and the hypervolume per round', async () => {
+    // The demo as a search: its none trial is round 0, two fim betas round 1, one round 2.
+    const demo = parseSweepSpec(readFileSync(join(root, 'sweeps', 'demo.json'), 'utf8'));
+    const spec = validateSweepSpec({
+      ...demo,
+      name: 'search-demo',
+      defenses: [{ name: 'none' }],
+      search: {
+        space: [{ defense: 'fim', beta: { min: 1e-3, max: 1, scale: 'log' } }],
+        objectives: [
+          { metric: 'testNll' },
+          { metric: 'kl', attack: 'l2pgd', objective: 'rkl', eps: 2 },
+        ],
+        budget: 4,
+        batch: 2,
+      },
+    });
+    const id = sweepIdOf(spec);
+    await store.createSweep({
+      _id: id,
+      name: spec.name,
+      spec: spec as unknown as Record<string, unknown>,
+      specHash: id,
+      codeVersion: 'test',
+    });
+    const grid = expandSweep(spec);
+    const rounds = [0, 1, 1, 2];
+    const trials = [
+      ...grid,
+      ...[1e-3, 1, 0.03162].map((beta, k) => proposedTrial(spec, { name: 'fim', beta }, 1 + k)),
+    ];
+    await store.upsertTrials(
+      trials.map((t, i) => ({ ...trialInputFromSweep(id, t, 'test'), round: rounds[i]! })),
+    );
+    const rand = lcg(21);
+    for (const t of trials) await completeTrial(t, rand);
+    await store.setSweepStatus(id, 'completed');
+
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(dash.url);
+    await page.click(`#sweeps tr[data-sweep-id="${id}"]`);
+    await page.waitForFunction(
+      (sid) =>
+        document.body.dataset.drawnSweep === sid &&
+        document.querySelectorAll('#plots .plot[data-kind^="search"] .main-svg').length >= 2,
+      id,
+    );
+    const search = await page.$$eval('#plots .plot[data-kind^="search"]', (divs) =>
+      divs.map((d) => {
+        const data = (d as unknown as { data: { meta?: string; name?: string; x: unknown[] }[] })
+          .data;
+        return {
+          kind: (d as unknown as { dataset: Record<string, string> }).dataset.kind,
+          points: data.filter((t) => t.meta === 'data').reduce((n, t) => n + t.x.length, 0),
+          fronts: data.filter((t) => t.meta === 'front').map((t) => t.name),
+        };
+      }),
+    );
+    assert.deepEqual(search, [
+      {
+        kind: 'search_front',
+        points: 4,
+        fronts: ['front after round 0', 'front after round 1', 'front after round 2'],
+      },
+      { kind: 'search_hypervolume', points: 3, fronts: [] },
+    ]);
     await page.close();
   });
 });

@@ -20,6 +20,7 @@ import { loadConfig } from '../../infra/config.js';
 import { mongoClient } from '../../infra/connections.js';
 import { createLogger } from '../../infra/logger.js';
 import { ArtifactStore } from '../../results/artifacts.js';
+import { LearningCurveStore } from '../../results/learning-curves.js';
 import { ResultStore } from '../../results/store.js';
 import { initBackend, tf } from '../../sbi/backend.js';
 import { expandSweep } from '../../sweeps/expand.js';
@@ -115,6 +116,11 @@ describe('train and evaluate activities', () => {
     assert.equal(r.cached, false);
     assert.equal(await deps.artifacts.exists(`checkpoints/${trial.modelId}/latest`), false);
     assert.equal(await deps.artifacts.exists(r.modelArtifact), true);
+    // The learning curve: epochs 1-2 of the cancelled attempt, 3-6 of the resumed one.
+    const curves = new LearningCurveStore(db);
+    const resumed = (await curves.get(trial.trialId))!;
+    assert.deepEqual(resumed.epochs, [1, 2, 3, 4, 5, 6]);
+    assert.equal(resumed.attempt, 2);
 
     // The same configuration trained without interruption reaches the same weights' loss.
     const whole: TrainResult = await new MockActivityEnvironment().run(train, deps, {
@@ -124,6 +130,11 @@ describe('train and evaluate activities', () => {
     assert.equal(whole.resumedFromEpoch, 0);
     assert.equal(whole.bestValLoss, r.bestValLoss);
     assert.equal(whole.bestEpoch, r.bestEpoch);
+    // Its curve (written under the same trial, from epoch 1 afresh) equals the pieced-together one.
+    const uninterrupted = (await curves.get(trial.trialId))!;
+    assert.deepEqual(uninterrupted.epochs, resumed.epochs);
+    assert.deepEqual(uninterrupted.trainLoss, resumed.trainLoss);
+    assert.deepEqual(uninterrupted.valLoss, resumed.valLoss);
 
     // A model that exists is reused, not retrained.
     const again: TrainResult = await new MockActivityEnvironment().run(train, deps, input);

@@ -92,6 +92,22 @@ const CORPUS: [string, () => string, RegExp][] = [
       variant({ estimators: [{ kind: 'maf', architecture: { logScaleMin: 3, logScaleMax: 1 } }] }),
     /spec\/estimators\/0\/architecture: logScaleMin \(3\) must be below logScaleMax \(1\)/,
   ],
+  [
+    'a search range whose lower end is above its upper end',
+    () =>
+      variant({
+        search: {
+          space: [{ defense: 'fim', beta: { min: 1, max: 0.1, scale: 'log' } }],
+          objectives: [
+            { metric: 'testNll' },
+            { metric: 'kl', attack: 'noise', objective: 'rkl', eps: 1 },
+          ],
+          budget: 4,
+          batch: 2,
+        },
+      }),
+    /spec\/search\/space\/0\/beta\/min: must be below max \(0\.1\)/,
+  ],
 ];
 
 describe('robustsbi sweep run with a bad spec', () => {

@@ -4,7 +4,7 @@
 // since sweeps and trials running at a deploy go on under the new code.
 //
 //   TEMPORAL_ADDRESS=127.0.0.1:7233 MONGODB_URI='mongodb://127.0.0.1:27017/?directConnection=true' \
-//     node dist/test/replay/record-histories.js test/replay/histories
+//     node dist/test/replay/record-histories.js test/replay/histories/<version> [case ...]
 //
 // Each case is a tiny sweep run to its end by a worker in this process; every workflow it started
 // (the sweep, its trials or packs) is written as <case>--<workflow kind>-<n>.pb, the
@@ -78,6 +78,27 @@ const cases = (): Case[] => [
     }),
     cancel: true,
   },
+  {
+    // A search: a grid of one (round 0), then two proposed rounds until the budget.
+    name: 'search',
+    spec: tinySpec({
+      name: 'replay-search',
+      estimators: [HEALTHY_MAF],
+      defenses: [{ name: 'none' }],
+      training: { maxEpochs: 2, minEpochs: 1, batchSize: 100, patience: 5 },
+      evaluation: NOISE_EVALUATION,
+      search: {
+        space: [{ defense: 'fim-fast', beta: { min: 1e-3, max: 1, scale: 'log' } }],
+        objectives: [
+          { metric: 'testNll' },
+          { metric: 'kl', attack: 'noise', objective: 'rkl', eps: 1 },
+        ],
+        budget: 4,
+        batch: 2,
+      },
+      concurrency: 2,
+    }),
+  },
 ];
 
 async function record(ctx: SweepTestContext, c: Case, outDir: string): Promise<void> {
@@ -94,8 +115,10 @@ async function record(ctx: SweepTestContext, c: Case, outDir: string): Promise<v
   const final = await waitForSweep(ctx.client, sweepId, () => {}, 500);
   console.log(`${c.name}: sweep ${sweepId} ended ${final.state}`);
   // The sweep and the children it started (IDs as the sweep names them).
-  const children =
-    (c.spec.pack ?? 1) > 1
+  // A search's trials are known once it has proposed them: the store lists them in sweep order.
+  const children = c.spec.search
+    ? (await ctx.store.listTrials(sweepId)).map((t) => trialWorkflowId(t._id))
+    : (c.spec.pack ?? 1) > 1
       ? [packWorkflowId(sweepId, 0, trials.length - 1)]
       : trials.map((t) => trialWorkflowId(t.trialId));
   const ids = [sweepWorkflowId(sweepId), ...children];
@@ -115,7 +138,10 @@ async function main(): Promise<void> {
   const ctx = await openSweepTestContext();
   const worker = await startWorker(ctx);
   try {
-    for (const c of cases()) await record(ctx, c, outDir);
+    // Optional case names after the folder record those alone.
+    const only = process.argv.slice(3);
+    for (const c of cases())
+      if (only.length === 0 || only.includes(c.name)) await record(ctx, c, outDir);
   } finally {
     await worker.stop();
     await ctx.close();

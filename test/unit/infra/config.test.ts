@@ -18,6 +18,45 @@ function configError(env: NodeJS.ProcessEnv): string {
 }
 
 describe('loadConfig', () => {
+  test('metrics address and worker versioning (issue 23)', () => {
+    const d = loadConfig({}, root);
+    assert.equal(d.metrics, undefined);
+    assert.deepEqual(d.worker, { deploymentName: 'robustsbi', versioning: false });
+    const c = loadConfig(
+      {
+        ROBUSTSBI_METRICS_ADDR: '0.0.0.0:9464',
+        ROBUSTSBI_WORKER_DEPLOYMENT: 'sbi-prod',
+        ROBUSTSBI_BUILD_ID: '0_2_0+abc',
+        ROBUSTSBI_WORKER_VERSIONING: 'on',
+      },
+      root,
+    );
+    assert.deepEqual(c.metrics, { host: '0.0.0.0', port: 9464 });
+    assert.deepEqual(c.worker, {
+      deploymentName: 'sbi-prod',
+      buildId: '0_2_0+abc',
+      versioning: true,
+    });
+    assert.deepEqual(loadConfig({ ROBUSTSBI_METRICS_ADDR: '[::1]:9000' }, root).metrics, {
+      host: '::1',
+      port: 9000,
+    });
+    assert.match(
+      configError({ ROBUSTSBI_METRICS_ADDR: '9464' }),
+      /^ROBUSTSBI_METRICS_ADDR must be host:port/,
+    );
+    assert.match(configError({ ROBUSTSBI_METRICS_ADDR: 'h:65535' }), /port from 1 to 65534/);
+    assert.match(
+      configError({ ROBUSTSBI_WORKER_DEPLOYMENT: 'a.b' }),
+      /^ROBUSTSBI_WORKER_DEPLOYMENT must be/,
+    );
+    assert.match(configError({ ROBUSTSBI_BUILD_ID: 'v1.0' }), /^ROBUSTSBI_BUILD_ID must be/);
+    assert.match(
+      configError({ ROBUSTSBI_WORKER_VERSIONING: 'maybe' }),
+      /^ROBUSTSBI_WORKER_VERSIONING must be on or off/,
+    );
+  });
+
   test('defaults describe the embedded stack on loopback', () => {
     const c = loadConfig({}, root);
     assert.equal(c.temporal.address, '127.0.0.1:7233');

@@ -27,6 +27,7 @@ import type {
 import { GradientEma } from '../../../sbi/defenses/ema.js';
 import {
   FimTraceDefense,
+  clampGlobalNorm,
   fimTraceRegularizer,
   finiteMeanTrace,
   squaredScores,
@@ -429,6 +430,43 @@ describe('gradient EMA', () => {
     def.dispose();
     theta.dispose();
     x.dispose();
+    model.dispose();
+  });
+});
+
+describe("RABI's gradient clamp (grad_clamp_val)", () => {
+  test('clampGlobalNorm scales all gradients by bound / global norm above the bound only', () => {
+    tf.tidy(() => {
+      const g = { a: tf.tensor1d([3, 0]), b: tf.tensor1d([0, 4]) }; // global norm 5
+      const half = clampGlobalNorm(g, 2.5);
+      assert.deepEqual(Array.from(half.a!.dataSync()), [1.5, 0]);
+      assert.deepEqual(Array.from(half.b!.dataSync()), [0, 2]);
+      assert.equal(clampGlobalNorm(g, 5), g);
+      assert.equal(clampGlobalNorm(g, undefined), g);
+    });
+  });
+
+  test("fim with gradClamp: the regularizer's gradient keeps its direction with norm = the bound", () => {
+    const model = smallModel('gaussian', 7);
+    const x = tf.tensor2d(XS);
+    const theta = tf.zeros([3, 2]) as tf.Tensor2D;
+    const flat = (def: FimTraceDefense): number[] =>
+      tf.tidy(() => {
+        const g = def.extraGrads(theta, x, ctxFor(model, createRng(8)));
+        return model.trainableVariables().flatMap((v) => Array.from(g[v.name]!.dataSync()));
+      });
+    const free = new FimTraceDefense({ beta: 0.3, mcSamples: 2 });
+    const raw = flat(free);
+    const norm = Math.hypot(...raw);
+    const bound = norm / 4;
+    const clamped = new FimTraceDefense({ beta: 0.3, mcSamples: 2, gradClamp: bound });
+    assert.equal(clamped.fusedPlan(), null, 'the fused passes have no clamp');
+    const got = flat(clamped);
+    assert.ok(Math.abs(Math.hypot(...got) - bound) <= 1e-4 * bound);
+    got.forEach((v, i) => close(v, raw[i]! / 4, 1e-6, 1e-4, `entry ${i}`));
+    assert.throws(() => new FimTraceDefense({ gradClamp: 0 }), /gradient clamp/);
+    [free, clamped].forEach((d) => d.dispose());
+    tf.dispose([theta, x]);
     model.dispose();
   });
 });

@@ -63,7 +63,7 @@ describe('exact FIM in the fused MAF kernels', () => {
       );
       const beta = 0.7;
       const defense = new FimTraceDefense({ beta, mcSamples: c.M });
-      const trainer = model.fusedTrainer!(theta, x, n, 64, defense.fusedPlan()) as FusedMafTrainer;
+      const trainer = model.fusedTrainer!(theta, x, n, 64, defense.fusedPlan()!) as FusedMafTrainer;
       assert.ok(trainer instanceof FusedMafTrainer);
       const adam = new Adam(vars, ADAM, 'host');
       trainer.load(adam.hostState()!, vars);

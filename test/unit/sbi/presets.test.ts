@@ -99,8 +99,16 @@ describe('presets', () => {
     assert.notDeepEqual(ownPreset.saved.estimator.zscore.thetaStd, Array(10).fill(1));
     assert.equal(ownPreset.result.nVal, Math.floor((300 + extra) / 10));
     assert.equal(ownPreset.saved.estimator.config.affine, undefined);
+    // A simulator that dropped rows (pyloric keeps ~1 in 10): the validation simulations' share of
+    // the kept rows validates; valSize stays the simulations asked for.
+    const kept = { ...data, dropped: 9 * data.n };
+    const sparse = await fitModel(config, kept, {}, provenance);
+    assert.equal(sparse.result.nVal, Math.round(extra / 10));
+    assert.equal(sparse.result.nTrain, data.n - Math.round(extra / 10));
+    assert.equal(sparse.saved.training.valSize, extra);
     rabi.saved.estimator.dispose();
     ownPreset.saved.estimator.dispose();
+    sparse.saved.estimator.dispose();
   });
 
   test('a diverged run restarts with the learning rate x 0.1 under rabi, fails at once otherwise', async () => {

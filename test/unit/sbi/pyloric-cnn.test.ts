@@ -9,6 +9,7 @@ import type { ZScore } from '../../../sbi/types.js';
 import { createEstimator, taskEstimatorDefaults } from '../../../sbi/estimators/index.js';
 import { ParamStore } from '../../../sbi/estimators/params.js';
 import { PyloricCnn, conv1d, maxPool1d } from '../../../sbi/estimators/pyloric-cnn.js';
+import { convFamily } from '../../../sbi/estimators/conv1d-ops.js';
 import { trainNPE } from '../../../sbi/npe.js';
 import { FimTraceDefense } from '../../../sbi/defenses/fim-trace.js';
 
@@ -29,7 +30,7 @@ function close(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: st
 }
 
 describe('pyloric-cnn building blocks', () => {
-  test('conv1d (unfold + linear) equals a direct loop with zero padding', () => {
+  test('conv1d equals a direct loop with zero padding', () => {
     const [B, L, Cin, Cout, K, P] = [2, 7, 2, 3, 5, 1];
     const h = uniform(B * L * Cin, 1);
     const w = uniform(K * Cin * Cout, 2);
@@ -135,6 +136,62 @@ describe('pyloric-cnn building blocks', () => {
       );
     }
     tf.dispose([h, bias, q, w]);
+  });
+});
+
+describe('conv1d-ops: the convolution family', () => {
+  const dot = (a: tf.Tensor, b: tf.Tensor): number =>
+    tf.tidy(() => tf.sum(tf.mul(a, b)).dataSync()[0]!);
+
+  test('convT and convW are the adjoints of conv in x and in w, for paddings 0 to 2', () => {
+    const [B, L, Ci, Co, K] = [2, 9, 3, 2, 3];
+    for (const p of [0, 1, 2]) {
+      const { conv, convT, convW } = convFamily(p);
+      const lo = L + 2 * p - K + 1;
+      const x = tf.tensor3d(uniform(B * L * Ci, 10 + p), [B, L, Ci]);
+      const w = tf.tensor3d(uniform(K * Ci * Co, 20 + p), [K, Ci, Co]);
+      const g = tf.tensor3d(uniform(B * lo * Co, 30 + p), [B, lo, Co]);
+      const y = conv(x, w);
+      assert.deepEqual(y.shape, [B, lo, Co]);
+      const lhs = dot(y, g);
+      assert.ok(Math.abs(lhs - dot(x, convT(g, w))) < 1e-4, `x adjoint, p ${p}`);
+      assert.ok(Math.abs(lhs - dot(w, convW(x, g))) < 1e-4, `w adjoint, p ${p}`);
+      tf.dispose([x, w, g, y]);
+    }
+  });
+
+  test('second order through the weight gradient: d/dx ||d/dw sum(q * conv(x, w)^2)||^2 matches finite differences', () => {
+    // Differentiates convW (the weight gradient) with respect to x, which conv1d's first test does not.
+    const [B, L, Ci, Co, K, P] = [2, 7, 2, 2, 3, 1];
+    const { conv } = convFamily(P);
+    const x0 = uniform(B * L * Ci, 40);
+    const w = tf.tensor3d(uniform(K * Ci * Co, 41), [K, Ci, Co]);
+    const q = tf.tensor3d(uniform(B * L * Co, 42), [B, L, Co]);
+    const f = (x: tf.Tensor): tf.Scalar =>
+      tf.sum(
+        tf.square(
+          tf.grad((ww: tf.Tensor) =>
+            tf.sum(tf.mul(q, tf.square(conv(x as tf.Tensor3D, ww as tf.Tensor3D)))),
+          )(w),
+        ),
+      );
+    const x = tf.tensor3d(x0, [B, L, Ci]);
+    const g = tf.tidy(() => tf.grad(f)(x).dataSync());
+    const at = (i: number, d: number): number =>
+      tf.tidy(() => {
+        const moved = x0.slice();
+        moved[i] = x0[i]! + d;
+        return f(tf.tensor3d(moved, [B, L, Ci])).dataSync()[0]!;
+      });
+    const eps = 1e-2;
+    for (let i = 0; i < x0.length; i++) {
+      const fd = (at(i, eps) - at(i, -eps)) / (2 * eps);
+      assert.ok(
+        Math.abs(fd - g[i]!) <= 2e-3 + 1e-2 * Math.abs(fd),
+        `x[${i}]: analytic ${g[i]}, finite differences ${fd}`,
+      );
+    }
+    tf.dispose([x, w, q]);
   });
 });
 

@@ -342,6 +342,10 @@ describe('pyloric task', () => {
     assert.deepEqual(kept.subarray(0, 2400), x.subarray(0, 2400));
     assert.ok(kept.subarray(2400).every(Number.isFinite));
     assert.ok(Math.max(...kept.subarray(2400)) < 0, 'the leak-only network stays subthreshold');
+    // Posterior predictives simulate unfiltered and leave the task's own setting as it was.
+    task.keepInvalid = false;
+    assert.deepEqual(task.simulateUnfiltered(theta, 2, createRng(SEED)), kept);
+    assert.equal(task.keepInvalid, false);
   });
 
   test('seeded: the same stream gives the same rows, rows do not depend on each other', () => {

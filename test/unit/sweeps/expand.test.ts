@@ -257,6 +257,7 @@ describe('IDs', () => {
       defense: (s) => void (s.defenses = [{ name: 'fim-fast', betas: [0.01], probes: 2 } as never]),
       beta: (s) => void (s.defenses[0]!.betas = [0.010000000000000002]),
       defenseOption: (s) => void (s.defenses[0]!.mcSamples = 4),
+      gradClamp: (s) => void ((s.defenses[0] as { gradClamp?: number }).gradClamp = 1000),
       budget: (s) => void (s.budgets = [1001]),
       seed: (s) => void (s.seeds = [1]),
       maxEpochs: (s) => void (s.training.maxEpochs = 21),

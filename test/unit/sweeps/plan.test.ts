@@ -2,6 +2,7 @@
 // units, the rate keys a calibration fills, and the estimate's arithmetic on made-up rates.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { readFileSync } from 'node:fs';
 import { countTrials, expandSweep } from '../../../sweeps/expand.js';
 import {
   estimatePlan,
@@ -99,6 +100,25 @@ describe('planActivities', () => {
     assert.ok(Math.abs(ev.longestActivitySeconds - evaluateSeconds(l2, rates) / 4) < 1e-9);
     const sim = est.steps.find((s) => s.step === 'simulate-train')!;
     assert.ok(Math.abs(sim.longestActivitySeconds - (2000 * 1e-3) / 3) < 1e-9);
+  });
+
+  test('a task that keeps a share of its simulations: simulations priced per simulation, training and evaluation per kept row', () => {
+    const spec = validateSweepSpec(
+      JSON.parse(
+        readFileSync(new URL('../../../../sweeps/paper-pyloric.json', import.meta.url), 'utf8'),
+      ),
+    );
+    const p = planActivities(
+      spec,
+      () => 1000,
+      (task) => (task === 'pyloric' ? 0.1 : 1),
+    );
+    assert.deepEqual(
+      p.steps['simulate-train'].units.map((u) => u.unit.n),
+      [8_100_000],
+    );
+    assert.ok(p.steps.train.units.every((u) => u.unit.rows === 810_000));
+    assert.ok(p.steps.evaluate.units.every((u) => u.unit.nTest === 10_750));
   });
 
   test('attacks without steps in the spec take sbi defaults (200 L2 PGD)', () => {

@@ -159,12 +159,13 @@ describe('example specs', () => {
       const raw = JSON.parse(text) as {
         tasks: unknown[];
         estimators: unknown[];
-        defenses: { betas?: unknown[]; trainEps?: unknown[]; name: string }[];
+        // A search may leave its grid out (sweeps/demo-search.json).
+        defenses?: { betas?: unknown[]; trainEps?: unknown[]; name: string }[];
         seeds: unknown[];
         budgets: unknown[];
       };
       // Grid points written out by hand: trades and noise get their default grids when absent.
-      const points = raw.defenses.reduce((s, d) => {
+      const points = (raw.defenses ?? []).reduce((s, d) => {
         const betas = d.betas?.length ?? 1;
         const eps = d.trainEps?.length ?? 1;
         return s + betas * eps;
@@ -469,6 +470,17 @@ describe('bad-spec corpus (issue 9): each rejected with the JSON path', () => {
         validateSweepSpec(withSpec({ defenses: [{ name: 'fim-fast', betas: [1], mcSamples: 5 }] })),
       'spec/defenses/0/mcSamples',
       /not allowed for defense "fim-fast"/,
+    );
+    // RABI's grad_clamp_val belongs to the FIM trace regularizer only.
+    rejects(
+      () => validateSweepSpec(withSpec({ defenses: [{ name: 'noise', gradClamp: 5 }] })),
+      'spec/defenses/0/gradClamp',
+      /not allowed for defense "noise"/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ defenses: [{ name: 'fim', betas: [1], gradClamp: 0 }] })),
+      'spec/defenses/0/gradClamp',
+      /must be > 0/,
     );
   });
 
