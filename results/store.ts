@@ -177,7 +177,10 @@ export class ResultStore {
     validatePatch('sweeps', set, sweepId);
     const filter: Document = { _id: sweepId };
     if (opts.from) filter.status = { $in: [...opts.from] };
-    const r = await this.sweeps.updateOne(filter, { $set: set });
+    // A sweep that completes after rerun-failed no longer carries the failure of its earlier run.
+    const update: Document =
+      status === 'completed' && !opts.error ? { $set: set, $unset: { error: '' } } : { $set: set };
+    const r = await this.sweeps.updateOne(filter, update);
     if (r.matchedCount === 0 && !(await this.sweeps.findOne({ _id: sweepId }))) {
       throw new NotFoundError('sweeps', sweepId);
     }

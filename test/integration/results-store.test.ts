@@ -121,6 +121,17 @@ describe('results store on the real server', () => {
     const doc = (await store.getSweep(id))!;
     assert.equal(doc.status, 'cancelled');
     assert.equal(doc.completedAt, undefined);
+    // A failed sweep rerun to completion drops the failure of its earlier run.
+    const error = {
+      type: 'X',
+      message: '1 of 1 trials failed; the last: boom',
+      nonRetryable: false,
+    };
+    assert.equal(await store.setSweepStatus(id, 'failed', { error }), true);
+    assert.deepEqual((await store.getSweep(id))!.error, error);
+    assert.equal(await store.setSweepStatus(id, 'completed'), true);
+    assert.equal((await store.getSweep(id))!.error, undefined);
+    await store.setSweepStatus(id, 'cancelled');
     await assert.rejects(store.setSweepStatus('sw-missing', 'running'), NotFoundError);
     await assert.rejects(
       store.setSweepStatus(id, 'done' as never),
