@@ -32,7 +32,7 @@ export const PAGE_HTML = `<!doctype html>
 </section>
 <section id="detail" hidden>
 <h2 id="detail-title"></h2>
-<p class="meta" id="detail-meta"></p>
+<p class="meta"><span id="detail-meta"></span> · <a id="diagnostics-link" href="#">diagnostics (SBC, C2ST)</a></p>
 <div id="plots"></div>
 <div id="truth" hidden>
 <h3>Against the true posterior</h3>
@@ -147,6 +147,8 @@ export const PAGE_SCRIPT = `'use strict';
       d.sweep.status + ' · ' + c.completed + ' of ' + c.trials + ' trials completed, ' + c.running + ' running, ' +
       c.failed + ' failed · curves ' + (d.source === 'stored' ? 'stored by the sweep' : 'computed from the results so far') +
       (d.figures.length === 0 ? ' · no completed trials yet' : '');
+    document.getElementById('diagnostics-link').href =
+      '/sweeps/' + encodeURIComponent(d.sweep.id) + '/diagnostics';
     var plots = document.getElementById('plots');
     d.figures.forEach(function (f, i) {
       var div = document.getElementById('plot-' + i);

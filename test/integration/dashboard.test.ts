@@ -304,6 +304,11 @@ describe('dashboard', () => {
     );
     assert.equal(await page.textContent('#detail-title'), `Sweep ${XSS_NAME}`);
     assert.equal(await page.$$eval('#detail script', (s) => s.length), 0);
+    // The sweep's diagnostics page (SBC, C2ST) is one click away.
+    assert.equal(
+      await page.getAttribute('#diagnostics-link', 'href'),
+      `/sweeps/${encodeURIComponent(xssId)}/diagnostics`,
+    );
 
     // The plots of the running sweep follow it: one trade-off point, then two.
     const tradeoffPoints = () =>
