@@ -3,6 +3,7 @@ import { Context } from '@temporalio/activity';
 import { FINAL_FAILURE_TYPES } from '../sweeps/failures.js';
 import type { ActivityDeps } from './deps.js';
 import { evaluate, type EvaluateInput } from './evaluate.js';
+import { adversarialExamples, type ExamplesInput } from './examples.js';
 import {
   aggregate,
   claimTrial,
@@ -47,6 +48,7 @@ function trialActivities(deps: ActivityDeps) {
     setSweepStatus: (input: Parameters<typeof setSweepStatus>[1]) => setSweepStatus(deps, input),
     aggregate: (input: { sweepId: string }) => aggregate(deps, input),
     proposeSearch: (input: ProposeSearchInput) => proposeSearch(deps, input),
+    adversarialExamples: (input: ExamplesInput) => adversarialExamples(deps, input),
   };
 }
 
@@ -74,4 +76,5 @@ export type {
   EndTrialInput,
 } from './persist.js';
 export type { ItemOutcome } from './pack.js';
+export type { ExamplesInput, ExamplesResult } from './examples.js';
 export type { ProposeSearchInput, ProposeSearchResult, SearchPoint } from './search.js';

@@ -23,7 +23,8 @@ export interface Figure {
   id: string;
   task: string;
   /** A curve's kind, or one of a search sweep's own plots (results/search-report.ts). */
-  kind: CurveKind | 'search_front' | 'search_hypervolume';
+  kind:
+    CurveKind | 'search_front' | 'search_hypervolume' | 'example_marginals' | 'example_predictive';
   title: string;
   points: number;
   data: Trace[];
@@ -51,7 +52,7 @@ function num(x: number): number | null {
 
 const t = (s: string) => escapeHtml(s);
 
-function settingLabel(k: Pick<SeriesKey, 'defense' | 'beta' | 'trainEps'>): string {
+export function settingLabel(k: Pick<SeriesKey, 'defense' | 'beta' | 'trainEps'>): string {
   let s = k.defense;
   if (k.beta !== 0 || k.defense !== 'none') s += ` β=${k.beta}`;
   if (k.trainEps !== undefined) s += ` ε_train=${k.trainEps}`;

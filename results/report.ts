@@ -10,6 +10,7 @@ import { diagnosticsTable, loadDiagnostics, type TrialDiagnostics } from './diag
 import type { CurveDoc, SweepDoc, SweepStatus, TrialCounts } from './documents.js';
 import { figuresOf, type Figure } from './figures.js';
 import { escapeHtml, inlineScriptSource, jsonForScript } from './html.js';
+import { loadExamples } from './example-figures.js';
 import { loadSearchReport, type SearchReport } from './search-report.js';
 import type { ResultStore } from './store.js';
 
@@ -17,7 +18,8 @@ export type Cell = string | number | boolean | null;
 
 export interface Table {
   /** A curve's table, the diagnostics, or a search sweep's points and rounds (results/search-report.ts). */
-  name: 'tradeoff' | 'kl_vs_eps' | 'coverage' | 'diagnostics' | 'search' | 'search_rounds';
+  name:
+    'tradeoff' | 'kl_vs_eps' | 'coverage' | 'diagnostics' | 'search' | 'search_rounds' | 'examples';
   title: string;
   columns: string[];
   rows: Cell[][];
@@ -238,6 +240,12 @@ export async function loadReport(store: ResultStore, sweepId: string): Promise<S
     report.search = search.search;
     report.tables.push(...search.tables);
     report.figures.push(...search.figures);
+  }
+  const asked = (sweep.spec as { evaluation?: { examples?: unknown } }).evaluation?.examples;
+  const examples = await loadExamples(store, sweepId, asked !== undefined);
+  if (examples) {
+    report.tables.push(examples.table);
+    report.figures.push(...examples.figures);
   }
   return report;
 }

@@ -5,14 +5,14 @@
 import { tf } from './backend.js';
 import { attackInBatches, type AttackName } from './attacks/index.js';
 import { absoluteEps, clipBoxOf, meanPerSampleStd } from './attacks/eps.js';
-import type { Divergence } from './attacks/objectives.js';
-import { klUnderAttack } from './metrics/robustness.js';
+import type { Discrepancy } from './attacks/objectives.js';
+import { discrepancyUnderAttack } from './metrics/robustness.js';
 import { rowsTensor } from './metrics/row-batches.js';
 import type { DensityEstimator, RandomStream, Task } from './types.js';
 
 export interface AdversarialExampleOptions {
   attack: AttackName;
-  objective: Divergence;
+  objective: Discrepancy;
   /** Budget relative to the test xs' mean per-sample std. */
   eps: number;
   steps?: number;
@@ -23,6 +23,12 @@ export interface AdversarialExampleOptions {
   samples?: number;
   /** Posterior-predictive simulations from the first of those samples (default 20). */
   predictive?: number;
+  /**
+   * The point already chosen by an evaluation's per-point KL (a sweep's examples): only that point
+   * is attacked again, with a stream of its own, and its KL under this attack is reported beside the
+   * evaluation's. Absent: every test point is attacked and the largest KL picks.
+   */
+  chosen?: { index: number; klAll: number[] };
 }
 
 export interface AdversarialExample {
@@ -55,25 +61,50 @@ export async function adversarialExample(
 ): Promise<AdversarialExample> {
   if (test.n < 1) throw new RangeError('The test set is empty.');
   const { xDim, thetaDim } = est;
+  // The scale and the box are the whole test set's, as in the evaluation, also for one point.
   const epsAbs = absoluteEps(o.eps, meanPerSampleStd(test.x, test.n, xDim));
-  const xAdv = await attackInBatches(
-    o.attack,
-    { estimator: est, epsAbs, box: clipBoxOf(test.x), rng: rng.fork('attack') },
-    test.x,
-    test.theta,
-    {
-      divergence: o.objective,
-      ...(o.steps !== undefined ? { steps: o.steps } : {}),
-      ...(o.mcSamples !== undefined ? { mcSamples: o.mcSamples } : {}),
-    },
-  );
-  const kl = await klUnderAttack(est, o.objective, test.x, xAdv, rng.fork('kl'), {
-    samples: o.klSamples ?? 256,
-  });
-  // NaN never wins: the most damaging point is the largest finite KL.
+  const box = clipBoxOf(test.x);
+  const attack = async (x: Float32Array, theta: Float32Array) => {
+    const xAdv = await attackInBatches(
+      o.attack,
+      { estimator: est, epsAbs, box, rng: rng.fork('attack') },
+      x,
+      theta,
+      {
+        divergence: o.objective,
+        ...(o.steps !== undefined ? { steps: o.steps } : {}),
+        ...(o.mcSamples !== undefined ? { mcSamples: o.mcSamples } : {}),
+      },
+    );
+    const kl = await discrepancyUnderAttack(est, o.objective, x, xAdv, rng.fork('kl'), {
+      samples: o.klSamples ?? 256,
+    });
+    return { xAdv, kl };
+  };
   let index = 0;
-  for (let i = 1; i < test.n; i++)
-    if (!(kl[i]! <= kl[index]!) && Number.isFinite(kl[i]!)) index = i;
+  let klAll: number[];
+  let xAdvRow: Float32Array;
+  let klOfIndex: number;
+  if (o.chosen) {
+    index = o.chosen.index;
+    if (!Number.isInteger(index) || index < 0 || index >= test.n)
+      throw new RangeError(`Test point ${index} is outside 0..${test.n - 1}.`);
+    klAll = o.chosen.klAll;
+    const a = await attack(
+      test.x.slice(index * xDim, (index + 1) * xDim),
+      test.theta.slice(index * thetaDim, (index + 1) * thetaDim),
+    );
+    xAdvRow = a.xAdv;
+    klOfIndex = a.kl[0]!;
+  } else {
+    const a = await attack(test.x, test.theta);
+    // NaN never wins: the most damaging point is the largest finite KL.
+    for (let i = 1; i < test.n; i++)
+      if (!(a.kl[i]! <= a.kl[index]!) && Number.isFinite(a.kl[i]!)) index = i;
+    klAll = Array.from(a.kl);
+    xAdvRow = a.xAdv.slice(index * xDim, (index + 1) * xDim);
+    klOfIndex = a.kl[index]!;
+  }
   const row = (a: Float32Array, d: number) => a.subarray(index * d, (index + 1) * d);
   const samples = o.samples ?? 1000;
   const draw = (x: Float32Array, stream: RandomStream): Float32Array =>
@@ -81,7 +112,7 @@ export async function adversarialExample(
       () => est.sample(rowsTensor(x, 0, 1, xDim), samples, stream).dataSync() as Float32Array,
     );
   const clean = draw(row(test.x, xDim), rng.fork('posterior/clean'));
-  const attacked = draw(row(xAdv, xDim), rng.fork('posterior/attacked'));
+  const attacked = draw(xAdvRow, rng.fork('posterior/attacked'));
   const nPred = Math.min(o.predictive ?? 20, samples);
   const simulate = (thetas: Float32Array, stream: RandomStream): number[][] =>
     rowsOf(
@@ -97,11 +128,11 @@ export async function adversarialExample(
     index,
     theta: Array.from(row(test.theta, thetaDim)),
     x: Array.from(row(test.x, xDim)),
-    xAdv: Array.from(row(xAdv, xDim)),
+    xAdv: Array.from(xAdvRow),
     eps: o.eps,
     epsAbs,
-    kl: kl[index]!,
-    klAll: Array.from(kl),
+    kl: klOfIndex,
+    klAll,
     posterior: { clean: rowsOf(clean, thetaDim), attacked: rowsOf(attacked, thetaDim) },
     predictive: {
       clean: simulate(clean, rng.fork('predictive/clean')),

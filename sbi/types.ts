@@ -64,6 +64,8 @@ export interface Task {
    * Absent: every simulation is kept.
    */
   readonly keptShare?: number;
+  /** x is these equal-length traces back to back (pyloric: one voltage trace per neuron), for plots. */
+  readonly xTraces?: readonly string[];
   /**
    * Simulates one x per row of theta (n rows). A simulation that fails yields a row of NaN; callers
    * drop and count such rows. Deterministic given the stream.

@@ -148,10 +148,10 @@ export function trialIndexer(spec: SweepSpec): TrialIndexer {
     throw new RangeError(
       `The sweep expands to ${count} trials; at most ${MAX_TRIALS} are allowed.`,
     );
-  // The trade-off's eps, attack and objective only tell the aggregation where to read; they do not
-  // change a trial.
+  // The trade-off's eps, attack and objective only tell the aggregation where to read, and the
+  // examples are read off finished trials; none of them changes a trial.
   const trialEvaluation: TrialEvaluation = { ...spec.evaluation };
-  for (const key of ['tradeoffEps', 'tradeoffAttack', 'tradeoffObjective'] as const)
+  for (const key of ['tradeoffEps', 'tradeoffAttack', 'tradeoffObjective', 'examples'] as const)
     delete (trialEvaluation as Partial<SweepSpec['evaluation']>)[key];
   const sweepId = sweepIdOf(spec);
   const radices = [

@@ -229,6 +229,18 @@ const evaluationSchema: Schema = {
     // No defaults: absent reads the first attack / objective, and leaves the sweepId as it was.
     tradeoffAttack: { title: 'attack', enum: ATTACK_NAMES },
     tradeoffObjective: { title: 'objective', enum: OBJECTIVES },
+    examples: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['eps'],
+      properties: {
+        eps: { type: 'number', exclusiveMinimum: 0, maximum: 100 },
+        attack: { title: 'attack', enum: ATTACK_NAMES },
+        objective: { title: 'objective', enum: OBJECTIVES },
+        samples: int(10, 100_000, { default: 1000 }),
+        predictive: int(0, 1000, { default: 10 }),
+      },
+    },
   },
 };
 

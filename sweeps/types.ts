@@ -82,6 +82,25 @@ export interface EvaluationOptions {
   tradeoffAttack?: AttackName;
   /** The objective the trade-off's KL is read for; absent: the first of `objectives`. One of `objectives`. */
   tradeoffObjective?: Objective;
+  /**
+   * The paper's Fig. 2 per completed trial: its most damaging test point at one evaluated (attack,
+   * objective, eps), with clean and attacked posteriors and their predictives
+   * (activities/examples.ts). Absent: none. Not part of a trial's ID: it is read off a trained model
+   * and its evaluation, so adding it to a finished sweep computes the examples alone.
+   */
+  examples?: ExamplesOptions;
+}
+
+export interface ExamplesOptions {
+  /** One of `eps`: the evaluation's per-point KL at it picks the point. */
+  eps: number;
+  /** Absent: the trade-off's attack / objective. */
+  attack?: AttackName;
+  objective?: Objective;
+  /** Posterior samples drawn at the point, clean and attacked. */
+  samples: number;
+  /** Posterior-predictive simulations from each. */
+  predictive: number;
 }
 
 export interface RoutingOptions {
@@ -177,7 +196,7 @@ export interface TrialDefense {
 /** What every evaluation of a trial shares (the per-record attack x objective x eps come from evaluationPlan). */
 export type TrialEvaluation = Omit<
   EvaluationOptions,
-  'tradeoffEps' | 'tradeoffAttack' | 'tradeoffObjective'
+  'tradeoffEps' | 'tradeoffAttack' | 'tradeoffObjective' | 'examples'
 >;
 
 export interface TrialConfig {

@@ -237,6 +237,27 @@ function checkArchitecture(e: EstimatorSpec, i: number): void {
 }
 
 /** The diagnostics need what they score against and enough test pairs. */
+/** The examples read the evaluation's per-point KL: their (attack, objective, eps) must be evaluated. */
+function checkExamples(evaluation: SweepSpec['evaluation']): void {
+  const ex = evaluation.examples;
+  if (!ex) return;
+  if (!evaluation.eps.includes(ex.eps))
+    throw new SpecError(
+      'spec/evaluation/examples/eps',
+      `must be one of evaluation/eps (${evaluation.eps.join(', ')}) (got ${ex.eps})`,
+    );
+  if (ex.attack !== undefined && !evaluation.attacks.includes(ex.attack))
+    throw new SpecError(
+      'spec/evaluation/examples/attack',
+      `must be one of evaluation/attacks (${evaluation.attacks.join(', ')}) (got ${ex.attack})`,
+    );
+  if (ex.objective !== undefined && !evaluation.objectives.includes(ex.objective))
+    throw new SpecError(
+      'spec/evaluation/examples/objective',
+      `must be one of evaluation/objectives (${evaluation.objectives.join(', ')}) (got ${ex.objective})`,
+    );
+}
+
 function checkMetrics(spec: SweepSpec): void {
   const { evaluation } = spec;
   const metrics = evaluation.metrics ?? [];
@@ -402,6 +423,7 @@ function checkSemantics(spec: SweepSpec): void {
       'spec/evaluation/tradeoffObjective',
       `must be one of evaluation/objectives (${evaluation.objectives.join(', ')}) (got ${evaluation.tradeoffObjective})`,
     );
+  checkExamples(evaluation);
   checkMetrics(spec);
   const estimators = new Map<string, number>();
   spec.estimators.forEach((e, i) => {

@@ -103,6 +103,8 @@ export type SweepState =
   | 'running'
   | 'paused'
   | 'draining'
+  /** Computing the adversarial examples of the finished trials (spec.evaluation.examples). */
+  | 'examples'
   | 'aggregating'
   | 'completed'
   | 'failed'

@@ -42,7 +42,7 @@ import {
 } from './messages.js';
 import { trialWorkflow, type TrialWorkflowInput } from './legacy-trial.js';
 import { trialPackWorkflow } from './pack.js';
-import { NON_RETRYABLE } from './trial-steps.js';
+import { NON_RETRYABLE, stepOptions } from './trial-steps.js';
 import { searchAttributesOn, sweepAttributes, upsert } from './search-attributes.js';
 
 /**
@@ -50,6 +50,15 @@ import { searchAttributesOn, sweepAttributes, upsert } from './search-attributes
  * spec.pack is 1); sweeps recorded before it go on starting a TrialWorkflow per trial on replay.
  */
 export const ONE_PIPELINE_PATCH = 'one-pipeline-v1';
+
+/**
+ * Marks sweeps that compute their adversarial examples (spec.evaluation.examples) after the trials
+ * and before the aggregation; only sweeps that ask for examples reach it.
+ */
+export const EXAMPLES_PATCH = 'adversarial-examples-v1';
+
+/** Examples activities of a sweep at most: batches grow with the sweep so that its history does not. */
+const MAX_EXAMPLE_BATCHES = 200;
 
 /** Trials whose completion is looked up in one activity call. */
 const PAGE = 100;
@@ -156,6 +165,53 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
       : {}),
   });
   const finished = () => ['completed', 'failed', 'cancelled', 'aggregating'].includes(state);
+
+  /**
+   * The examples of every trial of the sweep (the activity skips those not completed and those
+   * stored), in batches, `concurrency` at once on the evaluate queue; a cancel stops them.
+   */
+  const runExamples = async (): Promise<void> => {
+    const ex = spec.evaluation.examples!;
+    const settings = {
+      attack: ex.attack ?? spec.evaluation.tradeoffAttack ?? spec.evaluation.attacks[0]!,
+      objective:
+        ex.objective ?? spec.evaluation.tradeoffObjective ?? spec.evaluation.objectives[0]!,
+      eps: ex.eps,
+      samples: ex.samples,
+      predictive: ex.predictive,
+    };
+    const acts = proxyActivities<SweepActivities>(
+      stepOptions(
+        taskQueueName(spec.routing.evaluate, options.queuePrefix),
+        options.evaluateTimeout,
+        20,
+        options.heartbeatTimeout,
+      ),
+    );
+    const ids = Array.from({ length: total() }, (_, i) => trialAt(i).trialId);
+    const size = Math.max(1, Math.ceil(ids.length / MAX_EXAMPLE_BATCHES));
+    const batches: string[][] = [];
+    for (let i = 0; i < ids.length; i += size) batches.push(ids.slice(i, i + size));
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < batches.length && !cancelRequested) {
+        const trialIds = batches[next++]!;
+        try {
+          await acts.adversarialExamples({ trialIds, examples: settings });
+        } catch (err) {
+          // Its retries spent: the report says which trials have no example; the sweep's results stand.
+          if (isCancellation(err)) throw err;
+        }
+      }
+    };
+    try {
+      await children.run(() =>
+        Promise.all(Array.from({ length: Math.min(spec.concurrency, batches.length) }, lane)),
+      );
+    } catch (err) {
+      if (!isCancellation(err)) throw err;
+    }
+  };
 
   setHandler(progressQuery, progress);
   // Handlers only flip flags: the main loop writes the status to MongoDB (after the sweep exists there,
@@ -345,6 +401,10 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
       return await continueAsNew<typeof sweepWorkflow>({ ...input, carried: c });
     }
     await condition(() => running.size === 0);
+    if (spec.evaluation.examples && !stop() && patched(EXAMPLES_PATCH)) {
+      state = 'examples';
+      await runExamples();
+    }
     state = 'aggregating';
     await persist.aggregate({ sweepId });
     const end: SweepState = cancelRequested ? 'cancelled' : c.failed > 0 ? 'failed' : 'completed';

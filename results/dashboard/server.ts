@@ -10,6 +10,8 @@ import { redact } from '../../infra/logger.js';
 import { countTrials } from '../../sweeps/expand.js';
 import type { SweepSpec } from '../../sweeps/types.js';
 import type { SweepDoc, TrialCounts } from '../documents.js';
+import { loadExamples } from '../example-figures.js';
+import { ExampleStore } from '../examples.js';
 import { figuresOf } from '../figures.js';
 import { emptyTrialCounts } from '../trial-counts.js';
 import { plotlyBundlePath, reportTables, sweepCurves } from '../report.js';
@@ -134,6 +136,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   // Curves are recomputed only when a sweep's status or trial counts move.
   const cache = new Map<string, { stamp: string; body: unknown }>();
   const views = new ViewsApi(store);
+  const examples = new ExampleStore(store.db);
 
   async function sweepAndCounts(id: string): Promise<{ sweep: SweepDoc; counts: TrialCounts }> {
     if (!SWEEP_ID.test(id)) throw new HttpError(404, 'No sweep with this ID.');
@@ -145,7 +148,11 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
 
   async function curvesBody(id: string, withFigures: boolean): Promise<unknown> {
     const { sweep, counts } = await sweepAndCounts(id);
-    const stamp = JSON.stringify([sweep.status, counts, withFigures]);
+    // Examples arrive after the trials, while the counts stand still: their number joins the stamp.
+    const asked = (sweep.spec as { evaluation?: { examples?: unknown } }).evaluation?.examples;
+    const exampleCount =
+      withFigures && asked !== undefined ? await examples.collection.countDocuments({}) : 0;
+    const stamp = JSON.stringify([sweep.status, counts, withFigures, exampleCount]);
     const key = `${id}|${withFigures}`;
     const hit = cache.get(key);
     if (hit && hit.stamp === stamp) return hit.body;
@@ -153,12 +160,13 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     const summary = sweepSummary(sweep, counts);
     // A search sweep adds its front by round and hypervolume plots (results/search-report.ts).
     const search = withFigures ? await loadSearchReport(store, sweep) : undefined;
+    const ex = withFigures ? await loadExamples(store, id, asked !== undefined) : undefined;
     const body = withFigures
       ? {
           sweep: summary,
           source: from,
-          figures: [...figuresOf(curves), ...(search?.figures ?? [])],
-          tables: [...reportTables(curves), ...(search?.tables ?? [])],
+          figures: [...figuresOf(curves), ...(search?.figures ?? []), ...(ex?.figures ?? [])],
+          tables: [...reportTables(curves), ...(search?.tables ?? []), ...(ex ? [ex.table] : [])],
         }
       : { sweep: summary, source: from, curves };
     cache.set(key, { stamp, body });

@@ -105,6 +105,7 @@ export class PyloricTask implements Task {
   readonly steps = pyloricSteps(PYLORIC_T_MAX);
   readonly xDim = 3 * recordedPoints(this.steps, PYLORIC_X_EVERY);
   readonly paramNames = [...PYLORIC_PARAM_NAMES];
+  readonly xTraces = ['AB/PD', 'LP', 'PY'];
   readonly prior: BoxUniformPrior;
   /** Return invalid simulations too, instead of NaN rows (posterior predictives). */
   keepInvalid = false;

@@ -15,6 +15,7 @@ import { mongoClient } from '../../infra/connections.js';
 import { aggregateSweep } from '../../results/aggregate.js';
 import { startDashboard, type Dashboard } from '../../results/dashboard/server.js';
 import { trialInputFromSweep } from '../../results/documents.js';
+import { ExampleStore, exampleDoc } from '../../results/examples.js';
 import { ResultStore } from '../../results/store.js';
 import { evaluationPlan, expandSweep, proposedTrial, sweepIdOf } from '../../sweeps/expand.js';
 import type { SweepSpec } from '../../sweeps/types.js';
@@ -408,6 +409,96 @@ describe('dashboard, search sweep', () => {
       },
       { kind: 'search_hypervolume', points: 3, fronts: [] },
     ]);
+    await page.close();
+  });
+});
+
+describe('dashboard, adversarial examples', () => {
+  test('Chromium draws the posterior marginals and predictives of each trial at its example', async () => {
+    const demo = parseSweepSpec(readFileSync(join(root, 'sweeps', 'demo.json'), 'utf8'));
+    const spec = validateSweepSpec({
+      ...demo,
+      name: 'examples-demo',
+      seeds: [5],
+      evaluation: { ...demo.evaluation, examples: { eps: 2 } },
+    });
+    const id = sweepIdOf(spec);
+    await store.createSweep({
+      _id: id,
+      name: spec.name,
+      spec: spec as unknown as Record<string, unknown>,
+      specHash: id,
+      codeVersion: 'test',
+    });
+    const trials = expandSweep(spec);
+    await store.upsertTrials(trials.map((t) => trialInputFromSweep(id, t, 'test')));
+    const rand = lcg(31);
+    for (const t of trials) await completeTrial(t, rand);
+    await store.setSweepStatus(id, 'completed');
+    // Two parameters, x of 6 values as two named traces of 3.
+    const examples = new ExampleStore(db);
+    for (const [k, t] of trials.entries()) {
+      const rows = (shift: number) =>
+        Array.from({ length: 50 }, (_, r) => [r / 50 + shift * k, -r / 50]);
+      await examples.put(
+        exampleDoc(
+          {
+            index: k,
+            theta: [0.5, -0.5],
+            x: [1, 2, 3, 4, 5, 6],
+            xAdv: [1.1, 2, 3, 4, 5, 6.1],
+            eps: 2,
+            epsAbs: 0.2,
+            kl: 0.5,
+            klAll: [0.5, 0.4, 0.3],
+            posterior: { clean: rows(0), attacked: rows(1) },
+            predictive: { clean: [[1, 2, 3, 4, 5, 6]], attacked: [[2, 3, 4, 5, 6, 7]] },
+          },
+          {
+            trialId: t.trialId,
+            task: t.task,
+            paramNames: ['first', 'second'],
+            xTraces: ['A', 'B'],
+            attack: 'l2pgd',
+            objective: 'rkl',
+            nTest: 3,
+            klMeanEvaluation: 0.4,
+            predictiveKept: 5,
+            artifact: `examples/${t.trialId}`,
+          },
+          new Date(),
+        ),
+      );
+    }
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(dash.url);
+    await page.click(`#sweeps tr[data-sweep-id="${id}"]`);
+    const n = trials.length;
+    await page.waitForFunction(
+      ([sid, count]) =>
+        document.body.dataset.drawnSweep === sid &&
+        document.querySelectorAll('#plots .plot[data-kind^="example"] .main-svg').length >=
+          2 * (count as number),
+      [id, n] as const,
+    );
+    const drawn = await page.$$eval('#plots .plot[data-kind^="example"]', (divs) =>
+      divs.map((d) => {
+        const data = (d as unknown as { data: { meta?: string; xaxis?: string }[] }).data;
+        return {
+          kind: (d as unknown as { dataset: Record<string, string> }).dataset.kind,
+          traces: data.filter((t) => t.meta === 'data').length,
+          panels: new Set(data.map((t) => t.xaxis)).size,
+        };
+      }),
+    );
+    // Per trial: marginals (2 per parameter, 2 panels) and predictives (4 lines per named trace).
+    assert.deepEqual(
+      drawn,
+      trials.flatMap(() => [
+        { kind: 'example_marginals', traces: 4, panels: 2 },
+        { kind: 'example_predictive', traces: 8, panels: 2 },
+      ]),
+    );
     await page.close();
   });
 });

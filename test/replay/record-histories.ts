@@ -99,6 +99,17 @@ const cases = (): Case[] => [
       concurrency: 2,
     }),
   },
+  {
+    // Its two trials, then their adversarial examples (one activity each) before the aggregation.
+    name: 'examples',
+    spec: tinySpec({
+      name: 'replay-examples',
+      estimators: [HEALTHY_MAF],
+      training: { maxEpochs: 2, minEpochs: 1, batchSize: 100, patience: 5 },
+      evaluation: { ...NOISE_EVALUATION, examples: { eps: 1, samples: 50, predictive: 2 } },
+      concurrency: 2,
+    }),
+  },
 ];
 
 async function record(ctx: SweepTestContext, c: Case, outDir: string): Promise<void> {

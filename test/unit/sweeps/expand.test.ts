@@ -313,6 +313,19 @@ describe('IDs', () => {
     assert.equal(expandSweep(named)[0]!.trialId, ref.trialId);
     assert.ok(!('tradeoffAttack' in expandSweep(named)[0]!.evaluation));
     assert.equal(validateSweepSpec(base).evaluation.tradeoffAttack, undefined);
+    // Examples are read off finished trials: same trial, different sweep.
+    const examples = validateSweepSpec({
+      ...base,
+      evaluation: { ...base.evaluation, examples: { eps: base.evaluation.eps[0] } },
+    });
+    assert.equal(expandSweep(examples)[0]!.trialId, ref.trialId);
+    assert.ok(!('examples' in expandSweep(examples)[0]!.evaluation));
+    assert.notEqual(sweepIdOf(examples), sweepIdOf(validateSweepSpec(base)));
+    assert.deepEqual(examples.evaluation.examples, {
+      eps: base.evaluation.eps[0],
+      samples: 1000,
+      predictive: 10,
+    });
     // Diagnostics change what a trial computes; a spec without them keeps its IDs (no defaults).
     const diagnosed = validateSweepSpec({
       ...base,

@@ -614,6 +614,24 @@ describe('bad-spec corpus (issue 9): each rejected with the JSON path', () => {
       /must be one of evaluation\/objectives \(fkl\) \(got rkl\)/,
     );
     rejects(
+      () => validateSweepSpec(withSpec({ evaluation: { eps: [1, 2], examples: { eps: 0.5 } } })),
+      'spec/evaluation/examples/eps',
+      /must be one of evaluation\/eps \(1, 2\) \(got 0\.5\)/,
+    );
+    rejects(
+      () =>
+        validateSweepSpec(
+          withSpec({ evaluation: { attacks: ['noise'], examples: { eps: 2, attack: 'l2pgd' } } }),
+        ),
+      'spec/evaluation/examples/attack',
+      /must be one of evaluation\/attacks \(noise\) \(got l2pgd\)/,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ evaluation: { examples: { eps: 2, samples: 3 } } })),
+      'spec/evaluation/examples/samples',
+      /10/,
+    );
+    rejects(
       () =>
         validateSweepSpec(
           withSpec({ tasks: ['gaussian_linear', 'sir'], evaluation: { metrics: ['sbc', 'c2st'] } }),

@@ -62,6 +62,24 @@ describe('recorded histories', () => {
     for (const end of ['completed', 'failed', 'cancelled']) assert.ok(ends.has(end), end);
   });
 
+  test('cover a sweep that computes adversarial examples after its trials', () => {
+    const activities = histories
+      .filter(
+        (h) => h.version === 'adversarial-examples' && workflowType(h.history) === 'sweepWorkflow',
+      )
+      .flatMap(({ history }) =>
+        (history.events ?? []).map(
+          (e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? '',
+        ),
+      )
+      .filter((name) => name !== '');
+    // One examples activity per trial (a batch of one at two trials), before the aggregation.
+    assert.deepEqual(
+      activities.filter((a) => a === 'adversarialExamples' || a === 'aggregate'),
+      ['adversarialExamples', 'adversarialExamples', 'aggregate'],
+    );
+  });
+
   for (const { version, file, history } of histories) {
     test(
       `${version}/${file} (${workflowType(history)}) replays without nondeterminism`,
