@@ -111,6 +111,7 @@ function marginalsFigure(d: ExampleDoc, label: string): Figure {
       linecolor: '#444',
       ticks: 'outside',
       nticks: 4,
+      zeroline: false,
     };
     layout[axisKey('y', k)] = { showticklabels: false, showline: false, zeroline: false };
   });
