@@ -42,8 +42,9 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
                       (default 0.1), trades KL weight (default 0.1)
   --train-eps E       trades / adversarial / noise budget relative to the training x scale
                       (defaults 0.5, 0.5, 1)
-  --adversarial-update U  intended (default) or rabi: also add the weight gradient of every PGD
-                      iterate's NLL to the update, as RABI's code does (tfjs ops, slower)
+  --adversarial-update U  adversarial and trades: intended (default) or rabi: also add the weight
+                      gradient of every PGD iterate's attack loss (adversarial: the NLL; trades:
+                      the one-sample rKL) to the update, as RABI's code does (tfjs ops, slower)
   --mc-samples M      fim defenses: samples of theta per x (default 5; RABI's pyloric run: 1)
   --grad-clamp G      fim: global-norm bound on the regularizer's gradient alone (RABI's
                       grad_clamp_val; its pyloric run: 1000)`;
@@ -116,9 +117,9 @@ async function run(argv: string[]): Promise<number> {
   if (v['grad-clamp'] !== undefined && defenseName !== 'fim')
     throw new UserError(`--grad-clamp applies to --defense fim, not to --defense ${defenseName}.`);
   const update = v['adversarial-update'];
-  if (update !== undefined && defenseName !== 'adversarial')
+  if (update !== undefined && defenseName !== 'adversarial' && defenseName !== 'trades')
     throw new UserError(
-      `--adversarial-update applies to --defense adversarial, not to --defense ${defenseName}.`,
+      `--adversarial-update applies to --defense adversarial and trades, not to --defense ${defenseName}.`,
     );
   if (update !== undefined && update !== 'intended' && update !== 'rabi')
     throw new UserError(`--adversarial-update must be intended or rabi, got "${update}".`);

@@ -35,7 +35,7 @@ export interface DefenseOptions {
   gradClamp?: number;
   /** fim-fast only. */
   fast?: Omit<FimFastOptions, 'beta' | 'mcSamples'>;
-  /** adversarial only: the intended update (default) or RABI's (AdversarialTraining). */
+  /** adversarial and trades: the intended update (default) or RABI's (AdversarialTraining, Trades). */
   update?: AdversarialUpdate;
 }
 
@@ -43,7 +43,7 @@ const USES: Record<DefenseName, (keyof DefenseOptions)[]> = {
   none: [],
   fim: ['beta', 'mcSamples', 'gradClamp'],
   'fim-fast': ['beta', 'mcSamples', 'fast'],
-  trades: ['beta', 'trainEps'],
+  trades: ['beta', 'trainEps', 'update'],
   adversarial: ['trainEps', 'update'],
   noise: ['trainEps'],
   'fim-exact': ['beta', 'mcSamples'],
@@ -97,7 +97,7 @@ export function createDefense(
     case 'fim-fast':
       return new FimFastDefense({ ...opts.fast, beta: opts.beta, mcSamples: opts.mcSamples });
     case 'trades':
-      return new Trades(opts.beta, opts.trainEps);
+      return new Trades(opts.beta, opts.trainEps, undefined, opts.update);
     case 'adversarial':
       return new AdversarialTraining(opts.trainEps, undefined, opts.update);
     case 'noise':
