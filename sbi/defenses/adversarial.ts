@@ -7,7 +7,7 @@ import { GRAD_NORM_FLOOR, l2Pgd } from '../attacks/pgd.js';
 import { tf } from '../backend.js';
 import type { DefenseContext, TrainingDefense } from '../npe.js';
 import type { FusedPass, FusedPlan, FusedStepContext } from '../types.js';
-import { TRAINING_PGD, checkTrainEps } from './perturbation.js';
+import { TRAINING_PGD, addWeightGradient, checkTrainEps } from './perturbation.js';
 
 /** RABI config/defense/l2pgdTargetedAdvTrain.yaml: eps 0.5 (relative). */
 export const ADVERSARIAL_DEFAULT_EPS = 0.5;
@@ -81,24 +81,11 @@ export class AdversarialTraining implements TrainingDefense {
 
   /** grad_w mean NLL(theta, x~_t), summed over the iterates t (RABI's accumulated backward). */
   private addAttackGradient(theta: tf.Tensor2D, at: tf.Tensor2D, ctx: DefenseContext): void {
-    const vars = ctx.model.trainableVariables();
-    const { value, grads } = tf.variableGrads(
+    this.attackGrads = addWeightGradient(
+      this.attackGrads,
+      ctx.model.trainableVariables(),
       () => tf.neg(tf.mean(ctx.model.logProb(theta, at))) as tf.Scalar,
-      vars,
     );
-    value.dispose();
-    const sum = this.attackGrads ?? {};
-    for (const v of vars) {
-      const g = grads[v.name];
-      if (!g) continue;
-      const prev = sum[v.name];
-      sum[v.name] = prev ? tf.add(prev, g) : g;
-      if (prev) {
-        prev.dispose();
-        g.dispose();
-      }
-    }
-    this.attackGrads = sum;
   }
 }
 

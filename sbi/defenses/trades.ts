@@ -17,7 +17,7 @@ import { tf } from '../backend.js';
 import type { DefenseContext, TrainingDefense } from '../npe.js';
 import type { RandomStream } from '../types.js';
 import { ADVERSARIAL_UPDATES, type AdversarialUpdate } from './adversarial.js';
-import { TRAINING_PGD, checkTrainEps } from './perturbation.js';
+import { TRAINING_PGD, addWeightGradient, checkTrainEps } from './perturbation.js';
 
 export const TRADES_DEFAULTS = Object.freeze({ beta: 0.1, trainEps: 0.5 });
 
@@ -87,26 +87,12 @@ export class Trades implements TrainingDefense {
     ctx: DefenseContext,
     rng: RandomStream,
   ): void {
-    const vars = ctx.model.trainableVariables();
-    const { value, grads } = tf.variableGrads(() => {
+    this.attackGrads = addWeightGradient(this.attackGrads, ctx.model.trainableVariables(), () => {
       const s = ctx.model.rsample(at, 1, rng);
       return tf.mean(
         tf.sub(logProbOfSamples(ctx.model, s, at), logProbOfSamples(ctx.model, s, x)),
       ) as tf.Scalar;
-    }, vars);
-    value.dispose();
-    const sum = this.attackGrads ?? {};
-    for (const v of vars) {
-      const g = grads[v.name];
-      if (!g) continue;
-      const prev = sum[v.name];
-      sum[v.name] = prev ? tf.add(prev, g) : g;
-      if (prev) {
-        prev.dispose();
-        g.dispose();
-      }
-    }
-    this.attackGrads = sum;
+    });
   }
 
   extraLoss(_theta: tf.Tensor2D, x: tf.Tensor2D, ctx: DefenseContext): tf.Scalar {
