@@ -15,6 +15,7 @@ import {
   evaluationChunkCount,
   summarizeChunks,
   type ChunkPoints,
+  type CleanPoints,
   type EvaluationRecord,
   type EvaluationSpec,
   type TestSet,
@@ -105,6 +106,28 @@ function diagnosticsOf(
   }
 }
 
+/**
+ * Chunk c's clean values from an evaluation of the same trial at another (attack, eps), if one kept
+ * that chunk: the clean coverage, NLL and ground truth cost as much as a record's attacked ones and
+ * do not depend on the attack, so each chunk computes them once instead of once per (attack, eps).
+ */
+async function cleanPartOf(
+  deps: ActivityDeps,
+  input: EvaluateInput,
+  c: number,
+): Promise<CleanPoints | undefined> {
+  const ev = input.trial.evaluation;
+  for (const attack of ev.attacks)
+    for (const eps of ev.eps) {
+      if (attack === input.attack && eps === input.eps) continue;
+      const name = artifactNames.evaluationChunk(input.trial.trialId, attack, eps, c);
+      if (!(await deps.artifacts.info(name))) continue;
+      const bytes = await deps.artifacts.get(name);
+      if (bytes) return decodeChunkPoints(bytes, name);
+    }
+  return undefined;
+}
+
 export async function evaluate(deps: ActivityDeps, input: EvaluateInput): Promise<EvaluateResult> {
   const { trial, attack, eps } = input;
   const objectives = trial.evaluation.objectives;
@@ -164,8 +187,14 @@ export async function evaluate(deps: ActivityDeps, input: EvaluateInput): Promis
       if (bytes) return decodeChunkPoints(bytes, name);
       let points;
       try {
-        points = await evaluateChunk(saved.estimator, test, spec, rng, c, (r) =>
-          ctx.heartbeat({ attack, eps, objective: r.objective, chunk: c }),
+        points = await evaluateChunk(
+          saved.estimator,
+          test,
+          spec,
+          rng,
+          c,
+          (r) => ctx.heartbeat({ attack, eps, objective: r.objective, chunk: c }),
+          await cleanPartOf(deps, input, c),
         );
       } catch (err) {
         throw classify(err);

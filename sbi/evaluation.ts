@@ -170,7 +170,20 @@ function coverageOptions(spec: EvaluationSpec) {
   };
 }
 
-/** Evaluates the test points of chunk `chunk` at every (attack, divergence, eps) of the spec. */
+/**
+ * What a chunk computes on the clean x whatever the attack: one evaluation of the chunk (any attack
+ * and eps of the same trial) can hand it to the others. Its streams depend on the chunk alone.
+ */
+export type CleanPoints = Pick<
+  ChunkPoints,
+  'from' | 'to' | 'nllClean' | 'cleanCoverageRank' | 'groundTruth'
+>;
+
+/**
+ * Evaluates the test points of chunk `chunk` at every (attack, divergence, eps) of the spec. `clean`,
+ * the same chunk's clean values from another evaluation of the same model, test set and coverage
+ * settings, is taken instead of computed (the values are those computing would give).
+ */
 export async function evaluateChunk(
   est: DensityEstimator,
   test: TestSet,
@@ -178,6 +191,7 @@ export async function evaluateChunk(
   rng: RandomStream,
   chunk: number,
   onRecord?: (r: RecordPoints) => void,
+  clean?: CleanPoints,
 ): Promise<ChunkPoints> {
   if (test.n < 1) throw new Error('The test set is empty.');
   const count = evaluationChunkCount(test.n, spec);
@@ -192,16 +206,13 @@ export async function evaluateChunk(
   const theta = test.theta.subarray(from * est.thetaDim, to * est.thetaDim);
   const { epsScale, box } = scaleOf(est, test);
   const cov = coverageOptions(spec);
-  const cleanCoverageRank = await coverageRanks(
-    est,
-    x,
-    theta,
-    chunkStream(rng.fork('clean-coverage'), chunk),
-    cov,
-  );
-  const nllClean = await nllPerPair(est, x, theta);
-  let groundTruth: GroundTruthPoints | undefined;
-  if (test.analyticPosterior) {
+  const reuse = clean !== undefined && clean.from === from && clean.to === to;
+  const cleanCoverageRank = reuse
+    ? clean.cleanCoverageRank
+    : await coverageRanks(est, x, theta, chunkStream(rng.fork('clean-coverage'), chunk), cov);
+  const nllClean = reuse ? clean.nllClean : await nllPerPair(est, x, theta);
+  let groundTruth: GroundTruthPoints | undefined = reuse ? clean.groundTruth : undefined;
+  if (test.analyticPosterior && !groundTruth) {
     // A stream of its own: the other values of the chunk stay what they were without it.
     const g = await groundTruthMetrics(
       est,

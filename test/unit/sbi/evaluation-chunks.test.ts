@@ -124,6 +124,30 @@ describe('the evaluation in chunks', () => {
     assert.notDeepEqual([...chunks[2]!.records[0]!.kl], [...chunks[1]!.records[0]!.kl]);
   });
 
+  test('take the clean values from an evaluation at another attack, to the bit', async () => {
+    const test = {
+      ...simulateDataset(task, 50, createRng(5)),
+      analyticPosterior: (x: Float32Array) => task.analyticPosterior!(x),
+    };
+    const noise = { ...spec(20), attacks: ['noise' as const] };
+    const pgd = { ...spec(20), attacks: ['l2pgd' as const] };
+    const other = await evaluateChunk(est, test, noise, createRng(6), 1);
+    const fresh = await evaluateChunk(est, test, pgd, createRng(6), 1);
+    const reused = await evaluateChunk(est, test, pgd, createRng(6), 1, undefined, other);
+    const comparable = (c: typeof fresh) =>
+      JSON.stringify(
+        { ...c, records: c.records.map(({ seconds: _s, ...r }) => r) },
+        (_k, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as Float64Array) : v),
+      );
+    assert.equal(comparable(reused), comparable(fresh));
+    assert.ok(fresh.groundTruth, 'the ground truth is part of the clean values');
+    assert.equal(reused.cleanCoverageRank, other.cleanCoverageRank, 'taken, not recomputed');
+    // Another chunk's values are not taken.
+    const mismatched = await evaluateChunk(est, test, pgd, createRng(6), 2, undefined, other);
+    assert.notEqual(mismatched.cleanCoverageRank, other.cleanCoverageRank);
+    assert.equal(mismatched.from, 40);
+  });
+
   test('refuse a missing chunk and a chunk the test set does not have', async () => {
     const test = simulateDataset(task, 50, createRng(5));
     const s = spec(20);
