@@ -55,6 +55,21 @@ export const PRESET_SETTINGS: Record<PresetName, Preset> = {
         degrees: 'linspace',
         biasInit: 'torch',
       },
+      // pyro's SplineAutoregressive(...).inv with order="linear", count_bins 12, bound 30 around the
+      // same ConditionalAutoRegressiveNN (paper.md 7): linear-rational splines (Dolatabadi et al.)
+      // on [-30, 30] of raw theta, in the density direction theta -> z as robustsbi's own, pyro's
+      // degrees and torch's biases. robustsbi's own: rational-quadratic splines (Durkan et al., as
+      // sbi's nflows NSF) on [-5, 5] of z-scored theta: with theta standardized, [-5, 5] holds all
+      // but ~6e-7 of the mass of each marginal, where [-30, 30] of raw theta is too wide for a prior
+      // of scale 0.5 (lotka_volterra: the 12 bins average 5 units, 10 prior stds) and too narrow
+      // for one of scale 100 (all of it in the identity tails); and the rational-quadratic spline
+      // is C1 at the bound, where pyro's slope jumps from 1 - minDerivative to 1.
+      nsf: {
+        spline: 'linear-rational',
+        tailBound: 30,
+        degrees: 'linspace',
+        biasInit: 'torch',
+      },
     },
     zscoreTheta: false,
     validation: 'extra',

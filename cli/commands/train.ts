@@ -24,8 +24,9 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
   --n N               simulation budget (with --sims: use the first N rows)
   --seed S            seed of simulation, initialization and shuffling (default 0)
   --preset P          robustsbi (default) or rabi: the paper's code exactly (theta not z-scored,
-                      pyro's MAF direction and clamp, torch biases, 512 validation rows simulated
-                      beside N, restarts at lr x 0.1 after a divergence; see sbi/presets.ts)
+                      pyro's MAF direction and clamp, pyro's linear-rational NSF on [-30, 30],
+                      torch biases, 512 validation rows simulated beside N, restarts at lr x 0.1
+                      after a divergence; see sbi/presets.ts)
   --sims FILE         train on a file written by "robustsbi simulate"
   --out MODEL         the model file to write
   --max-epochs K      default 300          --min-epochs K   default 5

@@ -21,7 +21,7 @@ import {
   MultivariateGaussian,
   type MultivariateGaussianConfig,
 } from './multivariate-gaussian.js';
-import { NSF_DEFAULTS, Nsf, type NsfConfig } from './nsf.js';
+import { NSF_DEFAULTS, Nsf, SPLINE_KINDS, type NsfConfig } from './nsf.js';
 
 export { computeZScore, identityZScore } from './zscore.js';
 export { EMBEDDINGS, MLP_EMBEDDING_SIZES, type Embedding } from './base.js';
@@ -51,7 +51,8 @@ const DEFAULTS: Record<EstimatorKind, Record<string, unknown>> = {
  */
 const EXTRA_KEYS: Record<EstimatorKind, string[]> = {
   maf: ['orders', 'embedding', 'affine', 'clampGradient', 'degrees', 'biasInit'],
-  nsf: ['orders', 'embedding'],
+  // spline absent: 'rational-quadratic' (model files from before the choice existed).
+  nsf: ['orders', 'embedding', 'spline', 'degrees', 'biasInit'],
   gaussian: ['embedding'],
   mdn: ['embedding'],
   multivariate_gaussian: ['embedding'],
@@ -59,12 +60,16 @@ const EXTRA_KEYS: Record<EstimatorKind, string[]> = {
   maf_ensemble: ['orders', 'embedding', 'affine', 'clampGradient', 'degrees', 'biasInit'],
 };
 
-/** The MAF's named choices (maf.ts, made.ts; an ensemble's members too): RABI's where the rabi preset sets them. */
+/**
+ * The flows' named choices (maf.ts, made.ts, nsf.ts; an ensemble's members too): RABI's where the
+ * rabi preset sets them.
+ */
 const CHOICES: Record<string, readonly string[]> = {
   affine: ['robustsbi', 'pyro'],
   clampGradient: ['zero', 'pass'],
   degrees: ['cycle', 'linspace'],
   biasInit: ['zero', 'torch'],
+  spline: SPLINE_KINDS,
 };
 
 export function isEstimatorKind(s: string): s is EstimatorKind {

@@ -1,20 +1,44 @@
-// Neural spline flow: T autoregressive rational-quadratic spline transforms (Durkan et al. 2019) of the
-// z-scored theta, each conditioned by its own MADE, base N(0, I).
+// Neural spline flow: T autoregressive spline transforms of theta, each conditioned by its own MADE,
+// base N(0, I). Two splines (config `spline`):
 //
-// Deviation from RABI, on purpose: RABI's "nsf" is pyro's *linear-rational* spline (order="linear")
-// with bound 30 on unnormalized theta. This issue asks for rational-quadratic splines; and since theta
-// is z-scored here, the interval is [-B, B] with B = tailBound (default 5) in z-scored units, with
-// identity (linear, slope 1) tails outside it. K = 12 bins as RABI; min bin width, height and
-// derivative 1e-3 as nflows. Orders per transform are drawn from the seed, as in maf.ts.
+// - 'rational-quadratic' (robustsbi's own, and what configs without `spline` get): Durkan et al.
+//   2019 with nflows' conventions, on [-B, B] with B = tailBound (default 5), in z-scored units
+//   under the robustsbi preset; identity (slope 1) tails outside. K = 12 bins as RABI; min bin
+//   width, height and derivative 1e-3 as nflows.
+// - 'linear-rational' (linear-rational-spline.ts): pyro's order="linear" spline, which RABI's "nsf"
+//   uses; the rabi preset sets it with bound 30 on raw theta (presets.ts).
+//
+// Both run in the density direction theta -> z (the spline's forward), parameterized by a MADE of
+// the input: that is nflows' direction and also RABI's (pyro's SplineAutoregressive(...).inv, whose
+// inverse, used for the density, is SplineAutoregressive's forward). Orders per transform are drawn
+// from the seed, as in maf.ts.
 //
 // Twice differentiable: the bin is found with comparisons and a one-hot mask (no gather), so gradients
-// flow only through the selected bin's values; the inverse is the analytic quadratic root. Clipping and
+// flow only through the selected bin's values; the inverse is analytic (rational-quadratic: the root of
+// a quadratic; linear-rational: a Moebius map inverted). Clipping and
 // the tail/interior choice use ops.clip and piecewise.ts (tf.clipByValue and tf.where break at second order).
 import { tf } from '../backend.js';
-import { clip, softmax, softplus } from '../ops.js';
+import { clip, softplus } from '../ops.js';
 import type { RandomStream, ZScore } from '../types.js';
 import { AutoregressiveFlow, type ElementwiseBijection } from './autoregressive.js';
+import { LinearRationalSpline } from './linear-rational-spline.js';
 import { geMask, select } from './piecewise.js';
+import {
+  binOneHot,
+  binSizes,
+  cumulativeMatrix,
+  leftRight,
+  pickBin,
+  type RowSpline,
+  type SplineOptions,
+  validateSplineOptions,
+} from './spline-knots.js';
+
+export type { SplineOptions } from './spline-knots.js';
+
+/** The elementwise spline: robustsbi's rational-quadratic, or pyro's linear-rational (RABI's). */
+export const SPLINE_KINDS = ['rational-quadratic', 'linear-rational'] as const;
+export type SplineKind = (typeof SPLINE_KINDS)[number];
 
 export interface NsfConfig {
   hidden: number[];
@@ -25,6 +49,8 @@ export interface NsfConfig {
   minBinWidth: number;
   minBinHeight: number;
   minDerivative: number;
+  /** Absent (configs and model files from before it existed): 'rational-quadratic'. */
+  spline?: SplineKind;
   [key: string]: unknown;
 }
 
@@ -37,14 +63,6 @@ export const NSF_DEFAULTS = {
   minBinHeight: 1e-3,
   minDerivative: 1e-3,
 };
-
-export interface SplineOptions {
-  bins: number;
-  tailBound: number;
-  minBinWidth: number;
-  minBinHeight: number;
-  minDerivative: number;
-}
 
 /** The spline of each row: knots, bin sizes and knot derivatives (boundary derivatives are 1). */
 interface Knots {
@@ -65,26 +83,14 @@ interface Bin {
   d1: tf.Tensor2D;
 }
 
-export class RationalQuadraticSpline {
+export class RationalQuadraticSpline implements RowSpline {
   readonly opts: SplineOptions;
-  /** [K, K + 1] with 1 where row < column: sizes @ cum gives the cumulative sums 0, s0, s0+s1, ... */
   private readonly cum: tf.Tensor2D;
 
   constructor(opts: SplineOptions) {
-    const { bins: K, tailBound, minBinWidth, minBinHeight, minDerivative } = opts;
-    if (!Number.isInteger(K) || K < 2) throw new Error(`bins must be an integer >= 2, got ${K}`);
-    if (!(tailBound > 0)) throw new Error(`tailBound must be positive, got ${tailBound}`);
-    if (
-      !(minBinWidth >= 0 && minBinWidth * K < 1) ||
-      !(minBinHeight >= 0 && minBinHeight * K < 1)
-    ) {
-      throw new Error('minBinWidth and minBinHeight must be in [0, 1/bins)');
-    }
-    if (!(minDerivative >= 0)) throw new Error(`minDerivative must be >= 0, got ${minDerivative}`);
+    validateSplineOptions(opts);
     this.opts = opts;
-    const m = new Float32Array(K * (K + 1));
-    for (let r = 0; r < K; r++) for (let c = r + 1; c <= K; c++) m[r * (K + 1) + c] = 1;
-    this.cum = tf.keep(tf.tensor2d(m, [K, K + 1]));
+    this.cum = cumulativeMatrix(opts.bins);
   }
 
   /** Parameters per dimension: K widths, K heights, K - 1 interior derivatives. */
@@ -95,45 +101,32 @@ export class RationalQuadraticSpline {
   private knots(raw: tf.Tensor2D): Knots {
     const { bins: K, tailBound: B, minBinWidth, minBinHeight, minDerivative } = this.opts;
     const N = raw.shape[0];
-    const sizes = (u: tf.Tensor2D, minSize: number): tf.Tensor2D =>
-      tf.mul(tf.add(tf.mul(softmax(u, -1), 1 - minSize * K), minSize), 2 * B) as tf.Tensor2D;
-    const widths = sizes(tf.slice(raw, [0, 0], [N, K]), minBinWidth);
-    const heights = sizes(tf.slice(raw, [0, K], [N, K]), minBinHeight);
+    const w = binSizes(tf.slice(raw, [0, 0], [N, K]), minBinWidth, B, this.cum);
+    const h = binSizes(tf.slice(raw, [0, K], [N, K]), minBinHeight, B, this.cum);
     const inner = tf.add(
       softplus(tf.slice(raw, [0, 2 * K], [N, K - 1])),
       minDerivative,
     ) as tf.Tensor2D;
     const one = tf.ones([N, 1]) as tf.Tensor2D;
     return {
-      xs: tf.sub(tf.matMul(widths, this.cum), B) as tf.Tensor2D,
-      ys: tf.sub(tf.matMul(heights, this.cum), B) as tf.Tensor2D,
-      widths,
-      heights,
+      xs: w.knots,
+      ys: h.knots,
+      widths: w.sizes,
+      heights: h.sizes,
       derivs: tf.concat([one, inner, one], 1) as tf.Tensor2D,
     };
   }
 
-  /** One-hot [N, K] of the bin of v [N, 1] among knots [N, K + 1] (outer knots treated as -inf/+inf). */
-  private binOf(v: tf.Tensor2D, knots: tf.Tensor2D): tf.Tensor2D {
-    const K = this.opts.bins;
-    const N = v.shape[0];
-    const ge = geMask(v, tf.slice(knots, [0, 1], [N, K - 1]));
-    const full = tf.concat([tf.ones([N, 1]), ge, tf.zeros([N, 1])], 1);
-    return tf.sub(tf.slice(full, [0, 0], [N, K]), tf.slice(full, [0, 1], [N, K])) as tf.Tensor2D;
-  }
-
   private select(oneHot: tf.Tensor2D, k: Knots): Bin {
-    const K = this.opts.bins;
-    const N = oneHot.shape[0];
-    const pick = (t: tf.Tensor2D): tf.Tensor2D => tf.sum(tf.mul(oneHot, t), 1, true) as tf.Tensor2D;
-    const lo = (t: tf.Tensor2D): tf.Tensor2D => tf.slice(t, [0, 0], [N, K]);
+    const pick = (t: tf.Tensor2D): tf.Tensor2D => pickBin(oneHot, t);
+    const d = leftRight(k.derivs);
     return {
-      x0: pick(lo(k.xs)),
-      y0: pick(lo(k.ys)),
+      x0: pick(leftRight(k.xs).lo),
+      y0: pick(leftRight(k.ys).lo),
       w: pick(k.widths),
       h: pick(k.heights),
-      d0: pick(lo(k.derivs)),
-      d1: pick(tf.slice(k.derivs, [0, 1], [N, K])),
+      d0: pick(d.lo),
+      d1: pick(d.hi),
     };
   }
 
@@ -144,7 +137,7 @@ export class RationalQuadraticSpline {
     // The spline branch sees a clipped input, so the unselected branch stays finite.
     const uc = clip(u, -B, B);
     const k = this.knots(raw);
-    const b = this.select(this.binOf(uc, k.xs), k);
+    const b = this.select(binOneHot(uc, k.xs), k);
     const xi = clip(tf.div(tf.sub(uc, b.x0), b.w), 0, 1);
     const s = tf.div(b.h, b.w);
     const om = tf.mul(xi, tf.sub(1, xi)); // xi (1 - xi)
@@ -172,7 +165,7 @@ export class RationalQuadraticSpline {
     const inside = geMask(B, tf.abs(y));
     const yc = clip(y, -B, B);
     const k = this.knots(raw);
-    const b = this.select(this.binOf(yc, k.ys), k);
+    const b = this.select(binOneHot(yc, k.ys), k);
     const dy = tf.sub(yc, b.y0);
     const s = tf.div(b.h, b.w);
     const c2 = tf.sub(tf.add(b.d1, b.d0), tf.mul(s, 2)); // d0 + d1 - 2s
@@ -191,13 +184,16 @@ export class RationalQuadraticSpline {
   }
 }
 
-/** params (dimMajor, [B, D * P]): the P = 3K - 1 spline parameters of dimension i are columns i*P..i*P+P-1. */
+/** params (dimMajor, [B, D * P]): the P (3K - 1 or 4K - 1) spline parameters of dimension i are columns i*P..i*P+P-1. */
 export class SplineBijection implements ElementwiseBijection {
   readonly layout = 'dimMajor' as const;
-  readonly spline: RationalQuadraticSpline;
+  readonly spline: RowSpline;
 
-  constructor(opts: SplineOptions) {
-    this.spline = new RationalQuadraticSpline(opts);
+  constructor(opts: SplineOptions, kind: SplineKind = 'rational-quadratic') {
+    this.spline =
+      kind === 'linear-rational'
+        ? new LinearRationalSpline(opts)
+        : new RationalQuadraticSpline(opts);
   }
 
   get paramsPerDim(): number {
@@ -246,13 +242,16 @@ export class Nsf extends AutoregressiveFlow {
       config,
       zscore,
       rng,
-      new SplineBijection({
-        bins: config.bins,
-        tailBound: config.tailBound,
-        minBinWidth: config.minBinWidth,
-        minBinHeight: config.minBinHeight,
-        minDerivative: config.minDerivative,
-      }),
+      new SplineBijection(
+        {
+          bins: config.bins,
+          tailBound: config.tailBound,
+          minBinWidth: config.minBinWidth,
+          minBinHeight: config.minBinHeight,
+          minDerivative: config.minDerivative,
+        },
+        config.spline ?? 'rational-quadratic',
+      ),
     );
   }
 }
