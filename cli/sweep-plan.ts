@@ -335,6 +335,8 @@ export interface RanFigures {
   evaluationRecords: number;
   /** From the sweep's creation to its last trial's end. */
   wallSeconds?: number;
+  /** Every trial ended before the sweep was created: an earlier sweep ran them (no wall time here). */
+  ranBefore?: boolean;
 }
 
 /** What the stored trials and evaluations of a sweep say about the time they took. */
@@ -376,7 +378,11 @@ export async function ranFigures(store: ResultStore, sweepId: string): Promise<R
     trainSeconds: trainS,
     evaluationSeconds: evalS,
     evaluationRecords: records,
-    ...(sweep && last ? { wallSeconds: (last.getTime() - sweep.createdAt.getTime()) / 1000 } : {}),
+    ...(sweep && last
+      ? last.getTime() >= sweep.createdAt.getTime()
+        ? { wallSeconds: (last.getTime() - sweep.createdAt.getTime()) / 1000 }
+        : { ranBefore: true }
+      : {}),
   };
 }
 
@@ -393,7 +399,11 @@ export function compareLine(report: PlanReport, ran: RanFigures): string {
     // The stored record timings leave out each activity's clean coverage (computed once per activity).
     `evaluation ${human(step('evaluate'))} vs ${human(ran.evaluationSeconds)} in the ${ran.evaluationRecords} records' own timings`,
   ];
-  if (ran.wallSeconds !== undefined && ran.completed === report.plan.trials)
+  if (ran.ranBefore && ran.completed === report.plan.trials)
+    parts.push(
+      'wall: every trial had finished before this sweep was submitted (an earlier sweep holding the same trials ran them)',
+    );
+  else if (ran.wallSeconds !== undefined && ran.completed === report.plan.trials)
     parts.push(
       `wall ${human(report.oneProcess.wallSeconds)} on 1 worker process, ${human(report.estimate.wallSeconds)} on ${report.estimate.processes}, vs ${human(ran.wallSeconds)} from submission to the last trial`,
     );

@@ -61,6 +61,16 @@ test('sweep status: the estimate for the completed trials against their stored t
     line,
     /^estimate vs ran \(2 of 4 trials completed\): training .* at maxEpochs vs 30 s ran .*; evaluation .* vs 1\.0 min in the 12 records' own timings$/,
   );
+  // Trials an earlier sweep ran: no negative wall time.
+  const ranBefore = compareLine(r, {
+    trials: 4,
+    completed: 4,
+    trainSeconds: 30,
+    evaluationSeconds: 60,
+    evaluationRecords: 24,
+    ranBefore: true,
+  });
+  assert.match(ranBefore, /wall: every trial had finished before this sweep was submitted/);
   const none = {
     trials: 4,
     completed: 0,
