@@ -206,7 +206,7 @@ async function main(): Promise<void> {
     const cpu = process.cpuUsage(cpu0);
     const trainCpuS = (cpu.user + cpu.system) / 1e6;
     console.error(
-      `  ${name}: trained ${trained.epochs} epochs (${trained.stoppedBy}), best val ${trained.bestValLoss.toFixed(3)}, ${trainS.toFixed(0)} s wall, ${trainCpuS.toFixed(1)} s CPU`,
+      `  ${name}: trained ${trained.epochs} epochs (${trained.stoppedBy}), best val ${trained.bestValLoss.toFixed(3)}, ${trainS.toFixed(0)} s wall, ${trainCpuS.toFixed(1)} s CPU${trained.fused ? ' (fused wasm step)' : ''}`,
     );
     const perObs: ObsResult[] = [];
     for (let k = 1; k <= nObs; k++) {
@@ -251,6 +251,7 @@ async function main(): Promise<void> {
       bestValLoss: trained.bestValLoss,
       trainS,
       trainCpuS,
+      fused: trained.fused,
       perObservation: perObs,
     });
   }
