@@ -164,6 +164,8 @@ async function run(argv: string[]): Promise<number> {
     if (key in hyperparameters && hyperparameters[key] === undefined)
       (hyperparameters as Record<string, unknown>)[key] = value;
   }
+  // RABI's counter is the library's default: recorded as unset, so a model file matches the sweep's.
+  if (hyperparameters.stopRule === 'rabi') hyperparameters.stopRule = undefined;
   const overrides: Record<string, unknown> = { ...defaults.architecture };
   if (v.hidden !== undefined) overrides.hidden = parseIntegerList('hidden', v.hidden);
   const onlyFor = (option: string, kinds: string[]): void => {
