@@ -31,8 +31,8 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
                       schedule; see sbi/presets.ts)
   --sims FILE         train on a file written by "robustsbi simulate"
   --out MODEL         the model file to write
-  Defaults below are robustsbi's (sbi's NPE recipe, the most accurate measured; BENCHMARKS.md);
-  with --preset rabi they are RABI's, in brackets (sweeps always default to RABI's).
+  Defaults below are robustsbi's (sbi 0.27's NPE recipe on robustsbi's MAF, chosen on C2ST; see
+  BENCHMARKS.md); with --preset rabi they are RABI's, in brackets (sweeps default to RABI's).
   --max-epochs K      default 2000 [300]   --min-epochs K   default 5
   --batch-size B      default 200 [512]    --lr R           default 0.0005 [0.001]
   --patience P        default 20 [10]      --val-size V     default min(512, 10% of N)
