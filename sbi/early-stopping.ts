@@ -23,7 +23,8 @@ export function initialEarlyStopping(): EarlyStoppingState {
 }
 
 /**
- * RABI's EarlyStopping.__call__: an improvement lowers the counter by one (floored at 0, not reset),
+ * RABI's EarlyStopping.__call__: an improvement lowers the counter by one (floored at 0, not reset;
+ * under stopRule 'sbi' it resets it to 0),
  * anything else raises it; a non-finite loss asks for the best state back ('reload') until more
  * than maxNanResets have happened ('diverged'); otherwise stop once counter > patience, but never
  * while epochIndex < minEpochs. epochIndex is 0-based.
@@ -32,14 +33,14 @@ export function earlyStoppingStep(
   s: EarlyStoppingState,
   epochIndex: number,
   valLoss: number,
-  rule: Pick<NPEHyperparameters, 'patience' | 'minEpochs' | 'maxNanResets'>,
+  rule: Pick<NPEHyperparameters, 'patience' | 'minEpochs' | 'maxNanResets' | 'stopRule'>,
 ): { state: EarlyStoppingState; decision: StopDecision; improved: boolean } {
   const next = { ...s };
   const improved = valLoss < s.bestValLoss; // false for NaN
   if (improved) {
     next.bestValLoss = valLoss;
     next.bestEpoch = epochIndex + 1;
-    next.counter = Math.max(s.counter - 1, 0);
+    next.counter = rule.stopRule === 'sbi' ? 0 : Math.max(s.counter - 1, 0);
   } else {
     next.counter = s.counter + 1;
   }

@@ -9,6 +9,12 @@ export interface NPEHyperparameters {
   /** Held-out validation rows; undefined means min(512, 10% of the finite rows), at least 1. */
   valSize?: number;
   patience: number;
+  /**
+   * What an improvement does to early stopping's counter: 'rabi' (undefined) lowers it by one, so
+   * noisy validation losses stop a run early; 'sbi' resets it, stopping after `patience` epochs
+   * in a row without improvement (sbi's stop_after_epochs).
+   */
+  stopRule?: StopRule;
   /** Early stopping may not stop before this many epochs have run past the first (RABI: epoch index < minEpochs). */
   minEpochs: number;
   maxEpochs: number;
@@ -18,6 +24,9 @@ export interface NPEHyperparameters {
   beta2: number;
   epsilon: number;
 }
+
+export const STOP_RULES = ['rabi', 'sbi'] as const;
+export type StopRule = (typeof STOP_RULES)[number];
 
 export const DEFAULT_NPE_HYPERPARAMETERS: Readonly<NPEHyperparameters> = Object.freeze({
   learningRate: 1e-3,
@@ -54,6 +63,10 @@ export function resolveHyperparameters(
   positiveInt('patience', 0);
   positiveInt('maxNanResets', 0);
   positiveInt('valSize', 1);
+  if (hp.stopRule !== undefined && !(STOP_RULES as readonly string[]).includes(hp.stopRule))
+    throw new RangeError(
+      `NPE hyperparameter stopRule must be ${STOP_RULES.join(' or ')}, got ${String(hp.stopRule)}.`,
+    );
   if (!(hp.learningRate > 0) || !Number.isFinite(hp.learningRate))
     throw new RangeError(
       `NPE hyperparameter learningRate must be a positive number, got ${hp.learningRate}.`,

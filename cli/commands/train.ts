@@ -11,6 +11,8 @@ import {
   parsePositiveNumber,
   required,
 } from '../sbi-args.js';
+import { STOP_RULES, type StopRule } from '../../sbi/npe-hyperparameters.js';
+import { DEFAULT_TRAIN_ESTIMATOR, trainDefaults } from '../../sbi/train-defaults.js';
 
 const ESTIMATORS = ['maf', 'nsf', 'gaussian', 'mdn', 'multivariate_gaussian', 'maf_ensemble'];
 
@@ -26,14 +28,19 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
   --preset P          robustsbi (default) or rabi: the paper's code exactly (theta not z-scored,
                       pyro's MAF direction and clamp, pyro's linear-rational NSF on [-30, 30],
                       torch biases, 512 validation rows simulated beside N, restarts at lr x 0.1
-                      after a divergence; see sbi/presets.ts)
+                      after a divergence, RABI's architecture and schedule; see sbi/presets.ts)
   --sims FILE         train on a file written by "robustsbi simulate"
   --out MODEL         the model file to write
-  --max-epochs K      default 300          --min-epochs K   default 5
-  --batch-size B      default 512          --lr R           default 0.001
-  --patience P        default 10           --val-size V     default min(512, 10% of N)
-  --clip C            global gradient-norm clip, default 75 (inf: off)
-  --hidden 100,100    hidden layer sizes   --transforms K   flow transforms (maf, nsf, maf_ensemble)
+  Defaults below are robustsbi's (sbi 0.27's NPE recipe on robustsbi's MAF, chosen on C2ST; see
+  BENCHMARKS.md); with --preset rabi they are RABI's, in brackets (sweeps default to RABI's).
+  --max-epochs K      default 2000 [300]   --min-epochs K   default 5
+  --batch-size B      default 200 [512]    --lr R           default 0.0005 [0.001]
+  --patience P        default 20 [10]      --val-size V     default min(512, 10% of N)
+  --clip C            global gradient-norm clip, default 5 [75] (inf: off)
+  --stop-rule R       sbi (default): stop after --patience epochs in a row without a better
+                      validation loss; [rabi]: an improvement only takes one off the count
+  --hidden 50,50      hidden layer sizes (maf default 50,50 [100,100]; others: their own)
+  --transforms K      flow transforms (maf, nsf, maf_ensemble; maf default 5 [3])
   --bins K            spline bins (nsf)    --components K   mixture components (mdn)
   --members K         MAFs in the ensemble (maf_ensemble, default 10)
   --backend B         tfjs-node-gpu, tfjs-node, wasm, cpu or auto (default)
@@ -53,7 +60,7 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
 async function run(argv: string[]): Promise<number> {
   const v = parseCommandArgs('train', argv, {
     task: { type: 'string' },
-    estimator: { type: 'string', default: 'maf' },
+    estimator: { type: 'string', default: DEFAULT_TRAIN_ESTIMATOR },
     n: { type: 'string' },
     seed: { type: 'string', default: '0' },
     preset: { type: 'string', default: 'robustsbi' },
@@ -66,6 +73,7 @@ async function run(argv: string[]): Promise<number> {
     patience: { type: 'string' },
     'val-size': { type: 'string' },
     clip: { type: 'string' },
+    'stop-rule': { type: 'string' },
     hidden: { type: 'string' },
     transforms: { type: 'string' },
     bins: { type: 'string' },
@@ -147,8 +155,19 @@ async function run(argv: string[]): Promise<number> {
     patience: v.patience === undefined ? undefined : parseInteger('patience', v.patience, 0),
     valSize: v['val-size'] === undefined ? undefined : parseInteger('val-size', v['val-size'], 1),
     clipNorm: v.clip === undefined ? undefined : parsePositiveNumber('clip', v.clip, true),
+    stopRule: v['stop-rule'] === undefined ? undefined : parseStopRule(v['stop-rule']),
   };
-  const overrides: Record<string, unknown> = {};
+  // The command's own defaults (robustsbi's accurate recipe, or RABI's under --preset rabi) fill
+  // what the options leave unset, so the model file records every setting it was trained with.
+  const defaults = trainDefaults(preset, kind);
+  for (const [k, value] of Object.entries(defaults.hyperparameters)) {
+    const key = k as keyof typeof hyperparameters;
+    if (key in hyperparameters && hyperparameters[key] === undefined)
+      (hyperparameters as Record<string, unknown>)[key] = value;
+  }
+  // RABI's counter is the library's default: recorded as unset, so a model file matches the sweep's.
+  if (hyperparameters.stopRule === 'rabi') hyperparameters.stopRule = undefined;
+  const overrides: Record<string, unknown> = { ...defaults.architecture };
   if (v.hidden !== undefined) overrides.hidden = parseIntegerList('hidden', v.hidden);
   const onlyFor = (option: string, kinds: string[]): void => {
     if (!kinds.includes(kind))
@@ -284,6 +303,12 @@ async function run(argv: string[]): Promise<number> {
       `${(trainMs / 1000).toFixed(1)} s on ${backend.name}${result.fused ? ' (fused wasm step)' : ''} -> ${v.out}`,
   );
   return 0;
+}
+
+function parseStopRule(text: string): StopRule {
+  if (!(STOP_RULES as readonly string[]).includes(text))
+    throw new UserError(`--stop-rule must be ${STOP_RULES.join(' or ')}, got "${text}".`);
+  return text as StopRule;
 }
 
 function parseNonNegativeNumber(option: string, text: string): number {

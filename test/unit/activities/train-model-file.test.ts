@@ -13,6 +13,7 @@ import { train, type TrainInput, type TrainResult } from '../../../activities/tr
 import { command as trainCommand } from '../../../cli/commands/train.js';
 import { createLogger } from '../../../infra/logger.js';
 import { initBackend } from '../../../sbi/backend.js';
+import { MAF_DEFAULTS } from '../../../sbi/estimators/maf.js';
 import { DEFAULT_NPE_HYPERPARAMETERS } from '../../../sbi/npe-hyperparameters.js';
 import { memoryArtifacts } from './memory-artifacts.js';
 
@@ -38,6 +39,7 @@ function normalized(text: string): string {
 
 describe('one configuration, CLI and sweep', () => {
   test('give byte-identical model files', async () => {
+    const d = DEFAULT_NPE_HYPERPARAMETERS;
     const cliFile = join(dir, 'cli.json');
     const log = console.log;
     console.log = () => {};
@@ -45,6 +47,10 @@ describe('one configuration, CLI and sweep', () => {
       const code = await trainCommand.run([
         ...['--task', 'gaussian_linear', '--n', '150', '--seed', '3', '--hidden', '8'],
         ...['--max-epochs', '3', '--min-epochs', '1', '--batch-size', '64'],
+        // The train command's own defaults are not the sweeps' (RABI's): name RABI's here.
+        ...['--lr', String(d.learningRate), '--patience', String(d.patience)],
+        ...['--clip', String(d.clipNorm), '--stop-rule', 'rabi'],
+        ...['--transforms', String(MAF_DEFAULTS.numTransforms)],
         ...['--defense', 'noise', '--backend', 'cpu', '--out', cliFile],
       ]);
       assert.equal(code, 0);
@@ -59,7 +65,6 @@ describe('one configuration, CLI and sweep', () => {
       codeVersion: 'test',
       backend: 'cpu',
     };
-    const d = DEFAULT_NPE_HYPERPARAMETERS;
     const input: TrainInput = {
       trialId: 'trial-1',
       modelId: 'model-1',

@@ -105,7 +105,7 @@ describe('simulate -> train -> sample -> logprob on gaussian_linear', () => {
     assert.equal(model.summary.nTrain + model.summary.nVal, 300);
     assert.equal(model.seed, 3);
     assert.equal(model.training.maxEpochs, 3);
-    assert.equal(model.training.clipNorm, 75);
+    assert.equal(model.training.clipNorm, 5);
     assert.match(model.code.version, /^\d+\.\d+\.\d+/);
     model.estimator.dispose();
 

@@ -12,6 +12,7 @@ import {
 import { DivergedError } from '../../../sbi/errors.js';
 import type { TrainingState } from '../../../sbi/npe-checkpoint.js';
 import { trainNPE, type TrainNPEOptions, type TrainingDefense } from '../../../sbi/npe.js';
+import { resolveHyperparameters } from '../../../sbi/npe-hyperparameters.js';
 import { defaultValSize, dropNonFinite } from '../../../sbi/training-data.js';
 import { createEstimator } from '../../../sbi/estimators/index.js';
 import { createRng } from '../../../sbi/rng.js';
@@ -35,7 +36,16 @@ function options(over: Partial<TrainNPEOptions> = {}, n = 400, seed = 7): TrainN
 }
 
 describe('early stopping rule (RABI semantics)', () => {
-  const rule = { patience: 2, minEpochs: 3, maxNanResets: 1 };
+  const rule: {
+    patience: number;
+    minEpochs: number;
+    maxNanResets: number;
+    stopRule?: 'rabi' | 'sbi';
+  } = {
+    patience: 2,
+    minEpochs: 3,
+    maxNanResets: 1,
+  };
 
   function run(losses: number[]): {
     decisions: StopDecision[];
@@ -69,6 +79,29 @@ describe('early stopping rule (RABI semantics)', () => {
     ]);
     assert.equal(last.bestValLoss, 3);
     assert.equal(last.bestEpoch, 5);
+  });
+
+  test("stopRule sbi resets the counter on an improvement (sbi's stop_after_epochs)", () => {
+    // Same losses as above: under 'sbi' the improvement at 3 resets the counter, so 8 9 leave it at
+    // 2 = patience and the run goes on where RABI's rule stops.
+    let s = initialEarlyStopping();
+    const counters: number[] = [];
+    const decisions = [5, 4, 6, 7, 3, 8, 9, 10].map((l, i) => {
+      const r = earlyStoppingStep(s, i, l, { ...rule, stopRule: 'sbi' });
+      s = r.state;
+      counters.push(s.counter);
+      return r.decision;
+    });
+    assert.deepEqual(counters, [0, 0, 1, 2, 0, 1, 2, 3]);
+    assert.deepEqual(decisions.slice(-2), ['continue', 'stop']);
+    assert.equal(s.bestEpoch, 5);
+  });
+
+  test('an unknown stopRule is refused', () => {
+    assert.throws(
+      () => resolveHyperparameters({ stopRule: 'keras' as 'sbi' }),
+      /stopRule must be rabi or sbi, got keras/,
+    );
   });
 
   test('never stops while the epoch index is below minEpochs', () => {

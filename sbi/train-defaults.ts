@@ -1,0 +1,54 @@
+// What one `robustsbi train` uses for the settings its options leave unset. Under the robustsbi
+// preset that is the most accurate NPE measured at its cost (BENCHMARKS.md, "The default of
+// robustsbi train"): sbi 0.27's NPE() recipe (MAF of 5 transforms over MADEs of [50, 50], batch
+// 200, lr 5e-4, 20 epochs without improvement, gradient clip 5) on robustsbi's MAF, so the fused kernels still train
+// it. Under rabi it is the paper's schedule and architecture, as before.
+//
+// Sweeps do not read these: their schema's defaults (sweeps/schema.ts, equal to
+// DEFAULT_NPE_HYPERPARAMETERS) feed the trial IDs of existing specs, so they stay RABI's.
+import type { NPEHyperparameters } from './npe-hyperparameters.js';
+import { DEFAULT_NPE_HYPERPARAMETERS } from './npe-hyperparameters.js';
+import type { PresetName } from './presets.js';
+
+export const DEFAULT_TRAIN_ESTIMATOR = 'maf';
+
+/** robustsbi's single-training schedule (sbi's NPE defaults, with a finite epoch cap). */
+export const TRAIN_HYPERPARAMETERS: Readonly<NPEHyperparameters> = Object.freeze({
+  ...DEFAULT_NPE_HYPERPARAMETERS,
+  learningRate: 5e-4,
+  batchSize: 200,
+  clipNorm: 5,
+  patience: 20,
+  // sbi's stop_after_epochs: patience counts epochs in a row without improvement. Under RABI's
+  // counter the same recipe stopped two_moons at 73 epochs, its validation loss still falling.
+  stopRule: 'sbi',
+  // sbi's cap is effectively unbounded; two_moons at 10k stops near 200 epochs, so 2,000 only
+  // bounds a run that would not stop.
+  maxEpochs: 2000,
+});
+
+/** robustsbi's single-training architecture per estimator kind (sbi's MAF: 5 transforms of [50, 50]). */
+export const TRAIN_ARCHITECTURE: Readonly<Record<string, Readonly<Record<string, unknown>>>> =
+  Object.freeze({
+    maf: Object.freeze({ hidden: [50, 50], numTransforms: 5 }),
+  });
+
+export interface TrainDefaults {
+  /** Architecture settings under the user's own, over the preset's and the estimator's defaults. */
+  architecture: Record<string, unknown>;
+  /** Every hyperparameter, for the user's options to override. */
+  hyperparameters: NPEHyperparameters;
+}
+
+/** The settings `robustsbi train --preset P --estimator E` starts from before its options apply. */
+export function trainDefaults(preset: PresetName, estimator: string): TrainDefaults {
+  if (preset === 'rabi')
+    return { architecture: {}, hyperparameters: { ...DEFAULT_NPE_HYPERPARAMETERS } };
+  const arch = TRAIN_ARCHITECTURE[estimator] ?? {};
+  return {
+    architecture: Object.fromEntries(
+      Object.entries(arch).map(([k, v]) => [k, Array.isArray(v) ? [...(v as unknown[])] : v]),
+    ),
+    hyperparameters: { ...TRAIN_HYPERPARAMETERS },
+  };
+}

@@ -1,0 +1,196 @@
+// What `robustsbi train` resolves to when its options leave the settings unset: robustsbi's
+// accurate recipe (sbi's NPE defaults on robustsbi's MAF, trained by the fused step) by default,
+// RABI's architecture and schedule under --preset rabi (the sweeps' defaults, which
+// test/unit/sweeps/spec.test.ts keeps equal to DEFAULT_NPE_HYPERPARAMETERS, are not these).
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { command as train } from '../../../cli/commands/train.js';
+import { UserError } from '../../../cli/errors.js';
+import { initBackend } from '../../../sbi/backend.js';
+import { MAF_DEFAULTS } from '../../../sbi/estimators/maf.js';
+import { loadModel } from '../../../sbi/model-file.js';
+import { DEFAULT_NPE_HYPERPARAMETERS } from '../../../sbi/npe-hyperparameters.js';
+import {
+  DEFAULT_TRAIN_ESTIMATOR,
+  TRAIN_HYPERPARAMETERS,
+  trainDefaults,
+} from '../../../sbi/train-defaults.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'robustsbi-train-defaults-'));
+before(async () => {
+  process.env.ROBUSTSBI_BACKEND = 'cpu';
+  await initBackend('cpu');
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+async function captured(argv: string[]): Promise<string> {
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => void lines.push(a.join(' '));
+  try {
+    assert.equal(await train.run(argv), 0);
+    return lines.join('\n');
+  } finally {
+    console.log = log;
+  }
+}
+
+describe('trainDefaults', () => {
+  test('robustsbi: a MAF of 5 transforms of [50, 50] on sbi NPE schedule', () => {
+    assert.equal(DEFAULT_TRAIN_ESTIMATOR, 'maf');
+    const d = trainDefaults('robustsbi', 'maf');
+    assert.deepEqual(d.architecture, { hidden: [50, 50], numTransforms: 5 });
+    assert.deepEqual(d.hyperparameters, {
+      ...DEFAULT_NPE_HYPERPARAMETERS,
+      learningRate: 5e-4,
+      batchSize: 200,
+      clipNorm: 5,
+      patience: 20,
+      stopRule: 'sbi',
+      maxEpochs: 2000,
+    });
+  });
+
+  test('other estimators keep their own architecture but take the schedule', () => {
+    const d = trainDefaults('robustsbi', 'nsf');
+    assert.deepEqual(d.architecture, {});
+    assert.deepEqual(d.hyperparameters, { ...TRAIN_HYPERPARAMETERS });
+  });
+
+  test('rabi: the paper schedule and architecture, as the sweeps use', () => {
+    const d = trainDefaults('rabi', 'maf');
+    assert.deepEqual(d.architecture, {});
+    assert.deepEqual(d.hyperparameters, { ...DEFAULT_NPE_HYPERPARAMETERS });
+  });
+
+  test('a caller cannot change the defaults through what it was given', () => {
+    const d = trainDefaults('robustsbi', 'maf');
+    (d.architecture.hidden as number[]).push(7);
+    d.hyperparameters.batchSize = 1;
+    assert.deepEqual(trainDefaults('robustsbi', 'maf').architecture.hidden, [50, 50]);
+    assert.equal(trainDefaults('robustsbi', 'maf').hyperparameters.batchSize, 200);
+  });
+});
+
+describe('robustsbi train with no options', () => {
+  test('a bad --stop-rule is one sentence naming the option', async () => {
+    await assert.rejects(
+      () =>
+        train.run([
+          '--task',
+          'two_moons',
+          '--n',
+          '300',
+          '--stop-rule',
+          'x',
+          '--out',
+          join(dir, 'x.json'),
+        ]),
+      (e: Error) =>
+        e instanceof UserError && /--stop-rule must be rabi or sbi, got "x"/.test(e.message),
+    );
+  });
+
+  test('trains and records the robustsbi recipe, on the fused MAF step', async () => {
+    const out = join(dir, 'default.json');
+    // --max-epochs only keeps the test short; every other setting is the command's default.
+    const stdout = await captured([
+      '--task',
+      'two_moons',
+      '--n',
+      '300',
+      '--max-epochs',
+      '2',
+      '--out',
+      out,
+    ]);
+    assert.match(stdout, /maf on two_moons .*\(fused wasm step\)/);
+    const m = loadModel(out);
+    try {
+      assert.equal(m.estimator.kind, 'maf');
+      assert.deepEqual(m.estimator.config.hidden, [50, 50]);
+      assert.equal(m.estimator.config.numTransforms, 5);
+      assert.equal(m.training.preset, 'robustsbi');
+      assert.equal(m.training.batchSize, 200);
+      assert.equal(m.training.learningRate, 5e-4);
+      assert.equal(m.training.patience, 20);
+      assert.equal(m.training.stopRule, 'sbi');
+      assert.equal(m.training.clipNorm, 5);
+      assert.equal(m.training.maxEpochs, 2);
+      assert.equal(m.training.minEpochs, 5);
+      assert.equal(m.training.valSize, 30);
+    } finally {
+      m.estimator.dispose();
+    }
+  });
+
+  test('--preset rabi trains with RABI architecture and schedule', async () => {
+    const out = join(dir, 'rabi.json');
+    await captured([
+      '--task',
+      'two_moons',
+      '--n',
+      '300',
+      '--preset',
+      'rabi',
+      '--max-epochs',
+      '2',
+      '--out',
+      out,
+    ]);
+    const m = loadModel(out);
+    try {
+      assert.deepEqual(m.estimator.config.hidden, MAF_DEFAULTS.hidden);
+      assert.equal(m.estimator.config.numTransforms, MAF_DEFAULTS.numTransforms);
+      assert.equal(m.training.batchSize, DEFAULT_NPE_HYPERPARAMETERS.batchSize);
+      assert.equal(m.training.learningRate, DEFAULT_NPE_HYPERPARAMETERS.learningRate);
+      assert.equal(m.training.patience, DEFAULT_NPE_HYPERPARAMETERS.patience);
+      assert.equal(m.training.clipNorm, DEFAULT_NPE_HYPERPARAMETERS.clipNorm);
+      assert.equal(m.training.stopRule, undefined);
+    } finally {
+      m.estimator.dispose();
+    }
+  });
+
+  test('explicit options still win over the defaults', async () => {
+    const out = join(dir, 'explicit.json');
+    await captured([
+      '--task',
+      'two_moons',
+      '--n',
+      '300',
+      '--hidden',
+      '16',
+      '--transforms',
+      '2',
+      '--batch-size',
+      '64',
+      '--lr',
+      '0.002',
+      '--clip',
+      'inf',
+      '--stop-rule',
+      'rabi',
+      '--max-epochs',
+      '2',
+      '--out',
+      out,
+    ]);
+    const m = loadModel(out);
+    try {
+      assert.deepEqual(m.estimator.config.hidden, [16]);
+      assert.equal(m.estimator.config.numTransforms, 2);
+      assert.equal(m.training.batchSize, 64);
+      assert.equal(m.training.learningRate, 0.002);
+      assert.equal(m.training.clipNorm, Infinity);
+      assert.equal(m.training.patience, 20);
+      // RABI's counter is the library's default, recorded as unset (as a sweep's model file).
+      assert.equal(m.training.stopRule, undefined);
+    } finally {
+      m.estimator.dispose();
+    }
+  });
+});
