@@ -161,7 +161,14 @@ describe('train and evaluate activities', () => {
     const r: EvaluateResult = await new MockActivityEnvironment().run(evaluate, deps, ev);
     assert.equal(r.cached, false);
     assert.deepEqual(r.records.map((x) => x.objective).sort(), ['fkl', 'rkl']);
-    assert.ok(r.records.every((x) => typeof x.klMean === 'number' && x.klMean >= 0));
+    // A Monte Carlo KL (16 samples here) of a near-zero divergence may come out slightly negative;
+    // each run of this test draws a fresh seed. The bound still catches a sign error.
+    assert.ok(
+      r.records.every(
+        (x) => typeof x.klMean === 'number' && Number.isFinite(x.klMean) && x.klMean > -0.5,
+      ),
+      JSON.stringify(r.records),
+    );
     const docs = await deps.store.listEvaluations({ trialId: trial.trialId });
     assert.equal(docs.length, 2);
     assert.equal(await deps.artifacts.exists(`testsets/${trial.testSetId}`), true);
