@@ -121,7 +121,6 @@ async function cleanPartOf(
     for (const eps of ev.eps) {
       if (attack === input.attack && eps === input.eps) continue;
       const name = artifactNames.evaluationChunk(input.trial.trialId, attack, eps, c);
-      if (!(await deps.artifacts.info(name))) continue;
       const bytes = await deps.artifacts.get(name);
       if (bytes) return decodeChunkPoints(bytes, name);
     }

@@ -6,7 +6,7 @@
 // A trial whose example is stored is skipped, so a retried or resubmitted batch redoes nothing.
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { exampleDoc, exampleId, ExampleStore } from '../results/examples.js';
-import { adversarialExample } from '../sbi/adversarial-example.js';
+import { adversarialExample, mostDamaged } from '../sbi/adversarial-example.js';
 import type { AttackName } from '../sbi/attacks/index.js';
 import { evaluationChunkCount } from '../sbi/evaluation.js';
 import { toJsonText } from '../sbi/json-numbers.js';
@@ -82,13 +82,6 @@ async function evaluationKl(
   return kl;
 }
 
-function largestFinite(values: readonly number[]): number {
-  let index = 0;
-  for (let i = 1; i < values.length; i++)
-    if (!(values[i]! <= values[index]!) && Number.isFinite(values[i]!)) index = i;
-  return index;
-}
-
 async function oneTrial(
   deps: ActivityDeps,
   trialId: string,
@@ -126,7 +119,7 @@ async function oneTrial(
         klSamples: ev.evalSamples,
         samples: s.samples,
         predictive: s.predictive,
-        ...(klAll && finite.length > 0 ? { chosen: { index: largestFinite(klAll), klAll } } : {}),
+        ...(klAll && finite.length > 0 ? { chosen: { index: mostDamaged(klAll), klAll } } : {}),
       },
       createRng(cfg.seed).fork(`examples/${s.attack}/${s.objective}/${s.eps}`),
     );

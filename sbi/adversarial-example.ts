@@ -52,6 +52,14 @@ function rowsOf(a: Float32Array, dim: number): number[][] {
   );
 }
 
+/** The index of the largest finite KL (NaN never wins; 0 when none is finite). */
+export function mostDamaged(kl: readonly number[]): number {
+  let index = 0;
+  for (let i = 1; i < kl.length; i++)
+    if (!(kl[i]! <= kl[index]!) && Number.isFinite(kl[i]!)) index = i;
+  return index;
+}
+
 export async function adversarialExample(
   est: DensityEstimator,
   task: Task,
@@ -98,10 +106,8 @@ export async function adversarialExample(
     klOfIndex = a.kl[0]!;
   } else {
     const a = await attack(test.x, test.theta);
-    // NaN never wins: the most damaging point is the largest finite KL.
-    for (let i = 1; i < test.n; i++)
-      if (!(a.kl[i]! <= a.kl[index]!) && Number.isFinite(a.kl[i]!)) index = i;
     klAll = Array.from(a.kl);
+    index = mostDamaged(klAll);
     xAdvRow = a.xAdv.slice(index * xDim, (index + 1) * xDim);
     klOfIndex = a.kl[index]!;
   }
