@@ -60,7 +60,13 @@ export const METRICS = ['c2st', 'sbc'] as const;
 export type Metric = (typeof METRICS)[number];
 
 /** Tasks with a reference posterior to score C2ST against (sbi tasks' referencePosterior). */
-export const REFERENCE_POSTERIOR_TASKS = ['gaussian_linear', 'two_moons', 'slcp'] as const;
+export const REFERENCE_POSTERIOR_TASKS = [
+  'gaussian_linear',
+  'lotka_volterra',
+  'sir',
+  'two_moons',
+  'slcp',
+] as const;
 
 export const PRESETS = ['robustsbi', 'rabi'] as const;
 export type PresetName = (typeof PRESETS)[number];

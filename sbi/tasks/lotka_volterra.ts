@@ -4,9 +4,14 @@
 // observed at linspace(0, 20, 50): x = [prey(t_1..t_50), pred(t_1..t_50)] + N(0, 0.05^2) noise.
 // Solved by dopri5 at atol = rtol = 1e-6; on solver failure RABI re-solves with Euler, step 1e-3.
 // Deviation: where RABI replaces non-finite states by 0, this task returns a NaN row (the Task contract).
-import type { Task } from '../types.js';
+import type { RandomStream, Task } from '../types.js';
 import { Dopri5, linspace, type OdeRhs } from './ode.js';
 import { OdeTask, observeWithGaussianNoise } from './ode-task.js';
+import {
+  logLikelihoodRows,
+  odeReferencePosterior,
+  type OdeReferenceOptions,
+} from './ode-reference.js';
 import { DiagGaussianPrior } from './priors.js';
 
 export const LV_TIMES = 50;
@@ -14,6 +19,7 @@ export const LV_T_MAX = 20;
 export const LV_NOISE = 0.05;
 const TOL = 1e-6;
 const EULER_STEP = 1e-3;
+const HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
 
 /** params = (alpha, beta, gamma, delta); y = (prey, predator). */
 export const lotkaVolterraRhs: OdeRhs = (_t, y, dy, p) => {
@@ -63,6 +69,34 @@ export class LotkaVolterraTask extends OdeTask implements Task {
   ): boolean {
     observeWithGaussianNoise(traj, 2, [0, 1], LV_NOISE, z, out, offset);
     return true;
+  }
+
+  /** log p(xo | theta): independent N(state, LV_NOISE^2) around the solved prey and predator. */
+  logLikelihoodRow(theta: ArrayLike<number>, offset: number, xo: ArrayLike<number>): number {
+    if (!this.solveRow(theta, offset)) return -Infinity;
+    const traj = this.trajectory;
+    let q = 0;
+    for (let k = 0; k < 2; k++) {
+      for (let i = 0; i < LV_TIMES; i++) {
+        const r = (xo[k * LV_TIMES + i] - traj[2 * i + k]) / LV_NOISE;
+        q += r * r;
+      }
+    }
+    return -0.5 * q - this.xDim * (Math.log(LV_NOISE) + HALF_LOG_2PI);
+  }
+
+  logLikelihood(theta: Float32Array, n: number, xo: Float32Array): Float64Array {
+    return logLikelihoodRows(this, theta, n, xo);
+  }
+
+  /** MCMC on the exact likelihood (ode-reference.ts); sbibm's reference files are for its own task. */
+  referencePosterior(
+    xo: Float32Array,
+    n: number,
+    rng: RandomStream,
+    opts?: OdeReferenceOptions,
+  ): Float32Array {
+    return odeReferencePosterior(this, xo, n, rng, opts);
   }
 }
 

@@ -5,9 +5,14 @@
 // x_t ~ LogNormal(log(I(t) + 1e-4), 0.2). Solved by dopri5 at atol 1e-6, rtol 1e-5 (the SIRTask
 // defaults; the yaml does not override them), Euler with step 1e-3 on solver failure.
 // Deviation: where RABI replaces a non-finite I by 0, this task returns a NaN row (the Task contract).
-import type { Task } from '../types.js';
+import type { RandomStream, Task } from '../types.js';
 import { Dopri5, linspace, type OdeRhs } from './ode.js';
 import { OdeTask } from './ode-task.js';
+import {
+  logLikelihoodRows,
+  odeReferencePosterior,
+  type OdeReferenceOptions,
+} from './ode-reference.js';
 import { DiagGaussianPrior } from './priors.js';
 
 export const SIR_TIMES = 50;
@@ -18,6 +23,7 @@ export const SIR_NOISE = 0.2;
 const ATOL = 1e-6;
 const RTOL = 1e-5;
 const EULER_STEP = 1e-3;
+const HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
 const I_OFFSET = 1e-4;
 
 /** params = (beta, gamma); y = (S, I, R). */
@@ -72,6 +78,35 @@ export class SirTask extends OdeTask implements Task {
       out[offset + i] = v;
     }
     return true;
+  }
+
+  /** log p(xo | theta): independent LogNormal(log(I(t) + 1e-4), SIR_NOISE) per time. */
+  logLikelihoodRow(theta: ArrayLike<number>, offset: number, xo: ArrayLike<number>): number {
+    if (!this.solveRow(theta, offset)) return -Infinity;
+    const traj = this.trajectory;
+    let lp = 0;
+    for (let i = 0; i < SIR_TIMES; i++) {
+      const m = traj[3 * i + 1] + I_OFFSET;
+      if (!(m > 0)) return -Infinity;
+      const lx = Math.log(xo[i]);
+      const u = (lx - Math.log(m)) / SIR_NOISE;
+      lp += -0.5 * u * u - lx;
+    }
+    return lp - SIR_TIMES * (Math.log(SIR_NOISE) + HALF_LOG_2PI);
+  }
+
+  logLikelihood(theta: Float32Array, n: number, xo: Float32Array): Float64Array {
+    return logLikelihoodRows(this, theta, n, xo);
+  }
+
+  /** MCMC on the exact likelihood (ode-reference.ts); sbibm's reference files are for its own task. */
+  referencePosterior(
+    xo: Float32Array,
+    n: number,
+    rng: RandomStream,
+    opts?: OdeReferenceOptions,
+  ): Float32Array {
+    return odeReferencePosterior(this, xo, n, rng, opts);
   }
 }
 

@@ -3,7 +3,7 @@
 // x = 4 iid draws from N(m, S) flattened as (x1, y1, ..., x4, y4).
 import type { RandomStream, Task } from '../types.js';
 import { BoxUniformPrior, indexedNames } from './priors.js';
-import { sliceSampleBox } from './slice.js';
+import { resampleStarts, sliceSampleBox } from './slice.js';
 
 const N_DATA = 4;
 const EPS = 1e-6;
@@ -88,28 +88,14 @@ export class SlcpTask implements Task {
     const xo64 = Float64Array.from(xo);
     // Sampling-importance-resampling for the chains' starting points.
     const cand = this.prior.sample(initDraws, rng);
-    const lw = this.logLikelihood(cand, initDraws, xo);
-    let maxLw = -Infinity;
-    for (const v of lw) if (v > maxLw) maxLw = v;
-    if (!Number.isFinite(maxLw)) throw new Error('slcp: no prior draw has finite likelihood at xo');
-    const cdf = new Float64Array(initDraws);
-    let acc = 0;
-    for (let i = 0; i < initDraws; i++) {
-      acc += Math.exp(lw[i] - maxLw);
-      cdf[i] = acc;
-    }
-    const init = new Float64Array(nChains * 5);
-    for (let c = 0; c < nChains; c++) {
-      const u = rng.uniform() * acc;
-      let lo = 0;
-      let hi = initDraws - 1;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (cdf[mid] < u) lo = mid + 1;
-        else hi = mid;
-      }
-      for (let j = 0; j < 5; j++) init[c * 5 + j] = cand[lo * 5 + j];
-    }
+    const init = resampleStarts(
+      cand,
+      this.logLikelihood(cand, initDraws, xo),
+      5,
+      nChains,
+      rng,
+      'slcp',
+    );
     const { lower, upper } = this.prior.support;
     const samples = sliceSampleBox(
       (th) => this.logLikelihoodRow(th, 0, xo64),

@@ -90,3 +90,41 @@ export function sliceSampleBox(
   }
   return out;
 }
+
+/**
+ * nChains starting states drawn by sampling-importance-resampling: candidates (rows of dim) with
+ * log weights lw, each chain's start drawn with probability proportional to exp(lw). Starts near the
+ * posterior's mass shorten the burn-in a chain needs from a prior draw.
+ */
+export function resampleStarts(
+  cand: ArrayLike<number>,
+  lw: ArrayLike<number>,
+  dim: number,
+  nChains: number,
+  rng: RandomStream,
+  what: string,
+): Float64Array {
+  const m = lw.length;
+  let maxLw = -Infinity;
+  for (let i = 0; i < m; i++) if (lw[i] > maxLw) maxLw = lw[i];
+  if (!Number.isFinite(maxLw)) throw new Error(`${what}: no candidate has finite density at xo`);
+  const cdf = new Float64Array(m);
+  let acc = 0;
+  for (let i = 0; i < m; i++) {
+    acc += Number.isFinite(lw[i]) ? Math.exp(lw[i] - maxLw) : 0;
+    cdf[i] = acc;
+  }
+  const init = new Float64Array(nChains * dim);
+  for (let c = 0; c < nChains; c++) {
+    const u = rng.uniform() * acc;
+    let lo = 0;
+    let hi = m - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cdf[mid] < u) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let j = 0; j < dim; j++) init[c * dim + j] = cand[lo * dim + j];
+  }
+  return init;
+}

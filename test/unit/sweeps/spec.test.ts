@@ -634,10 +634,13 @@ describe('bad-spec corpus (issue 9): each rejected with the JSON path', () => {
     rejects(
       () =>
         validateSweepSpec(
-          withSpec({ tasks: ['gaussian_linear', 'sir'], evaluation: { metrics: ['sbc', 'c2st'] } }),
+          withSpec({
+            tasks: ['gaussian_linear', 'hodgkin_huxley'],
+            evaluation: { metrics: ['sbc', 'c2st'] },
+          }),
         ),
       'spec/evaluation/metrics/1',
-      /c2st needs a reference posterior, which task sir has none/,
+      /c2st needs a reference posterior, which task hodgkin_huxley has none/,
     );
     rejects(
       () =>
