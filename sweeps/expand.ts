@@ -3,7 +3,7 @@
 // time instead of carrying the whole list through its history.
 import { canonicalJson } from './canonical.js';
 import { shortHash } from './hash.js';
-import { RABI_VALIDATION_ROWS } from './names.js';
+import { RABI_VALIDATION_ROWS, type EstimatorKind, type PresetName } from './names.js';
 import { MAX_TRIALS } from './schema.js';
 import type {
   EvaluationItem,
@@ -32,10 +32,23 @@ export function contentId(tag: string, value: unknown): string {
   return shortHash(canonicalJson({ id: tag, value }));
 }
 
+/**
+ * Revisions of what a preset means for one estimator kind, hashed into that kind's model IDs from
+ * revision 2 on, so a model trained under an earlier meaning is never found under the new one
+ * (other kinds' IDs stay as they were). rabi's NSF became pyro's linear-rational spline on [-30, 30]
+ * of raw theta: revision 2 (before: robustsbi's rational-quadratic spline).
+ */
+export const PRESET_REVISIONS: Partial<Record<PresetName, Partial<Record<EstimatorKind, number>>>> =
+  { rabi: { nsf: 2 } };
+
 /** What a trial's modelId hashes (under ID_VERSIONS.model). */
 export function modelContent(t: TrialConfig): unknown {
   const { task, estimator, defense, budget, seed, training } = t;
-  return { task, estimator, defense, budget, seed, training };
+  const presetRevision =
+    training.preset === undefined ? undefined : PRESET_REVISIONS[training.preset]?.[estimator.kind];
+  return presetRevision === undefined
+    ? { task, estimator, defense, budget, seed, training }
+    : { task, estimator, defense, budget, seed, training, presetRevision };
 }
 
 /** What a trial's trialId hashes (under ID_VERSIONS.trial): the model's content and the evaluation settings. */
@@ -171,6 +184,14 @@ export function trialIndexer(spec: SweepSpec): TrialIndexer {
     canonicalJson({ kind: e.kind, architecture: e.architecture }),
   );
   const cVariants = variants.map((v) => canonicalJson(v));
+  // "presetRevision" sorts between "evaluation" and "seed".
+  const cRevisions = spec.estimators.map((e) => {
+    const rev =
+      spec.training.preset === undefined
+        ? undefined
+        : PRESET_REVISIONS[spec.training.preset]?.[e.kind];
+    return rev === undefined ? '' : `"presetRevision":${canonicalJson(rev)},`;
+  });
   const head = (tag: string): string => `{"id":${JSON.stringify(tag)},"value":{`;
   const modelHead = head(ID_VERSIONS.model);
   const trialHead = head(ID_VERSIONS.trial);
@@ -194,7 +215,7 @@ export function trialIndexer(spec: SweepSpec): TrialIndexer {
     const common =
       `"budget":${canonicalJson(budget)},"defense":${cVariants[di]!},` +
       `"estimator":${cEstimators[ei]!},`;
-    const rear = `"seed":${canonicalJson(seed)},"task":${JSON.stringify(task)},"training":${cTraining}}}`;
+    const rear = `${cRevisions[ei]!}"seed":${canonicalJson(seed)},"task":${JSON.stringify(task)},"training":${cTraining}}}`;
     const simKey = `${ti}/${bi}/${si}`;
     let simulationId = simulationIds.get(simKey);
     if (simulationId === undefined) {

@@ -149,6 +149,47 @@ describe('IDs', () => {
     );
   });
 
+  test("a preset's revision keys only the estimator kind whose meaning it changed", () => {
+    const trials = expandSweep(
+      validateSweepSpec({
+        name: 'revisions',
+        tasks: ['gaussian_linear'],
+        estimators: ['maf', 'nsf'],
+        defenses: [{ name: 'none' }],
+        seeds: [0],
+        budgets: [1000],
+        training: { preset: 'rabi' },
+      }),
+    );
+    const plain = (t: TrialConfig): string => {
+      const { task, estimator, defense, budget, seed, training } = t;
+      return contentId(ID_VERSIONS.model, { task, estimator, defense, budget, seed, training });
+    };
+    const maf = trials.find((t) => t.estimator.kind === 'maf')!;
+    const nsf = trials.find((t) => t.estimator.kind === 'nsf')!;
+    // rabi's MAF means what it meant: its ID is the plain content's.
+    assert.equal(maf.modelId, plain(maf));
+    // rabi's NSF changed spline (revision 2): an NSF trained before cannot be found under it.
+    assert.notEqual(nsf.modelId, plain(nsf));
+    assert.deepEqual((modelContent(nsf) as { presetRevision?: number }).presetRevision, 2);
+    for (const t of trials) {
+      assert.equal(t.modelId, contentId(ID_VERSIONS.model, modelContent(t)));
+      assert.equal(t.trialId, contentId(ID_VERSIONS.trial, trialContent(t)));
+    }
+    // Without the preset nothing is revised.
+    const own = expandSweep(
+      validateSweepSpec({
+        name: 'revisions',
+        tasks: ['gaussian_linear'],
+        estimators: ['nsf'],
+        defenses: [{ name: 'none' }],
+        seeds: [0],
+        budgets: [1000],
+      }),
+    )[0]!;
+    assert.equal(own.modelId, plain(own));
+  });
+
   test('an ID is the SHA-256 of the canonical JSON of { id: tag, value }, cut to 24 hex digits', () => {
     const text =
       '{"id":"robustsbi.simulation/1","value":{"budget":1000,"seed":0,"task":"gaussian_linear"}}';
