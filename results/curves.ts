@@ -15,6 +15,7 @@ import {
   type TradeoffCurveDoc,
   type TradeoffPoint,
   type TrialDoc,
+  type TrialSummary,
 } from './documents.js';
 
 /** The evaluation fields the curves read (the stored document has more). */
@@ -139,6 +140,17 @@ function evaluationsByTrial(evals: readonly CurveEvaluation[]): Map<string, Curv
   return m;
 }
 
+/** A summary's training seconds and epochs, each where it is a finite number (older documents). */
+export function trainingCostOf(
+  s: Partial<Pick<TrialSummary, 'trainSeconds' | 'epochs'>>,
+): Pick<TradeoffPoint, 'trainSeconds' | 'epochs'> {
+  const { trainSeconds, epochs } = s;
+  return {
+    ...(typeof trainSeconds === 'number' && Number.isFinite(trainSeconds) ? { trainSeconds } : {}),
+    ...(typeof epochs === 'number' && Number.isFinite(epochs) ? { epochs } : {}),
+  };
+}
+
 /** One point per completed trial of the task: x = mean KL at (attack, objective, eps), y = test NLL. */
 export function tradeoffCurve(
   sweepId: string,
@@ -180,6 +192,7 @@ export function tradeoffCurve(
             },
           }
         : {}),
+      ...trainingCostOf(t.summary),
       pareto: false,
     });
   }

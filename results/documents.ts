@@ -203,6 +203,9 @@ export interface TradeoffPoint {
   y: number;
   /** The trial's ground-truth metrics (tasks with an analytic posterior; EvaluationDoc.groundTruth). */
   groundTruth?: Pick<GroundTruthDoc, 'c2st' | 'klQP' | 'klPQ'>;
+  /** The trial's training cost (TrialSummary), so a point's price sits beside its place. */
+  trainSeconds?: number;
+  epochs?: number;
   pareto: boolean;
 }
 

@@ -99,6 +99,11 @@ function pointHover(p: TradeoffPoint): string {
           `vs. true posterior: C2ST ${truthNumber(g.c2st)}, KL(q||p) ${truthNumber(g.klQP)}, KL(p||q) ${truthNumber(g.klPQ)}`,
         ]
       : []),
+    ...(p.trainSeconds !== undefined
+      ? [
+          `trained ${Number(p.trainSeconds.toPrecision(3))} s${p.epochs !== undefined ? `, ${p.epochs} epochs` : ''}`,
+        ]
+      : []),
     `trial ${p.trialId.slice(0, 12)}`,
   ]
     .map(t)

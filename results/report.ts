@@ -103,6 +103,9 @@ export function reportTables(curves: readonly CurveDoc[]): Table[] {
       'c2stTruth',
       'klQPTruth',
       'klPQTruth',
+      // The trial's training cost: what its place on the trade-off cost.
+      'trainSeconds',
+      'epochs',
       'pareto',
       'trialId',
     ],
@@ -151,6 +154,8 @@ export function reportTables(curves: readonly CurveDoc[]): Table[] {
           p.groundTruth?.c2st ?? null,
           p.groundTruth?.klQP ?? null,
           p.groundTruth?.klPQ ?? null,
+          p.trainSeconds ?? null,
+          p.epochs ?? null,
           p.pareto,
           p.trialId,
         ]);

@@ -404,6 +404,8 @@ export const tradeoffCurveSchema = {
             required: ['c2st', 'klQP', 'klPQ'],
             properties: { c2st: measured, klQP: measured, klPQ: measured },
           },
+          trainSeconds: nonNegative,
+          epochs: count,
           pareto: { type: 'boolean' },
         },
       },

@@ -8,6 +8,7 @@ import {
   tradeoffCurve,
   tradeoffGap,
   tradeoffOptionsOfSpec,
+  trainingCostOf,
   type CurveTrial,
 } from '../../../results/curves.js';
 import type { EvaluationDoc } from '../../../results/documents.js';
@@ -73,6 +74,16 @@ describe('paretoFront', () => {
 });
 
 describe('trade-off points', () => {
+  test('training cost: finite seconds and epochs only, absent in older summaries', () => {
+    assert.deepEqual(trainingCostOf({ trainSeconds: 12.5, epochs: 20 }), {
+      trainSeconds: 12.5,
+      epochs: 20,
+    });
+    assert.deepEqual(trainingCostOf({ trainSeconds: NaN, epochs: 7 }), { epochs: 7 });
+    assert.deepEqual(trainingCostOf({ trainSeconds: Infinity }), {});
+    assert.deepEqual(trainingCostOf({}), {});
+  });
+
   test('one point per completed trial: x = mean KL under l2pgd/rkl at eps 2, y = test NLL', () => {
     const s = syntheticSweep('sw');
     const trials = completedTrials(s);
@@ -94,6 +105,9 @@ describe('trade-off points', () => {
       assert.deepEqual(p.groundTruth, { c2st: g.c2st, klQP: g.klQP, klPQ: g.klPQ });
       assert.equal(p.defense, t.config.defense);
       assert.equal(p.beta, t.config.beta);
+      // The trial's training cost rides along (the appendix compares estimators by it).
+      assert.equal(p.trainSeconds, t.summary!.trainSeconds);
+      assert.equal(p.epochs, t.summary!.epochs);
     }
     const front = paretoFront(c.points);
     assert.deepEqual(

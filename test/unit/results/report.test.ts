@@ -148,6 +148,10 @@ describe('report figures equal a recomputation from the raw evaluations', () => 
         p.id,
       );
       assert.equal(g !== undefined, p.task === 'gaussian_linear');
+      // Its training cost beside it: the trial summary's seconds and epochs.
+      const summary = s.summaries.get(p.id)!;
+      assert.equal(row[col(t, 'trainSeconds')], summary.trainSeconds);
+      assert.equal(row[col(t, 'epochs')], summary.epochs);
       const dominated = pts.some(
         (q) => q.task === p.task && q.x <= p.x && q.y <= p.y && (q.x < p.x || q.y < p.y),
       );
@@ -166,12 +170,14 @@ describe('report figures equal a recomputation from the raw evaluations', () => 
         .filter((d) => d.meta === 'data')
         .flatMap((d) => (d.text as string[] | undefined) ?? []);
       assert.ok(texts.length > 0);
-      for (const text of texts)
+      for (const text of texts) {
         assert.equal(
           /vs\. true posterior: C2ST 0\.\d+, KL\(q\|\|p\) /.test(text),
           f.task === 'gaussian_linear',
           text,
         );
+        assert.match(text, /<br>trained \d[\d.e-]* s, 3 epochs<br>/);
+      }
     }
   });
 

@@ -224,6 +224,25 @@ describe('example specs', () => {
       assert.equal(countTrials(spec), 2 * 12 * 3);
     }
   });
+
+  test("the appendix spec: none and the three FIM estimators at RABI's betas, VAE, diagonal Gaussian", () => {
+    const spec = parseSweepSpec(specs.get('appendix-fim-estimators.json')!);
+    assert.deepEqual(spec.tasks, ['vae']);
+    assert.deepEqual(
+      spec.estimators.map((e) => e.kind),
+      ['gaussian'],
+    );
+    assert.deepEqual(
+      spec.defenses.map((d) => d.name),
+      ['none', 'fim', 'fim-exact', 'fim-eigenvalue'],
+    );
+    for (const d of spec.defenses.slice(1)) assert.deepEqual(d.betas, [1e-4, 1e-3, 1e-2, 1e-1]);
+    assert.equal(spec.training.preset, 'rabi');
+    assert.equal(spec.evaluation.tradeoffEps, 2);
+    assert.deepEqual(spec.evaluation.attacks, ['l2pgd']);
+    assert.deepEqual(spec.evaluation.objectives, ['rkl']);
+    assert.equal(countTrials(spec), 13);
+  });
 });
 
 describe('validation fills defaults and normalizes', () => {
