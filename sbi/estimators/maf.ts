@@ -5,7 +5,7 @@
 // order per layer; no permutation layers, since RABI runs with shuffle: false). The orders are part of
 // the config, so a saved model rebuilds with the same ones.
 import { onHostBackend, tf } from '../backend.js';
-import { clip, clipPassingGradient, exp, sigmoid } from '../ops.js';
+import { clip, clipPassingGradient, exp, softplus } from '../ops.js';
 import type { FusedInference, FusedPlan, FusedTrainer, RandomStream, ZScore } from '../types.js';
 import { MafKernels } from '../wasm/maf-kernels.js';
 import { AutoregressiveFlow, type ElementwiseBijection } from './autoregressive.js';
@@ -49,8 +49,10 @@ export const MAF_DEFAULTS = {
 /**
  * The affine transform's direction, theta -> z: 'robustsbi' z = (u - mu) exp(-s) (log det -sum s),
  * 'pyro' z = exp(s) u + mu (log det +sum s; pyro's AffineAutoregressive(...).inv, RABI's MAF),
- * 'nflows' z = c u + mu with c = sigmoid(r + 2) + 1e-3 (nflows' MaskedAffineAutoregressiveTransform,
- * sbi 0.27's MAF): a bounded scale near 0.88 at r = 0, no clip (the log-scale bounds do not apply).
+ * 'nflows' z = c u + mu with c = softplus(r) + 1e-3 (nflows 0.14's MaskedAffineAutoregressiveTransform,
+ * sbi 0.27's MAF), no clip (the log-scale bounds do not apply). nflows' older sigmoid(r + 2) + 1e-3
+ * caps c near 1, so no transform can widen the density direction: it trained two_moons to a
+ * validation NLL of +0.7 against -3.2 (BENCHMARKS.md), and is not offered.
  */
 export const AFFINE_DIRECTIONS = ['robustsbi', 'pyro', 'nflows'] as const;
 export type AffineDirection = (typeof AFFINE_DIRECTIONS)[number];
@@ -89,14 +91,14 @@ export class AffineBijection implements ElementwiseBijection {
     return { mu, s };
   }
 
-  /** nflows' mu and scale c = sigmoid(r + 2) + 1e-3 (no clip: c lies in (1e-3, 1.001)). */
+  /** nflows' mu and scale c = softplus(r) + 1e-3 (no clip: c > 1e-3). */
   private nflowsScale(params: tf.Tensor2D): { mu: tf.Tensor2D; c: tf.Tensor2D } {
     const B = params.shape[0];
     const D = this.dim;
     const raw = tf.slice(params, [0, D], [B, D]);
     return {
       mu: tf.slice(params, [0, 0], [B, D]),
-      c: tf.add(sigmoid(tf.add(raw, 2)), NFLOWS_SCALE_FLOOR) as tf.Tensor2D,
+      c: tf.add(softplus(raw), NFLOWS_SCALE_FLOOR) as tf.Tensor2D,
     };
   }
 
