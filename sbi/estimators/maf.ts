@@ -132,11 +132,12 @@ export class AffineBijection implements ElementwiseBijection {
 }
 
 /**
- * The fused wasm kernels (sbi/wasm/maf-step.as.ts) compute ReLU MADEs and exp scales only; tfjs
+ * The fused wasm kernels (sbi/wasm/maf-step.as.ts) compute ReLU MADEs only; nflows' scale only in
+ * the plain training step (not the incremental sampler, the exact FIM or a defense's plan). tfjs
  * runs the rest.
  */
-function fusedKernelsRun(cfg: MafConfig): boolean {
-  return (cfg.activation ?? 'relu') === 'relu' && cfg.affine !== 'nflows';
+function fusedKernelsRun(cfg: MafConfig, use: 'train' | 'other'): boolean {
+  return (cfg.activation ?? 'relu') === 'relu' && (use === 'train' || cfg.affine !== 'nflows');
 }
 
 export class Maf extends AutoregressiveFlow {
@@ -176,8 +177,7 @@ export class Maf extends AutoregressiveFlow {
       degrees: hiddenDegrees({ thetaDim: this.thetaDim, hidden: cfg.hidden, degrees: cfg.degrees }),
       logScaleMin: cfg.logScaleMin,
       logScaleMax: cfg.logScaleMax,
-      // fusedKernelsRun has refused 'nflows' before this is asked.
-      affine: cfg.affine === 'pyro' ? ('pyro' as const) : ('robustsbi' as const),
+      affine: cfg.affine ?? 'robustsbi',
       clampGradient: cfg.clampGradient ?? 'zero',
       mades: this.mades.map((made) => ({
         parts: made.parts(),
@@ -196,7 +196,7 @@ export class Maf extends AutoregressiveFlow {
     const cfg = this.config as MafConfig;
     if ((this.config.embedding ?? 'identity') !== 'identity' || cfg.hidden.length !== 2)
       return null;
-    if (!fusedKernelsRun(cfg)) return null;
+    if (!fusedKernelsRun(cfg, 'other')) return null;
     if (!onHostBackend() || process.env.ROBUSTSBI_FUSED_INFERENCE === '0') return null;
     // Made once per model (a kernel instance and its memory cost ~14 ms, an attack step ~6 ms);
     // each call reloads the weights and the z-score, which training may have changed since.
@@ -233,7 +233,7 @@ export class Maf extends AutoregressiveFlow {
   ): FusedTrainer | null {
     if ((this.config.embedding ?? 'identity') !== 'identity') return null;
     const cfg = this.config as MafConfig;
-    if (!fusedKernelsRun(cfg)) return null;
+    if (!fusedKernelsRun(cfg, plan ? 'other' : 'train')) return null;
     // The incremental sampler's kernels are written for two hidden layers (RABI's [100, 100]).
     if (plan?.exactFim && cfg.hidden.length !== 2) return null;
     return new FusedMafTrainer({
