@@ -99,6 +99,28 @@ describe('MADE activation', () => {
     );
   });
 
+  test('the NSF and the MAF ensemble pass the activation to their MADEs', () => {
+    for (const [kind, extra] of [
+      ['nsf', { bins: 4 }],
+      ['maf_ensemble', { members: 2 }],
+    ] as const) {
+      const build = (activation: string): DensityEstimator =>
+        createEstimator(kind, {
+          thetaDim: 2,
+          xDim: 3,
+          zscore: ZS,
+          config: { hidden: [8], numTransforms: 2, ...extra, activation },
+          rng: createRng(3),
+        });
+      const [relu, tanh] = [build('relu'), build('tanh')];
+      const lt = logProbs(tanh);
+      assert.ok(lt.every(Number.isFinite), kind);
+      assert.notDeepEqual(lt, logProbs(relu), `${kind}: tanh must change the model`);
+      relu.dispose();
+      tanh.dispose();
+    }
+  });
+
   test('tanh MAF: d logProb / d weight matches central finite differences', () => {
     const est = maf({ activation: 'tanh' });
     const theta = tf.tensor2d(THETA);
