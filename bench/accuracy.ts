@@ -6,7 +6,7 @@
 //        [--estimator maf] [--samples 10000] [--c2st-samples 10000] [--max-epochs 300]
 //        [--c2st-max-epochs 10000] [--backend wasm] [--seed 0]
 //        [--batch-size 512] [--lr 1e-3] [--patience 10] [--clip 75] [--min-epochs 5] [--stop-rule rabi|sbi]
-//        [--config '{"hidden":[50,50]}']
+//        [--config '{"hidden":[50,50]}'] [--no-fused]
 //
 // Where the task has an analytic posterior, each observation also reports
 // KL(p || q) = E_p[log p - log q] over the reference samples: a direct measure of how far the
@@ -195,6 +195,9 @@ async function main(): Promise<void> {
           config,
         }),
       hyperparameters: trainHp,
+      // --no-fused: tfjs ops train even where the fused wasm step could (a control for variants
+      // the fused kernels refuse, such as activation 'tanh').
+      ...(a.has('no-fused') ? { fused: false } : {}),
       onEpoch: (p) => {
         if (p.epoch % 10 === 0)
           console.error(

@@ -71,6 +71,7 @@ export abstract class AutoregressiveFlow extends BaseEstimator {
             layout: bijection.layout,
             ...(config.degrees === 'linspace' ? { degrees: 'linspace' as const } : {}),
             ...(config.biasInit === 'torch' ? { biasInit: 'torch' as const } : {}),
+            ...(config.activation === 'tanh' ? { activation: 'tanh' as const } : {}),
           },
           rng.fork(`made-${l}`),
         ),

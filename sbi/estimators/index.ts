@@ -13,7 +13,8 @@ import type {
 import { drawOrders } from './autoregressive.js';
 import { EMBEDDINGS } from './base.js';
 import { DiagonalGaussian, GAUSSIAN_DEFAULTS, type GaussianConfig } from './gaussian.js';
-import { MAF_DEFAULTS, Maf, type MafConfig } from './maf.js';
+import { MADE_ACTIVATIONS } from './made.js';
+import { AFFINE_DIRECTIONS, MAF_DEFAULTS, Maf, type MafConfig } from './maf.js';
 import { MAF_ENSEMBLE_DEFAULTS, MafEnsemble, type MafEnsembleConfig } from './maf-ensemble.js';
 import { MDN_DEFAULTS, MixtureDensityNetwork, type MdnConfig } from './mdn.js';
 import {
@@ -50,14 +51,22 @@ const DEFAULTS: Record<EstimatorKind, Record<string, unknown>> = {
  * embedding net ('identity' when absent, so configs saved before it existed rebuild unchanged).
  */
 const EXTRA_KEYS: Record<EstimatorKind, string[]> = {
-  maf: ['orders', 'embedding', 'affine', 'clampGradient', 'degrees', 'biasInit'],
+  maf: ['orders', 'embedding', 'affine', 'clampGradient', 'degrees', 'biasInit', 'activation'],
   // spline absent: 'rational-quadratic' (model files from before the choice existed).
-  nsf: ['orders', 'embedding', 'spline', 'degrees', 'biasInit'],
+  nsf: ['orders', 'embedding', 'spline', 'degrees', 'biasInit', 'activation'],
   gaussian: ['embedding'],
   mdn: ['embedding'],
   multivariate_gaussian: ['embedding'],
   // orders: one list per member.
-  maf_ensemble: ['orders', 'embedding', 'affine', 'clampGradient', 'degrees', 'biasInit'],
+  maf_ensemble: [
+    'orders',
+    'embedding',
+    'affine',
+    'clampGradient',
+    'degrees',
+    'biasInit',
+    'activation',
+  ],
 };
 
 /**
@@ -65,10 +74,11 @@ const EXTRA_KEYS: Record<EstimatorKind, string[]> = {
  * rabi preset sets them.
  */
 const CHOICES: Record<string, readonly string[]> = {
-  affine: ['robustsbi', 'pyro'],
+  affine: AFFINE_DIRECTIONS,
   clampGradient: ['zero', 'pass'],
   degrees: ['cycle', 'linspace'],
   biasInit: ['zero', 'torch'],
+  activation: MADE_ACTIVATIONS,
   spline: SPLINE_KINDS,
 };
 

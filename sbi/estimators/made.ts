@@ -3,7 +3,7 @@
 // the (z-scored) context x through an unmasked block connected to every first-layer hidden unit.
 // One matMul per layer: the P parameters of every dimension come out of one fused output layer.
 import { tf } from '../backend.js';
-import { linear, matMul } from '../ops.js';
+import { linear, matMul, tanh } from '../ops.js';
 import type { RandomStream } from '../types.js';
 import { torchLinearUniform, type ParamStore } from './params.js';
 
@@ -28,8 +28,12 @@ export interface MadeSpec {
   degrees?: MadeDegrees;
   /** Biases start at 0 (robustsbi) or uniform +-1/sqrt(fan-in) as torch's nn.Linear. Absent: 'zero'. */
   biasInit?: BiasInit;
+  /** Hidden units' nonlinearity: 'relu' (robustsbi, RABI) or 'tanh' (sbi's nflows MADE). Absent: 'relu'. */
+  activation?: MadeActivation;
 }
 
+export const MADE_ACTIVATIONS = ['relu', 'tanh'] as const;
+export type MadeActivation = (typeof MADE_ACTIVATIONS)[number];
 export type MadeDegrees = 'cycle' | 'linspace';
 export type BiasInit = 'zero' | 'torch';
 
@@ -197,11 +201,15 @@ export class Made {
 
   /** Parameters [rows, P * D] for (z-scored) theta u [rows, D]; output i depends on u_<i in order. */
   forward(u: tf.Tensor2D, s: MadeState): tf.Tensor2D {
+    // ops.tanh, not tf.tanh: the FIM regularizer differentiates this pass twice (see ops.ts).
+    const tanhUnits = this.spec.activation === 'tanh';
+    const act = (z: tf.Tensor2D): tf.Tensor2D => (tanhUnits ? tanh(z) : tf.relu(z)) as tf.Tensor2D;
     // The first layer's "bias" is the per-row context term, which wasm's fused kernel does not take.
-    let h = tf.relu(tf.add(matMul(u, s.thetaW), s.ctx)) as tf.Tensor2D;
+    let h = act(tf.add(matMul(u, s.thetaW), s.ctx) as tf.Tensor2D);
     // Fused matMul + bias + ReLU: one kernel per layer (ops.linear: exact at second order, tested).
     for (let l = 0; l < s.hiddenW.length; l++) {
-      h = linear(h, s.hiddenW[l]!, this.hiddenB[l]! as tf.Tensor1D, 'relu');
+      const b = this.hiddenB[l]! as tf.Tensor1D;
+      h = tanhUnits ? act(linear(h, s.hiddenW[l]!, b)) : linear(h, s.hiddenW[l]!, b, 'relu');
     }
     return linear(h, s.outW, this.outB as tf.Tensor1D);
   }

@@ -28,7 +28,14 @@ export interface MafEnsembleConfig {
 export const MAF_ENSEMBLE_DEFAULTS = { members: 10, ...MAF_DEFAULTS };
 
 /** Config keys passed on to every member as they are (absent stays absent). */
-const MEMBER_KEYS = ['affine', 'clampGradient', 'degrees', 'biasInit', 'embedding'] as const;
+const MEMBER_KEYS = [
+  'affine',
+  'clampGradient',
+  'degrees',
+  'biasInit',
+  'activation',
+  'embedding',
+] as const;
 
 /** A member's weights are its MAF's, named `m<k>.<name>`. */
 const MEMBER_NAME = /^m(\d+)\.(.+)$/;

@@ -98,7 +98,7 @@ export interface FusedMafShape {
   logScaleMin: number;
   logScaleMax: number;
   /** RABI's affine direction and clamp (maf.ts); absent: robustsbi's. */
-  affine?: 'robustsbi' | 'pyro';
+  affine?: 'robustsbi' | 'pyro' | 'nflows';
   clampGradient?: 'zero' | 'pass';
 }
 
@@ -192,6 +192,8 @@ export class FusedMafMemory {
   readonly cleanLayouts: MadeLayout[] | null = null;
   /** The affine direction z = u exp(s) + mu (RABI's), and a log-scale clamp that passes the gradient. */
   readonly pyro: boolean;
+  /** nflows' scale z = u (softplus(s) + 1e-3) + mu (sbi's MAF): the training passes only. */
+  readonly nflows: boolean;
   readonly passGrad: boolean;
   private next: number;
 
@@ -201,6 +203,7 @@ export class FusedMafMemory {
   ) {
     const D = (this.D = spec.thetaDim);
     this.pyro = spec.affine === 'pyro';
+    this.nflows = spec.affine === 'nflows';
     this.passGrad = spec.clampGradient === 'pass';
     const C = (this.C = spec.ctxDim);
     const H = (this.H = [...spec.hidden]);

@@ -97,6 +97,7 @@ export class MafPasses {
         sMin: this.sMin,
         sMax: this.sMax,
         pyro: mem.pyro,
+        nflows: mem.nflows,
         passGrad: mem.passGrad,
         logDet: mem.logDet,
         accumulate: ti > 0,
@@ -169,6 +170,7 @@ export class MafPasses {
         sMin: this.sMin,
         sMax: this.sMax,
         pyro: mem.pyro,
+        nflows: mem.nflows,
         passGrad: mem.passGrad,
         coef: mem.coef,
       });

@@ -5,11 +5,17 @@
 // order per layer; no permutation layers, since RABI runs with shuffle: false). The orders are part of
 // the config, so a saved model rebuilds with the same ones.
 import { onHostBackend, tf } from '../backend.js';
-import { clip, clipPassingGradient, exp } from '../ops.js';
+import { clip, clipPassingGradient, exp, softplus } from '../ops.js';
 import type { FusedInference, FusedPlan, FusedTrainer, RandomStream, ZScore } from '../types.js';
 import { MafKernels } from '../wasm/maf-kernels.js';
 import { AutoregressiveFlow, type ElementwiseBijection } from './autoregressive.js';
-import { hiddenDegrees, madeMasks, type BiasInit, type MadeDegrees } from './made.js';
+import {
+  hiddenDegrees,
+  madeMasks,
+  type BiasInit,
+  type MadeActivation,
+  type MadeDegrees,
+} from './made.js';
 import { FusedMafTrainer } from './maf-fused.js';
 import { FusedMafInference } from './maf-fused-inference.js';
 import { FusedMafMemory } from './maf-fused-layout.js';
@@ -25,6 +31,8 @@ export interface MafConfig {
   clampGradient?: ClampGradient;
   degrees?: MadeDegrees;
   biasInit?: BiasInit;
+  /** The MADEs' hidden nonlinearity; absent (every config saved before it): 'relu'. */
+  activation?: MadeActivation;
   [key: string]: unknown;
 }
 
@@ -40,9 +48,17 @@ export const MAF_DEFAULTS = {
 
 /**
  * The affine transform's direction, theta -> z: 'robustsbi' z = (u - mu) exp(-s) (log det -sum s),
- * 'pyro' z = exp(s) u + mu (log det +sum s; pyro's AffineAutoregressive(...).inv, RABI's MAF).
+ * 'pyro' z = exp(s) u + mu (log det +sum s; pyro's AffineAutoregressive(...).inv, RABI's MAF),
+ * 'nflows' z = c u + mu with c = softplus(r) + 1e-3 (nflows 0.14's MaskedAffineAutoregressiveTransform,
+ * sbi 0.27's MAF), no clip (the log-scale bounds do not apply). nflows' older sigmoid(r + 2) + 1e-3
+ * caps c near 1, so no transform can widen the density direction: it trained two_moons to a
+ * validation NLL of +0.7 against -3.2 (BENCHMARKS.md), and is not offered.
  */
-export type AffineDirection = 'robustsbi' | 'pyro';
+export const AFFINE_DIRECTIONS = ['robustsbi', 'pyro', 'nflows'] as const;
+export type AffineDirection = (typeof AFFINE_DIRECTIONS)[number];
+
+/** nflows' floor on the scale (its epsilon). */
+const NFLOWS_SCALE_FLOOR = 1e-3;
 /** What the log-scale clip does to the gradient: 'zero' outside the range, or 'pass' it (pyro's clamp). */
 export type ClampGradient = 'zero' | 'pass';
 
@@ -75,7 +91,25 @@ export class AffineBijection implements ElementwiseBijection {
     return { mu, s };
   }
 
+  /** nflows' mu and scale c = softplus(r) + 1e-3 (no clip: c > 1e-3). */
+  private nflowsScale(params: tf.Tensor2D): { mu: tf.Tensor2D; c: tf.Tensor2D } {
+    const B = params.shape[0];
+    const D = this.dim;
+    const raw = tf.slice(params, [0, D], [B, D]);
+    return {
+      mu: tf.slice(params, [0, 0], [B, D]),
+      c: tf.add(softplus(raw), NFLOWS_SCALE_FLOOR) as tf.Tensor2D,
+    };
+  }
+
   forward(u: tf.Tensor2D, params: tf.Tensor2D): { z: tf.Tensor2D; logDet: tf.Tensor1D } {
+    if (this.direction === 'nflows') {
+      const { mu, c } = this.nflowsScale(params);
+      return {
+        z: tf.add(tf.mul(u, c), mu) as tf.Tensor2D,
+        logDet: tf.sum(tf.log(c), 1) as tf.Tensor1D,
+      };
+    }
     const { mu, s } = this.split(params);
     if (this.direction === 'pyro')
       return {
@@ -87,10 +121,23 @@ export class AffineBijection implements ElementwiseBijection {
   }
 
   inverse(z: tf.Tensor2D, params: tf.Tensor2D): tf.Tensor2D {
+    if (this.direction === 'nflows') {
+      const { mu, c } = this.nflowsScale(params);
+      return tf.div(tf.sub(z, mu), c) as tf.Tensor2D;
+    }
     const { mu, s } = this.split(params);
     if (this.direction === 'pyro') return tf.mul(tf.sub(z, mu), exp(tf.neg(s))) as tf.Tensor2D;
     return tf.add(tf.mul(z, exp(s)), mu) as tf.Tensor2D;
   }
+}
+
+/**
+ * The fused wasm kernels (sbi/wasm/maf-step.as.ts) compute ReLU MADEs only; nflows' scale only in
+ * the plain training step (not the incremental sampler, the exact FIM or a defense's plan). tfjs
+ * runs the rest.
+ */
+function fusedKernelsRun(cfg: MafConfig, use: 'train' | 'other'): boolean {
+  return (cfg.activation ?? 'relu') === 'relu' && (use === 'train' || cfg.affine !== 'nflows');
 }
 
 export class Maf extends AutoregressiveFlow {
@@ -149,6 +196,7 @@ export class Maf extends AutoregressiveFlow {
     const cfg = this.config as MafConfig;
     if ((this.config.embedding ?? 'identity') !== 'identity' || cfg.hidden.length !== 2)
       return null;
+    if (!fusedKernelsRun(cfg, 'other')) return null;
     if (!onHostBackend() || process.env.ROBUSTSBI_FUSED_INFERENCE === '0') return null;
     // Made once per model (a kernel instance and its memory cost ~14 ms, an attack step ~6 ms);
     // each call reloads the weights and the z-score, which training may have changed since.
@@ -185,6 +233,7 @@ export class Maf extends AutoregressiveFlow {
   ): FusedTrainer | null {
     if ((this.config.embedding ?? 'identity') !== 'identity') return null;
     const cfg = this.config as MafConfig;
+    if (!fusedKernelsRun(cfg, plan ? 'other' : 'train')) return null;
     // The incremental sampler's kernels are written for two hidden layers (RABI's [100, 100]).
     if (plan?.exactFim && cfg.hidden.length !== 2) return null;
     return new FusedMafTrainer({

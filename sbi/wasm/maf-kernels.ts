@@ -104,11 +104,15 @@ export interface AffineArgs {
   sMax: number;
   /** RABI's direction z = u exp(s) + mu (default: z = (u - mu) exp(-s)). */
   pyro?: boolean;
+  /** nflows' z = u (softplus(s) + 1e-3) + mu, no clip (sbi's MAF); overrides pyro. */
+  nflows?: boolean;
   /** The log-scale clip passes the gradient (default: zero outside the range). */
   passGrad?: boolean;
 }
 
 const flag = (b: boolean | undefined): number => (b ? 1 : 0);
+/** The affine kernels' mode: 0 robustsbi's direction, 1 pyro's, 2 nflows'. */
+const affineMode = (a: AffineArgs): number => (a.nflows ? 2 : flag(a.pyro));
 
 /**
  * One affine MADE with exactly two hidden layers, as the incremental passes (madeInvert,
@@ -217,7 +221,7 @@ export class MafKernels {
       a.sMax,
       a.logDet,
       +a.accumulate,
-      flag(a.pyro),
+      affineMode(a),
     );
   }
 
@@ -240,7 +244,7 @@ export class MafKernels {
       a.sMin,
       a.sMax,
       a.coef,
-      flag(a.pyro),
+      affineMode(a),
       flag(a.passGrad),
     );
   }

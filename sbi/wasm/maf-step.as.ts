@@ -191,8 +191,9 @@ export function gatherRows(
  * The affine transform of a MAF layer in the density direction, for rows < n:
  * z = (u - mu) * e, e = exp(-s_c), s_c = clip(s, sMin, sMax), with mu = out[:, 0..D) and
  * s = out[:, D..2D); e (= dz/du) is kept (layout of z) for the backward pass; logDet[r]
- * (accumulate = 0 starts it at 0) gains -sum_i s_c. With pyro (RABI's direction):
- * z = u * e + mu, e = exp(s_c), logDet gains +sum_i s_c.
+ * (accumulate = 0 starts it at 0) gains -sum_i s_c. With pyro = 1 (RABI's direction):
+ * z = u * e + mu, e = exp(s_c), logDet gains +sum_i s_c. With pyro = 2 (nflows' scale, sbi's MAF):
+ * z = u * e + mu, e = softplus(s) + 1e-3 (no clip), logDet gains +sum_i log e.
  */
 export function affineForward(
   u: usize,
@@ -217,8 +218,16 @@ export function affineForward(
     let ld: f32 = accumulate ? load<f32>(logDet + ((<usize>r) << 2)) : 0;
     for (let i = 0; i < D; i++) {
       const mu = load<f32>(orow + ((<usize>i) << 2));
-      const s = min(max(load<f32>(orow + ((<usize>(i + D)) << 2)), sMin), sMax);
       const ui = load<f32>(ur + ((<usize>i) << 2));
+      if (pyro == 2) {
+        const raw = load<f32>(orow + ((<usize>(i + D)) << 2));
+        const ei = softplus(raw) + NFLOWS_SCALE_FLOOR;
+        store<f32>(er + ((<usize>i) << 2), ei);
+        store<f32>(zr + ((<usize>i) << 2), ui * ei + mu);
+        ld += Mathf.log(ei);
+        continue;
+      }
+      const s = min(max(load<f32>(orow + ((<usize>(i + D)) << 2)), sMin), sMax);
       if (pyro) {
         const ei = Mathf.exp(s);
         store<f32>(er + ((<usize>i) << 2), ei);
@@ -235,13 +244,22 @@ export function affineForward(
   }
 }
 
+/** nflows' floor on its affine scale. */
+const NFLOWS_SCALE_FLOOR: f32 = 1e-3;
+
+/** log(1 + exp(v)) without overflow: max(v, 0) + log1p(exp(-|v|)). */
+function softplus(v: f32): f32 {
+  return max(v, 0) + Mathf.log1p(Mathf.exp(-Mathf.abs(v)));
+}
+
 /**
  * Backward of affineForward (e as it stored it) for a loss sum_r c_r * nll_r, where
  * nll_r = 0.5 |z_r|^2 - logDet_r and c (coef, one float per row) is the loss's weight on row r:
  * given dz (dL/dz), writes dOut (mu columns -dz e, s columns (-dz z + c_r) where the clip is
  * inactive, 0 elsewhere, or everywhere with passGrad) and, if du is not 0, du = dz e (the direct
  * path; the MADE's path is added by the caller); with pyro, the mu columns dz and the s columns
- * dz (z - mu) - c_r. Rows n..nPad of dOut (and du) are zeroed so padding adds nothing.
+ * dz (z - mu) - c_r; with pyro = 2 (nflows), the mu columns dz and the s columns
+ * (dz (z - mu) - c_r) sigmoid(s) / e. Rows n..nPad of dOut (and du) are zeroed so padding adds nothing.
  */
 export function affineBackward(
   ldu: i32,
@@ -272,7 +290,15 @@ export function affineBackward(
       const g = load<f32>(dz + off + ((<usize>i) << 2));
       const ge = g * load<f32>(e + off + ((<usize>i) << 2));
       const zi = load<f32>(z + off + ((<usize>i) << 2));
-      if (pyro) {
+      if (pyro == 2) {
+        // z = u e + mu, e = softplus(s) + eps: dz/ds = u sigmoid(s) = (z - mu) sigmoid(s) / e;
+        // logDet = +log e, d/ds = sigmoid(s) / e.
+        store<f32>(drow + ((<usize>i) << 2), g);
+        const sig: f32 = 1 / (1 + Mathf.exp(-s));
+        const ei = load<f32>(e + off + ((<usize>i) << 2));
+        const ds = ((g * (zi - load<f32>(orow + ((<usize>i) << 2))) - cr) * sig) / ei;
+        store<f32>(drow + ((<usize>(i + D)) << 2), ds);
+      } else if (pyro) {
         // z = u e + mu, e = exp(s): dz/dmu = 1, dz/ds = u e = z - mu; logDet = +s.
         store<f32>(drow + ((<usize>i) << 2), g);
         const ds = g * (zi - load<f32>(orow + ((<usize>i) << 2))) - cr;

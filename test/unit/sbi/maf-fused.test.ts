@@ -118,6 +118,20 @@ describe('fused MAF training step', () => {
       batch: 13,
     },
     {
+      name: "nflows' scale (sbi's MAF) on a 10 -> 10 problem",
+      D: 10,
+      C: 10,
+      config: { affine: 'nflows', hidden: [50, 50], numTransforms: 5 },
+      batch: 301,
+    },
+    {
+      name: "nflows' scale, three hidden layers, odd sizes",
+      D: 3,
+      C: 5,
+      config: { hidden: [7, 9, 5], numTransforms: 2, affine: 'nflows', biasInit: 'torch' },
+      batch: 13,
+    },
+    {
       name: 'one dimension, one hidden layer',
       D: 1,
       C: 2,

@@ -56,7 +56,7 @@ describe('presets', () => {
     assert.ok(biases(make({})).every((b) => b.values.every((v) => v === 0)));
     assert.throws(
       () => make({ affine: 'sideways' }),
-      /maf setting "affine" must be one of robustsbi, pyro, got "sideways"/,
+      /maf setting "affine" must be one of robustsbi, pyro, nflows, got "sideways"/,
     );
     assert.throws(() => presetSettings('paper'), /Unknown preset "paper"; known: robustsbi, rabi/);
     // Every MAF-based kind gets the paper's MAF under rabi.

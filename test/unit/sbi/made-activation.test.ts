@@ -1,0 +1,292 @@
+// The MADE's hidden nonlinearity (activation: 'relu' | 'tanh', sbi's MADE uses tanh) and nflows'
+// bounded affine scale (affine: 'nflows'): gradients of a tanh MAF at first and second order against
+// central finite differences, the autoregressive property of a tanh MADE, the nflows transform's
+// inverse and log-determinant, where the fused kernels run them (tanh: nowhere; nflows: the plain
+// training step, whose parity with tfjs is in maf-fused.test.ts), and model files: a config
+// without the key is a ReLU model, one with it round-trips.
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import { initBackend, tf } from '../../../sbi/backend.js';
+import { createEstimator } from '../../../sbi/estimators/index.js';
+import { Made } from '../../../sbi/estimators/made.js';
+import { ParamStore } from '../../../sbi/estimators/params.js';
+import { modelFromJson, modelToJson, type SavedModel } from '../../../sbi/model-file.js';
+import { createRng } from '../../../sbi/rng.js';
+import type { DensityEstimator, FusedPlan, ZScore } from '../../../sbi/types.js';
+
+const ZS: ZScore = {
+  thetaMean: [0.5, -1],
+  thetaStd: [2, 0.5],
+  xMean: [0.3, -0.2, 1],
+  xStd: [1.5, 0.7, 2],
+};
+const THETA = [
+  [0.3, -1.2],
+  [2.5, 0.1],
+  [-0.4, -0.6],
+];
+const X = [
+  [0.8, -0.5, 2.2],
+  [-1, 0.5, 0],
+  [0.2, 0.1, -0.3],
+];
+
+function maf(extra: Record<string, unknown>, seed = 1): DensityEstimator {
+  return createEstimator('maf', {
+    thetaDim: 2,
+    xDim: 3,
+    zscore: ZS,
+    config: { hidden: [16, 16], numTransforms: 2, ...extra },
+    rng: createRng(seed),
+  });
+}
+
+function logProbs(est: DensityEstimator): number[] {
+  return tf.tidy(() => Array.from(est.logProb(tf.tensor2d(THETA), tf.tensor2d(X)).dataSync()));
+}
+
+/**
+ * For the first, a middle and the last-but-one variable: the entry of largest |gradient| of h,
+ * against central differences (tanh is smooth, so no kink can fall inside a step).
+ */
+function checkWeightGradient(est: DensityEstimator, h: () => tf.Scalar, what: string): void {
+  const vars = est.trainableVariables();
+  const { value, grads } = tf.variableGrads(h, vars);
+  const scale = Math.max(1, Math.abs(value.dataSync()[0]!));
+  value.dispose();
+  for (const vi of [0, Math.floor(vars.length / 2), vars.length - 2]) {
+    const v = vars[vi]!;
+    const vals = v.dataSync().slice();
+    const g = grads[v.name]!.dataSync();
+    let k = 0;
+    for (let i = 1; i < g.length; i++) if (Math.abs(g[i]!) > Math.abs(g[k]!)) k = i;
+    assert.ok(g[k] !== 0, `${what} var ${vi}: some entry has a nonzero gradient`);
+    const at = (d: number): number => {
+      const moved = vals.slice();
+      moved[k] = vals[k]! + d;
+      tf.tidy(() => v.assign(tf.tensor(moved, v.shape)));
+      return tf.tidy(() => h().dataSync()[0]!);
+    };
+    const eps = 1e-3;
+    const fd = (at(eps) - at(-eps)) / (2 * eps);
+    tf.tidy(() => v.assign(tf.tensor(vals, v.shape)));
+    assert.ok(
+      Math.abs(g[k]! - fd) <= 3e-4 * scale + 1e-2 * Math.abs(fd),
+      `${what} var ${vi} entry ${k}: analytic ${g[k]}, finite differences ${fd}`,
+    );
+  }
+  tf.dispose(grads);
+}
+
+before(async () => {
+  await initBackend();
+});
+
+describe('MADE activation', () => {
+  test('tanh is a different model from ReLU on the same weights; relu is the absent key', () => {
+    const relu = maf({});
+    const explicit = maf({ activation: 'relu' });
+    const tanh = maf({ activation: 'tanh' });
+    assert.equal('activation' in relu.config, false, 'a default config gains no key');
+    assert.deepEqual(logProbs(explicit), logProbs(relu));
+    const lt = logProbs(tanh);
+    assert.ok(lt.every(Number.isFinite));
+    assert.notDeepEqual(lt, logProbs(relu));
+    for (const m of [relu, explicit, tanh]) m.dispose();
+    assert.throws(
+      () => maf({ activation: 'gelu' }),
+      /maf setting "activation" must be one of relu, tanh, got "gelu"/,
+    );
+  });
+
+  test('the NSF and the MAF ensemble pass the activation to their MADEs', () => {
+    for (const [kind, extra] of [
+      ['nsf', { bins: 4 }],
+      ['maf_ensemble', { members: 2 }],
+    ] as const) {
+      const build = (activation: string): DensityEstimator =>
+        createEstimator(kind, {
+          thetaDim: 2,
+          xDim: 3,
+          zscore: ZS,
+          config: { hidden: [8], numTransforms: 2, ...extra, activation },
+          rng: createRng(3),
+        });
+      const [relu, tanh] = [build('relu'), build('tanh')];
+      const lt = logProbs(tanh);
+      assert.ok(lt.every(Number.isFinite), kind);
+      assert.notDeepEqual(lt, logProbs(relu), `${kind}: tanh must change the model`);
+      relu.dispose();
+      tanh.dispose();
+    }
+  });
+
+  test('tanh MAF: d logProb / d weight matches central finite differences', () => {
+    const est = maf({ activation: 'tanh' });
+    const theta = tf.tensor2d(THETA);
+    const x = tf.tensor2d(X);
+    checkWeightGradient(est, () => tf.sum(est.logProb(theta, x)), 'tanh logProb');
+    tf.dispose([theta, x]);
+    est.dispose();
+  });
+
+  test('tanh MAF, second order: d/dweight ||d logProb / dx||^2 matches finite differences', () => {
+    // What the FIM trace regularizer differentiates: tf.tanh's own gradient would be wrong here.
+    const est = maf({ activation: 'tanh' });
+    const theta = tf.tensor2d(THETA);
+    const x = tf.tensor2d(X);
+    const h = (): tf.Scalar =>
+      tf.sum(
+        tf.square(tf.grad((xx: tf.Tensor) => tf.sum(est.logProb(theta, xx as tf.Tensor2D)))(x)),
+      );
+    checkWeightGradient(est, h, 'tanh FIM');
+    tf.dispose([theta, x]);
+    est.dispose();
+  });
+
+  test('a tanh MADE is autoregressive: output of dimension i moves only with theta before i', () => {
+    const D = 3;
+    const order = [2, 0, 1];
+    const store = new ParamStore();
+    const made = new Made(
+      store,
+      't0',
+      {
+        thetaDim: D,
+        ctxDim: 2,
+        hidden: [7, 6],
+        paramsPerDim: 2,
+        order,
+        layout: 'paramMajor',
+        activation: 'tanh',
+        biasInit: 'torch',
+      },
+      createRng(4),
+    );
+    const u0 = [0.3, -0.8, 1.1];
+    const xz = [[0.5, -0.2]];
+    const out = (u: number[]): Float32Array =>
+      tf.tidy(() => {
+        const state = made.prepare(tf.tensor2d(xz));
+        return made.forward(tf.tensor2d([u]), state).dataSync() as Float32Array;
+      });
+    const base = out(u0);
+    const pos = [1, 2, 0]; // position of each dimension in the order
+    for (let j = 0; j < D; j++) {
+      const moved = out(u0.map((v, i) => (i === j ? v + 0.7 : v)));
+      for (let c = 0; c < 2 * D; c++) {
+        const dim = c % D;
+        if (pos[j]! >= pos[dim]!)
+          assert.equal(moved[c], base[c], `output ${c} must not see theta ${j}`);
+        else assert.notEqual(moved[c], base[c], `output ${c} should see theta ${j}`);
+      }
+    }
+    made.dispose();
+    store.dispose();
+  });
+});
+
+describe("nflows' affine scale", () => {
+  test('inverse undoes forward, and logProb is the log-det of the map to the base', () => {
+    const est = maf({ affine: 'nflows', activation: 'tanh' }, 2);
+    // Samples come from the inverse; their logProb must equal the base density minus the
+    // numerical log|det d theta / d eps| (a 2-D Jacobian by central differences).
+    const eps0 = [0.4, -0.9];
+    const x = tf.tensor2d([X[0]!]);
+    const draw = (e: number[]): number[] =>
+      tf.tidy(() => {
+        const rng = createRng(0);
+        rng.normalTensor = () => tf.tensor2d([e]);
+        return Array.from(est.sample(x, 1, rng).dataSync());
+      });
+    const t0 = draw(eps0);
+    const h = 1e-3;
+    const J = [0, 1].map((j) => {
+      const p = draw(eps0.map((v, i) => (i === j ? v + h : v)));
+      const m = draw(eps0.map((v, i) => (i === j ? v - h : v)));
+      return [0, 1].map((i) => (p[i]! - m[i]!) / (2 * h));
+    });
+    const logDet = Math.log(Math.abs(J[0]![0]! * J[1]![1]! - J[0]![1]! * J[1]![0]!));
+    const base = -Math.log(2 * Math.PI) - 0.5 * (eps0[0]! ** 2 + eps0[1]! ** 2);
+    const lp = tf.tidy(() => est.logProb(tf.tensor2d([t0]), x).dataSync()[0]!);
+    assert.ok(Math.abs(lp - (base - logDet)) < 5e-3, `logProb ${lp}, expected ${base - logDet}`);
+    x.dispose();
+    est.dispose();
+  });
+
+  test('its weight gradient matches central finite differences', () => {
+    const est = maf({ affine: 'nflows' });
+    const theta = tf.tensor2d(THETA);
+    const x = tf.tensor2d(X);
+    checkWeightGradient(est, () => tf.sum(est.logProb(theta, x)), 'nflows logProb');
+    tf.dispose([theta, x]);
+    est.dispose();
+  });
+});
+
+describe('fused kernels and model files', () => {
+  test('the fused kernels refuse tanh (tfjs runs it); nflows only in the plain training step', () => {
+    const theta = new Float32Array([0.1, 0.2, 0.3, 0.4]);
+    const x = new Float32Array([1, 2, 3, 4, 5, 6]);
+    const tanh = maf({ activation: 'tanh' });
+    assert.equal(tanh.fusedTrainer!(theta, x, 2, 2), null);
+    assert.equal(tanh.fusedInference!(), null);
+    tanh.dispose();
+    const nflows = maf({ affine: 'nflows' });
+    const plain = nflows.fusedTrainer!(theta, x, 2, 2);
+    assert.notEqual(plain, null);
+    plain!.dispose();
+    const plan: FusedPlan = { exactFim: true };
+    assert.equal(nflows.fusedTrainer!(theta, x, 2, 2, plan), null, 'no plan runs fused');
+    assert.equal(nflows.fusedInference!(), null);
+    nflows.dispose();
+    const relu = maf({});
+    const trainer = relu.fusedTrainer!(theta, x, 2, 2);
+    assert.notEqual(trainer, null);
+    trainer!.dispose();
+    assert.notEqual(relu.fusedInference!(), null);
+    relu.dispose();
+  });
+
+  function saved(estimator: DensityEstimator): SavedModel {
+    return {
+      estimator,
+      task: 'toy',
+      paramNames: ['a', 'b'],
+      seed: 1,
+      n: 10,
+      training: {},
+      summary: {
+        epochs: 1,
+        bestEpoch: 1,
+        bestValLoss: 0,
+        stoppedBy: 'max-epochs',
+        dropped: 0,
+        nTrain: 9,
+        nVal: 1,
+      },
+      code: { version: '0.0.0' },
+      backend: 'cpu',
+      createdAt: '2026-12-03T00:00:00.000Z',
+    };
+  }
+
+  test('a tanh / nflows model round-trips; the same file without the keys is the ReLU model', () => {
+    const tanh = maf({ activation: 'tanh', affine: 'nflows' }, 5);
+    const text = modelToJson(saved(tanh));
+    const back = modelFromJson(text);
+    assert.deepEqual(logProbs(back.estimator), logProbs(tanh));
+    assert.equal(back.estimator.config.activation, 'tanh');
+    // A file written before the keys existed: the same weights, read as ReLU and exp scales.
+    const doc = JSON.parse(text) as { estimator: { config: Record<string, unknown> } };
+    delete doc.estimator.config.activation;
+    delete doc.estimator.config.affine;
+    const old = modelFromJson(JSON.stringify(doc));
+    const relu = maf({}, 5);
+    relu.setWeights(tanh.getWeights());
+    assert.deepEqual(old.estimator.config, relu.config);
+    assert.deepEqual(logProbs(old.estimator), logProbs(relu));
+    assert.notDeepEqual(logProbs(old.estimator), logProbs(tanh));
+    for (const m of [tanh, back.estimator, old.estimator, relu]) m.dispose();
+  });
+});
