@@ -3,7 +3,7 @@
 // and scored by the same C2ST (and KL where the posterior is analytic) with the same seeds and sizes
 // as bench/accuracy.ts. sbi runs in the torch venv through bench/torch/sbi_npe_reference.py.
 //
-//   node dist/bench/sbi-parity.js [--tasks two_moons,gaussian_linear] [--n 1000,10000] [--obs 3]
+//   node dist/bench/sbi-parity.js (or npm run bench -- sbi-parity) [--tasks two_moons,gaussian_linear] [--n 1000,10000] [--obs 3]
 //        [--samples 10000] [--c2st-samples 2000] [--c2st-max-epochs 500] [--seed 0]
 //        [--backend wasm] [--tools robustsbi,sbi] [--install-sbi] [--keep DIR]
 //
@@ -32,7 +32,7 @@ import {
   referenceSamples,
   trainCell,
 } from './accuracy-core.js';
-import { numberArg, parseArgs, runMain } from './args.js';
+import { isMain, numberArg, parseArgs, runMain } from './args.js';
 import { priorSpec, readSbiOutputs, writeExchange, type ExchangeMeta } from './sbi-exchange.js';
 import { sbiPython } from './sbi-venv.js';
 import { repoRoot } from './train-throughput.js';
@@ -180,7 +180,7 @@ function fmt(c: ToolCell): string {
   return `${c.c2st.map((v) => v.toFixed(3)).join(', ')}${kl} | **${c.mean.toFixed(3)}** | ${c.epochs} | ${c.trainCpuS.toFixed(1)}`;
 }
 
-async function cli(argv: readonly string[]): Promise<void> {
+export async function cli(argv: readonly string[]): Promise<void> {
   const a = parseArgs(argv);
   const tasks = (a.get('tasks') ?? 'two_moons,gaussian_linear,sbibm_gaussian_linear,slcp').split(
     ',',
@@ -249,4 +249,4 @@ async function cli(argv: readonly string[]): Promise<void> {
   );
 }
 
-await runMain(cli);
+if (isMain(import.meta.url)) await runMain(cli);
