@@ -17,21 +17,20 @@
 // differs only in the training seed). Posterior samples outside the prior's support are rejected
 // and redrawn, as sbi's leakage correction does. --c2st-samples below 10000 subsamples both sets
 // for speed; a smaller C2ST has less power, so its scores sit closer to 0.5 than sbibm's would.
-import { initBackend, tf } from '../sbi/backend.js';
-import { createEstimator } from '../sbi/estimators/index.js';
+import { initBackend } from '../sbi/backend.js';
 import { c2st } from '../sbi/metrics/c2st.js';
-import { trainNPE } from '../sbi/npe.js';
 import { createRng } from '../sbi/rng.js';
-import { simulateDataset } from '../sbi/simulate.js';
-import { cholesky, spdInverse } from '../sbi/tasks/linalg.js';
-import { getTask } from '../sbi/tasks/index.js';
-import type { DensityEstimator, RandomStream, Task } from '../sbi/types.js';
-import { SbibmGaussianLinearTask } from './sbibm-gaussian-linear.js';
-
-/** Bench-only tasks: sbibm's gaussian_linear, on which the 0.55 bar was measured. */
-function benchTask(name: string): Task {
-  return name === 'sbibm_gaussian_linear' ? new SbibmGaussianLinearTask() : getTask(name);
-}
+import {
+  analyticKL,
+  benchTask,
+  cellDataset,
+  cellRng,
+  meanSd,
+  observation,
+  posteriorSamples,
+  referenceSamples,
+  trainCell,
+} from './accuracy-core.js';
 
 const BARS: Record<string, number> = {
   gaussian_linear: 0.55,
@@ -51,92 +50,6 @@ function args(): Map<string, string> {
     else m.set(k.slice(2), (i++, next));
   }
   return m;
-}
-
-/** Observation k: theta_k from the prior and x_k from the simulator, both seeded by k. */
-function observation(task: Task, k: number): { theta: Float32Array; x: Float32Array } {
-  const rng = createRng(k).fork('observation');
-  const theta = task.prior.sample(1, rng.fork('prior'));
-  const x = task.simulate(theta, 1, rng.fork('simulator'));
-  return { theta, x };
-}
-
-function referenceSamples(
-  task: Task,
-  xo: Float32Array,
-  n: number,
-  rng: RandomStream,
-): Float32Array {
-  if (task.referencePosterior) return task.referencePosterior(xo, n, rng);
-  if (task.analyticPosterior) throw new Error(`${task.name}: analytic posterior without a sampler`);
-  throw new Error(`${task.name} has no reference posterior`);
-}
-
-/** n posterior samples at xo, drawn in chunks, redrawing those outside the prior's support. */
-function posteriorSamples(
-  model: DensityEstimator,
-  task: Task,
-  xo: Float32Array,
-  n: number,
-  rng: RandomStream,
-): { samples: Float32Array; acceptance: number } {
-  const d = task.thetaDim;
-  const out = new Float32Array(n * d);
-  let kept = 0;
-  let drawn = 0;
-  const x = tf.tensor2d(xo, [1, task.xDim]);
-  try {
-    for (let round = 0; kept < n; round++) {
-      if (round > 100) throw new Error(`${task.name}: posterior leaks out of the prior support`);
-      const want = Math.min(20000, Math.ceil((n - kept) * 1.2) + 16);
-      const t = tf.tidy(() =>
-        tf.reshape(model.sample(x, want, rng.fork(`draw-${round}`)), [want, d]),
-      );
-      const s = t.dataSync() as Float32Array;
-      t.dispose();
-      const lp = task.prior.logProb(s, want);
-      for (let i = 0; i < want && kept < n; i++) {
-        drawn++;
-        if (!Number.isFinite(lp[i]!)) continue;
-        out.set(s.subarray(i * d, (i + 1) * d), kept * d);
-        kept++;
-      }
-    }
-  } finally {
-    x.dispose();
-  }
-  return { samples: out, acceptance: n / drawn };
-}
-
-/** Monte Carlo KL(p || q) over samples of the analytic Gaussian posterior p. */
-function analyticKL(
-  model: DensityEstimator,
-  task: Task,
-  xo: Float32Array,
-  ref: Float32Array,
-): number | null {
-  if (!task.analyticPosterior) return null;
-  const { mean, cov } = task.analyticPosterior(xo);
-  const d = task.thetaDim;
-  const n = ref.length / d;
-  const prec = spdInverse(cov);
-  const l = cholesky(cov);
-  let logDet = 0;
-  for (let i = 0; i < d; i++) logDet += 2 * Math.log(l[i]![i]!);
-  const qlp = tf.tidy(() => {
-    const x = tf.tile(tf.tensor2d(xo, [1, task.xDim]), [n, 1]) as tf.Tensor2D;
-    return model.logProb(tf.tensor2d(ref, [n, d]), x).dataSync() as Float32Array;
-  });
-  let sum = 0;
-  for (let r = 0; r < n; r++) {
-    let quad = 0;
-    for (let i = 0; i < d; i++)
-      for (let j = 0; j < d; j++)
-        quad += (ref[r * d + i]! - mean[i]!) * prec[i]![j]! * (ref[r * d + j]! - mean[j]!);
-    const plp = -0.5 * (quad + logDet + d * Math.log(2 * Math.PI));
-    sum += plp - qlp[r]!;
-  }
-  return sum / n;
 }
 
 interface ObsResult {
@@ -176,34 +89,21 @@ async function main(): Promise<void> {
   const summary: Record<string, unknown>[] = [];
   for (const name of tasks) {
     const task = benchTask(name);
-    const rng = createRng(seed).fork(`accuracy/${name}/${n}`);
+    const rng = cellRng(seed, name, n);
     const t0 = performance.now();
     // Training CPU time (user + sys, all threads): the cost a loaded machine does not distort.
     const cpu0 = process.cpuUsage();
-    const data = simulateDataset(task, n, rng.fork('data'));
-    const trained = await trainNPE({
+    const data = cellDataset(task, n, rng);
+    const { trained } = await trainCell({
+      task,
       data,
-      thetaDim: task.thetaDim,
-      xDim: task.xDim,
-      rng: rng.fork('train'),
-      createModel: (zscore) =>
-        createEstimator(estimator, {
-          thetaDim: task.thetaDim,
-          xDim: task.xDim,
-          zscore,
-          rng: rng.fork('model'),
-          config,
-        }),
+      cell: rng,
+      estimator,
+      config,
       hyperparameters: trainHp,
       // --no-fused: tfjs ops train even where the fused wasm step could (a control for variants
       // the fused kernels refuse, such as activation 'tanh').
       ...(a.has('no-fused') ? { fused: false } : {}),
-      onEpoch: (p) => {
-        if (p.epoch % 10 === 0)
-          console.error(
-            `  ${name} epoch ${p.epoch}: train ${p.trainLoss.toFixed(3)} val ${p.valLoss.toFixed(3)} (${(p.elapsedMs / 1000).toFixed(0)} s)`,
-          );
-      },
     });
     const trainS = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
@@ -214,7 +114,7 @@ async function main(): Promise<void> {
     const perObs: ObsResult[] = [];
     for (let k = 1; k <= nObs; k++) {
       const { x } = observation(task, k);
-      const ref = referenceSamples(task, x, nSamples, createRng(k).fork(`reference/${name}`));
+      const ref = referenceSamples(task, k, x, nSamples);
       const post = posteriorSamples(trained.model, task, x, nSamples, rng.fork(`posterior-${k}`));
       const kl = analyticKL(trained.model, task, x, ref);
       const c0 = performance.now();
@@ -236,10 +136,7 @@ async function main(): Promise<void> {
     }
     trained.model.dispose();
     const scores = perObs.map((r) => r.c2st);
-    const mean = scores.reduce((s, v) => s + v, 0) / scores.length;
-    const sd = Math.sqrt(
-      scores.reduce((s, v) => s + (v - mean) ** 2, 0) / Math.max(1, scores.length - 1),
-    );
+    const { mean, sd } = meanSd(scores);
     summary.push({
       task: name,
       estimator,

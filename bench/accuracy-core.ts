@@ -1,0 +1,180 @@
+// The parts of the accuracy bench (bench/accuracy.ts) that another bench scoring other samples on
+// the same footing reuses (bench/sbi-parity.ts): the tasks, the seeded observations and reference
+// samples, the training run, posterior sampling with rejection to the prior's support, and
+// KL(p || q) against an analytic posterior.
+import { tf } from '../sbi/backend.js';
+import { createEstimator } from '../sbi/estimators/index.js';
+import { trainNPE, type TrainNPEResult } from '../sbi/npe.js';
+import type { NPEHyperparameters } from '../sbi/npe-hyperparameters.js';
+import { createRng } from '../sbi/rng.js';
+import { simulateDataset, type SimulatedDataset } from '../sbi/simulate.js';
+import { cholesky, spdInverse } from '../sbi/tasks/linalg.js';
+import { getTask } from '../sbi/tasks/index.js';
+import type { DensityEstimator, RandomStream, Task } from '../sbi/types.js';
+import { SbibmGaussianLinearTask } from './sbibm-gaussian-linear.js';
+
+/** Bench-only tasks: sbibm's gaussian_linear, on which the 0.55 bar was measured. */
+export function benchTask(name: string): Task {
+  return name === 'sbibm_gaussian_linear' ? new SbibmGaussianLinearTask() : getTask(name);
+}
+
+/** Observation k: theta_k from the prior and x_k from the simulator, both seeded by k. */
+export function observation(task: Task, k: number): { theta: Float32Array; x: Float32Array } {
+  const rng = createRng(k).fork('observation');
+  const theta = task.prior.sample(1, rng.fork('prior'));
+  const x = task.simulate(theta, 1, rng.fork('simulator'));
+  return { theta, x };
+}
+
+/** n reference posterior samples at observation k's x, seeded by k and the task. */
+export function referenceSamples(task: Task, k: number, xo: Float32Array, n: number): Float32Array {
+  const rng = createRng(k).fork(`reference/${task.name}`);
+  if (task.referencePosterior) return task.referencePosterior(xo, n, rng);
+  if (task.analyticPosterior) throw new Error(`${task.name}: analytic posterior without a sampler`);
+  throw new Error(`${task.name} has no reference posterior`);
+}
+
+/** The stream of one (task, budget) cell: its training set, training and posterior draws. */
+export function cellRng(seed: number, taskName: string, n: number): RandomStream {
+  return createRng(seed).fork(`accuracy/${taskName}/${n}`);
+}
+
+/** The training set of one cell: a function of (task, n, seed) alone. */
+export function cellDataset(task: Task, n: number, cell: RandomStream): SimulatedDataset {
+  return simulateDataset(task, n, cell.fork('data'));
+}
+
+/** Trains one model on `data` as the accuracy bench does, with training CPU s (all threads). */
+export async function trainCell(opts: {
+  task: Task;
+  data: SimulatedDataset;
+  cell: RandomStream;
+  estimator: string;
+  config: Record<string, unknown>;
+  hyperparameters: Partial<NPEHyperparameters>;
+  /** false: tfjs ops train even where the fused wasm step could. */
+  fused?: boolean;
+}): Promise<{ trained: TrainNPEResult; trainS: number; trainCpuS: number }> {
+  const { task, data, cell, estimator, config } = opts;
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const trained = await trainNPE({
+    data,
+    thetaDim: task.thetaDim,
+    xDim: task.xDim,
+    rng: cell.fork('train'),
+    createModel: (zscore) =>
+      createEstimator(estimator, {
+        thetaDim: task.thetaDim,
+        xDim: task.xDim,
+        zscore,
+        rng: cell.fork('model'),
+        config,
+      }),
+    hyperparameters: opts.hyperparameters,
+    ...(opts.fused === false ? { fused: false } : {}),
+    onEpoch: (p) => {
+      if (p.epoch % 10 === 0)
+        console.error(
+          `  ${task.name} epoch ${p.epoch}: train ${p.trainLoss.toFixed(3)} val ${p.valLoss.toFixed(3)} (${(p.elapsedMs / 1000).toFixed(0)} s)`,
+        );
+    },
+  });
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    trained,
+    trainS: (performance.now() - t0) / 1000,
+    trainCpuS: (cpu.user + cpu.system) / 1e6,
+  };
+}
+
+/** n posterior samples at xo, drawn in chunks, redrawing those outside the prior's support. */
+export function posteriorSamples(
+  model: DensityEstimator,
+  task: Task,
+  xo: Float32Array,
+  n: number,
+  rng: RandomStream,
+): { samples: Float32Array; acceptance: number } {
+  const d = task.thetaDim;
+  const out = new Float32Array(n * d);
+  let kept = 0;
+  let drawn = 0;
+  const x = tf.tensor2d(xo, [1, task.xDim]);
+  try {
+    for (let round = 0; kept < n; round++) {
+      if (round > 100) throw new Error(`${task.name}: posterior leaks out of the prior support`);
+      const want = Math.min(20000, Math.ceil((n - kept) * 1.2) + 16);
+      const t = tf.tidy(() =>
+        tf.reshape(model.sample(x, want, rng.fork(`draw-${round}`)), [want, d]),
+      );
+      const s = t.dataSync() as Float32Array;
+      t.dispose();
+      const lp = task.prior.logProb(s, want);
+      for (let i = 0; i < want && kept < n; i++) {
+        drawn++;
+        if (!Number.isFinite(lp[i]!)) continue;
+        out.set(s.subarray(i * d, (i + 1) * d), kept * d);
+        kept++;
+      }
+    }
+  } finally {
+    x.dispose();
+  }
+  return { samples: out, acceptance: n / drawn };
+}
+
+/**
+ * Monte Carlo KL(p || q) = E_p[log p - log q] over samples `ref` of the task's analytic Gaussian
+ * posterior p, given log q at each of them (from any estimator); null without an analytic posterior.
+ */
+export function analyticKLFromLogQ(
+  task: Task,
+  xo: Float32Array,
+  ref: Float32Array,
+  logQ: ArrayLike<number>,
+): number | null {
+  if (!task.analyticPosterior) return null;
+  const { mean, cov } = task.analyticPosterior(xo);
+  const d = task.thetaDim;
+  const n = ref.length / d;
+  if (logQ.length !== n) throw new Error(`KL: ${logQ.length} log densities for ${n} samples`);
+  const prec = spdInverse(cov);
+  const l = cholesky(cov);
+  let logDet = 0;
+  for (let i = 0; i < d; i++) logDet += 2 * Math.log(l[i]![i]!);
+  let sum = 0;
+  for (let r = 0; r < n; r++) {
+    let quad = 0;
+    for (let i = 0; i < d; i++)
+      for (let j = 0; j < d; j++)
+        quad += (ref[r * d + i]! - mean[i]!) * prec[i]![j]! * (ref[r * d + j]! - mean[j]!);
+    const plp = -0.5 * (quad + logDet + d * Math.log(2 * Math.PI));
+    sum += plp - logQ[r]!;
+  }
+  return sum / n;
+}
+
+/** KL(p || q) for a robustsbi model q (its log density at the reference samples). */
+export function analyticKL(
+  model: DensityEstimator,
+  task: Task,
+  xo: Float32Array,
+  ref: Float32Array,
+): number | null {
+  if (!task.analyticPosterior) return null;
+  const d = task.thetaDim;
+  const n = ref.length / d;
+  const qlp = tf.tidy(() => {
+    const x = tf.tile(tf.tensor2d(xo, [1, task.xDim]), [n, 1]) as tf.Tensor2D;
+    return model.logProb(tf.tensor2d(ref, [n, d]), x).dataSync() as Float32Array;
+  });
+  return analyticKLFromLogQ(task, xo, ref, qlp);
+}
+
+/** Mean and sample sd of a list of scores. */
+export function meanSd(v: readonly number[]): { mean: number; sd: number } {
+  const mean = v.reduce((s, x) => s + x, 0) / v.length;
+  const sd = Math.sqrt(v.reduce((s, x) => s + (x - mean) ** 2, 0) / Math.max(1, v.length - 1));
+  return { mean, sd };
+}

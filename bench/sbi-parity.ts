@@ -1,0 +1,252 @@
+// Issue 19's comparison on equal footing: robustsbi train's default (sbi/train-defaults.ts) and sbi
+// 0.27's NPE() defaults trained on the very same simulated rows, sampled at the same observations,
+// and scored by the same C2ST (and KL where the posterior is analytic) with the same seeds and sizes
+// as bench/accuracy.ts. sbi runs in the torch venv through bench/torch/sbi_npe_reference.py.
+//
+//   node dist/bench/sbi-parity.js (or npm run bench -- sbi-parity) [--tasks two_moons,gaussian_linear] [--n 1000,10000] [--obs 3]
+//        [--samples 10000] [--c2st-samples 2000] [--c2st-max-epochs 500] [--seed 0]
+//        [--backend wasm] [--tools robustsbi,sbi] [--install-sbi] [--keep DIR]
+//
+// robustsbi's cell is exactly accuracy.ts's with the default's flags (same training set, training
+// and posterior streams), so its figures repeat that bench's "new default" rows. Training CPU s is
+// the training alone (no simulation) for both: process.cpuUsage here, time.process_time of one
+// torch thread there.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initBackend } from '../sbi/backend.js';
+import { c2st } from '../sbi/metrics/c2st.js';
+import { createRng } from '../sbi/rng.js';
+import { DEFAULT_TRAIN_ESTIMATOR, trainDefaults } from '../sbi/train-defaults.js';
+import type { Task } from '../sbi/types.js';
+import {
+  analyticKL,
+  analyticKLFromLogQ,
+  benchTask,
+  cellDataset,
+  cellRng,
+  meanSd,
+  observation,
+  posteriorSamples,
+  referenceSamples,
+  trainCell,
+} from './accuracy-core.js';
+import { isMain, numberArg, parseArgs, runMain } from './args.js';
+import { priorSpec, readSbiOutputs, writeExchange, type ExchangeMeta } from './sbi-exchange.js';
+import { sbiPython } from './sbi-venv.js';
+import { repoRoot } from './train-throughput.js';
+
+const SCRIPT = join(repoRoot(), 'bench', 'torch', 'sbi_npe_reference.py');
+
+interface ToolCell {
+  tool: 'robustsbi' | 'sbi';
+  task: string;
+  n: number;
+  c2st: number[];
+  kl: (number | null)[] | null;
+  mean: number;
+  sd: number;
+  epochs: number;
+  trainCpuS: number;
+  trainS: number;
+  note?: string;
+}
+
+interface Scoring {
+  task: Task;
+  xs: Float32Array[];
+  refs: Float32Array[];
+  c2stSamples: number;
+  c2stMaxEpochs: number;
+}
+
+/** C2ST of each observation's samples against its reference, seeded as accuracy.ts seeds it. */
+function scoreAll(s: Scoring, samples: readonly Float32Array[], label: string): number[] {
+  return samples.map((post, i) => {
+    const k = i + 1;
+    const t0 = performance.now();
+    const r = c2st(s.refs[i]!, post, s.task.thetaDim, createRng(1).fork(`c2st-${k}`), {
+      maxSamples: s.c2stSamples,
+      maxEpochs: s.c2stMaxEpochs,
+    });
+    console.error(
+      `  ${label} obs ${k}: C2ST ${r.accuracy.toFixed(3)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+    );
+    return r.accuracy;
+  });
+}
+
+async function robustsbiCell(
+  s: Scoring,
+  n: number,
+  seed: number,
+  nSamples: number,
+): Promise<ToolCell> {
+  const { task } = s;
+  const cell = cellRng(seed, task.name, n);
+  const data = cellDataset(task, n, cell);
+  const defaults = trainDefaults('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
+  const { trained, trainS, trainCpuS } = await trainCell({
+    task,
+    data,
+    cell,
+    estimator: DEFAULT_TRAIN_ESTIMATOR,
+    config: defaults.architecture,
+    hyperparameters: defaults.hyperparameters,
+  });
+  console.error(
+    `  robustsbi ${task.name} ${n}: ${trained.epochs} epochs (${trained.stoppedBy}), ${trainCpuS.toFixed(1)} s CPU`,
+  );
+  const samples = s.xs.map(
+    (x, i) =>
+      posteriorSamples(trained.model, task, x, nSamples, cell.fork(`posterior-${i + 1}`)).samples,
+  );
+  const kl = task.analyticPosterior
+    ? s.xs.map((x, i) => analyticKL(trained.model, task, x, s.refs[i]!))
+    : null;
+  trained.model.dispose();
+  const scores = scoreAll(s, samples, `robustsbi ${task.name} ${n}`);
+  return {
+    tool: 'robustsbi',
+    task: task.name,
+    n,
+    c2st: scores,
+    kl,
+    ...meanSd(scores),
+    epochs: trained.epochs,
+    trainCpuS,
+    trainS,
+  };
+}
+
+function sbiCell(
+  s: Scoring,
+  n: number,
+  seed: number,
+  nSamples: number,
+  python: string,
+  dir: string,
+): ToolCell {
+  const { task } = s;
+  // The same rows robustsbi trains on (its own validation split is taken out of them, as sbi's is).
+  const data = cellDataset(task, n, cellRng(seed, task.name, n));
+  const meta: ExchangeMeta = {
+    thetaDim: task.thetaDim,
+    xDim: task.xDim,
+    n: data.n,
+    observations: s.xs.length,
+    samples: nSamples,
+    seed,
+    prior: priorSpec(task.prior),
+    logQAtReference: task.analyticPosterior !== undefined,
+  };
+  const obs = new Float32Array(s.xs.length * task.xDim);
+  s.xs.forEach((x, i) => obs.set(x, i * task.xDim));
+  mkdirSync(dir, { recursive: true });
+  writeExchange(dir, meta, data.theta, data.x, obs, meta.logQAtReference ? s.refs : []);
+  const t0 = performance.now();
+  const r = spawnSync(python, [SCRIPT, dir], {
+    // sbi writes its tensorboard logs under ./sbi-logs: keep them in the exchange directory.
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1' },
+  });
+  if (r.status !== 0) throw new Error(`sbi on ${task.name} at ${n} failed (exit ${r.status})`);
+  const out = readSbiOutputs(dir, meta);
+  console.error(
+    `  sbi ${task.name} ${n}: ${out.run.epochs} epochs, ${out.run.trainCpuS.toFixed(1)} s CPU (${((performance.now() - t0) / 1000).toFixed(0)} s with sampling)`,
+  );
+  const kl = meta.logQAtReference
+    ? s.xs.map((x, i) => analyticKLFromLogQ(task, x, s.refs[i]!, out.logQ[i]!))
+    : null;
+  const scores = scoreAll(s, out.samples, `sbi ${task.name} ${n}`);
+  return {
+    tool: 'sbi',
+    task: task.name,
+    n,
+    c2st: scores,
+    kl,
+    ...meanSd(scores),
+    epochs: out.run.epochs,
+    trainCpuS: out.run.trainCpuS,
+    trainS: out.run.trainWallS,
+    note: `sbi ${out.run.sbiVersion}, torch ${out.run.torchVersion}`,
+  };
+}
+
+function fmt(c: ToolCell): string {
+  const kl = c.kl ? ` (KL ${c.kl.map((v) => (v === null ? '-' : v.toFixed(2))).join(', ')})` : '';
+  return `${c.c2st.map((v) => v.toFixed(3)).join(', ')}${kl} | **${c.mean.toFixed(3)}** | ${c.epochs} | ${c.trainCpuS.toFixed(1)}`;
+}
+
+export async function cli(argv: readonly string[]): Promise<void> {
+  const a = parseArgs(argv);
+  const tasks = (a.get('tasks') ?? 'two_moons,gaussian_linear,sbibm_gaussian_linear,slcp').split(
+    ',',
+  );
+  const budgets = (a.get('n') ?? '1000,10000').split(',').map((v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--n must list positive integers, not ${v}`);
+    return n;
+  });
+  const tools = (a.get('tools') ?? 'robustsbi,sbi').split(',');
+  for (const t of tools)
+    if (t !== 'robustsbi' && t !== 'sbi')
+      throw new Error(`--tools must list robustsbi and/or sbi, not ${t}`);
+  const nObs = numberArg(a, 'obs', 3);
+  const nSamples = numberArg(a, 'samples', 10000);
+  const c2stSamples = numberArg(a, 'c2st-samples', 2000);
+  const c2stMaxEpochs = numberArg(a, 'c2st-max-epochs', 500);
+  const seed = numberArg(a, 'seed', 0);
+  const backend = await initBackend(a.get('backend'));
+
+  let python: string | null = null;
+  if (tools.includes('sbi')) {
+    const sbi = sbiPython(a.has('install-sbi'));
+    if (sbi.ok) python = sbi.python;
+    else console.log(`sbi: unavailable (${sbi.reason})`);
+  }
+  const keep = a.get('keep');
+  const root = keep ?? mkdtempSync(join(tmpdir(), 'robustsbi-sbi-parity-'));
+  console.error(`backend ${backend.name}; exchange files in ${root}`);
+
+  const cells: ToolCell[] = [];
+  try {
+    for (const name of tasks) {
+      const task = benchTask(name);
+      const xs = Array.from({ length: nObs }, (_, i) => observation(task, i + 1).x);
+      const refs = xs.map((x, i) => referenceSamples(task, i + 1, x, nSamples));
+      const scoring: Scoring = { task, xs, refs, c2stSamples, c2stMaxEpochs };
+      for (const n of budgets) {
+        if (tools.includes('robustsbi'))
+          cells.push(await robustsbiCell(scoring, n, seed, nSamples));
+        if (python !== null)
+          cells.push(sbiCell(scoring, n, seed, nSamples, python, join(root, `${name}-${n}`)));
+      }
+    }
+  } finally {
+    if (keep === undefined) rmSync(root, { recursive: true, force: true });
+  }
+
+  console.log(
+    `backend: ${backend.name}; seed ${seed}; observations k = 1..${nObs}; ${nSamples} posterior and reference samples; C2ST on ${c2stSamples} vs ${c2stSamples}, at most ${c2stMaxEpochs} classifier epochs`,
+  );
+  console.log('| task | N | tool | C2ST k = 1..K | mean | epochs | train CPU s |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const c of cells) console.log(`| ${c.task} | ${c.n} | ${c.tool} | ${fmt(c)} |`);
+  console.log(
+    JSON.stringify({
+      bench: 'sbi-parity',
+      backend: backend.name,
+      seed,
+      nObs,
+      nSamples,
+      c2stSamples,
+      c2stMaxEpochs,
+      cells,
+    }),
+  );
+}
+
+if (isMain(import.meta.url)) await runMain(cli);
