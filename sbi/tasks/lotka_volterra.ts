@@ -4,14 +4,10 @@
 // observed at linspace(0, 20, 50): x = [prey(t_1..t_50), pred(t_1..t_50)] + N(0, 0.05^2) noise.
 // Solved by dopri5 at atol = rtol = 1e-6; on solver failure RABI re-solves with Euler, step 1e-3.
 // Deviation: where RABI replaces non-finite states by 0, this task returns a NaN row (the Task contract).
-import type { RandomStream, Task } from '../types.js';
+import type { Task } from '../types.js';
 import { Dopri5, linspace, type OdeRhs } from './ode.js';
-import { OdeTask, observeWithGaussianNoise } from './ode-task.js';
-import {
-  logLikelihoodRows,
-  odeReferencePosterior,
-  type OdeReferenceOptions,
-} from './ode-reference.js';
+import { observeWithGaussianNoise } from './ode-task.js';
+import { LikelihoodOdeTask } from './ode-reference.js';
 import { DiagGaussianPrior } from './priors.js';
 
 export const LV_TIMES = 50;
@@ -34,7 +30,7 @@ export function lvRates(theta: ArrayLike<number>, offset: number, out: Float64Ar
   for (let j = 0; j < 4; j++) out[j] = Math.exp(1 / (1 + Math.exp(-theta[offset + j])));
 }
 
-export class LotkaVolterraTask extends OdeTask implements Task {
+export class LotkaVolterraTask extends LikelihoodOdeTask implements Task {
   readonly name = 'lotka_volterra';
   readonly thetaDim = 4;
   readonly xDim = 2 * LV_TIMES;
@@ -83,20 +79,6 @@ export class LotkaVolterraTask extends OdeTask implements Task {
       }
     }
     return -0.5 * q - this.xDim * (Math.log(LV_NOISE) + HALF_LOG_2PI);
-  }
-
-  logLikelihood(theta: Float32Array, n: number, xo: Float32Array): Float64Array {
-    return logLikelihoodRows(this, theta, n, xo);
-  }
-
-  /** MCMC on the exact likelihood (ode-reference.ts); sbibm's reference files are for its own task. */
-  referencePosterior(
-    xo: Float32Array,
-    n: number,
-    rng: RandomStream,
-    opts?: OdeReferenceOptions,
-  ): Float32Array {
-    return odeReferencePosterior(this, xo, n, rng, opts);
   }
 }
 

@@ -4,6 +4,7 @@
 // from sampling-importance-resampling over prior draws and run coordinate-wise slice sampling on
 // log prior + log likelihood, every likelihood evaluation one ODE solve.
 import type { RandomStream } from '../types.js';
+import { OdeTask } from './ode-task.js';
 import type { DiagGaussianPrior } from './priors.js';
 import { cholesky } from './linalg.js';
 import { resampleStarts, sliceSampleBox } from './slice.js';
@@ -142,4 +143,28 @@ export function odeReferencePosterior(
     states = run(meanAndFactor(states, nChains, d), states, nChains, stage - 1, 1);
   const s = run(meanAndFactor(states, nChains, d), states, n, 0, opts.thin ?? 5);
   return Float32Array.from(s);
+}
+
+/** An ODE task with an exact likelihood: its log likelihood over rows and its reference posterior. */
+export abstract class LikelihoodOdeTask extends OdeTask implements RowLikelihoodTask {
+  abstract readonly name: string;
+  abstract readonly prior: DiagGaussianPrior;
+  abstract logLikelihoodRow(
+    theta: ArrayLike<number>,
+    offset: number,
+    xo: ArrayLike<number>,
+  ): number;
+
+  logLikelihood(theta: Float32Array, n: number, xo: Float32Array): Float64Array {
+    return logLikelihoodRows(this, theta, n, xo);
+  }
+
+  referencePosterior(
+    xo: Float32Array,
+    n: number,
+    rng: RandomStream,
+    opts?: OdeReferenceOptions,
+  ): Float32Array {
+    return odeReferencePosterior(this, xo, n, rng, opts);
+  }
 }

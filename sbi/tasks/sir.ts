@@ -5,14 +5,9 @@
 // x_t ~ LogNormal(log(I(t) + 1e-4), 0.2). Solved by dopri5 at atol 1e-6, rtol 1e-5 (the SIRTask
 // defaults; the yaml does not override them), Euler with step 1e-3 on solver failure.
 // Deviation: where RABI replaces a non-finite I by 0, this task returns a NaN row (the Task contract).
-import type { RandomStream, Task } from '../types.js';
+import type { Task } from '../types.js';
 import { Dopri5, linspace, type OdeRhs } from './ode.js';
-import { OdeTask } from './ode-task.js';
-import {
-  logLikelihoodRows,
-  odeReferencePosterior,
-  type OdeReferenceOptions,
-} from './ode-reference.js';
+import { LikelihoodOdeTask } from './ode-reference.js';
 import { DiagGaussianPrior } from './priors.js';
 
 export const SIR_TIMES = 50;
@@ -35,7 +30,7 @@ export const sirRhs: OdeRhs = (_t, y, dy, p) => {
   dy[2] = recovery;
 };
 
-export class SirTask extends OdeTask implements Task {
+export class SirTask extends LikelihoodOdeTask implements Task {
   readonly name = 'sir';
   readonly thetaDim = 2;
   readonly xDim = SIR_TIMES;
@@ -93,20 +88,6 @@ export class SirTask extends OdeTask implements Task {
       lp += -0.5 * u * u - lx;
     }
     return lp - SIR_TIMES * (Math.log(SIR_NOISE) + HALF_LOG_2PI);
-  }
-
-  logLikelihood(theta: Float32Array, n: number, xo: Float32Array): Float64Array {
-    return logLikelihoodRows(this, theta, n, xo);
-  }
-
-  /** MCMC on the exact likelihood (ode-reference.ts); sbibm's reference files are for its own task. */
-  referencePosterior(
-    xo: Float32Array,
-    n: number,
-    rng: RandomStream,
-    opts?: OdeReferenceOptions,
-  ): Float32Array {
-    return odeReferencePosterior(this, xo, n, rng, opts);
   }
 }
 
