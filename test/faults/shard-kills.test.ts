@@ -33,13 +33,14 @@ test('a worker SIGKILLed during a sharded evaluation loses one shard, and nothin
     seeds: [randomInt(1, 1_000_000)],
     budgets: [500],
     training: { maxEpochs: 3, minEpochs: 1, batchSize: 100, patience: 5 },
-    // 2,000 points in shards of 250, each a few seconds of PGD.
+    // 2,000 points in shards of 250, each seconds of PGD: long enough that a shard the kill
+    // targets cannot finish between the describe call and the kill.
     evaluation: {
       attacks: ['l2pgd'],
       objectives: ['rkl'],
       eps: [1],
       nTest: 2000,
-      steps: 40,
+      steps: 160,
       mcSamples: 2,
       evalSamples: 16,
       coverageSamples: 50,
@@ -66,6 +67,10 @@ test('a worker SIGKILLed during a sharded evaluation loses one shard, and nothin
     const d = await client.workflow.getHandle(trialWorkflowId(trial!.trialId)).describe();
     for (const a of d.raw.pendingActivities ?? []) {
       if (a.activityType?.name !== 'evaluateMany' || a.state !== 2) continue;
+      // Only a shard that started moments ago: an older one may end before the kill lands.
+      const started =
+        Number(a.lastStartedTime?.seconds ?? 0) * 1000 + (a.lastStartedTime?.nanos ?? 0) / 1e6;
+      if (!(Date.now() - started < 1000)) continue;
       const pid = Number(/^(\d+)@/.exec(a.lastWorkerIdentity ?? '')?.[1]);
       const w = s.workers.find((x) => x.pid === pid && x.alive());
       if (w) return { worker: w, kept };
