@@ -41,11 +41,14 @@ export function contentId(tag: string, value: unknown): string {
 export const PRESET_REVISIONS: Partial<Record<PresetName, Partial<Record<EstimatorKind, number>>>> =
   { rabi: { nsf: 2 } };
 
+function presetRevisionOf(preset: PresetName | undefined, kind: EstimatorKind): number | undefined {
+  return preset === undefined ? undefined : PRESET_REVISIONS[preset]?.[kind];
+}
+
 /** What a trial's modelId hashes (under ID_VERSIONS.model). */
 export function modelContent(t: TrialConfig): unknown {
   const { task, estimator, defense, budget, seed, training } = t;
-  const presetRevision =
-    training.preset === undefined ? undefined : PRESET_REVISIONS[training.preset]?.[estimator.kind];
+  const presetRevision = presetRevisionOf(training.preset, estimator.kind);
   return presetRevision === undefined
     ? { task, estimator, defense, budget, seed, training }
     : { task, estimator, defense, budget, seed, training, presetRevision };
@@ -186,10 +189,7 @@ export function trialIndexer(spec: SweepSpec): TrialIndexer {
   const cVariants = variants.map((v) => canonicalJson(v));
   // "presetRevision" sorts between "evaluation" and "seed".
   const cRevisions = spec.estimators.map((e) => {
-    const rev =
-      spec.training.preset === undefined
-        ? undefined
-        : PRESET_REVISIONS[spec.training.preset]?.[e.kind];
+    const rev = presetRevisionOf(spec.training.preset, e.kind);
     return rev === undefined ? '' : `"presetRevision":${canonicalJson(rev)},`;
   });
   const head = (tag: string): string => `{"id":${JSON.stringify(tag)},"value":{`;

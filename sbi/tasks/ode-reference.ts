@@ -1,8 +1,9 @@
 // Reference posteriors for the ODE tasks whose likelihood is tractable (lotka_volterra and sir).
 // These are RABI's tasks, not sbibm's of the same names, so sbibm's reference files do not apply;
 // this builds them the way sbibm built its own for tasks with a likelihood, by MCMC: chains start
-// from sampling-importance-resampling over prior draws and run coordinate-wise slice sampling on
-// log prior + log likelihood, every likelihood evaluation one ODE solve.
+// from sampling-importance-resampling over prior draws and run coordinate-wise slice sampling, in
+// coordinates whitened by the chains' covariance, on log prior + log likelihood, every likelihood
+// evaluation one ODE solve.
 import type { RandomStream } from '../types.js';
 import { OdeTask } from './ode-task.js';
 import type { DiagGaussianPrior } from './priors.js';
