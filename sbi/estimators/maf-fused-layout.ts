@@ -100,6 +100,8 @@ export interface FusedMafShape {
   /** RABI's affine direction and clamp (maf.ts); absent: robustsbi's. */
   affine?: 'robustsbi' | 'pyro' | 'nflows';
   clampGradient?: 'zero' | 'pass';
+  /** The MADEs' hidden nonlinearity; absent: ReLU. tanh: the training passes only (no exact FIM). */
+  activation?: 'relu' | 'tanh';
 }
 
 /**
@@ -194,6 +196,8 @@ export class FusedMafMemory {
   readonly pyro: boolean;
   /** nflows' scale z = u (softplus(s) + 1e-3) + mu (sbi's MAF): the training passes only. */
   readonly nflows: boolean;
+  /** tanh hidden units (sbi's MADE) instead of ReLU: the training passes only. */
+  readonly tanh: boolean;
   readonly passGrad: boolean;
   private next: number;
 
@@ -204,6 +208,7 @@ export class FusedMafMemory {
     const D = (this.D = spec.thetaDim);
     this.pyro = spec.affine === 'pyro';
     this.nflows = spec.affine === 'nflows';
+    this.tanh = spec.activation === 'tanh';
     this.passGrad = spec.clampGradient === 'pass';
     const C = (this.C = spec.ctxDim);
     const H = (this.H = [...spec.hidden]);
@@ -341,6 +346,8 @@ export class FusedMafMemory {
       });
     }
     if (spec.exactFim) {
+      // Its tangent and adjoint passes differentiate ReLU's masks, not tanh.
+      if (this.tanh) throw new Error('FusedMafMemory: the exact FIM passes need ReLU MADEs.');
       if (L !== 2) throw new Error('FusedMafMemory: the exact FIM passes need two hidden layers.');
       const R = B;
       const rows = (floats: number): number => this.alloc(R * floats);

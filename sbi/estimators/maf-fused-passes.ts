@@ -51,8 +51,9 @@ export class MafPasses {
         N: H0,
         bias: mem.p(t.inBias),
         accumulate: true,
-        relu: true,
+        relu: !mem.tanh,
       });
+      if (mem.tanh) k.tanh(h0, Bp * H0);
       for (let l = 1; l < L; l++) {
         const [prev, cur] = [Hp[l - 1]!, Hp[l]!];
         k.gemm({
@@ -67,9 +68,10 @@ export class MafPasses {
           K: H[l - 1]!,
           N: cur,
           bias: mem.p(t.hiddenB[l - 1]!),
-          relu: true,
+          relu: !mem.tanh,
           kTo: mem.tables[l - 1]!.fwdKTo,
         });
+        if (mem.tanh) k.tanh(t.h[l]!, Bp * cur);
       }
       const HL = Hp[L - 1]!;
       k.gemm({
@@ -104,6 +106,12 @@ export class MafPasses {
       });
       u = t.z;
     });
+  }
+
+  /** The hidden units' backward from their outputs h: ReLU's mask or tanh's 1 - h^2. */
+  private activationBackward(d: number, h: number, n: number): void {
+    if (this.mem.tanh) this.k.tanhBackward(d, h, n);
+    else this.k.reluBackward(d, h, n);
   }
 
   /** rowNLL of the last forward pass's n rows: 0.5 |z|^2 - logDet, float64. */
@@ -204,7 +212,7 @@ export class MafPasses {
         K: 2 * D,
         N: HL,
       });
-      k.reluBackward(dH[L - 1]!, hl, Bp * HL);
+      this.activationBackward(dH[L - 1]!, hl, Bp * HL);
       for (let l = L - 1; l >= 1; l--) {
         const w = t.hiddenW[l - 1]!;
         const tb = mem.tables[l - 1]!;
@@ -241,7 +249,7 @@ export class MafPasses {
           N: prev,
           kFrom: tb.bwdKFrom,
         });
-        k.reluBackward(dPrev, t.h[l - 1]!, Bp * prev);
+        this.activationBackward(dPrev, t.h[l - 1]!, Bp * prev);
       }
       const dA = dH[0]!;
       const H0 = Hp[0]!;

@@ -132,12 +132,12 @@ export class AffineBijection implements ElementwiseBijection {
 }
 
 /**
- * The fused wasm kernels (sbi/wasm/maf-step.as.ts) compute ReLU MADEs only; nflows' scale only in
- * the plain training step (not the incremental sampler, the exact FIM or a defense's plan). tfjs
- * runs the rest.
+ * The fused wasm kernels (sbi/wasm/maf-step.as.ts) run every MADE in the plain training step; tanh
+ * MADEs and nflows' scale only there (not in the incremental sampler, the exact FIM or a defense's
+ * plan, whose passes are written for ReLU and the exp scale). tfjs runs the rest.
  */
 function fusedKernelsRun(cfg: MafConfig, use: 'train' | 'other'): boolean {
-  return (cfg.activation ?? 'relu') === 'relu' && (use === 'train' || cfg.affine !== 'nflows');
+  return use === 'train' || ((cfg.activation ?? 'relu') === 'relu' && cfg.affine !== 'nflows');
 }
 
 export class Maf extends AutoregressiveFlow {
@@ -179,6 +179,7 @@ export class Maf extends AutoregressiveFlow {
       logScaleMax: cfg.logScaleMax,
       affine: cfg.affine ?? 'robustsbi',
       clampGradient: cfg.clampGradient ?? 'zero',
+      activation: cfg.activation ?? 'relu',
       mades: this.mades.map((made) => ({
         parts: made.parts(),
         masks: madeMasks(made.spec),

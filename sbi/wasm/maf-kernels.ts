@@ -25,6 +25,8 @@ interface Exports {
   transpose(src: number, lds: number, rows: number, cols: number, dst: number, ldd: number): void;
   colSum(src: number, lds: number, rows: number, cols: number, dst: number): void;
   reluBackward(d: number, h: number, n: number): void;
+  tanhInPlace(h: number, n: number): void;
+  tanhBackward(d: number, h: number, n: number): void;
   gatherRows(...args: number[]): void;
   affineForward(...args: number[]): void;
   affineBackward(...args: number[]): void;
@@ -190,6 +192,16 @@ export class MafKernels {
 
   reluBackward(d: number, h: number, n: number): void {
     this.x.reluBackward(d, h, n);
+  }
+
+  /** h = tanh(h) over n floats (a multiple of 4), in place. */
+  tanh(h: number, n: number): void {
+    this.x.tanhInPlace(h, n);
+  }
+
+  /** d *= 1 - h^2 over n floats (a multiple of 4): tanh's backward from its output h. */
+  tanhBackward(d: number, h: number, n: number): void {
+    this.x.tanhBackward(d, h, n);
   }
 
   /** dst row r = src row idx[r] (idx: count int32 row numbers), the first cols floats of each. */

@@ -1,8 +1,8 @@
 // The MADE's hidden nonlinearity (activation: 'relu' | 'tanh', sbi's MADE uses tanh) and nflows'
 // bounded affine scale (affine: 'nflows'): gradients of a tanh MAF at first and second order against
 // central finite differences, the autoregressive property of a tanh MADE, the nflows transform's
-// inverse and log-determinant, where the fused kernels run them (tanh: nowhere; nflows: the plain
-// training step, whose parity with tfjs is in maf-fused.test.ts), and model files: a config
+// inverse and log-determinant, where the fused kernels run them (both: the plain training step only,
+// whose parity with tfjs is in maf-fused.test.ts), and model files: a config
 // without the key is a ReLU model, one with it round-trips.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
@@ -225,11 +225,14 @@ describe("nflows' affine scale", () => {
 });
 
 describe('fused kernels and model files', () => {
-  test('the fused kernels refuse tanh (tfjs runs it); nflows only in the plain training step', () => {
+  test('tanh and nflows run fused only in the plain training step (tfjs runs the rest)', () => {
     const theta = new Float32Array([0.1, 0.2, 0.3, 0.4]);
     const x = new Float32Array([1, 2, 3, 4, 5, 6]);
     const tanh = maf({ activation: 'tanh' });
-    assert.equal(tanh.fusedTrainer!(theta, x, 2, 2), null);
+    const tanhPlain = tanh.fusedTrainer!(theta, x, 2, 2);
+    assert.notEqual(tanhPlain, null);
+    tanhPlain!.dispose();
+    assert.equal(tanh.fusedTrainer!(theta, x, 2, 2, { exactFim: true }), null, 'no plan runs fused');
     assert.equal(tanh.fusedInference!(), null);
     tanh.dispose();
     const nflows = maf({ affine: 'nflows' });

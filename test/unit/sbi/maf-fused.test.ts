@@ -4,6 +4,7 @@ import { before, describe, test } from 'node:test';
 import { initBackend, tf } from '../../../sbi/backend.js';
 import { createEstimator } from '../../../sbi/estimators/index.js';
 import { FusedMafTrainer } from '../../../sbi/estimators/maf-fused.js';
+import { MafKernels } from '../../../sbi/wasm/maf-kernels.js';
 import { blockTables } from '../../../sbi/estimators/maf-fused-layout.js';
 import { hiddenDegrees } from '../../../sbi/estimators/made.js';
 import { Adam } from '../../../sbi/adam.js';
@@ -132,6 +133,20 @@ describe('fused MAF training step', () => {
       batch: 13,
     },
     {
+      name: "tanh MADEs (sbi's) on a 10 -> 10 problem",
+      D: 10,
+      C: 10,
+      config: { activation: 'tanh', hidden: [50, 50], numTransforms: 5 },
+      batch: 301,
+    },
+    {
+      name: "tanh MADEs with nflows' scale, three hidden layers, odd sizes",
+      D: 3,
+      C: 5,
+      config: { hidden: [7, 9, 5], numTransforms: 2, activation: 'tanh', affine: 'nflows' },
+      batch: 13,
+    },
+    {
       name: 'one dimension, one hidden layer',
       D: 1,
       C: 2,
@@ -176,6 +191,36 @@ describe('fused MAF training step', () => {
       model.dispose();
     });
   }
+
+  test('the tanh kernel is tanh to float32 precision, and its backward is 1 - tanh^2', () => {
+    const k = new MafKernels();
+    const n = 4096;
+    const base = k.heapBase();
+    const need = base + 2 * n * 4 - k.memory.buffer.byteLength;
+    if (need > 0) k.memory.grow(Math.ceil(need / 65536));
+    const h = new Float32Array(k.memory.buffer, base, n);
+    const d = new Float32Array(k.memory.buffer, base + n * 4, n);
+    // Both signs, the range 1e-8 .. 20 on a log grid (tiny arguments keep their relative
+    // precision), exact zero and the cap at 9.
+    const xs = Array.from({ length: n }, (_, i) =>
+      i === 0 ? 0 : (i % 2 ? -1 : 1) * 10 ** (-8 + (9.3 * i) / n),
+    );
+    h.set(xs);
+    d.fill(0.5);
+    k.tanh(base, n);
+    let worst = 0;
+    xs.forEach((x, i) => {
+      const want = Math.fround(Math.tanh(x));
+      worst = Math.max(worst, Math.abs(h[i]! - want) / Math.max(Math.abs(want), 1e-30));
+    });
+    assert.ok(worst < 4e-7, `tanh kernel relative error ${worst}`);
+    assert.equal(Object.is(h[0], 0), true);
+    k.tanhBackward(base + n * 4, base, n);
+    d.forEach((v, i) => {
+      const t = h[i]!;
+      assert.ok(Math.abs(v - 0.5 * (1 - t * t)) < 1e-7, `backward at ${xs[i]}: ${v}`);
+    });
+  });
 
   test('trainNPE with the fused step follows the tfjs step, leaves masked weights alone and leaks no tensors', async () => {
     const n = 600;
