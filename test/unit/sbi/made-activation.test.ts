@@ -232,7 +232,11 @@ describe('fused kernels and model files', () => {
     const tanhPlain = tanh.fusedTrainer!(theta, x, 2, 2);
     assert.notEqual(tanhPlain, null);
     tanhPlain!.dispose();
-    assert.equal(tanh.fusedTrainer!(theta, x, 2, 2, { exactFim: true }), null, 'no plan runs fused');
+    assert.equal(
+      tanh.fusedTrainer!(theta, x, 2, 2, { exactFim: true }),
+      null,
+      'no plan runs fused',
+    );
     assert.equal(tanh.fusedInference!(), null);
     tanh.dispose();
     const nflows = maf({ affine: 'nflows' });
