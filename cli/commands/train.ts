@@ -31,7 +31,7 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
                       after a divergence, RABI's architecture and schedule; see sbi/presets.ts)
   --sims FILE         train on a file written by "robustsbi simulate"
   --out MODEL         the model file to write
-  Defaults below are robustsbi's (sbi 0.27's NPE recipe on robustsbi's MAF, chosen on C2ST; see
+  Defaults below are robustsbi's (sbi 0.27's NPE recipe on robustsbi's MAF, chosen on C2ST and KL; see
   BENCHMARKS.md); with --preset rabi they are RABI's, in brackets (sweeps default to RABI's).
   --max-epochs K      default 2000 [300]   --min-epochs K   default 5
   --batch-size B      default 200 [512]    --lr R           default 0.0005 [0.001]
@@ -43,6 +43,9 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
   --transforms K      flow transforms (maf, nsf, maf_ensemble; maf default 5 [3])
   --bins K            spline bins (nsf)    --components K   mixture components (mdn)
   --members K         MAFs in the ensemble (maf_ensemble, default 10)
+  --activation A      MADE hidden units, relu or tanh (maf, nsf, maf_ensemble; maf default
+                      tanh [relu]); the fused kernels run tanh in the plain
+                      training step only, so defenses and attacks on a tanh MAF run on tfjs ops
   --backend B         tfjs-node-gpu, tfjs-node, wasm, cpu or auto (default)
   --defense D         none (default), fim, fim-fast, trades, adversarial, noise, fim-exact
                       (closed-form trace, plain gradient), fim-eigenvalue (largest FIM eigenvalue)
@@ -79,6 +82,7 @@ async function run(argv: string[]): Promise<number> {
     bins: { type: 'string' },
     components: { type: 'string' },
     members: { type: 'string' },
+    activation: { type: 'string' },
     backend: { type: 'string' },
     defense: { type: 'string', default: 'none' },
     beta: { type: 'string' },
@@ -190,6 +194,14 @@ async function run(argv: string[]): Promise<number> {
   if (v.members !== undefined) {
     onlyFor('members', ['maf_ensemble']);
     overrides.members = parseInteger('members', v.members, 1);
+  }
+  if (v.activation !== undefined) {
+    onlyFor('activation', ['maf', 'nsf', 'maf_ensemble']);
+    if (v.activation !== 'relu' && v.activation !== 'tanh')
+      throw new UserError(`--activation must be relu or tanh, got "${v.activation}".`);
+    // ReLU is the MADE's own default, recorded as absent: a model file then matches a sweep's.
+    if (v.activation === 'relu') delete overrides.activation;
+    else overrides.activation = v.activation;
   }
 
   const { startBackend, taskByName, loadOrFail } = await import('../sbi-context.js');

@@ -46,6 +46,7 @@ describe('one configuration, CLI and sweep', () => {
     try {
       const code = await trainCommand.run([
         ...['--task', 'gaussian_linear', '--n', '150', '--seed', '3', '--hidden', '8'],
+        ...['--activation', 'relu'],
         ...['--max-epochs', '3', '--min-epochs', '1', '--batch-size', '64'],
         // The train command's own defaults are not the sweeps' (RABI's): name RABI's here.
         ...['--lr', String(d.learningRate), '--patience', String(d.patience)],

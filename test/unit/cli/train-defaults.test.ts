@@ -39,10 +39,10 @@ async function captured(argv: string[]): Promise<string> {
 }
 
 describe('trainDefaults', () => {
-  test('robustsbi: a MAF of 5 transforms of [50, 50] on sbi NPE schedule', () => {
+  test('robustsbi: a MAF of 5 transforms of tanh MADEs of [50, 50] on sbi NPE schedule', () => {
     assert.equal(DEFAULT_TRAIN_ESTIMATOR, 'maf');
     const d = trainDefaults('robustsbi', 'maf');
-    assert.deepEqual(d.architecture, { hidden: [50, 50], numTransforms: 5 });
+    assert.deepEqual(d.architecture, { hidden: [50, 50], numTransforms: 5, activation: 'tanh' });
     assert.deepEqual(d.hyperparameters, {
       ...DEFAULT_NPE_HYPERPARAMETERS,
       learningRate: 5e-4,
@@ -76,6 +76,19 @@ describe('trainDefaults', () => {
 });
 
 describe('robustsbi train with no options', () => {
+  test('a bad --activation, or one for an estimator without a MADE, is one sentence', async () => {
+    const base = ['--task', 'two_moons', '--n', '300', '--out', join(dir, 'a.json')];
+    await assert.rejects(
+      () => train.run([...base, '--activation', 'gelu']),
+      (e: Error) =>
+        e instanceof UserError && /--activation must be relu or tanh, got "gelu"/.test(e.message),
+    );
+    await assert.rejects(
+      () => train.run([...base, '--estimator', 'gaussian', '--activation', 'tanh']),
+      (e: Error) => e instanceof UserError && /--activation applies to maf, nsf and/.test(e.message),
+    );
+  });
+
   test('a bad --stop-rule is one sentence naming the option', async () => {
     await assert.rejects(
       () =>
@@ -113,6 +126,7 @@ describe('robustsbi train with no options', () => {
       assert.equal(m.estimator.kind, 'maf');
       assert.deepEqual(m.estimator.config.hidden, [50, 50]);
       assert.equal(m.estimator.config.numTransforms, 5);
+      assert.equal(m.estimator.config.activation, 'tanh');
       assert.equal(m.training.preset, 'robustsbi');
       assert.equal(m.training.batchSize, 200);
       assert.equal(m.training.learningRate, 5e-4);
@@ -145,6 +159,7 @@ describe('robustsbi train with no options', () => {
     try {
       assert.deepEqual(m.estimator.config.hidden, MAF_DEFAULTS.hidden);
       assert.equal(m.estimator.config.numTransforms, MAF_DEFAULTS.numTransforms);
+      assert.equal(m.estimator.config.activation ?? 'relu', 'relu');
       assert.equal(m.training.batchSize, DEFAULT_NPE_HYPERPARAMETERS.batchSize);
       assert.equal(m.training.learningRate, DEFAULT_NPE_HYPERPARAMETERS.learningRate);
       assert.equal(m.training.patience, DEFAULT_NPE_HYPERPARAMETERS.patience);
@@ -174,6 +189,8 @@ describe('robustsbi train with no options', () => {
       'inf',
       '--stop-rule',
       'rabi',
+      '--activation',
+      'relu',
       '--max-epochs',
       '2',
       '--out',
@@ -182,6 +199,8 @@ describe('robustsbi train with no options', () => {
     const m = loadModel(out);
     try {
       assert.deepEqual(m.estimator.config.hidden, [16]);
+      // ReLU, the MADE's own default, is recorded as absent.
+      assert.equal(m.estimator.config.activation, undefined);
       assert.equal(m.estimator.config.numTransforms, 2);
       assert.equal(m.training.batchSize, 64);
       assert.equal(m.training.learningRate, 0.002);
