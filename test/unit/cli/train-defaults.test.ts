@@ -85,7 +85,8 @@ describe('robustsbi train with no options', () => {
     );
     await assert.rejects(
       () => train.run([...base, '--estimator', 'gaussian', '--activation', 'tanh']),
-      (e: Error) => e instanceof UserError && /--activation applies to maf, nsf and/.test(e.message),
+      (e: Error) =>
+        e instanceof UserError && /--activation applies to maf, nsf and/.test(e.message),
     );
   });
 
