@@ -9,7 +9,9 @@ observations (10,000 exact samples each).
   ~/.cache/robustsbi/torch-venv/bin/python bench/torch/sbi_activation_ablation.py tanh|relu N SEED
 """
 import json
+import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -26,6 +28,8 @@ def main():
     if activation not in ("tanh", "relu"):
         raise SystemExit(f"activation must be tanh or relu, not {activation!r}")
     torch.set_num_threads(1)
+    # sbi writes tensorboard logs under ./sbi-logs: keep them out of the caller's directory.
+    os.chdir(tempfile.mkdtemp(prefix="sbi-ablation-"))
     import sbi.neural_nets.net_builders.flow as flow
     from nflows import transforms
     from sbi.inference import NPE
