@@ -46,9 +46,14 @@ export interface ExchangeMeta {
   seed: number;
   prior: PriorSpec;
   logQAtReference: boolean;
+  /** Rows in heldout-theta.f32 / heldout-x.f32, scored by log q(theta | x); 0 or absent: none. */
+  heldout?: number;
 }
 
-/** Writes one cell's inputs for sbi: training rows, observations and, for KL, reference samples. */
+/**
+ * Writes one cell's inputs for sbi: training rows, observations, for KL reference samples and, when
+ * meta.heldout is set, the held-out rows to score.
+ */
 export function writeExchange(
   dir: string,
   meta: ExchangeMeta,
@@ -56,6 +61,7 @@ export function writeExchange(
   x: Float32Array,
   observations: Float32Array,
   references: readonly Float32Array[],
+  heldout?: { theta: Float32Array; x: Float32Array },
 ): void {
   const check = (what: string, a: Float32Array, rows: number, cols: number): void => {
     if (a.length !== rows * cols)
@@ -64,12 +70,22 @@ export function writeExchange(
   check('theta', theta, meta.n, meta.thetaDim);
   check('x', x, meta.n, meta.xDim);
   check('observations', observations, meta.observations, meta.xDim);
+  const h = meta.heldout ?? 0;
+  if (h > 0) {
+    if (!heldout) throw new Error(`heldout: meta asks for ${h} rows and none were given`);
+    check('heldout theta', heldout.theta, h, meta.thetaDim);
+    check('heldout x', heldout.x, h, meta.xDim);
+  }
   if (meta.logQAtReference && references.length !== meta.observations)
     throw new Error(`references: ${references.length} sets for ${meta.observations} observations`);
   writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
   writeFileSync(join(dir, 'theta.f32'), encodeF32(theta));
   writeFileSync(join(dir, 'x.f32'), encodeF32(x));
   writeFileSync(join(dir, 'obs.f32'), encodeF32(observations));
+  if (h > 0) {
+    writeFileSync(join(dir, 'heldout-theta.f32'), encodeF32(heldout!.theta));
+    writeFileSync(join(dir, 'heldout-x.f32'), encodeF32(heldout!.x));
+  }
   if (meta.logQAtReference)
     references.forEach((r, i) => {
       check(`reference ${i + 1}`, r, meta.samples, meta.thetaDim);
@@ -87,11 +103,19 @@ export interface SbiRun {
   sampleCpuS: number;
 }
 
-/** sbi's record of the run and, per observation k = 1..K, its samples and (if asked) log q. */
+/**
+ * sbi's record of the run, per observation k = 1..K its samples and (if asked) log q, and log q of
+ * the held-out rows (null without them).
+ */
 export function readSbiOutputs(
   dir: string,
   meta: ExchangeMeta,
-): { run: SbiRun; samples: Float32Array[]; logQ: (Float32Array | null)[] } {
+): {
+  run: SbiRun;
+  samples: Float32Array[];
+  logQ: (Float32Array | null)[];
+  heldoutLogQ: Float32Array | null;
+} {
   const run = JSON.parse(readFileSync(join(dir, 'sbi-result.json'), 'utf8')) as SbiRun;
   const samples: Float32Array[] = [];
   const logQ: (Float32Array | null)[] = [];
@@ -101,5 +125,8 @@ export function readSbiOutputs(
     const g = `sbi-logq-${k}.f32`;
     logQ.push(meta.logQAtReference ? decodeF32(readFileSync(join(dir, g)), meta.samples, g) : null);
   }
-  return { run, samples, logQ };
+  const h = meta.heldout ?? 0;
+  const hf = 'sbi-heldout-logq.f32';
+  const heldoutLogQ = h > 0 ? decodeF32(readFileSync(join(dir, hf)), h, hf) : null;
+  return { run, samples, logQ, heldoutLogQ };
 }

@@ -5,8 +5,12 @@
 //
 //   node dist/bench/sbi-parity.js (or npm run bench -- sbi-parity) [--tasks two_moons,gaussian_linear] [--n 1000,10000] [--obs 3]
 //        [--samples 10000] [--c2st-samples 2000] [--c2st-max-epochs 500] [--seed 0]
-//        [--backend wasm] [--tools robustsbi,sbi] [--install-sbi] [--keep DIR]
+//        [--backend wasm] [--tools robustsbi,sbi] [--install-sbi] [--keep DIR] [--heldout 10000]
 //
+// Beside the C2ST, both tools' mean -log q(theta | x) over --heldout rows from the joint (the same
+// rows for every seed and budget; 0 skips it): the expected KL to the true posterior up to a
+// constant, a paired score with far less noise than three observations' C2ST. --config '{...}'
+// sets estimator settings over robustsbi's default architecture (a variant to screen).
 // robustsbi's cell is exactly accuracy.ts's with the default's flags (same training set, training
 // and posterior streams), so its figures repeat that bench's "new default" rows. Training CPU s is
 // the training alone (no simulation) for both: process.cpuUsage here, time.process_time of one
@@ -19,6 +23,7 @@ import { initBackend } from '../sbi/backend.js';
 import { c2st } from '../sbi/metrics/c2st.js';
 import { createRng } from '../sbi/rng.js';
 import { DEFAULT_TRAIN_ESTIMATOR, trainDefaults } from '../sbi/train-defaults.js';
+import type { SimulatedDataset } from '../sbi/simulate.js';
 import type { Task } from '../sbi/types.js';
 import {
   analyticKL,
@@ -26,6 +31,9 @@ import {
   benchTask,
   cellDataset,
   cellRng,
+  heldoutDataset,
+  heldoutNll,
+  meanNll,
   meanSd,
   observation,
   posteriorSamples,
@@ -50,6 +58,8 @@ interface ToolCell {
   epochs: number;
   trainCpuS: number;
   trainS: number;
+  /** Mean -log q over the held-out rows; null when none were asked for. */
+  heldoutNll: number | null;
   note?: string;
 }
 
@@ -59,6 +69,7 @@ interface Scoring {
   refs: Float32Array[];
   c2stSamples: number;
   c2stMaxEpochs: number;
+  heldout: SimulatedDataset | null;
 }
 
 /** C2ST of each observation's samples against its reference, seeded as accuracy.ts seeds it. */
@@ -82,6 +93,7 @@ async function robustsbiCell(
   n: number,
   seed: number,
   nSamples: number,
+  config: Record<string, unknown>,
 ): Promise<ToolCell> {
   const { task } = s;
   const cell = cellRng(seed, task.name, n);
@@ -92,7 +104,7 @@ async function robustsbiCell(
     data,
     cell,
     estimator: DEFAULT_TRAIN_ESTIMATOR,
-    config: defaults.architecture,
+    config: { ...defaults.architecture, ...config },
     hyperparameters: defaults.hyperparameters,
   });
   console.error(
@@ -105,6 +117,7 @@ async function robustsbiCell(
   const kl = task.analyticPosterior
     ? s.xs.map((x, i) => analyticKL(trained.model, task, x, s.refs[i]!))
     : null;
+  const nll = s.heldout ? heldoutNll(trained.model, task, s.heldout) : null;
   trained.model.dispose();
   const scores = scoreAll(s, samples, `robustsbi ${task.name} ${n}`);
   return {
@@ -117,6 +130,7 @@ async function robustsbiCell(
     epochs: trained.epochs,
     trainCpuS,
     trainS,
+    heldoutNll: nll,
   };
 }
 
@@ -140,11 +154,20 @@ function sbiCell(
     seed,
     prior: priorSpec(task.prior),
     logQAtReference: task.analyticPosterior !== undefined,
+    ...(s.heldout ? { heldout: s.heldout.n } : {}),
   };
   const obs = new Float32Array(s.xs.length * task.xDim);
   s.xs.forEach((x, i) => obs.set(x, i * task.xDim));
   mkdirSync(dir, { recursive: true });
-  writeExchange(dir, meta, data.theta, data.x, obs, meta.logQAtReference ? s.refs : []);
+  writeExchange(
+    dir,
+    meta,
+    data.theta,
+    data.x,
+    obs,
+    meta.logQAtReference ? s.refs : [],
+    s.heldout ?? undefined,
+  );
   const t0 = performance.now();
   const r = spawnSync(python, [SCRIPT, dir], {
     // sbi writes its tensorboard logs under ./sbi-logs: keep them in the exchange directory.
@@ -171,13 +194,15 @@ function sbiCell(
     epochs: out.run.epochs,
     trainCpuS: out.run.trainCpuS,
     trainS: out.run.trainWallS,
+    heldoutNll: out.heldoutLogQ ? meanNll(out.heldoutLogQ) : null,
     note: `sbi ${out.run.sbiVersion}, torch ${out.run.torchVersion}`,
   };
 }
 
 function fmt(c: ToolCell): string {
   const kl = c.kl ? ` (KL ${c.kl.map((v) => (v === null ? '-' : v.toFixed(2))).join(', ')})` : '';
-  return `${c.c2st.map((v) => v.toFixed(3)).join(', ')}${kl} | **${c.mean.toFixed(3)}** | ${c.epochs} | ${c.trainCpuS.toFixed(1)}`;
+  const nll = c.heldoutNll === null ? '-' : c.heldoutNll.toFixed(3);
+  return `${c.c2st.map((v) => v.toFixed(3)).join(', ')}${kl} | **${c.mean.toFixed(3)}** | ${nll} | ${c.epochs} | ${c.trainCpuS.toFixed(1)}`;
 }
 
 export async function cli(argv: readonly string[]): Promise<void> {
@@ -199,6 +224,9 @@ export async function cli(argv: readonly string[]): Promise<void> {
   const c2stSamples = numberArg(a, 'c2st-samples', 2000);
   const c2stMaxEpochs = numberArg(a, 'c2st-max-epochs', 500);
   const seed = numberArg(a, 'seed', 0);
+  const heldoutRows = numberArg(a, 'heldout', 10000);
+  // A variant of robustsbi's default to screen: estimator settings over the default architecture.
+  const config = a.has('config') ? (JSON.parse(a.get('config')!) as Record<string, unknown>) : {};
   const backend = await initBackend(a.get('backend'));
 
   let python: string | null = null;
@@ -217,10 +245,11 @@ export async function cli(argv: readonly string[]): Promise<void> {
       const task = benchTask(name);
       const xs = Array.from({ length: nObs }, (_, i) => observation(task, i + 1).x);
       const refs = xs.map((x, i) => referenceSamples(task, i + 1, x, nSamples));
-      const scoring: Scoring = { task, xs, refs, c2stSamples, c2stMaxEpochs };
+      const heldout = heldoutRows > 0 ? heldoutDataset(task, heldoutRows) : null;
+      const scoring: Scoring = { task, xs, refs, c2stSamples, c2stMaxEpochs, heldout };
       for (const n of budgets) {
         if (tools.includes('robustsbi'))
-          cells.push(await robustsbiCell(scoring, n, seed, nSamples));
+          cells.push(await robustsbiCell(scoring, n, seed, nSamples, config));
         if (python !== null)
           cells.push(sbiCell(scoring, n, seed, nSamples, python, join(root, `${name}-${n}`)));
       }
@@ -232,8 +261,10 @@ export async function cli(argv: readonly string[]): Promise<void> {
   console.log(
     `backend: ${backend.name}; seed ${seed}; observations k = 1..${nObs}; ${nSamples} posterior and reference samples; C2ST on ${c2stSamples} vs ${c2stSamples}, at most ${c2stMaxEpochs} classifier epochs`,
   );
-  console.log('| task | N | tool | C2ST k = 1..K | mean | epochs | train CPU s |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log(
+    `| task | N | tool | C2ST k = 1..K | mean | held-out NLL (${heldoutRows} rows) | epochs | train CPU s |`,
+  );
+  console.log('|---|---|---|---|---|---|---|---|');
   for (const c of cells) console.log(`| ${c.task} | ${c.n} | ${c.tool} | ${fmt(c)} |`);
   console.log(
     JSON.stringify({

@@ -7,6 +7,8 @@ The parity bench (bench/sbi-parity.ts) writes a directory holding:
   theta.f32, x.f32 the training rows, little-endian float32, row-major [n, thetaDim] and [n, xDim]
   obs.f32          the observations x_o, [observations, xDim]
   ref-<k>.f32      (only with logQAtReference) reference posterior samples at observation k
+  heldout-theta.f32, heldout-x.f32
+                   (only with "heldout": H > 0) held-out rows [H, thetaDim] and [H, xDim]
 
 Every training row is handed to sbi as it is (sbi then holds out its own 10% for validation). The
 estimator, the training schedule and the sampler are sbi 0.27's defaults: NPE(prior) builds a MAF
@@ -17,6 +19,7 @@ training CPU seconds (time.process_time) compare with one robustsbi process.
 Writes beside the inputs:
   sbi-samples-<k>.f32  `samples` posterior samples at observation k, [samples, thetaDim]
   sbi-logq-<k>.f32     (with logQAtReference) log q(theta | x_o) at ref-<k>.f32's rows
+  sbi-heldout-logq.f32 (with heldout) log q(theta_i | x_i) of each held-out row, [H]
   sbi-result.json      epochs, best validation loss, training CPU and wall seconds, versions
 """
 import argparse
@@ -37,6 +40,26 @@ def read_f32(path, rows, cols):
 
 def write_f32(path, t):
     t.detach().cpu().numpy().astype("<f4").tofile(path)
+
+
+def heldout_log_q(posterior, directory, h, d, dx):
+    """log q(theta_i | x_i) of each held-out row: the estimator's own density (no leakage
+    renormalization, as robustsbi's), one batched call per 1,000 rows, checked against sbi's
+    per-observation posterior.log_prob on the first rows."""
+    theta = read_f32(os.path.join(directory, "heldout-theta.f32"), h, d)
+    x = read_f32(os.path.join(directory, "heldout-x.f32"), h, dx)
+    net = posterior.posterior_estimator
+    out = []
+    with torch.no_grad():
+        for i in range(0, h, 1000):
+            # sbi 0.27's estimators take inputs [sample, batch, dim] and conditions [batch, dim].
+            out.append(net.log_prob(theta[i : i + 1000].unsqueeze(0), condition=x[i : i + 1000])[0])
+        lq = torch.cat(out)
+        for i in range(min(3, h)):
+            one = posterior.log_prob(theta[i : i + 1], x=x[i : i + 1], norm_posterior=False)
+            if abs(float(one[0]) - float(lq[i])) > 1e-3 * max(1.0, abs(float(one[0]))):
+                raise SystemExit(f"held-out row {i}: batched log q {float(lq[i])} != sbi's {float(one[0])}")
+    return lq
 
 
 def make_prior(spec):
@@ -94,6 +117,10 @@ def main():
                 lq = posterior.log_prob(ref, x=xo, norm_posterior=False)
             write_f32(os.path.join(args.dir, f"sbi-logq-{k}.f32"), lq)
     sample_cpu = time.process_time() - cpu0
+
+    h = meta.get("heldout", 0)
+    if h:
+        write_f32(os.path.join(args.dir, "sbi-heldout-logq.f32"), heldout_log_q(posterior, args.dir, h, d, dx))
 
     result = {
         "sbiVersion": sbi.__version__,

@@ -1,8 +1,11 @@
 // The benches' pure helpers: argument parsing, the trivial sweep's size, and that the synthetic
 // evaluation documents the orchestration and Mongo benches write pass the store's own schema.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
+import { heldoutNll, meanNll } from '../../../bench/accuracy-core.js';
 import { numberArg, parseArgs } from '../../../bench/args.js';
+import { initBackend, tf } from '../../../sbi/backend.js';
+import type { DensityEstimator, Task } from '../../../sbi/types.js';
 import { syntheticEvaluation, trivialSpec } from '../../../bench/synthetic-results.js';
 import { medianRow, type Row } from '../../../bench/train-throughput.js';
 import { evaluationId } from '../../../results/documents.js';
@@ -10,7 +13,33 @@ import { encodeDocument } from '../../../results/nonfinite.js';
 import { validateDocument } from '../../../results/validate.js';
 import { countTrials, expandSweep } from '../../../sweeps/expand.js';
 
+before(async () => {
+  await initBackend('cpu');
+});
+
 describe('bench helpers', () => {
+  test('heldoutNll averages -log q over every row, chunk by chunk, rows kept paired', () => {
+    // log q(theta | x) = theta_1 - 2 x_0: a density whose value names the row it was given.
+    const model = {
+      logProb: (theta: tf.Tensor2D, x: tf.Tensor2D) =>
+        tf
+          .sub(tf.slice(theta, [0, 1], [-1, 1]), tf.mul(2, tf.slice(x, [0, 0], [-1, 1])))
+          .reshape([-1]),
+    } as unknown as DensityEstimator;
+    const task = { thetaDim: 2, xDim: 3 } as Task;
+    const n = 4500; // three chunks, the last one short
+    const theta = Float32Array.from({ length: 2 * n }, (_, i) => (i % 2 === 1 ? (i % 7) / 7 : 9));
+    const x = Float32Array.from({ length: 3 * n }, (_, i) => (i % 3 === 0 ? (i % 11) / 11 : -9));
+    let expected = 0;
+    for (let r = 0; r < n; r++) expected -= theta[2 * r + 1]! - 2 * x[3 * r]!;
+    expected /= n;
+    const before = tf.memory().numTensors;
+    const got = heldoutNll(model, task, { theta, x, n, dropped: 0 });
+    assert.ok(Math.abs(got - expected) < 1e-5, `${got} vs ${expected}`);
+    assert.equal(tf.memory().numTensors, before);
+    assert.equal(meanNll(Float32Array.of(-1, -2, -6)), 3);
+  });
+
   test('parseArgs takes --key value pairs and bare flags, and refuses stray words', () => {
     const a = parseArgs(['--n', '10', '--quick', '--tasks', 'a,b', '--json']);
     assert.equal(a.get('n'), '10');

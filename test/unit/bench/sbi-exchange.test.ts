@@ -110,6 +110,52 @@ describe('sbi exchange files', () => {
         readSbiOutputs(dir, { ...meta, observations: 1, logQAtReference: false }).logQ,
         [null],
       );
+      assert.equal(readSbiOutputs(dir, { ...meta, observations: 1 }).heldoutLogQ, null);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('held-out rows travel with the inputs and their log q comes back, shapes checked', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sbi-exchange-test-'));
+    try {
+      const meta: ExchangeMeta = {
+        thetaDim: 2,
+        xDim: 1,
+        n: 1,
+        observations: 1,
+        samples: 2,
+        seed: 0,
+        prior: { kind: 'gaussian', mean: [0, 0], std: [1, 1] },
+        logQAtReference: false,
+        heldout: 3,
+      };
+      const one = { theta: new Float32Array(2), x: new Float32Array(1), obs: new Float32Array(1) };
+      const heldout = { theta: Float32Array.of(1, 2, 3, 4, 5, 6), x: Float32Array.of(7, 8, 9) };
+      writeExchange(dir, meta, one.theta, one.x, one.obs, [], heldout);
+      assert.deepEqual(
+        [...decodeF32(readFileSync(join(dir, 'heldout-theta.f32')), 6, 'h')],
+        [1, 2, 3, 4, 5, 6],
+      );
+      assert.deepEqual([...decodeF32(readFileSync(join(dir, 'heldout-x.f32')), 3, 'h')], [7, 8, 9]);
+      assert.throws(
+        () => writeExchange(dir, meta, one.theta, one.x, one.obs, []),
+        /heldout: meta asks for 3 rows and none were given/,
+      );
+      assert.throws(
+        () =>
+          writeExchange(dir, meta, one.theta, one.x, one.obs, [], {
+            ...heldout,
+            x: heldout.x.subarray(1),
+          }),
+        /heldout x: 2 values, not 3 x 1/,
+      );
+      writeFileSync(join(dir, 'sbi-result.json'), '{}');
+      writeFileSync(join(dir, 'sbi-samples-1.f32'), encodeF32(new Float32Array(4)));
+      writeFileSync(join(dir, 'sbi-heldout-logq.f32'), encodeF32(Float32Array.of(-1, -2, -3)));
+      assert.deepEqual([...readSbiOutputs(dir, meta).heldoutLogQ!], [-1, -2, -3]);
+      writeFileSync(join(dir, 'sbi-heldout-logq.f32'), encodeF32(Float32Array.of(-1)));
+      assert.throws(() => readSbiOutputs(dir, meta), /sbi-heldout-logq\.f32: 4 bytes/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
