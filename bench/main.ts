@@ -14,6 +14,7 @@
 //   attacks        cost of the attacks and metrics per estimator (bench/attack-cost.ts)
 //   accuracy       C2ST of NPE posteriors against reference posteriors (bench/accuracy.ts)
 //   sbi-parity     robustsbi train's default against sbi 0.27's NPE() on the same rows and observations (bench/sbi-parity.ts)
+//   heldout-screen  variants of the default by paired held-out NLL over training streams (bench/heldout-screen.ts)
 //   exact-attack   the exact gaussian_linear posterior under attack (bench/exact-posterior-attack.ts)
 //   adaptive-search  hypervolume of the adaptive search vs grid and random (bench/adaptive-search.ts)
 //   scaling        one CPU-bound sweep on 1 and 2 worker processes, and the plan's estimate (bench/scaling.ts)
@@ -35,6 +36,7 @@ const BENCHES: Record<string, () => Promise<Cli>> = {
   attacks: async () => async () => void (await import('./attack-cost.js')),
   accuracy: async () => async () => void (await import('./accuracy.js')),
   'sbi-parity': async () => (await import('./sbi-parity.js')).cli,
+  'heldout-screen': async () => (await import('./heldout-screen.js')).cli,
   'exact-attack': async () => (await import('./exact-posterior-attack.js')).cli,
   scaling: async () => (await import('./scaling.js')).cli,
   'adaptive-search': async () => (await import('./adaptive-search.js')).cli,

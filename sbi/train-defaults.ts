@@ -1,6 +1,6 @@
 // What one `robustsbi train` uses for the settings its options leave unset. Under the robustsbi
 // preset that is the most accurate NPE measured at its cost (BENCHMARKS.md, "The default of
-// robustsbi train"): sbi 0.27's NPE() recipe (MAF of 5 transforms over tanh MADEs of [50, 50],
+// robustsbi train"): sbi 0.27's NPE() recipe (MAF of 5 transforms over tanh MADEs of width 50,
 // batch 200, lr 5e-4, 20 epochs without improvement, gradient clip 5) on robustsbi's MAF, which
 // the fused step trains. Under rabi it is the paper's schedule and architecture, as before.
 //
@@ -28,9 +28,11 @@ export const TRAIN_HYPERPARAMETERS: Readonly<NPEHyperparameters> = Object.freeze
 });
 
 /**
- * robustsbi's single-training architecture per estimator kind: sbi's MAF size (5 transforms of
- * [50, 50]) and its tanh hidden units, which halved the KL to the exact posterior on both Gaussian
- * tasks against ReLU, at 1k and 10k, over seeds (BENCHMARKS.md).
+ * robustsbi's single-training architecture per estimator kind: 5 transforms of tanh MADEs [50, 50]
+ * (sbi's width and activation; tanh halved the KL to the exact posterior on both Gaussian tasks
+ * against ReLU, at 1k and 10k, over seeds). sbi's nflows MADE has a third masked layer; on paired
+ * held-out NLL a third layer helps sir, slcp and gaussian_linear and hurts two_moons and
+ * lotka_volterra at 1k (BENCHMARKS.md), so the default keeps two.
  */
 export const TRAIN_ARCHITECTURE: Readonly<Record<string, Readonly<Record<string, unknown>>>> =
   Object.freeze({

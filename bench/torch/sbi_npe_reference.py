@@ -12,8 +12,9 @@ The parity bench (bench/sbi-parity.ts) writes a directory holding:
 
 Every training row is handed to sbi as it is (sbi then holds out its own 10% for validation). The
 estimator, the training schedule and the sampler are sbi 0.27's defaults: NPE(prior) builds a MAF
-(5 transforms, 50 hidden units, tanh), trains with batch 200, lr 5e-4, clip 5 and 20 epochs of
-patience, and the posterior rejects samples outside the prior's support. One torch thread, so the
+(5 transforms; nflows MADEs with num_blocks=2, i.e. three masked tanh layers of 50), trains with
+batch 200, lr 5e-4, clip 5 and 20 epochs of patience, and the posterior rejects samples outside
+the prior's support. One torch thread, so the
 training CPU seconds (time.process_time) compare with one robustsbi process.
 
 Writes beside the inputs:

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { heldoutNll, meanNll } from '../../../bench/accuracy-core.js';
 import { numberArg, parseArgs } from '../../../bench/args.js';
+import { parseVariants } from '../../../bench/heldout-screen.js';
 import { initBackend, tf } from '../../../sbi/backend.js';
 import type { DensityEstimator, Task } from '../../../sbi/types.js';
 import { syntheticEvaluation, trivialSpec } from '../../../bench/synthetic-results.js';
@@ -18,6 +19,20 @@ before(async () => {
 });
 
 describe('bench helpers', () => {
+  test('parseVariants reads label={json} pairs in order and refuses anything else', () => {
+    assert.deepEqual(parseVariants([]), [['default', {}]]);
+    assert.deepEqual(parseVariants(['T3={"hidden":[50,50,50]}', 'N={"affine":"nflows"}']), [
+      ['T3', { hidden: [50, 50, 50] }],
+      ['N', { affine: 'nflows' }],
+    ]);
+    assert.throws(() => parseVariants(['{"hidden":[5]}']), /--variant must be label=\{json\}/);
+    assert.throws(
+      () => parseVariants(['A=[1]']),
+      /--variant A: its settings must be a JSON object/,
+    );
+    assert.throws(() => parseVariants(['A={']), SyntaxError);
+  });
+
   test('heldoutNll averages -log q over every row, chunk by chunk, rows kept paired', () => {
     // log q(theta | x) = theta_1 - 2 x_0: a density whose value names the row it was given.
     const model = {
