@@ -64,6 +64,7 @@ export async function cli(argv: readonly string[]): Promise<void> {
     const heldout = heldoutDataset(task, heldoutRows);
     for (const [label, config] of variants) {
       const nll: number[] = [];
+      const val: number[] = [];
       const epochs: number[] = [];
       const cpu: number[] = [];
       for (let s = 0; s < seeds; s++) {
@@ -78,12 +79,13 @@ export async function cli(argv: readonly string[]): Promise<void> {
           hyperparameters: defaults.hyperparameters,
         });
         nll.push(heldoutNll(trained.model, task, heldout));
+        val.push(trained.bestValLoss);
         epochs.push(trained.epochs);
         cpu.push(trainCpuS);
         trained.model.dispose();
       }
       console.log(
-        `| ${name} | ${label} | ${nll.map((v) => v.toFixed(3)).join(', ')} | **${meanSd(nll).mean.toFixed(3)}** | ${epochs.join('/')} | ${cpu.map((v) => v.toFixed(1)).join('/')} |`,
+        `| ${name} | ${label} | ${nll.map((v) => v.toFixed(3)).join(', ')} | **${meanSd(nll).mean.toFixed(3)}** | ${val.map((v) => v.toFixed(3)).join(', ')} | ${epochs.join('/')} | ${cpu.map((v) => v.toFixed(1)).join('/')} |`,
       );
     }
   }

@@ -22,7 +22,8 @@ import { join } from 'node:path';
 import { initBackend } from '../sbi/backend.js';
 import { c2st } from '../sbi/metrics/c2st.js';
 import { createRng } from '../sbi/rng.js';
-import { DEFAULT_TRAIN_ESTIMATOR, trainDefaults } from '../sbi/train-defaults.js';
+import { DEFAULT_TRAIN_ESTIMATOR, trainCandidates, trainDefaults } from '../sbi/train-defaults.js';
+import type { TrainNPEResult } from '../sbi/npe.js';
 import type { SimulatedDataset } from '../sbi/simulate.js';
 import type { Task } from '../sbi/types.js';
 import {
@@ -99,16 +100,38 @@ async function robustsbiCell(
   const cell = cellRng(seed, task.name, n);
   const data = cellDataset(task, n, cell);
   const defaults = trainDefaults('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
-  const { trained, trainS, trainCpuS } = await trainCell({
-    task,
-    data,
-    cell,
-    estimator: DEFAULT_TRAIN_ESTIMATOR,
-    config: { ...defaults.architecture, ...config },
-    hyperparameters: defaults.hyperparameters,
-  });
+  // As `robustsbi train` does: every candidate architecture on the same split, the lowest best
+  // validation NLL kept; a --config variant pins one architecture, as an architecture option does.
+  const candidates =
+    Object.keys(config).length > 0
+      ? [{ ...defaults.architecture, ...config }]
+      : trainCandidates('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
+  let trained: TrainNPEResult | undefined;
+  let chosen = '';
+  let trainS = 0;
+  let trainCpuS = 0;
+  const vals: string[] = [];
+  for (const architecture of candidates) {
+    const run = await trainCell({
+      task,
+      data,
+      cell,
+      estimator: DEFAULT_TRAIN_ESTIMATOR,
+      config: architecture,
+      hyperparameters: defaults.hyperparameters,
+    });
+    trainS += run.trainS;
+    trainCpuS += run.trainCpuS;
+    vals.push(`${JSON.stringify(architecture.hidden)} ${run.trained.bestValLoss.toFixed(3)}`);
+    if (trained === undefined || run.trained.bestValLoss < trained.bestValLoss) {
+      trained?.model.dispose();
+      trained = run.trained;
+      chosen = JSON.stringify(architecture);
+    } else run.trained.model.dispose();
+  }
+  trained = trained!;
   console.error(
-    `  robustsbi ${task.name} ${n}: ${trained.epochs} epochs (${trained.stoppedBy}), ${trainCpuS.toFixed(1)} s CPU`,
+    `  robustsbi ${task.name} ${n}: ${trained.epochs} epochs (${trained.stoppedBy}), ${trainCpuS.toFixed(1)} s CPU; validation NLL ${vals.join(', ')}`,
   );
   const samples = s.xs.map(
     (x, i) =>
@@ -131,6 +154,7 @@ async function robustsbiCell(
     trainCpuS,
     trainS,
     heldoutNll: nll,
+    note: `chose ${chosen} by validation NLL (${vals.join(', ')})`,
   };
 }
 

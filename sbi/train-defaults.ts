@@ -39,6 +39,38 @@ export const TRAIN_ARCHITECTURE: Readonly<Record<string, Readonly<Record<string,
     maf: Object.freeze({ hidden: [50, 50], numTransforms: 5, activation: 'tanh' }),
   });
 
+/**
+ * Architectures `robustsbi train` also trains, on the same split and streams, when the user sets no
+ * architecture option: the run with the lowest best validation NLL is kept. A third tanh layer with
+ * nflows' scale (T3N, the MADE nearest to sbi's) gains 0.2 to 0.7 nats of held-out NLL on sir,
+ * slcp and gaussian_linear at 1k and loses 0.06 to 0.6 on two_moons, sbibm's gaussian_linear and
+ * lotka_volterra; the validation NLL of the shared split picked the better of the two on 17 of 18
+ * paired runs (BENCHMARKS.md, "Which MADE, chosen by validation").
+ */
+export const TRAIN_ALTERNATIVES: Readonly<
+  Record<string, readonly Readonly<Record<string, unknown>>[]>
+> = Object.freeze({
+  maf: Object.freeze([
+    Object.freeze({ hidden: [50, 50, 50], numTransforms: 5, activation: 'tanh', affine: 'nflows' }),
+  ]),
+});
+
+/**
+ * The architectures one `robustsbi train` fits, the default first: more than one only for the
+ * robustsbi preset's estimators that have alternatives.
+ */
+export function trainCandidates(preset: PresetName, estimator: string): Record<string, unknown>[] {
+  const first = trainDefaults(preset, estimator).architecture;
+  if (preset === 'rabi') return [first];
+  return [first, ...(TRAIN_ALTERNATIVES[estimator] ?? []).map(copyArchitecture)];
+}
+
+function copyArchitecture(arch: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(arch).map(([k, v]) => [k, Array.isArray(v) ? [...(v as unknown[])] : v]),
+  );
+}
+
 export interface TrainDefaults {
   /** Architecture settings under the user's own, over the preset's and the estimator's defaults. */
   architecture: Record<string, unknown>;
@@ -50,11 +82,8 @@ export interface TrainDefaults {
 export function trainDefaults(preset: PresetName, estimator: string): TrainDefaults {
   if (preset === 'rabi')
     return { architecture: {}, hyperparameters: { ...DEFAULT_NPE_HYPERPARAMETERS } };
-  const arch = TRAIN_ARCHITECTURE[estimator] ?? {};
   return {
-    architecture: Object.fromEntries(
-      Object.entries(arch).map(([k, v]) => [k, Array.isArray(v) ? [...(v as unknown[])] : v]),
-    ),
+    architecture: copyArchitecture(TRAIN_ARCHITECTURE[estimator] ?? {}),
     hyperparameters: { ...TRAIN_HYPERPARAMETERS },
   };
 }

@@ -12,7 +12,11 @@ import {
   required,
 } from '../sbi-args.js';
 import { STOP_RULES, type StopRule } from '../../sbi/npe-hyperparameters.js';
-import { DEFAULT_TRAIN_ESTIMATOR, trainDefaults } from '../../sbi/train-defaults.js';
+import {
+  DEFAULT_TRAIN_ESTIMATOR,
+  trainCandidates,
+  trainDefaults,
+} from '../../sbi/train-defaults.js';
 
 const ESTIMATORS = ['maf', 'nsf', 'gaussian', 'mdn', 'multivariate_gaussian', 'maf_ensemble'];
 
@@ -39,7 +43,10 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
   --clip C            global gradient-norm clip, default 5 [75] (inf: off)
   --stop-rule R       sbi (default): stop after --patience epochs in a row without a better
                       validation loss; [rabi]: an improvement only takes one off the count
-  --hidden 50,50      hidden layer sizes (maf default 50,50 [100,100]; others: their own)
+  --hidden 50,50      hidden layer sizes (maf default 50,50 [100,100]; others: their own).
+                      A maf with none of --hidden, --transforms, --activation and no defense
+                      also trains 50,50,50 with nflows' scale on the same split and keeps the
+                      one with the lower validation NLL
   --transforms K      flow transforms (maf, nsf, maf_ensemble; maf default 5 [3])
   --bins K            spline bins (nsf)    --components K   mixture components (mdn)
   --members K         MAFs in the ensemble (maf_ensemble, default 10)
@@ -204,6 +211,13 @@ async function run(argv: string[]): Promise<number> {
     else overrides.activation = v.activation;
   }
 
+  // Unpinned, a default MAF is chosen by validation among the preset's candidate architectures.
+  const pinned = v.hidden !== undefined || v.transforms !== undefined || v.activation !== undefined;
+  const architectures =
+    pinned || defenseName !== 'none'
+      ? [overrides]
+      : trainCandidates(preset, kind).map((a, i) => (i === 0 ? overrides : a));
+
   const { startBackend, taskByName, loadOrFail } = await import('../sbi-context.js');
   const { createRng } = await import('../../sbi/rng.js');
   const { simulateDataset } = await import('../../sbi/simulate.js');
@@ -269,7 +283,8 @@ async function run(argv: string[]): Promise<number> {
     preset,
   };
   try {
-    checkFitConfig(config, n + droppedBefore);
+    for (const architecture of architectures)
+      checkFitConfig({ ...config, architecture }, n + droppedBefore);
   } catch (e) {
     if (e instanceof RangeError) throw new UserError(e.message);
     throw e;
@@ -283,16 +298,38 @@ async function run(argv: string[]): Promise<number> {
     n = data.n;
   }
 
-  const progress = epochProgress();
-  let fitted;
+  type Fitted = Awaited<ReturnType<typeof fitModel>>;
+  const fits: (Fitted & { architecture: Record<string, unknown> })[] = [];
+  let fitted: (typeof fits)[number] | undefined;
   try {
-    fitted = await fitModel(
-      config,
-      { theta: theta!, x: x!, n, dropped: droppedBefore },
-      { onEpoch: (p) => progress.onEpoch(p) },
-      { code: codeVersion(), backend: backend.name, ...(v.sims ? { sims: v.sims } : {}) },
-    );
+    for (const architecture of architectures) {
+      const progress = epochProgress();
+      let f: Fitted;
+      try {
+        f = await fitModel(
+          { ...config, architecture },
+          { theta: theta!, x: x!, n, dropped: droppedBefore },
+          { onEpoch: (p) => progress.onEpoch(p) },
+          { code: codeVersion(), backend: backend.name, ...(v.sims ? { sims: v.sims } : {}) },
+        );
+      } catch (e) {
+        // A candidate that diverges is passed over while another one trains.
+        if (e instanceof DivergedError && architectures.length > 1) continue;
+        throw e;
+      } finally {
+        progress.done();
+      }
+      fits.push({ ...f, architecture });
+      if (fitted === undefined || f.result.bestValLoss < fitted.result.bestValLoss)
+        fitted = fits[fits.length - 1];
+    }
+    if (fitted === undefined)
+      throw new UserError(
+        'Every candidate architecture diverged, so nothing was written (a smaller --lr may help).',
+        1,
+      );
   } catch (e) {
+    for (const f of fits) f.saved.estimator.dispose();
     if (e instanceof DivergedError)
       throw new UserError(
         `${e.message.replace(/\.$/, '')}, so nothing was written (a smaller --lr may help).`,
@@ -300,10 +337,17 @@ async function run(argv: string[]): Promise<number> {
       );
     if (e instanceof RangeError) throw new UserError(e.message);
     throw e;
-  } finally {
-    progress.done();
   }
-  const { saved, result, trainMs } = fitted;
+  for (const f of fits) if (f !== fitted) f.saved.estimator.dispose();
+  const { saved, result } = fitted;
+  const trainMs = fits.reduce((sum, f) => sum + f.trainMs, 0);
+  if (fits.length > 1)
+    console.log(
+      `train: chose ${describeMade(fitted.architecture)} by validation NLL ` +
+        fits
+          .map((f) => `${describeMade(f.architecture)} ${f.result.bestValLoss.toFixed(4)}`)
+          .join(', '),
+    );
   try {
     saveModel(out, saved);
   } finally {
@@ -315,6 +359,12 @@ async function run(argv: string[]): Promise<number> {
       `${(trainMs / 1000).toFixed(1)} s on ${backend.name}${result.fused ? ' (fused wasm step)' : ''} -> ${v.out}`,
   );
   return 0;
+}
+
+/** A MAF candidate in a few words: its hidden layers, and nflows' scale where it has it. */
+function describeMade(arch: Record<string, unknown>): string {
+  const hidden = Array.isArray(arch.hidden) ? `[${(arch.hidden as number[]).join(', ')}]` : 'MADE';
+  return arch.affine === 'nflows' ? `${hidden} with nflows' scale` : hidden;
 }
 
 function parseStopRule(text: string): StopRule {

@@ -16,6 +16,7 @@ import { DEFAULT_NPE_HYPERPARAMETERS } from '../../../sbi/npe-hyperparameters.js
 import {
   DEFAULT_TRAIN_ESTIMATOR,
   TRAIN_HYPERPARAMETERS,
+  trainCandidates,
   trainDefaults,
 } from '../../../sbi/train-defaults.js';
 
@@ -64,6 +65,17 @@ describe('trainDefaults', () => {
     const d = trainDefaults('rabi', 'maf');
     assert.deepEqual(d.architecture, {});
     assert.deepEqual(d.hyperparameters, { ...DEFAULT_NPE_HYPERPARAMETERS });
+  });
+
+  test('candidates: the default MAF first, then three tanh layers with nflows scale', () => {
+    assert.deepEqual(trainCandidates('robustsbi', 'maf'), [
+      { hidden: [50, 50], numTransforms: 5, activation: 'tanh' },
+      { hidden: [50, 50, 50], numTransforms: 5, activation: 'tanh', affine: 'nflows' },
+    ]);
+    assert.deepEqual(trainCandidates('robustsbi', 'nsf'), [{}]);
+    assert.deepEqual(trainCandidates('rabi', 'maf'), [{}]);
+    (trainCandidates('robustsbi', 'maf')[1]!.hidden as number[]).push(7);
+    assert.deepEqual(trainCandidates('robustsbi', 'maf')[1]!.hidden, [50, 50, 50]);
   });
 
   test('a caller cannot change the defaults through what it was given', () => {
@@ -122,10 +134,20 @@ describe('robustsbi train with no options', () => {
       out,
     ]);
     assert.match(stdout, /maf on two_moons .*\(fused wasm step\)/);
+    // Both candidates trained on the same split; the file holds the one with the lower loss.
+    const chose =
+      /train: chose (.+?) by validation NLL \[50, 50\] (\S+), \[50, 50, 50\] with nflows' scale (\S+)$/m.exec(
+        stdout,
+      );
+    assert.ok(chose, stdout);
+    const [two, three] = [Number(chose[2]), Number(chose[3])];
+    const deeper = three < two;
+    assert.equal(chose[1], deeper ? "[50, 50, 50] with nflows' scale" : '[50, 50]');
     const m = loadModel(out);
     try {
       assert.equal(m.estimator.kind, 'maf');
-      assert.deepEqual(m.estimator.config.hidden, [50, 50]);
+      assert.deepEqual(m.estimator.config.hidden, deeper ? [50, 50, 50] : [50, 50]);
+      assert.equal(m.estimator.config.affine, deeper ? 'nflows' : undefined);
       assert.equal(m.estimator.config.numTransforms, 5);
       assert.equal(m.estimator.config.activation, 'tanh');
       assert.equal(m.training.preset, 'robustsbi');
@@ -137,6 +159,31 @@ describe('robustsbi train with no options', () => {
       assert.equal(m.training.maxEpochs, 2);
       assert.equal(m.training.minEpochs, 5);
       assert.equal(m.training.valSize, 30);
+    } finally {
+      m.estimator.dispose();
+    }
+  });
+
+  test('an architecture option pins the MAF: one training, no choice', async () => {
+    const out = join(dir, 'pinned.json');
+    const stdout = await captured([
+      '--task',
+      'two_moons',
+      '--n',
+      '300',
+      '--max-epochs',
+      '2',
+      '--hidden',
+      '50,50',
+      '--out',
+      out,
+    ]);
+    assert.doesNotMatch(stdout, /chose/);
+    const m = loadModel(out);
+    try {
+      assert.deepEqual(m.estimator.config.hidden, [50, 50]);
+      assert.equal(m.estimator.config.activation, 'tanh');
+      assert.equal(m.estimator.config.affine, undefined);
     } finally {
       m.estimator.dispose();
     }
