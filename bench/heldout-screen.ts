@@ -55,9 +55,9 @@ export async function cli(argv: readonly string[]): Promise<void> {
     `backend ${backend.name}; N = ${n}; ${seeds} training streams; ${heldoutRows} held-out rows`,
   );
   console.log(
-    '| task | variant | held-out NLL per training stream | mean | epochs | train CPU s |',
+    '| task | variant | held-out NLL per training stream | mean | best validation NLL | epochs | train CPU s |',
   );
-  console.log('|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|');
   for (const name of tasks) {
     const task = benchTask(name);
     const data = cellDataset(task, n, cellRng(0, task.name, n));
