@@ -5,7 +5,7 @@
 import { tf } from '../backend.js';
 import type { RandomStream, ZScore } from '../types.js';
 import { BaseEstimator } from './base.js';
-import { Made, type MadeState, validateOrder } from './made.js';
+import { Made, type MadeDegrees, type MadeState, validateOrder } from './made.js';
 
 /** Elementwise bijection u -> z given per-dimension parameters from a MADE. */
 export interface ElementwiseBijection {
@@ -69,7 +69,9 @@ export abstract class AutoregressiveFlow extends BaseEstimator {
             paramsPerDim: bijection.paramsPerDim,
             order,
             layout: bijection.layout,
-            ...(config.degrees === 'linspace' ? { degrees: 'linspace' as const } : {}),
+            ...(config.degrees !== undefined && config.degrees !== 'cycle'
+              ? { degrees: config.degrees as MadeDegrees }
+              : {}),
             ...(config.biasInit === 'torch' ? { biasInit: 'torch' as const } : {}),
             ...(config.activation === 'tanh' ? { activation: 'tanh' as const } : {}),
           },

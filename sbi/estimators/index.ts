@@ -13,7 +13,7 @@ import type {
 import { drawOrders } from './autoregressive.js';
 import { EMBEDDINGS } from './base.js';
 import { DiagonalGaussian, GAUSSIAN_DEFAULTS, type GaussianConfig } from './gaussian.js';
-import { MADE_ACTIVATIONS } from './made.js';
+import { MADE_ACTIVATIONS, MADE_DEGREES } from './made.js';
 import { AFFINE_DIRECTIONS, MAF_DEFAULTS, Maf, type MafConfig } from './maf.js';
 import { MAF_ENSEMBLE_DEFAULTS, MafEnsemble, type MafEnsembleConfig } from './maf-ensemble.js';
 import { MDN_DEFAULTS, MixtureDensityNetwork, type MdnConfig } from './mdn.js';
@@ -76,7 +76,7 @@ const EXTRA_KEYS: Record<EstimatorKind, string[]> = {
 const CHOICES: Record<string, readonly string[]> = {
   affine: AFFINE_DIRECTIONS,
   clampGradient: ['zero', 'pass'],
-  degrees: ['cycle', 'linspace'],
+  degrees: MADE_DEGREES,
   biasInit: ['zero', 'torch'],
   activation: MADE_ACTIVATIONS,
   spline: SPLINE_KINDS,

@@ -22,8 +22,9 @@ export interface MadeSpec {
   layout: 'paramMajor' | 'dimMajor';
   /**
    * Hidden degrees: 'cycle' (robustsbi: k mod D, every degree equally often) or 'linspace' (pyro's
-   * ConditionalAutoRegressiveNN: round(linspace(1, D, h)) - 1, the end degrees half as often).
-   * Absent: 'cycle'.
+   * ConditionalAutoRegressiveNN: round(linspace(1, D, h)) - 1, the end degrees half as often) or
+   * 'nflows' (sbi's MADE: 1 + k mod (D - 1), no context-only units, so the first dimension of the
+   * order gets its parameters from biases alone). Absent: 'cycle'.
    */
   degrees?: MadeDegrees;
   /** Biases start at 0 (robustsbi) or uniform +-1/sqrt(fan-in) as torch's nn.Linear. Absent: 'zero'. */
@@ -34,7 +35,8 @@ export interface MadeSpec {
 
 export const MADE_ACTIVATIONS = ['relu', 'tanh'] as const;
 export type MadeActivation = (typeof MADE_ACTIVATIONS)[number];
-export type MadeDegrees = 'cycle' | 'linspace';
+export const MADE_DEGREES = ['cycle', 'linspace', 'nflows'] as const;
+export type MadeDegrees = (typeof MADE_DEGREES)[number];
 export type BiasInit = 'zero' | 'torch';
 
 /** Per-call state: masked weights (W * mask, once per call, not per pass) and the context term. */
@@ -81,6 +83,12 @@ export function hiddenDegrees(spec: Pick<MadeSpec, 'thetaDim' | 'hidden' | 'degr
         (_, k) => roundHalfEven(h > 1 ? 1 + (k * (D - 1)) / (h - 1) : 1) - 1,
       ),
     );
+  if (spec.degrees === 'nflows') {
+    // nflows' MaskedLinear: degrees 1..D-1 (0 for D = 1); every unit sees x and some of theta.
+    const span = Math.max(1, D - 1);
+    const low = Math.min(1, D - 1);
+    return spec.hidden.map((h) => Array.from({ length: h }, (_, k) => (k % span) + low));
+  }
   return spec.hidden.map((h) => Array.from({ length: h }, (_, k) => k % D));
 }
 

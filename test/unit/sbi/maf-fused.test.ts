@@ -147,6 +147,19 @@ describe('fused MAF training step', () => {
       batch: 13,
     },
     {
+      name: "nflows' degrees (no context-only units), tanh, three hidden layers",
+      D: 4,
+      C: 3,
+      config: {
+        hidden: [7, 9, 5],
+        numTransforms: 2,
+        activation: 'tanh',
+        affine: 'nflows',
+        degrees: 'nflows',
+      },
+      batch: 13,
+    },
+    {
       name: 'one dimension, one hidden layer',
       D: 1,
       C: 2,
