@@ -45,8 +45,17 @@ export function heldoutDataset(task: Task, rows: number): SimulatedDataset {
 
 /** Mean -log q(theta_i | x_i) over the rows of `data`, in chunks that bound the tensors. */
 export function heldoutNll(model: DensityEstimator, task: Task, data: SimulatedDataset): number {
+  return meanNll(heldoutLogQ(model, task, data));
+}
+
+/** log q(theta_i | x_i) of every held-out row, in chunks of 2,000 rows to bound memory. */
+export function heldoutLogQ(
+  model: DensityEstimator,
+  task: Task,
+  data: SimulatedDataset,
+): Float32Array {
   const chunk = 2000;
-  let sum = 0;
+  const out = new Float32Array(data.n);
   for (let i = 0; i < data.n; i += chunk) {
     const m = Math.min(chunk, data.n - i);
     const lq = tf.tidy(
@@ -61,9 +70,9 @@ export function heldoutNll(model: DensityEstimator, task: Task, data: SimulatedD
           )
           .dataSync() as Float32Array,
     );
-    for (let j = 0; j < m; j++) sum -= lq[j]!;
+    out.set(lq, i);
   }
-  return sum / data.n;
+  return out;
 }
 
 /** Mean -log q over a vector of log q values (sbi's side of heldoutNll). */

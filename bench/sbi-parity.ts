@@ -22,8 +22,8 @@ import { join } from 'node:path';
 import { initBackend } from '../sbi/backend.js';
 import { c2st } from '../sbi/metrics/c2st.js';
 import { createRng } from '../sbi/rng.js';
+import { chooseByValidation, describeChoice } from '../sbi/choose-by-validation.js';
 import { DEFAULT_TRAIN_ESTIMATOR, trainCandidates, trainDefaults } from '../sbi/train-defaults.js';
-import type { TrainNPEResult } from '../sbi/npe.js';
 import type { SimulatedDataset } from '../sbi/simulate.js';
 import type { Task } from '../sbi/types.js';
 import {
@@ -106,32 +106,29 @@ async function robustsbiCell(
     Object.keys(config).length > 0
       ? [{ ...defaults.architecture, ...config }]
       : trainCandidates('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
-  let trained: TrainNPEResult | undefined;
-  let chosen = '';
   let trainS = 0;
   let trainCpuS = 0;
-  const vals: string[] = [];
-  for (const architecture of candidates) {
-    const run = await trainCell({
-      task,
-      data,
-      cell,
-      estimator: DEFAULT_TRAIN_ESTIMATOR,
-      config: architecture,
-      hyperparameters: defaults.hyperparameters,
-    });
-    trainS += run.trainS;
-    trainCpuS += run.trainCpuS;
-    vals.push(`${JSON.stringify(architecture.hidden)} ${run.trained.bestValLoss.toFixed(3)}`);
-    if (trained === undefined || run.trained.bestValLoss < trained.bestValLoss) {
-      trained?.model.dispose();
-      trained = run.trained;
-      chosen = JSON.stringify(architecture);
-    } else run.trained.model.dispose();
-  }
-  trained = trained!;
+  const choice = (await chooseByValidation(
+    candidates,
+    async (architecture) => {
+      const run = await trainCell({
+        task,
+        data,
+        cell,
+        estimator: DEFAULT_TRAIN_ESTIMATOR,
+        config: architecture,
+        hyperparameters: defaults.hyperparameters,
+      });
+      trainS += run.trainS;
+      trainCpuS += run.trainCpuS;
+      return run.trained;
+    },
+    { bestValLoss: (t) => t.bestValLoss, dispose: (t) => t.model.dispose() },
+  ))!;
+  const trained = choice.chosen;
+  const chosen = describeChoice(choice, 3);
   console.error(
-    `  robustsbi ${task.name} ${n}: ${trained.epochs} epochs (${trained.stoppedBy}), ${trainCpuS.toFixed(1)} s CPU; validation NLL ${vals.join(', ')}`,
+    `  robustsbi ${task.name} ${n}: ${trained.epochs} epochs (${trained.stoppedBy}), ${trainCpuS.toFixed(1)} s CPU; ${chosen}`,
   );
   const samples = s.xs.map(
     (x, i) =>
@@ -154,7 +151,7 @@ async function robustsbiCell(
     trainCpuS,
     trainS,
     heldoutNll: nll,
-    note: `chose ${chosen} by validation NLL (${vals.join(', ')})`,
+    note: chosen,
   };
 }
 

@@ -1,5 +1,6 @@
 // `robustsbi train`: NPE on a task's simulations (drawn here, or read with --sims), written as one
 // self-describing model file. Progress goes to stderr, the summary to stdout.
+import type { ValidationChoice } from '../../sbi/choose-by-validation.js';
 import { DEFENSE_NAMES, DEFENSE_TAKES, isDefenseName } from '../../sbi/defenses/names.js';
 import type { Command } from '../command.js';
 import { UserError } from '../errors.js';
@@ -223,6 +224,8 @@ async function run(argv: string[]): Promise<number> {
   const { simulateDataset } = await import('../../sbi/simulate.js');
   const { loadSimulations } = await import('../../sbi/simulation-file.js');
   const { DivergedError } = await import('../../sbi/errors.js');
+  const { chooseByValidation, describeChoice, describeMade } =
+    await import('../../sbi/choose-by-validation.js');
   const { checkFitConfig, fitModel } = await import('../../sbi/fit.js');
   const { saveModel } = await import('../../sbi/model-file.js');
   const { codeVersion } = await import('../code-version.js');
@@ -299,37 +302,34 @@ async function run(argv: string[]): Promise<number> {
   }
 
   type Fitted = Awaited<ReturnType<typeof fitModel>>;
-  const fits: (Fitted & { architecture: Record<string, unknown> })[] = [];
-  let fitted: (typeof fits)[number] | undefined;
+  let trainMs = 0;
+  let choice: ValidationChoice<Fitted> | undefined;
   try {
-    for (const architecture of architectures) {
-      const progress = epochProgress();
-      let f: Fitted;
-      try {
-        f = await fitModel(
-          { ...config, architecture },
-          { theta: theta!, x: x!, n, dropped: droppedBefore },
-          { onEpoch: (p) => progress.onEpoch(p) },
-          { code: codeVersion(), backend: backend.name, ...(v.sims ? { sims: v.sims } : {}) },
-        );
-      } catch (e) {
+    choice = await chooseByValidation(
+      architectures,
+      async (architecture) => {
+        const progress = epochProgress();
+        try {
+          const f = await fitModel(
+            { ...config, architecture },
+            { theta: theta!, x: x!, n, dropped: droppedBefore },
+            { onEpoch: (p) => progress.onEpoch(p) },
+            { code: codeVersion(), backend: backend.name, ...(v.sims ? { sims: v.sims } : {}) },
+          );
+          trainMs += f.trainMs;
+          return f;
+        } finally {
+          progress.done();
+        }
+      },
+      {
+        bestValLoss: (f) => f.result.bestValLoss,
+        dispose: (f) => f.saved.estimator.dispose(),
         // A candidate that diverges is passed over while another one trains.
-        if (e instanceof DivergedError && architectures.length > 1) continue;
-        throw e;
-      } finally {
-        progress.done();
-      }
-      fits.push({ ...f, architecture });
-      if (fitted === undefined || f.result.bestValLoss < fitted.result.bestValLoss)
-        fitted = fits[fits.length - 1];
-    }
-    if (fitted === undefined)
-      throw new UserError(
-        'Every candidate architecture diverged, so nothing was written (a smaller --lr may help).',
-        1,
-      );
+        passOver: (e) => e instanceof DivergedError,
+      },
+    );
   } catch (e) {
-    for (const f of fits) f.saved.estimator.dispose();
     if (e instanceof DivergedError)
       throw new UserError(
         `${e.message.replace(/\.$/, '')}, so nothing was written (a smaller --lr may help).`,
@@ -338,15 +338,16 @@ async function run(argv: string[]): Promise<number> {
     if (e instanceof RangeError) throw new UserError(e.message);
     throw e;
   }
-  for (const f of fits) if (f !== fitted) f.saved.estimator.dispose();
-  const { saved, result } = fitted;
-  const trainMs = fits.reduce((sum, f) => sum + f.trainMs, 0);
-  if (fits.length > 1)
+  if (choice === undefined)
+    throw new UserError(
+      'Every candidate architecture diverged, so nothing was written (a smaller --lr may help).',
+      1,
+    );
+  const { saved, result } = choice.chosen;
+  if (architectures.length > 1)
     console.log(
-      `train: chose ${describeMade(fitted.architecture)} by validation NLL ` +
-        fits
-          .map((f) => `${describeMade(f.architecture)} ${f.result.bestValLoss.toFixed(4)}`)
-          .join(', '),
+      `train: ${describeChoice(choice)}` +
+        choice.passedOver.map((a) => `; ${describeMade(a)} diverged`).join(''),
     );
   try {
     saveModel(out, saved);
@@ -359,12 +360,6 @@ async function run(argv: string[]): Promise<number> {
       `${(trainMs / 1000).toFixed(1)} s on ${backend.name}${result.fused ? ' (fused wasm step)' : ''} -> ${v.out}`,
   );
   return 0;
-}
-
-/** A MAF candidate in a few words: its hidden layers, and nflows' scale where it has it. */
-function describeMade(arch: Record<string, unknown>): string {
-  const hidden = Array.isArray(arch.hidden) ? `[${(arch.hidden as number[]).join(', ')}]` : 'MADE';
-  return arch.affine === 'nflows' ? `${hidden} with nflows' scale` : hidden;
 }
 
 function parseStopRule(text: string): StopRule {

@@ -1,0 +1,82 @@
+// The rule by which `robustsbi train` (and the parity bench, which must score what a user gets)
+// picks among candidate architectures: each trains on the same split, the lowest best validation
+// NLL is kept. Held in one place so the CLI and the bench cannot drift apart.
+
+/** A candidate's architecture settings with the best validation NLL its training reached. */
+export interface CandidateScore {
+  architecture: Record<string, unknown>;
+  bestValLoss: number;
+}
+
+export interface ValidationChoice<T> {
+  /** The kept run; every other run has been disposed. */
+  chosen: T;
+  architecture: Record<string, unknown>;
+  /** Every candidate that finished training, in the order tried. */
+  scores: CandidateScore[];
+  /** Candidates whose training failed in a way `passOver` accepted. */
+  passedOver: Record<string, unknown>[];
+}
+
+export interface ChooseOptions<T> {
+  bestValLoss: (run: T) => number;
+  /** Frees a run that lost (its model's tensors). */
+  dispose: (run: T) => void;
+  /**
+   * Whether a candidate that threw may be passed over while others train (a diverged run); with a
+   * single candidate nothing is passed over, so the caller sees its error.
+   */
+  passOver?: (error: unknown) => boolean;
+}
+
+/**
+ * Trains every architecture in turn and keeps the one with the lowest best validation NLL (the first
+ * on ties), disposing a run as soon as it loses so at most two models live at once. Undefined when
+ * every candidate was passed over. An error not passed over disposes the kept run and propagates.
+ */
+export async function chooseByValidation<T>(
+  architectures: readonly Record<string, unknown>[],
+  train: (architecture: Record<string, unknown>) => Promise<T>,
+  opts: ChooseOptions<T>,
+): Promise<ValidationChoice<T> | undefined> {
+  const scores: CandidateScore[] = [];
+  const passedOver: Record<string, unknown>[] = [];
+  let best: { run: T; architecture: Record<string, unknown>; loss: number } | undefined;
+  for (const architecture of architectures) {
+    let run: T;
+    try {
+      run = await train(architecture);
+    } catch (e) {
+      if (architectures.length > 1 && opts.passOver?.(e)) {
+        passedOver.push(architecture);
+        continue;
+      }
+      if (best) opts.dispose(best.run);
+      throw e;
+    }
+    const loss = opts.bestValLoss(run);
+    scores.push({ architecture, bestValLoss: loss });
+    if (best === undefined || loss < best.loss) {
+      if (best) opts.dispose(best.run);
+      best = { run, architecture, loss };
+    } else opts.dispose(run);
+  }
+  if (best === undefined) return undefined;
+  return { chosen: best.run, architecture: best.architecture, scores, passedOver };
+}
+
+/** A MAF candidate in a few words: its hidden layers, and nflows' scale where it has it. */
+export function describeMade(arch: Record<string, unknown>): string {
+  const hidden = Array.isArray(arch.hidden) ? `[${(arch.hidden as number[]).join(', ')}]` : 'MADE';
+  return arch.affine === 'nflows' ? `${hidden} with nflows' scale` : hidden;
+}
+
+/** "chose A by validation NLL A 1.2345, B 1.3456": the line both the CLI and the bench print. */
+export function describeChoice(choice: ValidationChoice<unknown>, digits = 4): string {
+  return (
+    `chose ${describeMade(choice.architecture)} by validation NLL ` +
+    choice.scores
+      .map((s) => `${describeMade(s.architecture)} ${s.bestValLoss.toFixed(digits)}`)
+      .join(', ')
+  );
+}
