@@ -15,6 +15,7 @@ import { presetSettings, type Preset, type PresetName } from './presets.js';
 import { getTask } from './tasks/index.js';
 import { defaultValSize } from './training-data.js';
 import { defaultThetaTransform } from './transforms.js';
+import type { XTransformSpec } from './x-transform.js';
 import type { EstimatorKind, Task } from './types.js';
 
 export interface FitConfig {
@@ -34,6 +35,8 @@ export interface FitConfig {
    * whose validation rows are 'extra' (rabi), the data's last extraValidationRows rows validate.
    */
   preset?: PresetName;
+  /** Train on transformed x (sbi/x-transform.ts); the model file's config records it. */
+  xTransform?: XTransformSpec;
 }
 
 /** Training simulations: n finite rows, and how many the simulation had already dropped. */
@@ -223,6 +226,7 @@ async function trainOnce(
       validationRows: r.preset.validation === 'extra' ? 'last' : 'random',
       // RABI trains bounded-prior tasks in unconstrained space; the model comes back constrained.
       thetaTransform: defaultThetaTransform(task),
+      ...(config.xTransform ? { xTransform: config.xTransform } : {}),
       createModel: (zscore) => {
         // The constructors only check the settings against each other (logScaleMin < logScaleMax,
         // bins >= 2, ...): whatever they refuse, no retry can build.

@@ -21,6 +21,13 @@ import {
 import { resolveHyperparameters, type NPEHyperparameters } from './npe-hyperparameters.js';
 import { defaultValSize, dropNonFinite, gatherRows } from './training-data.js';
 import {
+  isIdentityXTransform,
+  transformRows,
+  validateXTransformSpec,
+  XTransformedEstimator,
+  type XTransformSpec,
+} from './x-transform.js';
+import {
   ConstrainedEstimator,
   isIdentityTransform,
   toUnconstrained,
@@ -123,6 +130,12 @@ export interface TrainNPEOptions {
    */
   thetaTransform?: ThetaTransformSpec;
   /**
+   * Fit the model to transformed x (sbi/x-transform.ts: log on positive dimensions); the returned
+   * model is an XTransformedEstimator taking raw x, and its zscore is that of the transformed x. Not
+   * with a defense: a defense's eps would be measured in the transformed x.
+   */
+  xTransform?: XTransformSpec;
+  /**
    * Take the estimator's fused training step (hand-written wasm kernels, e.g. the affine MAF's)
    * when the backend keeps tensors in host memory and the defense, if any, has a fused form
    * (TrainingDefense.fusedPlan). It computes the same step as tfjs; false forces the tfjs step (for
@@ -199,7 +212,18 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
   const thetaIn = transform
     ? toUnconstrained(transform, opts.data.theta.subarray(0, opts.data.n * thetaDim), opts.data.n)
     : opts.data.theta;
-  const clean = dropNonFinite(thetaIn, opts.data.x, opts.data.n, thetaDim, xDim);
+  const xTransform =
+    opts.xTransform && !isIdentityXTransform(opts.xTransform)
+      ? validateXTransformSpec(opts.xTransform, xDim)
+      : undefined;
+  if (xTransform && defense)
+    throw new RangeError(
+      'A transformed x does not combine with a defense, whose eps is measured in x as simulated.',
+    );
+  const xIn = xTransform
+    ? transformRows(xTransform, opts.data.x.subarray(0, opts.data.n * xDim), opts.data.n)
+    : opts.data.x;
+  const clean = dropNonFinite(thetaIn, xIn, opts.data.n, thetaDim, xDim);
   if (clean.n < 2) {
     throw new RangeError(
       `NPE needs at least 2 finite simulations, got ${clean.n} (${clean.dropped} dropped as non-finite).`,
@@ -312,7 +336,7 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
     // returned model is always the one with the best validation loss.
     restoreBest();
     return {
-      model: transform ? new ConstrainedEstimator(model, transform) : model,
+      model: wrapTransforms(model, transform, xTransform),
       zscore,
       epochs: trainLosses.length,
       bestEpoch: es.bestEpoch,
@@ -423,4 +447,14 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
     if (defense?.getState) state.defense = { name: defense.name, state: defense.getState() };
     return state;
   }
+}
+
+/** The trained model seen in theta and x as simulated: the x transform inside the theta one. */
+function wrapTransforms(
+  model: DensityEstimator,
+  thetaTransform: ThetaTransformSpec | undefined,
+  xTransform: XTransformSpec | undefined,
+): DensityEstimator {
+  const inX = xTransform ? new XTransformedEstimator(model, xTransform) : model;
+  return thetaTransform ? new ConstrainedEstimator(inX, thetaTransform) : inX;
 }

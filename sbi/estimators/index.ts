@@ -3,6 +3,7 @@
 import { InvalidSettingError } from '../errors.js';
 import { createRng } from '../rng.js';
 import { ConstrainedEstimator, validateTransformSpec } from '../transforms.js';
+import { validateXTransformSpec, XTransformedEstimator } from '../x-transform.js';
 import type {
   DensityEstimator,
   EstimatorKind,
@@ -231,6 +232,13 @@ export function restoreEstimator(
     const spec = validateTransformSpec(thetaTransform, thetaDim);
     const inner = restoreEstimator(kind, thetaDim, xDim, innerConfig, zscore, weights);
     return new ConstrainedEstimator(inner, spec);
+  }
+  // One trained on transformed x (log x) comes back taking raw x.
+  if (config.xTransform !== undefined) {
+    const { xTransform, ...innerConfig } = config;
+    const spec = validateXTransformSpec(xTransform, xDim);
+    const inner = restoreEstimator(kind, thetaDim, xDim, innerConfig, zscore, weights);
+    return new XTransformedEstimator(inner, spec);
   }
   const full = mergeConfig(kind, config);
   if (EXTRA_KEYS[kind].includes('orders') && full.orders === undefined) {

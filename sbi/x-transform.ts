@@ -1,0 +1,150 @@
+// A fixed transform of the observation before the estimator sees it: log on the dimensions whose
+// training values are all positive. Simulators with multiplicative (log-normal) noise, such as sir
+// and lotka_volterra, give x spanning decades, which z-scoring alone leaves skewed; q(theta | log x)
+// is then far easier to fit (sir at 1,000 simulations: held-out NLL 1.5 -> -0.2 nats).
+// XTransformedEstimator keeps every caller in raw x: logProb, sample and rsample take raw x, so
+// attacks measure eps where they always did and their gradients pass through the log.
+import { tf } from './backend.js';
+import type {
+  DensityEstimator,
+  EstimatorKind,
+  RandomStream,
+  SerializedWeights,
+  ZScore,
+} from './types.js';
+
+export type XDimTransform = 'identity' | 'log';
+
+/** JSON-serializable, saved in the model's config as `xTransform`. */
+export interface XTransformSpec {
+  kinds: XDimTransform[];
+}
+
+/**
+ * log's argument is floored here, so an x that an attack pushes to or below zero gets a finite
+ * (if far-off) conditioner input instead of NaN. Training rows never reach it: a dimension is
+ * logged only when all its training values are positive.
+ */
+export const LOG_FLOOR = 1e-30;
+
+export function isIdentityXTransform(spec: XTransformSpec): boolean {
+  return spec.kinds.every((k) => k === 'identity');
+}
+
+export function validateXTransformSpec(spec: unknown, xDim: number): XTransformSpec {
+  const s = spec as Partial<XTransformSpec> | null;
+  if (
+    s === null ||
+    typeof s !== 'object' ||
+    !Array.isArray(s.kinds) ||
+    s.kinds.length !== xDim ||
+    s.kinds.some((k) => k !== 'identity' && k !== 'log')
+  )
+    throw new Error(
+      `xTransform must be {"kinds": [...]} with ${xDim} entries of "identity" or "log", got ${JSON.stringify(spec)}`,
+    );
+  return { kinds: [...s.kinds] };
+}
+
+/**
+ * Log on every dimension whose finite values over the rows are all positive (rows with a
+ * non-finite entry are skipped: training drops them); undefined where no dimension qualifies.
+ */
+export function positiveLogTransform(
+  x: Float32Array,
+  n: number,
+  xDim: number,
+): XTransformSpec | undefined {
+  const positive = new Array<boolean>(xDim).fill(true);
+  let rows = 0;
+  for (let i = 0; i < n; i++) {
+    const row = x.subarray(i * xDim, (i + 1) * xDim);
+    if (!row.every(Number.isFinite)) continue;
+    rows++;
+    for (let j = 0; j < xDim; j++) if (!(row[j]! > 0)) positive[j] = false;
+  }
+  if (rows === 0 || !positive.some(Boolean)) return undefined;
+  return { kinds: positive.map((p) => (p ? 'log' : 'identity')) };
+}
+
+/** The transformed copy of rows x [n, xDim] (non-finite values stay non-finite). */
+export function transformRows(spec: XTransformSpec, x: Float32Array, n: number): Float32Array {
+  const d = spec.kinds.length;
+  const out = new Float32Array(n * d);
+  for (let i = 0; i < n * d; i++) {
+    const v = x[i]!;
+    out[i] =
+      spec.kinds[i % d] === 'log' && Number.isFinite(v) ? Math.log(Math.max(v, LOG_FLOOR)) : v;
+  }
+  return out;
+}
+
+/** The transform on a tensor of rows, differentiable in x (d log x / dx = 1 / x above the floor). */
+export function transformTensor(spec: XTransformSpec, x: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const m = tf.tensor2d(
+      spec.kinds.map((k) => (k === 'log' ? 1 : 0)),
+      [1, spec.kinds.length],
+    );
+    const keep = tf.sub(1, m);
+    // Dimensions not logged enter the log as 1 (log 1 = 0, times 0), so no NaN reaches either term.
+    const logged = tf.log(tf.maximum(tf.add(tf.mul(x, m), keep), LOG_FLOOR));
+    return tf.add(tf.mul(m, logged), tf.mul(keep, x)) as tf.Tensor2D;
+  });
+}
+
+/** An estimator of theta given the transformed x, seen from outside as one of theta given x. */
+export class XTransformedEstimator implements DensityEstimator {
+  readonly kind: EstimatorKind;
+  readonly thetaDim: number;
+  readonly xDim: number;
+  readonly config: Record<string, unknown>;
+  readonly inner: DensityEstimator;
+  readonly transform: XTransformSpec;
+
+  constructor(inner: DensityEstimator, transform: XTransformSpec) {
+    this.inner = inner;
+    this.transform = validateXTransformSpec(transform, inner.xDim);
+    this.kind = inner.kind;
+    this.thetaDim = inner.thetaDim;
+    this.xDim = inner.xDim;
+    this.config = { ...inner.config, xTransform: structuredClone(this.transform) };
+  }
+
+  /** The z-score statistics are those of the transformed x, as the inner model trained on. */
+  get zscore(): ZScore {
+    return this.inner.zscore;
+  }
+
+  set zscore(z: ZScore) {
+    this.inner.zscore = z;
+  }
+
+  logProb(theta: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor1D {
+    return tf.tidy(() => this.inner.logProb(theta, transformTensor(this.transform, x)));
+  }
+
+  rsample(x: tf.Tensor2D, n: number, rng: RandomStream): tf.Tensor3D {
+    return tf.tidy(() => this.inner.rsample(transformTensor(this.transform, x), n, rng));
+  }
+
+  sample(x: tf.Tensor2D, n: number, rng: RandomStream): tf.Tensor3D {
+    return tf.tidy(() => this.inner.sample(transformTensor(this.transform, x), n, rng));
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return this.inner.trainableVariables();
+  }
+
+  getWeights(): SerializedWeights[] {
+    return this.inner.getWeights();
+  }
+
+  setWeights(weights: SerializedWeights[]): void {
+    this.inner.setWeights(weights);
+  }
+
+  dispose(): void {
+    this.inner.dispose();
+  }
+}
