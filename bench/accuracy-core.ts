@@ -11,6 +11,7 @@ import { simulateDataset, type SimulatedDataset } from '../sbi/simulate.js';
 import { cholesky, spdInverse } from '../sbi/tasks/linalg.js';
 import { getTask } from '../sbi/tasks/index.js';
 import type { DensityEstimator, RandomStream, Task } from '../sbi/types.js';
+import type { XTransformSpec } from '../sbi/x-transform.js';
 import { SbibmGaussianLinearTask } from './sbibm-gaussian-linear.js';
 
 /** Bench-only tasks: sbibm's gaussian_linear, on which the 0.55 bar was measured. */
@@ -102,6 +103,8 @@ export async function trainCell(opts: {
   hyperparameters: Partial<NPEHyperparameters>;
   /** false: tfjs ops train even where the fused wasm step could. */
   fused?: boolean;
+  /** Train on transformed x (robustsbi train's --x-transform). */
+  xTransform?: XTransformSpec;
 }): Promise<{ trained: TrainNPEResult; trainS: number; trainCpuS: number }> {
   const { task, data, cell, estimator, config } = opts;
   const t0 = performance.now();
@@ -121,6 +124,7 @@ export async function trainCell(opts: {
       }),
     hyperparameters: opts.hyperparameters,
     ...(opts.fused === false ? { fused: false } : {}),
+    ...(opts.xTransform ? { xTransform: opts.xTransform } : {}),
     onEpoch: (p) => {
       if (p.epoch % 10 === 0)
         console.error(

@@ -23,6 +23,7 @@ import { initBackend } from '../sbi/backend.js';
 import { c2st } from '../sbi/metrics/c2st.js';
 import { createRng } from '../sbi/rng.js';
 import { chooseByValidation, describeChoice } from '../sbi/choose-by-validation.js';
+import { chooseXTransform } from '../sbi/x-transform-choice.js';
 import { DEFAULT_TRAIN_ESTIMATOR, trainCandidates, trainDefaults } from '../sbi/train-defaults.js';
 import type { SimulatedDataset } from '../sbi/simulate.js';
 import type { Task } from '../sbi/types.js';
@@ -106,6 +107,18 @@ async function robustsbiCell(
     Object.keys(config).length > 0
       ? [{ ...defaults.architecture, ...config }]
       : trainCandidates('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
+  // As robustsbi train's --x-transform auto: log x where the linear-Gaussian probe prefers it.
+  const x = chooseXTransform(
+    data.theta,
+    data.x,
+    data.n,
+    task.thetaDim,
+    task.xDim,
+    cell.fork('x-transform'),
+  );
+  const xNote = x.probe
+    ? `${x.transform ? 'log x' : 'x'} by probe (x ${x.probe.identity.toFixed(3)}, log x ${x.probe.log.toFixed(3)}); `
+    : '';
   let trainS = 0;
   let trainCpuS = 0;
   const choice = (await chooseByValidation(
@@ -118,6 +131,7 @@ async function robustsbiCell(
         estimator: DEFAULT_TRAIN_ESTIMATOR,
         config: architecture,
         hyperparameters: defaults.hyperparameters,
+        ...(x.transform ? { xTransform: x.transform } : {}),
       });
       trainS += run.trainS;
       trainCpuS += run.trainCpuS;
@@ -126,7 +140,7 @@ async function robustsbiCell(
     { bestValLoss: (t) => t.bestValLoss, dispose: (t) => t.model.dispose() },
   ))!;
   const trained = choice.chosen;
-  const chosen = describeChoice(choice, 3);
+  const chosen = xNote + describeChoice(choice, 3);
   console.error(
     `  robustsbi ${task.name} ${n}: ${trained.epochs} epochs (${trained.stoppedBy}), ${trainCpuS.toFixed(1)} s CPU; ${chosen}`,
   );

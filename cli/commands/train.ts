@@ -54,6 +54,10 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
   --activation A      MADE hidden units, relu or tanh (maf, nsf, maf_ensemble; maf default
                       tanh [relu]); the fused kernels run tanh in the plain
                       training step only, so defenses and attacks on a tanh MAF run on tfjs ops
+  --x-transform T     auto (default), log or none: log x on the dimensions positive in every
+                      training row; auto logs where a linear-Gaussian probe of theta on x has
+                      the lower validation NLL with the log (log-normal noise: sir,
+                      lotka_volterra). [none]; none with a defense, whose eps is measured in x
   --backend B         tfjs-node-gpu, tfjs-node, wasm, cpu or auto (default)
   --defense D         none (default), fim, fim-fast, trades, adversarial, noise, fim-exact
                       (closed-form trace, plain gradient), fim-eigenvalue (largest FIM eigenvalue)
@@ -98,6 +102,7 @@ async function run(argv: string[]): Promise<number> {
     'adversarial-update': { type: 'string' },
     'mc-samples': { type: 'string' },
     'grad-clamp': { type: 'string' },
+    'x-transform': { type: 'string' },
   });
 
   // Every option is checked before anything is simulated or trained.
@@ -137,6 +142,14 @@ async function run(argv: string[]): Promise<number> {
     );
   if (v['grad-clamp'] !== undefined && defenseName !== 'fim')
     throw new UserError(`--grad-clamp applies to --defense fim, not to --defense ${defenseName}.`);
+  const xTransformMode =
+    v['x-transform'] ?? (preset === 'robustsbi' && defenseName === 'none' ? 'auto' : 'none');
+  if (!['auto', 'log', 'none'].includes(xTransformMode))
+    throw new UserError(`--x-transform must be auto, log or none, got "${xTransformMode}".`);
+  if (xTransformMode !== 'none' && defenseName !== 'none')
+    throw new UserError(
+      `--x-transform ${xTransformMode} does not combine with --defense ${defenseName}, whose eps is measured in x as simulated.`,
+    );
   const update = v['adversarial-update'];
   if (update !== undefined && defenseName !== 'adversarial' && defenseName !== 'trades')
     throw new UserError(
@@ -300,6 +313,16 @@ async function run(argv: string[]): Promise<number> {
     droppedBefore = data.dropped;
     n = data.n;
   }
+  const { chooseTrainXTransform } = await import('../x-transform-option.js');
+  const xTransform = chooseTrainXTransform(
+    xTransformMode,
+    theta!,
+    x!,
+    n,
+    task.thetaDim,
+    task.xDim,
+    createRng(seed).fork('x-transform'),
+  );
 
   type Fitted = Awaited<ReturnType<typeof fitModel>>;
   let trainMs = 0;
@@ -311,7 +334,7 @@ async function run(argv: string[]): Promise<number> {
         const progress = epochProgress();
         try {
           const f = await fitModel(
-            { ...config, architecture },
+            { ...config, architecture, ...(xTransform ? { xTransform } : {}) },
             { theta: theta!, x: x!, n, dropped: droppedBefore },
             { onEpoch: (p) => progress.onEpoch(p) },
             { code: codeVersion(), backend: backend.name, ...(v.sims ? { sims: v.sims } : {}) },

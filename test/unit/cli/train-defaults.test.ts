@@ -3,7 +3,7 @@
 // RABI's architecture and schedule under --preset rabi (the sweeps' defaults, which
 // test/unit/sweeps/spec.test.ts keeps equal to DEFAULT_NPE_HYPERPARAMETERS, are not these).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -12,6 +12,7 @@ import { UserError } from '../../../cli/errors.js';
 import { initBackend } from '../../../sbi/backend.js';
 import { MAF_DEFAULTS } from '../../../sbi/estimators/maf.js';
 import { loadModel } from '../../../sbi/model-file.js';
+import { XTransformedEstimator } from '../../../sbi/x-transform.js';
 import { DEFAULT_NPE_HYPERPARAMETERS } from '../../../sbi/npe-hyperparameters.js';
 import {
   DEFAULT_TRAIN_ESTIMATOR,
@@ -216,6 +217,77 @@ describe('robustsbi train with no options', () => {
     } finally {
       m.estimator.dispose();
     }
+  });
+
+  test('log-normal x is logged where the probe prefers it, and the file takes raw x', async () => {
+    const out = join(dir, 'sir-log.json');
+    const stdout = await captured([
+      '--task',
+      'sir',
+      '--n',
+      '300',
+      '--max-epochs',
+      '2',
+      '--out',
+      out,
+    ]);
+    const probe =
+      /train: x -> log x on every dimension by a linear-Gaussian probe's validation NLL \(x (\S+), log x (\S+)\)/.exec(
+        stdout,
+      );
+    assert.ok(probe, stdout);
+    assert.ok(Number(probe[2]) < Number(probe[1]));
+    const m = loadModel(out);
+    try {
+      assert.ok(m.estimator instanceof XTransformedEstimator);
+      const kinds = (m.estimator.config.xTransform as { kinds: string[] }).kinds;
+      assert.equal(kinds.length, m.estimator.xDim);
+      assert.ok(kinds.every((k) => k === 'log'));
+    } finally {
+      m.estimator.dispose();
+    }
+    const kept = join(dir, 'sir-none.json');
+    const plain = await captured([
+      '--task',
+      'sir',
+      '--n',
+      '300',
+      '--max-epochs',
+      '2',
+      '--hidden',
+      '8',
+      '--x-transform',
+      'none',
+      '--out',
+      kept,
+    ]);
+    assert.doesNotMatch(plain, /log x/);
+    const k = loadModel(kept);
+    try {
+      assert.equal(k.estimator.config.xTransform, undefined);
+    } finally {
+      k.estimator.dispose();
+    }
+  });
+
+  test('--x-transform: a bad mode, log with nothing positive, or with a defense is one sentence', async () => {
+    const base = ['--n', '300', '--max-epochs', '2', '--out', join(dir, 'never.json')];
+    await assert.rejects(
+      train.run(['--task', 'sir', '--x-transform', 'sqrt', ...base]),
+      (e: unknown) =>
+        e instanceof UserError && /must be auto, log or none, got "sqrt"/.test(e.message),
+    );
+    await assert.rejects(
+      train.run(['--task', 'sir', '--x-transform', 'log', '--defense', 'noise', ...base]),
+      (e: unknown) =>
+        e instanceof UserError && /does not combine with --defense noise/.test(e.message),
+    );
+    await assert.rejects(
+      train.run(['--task', 'gaussian_linear', '--x-transform', 'log', ...base]),
+      (e: unknown) =>
+        e instanceof UserError && /positive in every training row, and none is/.test(e.message),
+    );
+    assert.ok(!existsSync(join(dir, 'never.json')));
   });
 
   test('explicit options still win over the defaults', async () => {

@@ -1,0 +1,45 @@
+// `robustsbi train --x-transform`: what each mode trains on, and the line that says so. Loaded
+// only when train runs, since the transforms pull in tfjs.
+import type { RandomStream } from '../sbi/types.js';
+import { chooseXTransform } from '../sbi/x-transform-choice.js';
+import { positiveLogTransform, type XTransformSpec } from '../sbi/x-transform.js';
+import { UserError } from './errors.js';
+
+/**
+ * The x transform of `--x-transform MODE` for these training rows, with a line saying what the
+ * probe measured where it ran; undefined: x as simulated.
+ */
+export function chooseTrainXTransform(
+  mode: string,
+  theta: Float32Array,
+  x: Float32Array,
+  n: number,
+  thetaDim: number,
+  xDim: number,
+  rng: RandomStream,
+): XTransformSpec | undefined {
+  if (mode === 'none') return undefined;
+  if (mode === 'log') {
+    const log = positiveLogTransform(x, n, xDim);
+    if (log === undefined)
+      throw new UserError(
+        '--x-transform log needs a dimension of x that is positive in every training row, and none is.',
+      );
+    console.log(`train: x -> log x on ${describeLogged(log)}`);
+    return log;
+  }
+  const choice = chooseXTransform(theta, x, n, thetaDim, xDim, rng);
+  if (choice.probe)
+    console.log(
+      `train: ${choice.transform ? `x -> log x on ${describeLogged(choice.transform)}` : 'x kept as simulated'} ` +
+        `by a linear-Gaussian probe's validation NLL (x ${choice.probe.identity.toFixed(4)}, log x ${choice.probe.log.toFixed(4)})`,
+    );
+  return choice.transform;
+}
+
+function describeLogged(spec: XTransformSpec): string {
+  const dims = spec.kinds.flatMap((k, j) => (k === 'log' ? [j] : []));
+  return dims.length === spec.kinds.length
+    ? `every dimension`
+    : `dimension${dims.length > 1 ? 's' : ''} ${dims.join(', ')}`;
+}
