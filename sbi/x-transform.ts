@@ -3,7 +3,8 @@
 // and lotka_volterra, give x spanning decades, which z-scoring alone leaves skewed; q(theta | log x)
 // is then far easier to fit (sir at 1,000 simulations: held-out NLL 1.5 -> -0.2 nats).
 // XTransformedEstimator keeps every caller in raw x: logProb, sample and rsample take raw x, so
-// attacks measure eps where they always did and their gradients pass through the log.
+// attacks measure eps where they always did and their gradients pass through the log. The price is
+// robustness: a small change of a small x is a large change of log x (BENCHMARKS.md, "log x").
 import { tf } from './backend.js';
 import type {
   DensityEstimator,
@@ -18,14 +19,13 @@ export type XDimTransform = 'identity' | 'log';
 /** JSON-serializable, saved in the model's config as `xTransform`. */
 export interface XTransformSpec {
   kinds: XDimTransform[];
+  /**
+   * Per dimension, the least value log sees (ignored where the kind is identity): half the smallest
+   * training value. An x pushed below it (an attack, a value never simulated) is read as the floor
+   * instead of running off to log 0 = -inf, so the conditioner stays near its training range.
+   */
+  floor: number[];
 }
-
-/**
- * log's argument is floored here, so an x that an attack pushes to or below zero gets a finite
- * (if far-off) conditioner input instead of NaN. Training rows never reach it: a dimension is
- * logged only when all its training values are positive.
- */
-export const LOG_FLOOR = 1e-30;
 
 export function isIdentityXTransform(spec: XTransformSpec): boolean {
   return spec.kinds.every((k) => k === 'identity');
@@ -38,12 +38,15 @@ export function validateXTransformSpec(spec: unknown, xDim: number): XTransformS
     typeof s !== 'object' ||
     !Array.isArray(s.kinds) ||
     s.kinds.length !== xDim ||
-    s.kinds.some((k) => k !== 'identity' && k !== 'log')
+    s.kinds.some((k) => k !== 'identity' && k !== 'log') ||
+    !Array.isArray(s.floor) ||
+    s.floor.length !== xDim ||
+    s.floor.some((f, j) => !(typeof f === 'number' && (s.kinds![j] !== 'log' || f > 0)))
   )
     throw new Error(
-      `xTransform must be {"kinds": [...]} with ${xDim} entries of "identity" or "log", got ${JSON.stringify(spec)}`,
+      `xTransform must be {"kinds": [...], "floor": [...]} with ${xDim} entries each ("identity" or "log"; a positive floor where log), got ${JSON.stringify(spec)}`,
     );
-  return { kinds: [...s.kinds] };
+  return { kinds: [...s.kinds], floor: [...s.floor] };
 }
 
 /**
@@ -56,15 +59,22 @@ export function positiveLogTransform(
   xDim: number,
 ): XTransformSpec | undefined {
   const positive = new Array<boolean>(xDim).fill(true);
+  const least = new Array<number>(xDim).fill(Infinity);
   let rows = 0;
   for (let i = 0; i < n; i++) {
     const row = x.subarray(i * xDim, (i + 1) * xDim);
     if (!row.every(Number.isFinite)) continue;
     rows++;
-    for (let j = 0; j < xDim; j++) if (!(row[j]! > 0)) positive[j] = false;
+    for (let j = 0; j < xDim; j++) {
+      if (!(row[j]! > 0)) positive[j] = false;
+      least[j] = Math.min(least[j]!, row[j]!);
+    }
   }
   if (rows === 0 || !positive.some(Boolean)) return undefined;
-  return { kinds: positive.map((p) => (p ? 'log' : 'identity')) };
+  return {
+    kinds: positive.map((p) => (p ? 'log' : 'identity')),
+    floor: positive.map((p, j) => (p ? least[j]! / 2 : 0)),
+  };
 }
 
 /** The transformed copy of rows x [n, xDim] (non-finite values stay non-finite). */
@@ -73,13 +83,14 @@ export function transformRows(spec: XTransformSpec, x: Float32Array, n: number):
   const out = new Float32Array(n * d);
   for (let i = 0; i < n * d; i++) {
     const v = x[i]!;
+    const j = i % d;
     out[i] =
-      spec.kinds[i % d] === 'log' && Number.isFinite(v) ? Math.log(Math.max(v, LOG_FLOOR)) : v;
+      spec.kinds[j] === 'log' && Number.isFinite(v) ? Math.log(Math.max(v, spec.floor[j]!)) : v;
   }
   return out;
 }
 
-/** The transform on a tensor of rows, differentiable in x (d log x / dx = 1 / x above the floor). */
+/** The transform on a tensor of rows, differentiable in x (d log x / dx = 1 / x above the floor, 0 below). */
 export function transformTensor(spec: XTransformSpec, x: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
     const m = tf.tensor2d(
@@ -87,8 +98,12 @@ export function transformTensor(spec: XTransformSpec, x: tf.Tensor2D): tf.Tensor
       [1, spec.kinds.length],
     );
     const keep = tf.sub(1, m);
+    const floor = tf.tensor2d(
+      spec.kinds.map((k, j) => (k === 'log' ? spec.floor[j]! : 1)),
+      [1, spec.kinds.length],
+    );
     // Dimensions not logged enter the log as 1 (log 1 = 0, times 0), so no NaN reaches either term.
-    const logged = tf.log(tf.maximum(tf.add(tf.mul(x, m), keep), LOG_FLOOR));
+    const logged = tf.log(tf.maximum(tf.add(tf.mul(x, m), keep), floor));
     return tf.add(tf.mul(m, logged), tf.mul(keep, x)) as tf.Tensor2D;
   });
 }

@@ -95,6 +95,12 @@ async function run(argv: string[]): Promise<number> {
     const { task, test } = modelTestSet(saved, modelPath, nTest, rng);
     if (test.dropped > 0)
       console.error(`evaluate: dropped ${test.dropped} failed test simulations, ${test.n} left`);
+    // The attack perturbs x as simulated; a model that reads log x is as fragile as log makes it.
+    if (model.config.xTransform !== undefined)
+      console.error(
+        'evaluate: this model reads log x (robustsbi train --x-transform), so a small change of a small x moves it far; ' +
+          'train with --x-transform none to study robustness of a model that reads x as simulated',
+      );
     // A task with an analytic posterior (gaussian_linear) is also scored against it.
     const truth = task.analyticPosterior?.bind(task);
     const records = await evaluateRobustness(

@@ -147,6 +147,50 @@ describe('robustsbi evaluate', () => {
     );
   });
 
+  test('a model that reads log x is attacked in x as simulated, and says what that costs', async () => {
+    // console.log, not stdout: muting stdout here would swallow the test runner's own report.
+    const say = console.log;
+    console.log = () => undefined;
+    try {
+      const code = await train.run([
+        '--task',
+        'sir',
+        '--n',
+        '300',
+        '--estimator',
+        'gaussian',
+        '--hidden',
+        '16',
+        '--max-epochs',
+        '2',
+        '--x-transform',
+        'log',
+        '--out',
+        p('log.json'),
+      ]);
+      assert.equal(code, 0);
+    } finally {
+      console.log = say;
+    }
+    const lines: string[] = [];
+    const log = console.error;
+    console.error = (...a: unknown[]) => void lines.push(a.join(' '));
+    try {
+      const args = ['--model', p('log.json'), '--attack', 'l2pgd', '--eps', '0.5'];
+      const more = ['--n-test', '4', '--steps', '3', '--eval-samples', '8'];
+      const out = ['--coverage-samples', '20', '--out', p('log-eval.json')];
+      assert.equal(await evaluate.run([...args, ...more, ...out]), 0);
+    } finally {
+      console.error = log;
+    }
+    assert.ok(
+      lines.some((l) => /this model reads log x/.test(l)),
+      lines.join('\n'),
+    );
+    const [rec] = JSON.parse(readFileSync(p('log-eval.json'), 'utf8')) as Rec[];
+    assert.ok(Number.isFinite(rec!.kl.mean!), `${rec!.kl.mean}`);
+  });
+
   test('bad input is one UserError sentence and writes nothing', async () => {
     const base = ['--model', p('model.json'), '--out', p('bad.json')];
     const cases: [string[], RegExp][] = [

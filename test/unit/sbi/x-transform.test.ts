@@ -11,10 +11,10 @@ import { createRng } from '../../../sbi/rng.js';
 import type { ZScore } from '../../../sbi/types.js';
 import { chooseXTransform, linearGaussianValNll } from '../../../sbi/x-transform-choice.js';
 import {
-  LOG_FLOOR,
   positiveLogTransform,
   transformRows,
   transformTensor,
+  validateXTransformSpec,
   XTransformedEstimator,
 } from '../../../sbi/x-transform.js';
 
@@ -44,12 +44,16 @@ describe('x transform', () => {
     const x = Float32Array.from([1, -1, 2, 3, 0.5, 4, NaN, -7, -1, 2, 0, 1]);
     // Row 3 holds a NaN and is skipped (training drops it, so its -1 does not count); dimension 1
     // has -1 in row 1 and 0 in row 4.
-    assert.deepEqual(positiveLogTransform(x, 4, 3), { kinds: ['log', 'identity', 'log'] });
+    // The floor of a logged dimension is half its smallest training value.
+    assert.deepEqual(positiveLogTransform(x, 4, 3), {
+      kinds: ['log', 'identity', 'log'],
+      floor: [0.5, 0, 0.5],
+    });
     assert.equal(positiveLogTransform(Float32Array.from([1, -1, -2, 0]), 2, 2), undefined);
   });
 
   test('rows and tensors agree; the gradient is 1/x on logged dimensions, 1 elsewhere', () => {
-    const spec = { kinds: ['log', 'identity'] as ('log' | 'identity')[] };
+    const spec = { kinds: ['log', 'identity'] as ('log' | 'identity')[], floor: [0.1, 0] };
     const x = Float32Array.from([2, -3, 0.25, 5]);
     assert.deepEqual(Array.from(transformRows(spec, x, 2)), [
       Math.fround(Math.log(2)),
@@ -64,17 +68,26 @@ describe('x transform', () => {
     const g = tf.grad((v: tf.Tensor) => tf.sum(transformTensor(spec, v as tf.Tensor2D)))(xt);
     const gv = Array.from(g.dataSync());
     [0.5, 1, 4, 1].forEach((want, i) => assert.ok(Math.abs(gv[i]! - want) < 1e-6, `${gv}`));
-    // An attack that pushes a logged x to or below 0 meets the floor, not NaN.
+    // An attack that pushes a logged x below its floor reads the floor (gradient 0), not NaN.
     const neg = tf.tensor2d([[-1, 0]]);
     const low = transformTensor(spec, neg);
-    assert.ok(Math.abs(low.dataSync()[0]! - Math.log(LOG_FLOOR)) < 1e-3);
-    tf.dispose([xt, y, g, neg, low]);
+    assert.ok(Math.abs(low.dataSync()[0]! - Math.log(0.1)) < 1e-6);
+    assert.equal(
+      transformRows(spec, Float32Array.from([0.05, 0]), 1)[0],
+      Math.fround(Math.log(0.1)),
+    );
+    const gLow = tf.grad((v: tf.Tensor) => tf.sum(transformTensor(spec, v as tf.Tensor2D)))(neg);
+    assert.deepEqual(Array.from(gLow.dataSync()), [0, 1]);
+    tf.dispose([xt, y, g, neg, low, gLow]);
     assert.equal(tf.memory().numTensors, before);
   });
 
   test('the wrapper is the inner model on log x, and a saved config rebuilds it', () => {
     const inner = maf();
-    const spec = { kinds: ['log', 'identity', 'log'] as ('log' | 'identity')[] };
+    const spec = {
+      kinds: ['log', 'identity', 'log'] as ('log' | 'identity')[],
+      floor: [0.1, 0, 0.1],
+    };
     const model = new XTransformedEstimator(inner, spec);
     assert.deepEqual(model.config.xTransform, spec);
     const xRaw = [0.5, -1, 2, 3, 0.2, 0.7];
@@ -96,8 +109,27 @@ describe('x transform', () => {
     model.dispose();
   });
 
+  test('a saved transform without a positive floor where it logs is refused', () => {
+    assert.throws(() => validateXTransformSpec({ kinds: ['log'] }, 1), /"floor"/);
+    assert.throws(
+      () => validateXTransformSpec({ kinds: ['log'], floor: [0] }, 1),
+      /positive floor/,
+    );
+    assert.throws(
+      () => validateXTransformSpec({ kinds: ['exp'], floor: [1] }, 1),
+      /"identity" or "log"/,
+    );
+    assert.deepEqual(validateXTransformSpec({ kinds: ['identity'], floor: [0] }, 1), {
+      kinds: ['identity'],
+      floor: [0],
+    });
+  });
+
   test("an attack's gradient in raw x passes through the log (finite differences)", () => {
-    const model = new XTransformedEstimator(maf(11), { kinds: ['log', 'identity', 'log'] });
+    const model = new XTransformedEstimator(maf(11), {
+      kinds: ['log', 'identity', 'log'],
+      floor: [0.1, 0, 0.1],
+    });
     const theta = tf.tensor2d([[0.3, -0.2]]);
     const x0 = [0.8, -0.5, 1.7];
     const f = (v: number[]): number =>
@@ -180,7 +212,7 @@ describe('the linear-Gaussian probe', () => {
     const mult = Float32Array.from(theta, (t) => Math.exp(2 * t + 0.3 * rng.normal()));
     const add = Float32Array.from(theta, (t) => 10 + t + 0.3 * rng.normal());
     const logged = chooseXTransform(theta, mult, n, 1, 1, createRng(1));
-    assert.deepEqual(logged.transform, { kinds: ['log'] });
+    assert.deepEqual(logged.transform?.kinds, ['log']);
     assert.ok(logged.probe!.log < logged.probe!.identity);
     const kept = chooseXTransform(theta, add, n, 1, 1, createRng(1));
     assert.equal(kept.transform, undefined);
