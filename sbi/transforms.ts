@@ -9,14 +9,8 @@
 // are used: the FIM regularizer differentiates rsample -> logProb through T.
 import { tf } from './backend.js';
 import { clip, exp, sigmoid } from './ops.js';
-import type {
-  DensityEstimator,
-  EstimatorKind,
-  RandomStream,
-  SerializedWeights,
-  Support,
-  ZScore,
-} from './types.js';
+import { WrappedEstimator } from './estimators/wrapped.js';
+import type { DensityEstimator, RandomStream, Support } from './types.js';
 
 export type DimTransform = 'identity' | 'exp' | 'sigmoid';
 
@@ -197,29 +191,13 @@ export function inverseTensor(
  * Its config is the inner config plus `thetaTransform`, which restoreEstimator reads to re-wrap, so
  * a saved model comes back constrained. Weights, z-score (of u) and variables are the inner model's.
  */
-export class ConstrainedEstimator implements DensityEstimator {
-  readonly kind: EstimatorKind;
-  readonly thetaDim: number;
-  readonly xDim: number;
-  readonly config: Record<string, unknown>;
-  readonly inner: DensityEstimator;
+export class ConstrainedEstimator extends WrappedEstimator {
   readonly transform: ThetaTransformSpec;
 
   constructor(inner: DensityEstimator, transform: ThetaTransformSpec) {
-    this.inner = inner;
-    this.transform = validateTransformSpec(transform, inner.thetaDim);
-    this.kind = inner.kind;
-    this.thetaDim = inner.thetaDim;
-    this.xDim = inner.xDim;
-    this.config = { ...inner.config, thetaTransform: structuredClone(transform) };
-  }
-
-  get zscore(): ZScore {
-    return this.inner.zscore;
-  }
-
-  set zscore(z: ZScore) {
-    this.inner.zscore = z;
+    const spec = validateTransformSpec(transform, inner.thetaDim);
+    super(inner, 'thetaTransform', transform);
+    this.transform = spec;
   }
 
   logProb(theta: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor1D {
@@ -244,22 +222,6 @@ export class ConstrainedEstimator implements DensityEstimator {
 
   sample(x: tf.Tensor2D, n: number, rng: RandomStream): tf.Tensor3D {
     return tf.tidy(() => this.constrain(this.inner.sample(x, n, rng)));
-  }
-
-  trainableVariables(): tf.Variable[] {
-    return this.inner.trainableVariables();
-  }
-
-  getWeights(): SerializedWeights[] {
-    return this.inner.getWeights();
-  }
-
-  setWeights(weights: SerializedWeights[]): void {
-    this.inner.setWeights(weights);
-  }
-
-  dispose(): void {
-    this.inner.dispose();
   }
 }
 

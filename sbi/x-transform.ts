@@ -1,18 +1,13 @@
 // A fixed transform of the observation before the estimator sees it: log on the dimensions whose
-// training values are all positive. Simulators with multiplicative (log-normal) noise, such as sir
-// and lotka_volterra, give x spanning decades, which z-scoring alone leaves skewed; q(theta | log x)
-// is then far easier to fit (sir at 1,000 simulations: held-out NLL 1.5 -> -0.2 nats).
+// training values are all positive. sir's counts under log-normal noise span five decades
+// (6e-5 to 7), which z-scoring leaves piled up near 0; q(theta | log x) is far easier to fit there
+// (held-out NLL at 1,000 simulations 1.57 -> -0.04 nats). sbi/x-transform-choice.ts decides it.
 // XTransformedEstimator keeps every caller in raw x: logProb, sample and rsample take raw x, so
 // attacks measure eps where they always did and their gradients pass through the log. The price is
 // robustness: a small change of a small x is a large change of log x (BENCHMARKS.md, "log x").
 import { tf } from './backend.js';
-import type {
-  DensityEstimator,
-  EstimatorKind,
-  RandomStream,
-  SerializedWeights,
-  ZScore,
-} from './types.js';
+import { WrappedEstimator } from './estimators/wrapped.js';
+import type { DensityEstimator, RandomStream } from './types.js';
 
 export type XDimTransform = 'identity' | 'log';
 
@@ -109,30 +104,13 @@ export function transformTensor(spec: XTransformSpec, x: tf.Tensor2D): tf.Tensor
 }
 
 /** An estimator of theta given the transformed x, seen from outside as one of theta given x. */
-export class XTransformedEstimator implements DensityEstimator {
-  readonly kind: EstimatorKind;
-  readonly thetaDim: number;
-  readonly xDim: number;
-  readonly config: Record<string, unknown>;
-  readonly inner: DensityEstimator;
+export class XTransformedEstimator extends WrappedEstimator {
   readonly transform: XTransformSpec;
 
   constructor(inner: DensityEstimator, transform: XTransformSpec) {
-    this.inner = inner;
-    this.transform = validateXTransformSpec(transform, inner.xDim);
-    this.kind = inner.kind;
-    this.thetaDim = inner.thetaDim;
-    this.xDim = inner.xDim;
-    this.config = { ...inner.config, xTransform: structuredClone(this.transform) };
-  }
-
-  /** The z-score statistics are those of the transformed x, as the inner model trained on. */
-  get zscore(): ZScore {
-    return this.inner.zscore;
-  }
-
-  set zscore(z: ZScore) {
-    this.inner.zscore = z;
+    const spec = validateXTransformSpec(transform, inner.xDim);
+    super(inner, 'xTransform', spec);
+    this.transform = spec;
   }
 
   logProb(theta: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor1D {
@@ -145,21 +123,5 @@ export class XTransformedEstimator implements DensityEstimator {
 
   sample(x: tf.Tensor2D, n: number, rng: RandomStream): tf.Tensor3D {
     return tf.tidy(() => this.inner.sample(transformTensor(this.transform, x), n, rng));
-  }
-
-  trainableVariables(): tf.Variable[] {
-    return this.inner.trainableVariables();
-  }
-
-  getWeights(): SerializedWeights[] {
-    return this.inner.getWeights();
-  }
-
-  setWeights(weights: SerializedWeights[]): void {
-    this.inner.setWeights(weights);
-  }
-
-  dispose(): void {
-    this.inner.dispose();
   }
 }
