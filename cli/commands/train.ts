@@ -56,7 +56,7 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
                       training step only, so defenses and attacks on a tanh MAF run on tfjs ops
   --x-transform T     auto (default), log or none: log x on the dimensions positive in every
                       training row; auto logs where a linear-Gaussian probe of theta on x gains
-                      over 0.1 nats of validation NLL per parameter from the log (sir's counts
+                      over 0.2 nats of validation NLL per parameter from the log (sir's counts
                       do, lotka_volterra's do not). [none]; none with a defense, whose eps is
                       measured in x as simulated
   --backend B         tfjs-node-gpu, tfjs-node, wasm, cpu or auto (default)
