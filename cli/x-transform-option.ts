@@ -1,7 +1,7 @@
 // `robustsbi train --x-transform`: what each mode trains on, and the line that says so. Loaded
 // only when train runs, since the transforms pull in tfjs.
 import type { RandomStream } from '../sbi/types.js';
-import { chooseXTransform } from '../sbi/x-transform-choice.js';
+import { chooseXTransform, PROBE_MARGIN_PER_DIM } from '../sbi/x-transform-choice.js';
 import { positiveLogTransform, type XTransformSpec } from '../sbi/x-transform.js';
 import { UserError } from './errors.js';
 
@@ -29,11 +29,16 @@ export function chooseTrainXTransform(
     return log;
   }
   const choice = chooseXTransform(theta, x, n, thetaDim, xDim, rng);
-  if (choice.probe)
+  if (choice.probe) {
+    const gain = choice.probe.identity - choice.probe.log;
+    const needed = PROBE_MARGIN_PER_DIM * thetaDim;
     console.log(
-      `train: ${choice.transform ? `x -> log x on ${describeLogged(choice.transform)}` : 'x kept as simulated'} ` +
-        `by a linear-Gaussian probe's validation NLL (x ${choice.probe.identity.toFixed(4)}, log x ${choice.probe.log.toFixed(4)})`,
+      `train: ${choice.transform ? `x -> log x on ${describeLogged(choice.transform)}` : 'x kept as simulated'}: ` +
+        `log x gains ${gain.toFixed(3)} nats of a linear-Gaussian probe's validation NLL, ` +
+        `${choice.transform ? 'over' : 'under'} the ${needed.toFixed(3)} it needs ` +
+        `(x ${choice.probe.identity.toFixed(4)}, log x ${choice.probe.log.toFixed(4)})`,
     );
+  }
   return choice.transform;
 }
 
