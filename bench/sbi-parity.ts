@@ -23,7 +23,7 @@ import { initBackend } from '../sbi/backend.js';
 import { c2st } from '../sbi/metrics/c2st.js';
 import { createRng } from '../sbi/rng.js';
 import { chooseByValidation, describeChoice } from '../sbi/choose-by-validation.js';
-import { chooseXTransform } from '../sbi/x-transform-choice.js';
+import { chooseXTransform, describeXChoice } from '../sbi/x-transform-choice.js';
 import { DEFAULT_TRAIN_ESTIMATOR, trainCandidates, trainDefaults } from '../sbi/train-defaults.js';
 import type { SimulatedDataset } from '../sbi/simulate.js';
 import type { Task } from '../sbi/types.js';
@@ -116,9 +116,8 @@ async function robustsbiCell(
     task.xDim,
     cell.fork('x-transform'),
   );
-  const xNote = x.probe
-    ? `${x.transform ? 'log x' : 'x'} by probe (x ${x.probe.identity.toFixed(3)}, log x ${x.probe.log.toFixed(3)}); `
-    : '';
+  const xLine = describeXChoice(x, task.thetaDim);
+  const xNote = xLine === undefined ? '' : `${xLine}; `;
   let trainS = 0;
   let trainCpuS = 0;
   const choice = (await chooseByValidation(

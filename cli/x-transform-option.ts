@@ -1,7 +1,7 @@
 // `robustsbi train --x-transform`: what each mode trains on, and the line that says so. Loaded
 // only when train runs, since the transforms pull in tfjs.
 import type { RandomStream } from '../sbi/types.js';
-import { chooseXTransform, PROBE_MARGIN_PER_DIM } from '../sbi/x-transform-choice.js';
+import { chooseXTransform, describeLogged, describeXChoice } from '../sbi/x-transform-choice.js';
 import { positiveLogTransform, type XTransformSpec } from '../sbi/x-transform.js';
 import { UserError } from './errors.js';
 
@@ -29,22 +29,7 @@ export function chooseTrainXTransform(
     return log;
   }
   const choice = chooseXTransform(theta, x, n, thetaDim, xDim, rng);
-  if (choice.probe) {
-    const gain = choice.probe.identity - choice.probe.log;
-    const needed = PROBE_MARGIN_PER_DIM * thetaDim;
-    console.log(
-      `train: ${choice.transform ? `x -> log x on ${describeLogged(choice.transform)}` : 'x kept as simulated'}: ` +
-        `log x gains ${gain.toFixed(3)} nats of a linear-Gaussian probe's validation NLL, ` +
-        `${choice.transform ? 'over' : 'under'} the ${needed.toFixed(3)} it needs ` +
-        `(x ${choice.probe.identity.toFixed(4)}, log x ${choice.probe.log.toFixed(4)})`,
-    );
-  }
+  const line = describeXChoice(choice, thetaDim);
+  if (line !== undefined) console.log(`train: ${line}`);
   return choice.transform;
-}
-
-function describeLogged(spec: XTransformSpec): string {
-  const dims = spec.kinds.flatMap((k, j) => (k === 'log' ? [j] : []));
-  return dims.length === spec.kinds.length
-    ? `every dimension`
-    : `dimension${dims.length > 1 ? 's' : ''} ${dims.join(', ')}`;
 }

@@ -6,7 +6,7 @@
 // the flows did not gain from it either, so x stays as it is. Training both flows both ways
 // would double the default's cost.
 import type { RandomStream } from './types.js';
-import { cholesky, spdInverse } from './tasks/linalg.js';
+import { cholesky, choleskySolve, forwardSubstitute } from './tasks/linalg.js';
 import { positiveLogTransform, transformRows, type XTransformSpec } from './x-transform.js';
 
 /** Above this many x dimensions the probe's (xDim + 1)^3 solve is not worth it: x stays as it is. */
@@ -83,56 +83,85 @@ export function linearGaussianValNll(
   for (const i of train)
     for (let j = 0; j < fDim; j++) std[j]! += (f[i * fDim + j]! - mean[j]!) ** 2 / train.length;
   for (let j = 0; j < fDim; j++) std[j] = Math.sqrt(std[j]!) || 1;
-  const features = (i: number): number[] => {
-    const row = new Array<number>(p);
-    for (let j = 0; j < fDim; j++) row[j] = (f[i * fDim + j]! - mean[j]!) / std[j]!;
-    row[fDim] = 1;
-    return row;
+  // Each row's z-scored features and its 1 for the intercept, built once for both passes.
+  const features = (rows: readonly number[]): Float64Array => {
+    const out = new Float64Array(rows.length * p);
+    rows.forEach((i, r) => {
+      for (let j = 0; j < fDim; j++) out[r * p + j] = (f[i * fDim + j]! - mean[j]!) / std[j]!;
+      out[r * p + fDim] = 1;
+    });
+    return out;
   };
+  const fTrain = features(train);
   // Normal equations with a small ridge on the slopes (z-scored features, so one scale fits all).
   const a = Array.from({ length: p }, () => new Array<number>(p).fill(0));
-  const b = Array.from({ length: p }, () => new Array<number>(thetaDim).fill(0));
-  for (const i of train) {
-    const r = features(i);
+  const b = Array.from({ length: thetaDim }, () => new Array<number>(p).fill(0));
+  train.forEach((i, r) => {
+    const row = fTrain.subarray(r * p, (r + 1) * p);
     for (let u = 0; u < p; u++) {
-      for (let v = 0; v <= u; v++) a[u]![v]! += r[u]! * r[v]!;
-      for (let d = 0; d < thetaDim; d++) b[u]![d]! += r[u]! * theta[i * thetaDim + d]!;
+      for (let v = 0; v <= u; v++) a[u]![v]! += row[u]! * row[v]!;
+      for (let d = 0; d < thetaDim; d++) b[d]![u]! += row[u]! * theta[i * thetaDim + d]!;
     }
-  }
+  });
   for (let u = 0; u < p; u++) {
     for (let v = 0; v < u; v++) a[v]![u] = a[u]![v]!;
     if (u < fDim) a[u]![u]! += 1e-3 * train.length;
   }
-  const aInv = spdInverse(a);
-  const w = aInv.map((row) =>
-    Array.from({ length: thetaDim }, (_, d) => row.reduce((s, v, k) => s + v * b[k]![d]!, 0)),
-  );
-  const residual = (i: number): number[] => {
-    const r = features(i);
-    return Array.from(
-      { length: thetaDim },
-      (_, d) => theta[i * thetaDim + d]! - r.reduce((s, v, k) => s + v * w[k]![d]!, 0),
-    );
+  const la = cholesky(a);
+  const w = b.map((rhs) => choleskySolve(la, rhs)); // w[d] = the weights of theta_d
+  const residuals = (rows: readonly number[], feats: Float64Array): Float64Array => {
+    const e = new Float64Array(rows.length * thetaDim);
+    rows.forEach((i, r) => {
+      for (let d = 0; d < thetaDim; d++) {
+        let pred = 0;
+        for (let k = 0; k < p; k++) pred += feats[r * p + k]! * w[d]![k]!;
+        e[r * thetaDim + d] = theta[i * thetaDim + d]! - pred;
+      }
+    });
+    return e;
   };
+  const eTrain = residuals(train, fTrain);
   const cov = Array.from({ length: thetaDim }, () => new Array<number>(thetaDim).fill(0));
-  for (const i of train) {
-    const e = residual(i);
+  for (let r = 0; r < train.length; r++)
     for (let u = 0; u < thetaDim; u++)
-      for (let v = 0; v < thetaDim; v++) cov[u]![v]! += (e[u]! * e[v]!) / train.length;
-  }
+      for (let v = 0; v < thetaDim; v++)
+        cov[u]![v]! += (eTrain[r * thetaDim + u]! * eTrain[r * thetaDim + v]!) / train.length;
   // A floor for a theta the features predict exactly (a constant dimension), relative to its scale.
   const trace = cov.reduce((s, row, u) => s + row[u]!, 0);
   for (let u = 0; u < thetaDim; u++) cov[u]![u]! += 1e-9 * (trace / thetaDim) + 1e-12;
+  // e' Sigma^-1 e = |L^-1 e|^2 with Sigma = L L': one factor gives the quadratic and log det.
   const l = cholesky(cov);
   const logDet = 2 * l.reduce((s, row, u) => s + Math.log(row[u]!), 0);
-  const prec = spdInverse(cov);
+  const eVal = residuals(val, features(val));
   let sum = 0;
-  for (const i of val) {
-    const e = residual(i);
-    let q = 0;
-    for (let u = 0; u < thetaDim; u++)
-      for (let v = 0; v < thetaDim; v++) q += e[u]! * prec[u]![v]! * e[v]!;
+  for (let r = 0; r < val.length; r++) {
+    const z = forwardSubstitute(l, eVal.subarray(r * thetaDim, (r + 1) * thetaDim));
+    const q = z.reduce((s, v) => s + v * v, 0);
     sum += 0.5 * (q + logDet + thetaDim * Math.log(2 * Math.PI));
   }
   return sum / val.length;
+}
+
+/**
+ * What the probe chose and why, for train's line and the parity bench's note; undefined where the
+ * probe did not run.
+ */
+export function describeXChoice(choice: XTransformChoice, thetaDim: number): string | undefined {
+  if (!choice.probe) return undefined;
+  const gain = choice.probe.identity - choice.probe.log;
+  const needed = PROBE_MARGIN_PER_DIM * thetaDim;
+  return (
+    `${choice.transform ? `x -> log x on ${describeLogged(choice.transform)}` : 'x kept as simulated'}: ` +
+    `log x gains ${gain.toFixed(3)} nats of a linear-Gaussian probe's validation NLL, ` +
+    `${choice.transform ? 'over' : 'under'} the ${needed.toFixed(3)} it needs ` +
+    `(x ${choice.probe.identity.toFixed(4)}, log x ${choice.probe.log.toFixed(4)})`
+  );
+}
+
+/** "every dimension", or which dimensions a transform logs. */
+export function describeLogged(spec: XTransformSpec): string {
+  const dims = spec.kinds.flatMap((k, j) => (k === 'log' ? [j] : []));
+  return dims.length === spec.kinds.length
+    ? `every dimension`
+    : `dimension${dims.length > 1 ? 's' : ''} ${dims.join(', ')}`;
 }

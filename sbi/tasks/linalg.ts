@@ -19,24 +19,39 @@ export function cholesky(a: number[][]): number[][] {
   return l;
 }
 
+/** z with L z = v, for lower-triangular L. */
+export function forwardSubstitute(l: number[][], v: ArrayLike<number>): number[] {
+  const n = l.length;
+  const z = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    let s = v[i];
+    for (let k = 0; k < i; k++) s -= l[i][k] * z[k];
+    z[i] = s / l[i][i];
+  }
+  return z;
+}
+
+/** x with L L^T x = v, given the Cholesky factor L. */
+export function choleskySolve(l: number[][], v: ArrayLike<number>): number[] {
+  const x = forwardSubstitute(l, v);
+  for (let i = l.length - 1; i >= 0; i--) {
+    let s = x[i];
+    for (let k = i + 1; k < l.length; k++) s -= l[k][i] * x[k];
+    x[i] = s / l[i][i];
+  }
+  return x;
+}
+
 /** Inverse of a symmetric positive-definite matrix via its Cholesky factor. */
 export function spdInverse(a: number[][]): number[][] {
   const n = a.length;
   const l = cholesky(a);
   const inv = a.map(() => new Array<number>(n).fill(0));
-  const col = new Array<number>(n);
   for (let c = 0; c < n; c++) {
-    // Solve L z = e_c, then L^T x = z.
-    for (let i = 0; i < n; i++) {
-      let s = i === c ? 1 : 0;
-      for (let k = 0; k < i; k++) s -= l[i][k] * col[k];
-      col[i] = s / l[i][i];
-    }
-    for (let i = n - 1; i >= 0; i--) {
-      let s = col[i];
-      for (let k = i + 1; k < n; k++) s -= l[k][i] * col[k];
-      col[i] = s / l[i][i];
-    }
+    const col = choleskySolve(
+      l,
+      a.map((_, i) => (i === c ? 1 : 0)),
+    );
     for (let i = 0; i < n; i++) inv[i][c] = col[i];
   }
   // Symmetrize away rounding.

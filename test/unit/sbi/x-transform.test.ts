@@ -205,6 +205,31 @@ describe('the linear-Gaussian probe', () => {
     assert.ok(Math.abs(nll - want) < 0.03, `${nll} vs ${want}`);
   });
 
+  test('with correlated theta its NLL is that of the residual covariance', () => {
+    // theta = B f + c + L e over two features, L L' = Sigma: NLL -> 0.5 (2 log(2 pi e) + log det).
+    const rng = createRng(9);
+    const n = 30000;
+    const f = Float32Array.from({ length: 2 * n }, () => rng.normal());
+    const sigma = [
+      [0.25, 0.12],
+      [0.12, 0.16],
+    ];
+    const l00 = Math.sqrt(sigma[0]![0]!);
+    const l10 = sigma[1]![0]! / l00;
+    const l11 = Math.sqrt(sigma[1]![1]! - l10 * l10);
+    const theta = new Float32Array(2 * n);
+    for (let i = 0; i < n; i++) {
+      const [e0, e1] = [rng.normal(), rng.normal()];
+      theta[2 * i] = f[2 * i]! - 0.5 * f[2 * i + 1]! + 2 + l00 * e0;
+      theta[2 * i + 1] = 3 * f[2 * i + 1]! - 1 + l10 * e0 + l11 * e1;
+    }
+    const rows = Array.from({ length: n }, (_, i) => i);
+    const nll = linearGaussianValNll(theta, f, 2, 2, rows.slice(0, 20000), rows.slice(20000));
+    const det = sigma[0]![0]! * sigma[1]![1]! - sigma[0]![1]! ** 2;
+    const want = Math.log(2 * Math.PI * Math.E) + 0.5 * Math.log(det);
+    assert.ok(Math.abs(nll - want) < 0.03, `${nll} vs ${want}`);
+  });
+
   test('logs multiplicative-noise x and keeps additive-noise x', () => {
     const rng = createRng(8);
     const n = 2000;
