@@ -73,6 +73,7 @@ export abstract class AutoregressiveFlow extends BaseEstimator {
               ? { degrees: config.degrees as MadeDegrees }
               : {}),
             ...(config.biasInit === 'torch' ? { biasInit: 'torch' as const } : {}),
+            ...(config.inputFanIn === 'separate' ? { inputFanIn: 'separate' as const } : {}),
             ...(config.activation === 'tanh' ? { activation: 'tanh' as const } : {}),
           },
           rng.fork(`made-${l}`),

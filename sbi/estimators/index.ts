@@ -14,7 +14,7 @@ import type {
 import { drawOrders } from './autoregressive.js';
 import { EMBEDDINGS } from './base.js';
 import { DiagonalGaussian, GAUSSIAN_DEFAULTS, type GaussianConfig } from './gaussian.js';
-import { MADE_ACTIVATIONS, MADE_DEGREES } from './made.js';
+import { INPUT_FAN_INS, MADE_ACTIVATIONS, MADE_DEGREES } from './made.js';
 import { AFFINE_DIRECTIONS, MAF_DEFAULTS, Maf, type MafConfig } from './maf.js';
 import { MAF_ENSEMBLE_DEFAULTS, MafEnsemble, type MafEnsembleConfig } from './maf-ensemble.js';
 import { MDN_DEFAULTS, MixtureDensityNetwork, type MdnConfig } from './mdn.js';
@@ -52,9 +52,18 @@ const DEFAULTS: Record<EstimatorKind, Record<string, unknown>> = {
  * embedding net ('identity' when absent, so configs saved before it existed rebuild unchanged).
  */
 const EXTRA_KEYS: Record<EstimatorKind, string[]> = {
-  maf: ['orders', 'embedding', 'affine', 'clampGradient', 'degrees', 'biasInit', 'activation'],
+  maf: [
+    'orders',
+    'embedding',
+    'affine',
+    'clampGradient',
+    'degrees',
+    'biasInit',
+    'inputFanIn',
+    'activation',
+  ],
   // spline absent: 'rational-quadratic' (model files from before the choice existed).
-  nsf: ['orders', 'embedding', 'spline', 'degrees', 'biasInit', 'activation'],
+  nsf: ['orders', 'embedding', 'spline', 'degrees', 'biasInit', 'inputFanIn', 'activation'],
   gaussian: ['embedding'],
   mdn: ['embedding'],
   multivariate_gaussian: ['embedding'],
@@ -66,6 +75,7 @@ const EXTRA_KEYS: Record<EstimatorKind, string[]> = {
     'clampGradient',
     'degrees',
     'biasInit',
+    'inputFanIn',
     'activation',
   ],
 };
@@ -79,6 +89,7 @@ const CHOICES: Record<string, readonly string[]> = {
   clampGradient: ['zero', 'pass'],
   degrees: MADE_DEGREES,
   biasInit: ['zero', 'torch'],
+  inputFanIn: INPUT_FAN_INS,
   activation: MADE_ACTIVATIONS,
   spline: SPLINE_KINDS,
 };

@@ -29,6 +29,13 @@ export interface MadeSpec {
   degrees?: MadeDegrees;
   /** Biases start at 0 (robustsbi) or uniform +-1/sqrt(fan-in) as torch's nn.Linear. Absent: 'zero'. */
   biasInit?: BiasInit;
+  /**
+   * The fan-in the first layer's initialization reads: 'joint' (pyro's ConditionalAutoRegressiveNN,
+   * one layer over theta and x together: D + ctxDim for both weight blocks and the bias) or
+   * 'separate' (nflows' MADE, a masked layer over theta and its own context layer: D for the theta
+   * weights and the bias, ctxDim for the context weights). Absent: 'joint'.
+   */
+  inputFanIn?: InputFanIn;
   /** Hidden units' nonlinearity: 'relu' (robustsbi, RABI) or 'tanh' (sbi's nflows MADE). Absent: 'relu'. */
   activation?: MadeActivation;
 }
@@ -38,6 +45,8 @@ export type MadeActivation = (typeof MADE_ACTIVATIONS)[number];
 export const MADE_DEGREES = ['cycle', 'linspace', 'nflows'] as const;
 export type MadeDegrees = (typeof MADE_DEGREES)[number];
 export type BiasInit = 'zero' | 'torch';
+export const INPUT_FAN_INS = ['joint', 'separate'] as const;
+export type InputFanIn = (typeof INPUT_FAN_INS)[number];
 
 /** Per-call state: masked weights (W * mask, once per call, not per pass) and the context term. */
 export interface MadeState {
@@ -154,7 +163,8 @@ export class Made {
     const D = spec.thetaDim;
     const H = spec.hidden;
     const out = spec.paramsPerDim * D;
-    const fanIn0 = D + spec.ctxDim;
+    const separate = spec.inputFanIn === 'separate';
+    const fanIn0 = separate ? D : D + spec.ctxDim;
     this.thetaW = store.add(
       `${prefix}.in.theta`,
       [D, H[0]!],
@@ -163,7 +173,7 @@ export class Made {
     this.ctxW = store.add(
       `${prefix}.in.ctx`,
       [spec.ctxDim, H[0]!],
-      torchLinearUniform(rng, fanIn0, spec.ctxDim * H[0]!),
+      torchLinearUniform(rng, separate ? Math.max(1, spec.ctxDim) : fanIn0, spec.ctxDim * H[0]!),
     );
     // torch's nn.Linear draws its bias after its weight, from the same bound.
     const bias = (fanIn: number, size: number): Float32Array | undefined =>

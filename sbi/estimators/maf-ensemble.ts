@@ -33,6 +33,7 @@ const MEMBER_KEYS = [
   'clampGradient',
   'degrees',
   'biasInit',
+  'inputFanIn',
   'activation',
   'embedding',
 ] as const;

@@ -13,6 +13,7 @@ import {
   hiddenDegrees,
   madeMasks,
   type BiasInit,
+  type InputFanIn,
   type MadeActivation,
   type MadeDegrees,
 } from './made.js';
@@ -31,6 +32,7 @@ export interface MafConfig {
   clampGradient?: ClampGradient;
   degrees?: MadeDegrees;
   biasInit?: BiasInit;
+  inputFanIn?: InputFanIn;
   /** The MADEs' hidden nonlinearity; absent (every config saved before it): 'relu'. */
   activation?: MadeActivation;
   [key: string]: unknown;

@@ -54,6 +54,31 @@ describe('presets', () => {
       assert.ok(b.values.every((v) => Math.abs(v) <= 1 / Math.sqrt(5)));
     }
     assert.ok(biases(make({})).every((b) => b.values.every((v) => v === 0)));
+    // nflows' first layer: theta weights and bias over fan-in 3, the context's over 2 (joint: 5).
+    const bound = (m: ReturnType<typeof make>, suffix: string) =>
+      Math.max(
+        ...m
+          .getWeights()
+          .filter((w) => w.name.endsWith(suffix))
+          .flatMap((w) => Array.from(w.values, Math.abs)),
+      );
+    const joint = make({ biasInit: 'torch' });
+    const separate = make({ biasInit: 'torch', inputFanIn: 'separate' });
+    for (const [suffix, fanIn] of [
+      ['in.theta', 3],
+      ['in.ctx', 2],
+      ['in.bias', 3],
+    ] as const) {
+      assert.ok(bound(joint, suffix) <= 1 / Math.sqrt(5), `joint ${suffix}`);
+      assert.ok(bound(separate, suffix) <= 1 / Math.sqrt(fanIn), `separate ${suffix}`);
+      assert.ok(bound(separate, suffix) > 1 / Math.sqrt(5), `separate ${suffix} drawn wider`);
+    }
+    joint.dispose();
+    separate.dispose();
+    assert.throws(
+      () => make({ inputFanIn: 'split' }),
+      /maf setting "inputFanIn" must be one of joint, separate, got "split"/,
+    );
     assert.throws(
       () => make({ affine: 'sideways' }),
       /maf setting "affine" must be one of robustsbi, pyro, nflows, got "sideways"/,
