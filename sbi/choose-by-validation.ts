@@ -65,10 +65,22 @@ export async function chooseByValidation<T>(
   return { chosen: best.run, architecture: best.architecture, scores, passedOver };
 }
 
-/** A MAF candidate in a few words: its hidden layers, and nflows' scale where it has it. */
+/**
+ * A MAF candidate in a few words: its hidden layers, and nflows' scale and initialization (or
+ * torch's biases alone) where it has them.
+ */
 export function describeMade(arch: Record<string, unknown>): string {
   const hidden = Array.isArray(arch.hidden) ? `[${(arch.hidden as number[]).join(', ')}]` : 'MADE';
-  return arch.affine === 'nflows' ? `${hidden} with nflows' scale` : hidden;
+  const traits = [
+    ...(arch.affine === 'nflows' ? ["nflows' scale"] : []),
+    ...(arch.inputFanIn === 'separate' && arch.biasInit === 'torch'
+      ? ["nflows' initialization"]
+      : [
+          ...(arch.inputFanIn === 'separate' ? ["nflows' first-layer fan-in"] : []),
+          ...(arch.biasInit === 'torch' ? ["torch's biases"] : []),
+        ]),
+  ];
+  return traits.length === 0 ? hidden : `${hidden} with ${traits.join(' and ')}`;
 }
 
 /** "chose A by validation NLL A 1.2345, B 1.3456": the line both the CLI and the bench print. */

@@ -41,17 +41,26 @@ export const TRAIN_ARCHITECTURE: Readonly<Record<string, Readonly<Record<string,
 
 /**
  * Architectures `robustsbi train` also trains, on the same split and streams, when the user sets no
- * architecture option: the run with the lowest best validation NLL is kept. A third tanh layer with
- * nflows' scale (T3N, the MADE nearest to sbi's) gains 0.2 to 0.7 nats of held-out NLL on sir,
- * slcp and gaussian_linear at 1k and loses 0.06 to 0.6 on two_moons, sbibm's gaussian_linear and
- * lotka_volterra; the validation NLL of the shared split picked the better of the two on 17 of 18
- * paired runs (BENCHMARKS.md, "Which MADE, chosen by validation").
+ * architecture option: the run with the lowest best validation NLL is kept. The alternative is the
+ * MADE nearest to sbi's: three tanh layers with nflows' scale and nflows' initialization (torch's
+ * biases; the first layer's theta and context weights drawn over their own fan-ins). On paired
+ * held-out NLL over three training streams (BENCHMARKS.md, "nflows' initialization") it gains
+ * 0.3 to 1.2 nats over the same MADE with robustsbi's initialization on slcp, lotka_volterra and
+ * sir at 1k and 0.1 on lotka_volterra and slcp at 10k, and loses 0.4 on gaussian_linear at 1k,
+ * where the first candidate is the better one; the validation NLL of the shared split chooses.
  */
 export const TRAIN_ALTERNATIVES: Readonly<
   Record<string, readonly Readonly<Record<string, unknown>>[]>
 > = Object.freeze({
   maf: Object.freeze([
-    Object.freeze({ hidden: [50, 50, 50], numTransforms: 5, activation: 'tanh', affine: 'nflows' }),
+    Object.freeze({
+      hidden: [50, 50, 50],
+      numTransforms: 5,
+      activation: 'tanh',
+      affine: 'nflows',
+      biasInit: 'torch',
+      inputFanIn: 'separate',
+    }),
   ]),
 });
 

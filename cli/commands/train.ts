@@ -46,8 +46,8 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
                       validation loss; [rabi]: an improvement only takes one off the count
   --hidden 50,50      hidden layer sizes (maf default 50,50 [100,100]; others: their own).
                       A maf with none of --hidden, --transforms, --activation and no defense
-                      also trains 50,50,50 with nflows' scale on the same split and keeps the
-                      one with the lower validation NLL
+                      also trains 50,50,50 with nflows' scale and initialization on the same
+                      split and keeps the one with the lower validation NLL
   --transforms K      flow transforms (maf, nsf, maf_ensemble; maf default 5 [3])
   --bins K            spline bins (nsf)    --components K   mixture components (mdn)
   --members K         MAFs in the ensemble (maf_ensemble, default 10)

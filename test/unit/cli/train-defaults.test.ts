@@ -68,10 +68,17 @@ describe('trainDefaults', () => {
     assert.deepEqual(d.hyperparameters, { ...DEFAULT_NPE_HYPERPARAMETERS });
   });
 
-  test('candidates: the default MAF first, then three tanh layers with nflows scale', () => {
+  test("candidates: the default MAF first, then three tanh layers with nflows' scale and init", () => {
     assert.deepEqual(trainCandidates('robustsbi', 'maf'), [
       { hidden: [50, 50], numTransforms: 5, activation: 'tanh' },
-      { hidden: [50, 50, 50], numTransforms: 5, activation: 'tanh', affine: 'nflows' },
+      {
+        hidden: [50, 50, 50],
+        numTransforms: 5,
+        activation: 'tanh',
+        affine: 'nflows',
+        biasInit: 'torch',
+        inputFanIn: 'separate',
+      },
     ]);
     assert.deepEqual(trainCandidates('robustsbi', 'nsf'), [{}]);
     assert.deepEqual(trainCandidates('rabi', 'maf'), [{}]);
@@ -137,18 +144,23 @@ describe('robustsbi train with no options', () => {
     assert.match(stdout, /maf on two_moons .*\(fused wasm step\)/);
     // Both candidates trained on the same split; the file holds the one with the lower loss.
     const chose =
-      /train: chose (.+?) by validation NLL \[50, 50\] (\S+), \[50, 50, 50\] with nflows' scale (\S+)$/m.exec(
+      /train: chose (.+?) by validation NLL \[50, 50\] (\S+), \[50, 50, 50\] with nflows' scale and nflows' initialization (\S+)$/m.exec(
         stdout,
       );
     assert.ok(chose, stdout);
     const [two, three] = [Number(chose[2]), Number(chose[3])];
     const deeper = three < two;
-    assert.equal(chose[1], deeper ? "[50, 50, 50] with nflows' scale" : '[50, 50]');
+    assert.equal(
+      chose[1],
+      deeper ? "[50, 50, 50] with nflows' scale and nflows' initialization" : '[50, 50]',
+    );
     const m = loadModel(out);
     try {
       assert.equal(m.estimator.kind, 'maf');
       assert.deepEqual(m.estimator.config.hidden, deeper ? [50, 50, 50] : [50, 50]);
       assert.equal(m.estimator.config.affine, deeper ? 'nflows' : undefined);
+      assert.equal(m.estimator.config.biasInit, deeper ? 'torch' : undefined);
+      assert.equal(m.estimator.config.inputFanIn, deeper ? 'separate' : undefined);
       assert.equal(m.estimator.config.numTransforms, 5);
       assert.equal(m.estimator.config.activation, 'tanh');
       assert.equal(m.training.preset, 'robustsbi');

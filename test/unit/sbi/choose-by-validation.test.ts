@@ -83,6 +83,19 @@ describe('chooseByValidation', () => {
       describeMade({ hidden: [50, 50, 50], affine: 'nflows' }),
       "[50, 50, 50] with nflows' scale",
     );
+    assert.equal(
+      describeMade({ hidden: [50, 50, 50], affine: 'nflows', biasInit: 'torch' }),
+      "[50, 50, 50] with nflows' scale and torch's biases",
+    );
+    assert.equal(
+      describeMade({
+        hidden: [50, 50, 50],
+        affine: 'nflows',
+        biasInit: 'torch',
+        inputFanIn: 'separate',
+      }),
+      "[50, 50, 50] with nflows' scale and nflows' initialization",
+    );
     const line = describeChoice({
       chosen: null,
       architecture: { hidden: [50, 50] },
