@@ -16,7 +16,12 @@ import { EMBEDDINGS } from './base.js';
 import { DiagonalGaussian, GAUSSIAN_DEFAULTS, type GaussianConfig } from './gaussian.js';
 import { INPUT_FAN_INS, MADE_ACTIVATIONS, MADE_DEGREES } from './made.js';
 import { AFFINE_DIRECTIONS, MAF_DEFAULTS, Maf, type MafConfig } from './maf.js';
-import { MAF_ENSEMBLE_DEFAULTS, MafEnsemble, type MafEnsembleConfig } from './maf-ensemble.js';
+import {
+  MAF_ENSEMBLE_DEFAULTS,
+  MEMBER_KEYS,
+  MafEnsemble,
+  type MafEnsembleConfig,
+} from './maf-ensemble.js';
 import { MDN_DEFAULTS, MixtureDensityNetwork, type MdnConfig } from './mdn.js';
 import {
   MULTIVARIATE_GAUSSIAN_DEFAULTS,
@@ -52,32 +57,14 @@ const DEFAULTS: Record<EstimatorKind, Record<string, unknown>> = {
  * embedding net ('identity' when absent, so configs saved before it existed rebuild unchanged).
  */
 const EXTRA_KEYS: Record<EstimatorKind, string[]> = {
-  maf: [
-    'orders',
-    'embedding',
-    'affine',
-    'clampGradient',
-    'degrees',
-    'biasInit',
-    'inputFanIn',
-    'activation',
-  ],
+  maf: ['orders', ...MEMBER_KEYS],
   // spline absent: 'rational-quadratic' (model files from before the choice existed).
   nsf: ['orders', 'embedding', 'spline', 'degrees', 'biasInit', 'inputFanIn', 'activation'],
   gaussian: ['embedding'],
   mdn: ['embedding'],
   multivariate_gaussian: ['embedding'],
   // orders: one list per member.
-  maf_ensemble: [
-    'orders',
-    'embedding',
-    'affine',
-    'clampGradient',
-    'degrees',
-    'biasInit',
-    'inputFanIn',
-    'activation',
-  ],
+  maf_ensemble: ['orders', ...MEMBER_KEYS],
 };
 
 /**

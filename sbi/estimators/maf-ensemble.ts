@@ -27,8 +27,11 @@ export interface MafEnsembleConfig {
 /** RABI's ensemble of 10 MAFs, each with the MAF's defaults. */
 export const MAF_ENSEMBLE_DEFAULTS = { members: 10, ...MAF_DEFAULTS };
 
-/** Config keys passed on to every member as they are (absent stays absent). */
-const MEMBER_KEYS = [
+/**
+ * Config keys passed on to every member as they are (absent stays absent): the MAF's own choices,
+ * which index.ts also accepts in a MAF's config.
+ */
+export const MEMBER_KEYS = [
   'affine',
   'clampGradient',
   'degrees',
