@@ -45,9 +45,10 @@ export const TRAIN_ARCHITECTURE: Readonly<Record<string, Readonly<Record<string,
  * MADE nearest to sbi's: three tanh layers with nflows' scale and nflows' initialization (torch's
  * biases; the first layer's theta and context weights drawn over their own fan-ins). On paired
  * held-out NLL over three training streams (BENCHMARKS.md, "nflows' initialization") it gains
- * 0.3 to 1.2 nats over the same MADE with robustsbi's initialization on slcp, lotka_volterra and
- * sir at 1k and 0.1 on lotka_volterra and slcp at 10k, and loses 0.4 on gaussian_linear at 1k,
- * where the first candidate is the better one; the validation NLL of the shared split chooses.
+ * 0.2 to 1.2 nats over the same MADE with robustsbi's initialization on slcp, lotka_volterra, sir
+ * and two_moons at 1k and 0.1 on lotka_volterra and slcp at 10k, and loses 0.4 on gaussian_linear
+ * at 1k, where the first candidate is the better one; the validation NLL of the shared split
+ * chooses.
  */
 export const TRAIN_ALTERNATIVES: Readonly<
   Record<string, readonly Readonly<Record<string, unknown>>[]>
