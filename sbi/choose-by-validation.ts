@@ -71,15 +71,15 @@ export async function chooseByValidation<T>(
  */
 export function describeMade(arch: Record<string, unknown>): string {
   const hidden = Array.isArray(arch.hidden) ? `[${(arch.hidden as number[]).join(', ')}]` : 'MADE';
-  const traits = [
-    ...(arch.affine === 'nflows' ? ["nflows' scale"] : []),
-    ...(arch.inputFanIn === 'separate' && arch.biasInit === 'torch'
-      ? ["nflows' initialization"]
-      : [
-          ...(arch.inputFanIn === 'separate' ? ["nflows' first-layer fan-in"] : []),
-          ...(arch.biasInit === 'torch' ? ["torch's biases"] : []),
-        ]),
-  ];
+  const traits: string[] = [];
+  if (arch.affine === 'nflows') traits.push("nflows' scale");
+  const separate = arch.inputFanIn === 'separate';
+  const torchBiases = arch.biasInit === 'torch';
+  if (separate && torchBiases) traits.push("nflows' initialization");
+  else {
+    if (separate) traits.push("nflows' first-layer fan-in");
+    if (torchBiases) traits.push("torch's biases");
+  }
   return traits.length === 0 ? hidden : `${hidden} with ${traits.join(' and ')}`;
 }
 
