@@ -236,7 +236,10 @@ function sbiCell(
 function fmt(c: ToolCell): string {
   const kl = c.kl ? ` (KL ${c.kl.map((v) => (v === null ? '-' : v.toFixed(2))).join(', ')})` : '';
   const nll = c.heldoutNll === null ? '-' : c.heldoutNll.toFixed(3);
-  return `${c.c2st.map((v) => v.toFixed(3)).join(', ')}${kl} | **${c.mean.toFixed(3)}** | ${nll} | ${c.epochs} | ${c.trainCpuS.toFixed(1)}`;
+  // --obs 0 scores held-out NLL alone: no C2ST to list or average.
+  const c2st = c.c2st.length === 0 ? '-' : c.c2st.map((v) => v.toFixed(3)).join(', ');
+  const mean = c.c2st.length === 0 ? '-' : `**${c.mean.toFixed(3)}**`;
+  return `${c2st}${kl} | ${mean} | ${nll} | ${c.epochs} | ${c.trainCpuS.toFixed(1)}`;
 }
 
 export async function cli(argv: readonly string[]): Promise<void> {
