@@ -94,6 +94,7 @@ def main():
                 "epochs": len(summary["training_loss"]),
                 "bestValLoss": float(summary["best_validation_loss"][-1]),
                 "heldoutNll": float(-lq.mean()),
+                "valLosses": [round(float(v), 4) for v in summary["validation_loss"]],
             }
         )
     )

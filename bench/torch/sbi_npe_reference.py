@@ -21,7 +21,8 @@ Writes beside the inputs:
   sbi-samples-<k>.f32  `samples` posterior samples at observation k, [samples, thetaDim]
   sbi-logq-<k>.f32     (with logQAtReference) log q(theta | x_o) at ref-<k>.f32's rows
   sbi-heldout-logq.f32 (with heldout) log q(theta_i | x_i) of each held-out row, [H]
-  sbi-result.json      epochs, best validation loss, training CPU and wall seconds, versions
+  sbi-result.json      epochs, best and per-epoch validation loss, training CPU and wall seconds,
+                       versions
 """
 import argparse
 import json
@@ -128,6 +129,8 @@ def main():
         "torchVersion": torch.__version__,
         "epochs": int(summary["epochs_trained"][-1]),
         "bestValLoss": float(summary["best_validation_loss"][-1]),
+        # The per-epoch validation losses, to set sbi's learning curve beside robustsbi's.
+        "valLosses": [float(v) for v in summary["validation_loss"]],
         "trainCpuS": train_cpu,
         "trainWallS": train_wall,
         "sampleCpuS": sample_cpu,
