@@ -6,6 +6,7 @@
 //   node dist/bench/heldout-screen.js (or npm run bench -- heldout-screen) --tasks sir,two_moons
 //        [--n 1000] [--train-seeds 3] [--heldout 10000] [--backend wasm]
 //        [--variant 'T3N={"hidden":[50,50,50],"affine":"nflows"}' ...; default: the default alone]
+//        (a variant's "hp" object overrides training hyperparameters: '{"hp":{"anneals":1}}')
 //
 // Training stream s > 0 is the cell's stream forked by s: the split, initialization and shuffles
 // change, the rows do not, so the spread over s is the training noise a variant must beat.
@@ -63,6 +64,7 @@ export async function cli(argv: readonly string[]): Promise<void> {
     const data = cellDataset(task, n, cellRng(0, task.name, n));
     const heldout = heldoutDataset(task, heldoutRows);
     for (const [label, config] of variants) {
+      const { hp, ...architecture } = config as { hp?: Record<string, unknown> };
       const nll: number[] = [];
       const val: number[] = [];
       const epochs: number[] = [];
@@ -75,8 +77,8 @@ export async function cli(argv: readonly string[]): Promise<void> {
           data,
           cell,
           estimator: DEFAULT_TRAIN_ESTIMATOR,
-          config: { ...defaults.architecture, ...config },
-          hyperparameters: defaults.hyperparameters,
+          config: { ...defaults.architecture, ...architecture },
+          hyperparameters: { ...defaults.hyperparameters, ...hp },
         });
         nll.push(heldoutNll(trained.model, task, heldout));
         val.push(trained.bestValLoss);

@@ -79,12 +79,15 @@ export class Adam {
   private readonly v: tf.Variable[] | Float32Array[];
   private readonly host: boolean;
 
+  private readonly hp: AdamHyperparameters;
+
   /** `mode` picks the implementation; 'auto' (the default) takes 'host' on host backends. */
   constructor(
     private readonly vars: tf.Variable[],
-    private readonly hp: AdamHyperparameters,
+    hp: AdamHyperparameters,
     mode: 'auto' | 'host' | 'tensor' = 'auto',
   ) {
+    this.hp = { ...hp };
     // On host backends reading a gradient is a copy, not a device round trip, and Adam runs as one
     // loop over plain arrays: on wasm each of its ~13 elementwise ops per variable costs ~15-20 us
     // of tfjs dispatch, far more than the arithmetic.
@@ -97,6 +100,11 @@ export class Adam {
       this.m = vars.map((w) => tf.tidy(() => tf.variable(tf.zerosLike(w), false)));
       this.v = vars.map((w) => tf.tidy(() => tf.variable(tf.zerosLike(w), false)));
     }
+  }
+
+  /** Later updates step at lr (an annealed run's cut); the moments are kept. */
+  setLearningRate(lr: number): void {
+    this.hp.learningRate = lr;
   }
 
   /** One update; grads align with the variables, null meaning no gradient (the variable is skipped). */

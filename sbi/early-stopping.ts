@@ -11,12 +11,14 @@ export interface EarlyStoppingState {
   bestEpoch: number;
   counter: number;
   nanResets: number;
+  /** Learning-rate cuts taken so far (hyperparameter anneals); absent in older checkpoints: 0. */
+  anneals?: number;
 }
 
 /** How a training run ended. */
 export type StoppedBy = 'early-stopping' | 'max-epochs';
 
-export type StopDecision = 'continue' | 'stop' | 'reload' | 'diverged';
+export type StopDecision = 'continue' | 'stop' | 'reload' | 'diverged' | 'anneal';
 
 export function initialEarlyStopping(): EarlyStoppingState {
   return { bestValLoss: Infinity, bestEpoch: 0, counter: 0, nanResets: 0 };
@@ -27,13 +29,18 @@ export function initialEarlyStopping(): EarlyStoppingState {
  * under stopRule 'sbi' it resets it to 0),
  * anything else raises it; a non-finite loss asks for the best state back ('reload') until more
  * than maxNanResets have happened ('diverged'); otherwise stop once counter > patience, but never
- * while epochIndex < minEpochs. epochIndex is 0-based.
+ * while epochIndex < minEpochs. With anneals left, a stop becomes 'anneal' instead: the counter
+ * starts again and the caller reloads the best state and cuts the learning rate. epochIndex is
+ * 0-based.
  */
 export function earlyStoppingStep(
   s: EarlyStoppingState,
   epochIndex: number,
   valLoss: number,
-  rule: Pick<NPEHyperparameters, 'patience' | 'minEpochs' | 'maxNanResets' | 'stopRule'>,
+  rule: Pick<
+    NPEHyperparameters,
+    'patience' | 'minEpochs' | 'maxNanResets' | 'stopRule' | 'anneals'
+  >,
 ): { state: EarlyStoppingState; decision: StopDecision; improved: boolean } {
   const next = { ...s };
   const improved = valLoss < s.bestValLoss; // false for NaN
@@ -50,8 +57,14 @@ export function earlyStoppingStep(
     decision = next.nanResets > rule.maxNanResets ? 'diverged' : 'reload';
   } else if (epochIndex < rule.minEpochs) {
     decision = 'continue';
+  } else if (next.counter <= rule.patience) {
+    decision = 'continue';
+  } else if ((s.anneals ?? 0) < (rule.anneals ?? 0)) {
+    next.anneals = (s.anneals ?? 0) + 1;
+    next.counter = 0;
+    decision = 'anneal';
   } else {
-    decision = next.counter > rule.patience ? 'stop' : 'continue';
+    decision = 'stop';
   }
   return { state: next, decision, improved };
 }

@@ -44,6 +44,8 @@ export interface TrainingState {
     bestEpoch: number;
     counter: number;
     nanResets: number;
+    /** Absent until the first anneal. */
+    anneals?: number;
   };
   /**
    * The random state. Every epoch draws from rng.fork(`npe/epoch/<k>`) and rng.fork(`npe/defense/<k>`)

@@ -15,6 +15,14 @@ export interface NPEHyperparameters {
    * in a row without improvement (sbi's stop_after_epochs).
    */
   stopRule?: StopRule;
+  /**
+   * Times a run that early stopping would end goes on instead, from its best state, at the
+   * learning rate times annealFactor (once more each time): undefined or 0, never. Adam's noise at
+   * the end of a run costs likelihood that a smaller step recovers (BENCHMARKS.md, "Annealing").
+   */
+  anneals?: number;
+  /** The learning rate's factor at each anneal, in (0, 1); undefined means 0.1. */
+  annealFactor?: number;
   /** Early stopping may not stop before this many epochs have run past the first (RABI: epoch index < minEpochs). */
   minEpochs: number;
   maxEpochs: number;
@@ -63,6 +71,11 @@ export function resolveHyperparameters(
   positiveInt('patience', 0);
   positiveInt('maxNanResets', 0);
   positiveInt('valSize', 1);
+  positiveInt('anneals', 0);
+  if (hp.annealFactor !== undefined && !(hp.annealFactor > 0 && hp.annealFactor < 1))
+    throw new RangeError(
+      `NPE hyperparameter annealFactor must lie in (0, 1), got ${String(hp.annealFactor)}.`,
+    );
   if (hp.stopRule !== undefined && !(STOP_RULES as readonly string[]).includes(hp.stopRule))
     throw new RangeError(
       `NPE hyperparameter stopRule must be ${STOP_RULES.join(' or ')}, got ${String(hp.stopRule)}.`,

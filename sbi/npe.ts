@@ -166,6 +166,8 @@ export interface TrainNPEResult {
   /** Whether the epochs ran the estimator's fused step (TrainNPEOptions.fused) or tfjs ops. */
   fused: boolean;
   nanResets: number;
+  /** Learning-rate cuts taken (hyperparameter anneals). */
+  anneals: number;
   /** Rows dropped because theta or x had a non-finite value. */
   dropped: number;
   nTrain: number;
@@ -272,6 +274,12 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
   };
 
   let es = initialEarlyStopping();
+  // The schedule's step settings: hp with the learning rate of the anneals taken so far.
+  let stepHp = hp;
+  const setAnneals = (anneals: number): void => {
+    stepHp = { ...hp, learningRate: hp.learningRate * (hp.annealFactor ?? 0.1) ** anneals };
+    adam.setLearningRate(stepHp.learningRate);
+  };
   let best = { weights: model.getWeights(), adam: adam.snapshot() };
   const trainLosses: number[] = [];
   const valLosses: number[] = [];
@@ -286,6 +294,7 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
       adam.restore(decodeAdam(r.adam));
       best = { weights: decodeWeights(r.best.weights), adam: decodeAdam(r.best.adam) };
       es = { ...r.earlyStopping, bestValLoss: r.earlyStopping.bestValLoss ?? Infinity };
+      setAnneals(es.anneals ?? 0);
       r.trainLosses.forEach((v) => trainLosses.push(v ?? NaN));
       r.valLosses.forEach((v) => valLosses.push(v ?? NaN));
       startEpoch = r.epoch;
@@ -311,6 +320,10 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
       if (step.improved) best = { weights: model.getWeights(), adam: adam.snapshot() };
       if (step.decision === 'diverged') throw new DivergedError(epoch + 1, es.nanResets);
       if (step.decision === 'reload') restoreBest();
+      if (step.decision === 'anneal') {
+        restoreBest();
+        setAnneals(es.anneals ?? 0);
+      }
       if (step.decision === 'stop') stoppedBy = 'early-stopping';
       else if (epoch + 1 === hp.maxEpochs) stoppedBy = 'max-epochs';
 
@@ -346,6 +359,7 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
       stoppedBy: stoppedBy ?? 'max-epochs',
       fused: fused !== null,
       nanResets: es.nanResets,
+      anneals: es.anneals ?? 0,
       dropped: clean.dropped,
       nTrain,
       nVal,
@@ -377,7 +391,7 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
         sum += fused.step(
           perm.subarray(start, Math.min(start + hp.batchSize, nTrain)),
           adamHost,
-          hp,
+          stepHp,
           { rng: defenseRng, xScale },
         );
         count += 1;

@@ -44,6 +44,8 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
   --clip C            global gradient-norm clip, default 5 [75] (inf: off)
   --stop-rule R       sbi (default): stop after --patience epochs in a row without a better
                       validation loss; [rabi]: an improvement only takes one off the count
+  --anneals K         when the rule would stop, go on K times from the best state at the
+                      learning rate times --anneal-factor (default 0.1) each time (default 0)
   --hidden 50,50      hidden layer sizes (maf default 50,50 [100,100]; others: their own).
                       A maf with none of --hidden, --transforms, --activation and no defense
                       also trains 50,50,50 with nflows' scale and initialization on the same
@@ -90,6 +92,8 @@ async function run(argv: string[]): Promise<number> {
     'val-size': { type: 'string' },
     clip: { type: 'string' },
     'stop-rule': { type: 'string' },
+    anneals: { type: 'string' },
+    'anneal-factor': { type: 'string' },
     hidden: { type: 'string' },
     transforms: { type: 'string' },
     bins: { type: 'string' },
@@ -182,6 +186,9 @@ async function run(argv: string[]): Promise<number> {
     valSize: v['val-size'] === undefined ? undefined : parseInteger('val-size', v['val-size'], 1),
     clipNorm: v.clip === undefined ? undefined : parsePositiveNumber('clip', v.clip, true),
     stopRule: v['stop-rule'] === undefined ? undefined : parseStopRule(v['stop-rule']),
+    anneals: v.anneals === undefined ? undefined : parseInteger('anneals', v.anneals, 0),
+    annealFactor:
+      v['anneal-factor'] === undefined ? undefined : parseAnnealFactor(v['anneal-factor']),
   };
   // The command's own defaults (robustsbi's accurate recipe, or RABI's under --preset rabi) fill
   // what the options leave unset, so the model file records every setting it was trained with.
@@ -380,7 +387,7 @@ async function run(argv: string[]): Promise<number> {
   }
   console.log(
     `train: ${kind} on ${task.name} (${result.nTrain} train / ${result.nVal} validation, ${saved.summary.dropped} non-finite dropped): ` +
-      `${result.epochs} epochs (${result.stoppedBy}), best validation NLL ${result.bestValLoss.toFixed(4)} at epoch ${result.bestEpoch}, ` +
+      `${result.epochs} epochs (${result.stoppedBy}${result.anneals > 0 ? ` after ${result.anneals} anneal${result.anneals > 1 ? 's' : ''}` : ''}), best validation NLL ${result.bestValLoss.toFixed(4)} at epoch ${result.bestEpoch}, ` +
       `${(trainMs / 1000).toFixed(1)} s on ${backend.name}${result.fused ? ' (fused wasm step)' : ''} -> ${v.out}`,
   );
   return 0;
@@ -390,6 +397,14 @@ function parseStopRule(text: string): StopRule {
   if (!(STOP_RULES as readonly string[]).includes(text))
     throw new UserError(`--stop-rule must be ${STOP_RULES.join(' or ')}, got "${text}".`);
   return text as StopRule;
+}
+
+function parseAnnealFactor(text: string): number {
+  const t = text.trim();
+  const value = t === '' ? NaN : Number(t);
+  if (!(value > 0 && value < 1))
+    throw new UserError(`--anneal-factor must be a number between 0 and 1, got "${text}".`);
+  return value;
 }
 
 function parseNonNegativeNumber(option: string, text: string): number {

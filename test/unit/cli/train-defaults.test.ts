@@ -128,6 +128,61 @@ describe('robustsbi train with no options', () => {
     );
   });
 
+  test('a bad --anneal-factor is one sentence naming the option', async () => {
+    await assert.rejects(
+      () =>
+        train.run([
+          '--task',
+          'two_moons',
+          '--n',
+          '300',
+          '--anneal-factor',
+          '1.5',
+          '--out',
+          join(dir, 'x.json'),
+        ]),
+      (e: Error) =>
+        e instanceof UserError &&
+        /--anneal-factor must be a number between 0 and 1, got "1.5"/.test(e.message),
+    );
+    assert.ok(!existsSync(join(dir, 'x.json')));
+  });
+
+  test('--anneals goes on from the best state at a cut rate and is recorded', async () => {
+    const out = join(dir, 'annealed.json');
+    // patience 0 with a high rate: the first epoch without improvement anneals.
+    const stdout = await captured([
+      '--task',
+      'two_moons',
+      '--n',
+      '300',
+      '--hidden',
+      '8',
+      '--lr',
+      '0.05',
+      '--patience',
+      '0',
+      '--min-epochs',
+      '0',
+      '--anneals',
+      '1',
+      '--anneal-factor',
+      '0.2',
+      '--max-epochs',
+      '60',
+      '--out',
+      out,
+    ]);
+    assert.match(stdout, /epochs \((early-stopping|max-epochs) after 1 anneal\)/);
+    const m = loadModel(out);
+    try {
+      assert.equal(m.training.anneals, 1);
+      assert.equal(m.training.annealFactor, 0.2);
+    } finally {
+      m.estimator.dispose();
+    }
+  });
+
   test('trains and records the robustsbi recipe, on the fused MAF step', async () => {
     const out = join(dir, 'default.json');
     // --max-epochs only keeps the test short; every other setting is the command's default.

@@ -297,6 +297,51 @@ describe('fused MAF training step', () => {
     assert.equal(tf.memory().numTensors, before);
   });
 
+  test("an annealed run's fused steps take the cut learning rate, as the tfjs steps do", async () => {
+    const n = 400;
+    const D = 2;
+    const C = 3;
+    const { theta, x } = toyData(n, D, C, 23);
+    // patience 0 under sbi's rule: the first epoch without improvement anneals.
+    const run = (fused: boolean) =>
+      trainNPE({
+        data: { theta, x, n },
+        thetaDim: D,
+        xDim: C,
+        rng: createRng(4),
+        createModel: (zscore) =>
+          createEstimator('maf', {
+            thetaDim: D,
+            xDim: C,
+            zscore,
+            rng: createRng(5),
+            config: { hidden: [8] },
+          }),
+        hyperparameters: {
+          batchSize: 50,
+          maxEpochs: 30,
+          learningRate: 5e-2,
+          patience: 0,
+          minEpochs: 0,
+          stopRule: 'sbi',
+          anneals: 2,
+          annealFactor: 0.1,
+        },
+        fused,
+      });
+    const a = await run(true);
+    const b = await run(false);
+    assert.equal(a.fused, true);
+    assert.equal(a.anneals, 2);
+    assert.equal(b.anneals, 2);
+    assert.equal(a.epochs, b.epochs);
+    a.valLosses.forEach((l, i) =>
+      assert.ok(Math.abs(l - b.valLosses[i]!) < 1e-3, `epoch ${i}: ${l} vs ${b.valLosses[i]}`),
+    );
+    a.model.dispose();
+    b.model.dispose();
+  });
+
   for (const probe of ['rademacher', 'gaussian'] as const) {
     test(`fim-fast (${probe} probes) in the fused step follows FimFastDefense's tfjs step`, async () => {
       const n = 500;

@@ -97,6 +97,37 @@ describe('early stopping rule (RABI semantics)', () => {
     assert.equal(s.bestEpoch, 5);
   });
 
+  test('with anneals left, a stop becomes an anneal that starts the counter again', () => {
+    let s = initialEarlyStopping();
+    const decisions = [5, 4, 6, 7, 8, 9, 10, 11, 12, 13].map((l, i) => {
+      const r = earlyStoppingStep(s, i, l, { ...rule, stopRule: 'sbi', anneals: 2 });
+      s = r.state;
+      return r.decision;
+    });
+    // Counter 3 > patience 2 at index 4: anneal (counter 0), again at index 7, then stop at 10's turn.
+    assert.deepEqual(decisions, [
+      'continue',
+      'continue',
+      'continue',
+      'continue',
+      'anneal',
+      'continue',
+      'continue',
+      'anneal',
+      'continue',
+      'continue',
+    ]);
+    assert.equal(s.anneals, 2);
+    const r = earlyStoppingStep(s, 10, 14, { ...rule, stopRule: 'sbi', anneals: 2 });
+    assert.equal(r.decision, 'stop');
+    assert.equal(r.state.anneals, 2);
+  });
+
+  test('anneals and annealFactor out of range are refused', () => {
+    assert.throws(() => resolveHyperparameters({ anneals: -1 }), /anneals must be an integer >= 0/);
+    assert.throws(() => resolveHyperparameters({ annealFactor: 1 }), /annealFactor must lie in/);
+  });
+
   test('an unknown stopRule is refused', () => {
     assert.throws(
       () => resolveHyperparameters({ stopRule: 'keras' as 'sbi' }),
@@ -412,6 +443,46 @@ describe('trainNPE', () => {
       }),
     );
     assert.deepEqual(epochsSeen, [4, 5, 6, 7]);
+    assert.deepEqual(resumed.valLosses, full.valLosses);
+    assert.deepEqual(resumed.model.getWeights(), full.model.getWeights());
+    full.model.dispose();
+    resumed.model.dispose();
+  });
+
+  test('an anneal reloads the best state and steps at the cut rate; a resume keeps the cut', async () => {
+    // patience 0 under sbi's rule: the first epoch without improvement anneals.
+    const hp = {
+      batchSize: 50,
+      maxEpochs: 40,
+      learningRate: 5e-2,
+      patience: 0,
+      minEpochs: 0,
+      stopRule: 'sbi' as const,
+      anneals: 1,
+      annealFactor: 0.01,
+    };
+    const states: TrainingState[] = [];
+    const full = await trainNPE(
+      options({ hyperparameters: hp, checkpoint: (s) => void states.push(s) }),
+    );
+    assert.equal(full.anneals, 1);
+    const k = states.findIndex((s) => s.earlyStopping.anneals === 1);
+    assert.ok(k > 0, 'the run annealed');
+    const weights = (s: TrainingState): Float32Array[] =>
+      s.weights.map((w) => decodeFloat32(w.data));
+    const moved = (a: Float32Array[], b: Float32Array[]): number =>
+      Math.max(...a.map((w, i) => Math.max(...w.map((v, j) => Math.abs(v - b[i]![j]!)))));
+    // The anneal reloaded the best epoch's weights...
+    const bestEpoch = states[k]!.earlyStopping.bestEpoch;
+    assert.ok(bestEpoch <= k, `best epoch ${bestEpoch}, anneal after epoch ${k + 1}`);
+    assert.deepEqual(weights(states[k]!), weights(states[bestEpoch - 1]!));
+    // ...and the next epoch moved them by about a hundredth of an epoch before it.
+    assert.ok(states.length > k + 1, 'the run went on after the anneal');
+    const before = moved(weights(states[1]!), weights(states[0]!));
+    const after = moved(weights(states[k + 1]!), weights(states[k]!));
+    assert.ok(after < 0.05 * before, `an epoch moved the weights ${before} before, ${after} after`);
+    // A run resumed after the anneal steps at the cut rate too.
+    const resumed = await trainNPE(options({ hyperparameters: hp, resumeFrom: states[k]! }));
     assert.deepEqual(resumed.valLosses, full.valLosses);
     assert.deepEqual(resumed.model.getWeights(), full.model.getWeights());
     full.model.dispose();
