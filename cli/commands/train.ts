@@ -44,8 +44,8 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
   --clip C            global gradient-norm clip, default 5 [75] (inf: off)
   --stop-rule R       sbi (default): stop after --patience epochs in a row without a better
                       validation loss; [rabi]: an improvement only takes one off the count
-  --anneals K         when the rule would stop, go on K times from the best state at the
-                      learning rate times --anneal-factor (default 0.1) each time (default 0)
+  --anneals K         when the rule would stop, go on from the best state at the learning
+                      rate times --anneal-factor (default 0.1), up to K times (default 2 [0])
   --hidden 50,50      hidden layer sizes (maf default 50,50 [100,100]; others: their own).
                       A maf with none of --hidden, --transforms, --activation and no defense
                       also trains 50,50,50 with nflows' scale and initialization on the same

@@ -41,7 +41,7 @@ async function captured(argv: string[]): Promise<string> {
 }
 
 describe('trainDefaults', () => {
-  test('robustsbi: a MAF of 5 transforms of tanh MADEs of [50, 50] on sbi NPE schedule', () => {
+  test("robustsbi: a MAF of 5 transforms of tanh MADEs of [50, 50] on sbi NPE's schedule, annealed", () => {
     assert.equal(DEFAULT_TRAIN_ESTIMATOR, 'maf');
     const d = trainDefaults('robustsbi', 'maf');
     assert.deepEqual(d.architecture, { hidden: [50, 50], numTransforms: 5, activation: 'tanh' });
@@ -53,6 +53,7 @@ describe('trainDefaults', () => {
       patience: 20,
       stopRule: 'sbi',
       maxEpochs: 2000,
+      anneals: 2,
     });
   });
 
