@@ -200,6 +200,8 @@ async function run(argv: string[]): Promise<number> {
   }
   // RABI's counter is the library's default: recorded as unset, so a model file matches the sweep's.
   if (hyperparameters.stopRule === 'rabi') hyperparameters.stopRule = undefined;
+  // Likewise no anneals, the library's default.
+  if (hyperparameters.anneals === 0) hyperparameters.anneals = undefined;
   const overrides: Record<string, unknown> = { ...defaults.architecture };
   if (v.hidden !== undefined) overrides.hidden = parseIntegerList('hidden', v.hidden);
   const onlyFor = (option: string, kinds: string[]): void => {

@@ -50,7 +50,7 @@ describe('one configuration, CLI and sweep', () => {
         ...['--max-epochs', '3', '--min-epochs', '1', '--batch-size', '64'],
         // The train command's own defaults are not the sweeps' (RABI's): name RABI's here.
         ...['--lr', String(d.learningRate), '--patience', String(d.patience)],
-        ...['--clip', String(d.clipNorm), '--stop-rule', 'rabi'],
+        ...['--clip', String(d.clipNorm), '--stop-rule', 'rabi', '--anneals', '0'],
         ...['--transforms', String(MAF_DEFAULTS.numTransforms)],
         ...['--defense', 'noise', '--backend', 'cpu', '--out', cliFile],
       ]);
