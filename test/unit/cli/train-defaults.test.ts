@@ -111,42 +111,20 @@ describe('robustsbi train with no options', () => {
     );
   });
 
-  test('a bad --stop-rule is one sentence naming the option', async () => {
-    await assert.rejects(
-      () =>
-        train.run([
-          '--task',
-          'two_moons',
-          '--n',
-          '300',
-          '--stop-rule',
-          'x',
-          '--out',
-          join(dir, 'x.json'),
-        ]),
-      (e: Error) =>
-        e instanceof UserError && /--stop-rule must be rabi or sbi, got "x"/.test(e.message),
-    );
-  });
-
-  test('a bad --anneal-factor is one sentence naming the option', async () => {
-    await assert.rejects(
-      () =>
-        train.run([
-          '--task',
-          'two_moons',
-          '--n',
-          '300',
-          '--anneal-factor',
-          '1.5',
-          '--out',
-          join(dir, 'x.json'),
-        ]),
-      (e: Error) =>
-        e instanceof UserError &&
-        /--anneal-factor must be a number between 0 and 1, got "1.5"/.test(e.message),
-    );
-    assert.ok(!existsSync(join(dir, 'x.json')));
+  test('a bad --stop-rule, --anneals or --anneal-factor is one sentence naming the option', async () => {
+    const out = join(dir, 'x.json');
+    const base = ['--task', 'two_moons', '--n', '300', '--out', out];
+    const cases: [string[], RegExp][] = [
+      [['--stop-rule', 'x'], /--stop-rule must be rabi or sbi, got "x"/],
+      [['--anneals', '1.5'], /--anneals must be an integer >= 0, got "1.5"/],
+      [['--anneal-factor', '1.5'], /--anneal-factor must be a number between 0 and 1, got "1.5"/],
+    ];
+    for (const [args, message] of cases)
+      await assert.rejects(
+        () => train.run([...base, ...args]),
+        (e: Error) => e instanceof UserError && message.test(e.message),
+      );
+    assert.ok(!existsSync(out));
   });
 
   test('--anneals goes on from the best state at a cut rate and is recorded', async () => {
