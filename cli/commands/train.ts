@@ -387,9 +387,11 @@ async function run(argv: string[]): Promise<number> {
   } finally {
     saved.estimator.dispose();
   }
+  const annealed =
+    result.anneals === 0 ? '' : ` after ${result.anneals} anneal${result.anneals > 1 ? 's' : ''}`;
   console.log(
     `train: ${kind} on ${task.name} (${result.nTrain} train / ${result.nVal} validation, ${saved.summary.dropped} non-finite dropped): ` +
-      `${result.epochs} epochs (${result.stoppedBy}${result.anneals > 0 ? ` after ${result.anneals} anneal${result.anneals > 1 ? 's' : ''}` : ''}), best validation NLL ${result.bestValLoss.toFixed(4)} at epoch ${result.bestEpoch}, ` +
+      `${result.epochs} epochs (${result.stoppedBy}${annealed}), best validation NLL ${result.bestValLoss.toFixed(4)} at epoch ${result.bestEpoch}, ` +
       `${(trainMs / 1000).toFixed(1)} s on ${backend.name}${result.fused ? ' (fused wasm step)' : ''} -> ${v.out}`,
   );
   return 0;
@@ -402,9 +404,8 @@ function parseStopRule(text: string): StopRule {
 }
 
 function parseAnnealFactor(text: string): number {
-  const t = text.trim();
-  const value = t === '' ? NaN : Number(t);
-  if (!(value > 0 && value < 1))
+  const value = parsePositiveNumber('anneal-factor', text);
+  if (value >= 1)
     throw new UserError(`--anneal-factor must be a number between 0 and 1, got "${text}".`);
   return value;
 }

@@ -9,6 +9,7 @@ import { blockTables } from '../../../sbi/estimators/maf-fused-layout.js';
 import { hiddenDegrees } from '../../../sbi/estimators/made.js';
 import { Adam } from '../../../sbi/adam.js';
 import { trainNPE, type TrainNPEOptions, type TrainingDefense } from '../../../sbi/npe.js';
+import type { NPEHyperparameters } from '../../../sbi/npe-hyperparameters.js';
 import { FimFastDefense } from '../../../sbi/defenses/fim-fast.js';
 import { NoiseAugmentation } from '../../../sbi/defenses/noise.js';
 import { AdversarialTraining } from '../../../sbi/defenses/adversarial.js';
@@ -55,6 +56,8 @@ function trainToyMaf(o: {
   maxEpochs: number;
   defense?: TrainingDefense;
   fused?: boolean;
+  /** Settings over the batch, epochs and patience 100 the toy runs take. */
+  hyperparameters?: Partial<NPEHyperparameters>;
 }) {
   return trainNPE({
     data: o.data,
@@ -69,7 +72,12 @@ function trainToyMaf(o: {
         rng: createRng(o.seeds[1]),
         config: { hidden: o.hidden },
       }),
-    hyperparameters: { batchSize: o.batchSize, maxEpochs: o.maxEpochs, patience: 100 },
+    hyperparameters: {
+      batchSize: o.batchSize,
+      maxEpochs: o.maxEpochs,
+      patience: 100,
+      ...o.hyperparameters,
+    },
     ...(o.defense ? { defense: o.defense } : {}),
     ...(o.fused !== undefined ? { fused: o.fused } : {}),
   });
@@ -304,22 +312,16 @@ describe('fused MAF training step', () => {
     const { theta, x } = toyData(n, D, C, 23);
     // patience 0 under sbi's rule: the first epoch without improvement anneals.
     const run = (fused: boolean) =>
-      trainNPE({
+      trainToyMaf({
         data: { theta, x, n },
-        thetaDim: D,
-        xDim: C,
-        rng: createRng(4),
-        createModel: (zscore) =>
-          createEstimator('maf', {
-            thetaDim: D,
-            xDim: C,
-            zscore,
-            rng: createRng(5),
-            config: { hidden: [8] },
-          }),
+        D,
+        C,
+        seeds: [4, 5],
+        hidden: [8],
+        batchSize: 50,
+        maxEpochs: 30,
+        fused,
         hyperparameters: {
-          batchSize: 50,
-          maxEpochs: 30,
           learningRate: 5e-2,
           patience: 0,
           minEpochs: 0,
@@ -327,7 +329,6 @@ describe('fused MAF training step', () => {
           anneals: 2,
           annealFactor: 0.1,
         },
-        fused,
       });
     const a = await run(true);
     const b = await run(false);
