@@ -195,6 +195,7 @@ export async function fitModel(
       dropped: data.dropped + result.dropped,
       nTrain: result.nTrain,
       nVal: result.nVal,
+      ...(result.anneals > 0 ? { anneals: result.anneals } : {}),
       trainMs: Math.round(trainMs),
     },
     code: provenance.code,

@@ -28,6 +28,8 @@ export interface TrainingSummary {
   dropped: number;
   nTrain: number;
   nVal: number;
+  /** Learning-rate cuts taken (hyperparameter anneals); absent when none were. */
+  anneals?: number;
   trainMs?: number;
 }
 

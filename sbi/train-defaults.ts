@@ -5,7 +5,8 @@
 // the fused step trains, with two anneals where sbi would stop. Under rabi it is the paper's schedule and architecture, as before.
 //
 // Sweeps do not read these: their schema's defaults (sweeps/schema.ts, equal to
-// DEFAULT_NPE_HYPERPARAMETERS) feed the trial IDs of existing specs, so they stay RABI's.
+// DEFAULT_NPE_HYPERPARAMETERS) feed the trial IDs of existing specs, so they stay RABI's; a spec
+// gets this schedule by writing it in its training block (sweeps/README.md).
 import type { NPEHyperparameters } from './npe-hyperparameters.js';
 import { DEFAULT_NPE_HYPERPARAMETERS } from './npe-hyperparameters.js';
 import type { PresetName } from './presets.js';

@@ -76,6 +76,10 @@ export type PresetName = (typeof PRESETS)[number];
  */
 export const RABI_VALIDATION_ROWS = 512;
 
+/** Early stopping's rules (sbi/npe-hyperparameters.ts STOP_RULES; a unit test keeps them equal). */
+export const STOP_RULES = ['rabi', 'sbi'] as const;
+export type StopRule = (typeof STOP_RULES)[number];
+
 export const QUEUES = ['cpu', 'gpu'] as const;
 export type Queue = (typeof QUEUES)[number];
 

@@ -12,6 +12,7 @@ import {
   QUEUES,
   SEARCH_METHODS,
   SEARCH_METRICS,
+  STOP_RULES,
   TASK_NAMES,
 } from './names.js';
 
@@ -181,6 +182,10 @@ const trainingSchema: Schema = {
     maxNanResets: int(0, 1000, { default: 10 }),
     valSize: int(1, 1_000_000),
     preset: { type: 'string', enum: [...PRESETS] },
+    // No defaults: absent is RABI's schedule, and specs written before these existed keep their IDs.
+    stopRule: { type: 'string', enum: [...STOP_RULES] },
+    anneals: int(0, 100),
+    annealFactor: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
   },
 };
 

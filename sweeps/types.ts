@@ -8,6 +8,7 @@ import type {
   Objective,
   PresetName,
   Queue,
+  StopRule,
   SearchMethod,
   TaskName,
 } from './names.js';
@@ -52,6 +53,12 @@ export interface TrainingOptions {
    * validation rows (valSize, default 512) are simulated beside the budget.
    */
   preset?: PresetName;
+  /** What an improvement does to early stopping's counter; absent: 'rabi' (lowers it by one). */
+  stopRule?: StopRule;
+  /** Times a run early stopping would end goes on from its best state at a cut rate; absent: never. */
+  anneals?: number;
+  /** The learning rate's factor at each anneal; absent: 0.1. Needs anneals. */
+  annealFactor?: number;
 }
 
 export interface EvaluationOptions {

@@ -14,7 +14,7 @@ import {
   MAX_TRIALS,
   SWEEP_SPEC_SCHEMA,
 } from './schema.js';
-import type { EstimatorSpec, SearchRange, SweepSpec } from './types.js';
+import type { EstimatorSpec, SearchRange, SweepSpec, TrainingOptions } from './types.js';
 import { REFERENCE_POSTERIOR_TASKS } from './names.js';
 
 export { SpecError } from './errors.js';
@@ -387,6 +387,17 @@ function checkRange(r: SearchRange, path: string): void {
     throw new SpecError(`${path}/min`, `must be above 0 on a log scale (got ${r.min})`);
 }
 
+/**
+ * Training settings written out at their meaning when absent (stopRule 'rabi', anneals 0) are
+ * dropped, so they name the same trials and models as a spec that leaves them out.
+ */
+function normalizeTraining(t: TrainingOptions): TrainingOptions {
+  const out = { ...t };
+  if (out.stopRule === 'rabi') delete out.stopRule;
+  if (out.anneals === 0) delete out.anneals;
+  return out;
+}
+
 /** The cross-field rules; `spec` has passed the schema and has its defaults. */
 function checkSemantics(spec: SweepSpec): void {
   const { training, evaluation } = spec;
@@ -401,6 +412,11 @@ function checkSemantics(spec: SweepSpec): void {
     throw new SpecError(
       'spec/training/valSize',
       `must be smaller than the smallest budget (${smallest}) so that training data is left (got ${training.valSize})`,
+    );
+  if (training.annealFactor !== undefined && training.anneals === undefined)
+    throw new SpecError(
+      'spec/training/annealFactor',
+      `has no effect without training/anneals of at least 1 (got ${training.annealFactor})`,
     );
   if (!evaluation.eps.includes(evaluation.tradeoffEps))
     throw new SpecError(
@@ -487,6 +503,7 @@ export function validateSweepSpec(obj: unknown): SweepSpec {
   // A search without a grid starts from no trials (the schema asks every other spec for defenses).
   const spec: SweepSpec = {
     ...raw,
+    training: normalizeTraining(raw.training),
     defenses: raw.defenses ?? [],
     estimators: raw.estimators.map(normalizeEstimator),
   };

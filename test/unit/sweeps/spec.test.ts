@@ -30,9 +30,12 @@ import {
   EMBEDDINGS as SBI_EMBEDDINGS,
   ESTIMATOR_KINDS as SBI_KINDS,
 } from '../../../sbi/estimators/index.js';
-import { DEFAULT_NPE_HYPERPARAMETERS } from '../../../sbi/npe-hyperparameters.js';
+import {
+  DEFAULT_NPE_HYPERPARAMETERS,
+  STOP_RULES as SBI_STOP_RULES,
+} from '../../../sbi/npe-hyperparameters.js';
 import { PRESETS as SBI_PRESETS, PRESET_SETTINGS } from '../../../sbi/presets.js';
-import { PRESETS, RABI_VALIDATION_ROWS } from '../../../sweeps/names.js';
+import { PRESETS, RABI_VALIDATION_ROWS, STOP_RULES } from '../../../sweeps/names.js';
 import { simulationIdOf, trainingRows } from '../../../sweeps/expand.js';
 import { getTask, TASK_NAMES as SBI_TASKS } from '../../../sbi/tasks/index.js';
 import { DIAGNOSTIC_METRICS } from '../../../sbi/diagnostics.js';
@@ -122,6 +125,38 @@ describe('names agree with sbi/', () => {
     rejects(
       () => validateSweepSpec(withSpec({ training: { preset: 'paper' } })),
       'spec/training/preset',
+    );
+  });
+
+  test("sbi's stop rule and anneals: sbi's names, written-out defaults name the same trials", () => {
+    assert.deepEqual([...STOP_RULES], [...SBI_STOP_RULES]);
+    const idsOf = (training: Record<string, unknown>): string[] =>
+      expandSweep(validateSweepSpec(withSpec({ training }))).map((t) => t.trialId);
+    const plain = idsOf({});
+    assert.deepEqual(idsOf({ stopRule: 'rabi', anneals: 0 }), plain);
+    const annealed = validateSweepSpec(
+      withSpec({ training: { stopRule: 'sbi', anneals: 2, annealFactor: 0.2 } }),
+    ).training;
+    assert.equal(annealed.stopRule, 'sbi');
+    assert.equal(annealed.anneals, 2);
+    assert.equal(annealed.annealFactor, 0.2);
+    assert.notDeepEqual(idsOf({ anneals: 2 }), plain);
+    rejects(
+      () => validateSweepSpec(withSpec({ training: { stopRule: 'keras' } })),
+      'spec/training/stopRule',
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ training: { anneals: -1 } })),
+      'spec/training/anneals',
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ training: { anneals: 1, annealFactor: 1 } })),
+      'spec/training/annealFactor',
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ training: { anneals: 0, annealFactor: 0.5 } })),
+      'spec/training/annealFactor',
+      /has no effect without training\/anneals of at least 1/,
     );
   });
 
