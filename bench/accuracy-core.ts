@@ -6,6 +6,7 @@ import { tf } from '../sbi/backend.js';
 import { createEstimator } from '../sbi/estimators/index.js';
 import { trainNPE, type TrainNPEResult } from '../sbi/npe.js';
 import type { NPEHyperparameters } from '../sbi/npe-hyperparameters.js';
+import type { TrainingState } from '../sbi/npe-checkpoint.js';
 import { createRng } from '../sbi/rng.js';
 import { simulateDataset, type SimulatedDataset } from '../sbi/simulate.js';
 import { cholesky, spdInverse } from '../sbi/tasks/linalg.js';
@@ -105,7 +106,15 @@ export async function trainCell(opts: {
   fused?: boolean;
   /** Train on transformed x (robustsbi train's --x-transform). */
   xTransform?: XTransformSpec;
-}): Promise<{ trained: TrainNPEResult; trainS: number; trainCpuS: number }> {
+  /** Go on from this state (trainNPE's resumeFrom). */
+  resumeFrom?: TrainingState;
+}): Promise<{
+  trained: TrainNPEResult;
+  trainS: number;
+  trainCpuS: number;
+  /** The run's last state, to go on from. */
+  state: TrainingState;
+}> {
   const { task, data, cell, estimator, config } = opts;
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
@@ -125,6 +134,8 @@ export async function trainCell(opts: {
     hyperparameters: opts.hyperparameters,
     ...(opts.fused === false ? { fused: false } : {}),
     ...(opts.xTransform ? { xTransform: opts.xTransform } : {}),
+    ...(opts.resumeFrom ? { resumeFrom: opts.resumeFrom } : {}),
+    keepFinalState: true,
     onEpoch: (p) => {
       if (p.epoch % 10 === 0)
         console.error(
@@ -137,6 +148,7 @@ export async function trainCell(opts: {
     trained,
     trainS: (performance.now() - t0) / 1000,
     trainCpuS: (cpu.user + cpu.system) / 1e6,
+    state: trained.finalState!,
   };
 }
 

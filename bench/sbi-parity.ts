@@ -22,11 +22,18 @@ import { join } from 'node:path';
 import { initBackend } from '../sbi/backend.js';
 import { c2st } from '../sbi/metrics/c2st.js';
 import { createRng } from '../sbi/rng.js';
-import { chooseByValidation, describeChoice } from '../sbi/choose-by-validation.js';
+import {
+  candidateSchedule,
+  chooseByValidation,
+  describeChoice,
+} from '../sbi/choose-by-validation.js';
 import { chooseXTransform, describeXChoice } from '../sbi/x-transform-choice.js';
 import { DEFAULT_TRAIN_ESTIMATOR, trainCandidates, trainDefaults } from '../sbi/train-defaults.js';
 import type { SimulatedDataset } from '../sbi/simulate.js';
 import type { Task } from '../sbi/types.js';
+import type { TrainingState } from '../sbi/npe-checkpoint.js';
+import type { NPEHyperparameters } from '../sbi/npe-hyperparameters.js';
+import type { TrainNPEResult } from '../sbi/npe.js';
 import {
   analyticKL,
   analyticKLFromLogQ,
@@ -120,25 +127,44 @@ async function robustsbiCell(
   const xNote = xLine === undefined ? '' : `${xLine}; `;
   let trainS = 0;
   let trainCpuS = 0;
+  type Run = {
+    trained: TrainNPEResult;
+    state: TrainingState;
+    architecture: Record<string, unknown>;
+  };
+  const runOnce = async (
+    architecture: Record<string, unknown>,
+    hyperparameters: Partial<NPEHyperparameters>,
+    resumeFrom?: TrainingState,
+  ): Promise<Run> => {
+    const run = await trainCell({
+      task,
+      data,
+      cell,
+      estimator: DEFAULT_TRAIN_ESTIMATOR,
+      config: architecture,
+      hyperparameters,
+      ...(x.transform ? { xTransform: x.transform } : {}),
+      ...(resumeFrom ? { resumeFrom } : {}),
+    });
+    trainS += run.trainS;
+    trainCpuS += run.trainCpuS;
+    return { trained: run.trained, state: run.state, architecture };
+  };
+  // As robustsbi train does: candidates to their first stop, the kept one then anneals.
+  const schedule = candidateSchedule(defaults.hyperparameters, candidates.length);
   const choice = (await chooseByValidation(
     candidates,
-    async (architecture) => {
-      const run = await trainCell({
-        task,
-        data,
-        cell,
-        estimator: DEFAULT_TRAIN_ESTIMATOR,
-        config: architecture,
-        hyperparameters: defaults.hyperparameters,
-        ...(x.transform ? { xTransform: x.transform } : {}),
-      });
-      trainS += run.trainS;
-      trainCpuS += run.trainCpuS;
-      return run.trained;
+    (architecture) => runOnce(architecture, schedule),
+    {
+      bestValLoss: (r) => r.trained.bestValLoss,
+      dispose: (r) => r.trained.model.dispose(),
+      ...(schedule !== defaults.hyperparameters
+        ? { finish: (r: Run) => runOnce(r.architecture, defaults.hyperparameters, r.state) }
+        : {}),
     },
-    { bestValLoss: (t) => t.bestValLoss, dispose: (t) => t.model.dispose() },
   ))!;
-  const trained = choice.chosen;
+  const trained = choice.chosen.trained;
   const chosen = xNote + describeChoice(choice, 3);
   console.error(
     `  robustsbi ${task.name} ${n}: ${trained.epochs} epochs (${trained.stoppedBy}), ${trainCpuS.toFixed(1)} s CPU; ${chosen}`,

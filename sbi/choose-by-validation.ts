@@ -27,6 +27,22 @@ export interface ChooseOptions<T> {
    * single candidate nothing is passed over, so the caller sees its error.
    */
   passOver?: (error: unknown) => boolean;
+  /**
+   * Goes on with the kept run once the choice is made, returning the run that replaces it (which
+   * then owns what the kept run held): candidates train on `candidateSchedule`, and only the kept
+   * one takes the anneals. The scores stay those the choice was made on.
+   */
+  finish?: (run: T) => Promise<T>;
+}
+
+/**
+ * The schedule a candidate trains on where several compete: up to its first early stop, the
+ * anneals left to the kept one (a run resumed from that stop with them ends as one run with them
+ * would; sbi/npe.ts). Comparing candidates before their anneals costs no accuracy measured
+ * (BENCHMARKS.md, "Annealing only the kept candidate") and saves each loser its anneals' epochs.
+ */
+export function candidateSchedule<H extends { anneals?: number }>(hp: H, candidates: number): H {
+  return candidates > 1 && (hp.anneals ?? 0) > 0 ? { ...hp, anneals: 0 } : hp;
 }
 
 /**
@@ -62,7 +78,17 @@ export async function chooseByValidation<T>(
     } else opts.dispose(run);
   }
   if (best === undefined) return undefined;
-  return { chosen: best.run, architecture: best.architecture, scores, passedOver };
+  let chosen = best.run;
+  if (opts.finish) {
+    try {
+      chosen = await opts.finish(best.run);
+    } catch (e) {
+      opts.dispose(best.run);
+      throw e;
+    }
+    if (chosen !== best.run) opts.dispose(best.run);
+  }
+  return { chosen, architecture: best.architecture, scores, passedOver };
 }
 
 /**

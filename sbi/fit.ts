@@ -52,6 +52,7 @@ export interface FitHooks {
   onEpoch?(progress: EpochProgress): void | Promise<void>;
   checkpoint?(state: TrainingState): void | Promise<void>;
   resumeFrom?: TrainingState;
+  keepFinalState?: boolean;
   signal?: AbortSignal;
 }
 
@@ -250,6 +251,7 @@ async function trainOnce(
       ...(hooks.onEpoch ? { onEpoch: hooks.onEpoch } : {}),
       ...(hooks.checkpoint ? { checkpoint: hooks.checkpoint } : {}),
       ...(hooks.resumeFrom ? { resumeFrom: hooks.resumeFrom } : {}),
+      ...(hooks.keepFinalState ? { keepFinalState: true } : {}),
       ...(hooks.signal ? { signal: hooks.signal } : {}),
     });
   } finally {

@@ -112,8 +112,15 @@ export function checkResumable(
     string,
     unknown
   >;
+  // A resume may run longer, or anneal more than the run had (trainNPE goes on from its early
+  // stop); the annealing factor matters only once an anneal was taken.
+  const taken = r.earlyStopping.anneals ?? 0;
+  const mayDiffer = (k: string): boolean =>
+    k === 'maxEpochs' ||
+    (k === 'anneals' && Number(now[k] ?? 0) >= taken) ||
+    (k === 'annealFactor' && taken === 0);
   const changed = Object.keys({ ...before, ...now }).filter(
-    (k) => k !== 'maxEpochs' && before[k] !== now[k],
+    (k) => !mayDiffer(k) && before[k] !== now[k],
   );
   if (changed.length > 0) {
     const list = changed.map((k) => `${k} ${String(before[k])} -> ${String(now[k])}`).join(', ');

@@ -120,6 +120,11 @@ export interface TrainNPEOptions {
   /** Called after every epoch with the full state; a later trainNPE({ resumeFrom }) continues exactly. */
   checkpoint?(state: TrainingState): void | Promise<void>;
   resumeFrom?: TrainingState;
+  /**
+   * Return the state after the last epoch (TrainNPEResult.finalState), to go on from later, without
+   * the cost of a checkpoint at every epoch.
+   */
+  keepFinalState?: boolean;
   /** Checked between epochs; an aborted signal stops training by throwing its reason. */
   signal?: AbortSignal;
   /**
@@ -172,6 +177,8 @@ export interface TrainNPEResult {
   dropped: number;
   nTrain: number;
   nVal: number;
+  /** The state after the last epoch (before the best weights were restored), with keepFinalState. */
+  finalState?: TrainingState;
 }
 
 /** Mean -log q over all rows, in chunks so validation sets of any size fit. */
@@ -300,7 +307,14 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
       startEpoch = r.epoch;
       stoppedBy = r.stoppedBy;
       if (r.defense && defense?.setState) defense.setState(r.defense.state);
-      if (r.finished) startEpoch = hp.maxEpochs; // nothing left to run
+      if (r.finished && r.stoppedBy === 'early-stopping' && (es.anneals ?? 0) < (hp.anneals ?? 0)) {
+        // Early stopping ended it where this schedule anneals instead: take that anneal now (the
+        // state the anneal decision gives) and go on, as one run with the anneals would have.
+        es = { ...es, anneals: (es.anneals ?? 0) + 1, counter: 0 };
+        restoreBest();
+        setAnneals(es.anneals!);
+        stoppedBy = null;
+      } else if (r.finished) startEpoch = hp.maxEpochs; // nothing left to run
     }
 
     for (let epoch = startEpoch; epoch < hp.maxEpochs && stoppedBy === null; epoch++) {
@@ -345,6 +359,7 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
     // No epoch ever had a finite validation loss (fewer epochs than maxNanResets allows): the "best"
     // state is the untrained initialization, so this is a divergence, not a trained model.
     if (es.bestEpoch === 0) throw new DivergedError(trainLosses.length, es.nanResets);
+    const finalState = opts.keepFinalState ? stateAfter(trainLosses.length) : undefined;
     // RABI restores the best state only on an early stop; we also do at max epochs, so the
     // returned model is always the one with the best validation loss.
     restoreBest();
@@ -363,6 +378,7 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
       dropped: clean.dropped,
       nTrain,
       nVal,
+      ...(finalState ? { finalState } : {}),
     };
   } catch (e) {
     model.dispose();

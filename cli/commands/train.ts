@@ -1,6 +1,7 @@
 // `robustsbi train`: NPE on a task's simulations (drawn here, or read with --sims), written as one
 // self-describing model file. Progress goes to stderr, the summary to stdout.
 import type { ValidationChoice } from '../../sbi/choose-by-validation.js';
+import type { TrainingState } from '../../sbi/npe-checkpoint.js';
 import { DEFENSE_NAMES, DEFENSE_TAKES, isDefenseName } from '../../sbi/defenses/names.js';
 import type { Command } from '../command.js';
 import { UserError } from '../errors.js';
@@ -49,7 +50,8 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
   --hidden 50,50      hidden layer sizes (maf default 50,50 [100,100]; others: their own).
                       A maf with none of --hidden, --transforms, --activation and no defense
                       also trains 50,50,50 with nflows' scale and initialization on the same
-                      split and keeps the one with the lower validation NLL
+                      split and keeps the one with the lower validation NLL at their first
+                      early stop; only the kept one then takes the anneals
   --transforms K      flow transforms (maf, nsf, maf_ensemble; maf default 5 [3])
   --bins K            spline bins (nsf)    --components K   mixture components (mdn)
   --members K         MAFs in the ensemble (maf_ensemble, default 10)
@@ -247,7 +249,7 @@ async function run(argv: string[]): Promise<number> {
   const { simulateDataset } = await import('../../sbi/simulate.js');
   const { loadSimulations } = await import('../../sbi/simulation-file.js');
   const { DivergedError } = await import('../../sbi/errors.js');
-  const { chooseByValidation, describeChoice, describeMade } =
+  const { candidateSchedule, chooseByValidation, describeChoice, describeMade } =
     await import('../../sbi/choose-by-validation.js');
   const { checkFitConfig, fitModel } = await import('../../sbi/fit.js');
   const { saveModel } = await import('../../sbi/model-file.js');
@@ -334,32 +336,60 @@ async function run(argv: string[]): Promise<number> {
     createRng(seed).fork('x-transform'),
   );
 
-  type Fitted = Awaited<ReturnType<typeof fitModel>>;
+  type Fitted = Awaited<ReturnType<typeof fitModel>> & { architecture: Record<string, unknown> };
   let trainMs = 0;
+  const fitOnce = async (
+    architecture: Record<string, unknown>,
+    runHyperparameters: typeof hyperparameters,
+    resumeFrom?: TrainingState,
+  ): Promise<Fitted> => {
+    const progress = epochProgress();
+    try {
+      const f = await fitModel(
+        {
+          ...config,
+          architecture,
+          hyperparameters: runHyperparameters,
+          ...(xTransform ? { xTransform } : {}),
+        },
+        { theta: theta!, x: x!, n, dropped: droppedBefore },
+        {
+          onEpoch: (p) => progress.onEpoch(p),
+          // A candidate whose anneals wait for the choice keeps its end state to go on from.
+          keepFinalState: runHyperparameters !== hyperparameters,
+          ...(resumeFrom ? { resumeFrom } : {}),
+        },
+        { code: codeVersion(), backend: backend.name, ...(v.sims ? { sims: v.sims } : {}) },
+      );
+      trainMs += f.trainMs;
+      return { ...f, architecture };
+    } finally {
+      progress.done();
+    }
+  };
+  const schedule = candidateSchedule(hyperparameters, architectures.length);
   let choice: ValidationChoice<Fitted> | undefined;
   try {
     choice = await chooseByValidation(
       architectures,
-      async (architecture) => {
-        const progress = epochProgress();
-        try {
-          const f = await fitModel(
-            { ...config, architecture, ...(xTransform ? { xTransform } : {}) },
-            { theta: theta!, x: x!, n, dropped: droppedBefore },
-            { onEpoch: (p) => progress.onEpoch(p) },
-            { code: codeVersion(), backend: backend.name, ...(v.sims ? { sims: v.sims } : {}) },
-          );
-          trainMs += f.trainMs;
-          return f;
-        } finally {
-          progress.done();
-        }
-      },
+      (architecture) => fitOnce(architecture, schedule),
       {
         bestValLoss: (f) => f.result.bestValLoss,
         dispose: (f) => f.saved.estimator.dispose(),
         // A candidate that diverges is passed over while another one trains.
         passOver: (e) => e instanceof DivergedError,
+        // The kept candidate takes its anneals from where it stopped; one restarted after a
+        // divergence trained at another rate, so it trains again from the start.
+        ...(schedule !== hyperparameters
+          ? {
+              finish: (f: Fitted) =>
+                fitOnce(
+                  f.architecture,
+                  hyperparameters,
+                  f.saved.training.nanRestarts === undefined ? f.result.finalState : undefined,
+                ),
+            }
+          : {}),
       },
     );
   } catch (e) {

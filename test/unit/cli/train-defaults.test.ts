@@ -162,6 +162,45 @@ describe('robustsbi train with no options', () => {
     }
   });
 
+  test('only the kept candidate anneals, and ends as its training alone with the anneals', async () => {
+    // lr 0.05 and patience 0: every run stops within a few epochs and anneals once. Seed 0 keeps
+    // [50, 50], which an option can pin, so the pinned run is the one-candidate reference.
+    const fast = ['--task', 'two_moons', '--n', '300', '--seed', '0', '--lr', '0.05'];
+    const schedule = [
+      '--patience',
+      '0',
+      '--min-epochs',
+      '0',
+      '--anneals',
+      '1',
+      '--max-epochs',
+      '60',
+    ];
+    const chosenFile = join(dir, 'chosen-annealed.json');
+    const pinnedFile = join(dir, 'pinned-annealed.json');
+    const chosen = await captured([...fast, ...schedule, '--out', chosenFile]);
+    const pinned = await captured([...fast, ...schedule, '--hidden', '50,50', '--out', pinnedFile]);
+    assert.match(chosen, /train: chose \[50, 50\] by validation NLL/, 'seed 0 keeps [50, 50]');
+    assert.match(chosen, /epochs \(early-stopping after 1 anneal\)/);
+    // The choice is printed on the scores before the anneals: above the kept run's final best.
+    const before = Number(/by validation NLL \[50, 50\] (\S+),/.exec(chosen)![1]);
+    const after = Number(/best validation NLL (\S+) at epoch/.exec(chosen)![1]);
+    assert.ok(after < before, `annealed ${after} against ${before} at the choice`);
+    const a = loadModel(chosenFile);
+    const b = loadModel(pinnedFile);
+    try {
+      assert.equal(a.summary.anneals, 1);
+      assert.deepEqual(a.summary.epochs, b.summary.epochs);
+      assert.equal(a.summary.bestValLoss, b.summary.bestValLoss);
+      assert.deepEqual(a.estimator.config, b.estimator.config);
+      assert.deepEqual(a.estimator.getWeights(), b.estimator.getWeights());
+    } finally {
+      a.estimator.dispose();
+      b.estimator.dispose();
+    }
+    assert.match(pinned, /epochs \(early-stopping after 1 anneal\)/);
+  });
+
   test('trains and records the robustsbi recipe, on the fused MAF step', async () => {
     const out = join(dir, 'default.json');
     // --max-epochs only keeps the test short; every other setting is the command's default.

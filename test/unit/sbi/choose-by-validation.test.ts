@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
+  candidateSchedule,
   chooseByValidation,
   describeChoice,
   describeMade,
@@ -75,6 +76,43 @@ describe('chooseByValidation', () => {
       /broken/,
     );
     assert.deepEqual(h.disposed, ['a']);
+  });
+
+  test('finish goes on with the kept run only; the replaced run is disposed, the scores kept', async () => {
+    const h = harness({ a: 1.5, b: 0.7 });
+    const finished: string[] = [];
+    const choice = (await chooseByValidation([{ name: 'a' }, { name: 'b' }], h.train, {
+      ...h.opts,
+      finish: async (r) => {
+        finished.push(r.name);
+        return { name: `${r.name}+`, loss: r.loss - 0.1 };
+      },
+    }))!;
+    assert.deepEqual(finished, ['b']);
+    assert.equal(choice.chosen.name, 'b+');
+    assert.deepEqual(
+      choice.scores.map((s) => s.bestValLoss),
+      [1.5, 0.7],
+    );
+    assert.deepEqual(h.disposed.sort(), ['a', 'b']);
+    // A finish that fails disposes the kept run and propagates.
+    const g = harness({ a: 1 });
+    await assert.rejects(
+      chooseByValidation([{ name: 'a' }, { name: 'a' }], g.train, {
+        ...g.opts,
+        finish: () => Promise.reject(new TypeError('broken')),
+      }),
+      /broken/,
+    );
+    assert.deepEqual(g.disposed, ['a', 'a']);
+  });
+
+  test('candidates leave the anneals to the kept one; a single run keeps its schedule', () => {
+    const hp = { learningRate: 5e-4, anneals: 2 };
+    assert.deepEqual(candidateSchedule(hp, 2), { learningRate: 5e-4, anneals: 0 });
+    assert.equal(candidateSchedule(hp, 1), hp);
+    const plain: { learningRate: number; anneals?: number } = { learningRate: 5e-4 };
+    assert.equal(candidateSchedule(plain, 2), plain);
   });
 
   test('describes the choice in the words train prints', () => {

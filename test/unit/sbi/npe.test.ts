@@ -489,6 +489,57 @@ describe('trainNPE', () => {
     resumed.model.dispose();
   });
 
+  test('a run early stopping ended, resumed with anneals, ends as one run with them would', async () => {
+    const hp = {
+      batchSize: 50,
+      maxEpochs: 40,
+      learningRate: 5e-2,
+      patience: 0,
+      minEpochs: 0,
+      stopRule: 'sbi' as const,
+      anneals: 2,
+      annealFactor: 0.1,
+    };
+    const full = await trainNPE(options({ hyperparameters: hp }));
+    assert.equal(full.anneals, 2);
+    let last: TrainingState | undefined;
+    const plain = await trainNPE(
+      options({
+        hyperparameters: { ...hp, anneals: 0 },
+        checkpoint: (s) => void (last = s),
+        keepFinalState: true,
+      }),
+    );
+    assert.equal(plain.stoppedBy, 'early-stopping');
+    assert.ok(plain.epochs < full.epochs, 'the anneals went on where the plain run stopped');
+    // keepFinalState hands back the last epoch's checkpoint without one at every epoch.
+    assert.deepEqual(plain.finalState, last);
+    assert.equal(full.finalState, undefined);
+    plain.model.dispose();
+    const resumed = await trainNPE(options({ hyperparameters: hp, resumeFrom: plain.finalState! }));
+    assert.equal(resumed.anneals, 2);
+    assert.equal(resumed.stoppedBy, full.stoppedBy);
+    assert.deepEqual(resumed.valLosses, full.valLosses);
+    assert.deepEqual(resumed.model.getWeights(), full.model.getWeights());
+    resumed.model.dispose();
+    // Fewer anneals than the checkpoint took, or another factor after one was taken, are refused.
+    const states: TrainingState[] = [];
+    const once = await trainNPE(
+      options({ hyperparameters: hp, checkpoint: (s) => void states.push(s) }),
+    );
+    once.model.dispose();
+    const annealed = states.find((s) => s.earlyStopping.anneals === 2)!;
+    await assert.rejects(
+      trainNPE(options({ hyperparameters: { ...hp, anneals: 1 }, resumeFrom: annealed })),
+      /other hyperparameters \(anneals 2 -> 1\)/,
+    );
+    await assert.rejects(
+      trainNPE(options({ hyperparameters: { ...hp, annealFactor: 0.5 }, resumeFrom: annealed })),
+      /other hyperparameters \(annealFactor 0.1 -> 0.5\)/,
+    );
+    full.model.dispose();
+  });
+
   test('a checkpoint from other data is refused', async () => {
     const states: TrainingState[] = [];
     const r = await trainNPE(
