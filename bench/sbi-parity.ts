@@ -260,7 +260,7 @@ function sbiCell(
 }
 
 function fmt(c: ToolCell): string {
-  const kl = c.kl ? ` (KL ${c.kl.map((v) => (v === null ? '-' : v.toFixed(2))).join(', ')})` : '';
+  const kl = c.kl?.length ? ` (KL ${c.kl.map((v) => (v === null ? '-' : v.toFixed(2))).join(', ')})` : '';
   const nll = c.heldoutNll === null ? '-' : c.heldoutNll.toFixed(3);
   // --obs 0 scores held-out NLL alone: no C2ST to list or average.
   const c2st = c.c2st.length === 0 ? '-' : c.c2st.map((v) => v.toFixed(3)).join(', ');
