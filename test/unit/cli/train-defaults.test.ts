@@ -127,30 +127,17 @@ describe('robustsbi train with no options', () => {
     assert.ok(!existsSync(out));
   });
 
+  // lr 0.05 and patience 0: every run stops within a few epochs and anneals once.
+  const annealOnce = [
+    ...['--task', 'two_moons', '--n', '300', '--lr', '0.05'],
+    ...['--patience', '0', '--min-epochs', '0', '--anneals', '1', '--max-epochs', '60'],
+  ];
+
   test('--anneals goes on from the best state at a cut rate and is recorded', async () => {
     const out = join(dir, 'annealed.json');
-    // patience 0 with a high rate: the first epoch without improvement anneals.
     const stdout = await captured([
-      '--task',
-      'two_moons',
-      '--n',
-      '300',
-      '--hidden',
-      '8',
-      '--lr',
-      '0.05',
-      '--patience',
-      '0',
-      '--min-epochs',
-      '0',
-      '--anneals',
-      '1',
-      '--anneal-factor',
-      '0.2',
-      '--max-epochs',
-      '60',
-      '--out',
-      out,
+      ...annealOnce,
+      ...['--hidden', '8', '--anneal-factor', '0.2', '--out', out],
     ]);
     assert.match(stdout, /epochs \((early-stopping|max-epochs) after 1 anneal\)/);
     const m = loadModel(out);
@@ -163,23 +150,14 @@ describe('robustsbi train with no options', () => {
   });
 
   test('only the kept candidate anneals, and ends as its training alone with the anneals', async () => {
-    // lr 0.05 and patience 0: every run stops within a few epochs and anneals once. Seed 0 keeps
-    // [50, 50], which an option can pin, so the pinned run is the one-candidate reference.
-    const fast = ['--task', 'two_moons', '--n', '300', '--seed', '0', '--lr', '0.05'];
-    const schedule = [
-      '--patience',
-      '0',
-      '--min-epochs',
-      '0',
-      '--anneals',
-      '1',
-      '--max-epochs',
-      '60',
-    ];
+    // Seed 0 keeps [50, 50], which an option can pin, so the pinned run is the one-candidate reference.
     const chosenFile = join(dir, 'chosen-annealed.json');
     const pinnedFile = join(dir, 'pinned-annealed.json');
-    const chosen = await captured([...fast, ...schedule, '--out', chosenFile]);
-    const pinned = await captured([...fast, ...schedule, '--hidden', '50,50', '--out', pinnedFile]);
+    const chosen = await captured([...annealOnce, '--seed', '0', '--out', chosenFile]);
+    const pinned = await captured([
+      ...annealOnce,
+      ...['--seed', '0', '--hidden', '50,50', '--out', pinnedFile],
+    ]);
     assert.match(chosen, /train: chose \[50, 50\] by validation NLL/, 'seed 0 keeps [50, 50]');
     assert.match(chosen, /epochs \(early-stopping after 1 anneal\)/);
     // The choice is printed on the scores before the anneals: above the kept run's final best.

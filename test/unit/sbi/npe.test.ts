@@ -449,18 +449,18 @@ describe('trainNPE', () => {
     resumed.model.dispose();
   });
 
+  // patience 0 under sbi's rule at a high rate: the first epoch without improvement anneals.
+  const annealing = {
+    batchSize: 50,
+    maxEpochs: 40,
+    learningRate: 5e-2,
+    patience: 0,
+    minEpochs: 0,
+    stopRule: 'sbi' as const,
+  };
+
   test('an anneal reloads the best state and steps at the cut rate; a resume keeps the cut', async () => {
-    // patience 0 under sbi's rule: the first epoch without improvement anneals.
-    const hp = {
-      batchSize: 50,
-      maxEpochs: 40,
-      learningRate: 5e-2,
-      patience: 0,
-      minEpochs: 0,
-      stopRule: 'sbi' as const,
-      anneals: 1,
-      annealFactor: 0.01,
-    };
+    const hp = { ...annealing, anneals: 1, annealFactor: 0.01 };
     const states: TrainingState[] = [];
     const full = await trainNPE(
       options({ hyperparameters: hp, checkpoint: (s) => void states.push(s) }),
@@ -490,16 +490,7 @@ describe('trainNPE', () => {
   });
 
   test('a run early stopping ended, resumed with anneals, ends as one run with them would', async () => {
-    const hp = {
-      batchSize: 50,
-      maxEpochs: 40,
-      learningRate: 5e-2,
-      patience: 0,
-      minEpochs: 0,
-      stopRule: 'sbi' as const,
-      anneals: 2,
-      annealFactor: 0.1,
-    };
+    const hp = { ...annealing, anneals: 2, annealFactor: 0.1 };
     const full = await trainNPE(options({ hyperparameters: hp }));
     assert.equal(full.anneals, 2);
     let last: TrainingState | undefined;
