@@ -6,11 +6,14 @@
 //   node dist/bench/sbi-parity.js (or npm run bench -- sbi-parity) [--tasks two_moons,gaussian_linear] [--n 1000,10000] [--obs 3]
 //        [--samples 10000] [--c2st-samples 2000] [--c2st-max-epochs 500] [--seed 0]
 //        [--backend wasm] [--tools robustsbi,sbi] [--install-sbi] [--keep DIR] [--heldout 10000]
+//        [--floor K]
 //
 // Beside the C2ST, both tools' mean -log q(theta | x) over --heldout rows from the joint (the same
 // rows for every seed and budget; 0 skips it): the expected KL to the true posterior up to a
 // constant, a paired score with far less noise than three observations' C2ST. --config '{...}'
-// sets estimator settings over robustsbi's default architecture (a variant to screen).
+// sets estimator settings over robustsbi's default architecture (a variant to screen). --floor K
+// adds K rows 'reference': another draw of the reference posterior scored against it, the C2ST an
+// exact posterior gets at these sizes (its spread is the noise under every other row).
 // robustsbi's cell is exactly accuracy.ts's with the default's flags (same training set, training
 // and posterior streams), so its figures repeat that bench's "new default" rows. Training CPU s is
 // the training alone (no simulation) for both: process.cpuUsage here, time.process_time of one
@@ -57,7 +60,7 @@ import { repoRoot } from './train-throughput.js';
 const SCRIPT = join(repoRoot(), 'bench', 'torch', 'sbi_npe_reference.py');
 
 interface ToolCell {
-  tool: 'robustsbi' | 'sbi';
+  tool: 'robustsbi' | 'sbi' | 'reference';
   task: string;
   n: number;
   c2st: number[];
@@ -259,8 +262,34 @@ function sbiCell(
   };
 }
 
+/** Draw d of the reference posterior, independent of the one scored against, as a cell of its own. */
+function floorCell(s: Scoring, d: number, nSamples: number): ToolCell {
+  const { task } = s;
+  const draw = task.referencePosterior;
+  if (!draw) throw new Error(`${task.name} has no reference posterior to draw again`);
+  const samples = s.xs.map((x, i) =>
+    draw.call(task, x, nSamples, createRng(1000 + d).fork(`floor/${i + 1}`)),
+  );
+  const scores = scoreAll(s, samples, `reference ${task.name} draw ${d}`);
+  return {
+    tool: 'reference',
+    task: task.name,
+    n: 0,
+    c2st: scores,
+    kl: null,
+    ...meanSd(scores),
+    epochs: 0,
+    trainCpuS: 0,
+    trainS: 0,
+    heldoutNll: null,
+    note: `independent draw ${d}`,
+  };
+}
+
 function fmt(c: ToolCell): string {
-  const kl = c.kl?.length ? ` (KL ${c.kl.map((v) => (v === null ? '-' : v.toFixed(2))).join(', ')})` : '';
+  const kl = c.kl?.length
+    ? ` (KL ${c.kl.map((v) => (v === null ? '-' : v.toFixed(2))).join(', ')})`
+    : '';
   const nll = c.heldoutNll === null ? '-' : c.heldoutNll.toFixed(3);
   // --obs 0 scores held-out NLL alone: no C2ST to list or average.
   const c2st = c.c2st.length === 0 ? '-' : c.c2st.map((v) => v.toFixed(3)).join(', ');
@@ -288,6 +317,7 @@ export async function cli(argv: readonly string[]): Promise<void> {
   const c2stMaxEpochs = numberArg(a, 'c2st-max-epochs', 500);
   const seed = numberArg(a, 'seed', 0);
   const heldoutRows = numberArg(a, 'heldout', 10000);
+  const floor = numberArg(a, 'floor', 0);
   // A variant of robustsbi's default to screen: estimator settings over the default architecture.
   const config = a.has('config') ? (JSON.parse(a.get('config')!) as Record<string, unknown>) : {};
   const backend = await initBackend(a.get('backend'));
@@ -310,6 +340,7 @@ export async function cli(argv: readonly string[]): Promise<void> {
       const refs = xs.map((x, i) => referenceSamples(task, i + 1, x, nSamples));
       const heldout = heldoutRows > 0 ? heldoutDataset(task, heldoutRows) : null;
       const scoring: Scoring = { task, xs, refs, c2stSamples, c2stMaxEpochs, heldout };
+      for (let d = 0; d < floor; d++) cells.push(floorCell(scoring, d, nSamples));
       for (const n of budgets) {
         if (tools.includes('robustsbi'))
           cells.push(await robustsbiCell(scoring, n, seed, nSamples, config));
@@ -328,7 +359,8 @@ export async function cli(argv: readonly string[]): Promise<void> {
     `| task | N | tool | C2ST k = 1..K | mean | held-out NLL (${heldoutRows} rows) | epochs | train CPU s |`,
   );
   console.log('|---|---|---|---|---|---|---|---|');
-  for (const c of cells) console.log(`| ${c.task} | ${c.n} | ${c.tool} | ${fmt(c)} |`);
+  for (const c of cells)
+    console.log(`| ${c.task} | ${c.tool === 'reference' ? '-' : c.n} | ${c.tool} | ${fmt(c)} |`);
   console.log(
     JSON.stringify({
       bench: 'sbi-parity',
