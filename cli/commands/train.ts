@@ -382,12 +382,14 @@ async function run(argv: string[]): Promise<number> {
         // divergence trained at another rate, so it trains again from the start.
         ...(schedule !== hyperparameters
           ? {
-              finish: (f: Fitted) =>
-                fitOnce(
-                  f.architecture,
-                  hyperparameters,
-                  f.saved.training.nanRestarts === undefined ? f.result.finalState : undefined,
-                ),
+              finish: async (f: Fitted) => {
+                const from =
+                  f.saved.training.nanRestarts === undefined ? f.result.finalState : undefined;
+                const g = await fitOnce(f.architecture, hyperparameters, from);
+                // The model file's training time is the kept model's: both segments when resumed.
+                if (from) g.saved.summary.trainMs = Math.round(f.trainMs + g.trainMs);
+                return g;
+              },
             }
           : {}),
       },
