@@ -108,13 +108,9 @@ export async function trainCell(opts: {
   xTransform?: XTransformSpec;
   /** Go on from this state (trainNPE's resumeFrom). */
   resumeFrom?: TrainingState;
-}): Promise<{
-  trained: TrainNPEResult;
-  trainS: number;
-  trainCpuS: number;
-  /** The run's last state, to go on from. */
-  state: TrainingState;
-}> {
+  /** Hand back the last state in trained.finalState (trainNPE's keepFinalState). */
+  keepFinalState?: boolean;
+}): Promise<{ trained: TrainNPEResult; trainS: number; trainCpuS: number }> {
   const { task, data, cell, estimator, config } = opts;
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
@@ -135,7 +131,7 @@ export async function trainCell(opts: {
     ...(opts.fused === false ? { fused: false } : {}),
     ...(opts.xTransform ? { xTransform: opts.xTransform } : {}),
     ...(opts.resumeFrom ? { resumeFrom: opts.resumeFrom } : {}),
-    keepFinalState: true,
+    ...(opts.keepFinalState ? { keepFinalState: true } : {}),
     onEpoch: (p) => {
       if (p.epoch % 10 === 0)
         console.error(
@@ -148,7 +144,6 @@ export async function trainCell(opts: {
     trained,
     trainS: (performance.now() - t0) / 1000,
     trainCpuS: (cpu.user + cpu.system) / 1e6,
-    state: trained.finalState!,
   };
 }
 

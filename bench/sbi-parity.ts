@@ -130,11 +130,7 @@ async function robustsbiCell(
   const xNote = xLine === undefined ? '' : `${xLine}; `;
   let trainS = 0;
   let trainCpuS = 0;
-  type Run = {
-    trained: TrainNPEResult;
-    state: TrainingState;
-    architecture: Record<string, unknown>;
-  };
+  type Run = { trained: TrainNPEResult; architecture: Record<string, unknown> };
   const runOnce = async (
     architecture: Record<string, unknown>,
     hyperparameters: Partial<NPEHyperparameters>,
@@ -149,10 +145,11 @@ async function robustsbiCell(
       hyperparameters,
       ...(x.transform ? { xTransform: x.transform } : {}),
       ...(resumeFrom ? { resumeFrom } : {}),
+      keepFinalState: hyperparameters !== defaults.hyperparameters,
     });
     trainS += run.trainS;
     trainCpuS += run.trainCpuS;
-    return { trained: run.trained, state: run.state, architecture };
+    return { trained: run.trained, architecture };
   };
   // As robustsbi train does: candidates to their first stop, the kept one then anneals.
   const schedule = candidateSchedule(defaults.hyperparameters, candidates.length);
@@ -163,7 +160,10 @@ async function robustsbiCell(
       bestValLoss: (r) => r.trained.bestValLoss,
       dispose: (r) => r.trained.model.dispose(),
       ...(schedule !== defaults.hyperparameters
-        ? { finish: (r: Run) => runOnce(r.architecture, defaults.hyperparameters, r.state) }
+        ? {
+            finish: (r: Run) =>
+              runOnce(r.architecture, defaults.hyperparameters, r.trained.finalState),
+          }
         : {}),
     },
   ))!;

@@ -40,6 +40,7 @@ export interface ChooseOptions<T> {
  * anneals left to the kept one (a run resumed from that stop with them ends as one run with them
  * would; sbi/npe.ts). Comparing candidates before their anneals costs no accuracy measured
  * (BENCHMARKS.md, "Annealing only the kept candidate") and saves each loser its anneals' epochs.
+ * Returns `hp` itself when nothing is deferred, so a caller can tell by identity.
  */
 export function candidateSchedule<H extends { anneals?: number }>(hp: H, candidates: number): H {
   return candidates > 1 && (hp.anneals ?? 0) > 0 ? { ...hp, anneals: 0 } : hp;
