@@ -2,7 +2,7 @@
 // the same footing reuses (bench/sbi-parity.ts): the tasks, the seeded observations and reference
 // samples, the training run, posterior sampling with rejection to the prior's support, and
 // KL(p || q) against an analytic posterior.
-import { tf } from '../sbi/backend.js';
+import { tf, tidyData } from '../sbi/backend.js';
 import { createEstimator } from '../sbi/estimators/index.js';
 import { trainNPE, type TrainNPEResult } from '../sbi/npe.js';
 import type { NPEHyperparameters } from '../sbi/npe-hyperparameters.js';
@@ -60,7 +60,7 @@ export function heldoutLogQ(
   const out = new Float32Array(data.n);
   for (let i = 0; i < data.n; i += chunk) {
     const m = Math.min(chunk, data.n - i);
-    const lq = tf.tidy(
+    const lq = tidyData(
       () =>
         model
           .logProb(
@@ -224,7 +224,7 @@ export function analyticKL(
   if (!task.analyticPosterior) return null;
   const d = task.thetaDim;
   const n = ref.length / d;
-  const qlp = tf.tidy(() => {
+  const qlp = tidyData(() => {
     const x = tf.tile(tf.tensor2d(xo, [1, task.xDim]), [n, 1]) as tf.Tensor2D;
     return model.logProb(tf.tensor2d(ref, [n, d]), x).dataSync() as Float32Array;
   });

@@ -2,7 +2,7 @@
 // the attack moved most (largest KL under attack), with samples of its clean and attacked posteriors
 // and posterior-predictive simulations from each, so the damage can be seen in parameter space and
 // in data space.
-import { tf } from './backend.js';
+import { tidyData } from './backend.js';
 import { attackInBatches, type AttackName } from './attacks/index.js';
 import { absoluteEps, clipBoxOf, meanPerSampleStd } from './attacks/eps.js';
 import type { Discrepancy } from './attacks/objectives.js';
@@ -114,7 +114,7 @@ export async function adversarialExample(
   const row = (a: Float32Array, d: number) => a.subarray(index * d, (index + 1) * d);
   const samples = o.samples ?? 1000;
   const draw = (x: Float32Array, stream: RandomStream): Float32Array =>
-    tf.tidy(
+    tidyData(
       () => est.sample(rowsTensor(x, 0, 1, xDim), samples, stream).dataSync() as Float32Array,
     );
   const clean = draw(row(test.x, xDim), rng.fork('posterior/clean'));

@@ -102,6 +102,19 @@ export function onHostBackend(): boolean {
   return b === 'wasm' || b === 'cpu';
 }
 
+/**
+ * tf.tidy for a body that reads data out (dataSync): tf.tidy walks whatever its body returns, looking
+ * for tensors to keep, and walks a typed array element by element (about 0.2 us each: 19 ms for
+ * 100,000 floats, where leaving the tidy through a closure takes 0.2 ms). Returns what fn returns.
+ */
+export function tidyData<T>(fn: () => T): T {
+  let out: { value: T } | undefined;
+  tf.tidy(() => {
+    out = { value: fn() };
+  });
+  return out!.value;
+}
+
 export function currentBackend(): BackendReport | undefined {
   return current;
 }

@@ -197,8 +197,9 @@ export interface FusedStepContext {
 
 /**
  * A plain-NLL training step that runs outside tfjs on host memory (an estimator offers one where it
- * has hand-written kernels). Weights and moments move in at the start of an epoch (load) and out at
- * its end (store); in between, step(rows) trains on rows of the data the trainer was built with.
+ * has hand-written kernels). Weights and moments move in (load) after the variables changed and out
+ * (store) where they are read; in between, step(rows) trains on rows of the data the trainer was
+ * built with, over as many epochs as come.
  */
 export interface FusedTrainer {
   load(adam: AdamHostState, vars: tf.Variable[]): void;
@@ -213,7 +214,7 @@ export interface FusedTrainer {
     ctx?: FusedStepContext,
   ): number;
   store(adam: AdamHostState, vars: tf.Variable[]): void;
-  /** Mean NLL of raw rows under the weights last loaded or stored (validation after an epoch). */
+  /** Mean NLL of raw rows under the weights in the trainer's memory (validation after an epoch). */
   meanNLL?(theta: Float32Array, x: Float32Array, n: number): number;
   dispose(): void;
 }

@@ -4,7 +4,7 @@
 // base N(0, I). Each transform has its own variable order, drawn from the seed (RABI: pyro's random
 // order per layer; no permutation layers, since RABI runs with shuffle: false). The orders are part of
 // the config, so a saved model rebuilds with the same ones.
-import { onHostBackend, tf } from '../backend.js';
+import { onHostBackend, tf, tidyData } from '../backend.js';
 import { clip, clipPassingGradient, exp, softplus } from '../ops.js';
 import type { FusedInference, FusedPlan, FusedTrainer, RandomStream, ZScore } from '../types.js';
 import { MafKernels } from '../wasm/maf-kernels.js';
@@ -247,7 +247,7 @@ export class Maf extends AutoregressiveFlow {
       ...(plan ? { plan } : {}),
       // Through the model's own tfjs ops, so the fused step sees exactly what logProb sees.
       normalize: (th, xs, rows) => {
-        const [u, xz] = tf.tidy(() => [
+        const [u, xz] = tidyData(() => [
           this.z
             .normalizeTheta(
               tf.tensor2d(th.subarray(0, rows * this.thetaDim), [rows, this.thetaDim]),

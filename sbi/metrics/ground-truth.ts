@@ -5,7 +5,7 @@
 //         "from q" when log q >= log p; the mean of the two classes' accuracies (0.5: q = p);
 //   klQP = KL(q(.|x) || p(.|x)) from draws of q, klPQ = KL(p(.|x) || q(.|x)) from draws of p.
 // No classifier is trained (p is known), so this is cheap enough for every trial of a sweep.
-import { tf } from '../backend.js';
+import { tf, tidyData } from '../backend.js';
 import { cholesky } from '../tasks/linalg.js';
 import type { DensityEstimator, GaussianPosterior, RandomStream } from '../types.js';
 import { tileRows } from './row-batches.js';
@@ -115,7 +115,7 @@ export async function groundTruthMetrics(
         lqQ = Float32Array.from(fused.logProb(fromQ, xs, S * B));
         lqP = Float32Array.from(fused.logProb(fromP, xs, S * B));
       } else {
-        ({ fromQ, lqQ, lqP } = tf.tidy(() => {
+        ({ fromQ, lqQ, lqP } = tidyData(() => {
           const xt = tf.tensor2d(xb, [B, d]);
           const xs = tf.tile(xt, [S, 1]) as tf.Tensor2D;
           const q = tf.reshape(est.sample(xt, S, rng), [S * B, D]) as tf.Tensor2D;

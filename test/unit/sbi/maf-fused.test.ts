@@ -16,6 +16,7 @@ import { AdversarialTraining } from '../../../sbi/defenses/adversarial.js';
 import { createRng } from '../../../sbi/rng.js';
 import { ADAM, toyData, toyMaf } from './maf-toy.js';
 import type { DensityEstimator } from '../../../sbi/types.js';
+import type { TrainingState } from '../../../sbi/npe-checkpoint.js';
 import { repoRoot } from '../../../bench/train-throughput.js';
 
 before(async () => {
@@ -58,6 +59,8 @@ function trainToyMaf(o: {
   fused?: boolean;
   /** Settings over the batch, epochs and patience 100 the toy runs take. */
   hyperparameters?: Partial<NPEHyperparameters>;
+  /** Checkpoint, resume and final-state options. */
+  state?: Pick<TrainNPEOptions, 'checkpoint' | 'resumeFrom' | 'keepFinalState'>;
 }) {
   return trainNPE({
     data: o.data,
@@ -80,6 +83,7 @@ function trainToyMaf(o: {
     },
     ...(o.defense ? { defense: o.defense } : {}),
     ...(o.fused !== undefined ? { fused: o.fused } : {}),
+    ...o.state,
   });
 }
 
@@ -341,6 +345,63 @@ describe('fused MAF training step', () => {
     );
     a.model.dispose();
     b.model.dispose();
+  });
+
+  test("the fused step's checkpoints and final state carry its weights: resuming from either ends on the uninterrupted run's", async () => {
+    // The fused step keeps the weights in its own memory between epochs; a checkpoint or final state
+    // taken from the tf.Variables alone would be epochs old.
+    const n = 400;
+    const { theta, x } = toyData(n, 2, 3, 25);
+    const run = (anneals: number, state?: Parameters<typeof trainToyMaf>[0]['state']) =>
+      trainToyMaf({
+        data: { theta, x, n },
+        D: 2,
+        C: 3,
+        seeds: [6, 7],
+        hidden: [8],
+        batchSize: 50,
+        maxEpochs: 30,
+        hyperparameters: {
+          learningRate: 5e-2,
+          patience: 3,
+          minEpochs: 0,
+          stopRule: 'sbi',
+          anneals,
+        },
+        ...(state ? { state } : {}),
+      });
+    const whole = await run(1);
+    assert.equal(whole.fused, true);
+    assert.equal(whole.anneals, 1);
+
+    const states: TrainingState[] = [];
+    const first = await run(1, { checkpoint: (st) => void states.push(st) });
+    // An epoch without improvement and without a restore: there the variables lag the step's memory.
+    const mid = states.find((st, i) => i > 0 && st.earlyStopping.counter > 0 && !st.finished);
+    assert.ok(mid, 'a checkpoint after an epoch without improvement');
+    const fromCheckpoint = await run(1, { resumeFrom: mid });
+
+    // The final state of a run without checkpoints is the last checkpoint of one with them.
+    const lastOf: TrainingState[] = [];
+    const checkpointed = await run(0, { checkpoint: (st) => void lastOf.splice(0, 1, st) });
+    checkpointed.model.dispose();
+    const unannealed = await run(0, { keepFinalState: true });
+    assert.ok(unannealed.finalState, 'the final state is kept');
+    assert.deepEqual(unannealed.finalState.weights, lastOf[0]!.weights);
+    assert.deepEqual(unannealed.finalState.adam, lastOf[0]!.adam);
+    const fromFinal = await run(1, { resumeFrom: unannealed.finalState! });
+
+    for (const [name, r] of [
+      ['with a checkpoint per epoch', first],
+      ['resumed from a checkpoint', fromCheckpoint],
+      ['resumed from the unannealed final state', fromFinal],
+    ] as const) {
+      assert.equal(r.epochs, whole.epochs, name);
+      assert.equal(weightGap(r.model, whole.model), 0, name);
+      r.model.dispose();
+    }
+    whole.model.dispose();
+    unannealed.model.dispose();
   });
 
   for (const probe of ['rademacher', 'gaussian'] as const) {
