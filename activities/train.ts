@@ -1,5 +1,6 @@
 // The train activity: NPE on the trial's simulations with its defense, a checkpoint in the artifact
-// store after every epoch, heartbeats carrying the epoch and losses. A retried attempt (a killed or
+// store every few seconds (deps.checkpointSeconds) and before a cancelled attempt stops, heartbeats
+// carrying the epoch and losses. A retried attempt (a killed or
 // drained worker) resumes from the stored checkpoint: the store is authoritative, heartbeat details
 // are only a hint (throttled heartbeats may lag behind the last checkpoint, or run ahead of a
 // checkpoint whose write was cut off).
@@ -18,7 +19,7 @@ import {
   encodeCheckpoint,
   encodeModel,
 } from './artifacts.js';
-import type { ActivityDeps } from './deps.js';
+import { DEFAULT_CHECKPOINT_SECONDS, type ActivityDeps } from './deps.js';
 import { classify } from './failures.js';
 import { keepAlive } from './keep-alive.js';
 import { LearningCurveStore } from '../results/learning-curves.js';
@@ -199,6 +200,7 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
   };
   const hooks: FitHooks = {
     signal: ctx.cancellationSignal,
+    checkpointEveryMs: 1000 * (deps.checkpointSeconds ?? DEFAULT_CHECKPOINT_SECONDS),
     onEpoch: (e) => {
       const beat: TrainHeartbeat = {
         trialId: input.trialId,

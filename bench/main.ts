@@ -11,6 +11,7 @@
 //   pyloric-embedding  the pyloric CNN's passes, conv family against the unfold it replaced (bench/pyloric-embedding.ts)
 //   orchestration  trivial trials through the real sweep workflows (bench/orchestration.ts)
 //   mongo-writes   ResultStore writes per second to the embedded FerretDB (bench/mongo-writes.ts)
+//   train-checkpoints  the train activity with a checkpoint per epoch against one per 10 s (bench/train-checkpoints.ts)
 //   attacks        cost of the attacks and metrics per estimator (bench/attack-cost.ts)
 //   accuracy       C2ST of NPE posteriors against reference posteriors (bench/accuracy.ts)
 //   sbi-parity     robustsbi train's default against sbi 0.27's NPE() on the same rows and observations (bench/sbi-parity.ts)
@@ -33,6 +34,7 @@ const BENCHES: Record<string, () => Promise<Cli>> = {
   'pyloric-embedding': async () => (await import('./pyloric-embedding.js')).cli,
   orchestration: async () => (await import('./orchestration.js')).cli,
   'mongo-writes': async () => (await import('./mongo-writes.js')).cli,
+  'train-checkpoints': async () => (await import('./train-checkpoints.js')).cli,
   attacks: async () => async () => void (await import('./attack-cost.js')),
   accuracy: async () => async () => void (await import('./accuracy.js')),
   'sbi-parity': async () => (await import('./sbi-parity.js')).cli,

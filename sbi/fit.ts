@@ -51,6 +51,8 @@ export interface FitData {
 export interface FitHooks {
   onEpoch?(progress: EpochProgress): void | Promise<void>;
   checkpoint?(state: TrainingState): void | Promise<void>;
+  /** trainNPE's checkpointEveryMs: at most one checkpoint per this many ms (0: every epoch). */
+  checkpointEveryMs?: number;
   resumeFrom?: TrainingState;
   keepFinalState?: boolean;
   signal?: AbortSignal;
@@ -250,6 +252,9 @@ async function trainOnce(
       ...(defense ? { defense } : {}),
       ...(hooks.onEpoch ? { onEpoch: hooks.onEpoch } : {}),
       ...(hooks.checkpoint ? { checkpoint: hooks.checkpoint } : {}),
+      ...(hooks.checkpointEveryMs !== undefined
+        ? { checkpointEveryMs: hooks.checkpointEveryMs }
+        : {}),
       ...(hooks.resumeFrom ? { resumeFrom: hooks.resumeFrom } : {}),
       ...(hooks.keepFinalState ? { keepFinalState: true } : {}),
       ...(hooks.signal ? { signal: hooks.signal } : {}),

@@ -117,8 +117,18 @@ export interface TrainNPEOptions {
   hyperparameters?: Partial<NPEHyperparameters>;
   defense?: TrainingDefense;
   onEpoch?(progress: EpochProgress): void | Promise<void>;
-  /** Called after every epoch with the full state; a later trainNPE({ resumeFrom }) continues exactly. */
+  /**
+   * Called with the full state after an epoch (every epoch, or as checkpointEveryMs allows); a later
+   * trainNPE({ resumeFrom }) continues exactly.
+   */
   checkpoint?(state: TrainingState): void | Promise<void>;
+  /**
+   * Checkpoint at most once per this many milliseconds (absent or 0: after every epoch). The epoch
+   * that ends the run is always checkpointed, and an abort first checkpoints the epochs done since
+   * the last one, so only a hard kill loses epochs, at most this long of them. Encoding and storing
+   * a state can cost more than a short epoch.
+   */
+  checkpointEveryMs?: number;
   resumeFrom?: TrainingState;
   /**
    * Return the state after the last epoch (TrainNPEResult.finalState), to go on from later, without
@@ -327,8 +337,24 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
       } else if (r.finished) startEpoch = hp.maxEpochs; // nothing left to run
     }
 
+    const checkpointEveryMs = opts.checkpointEveryMs ?? 0;
+    let checkpointedEpochs = startEpoch;
+    let lastCheckpointAt = performance.now();
+    const writeCheckpoint = async (checkpoint: (state: TrainingState) => unknown) => {
+      syncVars();
+      await checkpoint(stateAfter(trainLosses.length));
+      checkpointedEpochs = trainLosses.length;
+      lastCheckpointAt = performance.now();
+    };
+
     for (let epoch = startEpoch; epoch < hp.maxEpochs && stoppedBy === null; epoch++) {
-      if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('Training was aborted.');
+      if (opts.signal?.aborted) {
+        // Keep the epochs since the last checkpoint for the retry. The abort is what to report: a
+        // checkpoint that fails now leaves the previous one standing.
+        if (opts.checkpoint && checkpointedEpochs < trainLosses.length)
+          await writeCheckpoint(opts.checkpoint).catch(() => undefined);
+        throw opts.signal.reason ?? new Error('Training was aborted.');
+      }
       const epochStart = performance.now();
       const epochCpu = process.cpuUsage();
       const trainLoss = runEpoch(epoch);
@@ -366,10 +392,13 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
         epochCpuMs: cpuMs(process.cpuUsage(epochCpu)),
         elapsedMs: now - started,
       });
-      if (opts.checkpoint) {
-        syncVars();
-        await opts.checkpoint(stateAfter(epoch + 1));
-      }
+      if (
+        opts.checkpoint &&
+        (stoppedBy !== null ||
+          checkpointEveryMs <= 0 ||
+          performance.now() - lastCheckpointAt >= checkpointEveryMs)
+      )
+        await writeCheckpoint(opts.checkpoint);
       await yieldToEventLoop();
     }
     // No epoch ever had a finite validation loss (fewer epochs than maxNanResets allows): the "best"

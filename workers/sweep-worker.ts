@@ -38,6 +38,8 @@ export interface SweepWorkerOptions {
   queuePrefix?: string;
   /** Recorded on sweeps, trials and models. */
   codeVersion?: string;
+  /** At most one training checkpoint per this many seconds (ActivityDeps.checkpointSeconds). */
+  checkpointSeconds?: number;
   /** How long in-flight activities may run on after shutdown is asked for, before they are cancelled. */
   shutdownGraceTime?: string;
   /**
@@ -128,6 +130,9 @@ export async function createSweepWorker(
         logger,
         codeVersion: opts.codeVersion ?? 'unknown',
         backend: backend.name,
+        ...(opts.checkpointSeconds !== undefined
+          ? { checkpointSeconds: opts.checkpointSeconds }
+          : {}),
       }),
     );
     native = await NativeConnection.connect(temporalConnectionOptions(config));

@@ -10,6 +10,7 @@ import { parseHostPort } from '../../infra/config.js';
 import { processMetricsAddress } from '../../workers/metrics-address.js';
 import { BackendUnavailableError, InvalidSettingError } from '../../sbi/errors.js';
 import { commandContext, userFacing } from './infra.js';
+import { DEFAULT_CHECKPOINT_SECONDS } from '../../activities/deps.js';
 // Node built-ins only: light enough for `robustsbi --help`, which loads every command module.
 import {
   PROCESS_INDEX_ENV,
@@ -20,7 +21,7 @@ import {
 } from '../../workers/supervisor.js';
 
 const usage = `robustsbi worker --queue cpu|gpu [--backend B] [--concurrency K] [--processes N|auto]
-                 [--metrics host:port]
+                 [--metrics host:port] [--checkpoint-every S]
 
   --queue Q         cpu: workflows, simulation, bookkeeping and the activities routed to cpu;
                     gpu: the train / evaluate activities routed to gpu (run a cpu worker as well)
@@ -28,6 +29,9 @@ const usage = `robustsbi worker --queue cpu|gpu [--backend B] [--concurrency K] 
   --concurrency K   activities in flight at once (default 4 on cpu, 1 on gpu; with --processes,
                     1 per process: one process computes on one core)
   --queue-prefix P  prefix of the task queue names (isolates a test deployment; default none)
+  --checkpoint-every S  store a training's checkpoint at most once per S seconds (default
+                    ${DEFAULT_CHECKPOINT_SECONDS}; 0: after every epoch). A stopped or cancelled training stores its
+                    last epoch first; a killed worker's retry redoes at most S seconds of training
   --processes N     run N worker processes under a supervisor, one per core (auto: every core
                     available); a process that dies is restarted, SIGINT / SIGTERM stops them all
   --metrics A       serve Prometheus metrics at http://A/metrics: robustsbi_* and the Temporal SDK's
@@ -68,6 +72,7 @@ async function run(argv: string[]): Promise<number> {
     'queue-prefix': { type: 'string', default: '' },
     processes: { type: 'string' },
     metrics: { type: 'string' },
+    'checkpoint-every': { type: 'string' },
   });
   const queue = v.queue;
   if (queue !== 'cpu' && queue !== 'gpu')
@@ -76,6 +81,10 @@ async function run(argv: string[]): Promise<number> {
     );
   const concurrency =
     v.concurrency === undefined ? undefined : parseInteger('concurrency', v.concurrency, 1);
+  const checkpointSeconds =
+    v['checkpoint-every'] === undefined
+      ? undefined
+      : parseInteger('checkpoint-every', v['checkpoint-every'], 0);
   const prefix = v['queue-prefix']!;
   if (!/^[A-Za-z0-9._-]*$/.test(prefix))
     throw new UserError(
@@ -122,6 +131,7 @@ async function run(argv: string[]): Promise<number> {
         queue,
         ...(v.backend !== undefined ? { backend: v.backend } : {}),
         ...(concurrency !== undefined ? { concurrency } : {}),
+        ...(checkpointSeconds !== undefined ? { checkpointSeconds } : {}),
         queuePrefix: prefix,
         codeVersion: codeVersionLabel(),
         ...(metricsAddress ? { metricsAddress } : {}),

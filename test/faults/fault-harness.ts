@@ -164,6 +164,9 @@ export class FaultStack {
         queuePrefix,
         '--concurrency',
         String(concurrency),
+        // The faults strike at checkpoint epochs of trainings that last seconds.
+        '--checkpoint-every',
+        '0',
       ],
       { cwd: this.dataDir, env: { ...this.env, ...env }, stdio: ['ignore', out, out] },
     );

@@ -126,6 +126,9 @@ test(
           'cpu',
           '--queue-prefix',
           queuePrefix,
+          // The cut comes at a checkpoint epoch of a training that lasts seconds.
+          '--checkpoint-every',
+          '0',
         ],
         stack.env({
           ROBUSTSBI_LOG_LEVEL: 'info',

@@ -1,5 +1,6 @@
 // The train and evaluate activities against the real MongoDB-protocol server, driven by Temporal's
-// MockActivityEnvironment: a cancelled attempt leaves its last epoch's checkpoint; the next attempt
+// MockActivityEnvironment: a cancelled attempt leaves its last epoch's checkpoint (stored as it
+// stops: at the default of one per 10 s, none of these short epochs had one); the next attempt
 // resumes from the stored checkpoint even when the heartbeat hint says otherwise, and ends with the
 // same model as an uninterrupted run; a trained model and stored evaluations are reused.
 import assert from 'node:assert/strict';

@@ -52,7 +52,8 @@ test('a worker killed during training is replaced and the trial resumes from its
 
   let stderr = '';
   child = spawnRobustsbi(
-    ['worker', '--queue', 'cpu', '--queue-prefix', ctx.queuePrefix],
+    // A checkpoint per epoch: the kill comes at the second of a training that lasts seconds.
+    ['worker', '--queue', 'cpu', '--queue-prefix', ctx.queuePrefix, '--checkpoint-every', '0'],
     sharedStackEnv(),
   );
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -449,6 +449,65 @@ describe('trainNPE', () => {
     resumed.model.dispose();
   });
 
+  test('checkpointEveryMs: the last epoch is always checkpointed, and an abort first stores the epochs since the last', async () => {
+    const hp = { batchSize: 50, maxEpochs: 7, learningRate: 1e-2, patience: 100 };
+    const hour = 3_600_000;
+    // Throttled to one an hour: only the epoch that ends the run.
+    const kept: TrainingState[] = [];
+    const full = await trainNPE(
+      options({
+        hyperparameters: hp,
+        checkpointEveryMs: hour,
+        checkpoint: (s) => void kept.push(s),
+      }),
+    );
+    assert.deepEqual(
+      kept.map((s) => [s.epoch, s.finished]),
+      [[7, true]],
+    );
+    // Aborted after epoch 3: epoch 3 is stored before the abort is thrown, and resumes exactly.
+    const ac = new AbortController();
+    const stored: TrainingState[] = [];
+    await assert.rejects(
+      trainNPE(
+        options({
+          hyperparameters: hp,
+          checkpointEveryMs: hour,
+          checkpoint: (s) => void stored.push(s),
+          signal: ac.signal,
+          onEpoch: (p) => {
+            if (p.epoch === 3) ac.abort(new Error('worker draining'));
+          },
+        }),
+      ),
+      /worker draining/,
+    );
+    assert.deepEqual(
+      stored.map((s) => [s.epoch, s.finished]),
+      [[3, false]],
+    );
+    const resumed = await trainNPE(options({ hyperparameters: hp, resumeFrom: stored[0]! }));
+    assert.deepEqual(resumed.model.getWeights(), full.model.getWeights());
+    // A checkpoint that fails during the abort leaves the abort as the error.
+    const ac2 = new AbortController();
+    await assert.rejects(
+      trainNPE(
+        options({
+          hyperparameters: hp,
+          checkpointEveryMs: hour,
+          checkpoint: () => Promise.reject(new Error('store down')),
+          signal: ac2.signal,
+          onEpoch: (p) => {
+            if (p.epoch === 2) ac2.abort(new Error('cancelled'));
+          },
+        }),
+      ),
+      /cancelled/,
+    );
+    full.model.dispose();
+    resumed.model.dispose();
+  });
+
   // patience 0 under sbi's rule at a high rate: the first epoch without improvement anneals.
   const annealing = {
     batchSize: 50,
