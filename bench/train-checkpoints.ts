@@ -11,15 +11,17 @@ import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DEFAULT_CHECKPOINT_SECONDS, type ActivityDeps } from '../activities/deps.js';
 import { loadDataset } from '../activities/simulate.js';
-import { train, type TrainInput, type TrainResult } from '../activities/train.js';
+import { train, type TrainResult } from '../activities/train.js';
 import { projectRoot, type Config } from '../infra/config.js';
 import { mongoClient } from '../infra/connections.js';
 import { createLogger } from '../infra/logger.js';
 import { ArtifactStore } from '../results/artifacts.js';
 import { ResultStore } from '../results/store.js';
 import { initBackend } from '../sbi/backend.js';
-import { expandSweep, trainingRows } from '../sweeps/expand.js';
+import { expandSweep } from '../sweeps/expand.js';
+import type { TrialConfig } from '../sweeps/types.js';
 import { validateSweepSpec } from '../sweeps/validate.js';
+import { simulateInput, trainInput } from '../workflows/trial-steps.js';
 import { isMain, numberArg, parseArgs, runMain } from './args.js';
 import { serverCpuSeconds, withPrivateStack } from './private-stack.js';
 
@@ -36,7 +38,7 @@ export interface CheckpointRun {
 }
 
 /** The paper spec's trial at `budget`, run for exactly `epochs` epochs. */
-function paperTrial(task: string, budget: number, epochs: number): TrainInput {
+function paperTrial(task: string, budget: number, epochs: number): TrialConfig {
   const path = join(projectRoot(), 'sweeps', `paper-${task}.json`);
   const paper = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
   const spec = validateSweepSpec({
@@ -53,18 +55,7 @@ function paperTrial(task: string, budget: number, epochs: number): TrainInput {
       patience: epochs,
     },
   });
-  const t = expandSweep(spec)[0]!;
-  return {
-    trialId: t.trialId,
-    modelId: t.modelId,
-    simulationId: t.simulationId,
-    task: t.task,
-    estimator: t.estimator,
-    defense: t.defense,
-    budget: t.budget,
-    seed: t.seed,
-    training: t.training,
-  };
+  return expandSweep(spec)[0]!;
 }
 
 async function runOn(
@@ -98,14 +89,9 @@ async function runOn(
     };
     const out: CheckpointRun[] = [];
     for (const budget of o.budgets) {
-      const input = paperTrial(o.task, budget, o.epochs);
-      await new MockActivityEnvironment().run(loadDataset, base, {
-        purpose: 'train' as const,
-        task: input.task,
-        n: trainingRows(input.budget, input.training),
-        seed: input.seed,
-        id: input.simulationId,
-      });
+      const trial = paperTrial(o.task, budget, o.epochs);
+      const input = trainInput(trial);
+      await new MockActivityEnvironment().run(loadDataset, base, simulateInput(trial, 'train'));
       for (let rep = 0; rep < o.reps; rep++) {
         for (const seconds of [0, DEFAULT_CHECKPOINT_SECONDS]) {
           checkpoints = 0;
