@@ -100,6 +100,7 @@ export function describeMade(arch: Record<string, unknown>): string {
   const hidden = Array.isArray(arch.hidden) ? `[${(arch.hidden as number[]).join(', ')}]` : 'MADE';
   const traits: string[] = [];
   if (arch.affine === 'nflows') traits.push("nflows' scale");
+  if (arch.contextLayer === 'tanh') traits.push("nflows' context layer");
   const separate = arch.inputFanIn === 'separate';
   const torchBiases = arch.biasInit === 'torch';
   if (separate && torchBiases) traits.push("nflows' initialization");

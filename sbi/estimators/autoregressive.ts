@@ -74,6 +74,7 @@ export abstract class AutoregressiveFlow extends BaseEstimator {
               : {}),
             ...(config.biasInit === 'torch' ? { biasInit: 'torch' as const } : {}),
             ...(config.inputFanIn === 'separate' ? { inputFanIn: 'separate' as const } : {}),
+            ...(config.contextLayer === 'tanh' ? { contextLayer: 'tanh' as const } : {}),
             ...(config.activation === 'tanh' ? { activation: 'tanh' as const } : {}),
           },
           rng.fork(`made-${l}`),

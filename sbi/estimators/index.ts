@@ -14,7 +14,7 @@ import type {
 import { drawOrders } from './autoregressive.js';
 import { EMBEDDINGS } from './base.js';
 import { DiagonalGaussian, GAUSSIAN_DEFAULTS, type GaussianConfig } from './gaussian.js';
-import { INPUT_FAN_INS, MADE_ACTIVATIONS, MADE_DEGREES } from './made.js';
+import { CONTEXT_LAYERS, INPUT_FAN_INS, MADE_ACTIVATIONS, MADE_DEGREES } from './made.js';
 import { AFFINE_DIRECTIONS, MAF_DEFAULTS, Maf, type MafConfig } from './maf.js';
 import {
   MAF_ENSEMBLE_DEFAULTS,
@@ -59,7 +59,16 @@ const DEFAULTS: Record<EstimatorKind, Record<string, unknown>> = {
 const EXTRA_KEYS: Record<EstimatorKind, string[]> = {
   maf: ['orders', ...MEMBER_KEYS],
   // spline absent: 'rational-quadratic' (model files from before the choice existed).
-  nsf: ['orders', 'embedding', 'spline', 'degrees', 'biasInit', 'inputFanIn', 'activation'],
+  nsf: [
+    'orders',
+    'embedding',
+    'spline',
+    'degrees',
+    'biasInit',
+    'inputFanIn',
+    'contextLayer',
+    'activation',
+  ],
   gaussian: ['embedding'],
   mdn: ['embedding'],
   multivariate_gaussian: ['embedding'],
@@ -77,6 +86,7 @@ const CHOICES: Record<string, readonly string[]> = {
   degrees: MADE_DEGREES,
   biasInit: ['zero', 'torch'],
   inputFanIn: INPUT_FAN_INS,
+  contextLayer: CONTEXT_LAYERS,
   activation: MADE_ACTIVATIONS,
   spline: SPLINE_KINDS,
 };

@@ -36,11 +36,19 @@ export interface MadeSpec {
    * weights and the bias, ctxDim for the context weights). Absent: 'joint'.
    */
   inputFanIn?: InputFanIn;
+  /**
+   * How x enters the first layer: 'linear' (h0 = act(W theta + Wc x + b)) or 'tanh' (nflows' MADE:
+   * its own context layer with its own bias and a tanh, h0 = act(W theta + b + tanh(Wc x + bc)),
+   * which bounds each unit's shift by x). Absent: 'linear'.
+   */
+  contextLayer?: ContextLayer;
   /** Hidden units' nonlinearity: 'relu' (robustsbi, RABI) or 'tanh' (sbi's nflows MADE). Absent: 'relu'. */
   activation?: MadeActivation;
 }
 
 export const MADE_ACTIVATIONS = ['relu', 'tanh'] as const;
+export const CONTEXT_LAYERS = ['linear', 'tanh'] as const;
+export type ContextLayer = (typeof CONTEXT_LAYERS)[number];
 export type MadeActivation = (typeof MADE_ACTIVATIONS)[number];
 export const MADE_DEGREES = ['cycle', 'linspace', 'nflows'] as const;
 export type MadeDegrees = (typeof MADE_DEGREES)[number];
@@ -153,6 +161,8 @@ export class Made {
   private readonly hiddenB: tf.Variable[] = [];
   private readonly outW: tf.Variable;
   private readonly outB: tf.Variable;
+  /** nflows' context-layer bias (contextLayer 'tanh' only). */
+  private readonly ctxB: tf.Variable | null;
   private readonly inMask: tf.Tensor2D;
   private readonly hiddenMasks: tf.Tensor2D[];
   private readonly outMask: tf.Tensor2D;
@@ -178,6 +188,10 @@ export class Made {
     // torch's nn.Linear draws its bias after its weight, from the same bound.
     const bias = (fanIn: number, size: number): Float32Array | undefined =>
       spec.biasInit === 'torch' ? torchLinearUniform(rng, fanIn, size) : undefined;
+    this.ctxB =
+      spec.contextLayer === 'tanh'
+        ? store.add(`${prefix}.in.ctxBias`, [H[0]!], bias(Math.max(1, spec.ctxDim), H[0]!))
+        : null;
     this.inBias = store.add(`${prefix}.in.bias`, [H[0]!], bias(fanIn0, H[0]!));
     for (let l = 1; l < H.length; l++) {
       this.hiddenW.push(
@@ -207,7 +221,12 @@ export class Made {
    * term so that n samples per x share one context matMul.
    */
   prepare(xz: tf.Tensor2D, repeat = 1): MadeState {
-    let ctx = linear(xz, this.ctxW as tf.Tensor2D, this.inBias as tf.Tensor1D);
+    let ctx = this.ctxB
+      ? (tf.add(
+          tanh(linear(xz, this.ctxW as tf.Tensor2D, this.ctxB as tf.Tensor1D)),
+          this.inBias,
+        ) as tf.Tensor2D)
+      : linear(xz, this.ctxW as tf.Tensor2D, this.inBias as tf.Tensor1D);
     if (repeat > 1) ctx = tf.tile(ctx, [repeat, 1]);
     return {
       ctx,

@@ -37,6 +37,7 @@ export const MEMBER_KEYS = [
   'degrees',
   'biasInit',
   'inputFanIn',
+  'contextLayer',
   'activation',
   'embedding',
 ] as const;

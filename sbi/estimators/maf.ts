@@ -13,6 +13,7 @@ import {
   hiddenDegrees,
   madeMasks,
   type BiasInit,
+  type ContextLayer,
   type InputFanIn,
   type MadeActivation,
   type MadeDegrees,
@@ -33,6 +34,8 @@ export interface MafConfig {
   degrees?: MadeDegrees;
   biasInit?: BiasInit;
   inputFanIn?: InputFanIn;
+  /** nflows' context layer ('tanh'); absent: 'linear'. */
+  contextLayer?: ContextLayer;
   /** The MADEs' hidden nonlinearity; absent (every config saved before it): 'relu'. */
   activation?: MadeActivation;
   [key: string]: unknown;
@@ -139,6 +142,8 @@ export class AffineBijection implements ElementwiseBijection {
  * plan, whose passes are written for ReLU and the exp scale). tfjs runs the rest.
  */
 function fusedKernelsRun(cfg: MafConfig, use: 'train' | 'other'): boolean {
+  // The kernels take x into the first layer linearly.
+  if ((cfg.contextLayer ?? 'linear') !== 'linear') return false;
   return use === 'train' || ((cfg.activation ?? 'relu') === 'relu' && cfg.affine !== 'nflows');
 }
 

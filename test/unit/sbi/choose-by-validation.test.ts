@@ -134,6 +134,10 @@ describe('chooseByValidation', () => {
       }),
       "[50, 50, 50] with nflows' scale and nflows' initialization",
     );
+    assert.equal(
+      describeMade({ hidden: [50], contextLayer: 'tanh', inputFanIn: 'separate' }),
+      "[50] with nflows' context layer and nflows' first-layer fan-in",
+    );
     const line = describeChoice({
       chosen: null,
       architecture: { hidden: [50, 50] },

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { initBackend, tf } from '../../../sbi/backend.js';
 import { createEstimator } from '../../../sbi/estimators/index.js';
-import { Made } from '../../../sbi/estimators/made.js';
+import { Made, madeMasks } from '../../../sbi/estimators/made.js';
 import { ParamStore } from '../../../sbi/estimators/params.js';
 import { modelFromJson, modelToJson, type SavedModel } from '../../../sbi/model-file.js';
 import { createRng } from '../../../sbi/rng.js';
@@ -46,15 +46,20 @@ function logProbs(est: DensityEstimator): number[] {
 }
 
 /**
- * For the first, a middle and the last-but-one variable: the entry of largest |gradient| of h,
+ * For the first, a middle and the last-but-one variable (or `which`): the entry of largest |gradient| of h,
  * against central differences (tanh is smooth, so no kink can fall inside a step).
  */
-function checkWeightGradient(est: DensityEstimator, h: () => tf.Scalar, what: string): void {
+function checkWeightGradient(
+  est: DensityEstimator,
+  h: () => tf.Scalar,
+  what: string,
+  which?: number[],
+): void {
   const vars = est.trainableVariables();
   const { value, grads } = tf.variableGrads(h, vars);
   const scale = Math.max(1, Math.abs(value.dataSync()[0]!));
   value.dispose();
-  for (const vi of [0, Math.floor(vars.length / 2), vars.length - 2]) {
+  for (const vi of which ?? [0, Math.floor(vars.length / 2), vars.length - 2]) {
     const v = vars[vi]!;
     const vals = v.dataSync().slice();
     const g = grads[v.name]!.dataSync();
@@ -183,6 +188,97 @@ describe('MADE activation', () => {
     }
     made.dispose();
     store.dispose();
+  });
+});
+
+describe("nflows' context layer", () => {
+  test('the first layer is act(W theta + b + tanh(Wc x + bc)), with bc drawn as torch draws it', () => {
+    const spec = {
+      thetaDim: 2,
+      ctxDim: 3,
+      hidden: [5],
+      paramsPerDim: 2,
+      order: [0, 1],
+      layout: 'paramMajor' as const,
+      activation: 'tanh' as const,
+      biasInit: 'torch' as const,
+      inputFanIn: 'separate' as const,
+      contextLayer: 'tanh' as const,
+    };
+    const store = new ParamStore();
+    const made = new Made(store, 't0', spec, createRng(6));
+    const w = new Map(store.get().map((v) => [v.name, v.values]));
+    const bc = w.get('t0.in.ctxBias')!;
+    assert.equal(bc.length, 5);
+    assert.ok(bc.some((v) => v !== 0) && bc.every((v) => Math.abs(v) <= 1 / Math.sqrt(3)));
+    const u = [0.4, -1.3];
+    const x = [0.9, -0.2, 1.7];
+    const got = tf.tidy(() =>
+      Array.from(made.forward(tf.tensor2d([u]), made.prepare(tf.tensor2d([x]))).dataSync()),
+    );
+    // By hand in float64, with the masks as madeMasks draws them (the first dimension sees no theta).
+    const masks = madeMasks(spec);
+    const [thetaW, ctxW, inB, outW, outB] = [
+      'in.theta',
+      'in.ctx',
+      'in.bias',
+      'out.weight',
+      'out.bias',
+    ].map((k) => w.get(`t0.${k}`)!);
+    const h = Array.from({ length: 5 }, (_, j) => {
+      let ctx = bc[j]!;
+      x.forEach((xi, i) => (ctx += xi * ctxW![i * 5 + j]!));
+      let pre = inB![j]! + Math.tanh(ctx);
+      u.forEach((ui, i) => (pre += ui * thetaW![i * 5 + j]! * masks.input[i * 5 + j]!));
+      return Math.tanh(pre);
+    });
+    const want = Array.from({ length: 4 }, (_, c) => {
+      let o = outB![c]!;
+      h.forEach((hj, j) => (o += hj * outW![j * 4 + c]! * masks.output[j * 4 + c]!));
+      return o;
+    });
+    got.forEach((g, c) =>
+      assert.ok(Math.abs(g - want[c]!) < 1e-5, `output ${c}: ${g} vs ${want[c]}`),
+    );
+    // The linear context layer on the same draws differs: the tanh is there.
+    const linearStore = new ParamStore();
+    const linearMade = new Made(
+      linearStore,
+      't0',
+      { ...spec, contextLayer: 'linear' },
+      createRng(6),
+    );
+    assert.equal(linearStore.get().length, store.get().length - 1);
+    made.dispose();
+    linearMade.dispose();
+    store.dispose();
+    linearStore.dispose();
+  });
+
+  test('a MAF with it trains on tfjs ops (the kernels take x linearly) and its gradients match finite differences', () => {
+    const est = maf({ activation: 'tanh', affine: 'nflows', contextLayer: 'tanh', hidden: [8, 8] });
+    const fused = (est as unknown as { fusedTrainer(...a: unknown[]): unknown }).fusedTrainer(
+      new Float32Array(6),
+      new Float32Array(9),
+      3,
+      3,
+    );
+    assert.equal(fused, null);
+    // The context layer's weights and biases of both transforms, and a theta weight.
+    const names = est.getWeights().map((w) => w.name);
+    const which = names.flatMap((n, i) => (/in\.(ctx|ctxBias|theta)$/.test(n) ? [i] : []));
+    assert.equal(which.length, 6);
+    checkWeightGradient(
+      est,
+      () => tf.neg(tf.mean(est.logProb(tf.tensor2d(THETA), tf.tensor2d(X)))) as tf.Scalar,
+      'contextLayer tanh',
+      which,
+    );
+    assert.throws(
+      () => maf({ contextLayer: 'relu' }),
+      /maf setting "contextLayer" must be one of linear, tanh, got "relu"/,
+    );
+    est.dispose();
   });
 });
 
