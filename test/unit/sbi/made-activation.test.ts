@@ -392,4 +392,18 @@ describe('fused kernels and model files', () => {
     assert.notDeepEqual(logProbs(old.estimator), logProbs(tanh));
     for (const m of [tanh, back.estimator, old.estimator, relu]) m.dispose();
   });
+
+  test("a model with nflows' context layer round-trips with its context biases", () => {
+    const est = maf({ activation: 'tanh', contextLayer: 'tanh', biasInit: 'torch' }, 8);
+    const text = modelToJson(saved(est));
+    const back = modelFromJson(text);
+    assert.equal(back.estimator.config.contextLayer, 'tanh');
+    assert.deepEqual(logProbs(back.estimator), logProbs(est));
+    // Without the key the file names weights the linear context layer does not have.
+    const doc = JSON.parse(text) as { estimator: { config: Record<string, unknown> } };
+    delete doc.estimator.config.contextLayer;
+    assert.throws(() => modelFromJson(JSON.stringify(doc)), /unexpected weight "t0\.in\.ctxBias"/);
+    est.dispose();
+    back.estimator.dispose();
+  });
 });
