@@ -301,7 +301,7 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
   // The fused step keeps weights and Adam moments in its own memory across epochs: they move in
   // only after something changed the variables (a start, a resume, a restore) and back out only
   // where something reads them (a better epoch's snapshot, a checkpoint, the end). At 1k rows an
-  // epoch is a few steps, and the two copies per epoch were ~7% of its time.
+  // epoch is a few steps, and the two copies per epoch were ~15% of its CPU (BENCHMARKS.md).
   let fusedCurrent = false;
   let varsBehind = false;
   const syncVars = (): void => {
