@@ -1,9 +1,9 @@
 // The train activity: NPE on the trial's simulations with its defense, a checkpoint in the artifact
 // store every few seconds (deps.checkpointSeconds) and before a cancelled attempt stops, heartbeats
-// carrying the epoch and losses. A retried attempt (a killed or
-// drained worker) resumes from the stored checkpoint: the store is authoritative, heartbeat details
-// are only a hint (throttled heartbeats may lag behind the last checkpoint, or run ahead of a
-// checkpoint whose write was cut off).
+// carrying the epoch and losses. A retried attempt (a killed or drained worker) resumes from the
+// stored checkpoint: the store is authoritative, heartbeat details are only a hint (heartbeats run
+// ahead of a throttled checkpoint, and may lag behind one or run ahead of one whose write was cut
+// off).
 import { Context } from '@temporalio/activity';
 import type { DefenseOptions } from '../sbi/defenses/index.js';
 import { CheckpointMismatchError } from '../sbi/errors.js';
