@@ -253,6 +253,8 @@ export class Made {
 
   /** The variables in layer order, for kernels that run this MADE outside tfjs (maf-fused.ts). */
   parts(): MadeParts {
+    // The kernels' layout has no context-layer bias or tanh; fusedKernelsRun keeps them away.
+    if (this.ctxB) throw new Error("MADE parts: nflows' context layer has no fused form.");
     return {
       thetaW: this.thetaW,
       ctxW: this.ctxW,
