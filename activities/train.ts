@@ -38,6 +38,9 @@ export type TrainInput = Pick<
   | 'training'
 >;
 
+/** At most one learning-curve write per this many ms of a training. */
+const CURVE_WRITE_MS = 1000;
+
 /** What a heartbeat of the train activity carries. */
 export interface TrainHeartbeat {
   /** Whose training (a pack's trainMany trains several in turn); absent in older heartbeats. */
@@ -177,26 +180,38 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
     valLoss: NaN,
     bestValLoss: NaN,
   };
-  // Each epoch's losses go to the learning_curves collection in order, off the training's path;
-  // a failed write costs the dashboard a point, never the training.
+  // Each epoch's losses go to the learning_curves collection in order, off the training's path, at
+  // most one write a second (the first epoch at once): a write per short epoch cost FerretDB more
+  // CPU than the epoch. A failed write costs the dashboard points, never the training.
   let curves: LearningCurveStore | undefined;
   let curveWrites: Promise<void> = Promise.resolve();
-  const storeEpoch = (e: TrainHeartbeat) => {
+  let pendingEpochs: TrainHeartbeat[] = [];
+  let lastCurveWrite = -Infinity;
+  const flushCurve = () => {
+    if (pendingEpochs.length === 0) return;
+    const batch = pendingEpochs;
+    pendingEpochs = [];
+    lastCurveWrite = performance.now();
     curveWrites = curveWrites
       .then(() =>
-        (curves ??= new LearningCurveStore(deps.store.db)).putEpoch(
+        (curves ??= new LearningCurveStore(deps.store.db)).putEpochs(
           input.trialId,
           input.modelId,
           ctx.info.attempt,
-          e,
+          batch,
         ),
       )
       .catch((err: unknown) => {
+        const epochs = `${batch[0]!.epoch} to ${batch[batch.length - 1]!.epoch}`;
         deps.logger.warn(
-          `learning curve of ${input.trialId}, epoch ${e.epoch}: ${(err as Error).message}`,
+          `learning curve of ${input.trialId}, epochs ${epochs}: ${(err as Error).message}`,
           { component: 'activity' },
         );
       });
+  };
+  const storeEpoch = (e: TrainHeartbeat) => {
+    pendingEpochs.push(e);
+    if (performance.now() - lastCurveWrite >= CURVE_WRITE_MS) flushCurve();
   };
   const hooks: FitHooks = {
     signal: ctx.cancellationSignal,
@@ -253,6 +268,7 @@ export async function train(deps: ActivityDeps, input: TrainInput): Promise<Trai
     throw classify(err);
   } finally {
     stopKeepAlive();
+    flushCurve();
     await curveWrites;
   }
 

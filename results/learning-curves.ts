@@ -1,10 +1,11 @@
 // Learning curves: training and validation loss per epoch of each trained trial, written by the
-// train activity as the epochs end (so the dashboard shows them while a trial trains). One document
-// per trial, `_id` its trialId, with one entry per epoch under `epochs.e<N>`: writing an epoch is a
-// `$set` of that path, so a retried activity that trains the same epochs again (it resumes from its
-// checkpoint and reproduces the same numbers) leaves the same document. Epoch 1 replaces the whole
-// map, so a training restarted from scratch leaves no epochs of the run it replaced. Reads are by
-// _id, the lookup FerretDB answers without decoding the whole collection.
+// train activity as the epochs end, a second's epochs at a time (so the dashboard shows them while a
+// trial trains). One document per trial, `_id` its trialId, with one entry per epoch under
+// `epochs.e<N>`: writing an epoch is a `$set` of that path, so a retried activity that trains the
+// same epochs again (it resumes from its checkpoint and reproduces the same numbers) leaves the same
+// document. Epoch 1 replaces the whole map, so a training restarted from scratch leaves no epochs of
+// the run it replaced. Reads are by _id, the lookup FerretDB answers without decoding the whole
+// collection.
 import type { Collection, Db } from 'mongodb';
 import { encodeNonFinite, nonFiniteValue, type NonFiniteKind } from './nonfinite.js';
 import { documentValidator } from './validate.js';
@@ -82,19 +83,36 @@ export class LearningCurveStore {
   }
 
   /** Stores one epoch's losses of a trial (idempotent: keyed by trial and epoch). */
-  async putEpoch(
+  putEpoch(trialId: string, modelId: string, attempt: number, losses: EpochLosses): Promise<void> {
+    return this.putEpochs(trialId, modelId, attempt, [losses]);
+  }
+
+  /**
+   * Stores several epochs' losses of a trial in one update (the train activity batches a second's
+   * epochs: a write per short epoch cost the store more CPU than the epoch). Idempotent as putEpoch;
+   * a batch holding epoch 1 replaces the whole map with its epochs from the last epoch 1 on.
+   */
+  async putEpochs(
     trialId: string,
     modelId: string,
     attempt: number,
-    losses: EpochLosses,
+    losses: readonly EpochLosses[],
   ): Promise<void> {
-    if (!Number.isInteger(losses.epoch) || losses.epoch < 1)
-      throw new Error(`A learning-curve epoch must be a positive integer (got ${losses.epoch}).`);
-    const entry = encodeEntry(losses);
-    validateEntry(entry);
+    // Epoch 1 starts a training over (another candidate, a restart): what came before it goes.
+    const start = losses.map((l) => l.epoch).lastIndexOf(1);
+    const kept = start > 0 ? losses.slice(start) : losses;
+    if (kept.length === 0) return;
+    const entries: Record<string, StoredEntry> = {};
+    for (const l of kept) {
+      if (!Number.isInteger(l.epoch) || l.epoch < 1)
+        throw new Error(`A learning-curve epoch must be a positive integer (got ${l.epoch}).`);
+      const entry = encodeEntry(l);
+      validateEntry(entry);
+      entries[`e${l.epoch}`] = entry;
+    }
     const set: Record<string, unknown> = { modelId, attempt, updatedAt: this.now() };
-    if (losses.epoch === 1) set.epochs = { e1: entry };
-    else set[`epochs.e${losses.epoch}`] = entry;
+    if ('e1' in entries) set.epochs = entries;
+    else for (const [k, e] of Object.entries(entries)) set[`epochs.${k}`] = e;
     await this.collection.updateOne({ _id: trialId }, { $set: set }, { upsert: true });
   }
 

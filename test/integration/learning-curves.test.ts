@@ -88,4 +88,30 @@ describe('learning curves', () => {
       await dash.close();
     }
   });
+
+  test('batched epochs: a batch adds its epochs; one holding epoch 1 starts the map over from it', async () => {
+    const curves = new LearningCurveStore(ctx.store.db);
+    const id = `batch-${ctx.queuePrefix}`;
+    const e = (epoch: number, loss: number) => ({
+      epoch,
+      trainLoss: loss,
+      valLoss: loss + 1,
+      bestValLoss: loss + 1,
+    });
+    await curves.putEpochs(id, 'm', 1, [e(1, 5), e(2, 4)]);
+    await curves.putEpochs(id, 'm', 1, [e(3, 3), e(4, NaN)]);
+    let c = (await curves.get(id))!;
+    assert.deepEqual(c.epochs, [1, 2, 3, 4]);
+    assert.deepEqual(c.trainLoss.slice(0, 3), [5, 4, 3]);
+    assert.ok(Number.isNaN(c.trainLoss[3]));
+    // A second candidate (or a restart) begins inside a batch: the first run's epochs go.
+    await curves.putEpochs(id, 'm', 2, [e(5, 2), e(1, 9), e(2, 8)]);
+    c = (await curves.get(id))!;
+    assert.deepEqual(c.epochs, [1, 2]);
+    assert.deepEqual(c.trainLoss, [9, 8]);
+    assert.equal(c.attempt, 2);
+    await curves.putEpochs(id, 'm', 2, []);
+    assert.deepEqual((await curves.get(id))!.epochs, [1, 2]);
+    await assert.rejects(curves.putEpochs(id, 'm', 2, [e(0, 1)]), /positive integer/);
+  });
 });
