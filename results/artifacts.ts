@@ -144,7 +144,7 @@ export class ArtifactStore {
 
   /**
    * The newest version's bytes, or null when there is none. Verifies its sha256. A version can be
-   * deleted while it is read (a put of a newer one, as a training checkpoints every epoch); the
+   * deleted while it is read (a put of a newer one, as a training's next checkpoint); the
    * read then starts again from the newest version, a few times.
    */
   async get(name: string): Promise<Uint8Array | null> {
