@@ -1,6 +1,6 @@
 // The NPE checkpoint format (JSON-serializable: float arrays as base64 float32, Infinity/NaN as
-// null): what trainNPE writes after an epoch (every epoch, or as throttled), and the checks that a checkpoint belongs to the run
-// resuming from it.
+// null): what trainNPE writes after an epoch (every epoch, or as throttled), and the checks that a
+// checkpoint belongs to the run resuming from it.
 import type { AdamSnapshot } from './adam.js';
 import { CheckpointMismatchError } from './errors.js';
 import { decodeFloat32, encodeFloat32 } from './float32-base64.js';
