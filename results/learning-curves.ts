@@ -98,14 +98,14 @@ export class LearningCurveStore {
     attempt: number,
     losses: readonly EpochLosses[],
   ): Promise<void> {
-    // Epoch 1 starts a training over (another candidate, a restart): what came before it goes.
-    const start = losses.map((l) => l.epoch).lastIndexOf(1);
-    const kept = start > 0 ? losses.slice(start) : losses;
-    if (kept.length === 0) return;
-    const entries: Record<string, StoredEntry> = {};
-    for (const l of kept) {
+    for (const l of losses)
       if (!Number.isInteger(l.epoch) || l.epoch < 1)
         throw new Error(`A learning-curve epoch must be a positive integer (got ${l.epoch}).`);
+    if (losses.length === 0) return;
+    // Epoch 1 starts a training over (another candidate, a restart): what came before it goes.
+    const start = losses.map((l) => l.epoch).lastIndexOf(1);
+    const entries: Record<string, StoredEntry> = {};
+    for (const l of start > 0 ? losses.slice(start) : losses) {
       const entry = encodeEntry(l);
       validateEntry(entry);
       entries[`e${l.epoch}`] = entry;

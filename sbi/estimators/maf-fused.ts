@@ -5,8 +5,8 @@
 // step through the FusedPass this trainer lends it. It computes what trainNPE's tfjs step computes
 // (same masks, same formulas, float32; Adam with float64 intermediates as the host Adam), at a
 // fraction of the dispatch cost: tfjs issues ~400 kernels per step at ~15 us each. Weights and Adam
-// moments move between the tf.Variables and the module's memory only when trainNPE needs them (load / store);
-// snapshots and checkpoints stay in tfjs.
+// moments move between the tf.Variables and the module's memory only when trainNPE needs them
+// (load / store); snapshots and checkpoints stay in tfjs.
 import type { tf } from '../backend.js';
 import type {
   AdamHostState,

@@ -121,6 +121,19 @@ describe('MADE activation', () => {
       const lt = logProbs(tanh);
       assert.ok(lt.every(Number.isFinite), kind);
       assert.notDeepEqual(lt, logProbs(relu), `${kind}: tanh must change the model`);
+      // nflows' context layer reaches their MADEs too: its biases are among the weights.
+      const withContext = createEstimator(kind, {
+        thetaDim: 2,
+        xDim: 3,
+        zscore: ZS,
+        config: { hidden: [8], numTransforms: 2, ...extra, contextLayer: 'tanh' },
+        rng: createRng(3),
+      });
+      assert.ok(
+        withContext.getWeights().some((w) => w.name.endsWith('in.ctxBias')),
+        `${kind}: context layer`,
+      );
+      withContext.dispose();
       relu.dispose();
       tanh.dispose();
     }
