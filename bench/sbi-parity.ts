@@ -6,12 +6,13 @@
 //   node dist/bench/sbi-parity.js (or npm run bench -- sbi-parity) [--tasks two_moons,gaussian_linear] [--n 1000,10000] [--obs 3]
 //        [--samples 10000] [--c2st-samples 2000] [--c2st-max-epochs 500] [--seed 0]
 //        [--backend wasm] [--tools robustsbi,sbi] [--install-sbi] [--keep DIR] [--heldout 10000]
-//        [--floor K]
+//        [--floor K] [--config JSON] [--hp JSON]
 //
 // Beside the C2ST, both tools' mean -log q(theta | x) over --heldout rows from the joint (the same
 // rows for every seed and budget; 0 skips it): the expected KL to the true posterior up to a
 // constant, a paired score with far less noise than three observations' C2ST. --config '{...}'
-// sets estimator settings over robustsbi's default architecture (a variant to screen). --floor K
+// sets estimator settings over robustsbi's default architecture (a variant to screen), --hp '{...}'
+// training settings over its default schedule (dropLast, batchSize, ...). --floor K
 // adds K rows 'reference': another draw of the reference posterior scored against it, the C2ST an
 // exact posterior gets at these sizes (its spread is the noise under every other row).
 // robustsbi's cell is exactly accuracy.ts's with the default's flags (same training set, training
@@ -106,11 +107,13 @@ async function robustsbiCell(
   seed: number,
   nSamples: number,
   config: Record<string, unknown>,
+  hpOverlay: Partial<NPEHyperparameters>,
 ): Promise<ToolCell> {
   const { task } = s;
   const cell = cellRng(seed, task.name, n);
   const data = cellDataset(task, n, cell);
-  const defaults = trainDefaults('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
+  const base = trainDefaults('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
+  const defaults = { ...base, hyperparameters: { ...base.hyperparameters, ...hpOverlay } };
   // As `robustsbi train` does: every candidate architecture on the same split, the lowest best
   // validation NLL kept; a --config variant pins one architecture, as an architecture option does.
   const candidates =
@@ -320,6 +323,8 @@ export async function cli(argv: readonly string[]): Promise<void> {
   const floor = numberArg(a, 'floor', 0);
   // A variant of robustsbi's default to screen: estimator settings over the default architecture.
   const config = a.has('config') ? (JSON.parse(a.get('config')!) as Record<string, unknown>) : {};
+  // ... and training settings over the default schedule.
+  const hp = a.has('hp') ? (JSON.parse(a.get('hp')!) as Partial<NPEHyperparameters>) : {};
   const backend = await initBackend(a.get('backend'));
 
   let python: string | null = null;
@@ -343,7 +348,7 @@ export async function cli(argv: readonly string[]): Promise<void> {
       for (let d = 0; d < floor; d++) cells.push(floorCell(scoring, d, nSamples));
       for (const n of budgets) {
         if (tools.includes('robustsbi'))
-          cells.push(await robustsbiCell(scoring, n, seed, nSamples, config));
+          cells.push(await robustsbiCell(scoring, n, seed, nSamples, config, hp));
         if (python !== null)
           cells.push(sbiCell(scoring, n, seed, nSamples, python, join(root, `${name}-${n}`)));
       }

@@ -6,6 +6,11 @@ export interface NPEHyperparameters {
   batchSize: number;
   /** Global gradient-norm clip (PyTorch clip_grad_norm_); Infinity turns it off. */
   clipNorm: number;
+  /**
+   * Leave out each epoch's last partial batch, as sbi's training loader does (drop_last); undefined
+   * or false keeps it as a smaller step.
+   */
+  dropLast?: boolean;
   /** Held-out validation rows; undefined means min(512, 10% of the finite rows), at least 1. */
   valSize?: number;
   patience: number;
@@ -76,6 +81,12 @@ export function resolveHyperparameters(
     throw new RangeError(
       `NPE hyperparameter annealFactor must lie in (0, 1), got ${String(hp.annealFactor)}.`,
     );
+  if (hp.dropLast !== undefined && typeof hp.dropLast !== 'boolean')
+    throw new RangeError(
+      `NPE hyperparameter dropLast must be true or false, got ${String(hp.dropLast)}.`,
+    );
+  // Off is the default: recorded as absent, so checkpoints and model files compare equal.
+  if (hp.dropLast === false) delete hp.dropLast;
   if (hp.stopRule !== undefined && !(STOP_RULES as readonly string[]).includes(hp.stopRule))
     throw new RangeError(
       `NPE hyperparameter stopRule must be ${STOP_RULES.join(' or ')}, got ${String(hp.stopRule)}.`,

@@ -446,15 +446,17 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
   function runEpoch(epoch: number): number {
     const perm = rng.fork(`npe/epoch/${epoch}`).permutation(nTrain);
     const defenseRng = rng.fork(`npe/defense/${epoch}`);
+    // sbi's loader drops a last partial batch; a smaller final step weighs its rows more.
+    const end = hp.dropLast ? nTrain - (nTrain % Math.min(hp.batchSize, nTrain)) : nTrain;
     if (fused && adamHost) {
       // Same batches in the same order as the tfjs loop below, the same defense stream.
       if (!fusedCurrent) fused.load(adamHost, vars);
       fusedCurrent = true;
       let sum = 0;
       let count = 0;
-      for (let start = 0; start < nTrain; start += hp.batchSize) {
+      for (let start = 0; start < end; start += hp.batchSize) {
         sum += fused.step(
-          perm.subarray(start, Math.min(start + hp.batchSize, nTrain)),
+          perm.subarray(start, Math.min(start + hp.batchSize, end)),
           adamHost,
           stepHp,
           { rng: defenseRng, xScale },
@@ -466,8 +468,8 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
     }
     let lossSum: tf.Scalar = tf.scalar(0);
     let batches = 0;
-    for (let start = 0; start < nTrain; start += hp.batchSize) {
-      const idx = perm.subarray(start, Math.min(start + hp.batchSize, nTrain));
+    for (let start = 0; start < end; start += hp.batchSize) {
+      const idx = perm.subarray(start, Math.min(start + hp.batchSize, end));
       const next = tf.tidy(() => {
         // Gathered here and uploaded: cheaper than a gather kernel per tensor on every backend.
         let theta = tf.tensor2d(gatherRows(trainTheta, thetaDim, idx), [idx.length, thetaDim]);

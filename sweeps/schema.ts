@@ -186,6 +186,7 @@ const trainingSchema: Schema = {
     stopRule: { type: 'string', enum: [...STOP_RULES] },
     anneals: int(0, 100),
     annealFactor: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
+    dropLast: { type: 'boolean' },
   },
 };
 

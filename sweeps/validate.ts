@@ -388,13 +388,15 @@ function checkRange(r: SearchRange, path: string): void {
 }
 
 /**
- * Training settings written out at their meaning when absent (stopRule 'rabi', anneals 0) are
- * dropped, so they name the same trials and models as a spec that leaves them out.
+ * Training settings written out at their meaning when absent (stopRule 'rabi', anneals 0,
+ * dropLast false) are dropped, so they name the same trials and models as a spec that leaves
+ * them out.
  */
 function normalizeTraining(t: TrainingOptions): TrainingOptions {
   const out = { ...t };
   if (out.stopRule === 'rabi') delete out.stopRule;
   if (out.anneals === 0) delete out.anneals;
+  if (out.dropLast === false) delete out.dropLast;
   return out;
 }
 

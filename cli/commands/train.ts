@@ -45,6 +45,8 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
   --clip C            global gradient-norm clip, default 5 [75] (inf: off)
   --stop-rule R       sbi (default): stop after --patience epochs in a row without a better
                       validation loss; [rabi]: an improvement only takes one off the count
+  --drop-last         leave out each epoch's last partial batch, as sbi's training loader does
+                      (default: keep it as a smaller step)
   --anneals K         when the rule would stop, go on from the best state at the learning
                       rate times --anneal-factor (default 0.1), up to K times (default 2 [0])
   --hidden 50,50      hidden layer sizes (maf default 50,50 [100,100]; others: their own).
@@ -94,6 +96,7 @@ async function run(argv: string[]): Promise<number> {
     'val-size': { type: 'string' },
     clip: { type: 'string' },
     'stop-rule': { type: 'string' },
+    'drop-last': { type: 'boolean', default: false },
     anneals: { type: 'string' },
     'anneal-factor': { type: 'string' },
     hidden: { type: 'string' },
@@ -188,6 +191,8 @@ async function run(argv: string[]): Promise<number> {
     valSize: v['val-size'] === undefined ? undefined : parseInteger('val-size', v['val-size'], 1),
     clipNorm: v.clip === undefined ? undefined : parsePositiveNumber('clip', v.clip, true),
     stopRule: v['stop-rule'] === undefined ? undefined : parseStopRule(v['stop-rule']),
+    // Absent when off: the library's default, so the model file matches a sweep's.
+    dropLast: v['drop-last'] ? true : undefined,
     anneals: v.anneals === undefined ? undefined : parseInteger('anneals', v.anneals, 0),
     annealFactor:
       v['anneal-factor'] === undefined ? undefined : parseAnnealFactor(v['anneal-factor']),

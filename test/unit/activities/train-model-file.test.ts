@@ -82,6 +82,16 @@ const cases: Case[] = [
     },
     records: /"summary":\s*\{[^}]*"anneals":\s*[12]\b/,
   },
+  {
+    name: "sbi's loader: the last partial batch dropped",
+    // 135 training rows in batches of 64: two steps an epoch, the 7 rows left over dropped.
+    cliSchedule: [
+      ...['--max-epochs', '3', '--min-epochs', '1', '--patience', String(d.patience)],
+      ...['--stop-rule', 'rabi', '--anneals', '0', '--drop-last'],
+    ],
+    training: { ...rabiSchedule, maxEpochs: 3, minEpochs: 1, patience: d.patience, dropLast: true },
+    records: /"dropLast":\s*true/,
+  },
 ];
 
 describe('one configuration, CLI and sweep', () => {

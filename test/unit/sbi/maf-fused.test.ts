@@ -347,6 +347,43 @@ describe('fused MAF training step', () => {
     b.model.dispose();
   });
 
+  test("dropLast leaves out each epoch's last partial batch, in the fused step as in the tfjs step", async () => {
+    const n = 400;
+    const D = 2;
+    const C = 3;
+    const { theta, x } = toyData(n, D, C, 29);
+    // 360 training rows in batches of 50: seven full ones and one of 10, dropped.
+    const steps: number[] = [];
+    const run = (fused: boolean, dropLast: boolean) =>
+      trainToyMaf({
+        data: { theta, x, n },
+        D,
+        C,
+        seeds: [6, 7],
+        hidden: [8],
+        batchSize: 50,
+        maxEpochs: 3,
+        fused,
+        hyperparameters: { learningRate: 2e-2, dropLast },
+        state: { checkpoint: (s) => void steps.push(s.adam.step) },
+      });
+    const a = await run(true, true);
+    const aSteps = steps.splice(0);
+    const b = await run(false, true);
+    const bSteps = steps.splice(0);
+    const c = await run(true, false);
+    const cSteps = steps.splice(0);
+    assert.equal(a.fused, true);
+    assert.deepEqual(aSteps, [7, 14, 21]);
+    assert.deepEqual(bSteps, [7, 14, 21]);
+    assert.deepEqual(cSteps, [8, 16, 24]);
+    assert.ok(weightGap(a.model, b.model) < 1e-3, `fused vs tfjs ${weightGap(a.model, b.model)}`);
+    assert.ok(weightGap(a.model, c.model) > 1e-3, 'dropping the partial batch changes the run');
+    a.model.dispose();
+    b.model.dispose();
+    c.model.dispose();
+  });
+
   test("the fused step's checkpoints and final state carry its weights: resuming from either ends on the uninterrupted run's", async () => {
     // The fused step keeps the weights in its own memory between epochs; a checkpoint or final state
     // taken from the tf.Variables alone would be epochs old.

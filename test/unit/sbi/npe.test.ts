@@ -135,6 +135,13 @@ describe('early stopping rule (RABI semantics)', () => {
     );
   });
 
+  test('a dropLast that is not a boolean is refused', () => {
+    assert.throws(
+      () => resolveHyperparameters({ dropLast: 'yes' as unknown as boolean }),
+      /dropLast must be true or false, got yes/,
+    );
+  });
+
   test('never stops while the epoch index is below minEpochs', () => {
     // patience 0: the counter exceeds it from index 1 on, but indices 0..2 (< minEpochs) continue.
     let s = initialEarlyStopping();

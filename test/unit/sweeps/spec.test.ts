@@ -133,7 +133,8 @@ describe('names agree with sbi/', () => {
     const idsOf = (training: Record<string, unknown>): string[] =>
       expandSweep(validateSweepSpec(withSpec({ training }))).map((t) => t.trialId);
     const plain = idsOf({});
-    assert.deepEqual(idsOf({ stopRule: 'rabi', anneals: 0 }), plain);
+    assert.deepEqual(idsOf({ stopRule: 'rabi', anneals: 0, dropLast: false }), plain);
+    assert.notDeepEqual(idsOf({ dropLast: true }), plain);
     const annealed = validateSweepSpec(
       withSpec({ training: { stopRule: 'sbi', anneals: 2, annealFactor: 0.2 } }),
     ).training;
