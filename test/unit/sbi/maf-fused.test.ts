@@ -354,18 +354,16 @@ describe('fused MAF training step', () => {
     const { theta, x } = toyData(n, D, C, 29);
     // 360 training rows in batches of 50: seven full ones and one of 10, dropped.
     const steps: number[] = [];
+    const toy = { data: { theta, x, n }, D, C, seeds: [6, 7] as [number, number], hidden: [8] };
+    const checkpoint = (s: TrainingState): void => void steps.push(s.adam.step);
     const run = (fused: boolean, dropLast: boolean) =>
       trainToyMaf({
-        data: { theta, x, n },
-        D,
-        C,
-        seeds: [6, 7],
-        hidden: [8],
+        ...toy,
         batchSize: 50,
         maxEpochs: 3,
         fused,
         hyperparameters: { learningRate: 2e-2, dropLast },
-        state: { checkpoint: (s) => void steps.push(s.adam.step) },
+        state: { checkpoint },
       });
     const a = await run(true, true);
     const aSteps = steps.splice(0);
