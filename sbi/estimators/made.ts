@@ -69,6 +69,8 @@ export interface MadeParts {
   thetaW: tf.Variable;
   ctxW: tf.Variable;
   inBias: tf.Variable;
+  /** nflows' context layer's bias: h0 = act(W_theta u + b + tanh(W_ctx x + ctxBias)). */
+  ctxBias?: tf.Variable;
   hiddenW: tf.Variable[];
   hiddenB: tf.Variable[];
   outW: tf.Variable;
@@ -253,12 +255,11 @@ export class Made {
 
   /** The variables in layer order, for kernels that run this MADE outside tfjs (maf-fused.ts). */
   parts(): MadeParts {
-    // The kernels' layout has no context-layer bias or tanh; fusedKernelsRun keeps them away.
-    if (this.ctxB) throw new Error("MADE parts: nflows' context layer has no fused form.");
     return {
       thetaW: this.thetaW,
       ctxW: this.ctxW,
       inBias: this.inBias,
+      ...(this.ctxB ? { ctxBias: this.ctxB } : {}),
       hiddenW: [...this.hiddenW],
       hiddenB: [...this.hiddenB],
       outW: this.outW,

@@ -51,6 +51,9 @@ export interface MadeLayout {
   thetaW: Slot;
   ctxW: Slot;
   inBias: Slot;
+  /** nflows' context layer: its bias, and its output tanh(x W_ctx + ctxBias) per row (else null, 0). */
+  ctxBias: Slot | null;
+  ctxH: number;
   hiddenW: Slot[];
   hiddenB: Slot[];
   outW: Slot;
@@ -102,6 +105,8 @@ export interface FusedMafShape {
   clampGradient?: 'zero' | 'pass';
   /** The MADEs' hidden nonlinearity; absent: ReLU. tanh: the training passes only (no exact FIM). */
   activation?: 'relu' | 'tanh';
+  /** How x enters the first layer; absent: linearly. tanh (nflows'): the training passes only. */
+  contextLayer?: 'linear' | 'tanh';
 }
 
 /**
@@ -198,6 +203,10 @@ export class FusedMafMemory {
   readonly nflows: boolean;
   /** tanh hidden units (sbi's MADE) instead of ReLU: the training passes only. */
   readonly tanh: boolean;
+  /** nflows' context layer, tanh(x W_ctx + ctxBias) added to the first layer: the training passes only. */
+  readonly ctxLayer: boolean;
+  /** Scratch for the context layer's adjoint, [Bmax, Hp[0]] (0 without it). */
+  readonly dCtx: number;
   readonly passGrad: boolean;
   private next: number;
 
@@ -209,6 +218,12 @@ export class FusedMafMemory {
     this.pyro = spec.affine === 'pyro';
     this.nflows = spec.affine === 'nflows';
     this.tanh = spec.activation === 'tanh';
+    this.ctxLayer = spec.contextLayer === 'tanh';
+    // Their passes (incremental sampler, tangents, adjoints) take x into the first layer linearly.
+    if (this.ctxLayer && (spec.exactFim || spec.cleanLayouts || spec.probeRows > 0))
+      throw new Error(
+        "FusedMafMemory: nflows' context layer runs in the plain training step only.",
+      );
     this.passGrad = spec.clampGradient === 'pass';
     const C = (this.C = spec.ctxDim);
     const H = (this.H = [...spec.hidden]);
@@ -256,6 +271,11 @@ export class FusedMafMemory {
       );
       const ctxW = slotOf(parts.ctxW, [C, H[0]!, this.Cp, Hp[0]!], null, null, unitOf[0]!);
       const inBias = slotOf(parts.inBias, [1, H[0]!, 1, Hp[0]!], null, null, unitOf[0]!);
+      if (this.ctxLayer !== (parts.ctxBias !== undefined))
+        throw new Error("FusedMafMemory: the MADE's context layer is not the shape's.");
+      const ctxBias = parts.ctxBias
+        ? slotOf(parts.ctxBias, [1, H[0]!, 1, Hp[0]!], null, null, unitOf[0]!)
+        : null;
       const hiddenW: Slot[] = [];
       const hiddenB: Slot[] = [];
       for (let l = 1; l < L; l++) {
@@ -268,7 +288,7 @@ export class FusedMafMemory {
       const outShape: [number, number, number, number] = [H[L - 1]!, 2 * D, Hp[L - 1]!, this.Op];
       const outW = slotOf(parts.outW, outShape, masks.output, unitOf[L - 1]!, null);
       const outB = slotOf(parts.outB, [1, 2 * D, 1, this.Op], null, null, null);
-      return { thetaW, ctxW, inBias, hiddenW, hiddenB, outW, outB };
+      return { thetaW, ctxW, inBias, ctxBias, hiddenW, hiddenB, outW, outB };
     });
     this.total = (this.next - this.params) / 4;
     this.grads = this.alloc(this.total);
@@ -295,6 +315,7 @@ export class FusedMafMemory {
     this.du = this.alloc(B * this.Dn);
     this.dOut = this.alloc(B * this.Op);
     this.dH = Hp.map((h) => this.alloc(B * h));
+    this.dCtx = this.ctxLayer ? this.alloc(B * Hp[0]!) : 0;
     // W_out^T, each W_hidden^T, W_theta^T, W_ctx^T share one buffer: one is needed at a time.
     const transposed = [this.Op * Hp[L - 1]!, Hp[0]! * this.Dn, Hp[0]! * this.Cp];
     for (let l = 1; l < L; l++) transposed.push(Hp[l]! * Hp[l - 1]!);
@@ -302,6 +323,7 @@ export class FusedMafMemory {
     const activations = (): MadeLayout[] =>
       partial.map((p) => ({
         ...p,
+        ctxH: this.ctxLayer ? this.alloc(B * Hp[0]!) : 0,
         h: Hp.map((h) => this.alloc(B * h)),
         out: this.alloc(B * this.Op),
         z: this.alloc(B * this.Dn),

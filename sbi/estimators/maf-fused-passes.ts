@@ -26,33 +26,67 @@ export class MafPasses {
     let u = uIn;
     layouts.forEach((t, ti) => {
       const [H0, h0] = [Hp[0]!, t.h[0]!];
-      k.gemm({
-        a: u,
-        rowStrideA: Dn,
-        colStrideA: 1,
-        b: mem.p(t.thetaW),
-        ldb: H0,
-        c: h0,
-        ldc: H0,
-        M: Bp,
-        K: D,
-        N: H0,
-      });
-      k.gemm({
-        a: xIn,
-        rowStrideA: Cp,
-        colStrideA: 1,
-        b: mem.p(t.ctxW),
-        ldb: H0,
-        c: h0,
-        ldc: H0,
-        M: Bp,
-        K: C,
-        N: H0,
-        bias: mem.p(t.inBias),
-        accumulate: true,
-        relu: !mem.tanh,
-      });
+      if (t.ctxBias) {
+        // nflows' context layer: h0 = act(u W_theta + b + tanh(x W_ctx + ctxBias)).
+        k.gemm({
+          a: xIn,
+          rowStrideA: Cp,
+          colStrideA: 1,
+          b: mem.p(t.ctxW),
+          ldb: H0,
+          c: t.ctxH,
+          ldc: H0,
+          M: Bp,
+          K: C,
+          N: H0,
+          bias: mem.p(t.ctxBias),
+        });
+        k.tanh(t.ctxH, Bp * H0);
+        k.axpby(t.ctxH, 1, t.ctxH, 0, h0, Bp * H0);
+        k.gemm({
+          a: u,
+          rowStrideA: Dn,
+          colStrideA: 1,
+          b: mem.p(t.thetaW),
+          ldb: H0,
+          c: h0,
+          ldc: H0,
+          M: Bp,
+          K: D,
+          N: H0,
+          bias: mem.p(t.inBias),
+          accumulate: true,
+          relu: !mem.tanh,
+        });
+      } else {
+        k.gemm({
+          a: u,
+          rowStrideA: Dn,
+          colStrideA: 1,
+          b: mem.p(t.thetaW),
+          ldb: H0,
+          c: h0,
+          ldc: H0,
+          M: Bp,
+          K: D,
+          N: H0,
+        });
+        k.gemm({
+          a: xIn,
+          rowStrideA: Cp,
+          colStrideA: 1,
+          b: mem.p(t.ctxW),
+          ldb: H0,
+          c: h0,
+          ldc: H0,
+          M: Bp,
+          K: C,
+          N: H0,
+          bias: mem.p(t.inBias),
+          accumulate: true,
+          relu: !mem.tanh,
+        });
+      }
       if (mem.tanh) k.tanh(h0, Bp * H0);
       for (let l = 1; l < L; l++) {
         const [prev, cur] = [Hp[l - 1]!, Hp[l]!];
@@ -251,8 +285,14 @@ export class MafPasses {
         });
         this.activationBackward(dPrev, t.h[l - 1]!, Bp * prev);
       }
-      const dA = dH[0]!;
       const H0 = Hp[0]!;
+      // The context weights' adjoint: the first layer's, through the context layer's tanh if any.
+      const dC = t.ctxBias ? mem.dCtx : dH[0]!;
+      if (t.ctxBias) {
+        k.axpby(dH[0]!, 1, dH[0]!, 0, dC, Bp * H0);
+        k.tanhBackward(dC, t.ctxH, Bp * H0);
+      }
+      const dA = dH[0]!;
       if (weights) {
         k.gemm({
           a: u,
@@ -271,7 +311,7 @@ export class MafPasses {
           a: xIn,
           rowStrideA: 1,
           colStrideA: Cp,
-          b: dA,
+          b: dC,
           ldb: H0,
           c: g(t.ctxW),
           ldc: H0,
@@ -280,9 +320,10 @@ export class MafPasses {
           N: H0,
         });
         k.colSum(dA, H0, n, H0, g(t.inBias));
+        if (t.ctxBias) k.colSum(dC, H0, n, H0, g(t.ctxBias));
       }
-      // dx (+)= dA W_ctx^T: every transform sees the same x; the last one processed writes first.
-      if (dx) this.addContextGradient(t, dA, n, dx, ti !== layouts.length - 1);
+      // dx (+)= dC W_ctx^T: every transform sees the same x; the last one processed writes first.
+      if (dx) this.addContextGradient(t, dC, n, dx, ti !== layouts.length - 1);
       if (ti > 0 || du0) {
         // du = dz e (written above) + dA W_theta^T: the gradient with respect to this transform's input.
         k.transpose(mem.p(t.thetaW), H0, Dn, H0, mem.wT, Dn);

@@ -138,13 +138,17 @@ export class AffineBijection implements ElementwiseBijection {
 
 /**
  * The fused wasm kernels (sbi/wasm/maf-step.as.ts) run every MADE in the plain training step; tanh
- * MADEs and nflows' scale only there (not in the incremental sampler, the exact FIM or a defense's
- * plan, whose passes are written for ReLU and the exp scale). tfjs runs the rest.
+ * MADEs, nflows' scale and nflows' context layer only there (not in the incremental sampler, the
+ * exact FIM or a defense's plan, whose passes are written for ReLU, the exp scale and x taken
+ * linearly). tfjs runs the rest.
  */
 function fusedKernelsRun(cfg: MafConfig, use: 'train' | 'other'): boolean {
-  // The kernels take x into the first layer linearly.
-  if ((cfg.contextLayer ?? 'linear') !== 'linear') return false;
-  return use === 'train' || ((cfg.activation ?? 'relu') === 'relu' && cfg.affine !== 'nflows');
+  if (use === 'train') return true;
+  return (
+    (cfg.activation ?? 'relu') === 'relu' &&
+    cfg.affine !== 'nflows' &&
+    (cfg.contextLayer ?? 'linear') === 'linear'
+  );
 }
 
 export class Maf extends AutoregressiveFlow {
@@ -187,6 +191,7 @@ export class Maf extends AutoregressiveFlow {
       affine: cfg.affine ?? 'robustsbi',
       clampGradient: cfg.clampGradient ?? 'zero',
       activation: cfg.activation ?? 'relu',
+      contextLayer: cfg.contextLayer ?? 'linear',
       mades: this.mades.map((made) => ({
         parts: made.parts(),
         masks: madeMasks(made.spec),

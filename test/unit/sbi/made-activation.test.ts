@@ -9,6 +9,7 @@ import { before, describe, test } from 'node:test';
 import { initBackend, tf } from '../../../sbi/backend.js';
 import { createEstimator } from '../../../sbi/estimators/index.js';
 import { Made, madeMasks } from '../../../sbi/estimators/made.js';
+import { FusedMafTrainer } from '../../../sbi/estimators/maf-fused.js';
 import { ParamStore } from '../../../sbi/estimators/params.js';
 import { modelFromJson, modelToJson, type SavedModel } from '../../../sbi/model-file.js';
 import { createRng } from '../../../sbi/rng.js';
@@ -268,15 +269,24 @@ describe("nflows' context layer", () => {
     linearStore.dispose();
   });
 
-  test('a MAF with it trains on tfjs ops (the kernels take x linearly) and its gradients match finite differences', () => {
+  test("a MAF with it trains on the fused step, runs a defense's plan and inference on tfjs ops, and its gradients match finite differences", () => {
     const est = maf({ activation: 'tanh', affine: 'nflows', contextLayer: 'tanh', hidden: [8, 8] });
-    const fused = (est as unknown as { fusedTrainer(...a: unknown[]): unknown }).fusedTrainer(
-      new Float32Array(6),
-      new Float32Array(9),
-      3,
-      3,
+    const fusedTrainer = (plan?: FusedPlan): unknown =>
+      (est as unknown as { fusedTrainer(...a: unknown[]): unknown }).fusedTrainer(
+        new Float32Array(6),
+        new Float32Array(9),
+        3,
+        3,
+        plan,
+      );
+    assert.ok(fusedTrainer() instanceof FusedMafTrainer);
+    // A defense's passes and the inference kernels take x into the first layer linearly.
+    assert.equal(fusedTrainer({ usesInputGradient: true }), null);
+    assert.ok(
+      ['wasm', 'cpu'].includes(tf.getBackend()),
+      'a host backend, where inference may fuse',
     );
-    assert.equal(fused, null);
+    assert.equal(est.fusedInference?.(), null);
     // The context layer's weights and biases of both transforms, and a theta weight.
     const names = est.getWeights().map((w) => w.name);
     const which = names.flatMap((n, i) => (/in\.(ctx|ctxBias|theta)$/.test(n) ? [i] : []));

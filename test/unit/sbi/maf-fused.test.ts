@@ -53,6 +53,8 @@ function trainToyMaf(o: {
   C: number;
   seeds: [number, number];
   hidden: number[];
+  /** Estimator settings beside the hidden layers. */
+  config?: Record<string, unknown>;
   batchSize: number;
   maxEpochs: number;
   defense?: TrainingDefense;
@@ -73,7 +75,7 @@ function trainToyMaf(o: {
         xDim: o.C,
         zscore,
         rng: createRng(o.seeds[1]),
-        config: { hidden: o.hidden },
+        config: { ...o.config, hidden: o.hidden },
       }),
     hyperparameters: {
       batchSize: o.batchSize,
@@ -169,6 +171,29 @@ describe('fused MAF training step', () => {
         affine: 'nflows',
         degrees: 'nflows',
       },
+      batch: 13,
+    },
+    {
+      name: "sbi's MADE exactly: nflows' context layer, degrees, scale and tanh, 10 -> 10",
+      D: 10,
+      C: 10,
+      config: {
+        hidden: [50, 50, 50],
+        numTransforms: 5,
+        activation: 'tanh',
+        affine: 'nflows',
+        biasInit: 'torch',
+        inputFanIn: 'separate',
+        degrees: 'nflows',
+        contextLayer: 'tanh',
+      },
+      batch: 301,
+    },
+    {
+      name: "nflows' context layer on ReLU MADEs, one hidden layer, odd sizes",
+      D: 3,
+      C: 5,
+      config: { hidden: [7], numTransforms: 2, contextLayer: 'tanh', biasInit: 'torch' },
       batch: 13,
     },
     {
@@ -345,6 +370,39 @@ describe('fused MAF training step', () => {
     );
     a.model.dispose();
     b.model.dispose();
+  });
+
+  test("nflows' context layer trains in the fused step as on tfjs ops", async () => {
+    const n = 400;
+    const D = 3;
+    const C = 4;
+    const { theta, x } = toyData(n, D, C, 31);
+    const run = (fused: boolean) =>
+      trainToyMaf({
+        data: { theta, x, n },
+        D,
+        C,
+        seeds: [8, 9],
+        hidden: [16, 16],
+        config: { activation: 'tanh', affine: 'nflows', biasInit: 'torch', contextLayer: 'tanh' },
+        batchSize: 64,
+        maxEpochs: 4,
+        fused,
+        hyperparameters: { learningRate: 1e-2 },
+      });
+    const before = tf.memory().numTensors;
+    const a = await run(true);
+    const b = await run(false);
+    assert.equal(a.fused, true);
+    assert.equal(b.fused, false);
+    a.valLosses.forEach((l, i) =>
+      assert.ok(Math.abs(l - b.valLosses[i]!) < 1e-3, `epoch ${i}: ${l} vs ${b.valLosses[i]}`),
+    );
+    // The context layer's bias included: a fused run that did not store it back would differ here.
+    assert.ok(weightGap(a.model, b.model) < 1e-3, `fused vs tfjs ${weightGap(a.model, b.model)}`);
+    a.model.dispose();
+    b.model.dispose();
+    assert.equal(tf.memory().numTensors, before);
   });
 
   test("dropLast leaves out each epoch's last partial batch, in the fused step as in the tfjs step", async () => {
