@@ -1,7 +1,7 @@
 // The density passes of the fused MAF kernels over rows of a FusedMafMemory: the forward pass
 // (theta -> z through every MADE and affine transform) and its backward pass, for the training step
 // (maf-fused.ts), the exact FIM regularizer (maf-fused-fim.ts) and inference (maf-fused-inference.ts).
-import type { MafKernels } from '../wasm/maf-kernels.js';
+import type { GemmArgs, MafKernels } from '../wasm/maf-kernels.js';
 import {
   pad,
   type FimMadeBuffers,
@@ -26,66 +26,45 @@ export class MafPasses {
     let u = uIn;
     layouts.forEach((t, ti) => {
       const [H0, h0] = [Hp[0]!, t.h[0]!];
-      if (t.ctxBias) {
-        // nflows' context layer: h0 = act(u W_theta + b + tanh(x W_ctx + ctxBias)).
+      // The first layer's bias and activation go with its last product: x's, or with nflows'
+      // context layer (h0 = act(u W_theta + b + tanh(x W_ctx + ctxBias))) theta's.
+      const last = { bias: mem.p(t.inBias), accumulate: true, relu: !mem.tanh };
+      const thetaProduct = (o: Partial<GemmArgs>): void =>
+        k.gemm({
+          a: u,
+          rowStrideA: Dn,
+          colStrideA: 1,
+          b: mem.p(t.thetaW),
+          ldb: H0,
+          c: h0,
+          ...o,
+          ldc: H0,
+          M: Bp,
+          K: D,
+          N: H0,
+        });
+      const xProduct = (c: number, o: Partial<GemmArgs>): void =>
         k.gemm({
           a: xIn,
           rowStrideA: Cp,
           colStrideA: 1,
           b: mem.p(t.ctxW),
           ldb: H0,
-          c: t.ctxH,
+          c,
+          ...o,
           ldc: H0,
           M: Bp,
           K: C,
           N: H0,
-          bias: mem.p(t.ctxBias),
         });
+      if (t.ctxBias) {
+        xProduct(t.ctxH, { bias: mem.p(t.ctxBias) });
         k.tanh(t.ctxH, Bp * H0);
         k.axpby(t.ctxH, 1, t.ctxH, 0, h0, Bp * H0);
-        k.gemm({
-          a: u,
-          rowStrideA: Dn,
-          colStrideA: 1,
-          b: mem.p(t.thetaW),
-          ldb: H0,
-          c: h0,
-          ldc: H0,
-          M: Bp,
-          K: D,
-          N: H0,
-          bias: mem.p(t.inBias),
-          accumulate: true,
-          relu: !mem.tanh,
-        });
+        thetaProduct(last);
       } else {
-        k.gemm({
-          a: u,
-          rowStrideA: Dn,
-          colStrideA: 1,
-          b: mem.p(t.thetaW),
-          ldb: H0,
-          c: h0,
-          ldc: H0,
-          M: Bp,
-          K: D,
-          N: H0,
-        });
-        k.gemm({
-          a: xIn,
-          rowStrideA: Cp,
-          colStrideA: 1,
-          b: mem.p(t.ctxW),
-          ldb: H0,
-          c: h0,
-          ldc: H0,
-          M: Bp,
-          K: C,
-          N: H0,
-          bias: mem.p(t.inBias),
-          accumulate: true,
-          relu: !mem.tanh,
-        });
+        thetaProduct({});
+        xProduct(h0, last);
       }
       if (mem.tanh) k.tanh(h0, Bp * H0);
       for (let l = 1; l < L; l++) {

@@ -18,6 +18,7 @@ import { ADAM, toyData, toyMaf } from './maf-toy.js';
 import type { DensityEstimator } from '../../../sbi/types.js';
 import type { TrainingState } from '../../../sbi/npe-checkpoint.js';
 import { repoRoot } from '../../../bench/train-throughput.js';
+import { TRAIN_ALTERNATIVES } from '../../../sbi/train-defaults.js';
 
 before(async () => {
   await initBackend('cpu');
@@ -174,19 +175,11 @@ describe('fused MAF training step', () => {
       batch: 13,
     },
     {
+      // The default's second candidate with nflows' degrees and context layer: sbi's MADE exactly.
       name: "sbi's MADE exactly: nflows' context layer, degrees, scale and tanh, 10 -> 10",
       D: 10,
       C: 10,
-      config: {
-        hidden: [50, 50, 50],
-        numTransforms: 5,
-        activation: 'tanh',
-        affine: 'nflows',
-        biasInit: 'torch',
-        inputFanIn: 'separate',
-        degrees: 'nflows',
-        contextLayer: 'tanh',
-      },
+      config: { ...TRAIN_ALTERNATIVES.maf![0], degrees: 'nflows', contextLayer: 'tanh' },
       batch: 301,
     },
     {
