@@ -110,8 +110,11 @@ export async function trainCell(opts: {
   resumeFrom?: TrainingState;
   /** Hand back the last state in trained.finalState (trainNPE's keepFinalState). */
   keepFinalState?: boolean;
+  /** Member k > 0 of a deep ensemble: its own initialization and shuffles, member 0's split. */
+  member?: number;
 }): Promise<{ trained: TrainNPEResult; trainS: number; trainCpuS: number }> {
-  const { task, data, cell, estimator, config } = opts;
+  const { task, data, estimator, config } = opts;
+  const cell = opts.member ? opts.cell.fork(`member/${opts.member}`) : opts.cell;
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   const trained = await trainNPE({
@@ -119,6 +122,7 @@ export async function trainCell(opts: {
     thetaDim: task.thetaDim,
     xDim: task.xDim,
     rng: cell.fork('train'),
+    ...(opts.member ? { splitRng: opts.cell.fork('train') } : {}),
     createModel: (zscore) =>
       createEstimator(estimator, {
         thetaDim: task.thetaDim,

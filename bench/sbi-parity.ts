@@ -6,13 +6,14 @@
 //   node dist/bench/sbi-parity.js (or npm run bench -- sbi-parity) [--tasks two_moons,gaussian_linear] [--n 1000,10000] [--obs 3]
 //        [--samples 10000] [--c2st-samples 2000] [--c2st-max-epochs 500] [--seed 0]
 //        [--backend wasm] [--tools robustsbi,sbi] [--install-sbi] [--keep DIR] [--heldout 10000]
-//        [--floor K] [--config JSON] [--hp JSON]
+//        [--floor K] [--config JSON] [--hp JSON] [--ensemble K]
 //
 // Beside the C2ST, both tools' mean -log q(theta | x) over --heldout rows from the joint (the same
 // rows for every seed and budget; 0 skips it): the expected KL to the true posterior up to a
 // constant, a paired score with far less noise than three observations' C2ST. --config '{...}'
 // sets estimator settings over robustsbi's default architecture (a variant to screen), --hp '{...}'
-// training settings over its default schedule (dropLast, batchSize, ...). --floor K
+// training settings over its default schedule (dropLast, batchSize, ...), --ensemble K trains K
+// members of the kept architecture apart and scores their mixture (robustsbi train --ensemble K). --floor K
 // adds K rows 'reference': another draw of the reference posterior scored against it, the C2ST an
 // exact posterior gets at these sizes (its spread is the noise under every other row).
 // robustsbi's cell is exactly accuracy.ts's with the default's flags (same training set, training
@@ -24,6 +25,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../sbi/backend.js';
+import { mixMafs } from '../sbi/estimators/deep-ensemble.js';
 import { c2st } from '../sbi/metrics/c2st.js';
 import { createRng } from '../sbi/rng.js';
 import {
@@ -108,6 +110,7 @@ async function robustsbiCell(
   nSamples: number,
   config: Record<string, unknown>,
   hpOverlay: Partial<NPEHyperparameters>,
+  ensemble: number,
 ): Promise<ToolCell> {
   const { task } = s;
   const cell = cellRng(seed, task.name, n);
@@ -171,19 +174,46 @@ async function robustsbiCell(
     },
   ))!;
   const trained = choice.chosen.trained;
-  const chosen = xNote + describeChoice(choice, 3);
+  // As robustsbi train --ensemble K: K - 1 more of the kept architecture, trained apart, mixed.
+  const members: TrainNPEResult[] = [trained];
+  for (let k = 1; k < ensemble; k++) {
+    const run = await trainCell({
+      task,
+      data,
+      cell,
+      estimator: DEFAULT_TRAIN_ESTIMATOR,
+      config: choice.chosen.architecture,
+      hyperparameters: defaults.hyperparameters,
+      ...(x.transform ? { xTransform: x.transform } : {}),
+      member: k,
+    });
+    trainS += run.trainS;
+    trainCpuS += run.trainCpuS;
+    members.push(run.trained);
+  }
+  // Each member's own held-out NLL, beside the mixture's: what mixing gains over the kept run.
+  const memberNll =
+    ensemble > 1 && s.heldout ? members.map((m) => heldoutNll(m.model, task, s.heldout!)) : [];
+  const model = ensemble > 1 ? mixMafs(members.map((m) => m.model)) : trained.model;
+  if (ensemble > 1) for (const m of members) m.model.dispose();
+  const chosen =
+    xNote +
+    describeChoice(choice, 3) +
+    (ensemble > 1
+      ? `; mixture of ${ensemble} (validation ${members.map((m) => m.bestValLoss.toFixed(3)).join(', ')}; held-out ${memberNll.map((v) => v.toFixed(3)).join(', ')})`
+      : '');
   console.error(
     `  robustsbi ${task.name} ${n}: ${trained.epochs} epochs (${trained.stoppedBy}), ${trainCpuS.toFixed(1)} s CPU; ${chosen}`,
   );
   const samples = s.xs.map(
     (x, i) =>
-      posteriorSamples(trained.model, task, x, nSamples, cell.fork(`posterior-${i + 1}`)).samples,
+      posteriorSamples(model, task, x, nSamples, cell.fork(`posterior-${i + 1}`)).samples,
   );
   const kl = task.analyticPosterior
-    ? s.xs.map((x, i) => analyticKL(trained.model, task, x, s.refs[i]!))
+    ? s.xs.map((x, i) => analyticKL(model, task, x, s.refs[i]!))
     : null;
-  const nll = s.heldout ? heldoutNll(trained.model, task, s.heldout) : null;
-  trained.model.dispose();
+  const nll = s.heldout ? heldoutNll(model, task, s.heldout) : null;
+  model.dispose();
   const scores = scoreAll(s, samples, `robustsbi ${task.name} ${n}`);
   return {
     tool: 'robustsbi',
@@ -325,6 +355,9 @@ export async function cli(argv: readonly string[]): Promise<void> {
   const config = a.has('config') ? (JSON.parse(a.get('config')!) as Record<string, unknown>) : {};
   // ... and training settings over the default schedule.
   const hp = a.has('hp') ? (JSON.parse(a.get('hp')!) as Partial<NPEHyperparameters>) : {};
+  const ensemble = numberArg(a, 'ensemble', 1);
+  if (!Number.isInteger(ensemble) || ensemble < 1)
+    throw new Error(`--ensemble must be a positive integer, not ${ensemble}`);
   const backend = await initBackend(a.get('backend'));
 
   let python: string | null = null;
@@ -348,7 +381,7 @@ export async function cli(argv: readonly string[]): Promise<void> {
       for (let d = 0; d < floor; d++) cells.push(floorCell(scoring, d, nSamples));
       for (const n of budgets) {
         if (tools.includes('robustsbi'))
-          cells.push(await robustsbiCell(scoring, n, seed, nSamples, config, hp));
+          cells.push(await robustsbiCell(scoring, n, seed, nSamples, config, hp, ensemble));
         if (python !== null)
           cells.push(sbiCell(scoring, n, seed, nSamples, python, join(root, `${name}-${n}`)));
       }

@@ -37,6 +37,11 @@ export interface FitConfig {
   preset?: PresetName;
   /** Train on transformed x (sbi/x-transform.ts); the model file's config records it. */
   xTransform?: XTransformSpec;
+  /**
+   * Member k > 0 of a deep ensemble (sbi/estimators/deep-ensemble.ts): its own initialization and
+   * shuffles, forked from the seed by k, on member 0's split. Absent or 0: the seed's own run.
+   */
+  member?: number;
 }
 
 /** Training simulations: n finite rows, and how many the simulation had already dropped. */
@@ -217,7 +222,8 @@ async function trainOnce(
   hyperparameters: NPEHyperparameters,
 ): Promise<TrainNPEResult> {
   const { task } = r;
-  const rng = createRng(config.seed);
+  const seeded = createRng(config.seed);
+  const rng = config.member ? seeded.fork(`member/${config.member}`) : seeded;
   const defense = createDefense(r.defense, r.defenseOptions);
   try {
     return await trainNPE({
@@ -225,6 +231,7 @@ async function trainOnce(
       thetaDim: task.thetaDim,
       xDim: task.xDim,
       rng: rng.fork('train'),
+      ...(config.member ? { splitRng: seeded.fork('train') } : {}),
       hyperparameters,
       zscoreTheta: r.preset.zscoreTheta,
       validationRows: r.preset.validation === 'extra' ? 'last' : 'random',

@@ -31,6 +31,8 @@ export interface TrainingSummary {
   /** Learning-rate cuts taken (hyperparameter anneals); absent when none were. */
   anneals?: number;
   trainMs?: number;
+  /** A deep ensemble's members (robustsbi train --ensemble): each one's epochs and best validation NLL. */
+  members?: { epochs: number; bestValLoss: number }[];
 }
 
 /** What a model file records besides the estimator itself. */

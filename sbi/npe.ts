@@ -114,6 +114,11 @@ export interface TrainNPEOptions {
    * the same seed gives the same run, and a resumed run the same numbers as an uninterrupted one.
    */
   rng: RandomStream;
+  /**
+   * The split's own stream, where it is not rng's: the members of an ensemble share their split
+   * (and so their z-score statistics) and draw everything else apart.
+   */
+  splitRng?: RandomStream;
   hyperparameters?: Partial<NPEHyperparameters>;
   defense?: TrainingDefense;
   onEpoch?(progress: EpochProgress): void | Promise<void>;
@@ -255,7 +260,7 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
   const order =
     opts.validationRows === 'last'
       ? Int32Array.from({ length: clean.n }, (_, i) => (i + nTrain) % clean.n)
-      : rng.fork('npe/split').permutation(clean.n);
+      : (opts.splitRng ?? rng).fork('npe/split').permutation(clean.n);
   const valRows = order.subarray(0, nVal);
   const trainRows = order.subarray(nVal);
   const trainTheta = gatherRows(clean.theta, thetaDim, trainRows);

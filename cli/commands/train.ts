@@ -1,6 +1,7 @@
 // `robustsbi train`: NPE on a task's simulations (drawn here, or read with --sims), written as one
 // self-describing model file. Progress goes to stderr, the summary to stdout.
 import type { ValidationChoice } from '../../sbi/choose-by-validation.js';
+import type { SavedModel } from '../../sbi/model-file.js';
 import type { TrainingState } from '../../sbi/npe-checkpoint.js';
 import { DEFENSE_NAMES, DEFENSE_TAKES, isDefenseName } from '../../sbi/defenses/names.js';
 import type { Command } from '../command.js';
@@ -57,6 +58,9 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
   --transforms K      flow transforms (maf, nsf, maf_ensemble; maf default 5 [3])
   --bins K            spline bins (nsf)    --components K   mixture components (mdn)
   --members K         MAFs in the ensemble (maf_ensemble, default 10)
+  --ensemble K        maf: train K MAFs of the kept architecture apart (own initialization
+                      and shuffles, one split) and save their uniform mixture, a maf_ensemble
+                      file (default 1)
   --activation A      MADE hidden units, relu or tanh (maf, nsf, maf_ensemble; maf default
                       tanh [relu]); the fused kernels run tanh in the plain
                       training step only, so defenses and attacks on a tanh MAF run on tfjs ops
@@ -104,6 +108,7 @@ async function run(argv: string[]): Promise<number> {
     bins: { type: 'string' },
     components: { type: 'string' },
     members: { type: 'string' },
+    ensemble: { type: 'string' },
     activation: { type: 'string' },
     backend: { type: 'string' },
     defense: { type: 'string', default: 'none' },
@@ -233,6 +238,11 @@ async function run(argv: string[]): Promise<number> {
     onlyFor('members', ['maf_ensemble']);
     overrides.members = parseInteger('members', v.members, 1);
   }
+  let ensemble = 1;
+  if (v.ensemble !== undefined) {
+    onlyFor('ensemble', ['maf']);
+    ensemble = parseInteger('ensemble', v.ensemble, 1);
+  }
   if (v.activation !== undefined) {
     onlyFor('activation', ['maf', 'nsf', 'maf_ensemble']);
     if (v.activation !== 'relu' && v.activation !== 'tanh')
@@ -347,6 +357,7 @@ async function run(argv: string[]): Promise<number> {
     architecture: Record<string, unknown>,
     runHyperparameters: typeof hyperparameters,
     resumeFrom?: TrainingState,
+    member = 0,
   ): Promise<Fitted> => {
     const progress = epochProgress();
     try {
@@ -356,6 +367,7 @@ async function run(argv: string[]): Promise<number> {
           architecture,
           hyperparameters: runHyperparameters,
           ...(xTransform ? { xTransform } : {}),
+          ...(member > 0 ? { member } : {}),
         },
         { theta: theta!, x: x!, n, dropped: droppedBefore },
         {
@@ -413,12 +425,16 @@ async function run(argv: string[]): Promise<number> {
       'Every candidate architecture diverged, so nothing was written (a smaller --lr may help).',
       1,
     );
-  const { saved, result } = choice.chosen;
+  const { result } = choice.chosen;
+  let { saved } = choice.chosen;
   if (architectures.length > 1)
     console.log(
       `train: ${describeChoice(choice)}` +
         choice.passedOver.map((a) => `; ${describeMade(a)} diverged`).join(''),
     );
+  if (ensemble > 1) saved = await trainEnsemble(saved, ensemble, (k) =>
+    fitOnce(choice.chosen.architecture, hyperparameters, undefined, k),
+  );
   try {
     saveModel(out, saved);
   } finally {
@@ -432,6 +448,55 @@ async function run(argv: string[]): Promise<number> {
       `${(trainMs / 1000).toFixed(1)} s on ${backend.name}${result.fused ? ' (fused wasm step)' : ''} -> ${v.out}`,
   );
   return 0;
+}
+
+/**
+ * The kept run as member 0 and `members - 1` more of its architecture, each trained apart to its
+ * own stop, saved as their uniform mixture (sbi/estimators/deep-ensemble.ts). The file's summary
+ * is member 0's with every member's epochs and best validation NLL beside it.
+ */
+async function trainEnsemble(
+  first: SavedModel,
+  members: number,
+  fitMember: (k: number) => Promise<{ saved: SavedModel; trainMs: number }>,
+): Promise<SavedModel> {
+  const { mixMafs } = await import('../../sbi/estimators/deep-ensemble.js');
+  const { DivergedError } = await import('../../sbi/errors.js');
+  const fitted = [{ saved: first, trainMs: first.summary.trainMs ?? 0 }];
+  try {
+    for (let k = 1; k < members; k++) {
+      try {
+        fitted.push(await fitMember(k));
+      } catch (e) {
+        if (e instanceof DivergedError)
+          throw new UserError(
+            `Member ${k} of the ensemble diverged (${e.message.replace(/\.$/, '')}), so nothing was written (a smaller --lr may help).`,
+            1,
+          );
+        throw e;
+      }
+    }
+    const estimator = mixMafs(fitted.map((f) => f.saved.estimator));
+    const perMember = fitted.map((f) => ({
+      epochs: f.saved.summary.epochs,
+      bestValLoss: f.saved.summary.bestValLoss,
+    }));
+    console.log(
+      `train: a uniform mixture of ${members} MAFs trained apart; best validation NLL per member ${perMember.map((m) => m.bestValLoss.toFixed(4)).join(', ')}`,
+    );
+    return {
+      ...first,
+      estimator,
+      training: { ...first.training, ensemble: members },
+      summary: {
+        ...first.summary,
+        members: perMember,
+        trainMs: Math.round(fitted.reduce((t, f) => t + f.trainMs, 0)),
+      },
+    };
+  } finally {
+    for (const f of fitted) f.saved.estimator.dispose();
+  }
 }
 
 function parseStopRule(text: string): StopRule {

@@ -1,5 +1,6 @@
 // `robustsbi train --estimator maf_ensemble`: the command trains and saves RABI's MAF ensemble, with
 // --members and --transforms passed through, and refuses --members for other estimators.
+// `--ensemble K`: the kept MAF is member 0 of a mixture of K trained apart, saved as a maf_ensemble.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -72,6 +73,46 @@ describe('train --estimator maf_ensemble', () => {
       (e: unknown) =>
         e instanceof UserError &&
         /--members applies to maf_ensemble only, not to maf/.test(e.message),
+    );
+  });
+
+  test('--ensemble K keeps the plain run as member 0 of a mixture of K trained apart', async () => {
+    const args = ['--task', 'gaussian_linear', '--n', '300', '--max-epochs', '3', '--seed', '2'];
+    const plainOut = join(dir, 'plain.json');
+    const mixOut = join(dir, 'mix.json');
+    assert.equal(await quiet([...args, '--out', plainOut]), 0);
+    assert.equal(await quiet([...args, '--ensemble', '3', '--out', mixOut]), 0);
+    const plain = loadModel(plainOut);
+    const mix = loadModel(mixOut);
+    assert.equal(mix.estimator.kind, 'maf_ensemble');
+    assert.equal(mix.estimator.config.members, 3);
+    assert.equal(mix.training.ensemble, 3);
+    assert.equal(mix.summary.members?.length, 3);
+    assert.equal(mix.summary.members?.[0]?.bestValLoss, plain.summary.bestValLoss);
+    assert.deepEqual(mix.estimator.zscore, plain.estimator.zscore);
+    const values = (m: typeof plain, prefix: string): number[][] =>
+      m.estimator
+        .getWeights()
+        .filter((w) => w.name.startsWith(prefix))
+        .map((w) => w.values);
+    const plainWeights = plain.estimator.getWeights().map((w) => w.values);
+    assert.deepEqual(values(mix, 'm0.'), plainWeights);
+    assert.notDeepEqual(values(mix, 'm1.'), plainWeights);
+    assert.notDeepEqual(values(mix, 'm2.'), values(mix, 'm1.'));
+    plain.estimator.dispose();
+    mix.estimator.dispose();
+  });
+
+  test('--ensemble takes a positive integer, for maf only', async () => {
+    const base = ['--task', 'gaussian_linear', '--n', '200', '--out', join(dir, 'y.json')];
+    await assert.rejects(
+      quiet([...base, '--ensemble', '0']),
+      (e: unknown) => e instanceof UserError && /--ensemble must be an integer >= 1/.test(e.message),
+    );
+    await assert.rejects(
+      quiet([...base, '--estimator', 'nsf', '--ensemble', '2']),
+      (e: unknown) =>
+        e instanceof UserError && /--ensemble applies to maf only, not to nsf/.test(e.message),
     );
   });
 });
