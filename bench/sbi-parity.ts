@@ -206,8 +206,7 @@ async function robustsbiCell(
     `  robustsbi ${task.name} ${n}: ${trained.epochs} epochs (${trained.stoppedBy}), ${trainCpuS.toFixed(1)} s CPU; ${chosen}`,
   );
   const samples = s.xs.map(
-    (x, i) =>
-      posteriorSamples(model, task, x, nSamples, cell.fork(`posterior-${i + 1}`)).samples,
+    (x, i) => posteriorSamples(model, task, x, nSamples, cell.fork(`posterior-${i + 1}`)).samples,
   );
   const kl = task.analyticPosterior
     ? s.xs.map((x, i) => analyticKL(model, task, x, s.refs[i]!))

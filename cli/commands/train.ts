@@ -432,9 +432,10 @@ async function run(argv: string[]): Promise<number> {
       `train: ${describeChoice(choice)}` +
         choice.passedOver.map((a) => `; ${describeMade(a)} diverged`).join(''),
     );
-  if (ensemble > 1) saved = await trainEnsemble(saved, ensemble, (k) =>
-    fitOnce(choice.chosen.architecture, hyperparameters, undefined, k),
-  );
+  if (ensemble > 1)
+    saved = await trainEnsemble(saved, ensemble, (k) =>
+      fitOnce(choice.chosen.architecture, hyperparameters, undefined, k),
+    );
   try {
     saveModel(out, saved);
   } finally {

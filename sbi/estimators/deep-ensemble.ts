@@ -11,21 +11,36 @@ import { restoreEstimator } from './index.js';
 export function mixMafs(members: readonly DensityEstimator[]): DensityEstimator {
   const first = members[0];
   if (first === undefined) throw new Error('a mixture needs at least one member');
-  const { orders: _orders, ...shared } = first.config;
+  const shared = withoutOrders(first.config);
   const sharedJson = JSON.stringify(shared);
   const zscoreJson = JSON.stringify(first.zscore);
   for (const [k, m] of members.entries()) {
     if (m.kind !== 'maf') throw new Error(`member ${k} is a ${m.kind}, not a maf`);
-    const { orders: _o, ...rest } = m.config;
-    if (JSON.stringify(rest) !== sharedJson)
+    if (JSON.stringify(withoutOrders(m.config)) !== sharedJson)
       throw new Error(`member ${k}'s architecture differs from member 0's`);
     // A mixture holds one set of statistics: members trained on other splits cannot share it.
     if (JSON.stringify(m.zscore) !== zscoreJson)
       throw new Error(`member ${k} was standardized on other rows than member 0`);
   }
-  const config = { ...shared, members: members.length, orders: members.map((m) => m.config.orders) };
+  const config = {
+    ...shared,
+    members: members.length,
+    orders: members.map((m) => m.config.orders),
+  };
   const weights = members.flatMap((m, k) =>
     m.getWeights().map((w) => ({ ...w, name: `m${k}.${w.name}` })),
   );
-  return restoreEstimator('maf_ensemble', first.thetaDim, first.xDim, config, first.zscore, weights);
+  return restoreEstimator(
+    'maf_ensemble',
+    first.thetaDim,
+    first.xDim,
+    config,
+    first.zscore,
+    weights,
+  );
+}
+
+/** A MAF's config less its variable orders, the one part members differ in. */
+function withoutOrders(config: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(config).filter(([key]) => key !== 'orders'));
 }

@@ -107,7 +107,8 @@ describe('train --estimator maf_ensemble', () => {
     const base = ['--task', 'gaussian_linear', '--n', '200', '--out', join(dir, 'y.json')];
     await assert.rejects(
       quiet([...base, '--ensemble', '0']),
-      (e: unknown) => e instanceof UserError && /--ensemble must be an integer >= 1/.test(e.message),
+      (e: unknown) =>
+        e instanceof UserError && /--ensemble must be an integer >= 1/.test(e.message),
     );
     await assert.rejects(
       quiet([...base, '--estimator', 'nsf', '--ensemble', '2']),

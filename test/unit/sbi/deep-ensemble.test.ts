@@ -85,7 +85,14 @@ describe('mixMafs', () => {
     const xTransform = { kinds: ['log', 'identity', 'log'], floor: [0.01, 0, 0.02] };
     const wrapped = [1, 2].map((seed) => {
       const m = perturb(maf(seed), 20 + seed);
-      const w = restoreEstimator('maf', 2, 3, { ...m.config, xTransform }, m.zscore, m.getWeights());
+      const w = restoreEstimator(
+        'maf',
+        2,
+        3,
+        { ...m.config, xTransform },
+        m.zscore,
+        m.getWeights(),
+      );
       m.dispose();
       return w;
     });
@@ -100,7 +107,15 @@ describe('mixMafs', () => {
       seed: 0,
       n: 10,
       training: { ensemble: 2 },
-      summary: { epochs: 1, bestEpoch: 1, bestValLoss: 0, stoppedBy: 'max-epochs', dropped: 0, nTrain: 9, nVal: 1 },
+      summary: {
+        epochs: 1,
+        bestEpoch: 1,
+        bestValLoss: 0,
+        stoppedBy: 'max-epochs',
+        dropped: 0,
+        nTrain: 9,
+        nVal: 1,
+      },
       code: { version: 'test' },
       backend: 'cpu',
       createdAt: new Date(0).toISOString(),
