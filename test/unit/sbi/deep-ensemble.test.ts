@@ -7,11 +7,12 @@ import { initBackend, tf } from '../../../sbi/backend.js';
 import { mixMafs } from '../../../sbi/estimators/deep-ensemble.js';
 import { createEstimator, restoreEstimator } from '../../../sbi/estimators/index.js';
 import { fitModel, type FitConfig } from '../../../sbi/fit.js';
-import { modelFromJson, modelToJson, type SavedModel } from '../../../sbi/model-file.js';
+import { modelFromJson, modelToJson } from '../../../sbi/model-file.js';
 import { createRng } from '../../../sbi/rng.js';
 import { simulateDataset } from '../../../sbi/simulate.js';
 import { getTask } from '../../../sbi/tasks/index.js';
 import type { DensityEstimator, ZScore } from '../../../sbi/types.js';
+import { savedModelStub } from './saved-model-stub.js';
 
 before(async () => {
   await initBackend('cpu');
@@ -100,27 +101,7 @@ describe('mixMafs', () => {
     assert.deepEqual(mix.config.xTransform, xTransform);
     const expected = expectedMixture(wrapped);
     assertClose(logProbs(mix), expected, 1e-4);
-    const saved: SavedModel = {
-      estimator: mix,
-      task: 'test',
-      paramNames: ['a', 'b'],
-      seed: 0,
-      n: 10,
-      training: { ensemble: 2 },
-      summary: {
-        epochs: 1,
-        bestEpoch: 1,
-        bestValLoss: 0,
-        stoppedBy: 'max-epochs',
-        dropped: 0,
-        nTrain: 9,
-        nVal: 1,
-      },
-      code: { version: 'test' },
-      backend: 'cpu',
-      createdAt: new Date(0).toISOString(),
-    };
-    const back = modelFromJson(modelToJson(saved), 'test');
+    const back = modelFromJson(modelToJson(savedModelStub(mix, { ensemble: 2 })), 'test');
     assertClose(logProbs(back.estimator), expected, 1e-4);
     for (const m of [...wrapped, mix, back.estimator]) m.dispose();
   });

@@ -24,6 +24,7 @@ import { createRng } from '../../../sbi/rng.js';
 import { simulateDataset } from '../../../sbi/simulate.js';
 import { getTask } from '../../../sbi/tasks/index.js';
 import type { DensityEstimator, ZScore } from '../../../sbi/types.js';
+import { savedModelStub } from './saved-model-stub.js';
 
 before(async () => {
   await initBackend('cpu');
@@ -430,25 +431,6 @@ describe('NSF with linear-rational splines', () => {
   });
 
   test('model files round-trip the spline; one saved without it loads as rational-quadratic', () => {
-    const provenance = {
-      task: 'toy',
-      paramNames: ['a', 'b'],
-      seed: 1,
-      n: 10,
-      training: {},
-      summary: {
-        epochs: 1,
-        bestEpoch: 1,
-        bestValLoss: 0,
-        stoppedBy: 'max-epochs',
-        dropped: 0,
-        nTrain: 9,
-        nVal: 1,
-      },
-      code: { version: 'test' },
-      backend: 'cpu',
-      createdAt: '',
-    };
     const theta = tf.tensor2d([
       [0.3, -1.2],
       [7.5, 0.1],
@@ -458,7 +440,7 @@ describe('NSF with linear-rational splines', () => {
       tf.tidy(() => m.logProb(theta, x).dataSync() as Float32Array);
     for (const spline of ['linear-rational', undefined]) {
       const a = nsf(ZS, { spline });
-      const text = modelToJson({ ...provenance, estimator: a });
+      const text = modelToJson(savedModelStub(a));
       const b = modelFromJson(text).estimator;
       assert.equal(b.config.spline, spline);
       assert.deepEqual(lp(b), lp(a));
@@ -467,7 +449,7 @@ describe('NSF with linear-rational splines', () => {
     }
     // A file written before the option existed: its config has no `spline` key.
     const old = nsf(ZS, { spline: undefined });
-    const doc = JSON.parse(modelToJson({ ...provenance, estimator: old }));
+    const doc = JSON.parse(modelToJson(savedModelStub(old)));
     assert.ok(!('spline' in doc.estimator.config));
     const loaded = modelFromJson(JSON.stringify(doc)).estimator as Nsf;
     assert.ok(

@@ -11,9 +11,10 @@ import { createEstimator } from '../../../sbi/estimators/index.js';
 import { Made, madeMasks } from '../../../sbi/estimators/made.js';
 import { FusedMafTrainer } from '../../../sbi/estimators/maf-fused.js';
 import { ParamStore } from '../../../sbi/estimators/params.js';
-import { modelFromJson, modelToJson, type SavedModel } from '../../../sbi/model-file.js';
+import { modelFromJson, modelToJson } from '../../../sbi/model-file.js';
 import { createRng } from '../../../sbi/rng.js';
 import type { DensityEstimator, FusedPlan, ZScore } from '../../../sbi/types.js';
+import { savedModelStub } from './saved-model-stub.js';
 
 const ZS: ZScore = {
   thetaMean: [0.5, -1],
@@ -374,32 +375,9 @@ describe('fused kernels and model files', () => {
     relu.dispose();
   });
 
-  function saved(estimator: DensityEstimator): SavedModel {
-    return {
-      estimator,
-      task: 'toy',
-      paramNames: ['a', 'b'],
-      seed: 1,
-      n: 10,
-      training: {},
-      summary: {
-        epochs: 1,
-        bestEpoch: 1,
-        bestValLoss: 0,
-        stoppedBy: 'max-epochs',
-        dropped: 0,
-        nTrain: 9,
-        nVal: 1,
-      },
-      code: { version: '0.0.0' },
-      backend: 'cpu',
-      createdAt: '2026-12-03T00:00:00.000Z',
-    };
-  }
-
   test('a tanh / nflows model round-trips; the same file without the keys is the ReLU model', () => {
     const tanh = maf({ activation: 'tanh', affine: 'nflows' }, 5);
-    const text = modelToJson(saved(tanh));
+    const text = modelToJson(savedModelStub(tanh));
     const back = modelFromJson(text);
     assert.deepEqual(logProbs(back.estimator), logProbs(tanh));
     assert.equal(back.estimator.config.activation, 'tanh');
@@ -418,7 +396,7 @@ describe('fused kernels and model files', () => {
 
   test("a model with nflows' context layer round-trips with its context biases", () => {
     const est = maf({ activation: 'tanh', contextLayer: 'tanh', biasInit: 'torch' }, 8);
-    const text = modelToJson(saved(est));
+    const text = modelToJson(savedModelStub(est));
     const back = modelFromJson(text);
     assert.equal(back.estimator.config.contextLayer, 'tanh');
     assert.deepEqual(logProbs(back.estimator), logProbs(est));
