@@ -6,14 +6,16 @@
 //   node dist/bench/sbi-parity.js (or npm run bench -- sbi-parity) [--tasks two_moons,gaussian_linear] [--n 1000,10000] [--obs 3]
 //        [--samples 10000] [--c2st-samples 2000] [--c2st-max-epochs 500] [--seed 0]
 //        [--backend wasm] [--tools robustsbi,sbi] [--install-sbi] [--keep DIR] [--heldout 10000]
-//        [--floor K] [--config JSON] [--hp JSON] [--ensemble K]
+//        [--floor K] [--config JSON] [--hp JSON] [--ensemble K] [--mixture fitted|uniform]
 //
 // Beside the C2ST, both tools' mean -log q(theta | x) over --heldout rows from the joint (the same
 // rows for every seed and budget; 0 skips it): the expected KL to the true posterior up to a
 // constant, a paired score with far less noise than three observations' C2ST. --config '{...}'
 // sets estimator settings over robustsbi's default architecture (a variant to screen), --hp '{...}'
 // training settings over its default schedule (dropLast, batchSize, ...), --ensemble K trains K
-// members of the kept architecture apart and scores their mixture (robustsbi train --ensemble K). --floor K
+// members of the kept architecture apart and scores their mixture (robustsbi train --ensemble K),
+// weighted by validation (--mixture fitted, train's default) or uniform; the held-out NLL of both
+// mixtures is in the cell's note either way. --floor K
 // adds K rows 'reference': another draw of the reference posterior scored against it, the C2ST an
 // exact posterior gets at these sizes (its spread is the noise under every other row).
 // robustsbi's cell is exactly accuracy.ts's with the default's flags (same training set, training
@@ -25,7 +27,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../sbi/backend.js';
-import { mixMafs } from '../sbi/estimators/deep-ensemble.js';
+import { fitMixtureWeights, mixMafs } from '../sbi/estimators/deep-ensemble.js';
 import { c2st } from '../sbi/metrics/c2st.js';
 import { createRng } from '../sbi/rng.js';
 import {
@@ -111,6 +113,7 @@ async function robustsbiCell(
   config: Record<string, unknown>,
   hpOverlay: Partial<NPEHyperparameters>,
   ensemble: number,
+  mixture: 'fitted' | 'uniform',
 ): Promise<ToolCell> {
   const { task } = s;
   const cell = cellRng(seed, task.name, n);
@@ -191,17 +194,26 @@ async function robustsbiCell(
     trainCpuS += run.trainCpuS;
     members.push(run.trained);
   }
-  // Each member's own held-out NLL, beside the mixture's: what mixing gains over the kept run.
-  const memberNll =
-    ensemble > 1 && s.heldout ? members.map((m) => heldoutNll(m.model, task, s.heldout!)) : [];
-  const model = ensemble > 1 ? mixMafs(members.map((m) => m.model)) : trained.model;
-  if (ensemble > 1) for (const m of members) m.model.dispose();
-  const chosen =
-    xNote +
-    describeChoice(choice, 3) +
-    (ensemble > 1
-      ? `; mixture of ${ensemble} (validation ${members.map((m) => m.bestValLoss.toFixed(3)).join(', ')}; held-out ${memberNll.map((v) => v.toFixed(3)).join(', ')})`
-      : '');
+  // Each member's own held-out NLL, and the other mixture's, beside the scored one's.
+  let ensembleNote = '';
+  let model = trained.model;
+  if (ensemble > 1) {
+    const models = members.map((m) => m.model);
+    const memberNll = s.heldout ? models.map((m) => heldoutNll(m, task, s.heldout!)) : [];
+    const fit = fitMixtureWeights(members.map((m) => m.valLogProbs));
+    const uniform = mixMafs(models);
+    const fitted = mixMafs(models, fit.weights);
+    for (const m of models) m.dispose();
+    const [scored, other] = mixture === 'fitted' ? [fitted, uniform] : [uniform, fitted];
+    const otherNll = s.heldout ? heldoutNll(other, task, s.heldout) : NaN;
+    other.dispose();
+    model = scored;
+    ensembleNote =
+      `; ${mixture} mixture of ${ensemble} (validation ${members.map((m) => m.bestValLoss.toFixed(3)).join(', ')}; ` +
+      `held-out ${memberNll.map((v) => v.toFixed(3)).join(', ')}; weights ${fit.weights.map((w) => w.toFixed(3)).join(', ')}, ` +
+      `validation ${(-fit.meanLogLik).toFixed(3)}; ${mixture === 'fitted' ? 'uniform' : 'fitted'} held-out ${otherNll.toFixed(3)})`;
+  }
+  const chosen = xNote + describeChoice(choice, 3) + ensembleNote;
   console.error(
     `  robustsbi ${task.name} ${n}: ${trained.epochs} epochs (${trained.stoppedBy}), ${trainCpuS.toFixed(1)} s CPU; ${chosen}`,
   );
@@ -357,6 +369,9 @@ export async function cli(argv: readonly string[]): Promise<void> {
   const ensemble = numberArg(a, 'ensemble', 1);
   if (!Number.isInteger(ensemble) || ensemble < 1)
     throw new Error(`--ensemble must be a positive integer, not ${ensemble}`);
+  const mixture = a.get('mixture') ?? 'fitted';
+  if (mixture !== 'fitted' && mixture !== 'uniform')
+    throw new Error(`--mixture must be fitted or uniform, not ${mixture}`);
   const backend = await initBackend(a.get('backend'));
 
   let python: string | null = null;
@@ -380,7 +395,9 @@ export async function cli(argv: readonly string[]): Promise<void> {
       for (let d = 0; d < floor; d++) cells.push(floorCell(scoring, d, nSamples));
       for (const n of budgets) {
         if (tools.includes('robustsbi'))
-          cells.push(await robustsbiCell(scoring, n, seed, nSamples, config, hp, ensemble));
+          cells.push(
+            await robustsbiCell(scoring, n, seed, nSamples, config, hp, ensemble, mixture),
+          );
         if (python !== null)
           cells.push(sbiCell(scoring, n, seed, nSamples, python, join(root, `${name}-${n}`)));
       }

@@ -31,8 +31,11 @@ export interface TrainingSummary {
   /** Learning-rate cuts taken (hyperparameter anneals); absent when none were. */
   anneals?: number;
   trainMs?: number;
-  /** A deep ensemble's members (robustsbi train --ensemble): each one's epochs and best validation NLL. */
-  members?: { epochs: number; bestValLoss: number }[];
+  /**
+   * A deep ensemble's members (robustsbi train --ensemble): each one's epochs, best validation NLL
+   * and weight in the mixture (absent in files from before fitted weights: uniform).
+   */
+  members?: { epochs: number; bestValLoss: number; weight?: number }[];
 }
 
 /** What a model file records besides the estimator itself. */

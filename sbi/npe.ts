@@ -194,6 +194,12 @@ export interface TrainNPEResult {
   nVal: number;
   /** The state after the last epoch (before the best weights were restored), with keepFinalState. */
   finalState?: TrainingState;
+  /**
+   * log q of each validation row under the returned weights, in the space the model trained in
+   * (transformed theta and x): runs on one split (deep-ensemble members) see the same rows in the
+   * same order, and the Jacobians they share cancel in any comparison between them.
+   */
+  valLogProbs: Float64Array;
 }
 
 /** Mean -log q over all rows, in chunks so validation sets of any size fit. */
@@ -218,6 +224,26 @@ export function meanNLL(
     s.dispose();
   }
   return total / n;
+}
+
+/** log q of every row, in chunks so validation sets of any size fit. */
+export function rowLogProbs(
+  model: DensityEstimator,
+  theta: tf.Tensor2D,
+  x: tf.Tensor2D,
+  chunk = 4096,
+): Float64Array {
+  const n = theta.shape[0];
+  const out = new Float64Array(n);
+  for (let start = 0; start < n; start += chunk) {
+    const size = Math.min(chunk, n - start);
+    const lp = tf.tidy(() =>
+      model.logProb(tf.slice(theta, [start, 0], [size, -1]), tf.slice(x, [start, 0], [size, -1])),
+    );
+    out.set(lp.dataSync(), start);
+    lp.dispose();
+  }
+  return out;
 }
 
 const cpuMs = (u: NodeJS.CpuUsage): number => (u.user + u.system) / 1000;
@@ -414,6 +440,7 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
     // RABI restores the best state only on an early stop; we also do at max epochs, so the
     // returned model is always the one with the best validation loss.
     restoreBest();
+    const valLogProbs = rowLogProbs(model, tensors.valTheta, tensors.valX);
     return {
       model: wrapTransforms(model, transform, xTransform),
       zscore,
@@ -430,6 +457,7 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
       nTrain,
       nVal,
       ...(finalState ? { finalState } : {}),
+      valLogProbs,
     };
   } catch (e) {
     model.dispose();

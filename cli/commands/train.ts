@@ -59,8 +59,10 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
   --bins K            spline bins (nsf)    --components K   mixture components (mdn)
   --members K         MAFs in the ensemble (maf_ensemble, default 10)
   --ensemble K        maf: train K MAFs of the kept architecture apart (own initialization
-                      and shuffles, one split) and save their uniform mixture, a maf_ensemble
+                      and shuffles, one split) and save their mixture, a maf_ensemble
                       file (default 1)
+  --mixture M         with --ensemble: fitted (default), the member weights that maximize
+                      the validation rows' likelihood, or uniform
   --activation A      MADE hidden units, relu or tanh (maf, nsf, maf_ensemble; maf default
                       tanh [relu]); the fused kernels run tanh in the plain
                       training step only, so defenses and attacks on a tanh MAF run on tfjs ops
@@ -109,6 +111,7 @@ async function run(argv: string[]): Promise<number> {
     components: { type: 'string' },
     members: { type: 'string' },
     ensemble: { type: 'string' },
+    mixture: { type: 'string' },
     activation: { type: 'string' },
     backend: { type: 'string' },
     defense: { type: 'string', default: 'none' },
@@ -242,6 +245,14 @@ async function run(argv: string[]): Promise<number> {
   if (v.ensemble !== undefined) {
     onlyFor('ensemble', ['maf']);
     ensemble = parseInteger('ensemble', v.ensemble, 1);
+  }
+  let mixture: 'fitted' | 'uniform' = 'fitted';
+  if (v.mixture !== undefined) {
+    if (ensemble < 2)
+      throw new UserError('--mixture applies to an ensemble of 2 or more (--ensemble K).');
+    if (v.mixture !== 'fitted' && v.mixture !== 'uniform')
+      throw new UserError(`--mixture must be fitted or uniform, got "${v.mixture}".`);
+    mixture = v.mixture;
   }
   if (v.activation !== undefined) {
     onlyFor('activation', ['maf', 'nsf', 'maf_ensemble']);
@@ -433,7 +444,7 @@ async function run(argv: string[]): Promise<number> {
         choice.passedOver.map((a) => `; ${describeMade(a)} diverged`).join(''),
     );
   if (ensemble > 1)
-    saved = await trainEnsemble(saved, ensemble, (k) =>
+    saved = await trainEnsemble(choice.chosen, ensemble, mixture, (k) =>
       fitOnce(choice.chosen.architecture, hyperparameters, undefined, k),
     );
   try {
@@ -453,21 +464,31 @@ async function run(argv: string[]): Promise<number> {
 
 /**
  * The kept run as member 0 and `members - 1` more of its architecture, each trained apart to its
- * own stop, saved as their uniform mixture (sbi/estimators/deep-ensemble.ts). The file's summary
- * is member 0's with every member's epochs and best validation NLL beside it.
+ * own stop, saved as their mixture (sbi/estimators/deep-ensemble.ts): weighted by the validation
+ * rows they share, or uniform. The file's summary is member 0's with every member's epochs, best
+ * validation NLL and weight beside it.
  */
 async function trainEnsemble(
-  first: SavedModel,
+  kept: { saved: SavedModel; result: { valLogProbs: Float64Array } },
   members: number,
-  fitMember: (k: number) => Promise<{ saved: SavedModel; trainMs: number }>,
+  mixture: 'fitted' | 'uniform',
+  fitMember: (k: number) => Promise<{
+    saved: SavedModel;
+    trainMs: number;
+    result: { valLogProbs: Float64Array };
+  }>,
 ): Promise<SavedModel> {
-  const { mixMafs } = await import('../../sbi/estimators/deep-ensemble.js');
+  const { fitMixtureWeights, mixMafs } = await import('../../sbi/estimators/deep-ensemble.js');
   const { DivergedError } = await import('../../sbi/errors.js');
-  const fitted = [{ saved: first, trainMs: first.summary.trainMs ?? 0 }];
+  const first = kept.saved;
+  const fitted = [
+    { saved: first, trainMs: first.summary.trainMs ?? 0, valLogProbs: kept.result.valLogProbs },
+  ];
   try {
     for (let k = 1; k < members; k++) {
       try {
-        fitted.push(await fitMember(k));
+        const f = await fitMember(k);
+        fitted.push({ saved: f.saved, trainMs: f.trainMs, valLogProbs: f.result.valLogProbs });
       } catch (e) {
         if (e instanceof DivergedError)
           throw new UserError(
@@ -477,18 +498,27 @@ async function trainEnsemble(
         throw e;
       }
     }
-    const estimator = mixMafs(fitted.map((f) => f.saved.estimator));
-    const perMember = fitted.map((f) => ({
+    const fit =
+      mixture === 'fitted' ? fitMixtureWeights(fitted.map((f) => f.valLogProbs)) : undefined;
+    const estimator = mixMafs(
+      fitted.map((f) => f.saved.estimator),
+      fit?.weights,
+    );
+    const perMember = fitted.map((f, k) => ({
       epochs: f.saved.summary.epochs,
       bestValLoss: f.saved.summary.bestValLoss,
+      weight: fit ? fit.weights[k]! : 1 / members,
     }));
     console.log(
-      `train: a uniform mixture of ${members} MAFs trained apart; best validation NLL per member ${perMember.map((m) => m.bestValLoss.toFixed(4)).join(', ')}`,
+      `train: a ${mixture} mixture of ${members} MAFs trained apart; best validation NLL per member ${perMember.map((m) => m.bestValLoss.toFixed(4)).join(', ')}` +
+        (fit
+          ? `; weights ${perMember.map((m) => m.weight.toFixed(3)).join(', ')} (the mixture's validation NLL ${(-fit.meanLogLik).toFixed(4)})`
+          : ''),
     );
     return {
       ...first,
       estimator,
-      training: { ...first.training, ensemble: members },
+      training: { ...first.training, ensemble: members, mixture },
       summary: {
         ...first.summary,
         members: perMember,

@@ -72,8 +72,8 @@ const EXTRA_KEYS: Record<EstimatorKind, string[]> = {
   gaussian: ['embedding'],
   mdn: ['embedding'],
   multivariate_gaussian: ['embedding'],
-  // orders: one list per member.
-  maf_ensemble: ['orders', ...MEMBER_KEYS],
+  // orders: one list per member; mixture: member weights fitted to validation rows (uniform when absent).
+  maf_ensemble: ['orders', 'mixture', ...MEMBER_KEYS],
 };
 
 /**
@@ -154,6 +154,7 @@ function mergeConfig(
     if (
       key !== 'hidden' &&
       key !== 'orders' &&
+      key !== 'mixture' &&
       key !== 'embedding' &&
       !(key in CHOICES) &&
       (typeof v !== 'number' || !Number.isFinite(v))

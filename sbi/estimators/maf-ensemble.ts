@@ -3,7 +3,9 @@
 // weights and its own variable orders, all drawn from the seed; the orders are saved in the config
 // (one list per member), so a saved ensemble rebuilds identically.
 //   log q(theta | x) = logsumexp_k log q_k(theta | x) - log K
-//   rsample: one member per sample index (uniform categorical, shared by every row of x), that many
+// or, with `mixture` (weights w_k fitted to validation rows; deep-ensemble.ts), logsumexp_k (log
+// q_k + log w_k); RABI's ensembles hold none.
+//   rsample: one member per sample index (categorical by the weights, shared by every row of x), that many
 //   reparameterized draws from each member, concatenated along the sample axis in member order and
 //   shuffled along it.
 // Both use only twice-differentiable ops (ops.ts logSumExp and permuteRows), so the FIM regularizer
@@ -21,6 +23,8 @@ export interface MafEnsembleConfig {
   logScaleMax: number;
   /** Per member, one variable order per transform. */
   orders: number[][][];
+  /** Member weights, positive and summing to 1; absent: uniform. */
+  mixture?: number[];
   [key: string]: unknown;
 }
 
@@ -53,6 +57,9 @@ export class MafEnsemble implements DensityEstimator {
   private readonly members: Maf[] = [];
   /** Each member's weight names and shapes, to check a whole set before assigning any of it. */
   private readonly layout: Map<string, number[]>[];
+  /** Member weights (uniform without config.mixture) and their logs. */
+  private readonly weights: number[];
+  private readonly logWeights: number[];
 
   constructor(
     thetaDim: number,
@@ -68,6 +75,8 @@ export class MafEnsemble implements DensityEstimator {
       throw new Error(
         `expected one list of variable orders per member (${K}), got ${JSON.stringify(config.orders)}`,
       );
+    this.weights = checkMixture(config.mixture, K);
+    this.logWeights = this.weights.map(Math.log);
     this.thetaDim = thetaDim;
     this.xDim = xDim;
     this.config = config;
@@ -115,19 +124,35 @@ export class MafEnsemble implements DensityEstimator {
 
   logProb(theta: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor1D {
     return tf.tidy(() => {
-      const rows = this.members.map((m) => tf.expandDims(m.logProb(theta, x), 0));
-      const K = this.members.length;
-      return tf.sub(logSumExp(tf.concat(rows, 0), 0), Math.log(K)) as tf.Tensor1D;
+      if (this.config.mixture === undefined) {
+        const rows = this.members.map((m) => tf.expandDims(m.logProb(theta, x), 0));
+        const K = this.members.length;
+        return tf.sub(logSumExp(tf.concat(rows, 0), 0), Math.log(K)) as tf.Tensor1D;
+      }
+      const rows = this.members.map((m, k) =>
+        tf.expandDims(tf.add(m.logProb(theta, x), this.logWeights[k]!), 0),
+      );
+      return logSumExp(tf.concat(rows, 0), 0) as tf.Tensor1D;
     });
   }
 
-  /** Draws per member for n sample indices: each index picks a member uniformly. */
+  /** Draws per member for n sample indices: each index picks a member by the weights. */
   private counts(n: number, rng: RandomStream): number[] {
     if (!Number.isInteger(n) || n < 1)
       throw new Error(`number of samples must be a positive integer, got ${n}`);
     const K = this.members.length;
     const counts = new Array<number>(K).fill(0);
-    for (let i = 0; i < n; i++) counts[rng.int(K)]! += 1;
+    if (this.config.mixture === undefined) {
+      // Uniform: the draws every ensemble saved before weights existed made, kept to the sample.
+      for (let i = 0; i < n; i++) counts[rng.int(K)]! += 1;
+      return counts;
+    }
+    for (let i = 0; i < n; i++) {
+      let u = rng.uniform();
+      let k = 0;
+      while (k < K - 1 && u >= this.weights[k]!) u -= this.weights[k++]!;
+      counts[k]! += 1;
+    }
     return counts;
   }
 
@@ -199,4 +224,20 @@ export class MafEnsemble implements DensityEstimator {
     for (const m of this.members) m.dispose();
     this.members.length = 0;
   }
+}
+
+/** The member weights `mixture` holds (uniform when absent), or one sentence on what is wrong. */
+function checkMixture(mixture: unknown, K: number): number[] {
+  if (mixture === undefined) return new Array<number>(K).fill(1 / K);
+  if (
+    !Array.isArray(mixture) ||
+    mixture.length !== K ||
+    mixture.some((w) => typeof w !== 'number' || !Number.isFinite(w) || w <= 0)
+  )
+    throw new Error(
+      `mixture must hold one positive weight per member (${K}), got ${JSON.stringify(mixture)}`,
+    );
+  const total = (mixture as number[]).reduce((a, b) => a + b, 0);
+  if (Math.abs(total - 1) > 1e-6) throw new Error(`mixture weights must sum to 1, got ${total}`);
+  return mixture as number[];
 }

@@ -1,6 +1,7 @@
 // `robustsbi train --estimator maf_ensemble`: the command trains and saves RABI's MAF ensemble, with
 // --members and --transforms passed through, and refuses --members for other estimators.
-// `--ensemble K`: the kept MAF is member 0 of a mixture of K trained apart, saved as a maf_ensemble.
+// `--ensemble K`: the kept MAF is member 0 of a mixture of K trained apart, saved as a maf_ensemble
+// with the member weights fitted to the validation rows, or uniform with --mixture uniform.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -99,8 +100,35 @@ describe('train --estimator maf_ensemble', () => {
     assert.deepEqual(values(mix, 'm0.'), plainWeights);
     assert.notDeepEqual(values(mix, 'm1.'), plainWeights);
     assert.notDeepEqual(values(mix, 'm2.'), values(mix, 'm1.'));
+    // Fitted weights by default, recorded in the estimator and beside each member.
+    const weights = mix.estimator.config.mixture as number[];
+    assert.equal(mix.training.mixture, 'fitted');
+    assert.equal(weights.length, 3);
+    assert.ok(Math.abs(weights.reduce((a, b) => a + b, 0) - 1) < 1e-9);
+    assert.deepEqual(
+      mix.summary.members?.map((m) => m.weight),
+      weights,
+    );
+    // --mixture uniform: the same members, no weights.
+    const uniformOut = join(dir, 'uniform.json');
+    assert.equal(
+      await quiet([...args, '--ensemble', '3', '--mixture', 'uniform', '--out', uniformOut]),
+      0,
+    );
+    const uniform = loadModel(uniformOut);
+    assert.equal(uniform.estimator.config.mixture, undefined);
+    assert.equal(uniform.training.mixture, 'uniform');
+    assert.deepEqual(
+      uniform.summary.members?.map((m) => m.weight),
+      [1 / 3, 1 / 3, 1 / 3],
+    );
+    assert.deepEqual(
+      uniform.estimator.getWeights().map((w) => w.values),
+      mix.estimator.getWeights().map((w) => w.values),
+    );
     plain.estimator.dispose();
     mix.estimator.dispose();
+    uniform.estimator.dispose();
   });
 
   test('--ensemble takes a positive integer, for maf only', async () => {
@@ -114,6 +142,17 @@ describe('train --estimator maf_ensemble', () => {
       quiet([...base, '--estimator', 'nsf', '--ensemble', '2']),
       (e: unknown) =>
         e instanceof UserError && /--ensemble applies to maf only, not to nsf/.test(e.message),
+    );
+    await assert.rejects(
+      quiet([...base, '--mixture', 'uniform']),
+      (e: unknown) =>
+        e instanceof UserError && /--mixture applies to an ensemble of 2 or more/.test(e.message),
+    );
+    await assert.rejects(
+      quiet([...base, '--ensemble', '2', '--mixture', 'stacked']),
+      (e: unknown) =>
+        e instanceof UserError &&
+        /--mixture must be fitted or uniform, got "stacked"/.test(e.message),
     );
   });
 });
