@@ -462,6 +462,13 @@ async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** A trained member of a deep ensemble: its model file, training time and validation rows' log q. */
+interface EnsembleMember {
+  saved: SavedModel;
+  trainMs: number;
+  result: { valLogProbs: Float64Array };
+}
+
 /**
  * The kept run as member 0 and `members - 1` more of its architecture, each trained apart to its
  * own stop, saved as their mixture (sbi/estimators/deep-ensemble.ts): weighted by the validation
@@ -469,26 +476,20 @@ async function run(argv: string[]): Promise<number> {
  * validation NLL and weight beside it.
  */
 async function trainEnsemble(
-  kept: { saved: SavedModel; result: { valLogProbs: Float64Array } },
+  kept: EnsembleMember,
   members: number,
   mixture: 'fitted' | 'uniform',
-  fitMember: (k: number) => Promise<{
-    saved: SavedModel;
-    trainMs: number;
-    result: { valLogProbs: Float64Array };
-  }>,
+  fitMember: (k: number) => Promise<EnsembleMember>,
 ): Promise<SavedModel> {
   const { fitMixtureWeights, mixMafs } = await import('../../sbi/estimators/deep-ensemble.js');
   const { DivergedError } = await import('../../sbi/errors.js');
   const first = kept.saved;
-  const fitted = [
-    { saved: first, trainMs: first.summary.trainMs ?? 0, valLogProbs: kept.result.valLogProbs },
-  ];
+  // Member 0's training time is its file's: both segments where its anneals resumed it.
+  const fitted = [{ ...kept, trainMs: first.summary.trainMs ?? 0 }];
   try {
     for (let k = 1; k < members; k++) {
       try {
-        const f = await fitMember(k);
-        fitted.push({ saved: f.saved, trainMs: f.trainMs, valLogProbs: f.result.valLogProbs });
+        fitted.push(await fitMember(k));
       } catch (e) {
         if (e instanceof DivergedError)
           throw new UserError(
@@ -499,7 +500,7 @@ async function trainEnsemble(
       }
     }
     const fit =
-      mixture === 'fitted' ? fitMixtureWeights(fitted.map((f) => f.valLogProbs)) : undefined;
+      mixture === 'fitted' ? fitMixtureWeights(fitted.map((f) => f.result.valLogProbs)) : undefined;
     const estimator = mixMafs(
       fitted.map((f) => f.saved.estimator),
       fit?.weights,

@@ -85,23 +85,10 @@ export function fitMixtureWeights(
   }
   let weights = new Array<number>(K).fill(1 / K);
   if (rows.length === 0 || K === 1) return { weights, iterations: 0, meanLogLik: NaN };
-  const term = new Float64Array(K);
   let iterations = 0;
   while (iterations < maxIterations) {
     iterations++;
-    const next = new Array<number>(K).fill(0);
-    for (const i of rows) {
-      let max = -Infinity;
-      for (let k = 0; k < K; k++) {
-        term[k] = logq[k]![i]! + Math.log(weights[k]!);
-        if (term[k]! > max) max = term[k]!;
-      }
-      let sum = 0;
-      for (let k = 0; k < K; k++) sum += Math.exp(term[k]! - max);
-      // Each row's responsibilities, whose mean over the rows is the next weight.
-      for (let k = 0; k < K; k++) next[k]! += Math.exp(term[k]! - max) / sum;
-    }
-    const updated = next.map((r) => r / rows.length);
+    const updated = emStep(logq, rows, weights).next;
     const change = Math.max(...updated.map((w, k) => Math.abs(w - weights[k]!)));
     weights = updated;
     if (change < tolerance) break;
@@ -113,20 +100,35 @@ export function fitMixtureWeights(
     const sum = lifted.reduce((a, b) => a + b, 0);
     weights = lifted.map((w) => w / sum);
   }
-  return { weights, iterations, meanLogLik: mixtureLogLik(logq, rows, weights) };
+  return { weights, iterations, meanLogLik: emStep(logq, rows, weights).meanLogLik };
 }
 
-/** Mean over `rows` of log sum_k w_k q_k. */
-function mixtureLogLik(
+/**
+ * One EM step at `weights`: the next weights (each member's responsibility for the rows, averaged
+ * over them) and the mean log sum_k w_k q_k of the rows at `weights`.
+ */
+function emStep(
   logq: readonly ArrayLike<number>[],
   rows: readonly number[],
   weights: readonly number[],
-): number {
+): { next: number[]; meanLogLik: number } {
+  const K = weights.length;
+  const next = new Array<number>(K).fill(0);
+  const term = new Float64Array(K);
   let total = 0;
   for (const i of rows) {
-    const terms = logq.map((l, k) => l[i]! + Math.log(weights[k]!));
-    const max = Math.max(...terms);
-    total += max + Math.log(terms.reduce((a, t) => a + Math.exp(t - max), 0));
+    let max = -Infinity;
+    for (let k = 0; k < K; k++) {
+      term[k] = logq[k]![i]! + Math.log(weights[k]!);
+      if (term[k]! > max) max = term[k]!;
+    }
+    let sum = 0;
+    for (let k = 0; k < K; k++) {
+      term[k] = Math.exp(term[k]! - max);
+      sum += term[k]!;
+    }
+    total += max + Math.log(sum);
+    for (let k = 0; k < K; k++) next[k]! += term[k]! / sum / rows.length;
   }
-  return total / rows.length;
+  return { next, meanLogLik: total / rows.length };
 }

@@ -124,6 +124,7 @@ export class MafEnsemble implements DensityEstimator {
 
   logProb(theta: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor1D {
     return tf.tidy(() => {
+      // Uniform: - log K after the sum, as before weights existed, so RABI's runs keep their floats.
       if (this.config.mixture === undefined) {
         const rows = this.members.map((m) => tf.expandDims(m.logProb(theta, x), 0));
         const K = this.members.length;
