@@ -15,6 +15,7 @@
 //   attacks        cost of the attacks and metrics per estimator (bench/attack-cost.ts)
 //   accuracy       C2ST of NPE posteriors against reference posteriors (bench/accuracy.ts)
 //   sbi-parity     robustsbi train's default against sbi 0.27's NPE() on the same rows and observations (bench/sbi-parity.ts)
+//   candidate-race  whether train could drop its losing candidate early, from the candidates' validation curves (bench/candidate-race.ts)
 //   heldout-screen  variants of the default by paired held-out NLL over training streams (bench/heldout-screen.ts)
 //   exact-attack   the exact gaussian_linear posterior under attack (bench/exact-posterior-attack.ts)
 //   adaptive-search  hypervolume of the adaptive search vs grid and random (bench/adaptive-search.ts)
@@ -39,6 +40,7 @@ const BENCHES: Record<string, () => Promise<Cli>> = {
   accuracy: async () => async () => void (await import('./accuracy.js')),
   'sbi-parity': async () => (await import('./sbi-parity.js')).cli,
   'heldout-screen': async () => (await import('./heldout-screen.js')).cli,
+  'candidate-race': async () => (await import('./candidate-race.js')).cli,
   'exact-attack': async () => (await import('./exact-posterior-attack.js')).cli,
   scaling: async () => (await import('./scaling.js')).cli,
   'adaptive-search': async () => (await import('./adaptive-search.js')).cli,

@@ -1,0 +1,182 @@
+// Whether robustsbi train could stop its losing candidate early without changing what it keeps.
+// train fits every candidate architecture to its first early stop and keeps the lowest best
+// validation NLL (sbi/choose-by-validation.ts); the loser's epochs are spent for nothing, and on
+// sir at 1k they are what puts train above sbi's CPU. Two ways to cut them are read off the
+// candidates' validation curves, trained as train trains them:
+//
+// - a margin race: both candidates in lockstep, the one whose best trails the other's by more than
+//   m dropped. Safe for m only above the largest deficit the eventual winner ever had.
+// - a shorter race patience: each candidate to its first stop under patience P < the schedule's,
+//   the kept one then resumed to its real stop (trainNPE resumes a stop exactly). Safe where the
+//   choice at P equals the choice at the full patience.
+//
+//   npm run bench -- candidate-race --tasks sir,slcp [--n 1000] [--seeds 0,1,2] [--margins 0.1,0.3,0.5]
+//        [--patiences 5,10,15] [--from 10] [--backend wasm]
+import { initBackend } from '../sbi/backend.js';
+import { candidateSchedule } from '../sbi/choose-by-validation.js';
+import { earlyStoppingStep, initialEarlyStopping } from '../sbi/early-stopping.js';
+import { chooseXTransform } from '../sbi/x-transform-choice.js';
+import { DEFAULT_TRAIN_ESTIMATOR, trainCandidates, trainDefaults } from '../sbi/train-defaults.js';
+import { benchTask, cellDataset, cellRng, trainCell } from './accuracy-core.js';
+import { isMain, numberArg, parseArgs, runMain } from './args.js';
+
+/** The lowest loss up to and including each epoch (Infinity before the first finite one). */
+export function runningBest(val: readonly number[], epochs = val.length): number[] {
+  const out: number[] = [];
+  let best = Infinity;
+  for (let e = 0; e < epochs; e++) {
+    const v = val[e];
+    if (v !== undefined && v < best) best = v;
+    out.push(best);
+  }
+  return out;
+}
+
+/**
+ * Where a run on these validation losses first stops under sbi's rule with `patience` (no anneals):
+ * the 1-based epoch and the best loss by then; the whole curve when it never stops.
+ */
+export function firstStop(
+  val: readonly number[],
+  patience: number,
+): { epoch: number; best: number } {
+  const rule = {
+    patience,
+    minEpochs: 0,
+    maxNanResets: Infinity,
+    stopRule: 'sbi' as const,
+    anneals: 0,
+  };
+  let es = initialEarlyStopping();
+  for (let e = 0; e < val.length; e++) {
+    const step = earlyStoppingStep(es, e, val[e]!, rule);
+    es = step.state;
+    if (step.decision === 'stop') return { epoch: e + 1, best: es.bestValLoss };
+  }
+  return { epoch: val.length, best: es.bestValLoss };
+}
+
+/**
+ * The largest amount by which the winner's running best trailed the loser's from epoch `from`
+ * (0-based) on, both curves carried at their last best past their ends: a margin race drops the
+ * winner for any margin below it.
+ */
+export function largestDeficit(
+  winner: readonly number[],
+  loser: readonly number[],
+  from: number,
+): number {
+  const epochs = Math.max(winner.length, loser.length);
+  const w = runningBest(winner, epochs);
+  const l = runningBest(loser, epochs);
+  let worst = -Infinity;
+  for (let e = from; e < epochs; e++) worst = Math.max(worst, w[e]! - l[e]!);
+  return worst;
+}
+
+/** The first epoch (1-based, at or after `from` + 1) where the loser trails by more than m. */
+export function marginDrop(
+  winner: readonly number[],
+  loser: readonly number[],
+  margin: number,
+  from: number,
+): number | undefined {
+  const epochs = Math.max(winner.length, loser.length);
+  const w = runningBest(winner, epochs);
+  const l = runningBest(loser, epochs);
+  for (let e = from; e < epochs; e++) if (l[e]! - w[e]! > margin) return e + 1;
+  return undefined;
+}
+
+function list(a: Map<string, string>, key: string, fallback: string): number[] {
+  return (a.get(key) ?? fallback).split(',').map((s) => {
+    const v = Number(s);
+    if (!Number.isFinite(v))
+      throw new Error(`--${key} takes numbers separated by commas, not ${s}`);
+    return v;
+  });
+}
+
+export async function cli(argv: readonly string[]): Promise<void> {
+  const a = parseArgs(argv);
+  const tasks = (a.get('tasks') ?? 'sir').split(',');
+  const n = numberArg(a, 'n', 1000);
+  const seeds = list(a, 'seeds', '0,1,2');
+  const margins = list(a, 'margins', '0.1,0.3,0.5');
+  const patiences = list(a, 'patiences', '5,10,15');
+  const from = numberArg(a, 'from', 10);
+  const backend = await initBackend(a.get('backend'));
+  const defaults = trainDefaults('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
+  const candidates = trainCandidates('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
+  if (candidates.length !== 2) throw new Error('The race is read for two candidates.');
+  const schedule = candidateSchedule(defaults.hyperparameters, candidates.length);
+  console.log(
+    `backend ${backend.name}; N = ${n}; patience ${schedule.patience}; deficits from epoch ${from + 1}`,
+  );
+  console.log(
+    `| task | seed | epochs A, B | train CPU s A, B | best validation A, B | kept | winner's largest deficit | ` +
+      margins.map((m) => `margin ${m}: loser dropped at (epochs saved)`).join(' | ') +
+      ' | ' +
+      patiences.map((p) => `patience ${p}: same choice (loser epochs saved)`).join(' | ') +
+      ' |',
+  );
+  console.log(`|${' --- |'.repeat(7 + margins.length + patiences.length)}`);
+  for (const name of tasks) {
+    const task = benchTask(name);
+    for (const seed of seeds) {
+      const cell = cellRng(seed, task.name, n);
+      const data = cellDataset(task, n, cell);
+      // As train's --x-transform auto, so the curves are the ones train sees.
+      const x = chooseXTransform(
+        data.theta,
+        data.x,
+        data.n,
+        task.thetaDim,
+        task.xDim,
+        cell.fork('x-transform'),
+      );
+      const runs: { val: number[]; best: number; epochs: number; cpuS: number }[] = [];
+      for (const config of candidates) {
+        const run = await trainCell({
+          task,
+          data,
+          cell,
+          estimator: DEFAULT_TRAIN_ESTIMATOR,
+          config,
+          hyperparameters: schedule,
+          ...(x.transform ? { xTransform: x.transform } : {}),
+        });
+        run.trained.model.dispose();
+        runs.push({
+          val: run.trained.valLosses,
+          best: run.trained.bestValLoss,
+          epochs: run.trained.epochs,
+          cpuS: run.trainCpuS,
+        });
+      }
+      const [A, B] = runs as [(typeof runs)[0], (typeof runs)[0]];
+      const kept = A.best <= B.best ? 0 : 1;
+      const [W, L] = kept === 0 ? [A, B] : [B, A];
+      const deficit = largestDeficit(W.val, L.val, from);
+      const marginCells = margins.map((m) => {
+        if (deficit > m) return 'winner dropped';
+        const at = marginDrop(W.val, L.val, m, from);
+        return at === undefined || at >= L.epochs ? 'never' : `${at} (${L.epochs - at})`;
+      });
+      const patienceCells = patiences.map((p) => {
+        const [sa, sb] = [firstStop(A.val, p), firstStop(B.val, p)];
+        const same = (sa.best <= sb.best ? 0 : 1) === kept;
+        const loserStop = kept === 0 ? sb : sa;
+        return same
+          ? `yes (${L.epochs - loserStop.epoch})`
+          : `**no** (${(sa.best - sb.best).toFixed(3)})`;
+      });
+      console.log(
+        `| ${task.name} | ${seed} | ${A.epochs}, ${B.epochs} | ${A.cpuS.toFixed(1)}, ${B.cpuS.toFixed(1)} | ${A.best.toFixed(3)}, ${B.best.toFixed(3)} | ` +
+          `${'AB'[kept]} | ${deficit.toFixed(3)} | ${marginCells.join(' | ')} | ${patienceCells.join(' | ')} |`,
+      );
+    }
+  }
+}
+
+if (isMain(import.meta.url)) await runMain(cli);
