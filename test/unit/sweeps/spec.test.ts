@@ -279,6 +279,26 @@ describe('example specs', () => {
     assert.deepEqual(spec.evaluation.objectives, ['rkl']);
     assert.equal(countTrials(spec), 13);
   });
+
+  test("the full-size appendix spec is the reduced one at RABI's size, over three seeds", () => {
+    const reduced = parseSweepSpec(specs.get('appendix-fim-estimators.json')!);
+    const full = parseSweepSpec(specs.get('appendix-fim-estimators-full.json')!);
+    // The same comparison: task, estimator, defenses and betas, preset, attack and objective.
+    for (const key of ['tasks', 'estimators', 'defenses'] as const)
+      assert.deepEqual(full[key], reduced[key], key);
+    assert.equal(full.training.preset, reduced.training.preset);
+    assert.deepEqual(full.evaluation.attacks, reduced.evaluation.attacks);
+    assert.deepEqual(full.evaluation.objectives, reduced.evaluation.objectives);
+    assert.equal(full.evaluation.tradeoffEps, reduced.evaluation.tradeoffEps);
+    // RABI's size (research/paper.md 2.3; paper-vae.json's schedule and evaluation).
+    const vae = parseSweepSpec(specs.get('paper-vae.json')!);
+    assert.deepEqual(full.budgets, [100000]);
+    assert.deepEqual(full.training, vae.training);
+    for (const key of ['eps', 'nTest', 'mcSamples', 'evalSamples', 'coverageSamples'] as const)
+      assert.deepEqual(full.evaluation[key], vae.evaluation[key], key);
+    assert.deepEqual(full.seeds, [0, 1, 2]);
+    assert.equal(countTrials(full), 39);
+  });
 });
 
 describe('validation fills defaults and normalizes', () => {
