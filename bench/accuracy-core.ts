@@ -13,6 +13,7 @@ import { cholesky, spdInverse } from '../sbi/tasks/linalg.js';
 import { getTask } from '../sbi/tasks/index.js';
 import type { DensityEstimator, RandomStream, Task } from '../sbi/types.js';
 import type { XTransformSpec } from '../sbi/x-transform.js';
+import { chooseXTransform, type XTransformChoice } from '../sbi/x-transform-choice.js';
 import { SbibmGaussianLinearTask } from './sbibm-gaussian-linear.js';
 
 /** Bench-only tasks: sbibm's gaussian_linear, on which the 0.55 bar was measured. */
@@ -92,6 +93,22 @@ export function cellRng(seed: number, taskName: string, n: number): RandomStream
 /** The training set of one cell: a function of (task, n, seed) alone. */
 export function cellDataset(task: Task, n: number, cell: RandomStream): SimulatedDataset {
   return simulateDataset(task, n, cell.fork('data'));
+}
+
+/** The x-transform robustsbi train's --x-transform auto takes on a cell's training set. */
+export function cellXTransform(
+  task: Task,
+  data: SimulatedDataset,
+  cell: RandomStream,
+): XTransformChoice {
+  return chooseXTransform(
+    data.theta,
+    data.x,
+    data.n,
+    task.thetaDim,
+    task.xDim,
+    cell.fork('x-transform'),
+  );
 }
 
 /** Trains one model on `data` as the accuracy bench does, with training CPU s (all threads). */

@@ -15,9 +15,8 @@
 import { initBackend } from '../sbi/backend.js';
 import { candidateSchedule } from '../sbi/choose-by-validation.js';
 import { earlyStoppingStep, initialEarlyStopping } from '../sbi/early-stopping.js';
-import { chooseXTransform } from '../sbi/x-transform-choice.js';
 import { DEFAULT_TRAIN_ESTIMATOR, trainCandidates, trainDefaults } from '../sbi/train-defaults.js';
-import { benchTask, cellDataset, cellRng, trainCell } from './accuracy-core.js';
+import { benchTask, cellDataset, cellRng, cellXTransform, trainCell } from './accuracy-core.js';
 import { isMain, numberArg, parseArgs, runMain } from './args.js';
 
 /** The lowest loss up to and including each epoch (Infinity before the first finite one). */
@@ -127,14 +126,7 @@ export async function cli(argv: readonly string[]): Promise<void> {
       const cell = cellRng(seed, task.name, n);
       const data = cellDataset(task, n, cell);
       // As train's --x-transform auto, so the curves are the ones train sees.
-      const x = chooseXTransform(
-        data.theta,
-        data.x,
-        data.n,
-        task.thetaDim,
-        task.xDim,
-        cell.fork('x-transform'),
-      );
+      const x = cellXTransform(task, data, cell);
       const runs: { val: number[]; best: number; epochs: number; cpuS: number }[] = [];
       for (const config of candidates) {
         const run = await trainCell({

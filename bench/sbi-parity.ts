@@ -35,7 +35,7 @@ import {
   chooseByValidation,
   describeChoice,
 } from '../sbi/choose-by-validation.js';
-import { chooseXTransform, describeXChoice } from '../sbi/x-transform-choice.js';
+import { describeXChoice } from '../sbi/x-transform-choice.js';
 import { DEFAULT_TRAIN_ESTIMATOR, trainCandidates, trainDefaults } from '../sbi/train-defaults.js';
 import type { SimulatedDataset } from '../sbi/simulate.js';
 import type { Task } from '../sbi/types.js';
@@ -48,6 +48,7 @@ import {
   benchTask,
   cellDataset,
   cellRng,
+  cellXTransform,
   heldoutDataset,
   heldoutNll,
   meanNll,
@@ -127,14 +128,7 @@ async function robustsbiCell(
       ? [{ ...defaults.architecture, ...config }]
       : trainCandidates('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
   // As robustsbi train's --x-transform auto: log x where the linear-Gaussian probe prefers it.
-  const x = chooseXTransform(
-    data.theta,
-    data.x,
-    data.n,
-    task.thetaDim,
-    task.xDim,
-    cell.fork('x-transform'),
-  );
+  const x = cellXTransform(task, data, cell);
   const xLine = describeXChoice(x, task.thetaDim);
   const xNote = xLine === undefined ? '' : `${xLine}; `;
   let trainS = 0;
