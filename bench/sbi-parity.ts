@@ -4,7 +4,7 @@
 // as bench/accuracy.ts. sbi runs in the torch venv through bench/torch/sbi_npe_reference.py.
 //
 //   node dist/bench/sbi-parity.js (or npm run bench -- sbi-parity) [--tasks two_moons,gaussian_linear] [--n 1000,10000] [--obs 3]
-//        [--samples 10000] [--c2st-samples 2000] [--c2st-max-epochs 500] [--seed 0]
+//        [--samples 10000] [--c2st-samples 2000] [--c2st-max-epochs 500] [--seed 0 | --seeds 0,1,2]
 //        [--backend wasm] [--tools robustsbi,sbi] [--install-sbi] [--keep DIR] [--heldout 10000]
 //        [--floor K] [--config JSON] [--hp JSON] [--ensemble K] [--mixture fitted|uniform]
 //
@@ -69,6 +69,8 @@ interface ToolCell {
   tool: 'robustsbi' | 'sbi' | 'reference';
   task: string;
   n: number;
+  /** The cell's seed (its training set and streams); the draw's index for a 'reference' row. */
+  seed: number;
   c2st: number[];
   kl: (number | null)[] | null;
   mean: number;
@@ -224,6 +226,7 @@ async function robustsbiCell(
     tool: 'robustsbi',
     task: task.name,
     n,
+    seed,
     c2st: scores,
     kl,
     ...meanSd(scores),
@@ -289,6 +292,7 @@ function sbiCell(
     tool: 'sbi',
     task: task.name,
     n,
+    seed,
     c2st: scores,
     kl,
     ...meanSd(scores),
@@ -313,6 +317,7 @@ function floorCell(s: Scoring, d: number, nSamples: number): ToolCell {
     tool: 'reference',
     task: task.name,
     n: 0,
+    seed: d,
     c2st: scores,
     kl: null,
     ...meanSd(scores),
@@ -322,6 +327,71 @@ function floorCell(s: Scoring, d: number, nSamples: number): ToolCell {
     heldoutNll: null,
     note: `independent draw ${d}`,
   };
+}
+
+/** One (task, N) compared over the seeds where both tools ran: robustsbi minus sbi, paired by seed. */
+export interface PairedRow {
+  task: string;
+  n: number;
+  seeds: number[];
+  robustsbi: number;
+  sbi: number;
+  /** Mean of the per-seed differences in mean C2ST, their sample sd, and the paired t (NaN for one seed). */
+  diff: number;
+  diffSd: number;
+  t: number;
+  /** Mean per-seed difference in held-out NLL; null where either side has none. */
+  nllDiff: number | null;
+  /** robustsbi's training CPU over sbi's, summed over the seeds. */
+  cpuRatio: number;
+}
+
+type PairedInput = Pick<
+  ToolCell,
+  'tool' | 'task' | 'n' | 'seed' | 'c2st' | 'mean' | 'heldoutNll' | 'trainCpuS'
+>;
+
+/** The paired comparison per (task, N), in first-seen order; cells scored without C2ST are left out. */
+export function pairedSummary(cells: readonly PairedInput[]): PairedRow[] {
+  const groups = new Map<string, { task: string; n: number; by: Map<number, PairedInput[]> }>();
+  for (const c of cells) {
+    if (c.tool === 'reference' || c.c2st.length === 0) continue;
+    const key = `${c.task}/${c.n}`;
+    const g = groups.get(key) ?? { task: c.task, n: c.n, by: new Map() };
+    groups.set(key, g);
+    g.by.set(c.seed, [...(g.by.get(c.seed) ?? []), c]);
+  }
+  const rows: PairedRow[] = [];
+  for (const { task, n, by } of groups.values()) {
+    const pairs = [...by.entries()]
+      .map(([seed, cs]) => ({
+        seed,
+        r: cs.find((c) => c.tool === 'robustsbi'),
+        s: cs.find((c) => c.tool === 'sbi'),
+      }))
+      .filter((p): p is { seed: number; r: PairedInput; s: PairedInput } => !!p.r && !!p.s);
+    if (pairs.length === 0) continue;
+    const diffs = pairs.map((p) => p.r.mean - p.s.mean);
+    const { mean: diff, sd } = meanSd(diffs);
+    const k = pairs.length;
+    const nlls = pairs.map((p) =>
+      p.r.heldoutNll === null || p.s.heldoutNll === null ? null : p.r.heldoutNll - p.s.heldoutNll,
+    );
+    rows.push({
+      task,
+      n,
+      seeds: pairs.map((p) => p.seed),
+      robustsbi: meanSd(pairs.map((p) => p.r.mean)).mean,
+      sbi: meanSd(pairs.map((p) => p.s.mean)).mean,
+      diff,
+      diffSd: k > 1 ? sd : NaN,
+      t: k > 1 ? diff / (sd / Math.sqrt(k)) : NaN,
+      nllDiff: nlls.every((v) => v !== null) ? meanSd(nlls as number[]).mean : null,
+      cpuRatio:
+        pairs.reduce((a, p) => a + p.r.trainCpuS, 0) / pairs.reduce((a, p) => a + p.s.trainCpuS, 0),
+    });
+  }
+  return rows;
 }
 
 function fmt(c: ToolCell): string {
@@ -353,7 +423,13 @@ export async function cli(argv: readonly string[]): Promise<void> {
   const nSamples = numberArg(a, 'samples', 10000);
   const c2stSamples = numberArg(a, 'c2st-samples', 2000);
   const c2stMaxEpochs = numberArg(a, 'c2st-max-epochs', 500);
-  const seed = numberArg(a, 'seed', 0);
+  // --seeds 0,1,2 runs every cell per seed and adds the paired comparison; --seed S is one seed.
+  const seeds = (a.get('seeds') ?? String(numberArg(a, 'seed', 0))).split(',').map((v) => {
+    const k = Number(v);
+    if (!Number.isInteger(k) || k < 0)
+      throw new Error(`--seeds must list non-negative integers, not ${v}`);
+    return k;
+  });
   const heldoutRows = numberArg(a, 'heldout', 10000);
   const floor = numberArg(a, 'floor', 0);
   // A variant of robustsbi's default to screen: estimator settings over the default architecture.
@@ -387,33 +463,59 @@ export async function cli(argv: readonly string[]): Promise<void> {
       const heldout = heldoutRows > 0 ? heldoutDataset(task, heldoutRows) : null;
       const scoring: Scoring = { task, xs, refs, c2stSamples, c2stMaxEpochs, heldout };
       for (let d = 0; d < floor; d++) cells.push(floorCell(scoring, d, nSamples));
-      for (const n of budgets) {
-        if (tools.includes('robustsbi'))
-          cells.push(
-            await robustsbiCell(scoring, n, seed, nSamples, config, hp, ensemble, mixture),
-          );
-        if (python !== null)
-          cells.push(sbiCell(scoring, n, seed, nSamples, python, join(root, `${name}-${n}`)));
-      }
+      for (const n of budgets)
+        for (const seed of seeds) {
+          if (tools.includes('robustsbi'))
+            cells.push(
+              await robustsbiCell(scoring, n, seed, nSamples, config, hp, ensemble, mixture),
+            );
+          if (python !== null)
+            cells.push(
+              sbiCell(
+                scoring,
+                n,
+                seed,
+                nSamples,
+                python,
+                join(root, seeds.length === 1 ? `${name}-${n}` : `${name}-${n}-seed${seed}`),
+              ),
+            );
+        }
     }
   } finally {
     if (keep === undefined) rmSync(root, { recursive: true, force: true });
   }
 
   console.log(
-    `backend: ${backend.name}; seed ${seed}; observations k = 1..${nObs}; ${nSamples} posterior and reference samples; C2ST on ${c2stSamples} vs ${c2stSamples}, at most ${c2stMaxEpochs} classifier epochs`,
+    `backend: ${backend.name}; seeds ${seeds.join(', ')}; observations k = 1..${nObs}; ${nSamples} posterior and reference samples; C2ST on ${c2stSamples} vs ${c2stSamples}, at most ${c2stMaxEpochs} classifier epochs`,
   );
   console.log(
-    `| task | N | tool | C2ST k = 1..K | mean | held-out NLL (${heldoutRows} rows) | epochs | train CPU s |`,
+    `| task | N | seed | tool | C2ST k = 1..K | mean | held-out NLL (${heldoutRows} rows) | epochs | train CPU s |`,
   );
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const c of cells)
-    console.log(`| ${c.task} | ${c.tool === 'reference' ? '-' : c.n} | ${c.tool} | ${fmt(c)} |`);
+    console.log(
+      `| ${c.task} | ${c.tool === 'reference' ? '-' : c.n} | ${c.seed} | ${c.tool} | ${fmt(c)} |`,
+    );
+  const paired = pairedSummary(cells);
+  if (paired.some((r) => r.seeds.length > 1)) {
+    console.log('\nPaired over seeds (robustsbi minus sbi; t = mean / (sd / sqrt(seeds))):');
+    console.log(
+      '| task | N | seeds | C2ST robustsbi | C2ST sbi | difference (sd) | paired t | held-out NLL difference | train CPU robustsbi / sbi |',
+    );
+    console.log('|---|---|---|---|---|---|---|---|---|');
+    for (const r of paired)
+      console.log(
+        `| ${r.task} | ${r.n} | ${r.seeds.join(', ')} | ${r.robustsbi.toFixed(3)} | ${r.sbi.toFixed(3)} | ` +
+          `${r.diff >= 0 ? '+' : ''}${r.diff.toFixed(4)} (${r.diffSd.toFixed(4)}) | ${r.t.toFixed(1)} | ` +
+          `${r.nllDiff === null ? '-' : r.nllDiff.toFixed(3)} | ${r.cpuRatio.toFixed(2)} |`,
+      );
+  }
   console.log(
     JSON.stringify({
       bench: 'sbi-parity',
       backend: backend.name,
-      seed,
+      seeds,
       nObs,
       nSamples,
       c2stSamples,
