@@ -5,7 +5,8 @@
 // candidates' validation curves, trained as train trains them:
 //
 // - a margin race: both candidates in lockstep, the one whose best trails the other's by more than
-//   m dropped. Safe for m only above the largest deficit the eventual winner ever had.
+//   m dropped. Always safe where m is above the largest deficit the eventual winner ever had;
+//   below it, safe only where the loser falls behind by m before the winner ever does.
 // - a shorter race patience: each candidate to its first stop under patience P < the schedule's,
 //   the kept one then resumed to its real stop (trainNPE resumes a stop exactly). Safe where the
 //   choice at P equals the choice at the full patience.
@@ -73,17 +74,25 @@ export function largestDeficit(
   return worst;
 }
 
-/** The first epoch (1-based, at or after `from` + 1) where the loser trails by more than m. */
-export function marginDrop(
-  winner: readonly number[],
-  loser: readonly number[],
+/**
+ * Where a margin race of two candidates ends: the first epoch (1-based, after `from`) at which one
+ * running best trails the other's by more than `margin`, and which one (0 or 1) is dropped there;
+ * undefined when neither ever trails by that much. Curves are carried at their last best past their
+ * ends, as a stopped candidate's best stands while the other trains on.
+ */
+export function marginRace(
+  a: readonly number[],
+  b: readonly number[],
   margin: number,
   from: number,
-): number | undefined {
-  const epochs = Math.max(winner.length, loser.length);
-  const w = runningBest(winner, epochs);
-  const l = runningBest(loser, epochs);
-  for (let e = from; e < epochs; e++) if (l[e]! - w[e]! > margin) return e + 1;
+): { epoch: number; dropped: 0 | 1 } | undefined {
+  const epochs = Math.max(a.length, b.length);
+  const ra = runningBest(a, epochs);
+  const rb = runningBest(b, epochs);
+  for (let e = from; e < epochs; e++) {
+    const gap = ra[e]! - rb[e]!;
+    if (Math.abs(gap) > margin) return { epoch: e + 1, dropped: gap > 0 ? 0 : 1 };
+  }
   return undefined;
 }
 
@@ -114,7 +123,7 @@ export async function cli(argv: readonly string[]): Promise<void> {
   );
   console.log(
     `| task | seed | epochs A, B | train CPU s A, B | best validation A, B | kept | winner's largest deficit | ` +
-      margins.map((m) => `margin ${m}: loser dropped at (epochs saved)`).join(' | ') +
+      margins.map((m) => `margin ${m}: dropped at (loser epochs saved)`).join(' | ') +
       ' | ' +
       patiences.map((p) => `patience ${p}: same choice (loser epochs saved)`).join(' | ') +
       ' |',
@@ -151,9 +160,11 @@ export async function cli(argv: readonly string[]): Promise<void> {
       const [W, L] = kept === 0 ? [A, B] : [B, A];
       const deficit = largestDeficit(W.val, L.val, from);
       const marginCells = margins.map((m) => {
-        if (deficit > m) return 'winner dropped';
-        const at = marginDrop(W.val, L.val, m, from);
-        return at === undefined || at >= L.epochs ? 'never' : `${at} (${L.epochs - at})`;
+        const end = marginRace(A.val, B.val, m, from);
+        if (end === undefined || end.epoch >= L.epochs) return 'never';
+        return end.dropped === kept
+          ? `**winner dropped** at ${end.epoch}`
+          : `${end.epoch} (${L.epochs - end.epoch})`;
       });
       const patienceCells = patiences.map((p) => {
         const [sa, sb] = [firstStop(A.val, p), firstStop(B.val, p)];

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import {
   firstStop,
   largestDeficit,
-  marginDrop,
+  marginRace,
   runningBest,
 } from '../../../bench/candidate-race.js';
 
@@ -33,11 +33,14 @@ describe('candidate race', () => {
     assert.equal(largestDeficit(winner, loser, 2), -1);
   });
 
-  test('marginDrop names the first epoch the loser trails by more than the margin', () => {
-    const winner = [5, 4, 2, 1];
-    const loser = [3, 3, 3];
-    assert.equal(marginDrop(winner, loser, 0.5, 0), 3);
-    assert.equal(marginDrop(winner, loser, 1.5, 0), 4);
-    assert.equal(marginDrop(winner, loser, 2, 0), undefined);
+  test('marginRace ends at the first gap wider than the margin and drops the one behind', () => {
+    const a = [5, 4, 2, 1];
+    const b = [3, 3, 3];
+    // Running bests: a 5, 4, 2, 1; b 3, 3, 3, 3: gaps a - b = 2, 1, -1, -2.
+    assert.deepEqual(marginRace(a, b, 0.5, 0), { epoch: 1, dropped: 0 });
+    // From epoch 3 on: a leads by 1 there, so b is dropped, though a trailed earlier.
+    assert.deepEqual(marginRace(a, b, 0.5, 2), { epoch: 3, dropped: 1 });
+    assert.deepEqual(marginRace(a, b, 1.5, 1), { epoch: 4, dropped: 1 });
+    assert.equal(marginRace(a, b, 2, 0), undefined);
   });
 });
