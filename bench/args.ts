@@ -24,6 +24,24 @@ export function numberArg(a: Map<string, string>, key: string, fallback: number)
   return n;
 }
 
+/**
+ * `--key 1,2,3` as numbers (the fallback's when absent); every entry must be a number that `ok`
+ * accepts, else one sentence saying what the list must hold.
+ */
+export function numberListArg(
+  a: Map<string, string>,
+  key: string,
+  fallback: string,
+  ok: (v: number) => boolean = () => true,
+  what = 'numbers',
+): number[] {
+  return (a.get(key) ?? fallback).split(',').map((s) => {
+    const v = s.trim() === '' ? NaN : Number(s);
+    if (!Number.isFinite(v) || !ok(v)) throw new Error(`--${key} must list ${what}, not ${s}`);
+    return v;
+  });
+}
+
 /** true when the module at `metaUrl` is the script node was started with. */
 export function isMain(metaUrl: string): boolean {
   const script = process.argv[1];

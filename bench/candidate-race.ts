@@ -18,7 +18,7 @@ import { candidateSchedule } from '../sbi/choose-by-validation.js';
 import { earlyStoppingStep, initialEarlyStopping } from '../sbi/early-stopping.js';
 import { DEFAULT_TRAIN_ESTIMATOR, trainCandidates, trainDefaults } from '../sbi/train-defaults.js';
 import { benchTask, cellDataset, cellRng, cellXTransform, trainCell } from './accuracy-core.js';
-import { isMain, numberArg, parseArgs, runMain } from './args.js';
+import { isMain, numberArg, numberListArg, parseArgs, runMain } from './args.js';
 
 /** The lowest loss up to and including each epoch (Infinity before the first finite one). */
 export function runningBest(val: readonly number[], epochs = val.length): number[] {
@@ -96,22 +96,19 @@ export function marginRace(
   return undefined;
 }
 
-function list(a: Map<string, string>, key: string, fallback: string): number[] {
-  return (a.get(key) ?? fallback).split(',').map((s) => {
-    const v = Number(s);
-    if (!Number.isFinite(v))
-      throw new Error(`--${key} takes numbers separated by commas, not ${s}`);
-    return v;
-  });
-}
-
 export async function cli(argv: readonly string[]): Promise<void> {
   const a = parseArgs(argv);
   const tasks = (a.get('tasks') ?? 'sir').split(',');
   const n = numberArg(a, 'n', 1000);
-  const seeds = list(a, 'seeds', '0,1,2');
-  const margins = list(a, 'margins', '0.1,0.3,0.5');
-  const patiences = list(a, 'patiences', '5,10,15');
+  const seeds = numberListArg(a, 'seeds', '0,1,2', Number.isInteger, 'integers');
+  const margins = numberListArg(a, 'margins', '0.1,0.3,0.5', (m) => m >= 0, 'non-negative numbers');
+  const patiences = numberListArg(
+    a,
+    'patiences',
+    '5,10,15',
+    (p) => Number.isInteger(p) && p >= 0,
+    'non-negative integers',
+  );
   const from = numberArg(a, 'from', 10);
   const backend = await initBackend(a.get('backend'));
   const defaults = trainDefaults('robustsbi', DEFAULT_TRAIN_ESTIMATOR);

@@ -58,7 +58,7 @@ import {
   referenceSamples,
   trainCell,
 } from './accuracy-core.js';
-import { isMain, numberArg, parseArgs, runMain } from './args.js';
+import { isMain, numberArg, numberListArg, parseArgs, runMain } from './args.js';
 import { priorSpec, readSbiOutputs, writeExchange, type ExchangeMeta } from './sbi-exchange.js';
 import { sbiPython } from './sbi-venv.js';
 import { repoRoot } from './train-throughput.js';
@@ -410,11 +410,13 @@ export async function cli(argv: readonly string[]): Promise<void> {
   const tasks = (a.get('tasks') ?? 'two_moons,gaussian_linear,sbibm_gaussian_linear,slcp').split(
     ',',
   );
-  const budgets = (a.get('n') ?? '1000,10000').split(',').map((v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--n must list positive integers, not ${v}`);
-    return n;
-  });
+  const budgets = numberListArg(
+    a,
+    'n',
+    '1000,10000',
+    (n) => Number.isInteger(n) && n >= 1,
+    'positive integers',
+  );
   const tools = (a.get('tools') ?? 'robustsbi,sbi').split(',');
   for (const t of tools)
     if (t !== 'robustsbi' && t !== 'sbi')
@@ -424,12 +426,13 @@ export async function cli(argv: readonly string[]): Promise<void> {
   const c2stSamples = numberArg(a, 'c2st-samples', 2000);
   const c2stMaxEpochs = numberArg(a, 'c2st-max-epochs', 500);
   // --seeds 0,1,2 runs every cell per seed and adds the paired comparison; --seed S is one seed.
-  const seeds = (a.get('seeds') ?? String(numberArg(a, 'seed', 0))).split(',').map((v) => {
-    const k = Number(v);
-    if (!Number.isInteger(k) || k < 0)
-      throw new Error(`--seeds must list non-negative integers, not ${v}`);
-    return k;
-  });
+  const seeds = numberListArg(
+    a,
+    'seeds',
+    String(numberArg(a, 'seed', 0)),
+    (k) => Number.isInteger(k) && k >= 0,
+    'non-negative integers',
+  );
   const heldoutRows = numberArg(a, 'heldout', 10000);
   const floor = numberArg(a, 'floor', 0);
   // A variant of robustsbi's default to screen: estimator settings over the default architecture.

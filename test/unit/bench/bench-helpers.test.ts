@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { heldoutNll, meanNll } from '../../../bench/accuracy-core.js';
-import { numberArg, parseArgs } from '../../../bench/args.js';
+import { numberArg, numberListArg, parseArgs } from '../../../bench/args.js';
 import { parseVariants } from '../../../bench/heldout-screen.js';
 import { initBackend, tf } from '../../../sbi/backend.js';
 import type { DensityEstimator, Task } from '../../../sbi/types.js';
@@ -65,6 +65,17 @@ describe('bench helpers', () => {
     assert.equal(numberArg(a, 'missing', 5), 5);
     assert.throws(() => numberArg(parseArgs(['--n', 'ten']), 'n', 1), /--n must be a number/);
     assert.throws(() => parseArgs(['stray']), /unexpected argument stray/);
+  });
+
+  test('numberListArg reads comma lists, checks each entry and says what the list must hold', () => {
+    const a = parseArgs(['--n', '1000,10000', '--eps', '0.5,,2', '--seeds', '0,-1']);
+    assert.deepEqual(numberListArg(a, 'n', '1'), [1000, 10000]);
+    assert.deepEqual(numberListArg(a, 'missing', '3,4'), [3, 4]);
+    assert.throws(() => numberListArg(a, 'eps', '1'), /--eps must list numbers, not $/);
+    assert.throws(
+      () => numberListArg(a, 'seeds', '0', (k) => k >= 0, 'non-negative integers'),
+      /--seeds must list non-negative integers, not -1/,
+    );
   });
 
   test('trivialSpec expands to at least the trials asked for, one evaluation each', () => {
