@@ -1,7 +1,6 @@
 // The parts of the accuracy bench (bench/accuracy.ts) that another bench scoring other samples on
 // the same footing reuses (bench/sbi-parity.ts): the tasks, the seeded observations and reference
-// samples, the training run, posterior sampling with rejection to the prior's support, and
-// KL(p || q) against an analytic posterior.
+// samples, the training run and KL(p || q) against an analytic posterior.
 import { tf, tidyData } from '../sbi/backend.js';
 import { createEstimator } from '../sbi/estimators/index.js';
 import { trainNPE, type TrainNPEResult } from '../sbi/npe.js';
@@ -166,42 +165,6 @@ export async function trainCell(opts: {
     trainS: (performance.now() - t0) / 1000,
     trainCpuS: (cpu.user + cpu.system) / 1e6,
   };
-}
-
-/** n posterior samples at xo, drawn in chunks, redrawing those outside the prior's support. */
-export function posteriorSamples(
-  model: DensityEstimator,
-  task: Task,
-  xo: Float32Array,
-  n: number,
-  rng: RandomStream,
-): { samples: Float32Array; acceptance: number } {
-  const d = task.thetaDim;
-  const out = new Float32Array(n * d);
-  let kept = 0;
-  let drawn = 0;
-  const x = tf.tensor2d(xo, [1, task.xDim]);
-  try {
-    for (let round = 0; kept < n; round++) {
-      if (round > 100) throw new Error(`${task.name}: posterior leaks out of the prior support`);
-      const want = Math.min(20000, Math.ceil((n - kept) * 1.2) + 16);
-      const t = tf.tidy(() =>
-        tf.reshape(model.sample(x, want, rng.fork(`draw-${round}`)), [want, d]),
-      );
-      const s = t.dataSync() as Float32Array;
-      t.dispose();
-      const lp = task.prior.logProb(s, want);
-      for (let i = 0; i < want && kept < n; i++) {
-        drawn++;
-        if (!Number.isFinite(lp[i]!)) continue;
-        out.set(s.subarray(i * d, (i + 1) * d), kept * d);
-        kept++;
-      }
-    }
-  } finally {
-    x.dispose();
-  }
-  return { samples: out, acceptance: n / drawn };
 }
 
 /**

@@ -19,6 +19,7 @@
 // for speed; a smaller C2ST has less power, so its scores sit closer to 0.5 than sbibm's would.
 import { initBackend } from '../sbi/backend.js';
 import { c2st } from '../sbi/metrics/c2st.js';
+import { samplePosterior } from '../sbi/posterior-samples.js';
 import { createRng } from '../sbi/rng.js';
 import {
   analyticKL,
@@ -27,7 +28,6 @@ import {
   cellRng,
   meanSd,
   observation,
-  posteriorSamples,
   referenceSamples,
   trainCell,
 } from './accuracy-core.js';
@@ -115,7 +115,13 @@ async function main(): Promise<void> {
     for (let k = 1; k <= nObs; k++) {
       const { x } = observation(task, k);
       const ref = referenceSamples(task, k, x, nSamples);
-      const post = posteriorSamples(trained.model, task, x, nSamples, rng.fork(`posterior-${k}`));
+      const post = samplePosterior(
+        trained.model,
+        x,
+        nSamples,
+        rng.fork(`posterior-${k}`),
+        task.prior,
+      );
       const kl = analyticKL(trained.model, task, x, ref);
       const c0 = performance.now();
       const score = c2st(ref, post.samples, task.thetaDim, createRng(1).fork(`c2st-${k}`), {

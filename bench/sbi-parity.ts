@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { initBackend } from '../sbi/backend.js';
 import { fitMixtureWeights, mixMafs } from '../sbi/estimators/deep-ensemble.js';
 import { c2st } from '../sbi/metrics/c2st.js';
+import { samplePosterior } from '../sbi/posterior-samples.js';
 import { createRng } from '../sbi/rng.js';
 import {
   candidateSchedule,
@@ -54,7 +55,6 @@ import {
   meanNll,
   meanSd,
   observation,
-  posteriorSamples,
   referenceSamples,
   trainCell,
 } from './accuracy-core.js';
@@ -214,7 +214,8 @@ async function robustsbiCell(
     `  robustsbi ${task.name} ${n}: ${trained.epochs} epochs (${trained.stoppedBy}), ${trainCpuS.toFixed(1)} s CPU; ${chosen}`,
   );
   const samples = s.xs.map(
-    (x, i) => posteriorSamples(model, task, x, nSamples, cell.fork(`posterior-${i + 1}`)).samples,
+    (x, i) =>
+      samplePosterior(model, x, nSamples, cell.fork(`posterior-${i + 1}`), task.prior).samples,
   );
   const kl = task.analyticPosterior
     ? s.xs.map((x, i) => analyticKL(model, task, x, s.refs[i]!))

@@ -119,3 +119,9 @@ export function formatFloat32(v: number): string {
   }
   return String(Number(f.toPrecision(9)));
 }
+
+/** --leakage: reject (sbi's default: posterior draws and densities restricted to the prior's support) or keep. */
+export function parseLeakage(text: string): 'reject' | 'keep' {
+  if (text === 'reject' || text === 'keep') return text;
+  throw new UserError(`--leakage must be reject or keep (got "${text}").`);
+}

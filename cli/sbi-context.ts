@@ -37,6 +37,18 @@ export function loadOrFail<T>(load: () => T): T {
   }
 }
 
+/** A saved model's task, checked against the model's dimensions. */
+export function modelTask(saved: SavedModel, modelPath: string): Task {
+  const task = taskByName(saved.task);
+  const model = saved.estimator;
+  if (task.thetaDim !== model.thetaDim || task.xDim !== model.xDim) {
+    throw new UserError(
+      `The model ${modelPath} has ${model.thetaDim}->${model.xDim} dimensions, but its task ${task.name} has ${task.thetaDim}->${task.xDim}.`,
+    );
+  }
+  return task;
+}
+
 /**
  * A saved model's task, checked against the model's dimensions, and fresh test simulations of it
  * from a fork of its own (so they differ from a training set simulated with the same seed): what
@@ -48,13 +60,7 @@ export function modelTestSet(
   nTest: number,
   rng: RandomStream,
 ): { task: Task; test: ReturnType<typeof simulateDataset> } {
-  const task = taskByName(saved.task);
-  const model = saved.estimator;
-  if (task.thetaDim !== model.thetaDim || task.xDim !== model.xDim) {
-    throw new UserError(
-      `The model ${modelPath} has ${model.thetaDim}->${model.xDim} dimensions, but its task ${task.name} has ${task.thetaDim}->${task.xDim}.`,
-    );
-  }
+  const task = modelTask(saved, modelPath);
   const test = simulateDataset(task, nTest, rng.fork('evaluate/test-set'));
   if (test.n === 0) throw new UserError(`All ${nTest} test simulations of ${task.name} failed.`);
   return { task, test };

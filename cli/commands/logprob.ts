@@ -1,5 +1,6 @@
 // `robustsbi logprob`: log q(theta | x) of a saved model for each row of a CSV of theta (as written by
-// `robustsbi sample`), one value per line.
+// `robustsbi sample`), one value per line. By default the density of what `sample` draws: q
+// restricted to the prior's support and renormalized there, as sbi's posterior.log_prob.
 import { readFileSync } from 'node:fs';
 import type { Command } from '../command.js';
 import { UserError } from '../errors.js';
@@ -7,14 +8,19 @@ import {
   checkOutputPath,
   formatFloat32,
   parseCommandArgs,
+  parseInteger,
+  parseLeakage,
   parseVector,
   required,
 } from '../sbi-args.js';
 
-const usage = `robustsbi logprob --model MODEL --x '[x1,...,xd]' --theta samples.csv [--out FILE] [--backend B]
+const usage = `robustsbi logprob --model MODEL --x '[x1,...,xd]' --theta samples.csv [--leakage reject|keep] [--seed S] [--out FILE] [--backend B]
 
-  --theta F   CSV of parameter values, one row each (a header row of names is optional)
-  --out F     file to write (default: stdout)`;
+  --theta F    CSV of parameter values, one row each (a header row of names is optional)
+  --leakage    reject (default): -Infinity outside the task's prior support and log q - log m
+               inside, m the estimator's mass inside it (10,000 draws, seeded by --seed), as sbi
+               does; keep: the estimator's log q as it is (no task needed)
+  --out F      file to write (default: stdout)`;
 
 const CHUNK = 10_000;
 
@@ -63,6 +69,8 @@ async function run(argv: string[]): Promise<number> {
     model: { type: 'string' },
     x: { type: 'string' },
     theta: { type: 'string' },
+    leakage: { type: 'string', default: 'reject' },
+    seed: { type: 'string', default: '0' },
     out: { type: 'string' },
     backend: { type: 'string' },
   });
@@ -70,10 +78,14 @@ async function run(argv: string[]): Promise<number> {
   const xText = required(v.x, 'x', 'logprob');
   parseVector('x', xText);
   const thetaPath = required(v.theta, 'theta', 'logprob');
+  const leakage = parseLeakage(v.leakage!);
+  const seed = parseInteger('seed', v.seed!, 0);
   const out = v.out === undefined ? undefined : checkOutputPath('out', v.out);
 
-  const { startBackend, loadOrFail } = await import('../sbi-context.js');
+  const { startBackend, loadOrFail, modelTask } = await import('../sbi-context.js');
   const { loadModel } = await import('../../sbi/model-file.js');
+  const { createRng } = await import('../../sbi/rng.js');
+  const { supportMass } = await import('../../sbi/posterior-samples.js');
   const { tf } = await import('../../sbi/backend.js');
   const { writeFileAtomic } = await import('../../sbi/atomic-file.js');
 
@@ -83,6 +95,22 @@ async function run(argv: string[]): Promise<number> {
   try {
     const xo = parseVector('x', xText, model.xDim);
     const { theta, n } = readThetaCsv(thetaPath, model.thetaDim);
+    const prior = leakage === 'reject' ? modelTask(saved, modelPath).prior : undefined;
+    let logMass = 0;
+    let inSupport: Float64Array | undefined;
+    if (prior !== undefined) {
+      const mass = supportMass(model, xo, prior, createRng(seed).fork('leakage'));
+      if (mass === 0)
+        throw new UserError(
+          `None of 10,000 draws from the estimator fell inside the prior's support at this observation, so its density there cannot be normalized; use --leakage keep for log q as it is.`,
+        );
+      logMass = Math.log(mass);
+      inSupport = prior.logProb(theta, n);
+      if (mass < 1)
+        console.error(
+          `logprob: ${formatFloat32(mass)} of the estimator's mass lies inside the prior's support at this x (10,000 draws); the values are renormalized over it.`,
+        );
+    }
     const lines: string[] = [];
     for (let start = 0; start < n; start += CHUNK) {
       const k = Math.min(CHUNK, n - start);
@@ -94,7 +122,11 @@ async function run(argv: string[]): Promise<number> {
         const xs = tf.tile(tf.tensor2d(xo, [1, model.xDim]), [k, 1]) as typeof th;
         return model.logProb(th, xs);
       });
-      for (const value of lp.dataSync()) lines.push(formatFloat32(value));
+      const values = lp.dataSync();
+      for (let i = 0; i < k; i++) {
+        const outside = inSupport !== undefined && !Number.isFinite(inSupport[start + i]!);
+        lines.push(formatFloat32(outside ? -Infinity : values[i]! - logMass));
+      }
       lp.dispose();
     }
     const text = `${lines.join('\n')}\n`;

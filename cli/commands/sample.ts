@@ -1,21 +1,24 @@
 // `robustsbi sample`: K draws from a saved posterior estimator at one observation, as CSV (a header row
-// of parameter names, then one sample per row).
+// of parameter names, then one sample per row). Draws outside the prior's support are redrawn, as
+// sbi's posterior.sample does, unless --leakage keep.
 import type { Command } from '../command.js';
+import { UserError } from '../errors.js';
 import {
   checkOutputPath,
   formatFloat32,
   parseCommandArgs,
   parseInteger,
+  parseLeakage,
   parseVector,
   required,
 } from '../sbi-args.js';
 
-const usage = `robustsbi sample --model MODEL --x '[x1,...,xd]' [--n K] [--seed S] [--out samples.csv] [--backend B]
+const usage = `robustsbi sample --model MODEL --x '[x1,...,xd]' [--n K] [--seed S] [--leakage reject|keep] [--out samples.csv] [--backend B]
 
-  --n K     number of samples (default 1000)
-  --out F   CSV file to write (default: stdout)`;
-
-const CHUNK = 10_000;
+  --n K        number of samples (default 1000)
+  --leakage    reject (default): redraw samples outside the task's prior support, as sbi does;
+               keep: take the estimator's draws as they are (no task needed)
+  --out F      CSV file to write (default: stdout)`;
 
 async function run(argv: string[]): Promise<number> {
   const v = parseCommandArgs('sample', argv, {
@@ -23,6 +26,7 @@ async function run(argv: string[]): Promise<number> {
     x: { type: 'string' },
     n: { type: 'string', default: '1000' },
     seed: { type: 'string', default: '0' },
+    leakage: { type: 'string', default: 'reject' },
     out: { type: 'string' },
     backend: { type: 'string' },
   });
@@ -31,12 +35,13 @@ async function run(argv: string[]): Promise<number> {
   parseVector('x', xText); // the syntax now, the length once the model is known
   const n = parseInteger('n', v.n!, 1);
   const seed = parseInteger('seed', v.seed!, 0);
+  const leakage = parseLeakage(v.leakage!);
   const out = v.out === undefined ? undefined : checkOutputPath('out', v.out);
 
-  const { startBackend, loadOrFail } = await import('../sbi-context.js');
+  const { startBackend, loadOrFail, modelTask } = await import('../sbi-context.js');
   const { loadModel } = await import('../../sbi/model-file.js');
   const { createRng } = await import('../../sbi/rng.js');
-  const { tf } = await import('../../sbi/backend.js');
+  const { samplePosterior, LeakageError } = await import('../../sbi/posterior-samples.js');
   const { writeFileAtomic } = await import('../../sbi/atomic-file.js');
 
   await startBackend(v.backend);
@@ -44,24 +49,21 @@ async function run(argv: string[]): Promise<number> {
   const model = saved.estimator;
   try {
     const xo = parseVector('x', xText, model.xDim);
-    const rng = createRng(seed);
-    const lines = [saved.paramNames.map(csvField).join(',')];
-    const xT = tf.tensor2d(xo, [1, model.xDim]);
+    const prior = leakage === 'reject' ? modelTask(saved, modelPath).prior : undefined;
+    let draws;
     try {
-      for (let done = 0; done < n; done += CHUNK) {
-        const k = Math.min(CHUNK, n - done);
-        const s = model.sample(xT, k, rng);
-        const values = s.dataSync();
-        s.dispose();
-        for (let i = 0; i < k; i++) {
-          const row: string[] = [];
-          for (let j = 0; j < model.thetaDim; j++)
-            row.push(formatFloat32(values[i * model.thetaDim + j]!));
-          lines.push(row.join(','));
-        }
-      }
-    } finally {
-      xT.dispose();
+      draws = samplePosterior(model, xo, n, createRng(seed), prior);
+    } catch (e) {
+      if (e instanceof LeakageError)
+        throw new UserError(`${e.message} Use --leakage keep to take the draws as they are.`);
+      throw e;
+    }
+    const lines = [saved.paramNames.map(csvField).join(',')];
+    for (let i = 0; i < n; i++) {
+      const row: string[] = [];
+      for (let j = 0; j < model.thetaDim; j++)
+        row.push(formatFloat32(draws.samples[i * model.thetaDim + j]!));
+      lines.push(row.join(','));
     }
     const text = `${lines.join('\n')}\n`;
     if (out === undefined) process.stdout.write(text);
@@ -69,6 +71,10 @@ async function run(argv: string[]): Promise<number> {
       writeFileAtomic(out, text);
       console.error(`sample: ${n} samples of ${saved.task} (seed ${seed}) -> ${v.out}`);
     }
+    if (draws.drawn > n)
+      console.error(
+        `sample: ${draws.drawn - n} of ${draws.drawn} draws fell outside the prior's support and were drawn again (acceptance ${draws.acceptance.toFixed(3)}).`,
+      );
   } finally {
     model.dispose();
   }

@@ -213,6 +213,92 @@ describe('simulate -> train -> sample -> logprob on gaussian_linear', () => {
   });
 });
 
+describe('sample and logprob restricted to the prior support (two_moons, box [-1, 1]^2)', () => {
+  // A diagonal Gaussian trained for two epochs puts about 5% of its mass outside the box here.
+  const XM = JSON.stringify([0.1, -0.3]);
+  const inBox = (row: number[]): boolean => row.every((v) => v >= -1 && v <= 1);
+  const readRows = (file: string): number[][] =>
+    readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((r) => r.split(',').map(Number));
+
+  before(async () => {
+    const tr = await runCaptured(train, [
+      '--task',
+      'two_moons',
+      '--n',
+      '300',
+      '--estimator',
+      'gaussian',
+      '--hidden',
+      '8',
+      '--max-epochs',
+      '2',
+      '--seed',
+      '5',
+      '--out',
+      p('tm.json'),
+    ]);
+    assert.equal(tr.code, 0);
+  });
+
+  test('sample redraws what falls outside the support; --leakage keep does not', async () => {
+    await runCaptured(sample, [
+      '--model',
+      p('tm.json'),
+      '--x',
+      XM,
+      '--n',
+      '2000',
+      '--out',
+      p('tm-r.csv'),
+    ]);
+    const args = ['--model', p('tm.json'), '--x', XM, '--n', '2000', '--leakage', 'keep'];
+    await runCaptured(sample, [...args, '--out', p('tm-k.csv')]);
+    const rejected = readRows(p('tm-r.csv'));
+    const kept = readRows(p('tm-k.csv'));
+    assert.equal(rejected.length, 2000);
+    assert.equal(kept.length, 2000);
+    assert.ok(rejected.every(inBox));
+    const outside = kept.filter((r) => !inBox(r)).length;
+    assert.ok(outside > 50, `${outside} of 2000 unrestricted draws outside the box (about 5%)`);
+    // The rejection sampler's rows are the unrestricted sampler's inside the box, in order.
+    assert.deepEqual(rejected.slice(0, 500), kept.filter(inBox).slice(0, 500));
+  });
+
+  test('logprob is the density of those draws: -Infinity outside, integrating to 1 over the box', async () => {
+    // Midpoints of a 100 x 100 grid over the box, then two points outside it.
+    const h = 0.02;
+    const rows = ['a,b'];
+    for (let i = 0; i < 100; i++)
+      for (let j = 0; j < 100; j++) rows.push(`${-1 + (i + 0.5) * h},${-1 + (j + 0.5) * h}`);
+    rows.push('1.5,0', '0,-1.01');
+    writeFileSync(p('grid.csv'), `${rows.join('\n')}\n`);
+    const base = ['--model', p('tm.json'), '--x', XM, '--theta', p('grid.csv')];
+    await runCaptured(logprob, [...base, '--out', p('lp-r.txt')]);
+    await runCaptured(logprob, [...base, '--leakage', 'keep', '--out', p('lp-k.txt')]);
+    const read = (f: string): number[] => readFileSync(f, 'utf8').trim().split('\n').map(Number);
+    const restricted = read(p('lp-r.txt'));
+    const plain = read(p('lp-k.txt'));
+    assert.equal(restricted.length, 10_002);
+    assert.deepEqual(restricted.slice(10_000), [-Infinity, -Infinity]);
+    assert.ok(plain.slice(10_000).every(Number.isFinite));
+    // Inside, the two differ by one constant, -log m, m the mass inside the box.
+    const logM = plain[0]! - restricted[0]!;
+    assert.ok(logM < -0.05, `log m = ${logM}`);
+    for (let i = 0; i < 10_000; i++)
+      assert.ok(Math.abs(plain[i]! - restricted[i]! - logM) < 1e-4, `row ${i}`);
+    let integral = 0;
+    for (let i = 0; i < 10_000; i++) integral += Math.exp(restricted[i]!) * h * h;
+    // m comes from 10,000 draws: its relative standard error is sqrt((1 - m) / (10,000 m)).
+    const m = Math.exp(logM);
+    const relSe = Math.sqrt((1 - m) / (10_000 * m));
+    assert.ok(Math.abs(integral - 1) < 5 * relSe + 2e-3, `integral ${integral}, m ${m}`);
+  });
+});
+
 describe('results on stdout through the entry point', () => {
   test('sample and logprob print to stdout without --out', () => {
     const s = cli(['sample', '--model', p('model.json'), '--x', X, '--n', '25', '--seed', '1']);
@@ -287,6 +373,11 @@ describe('user mistakes: one sentence, non-zero exit, nothing written', () => {
         logprob,
         ['--model', p('model.json'), '--x', X, '--theta', p('garbage.json')],
         /theta file .* has 1 columns/,
+      ],
+      [
+        sample,
+        ['--model', p('model.json'), '--x', X, '--leakage', 'drop', '--out', p('o11.csv')],
+        /--leakage must be reject or keep \(got "drop"\)/,
       ],
     ];
     for (const [cmd, argv, pattern] of cases) {
