@@ -101,6 +101,8 @@ export interface SbiRun {
   trainCpuS: number;
   trainWallS: number;
   sampleCpuS: number;
+  /** Per observation, the flow's mass inside the prior's support (absent from older runs). */
+  acceptance?: number[];
 }
 
 /**

@@ -7,6 +7,7 @@
 //        [--samples 10000] [--c2st-samples 2000] [--c2st-max-epochs 500] [--seed 0 | --seeds 0,1,2]
 //        [--backend wasm] [--tools robustsbi,sbi] [--install-sbi] [--keep DIR] [--heldout 10000]
 //        [--floor K] [--config JSON] [--hp JSON] [--ensemble K] [--mixture fitted|uniform]
+//        [--leakage reject|keep]
 //
 // Beside the C2ST, both tools' mean -log q(theta | x) over --heldout rows from the joint (the same
 // rows for every seed and budget; 0 skips it): the expected KL to the true posterior up to a
@@ -15,7 +16,9 @@
 // training settings over its default schedule (dropLast, batchSize, ...), --ensemble K trains K
 // members of the kept architecture apart and scores their mixture (robustsbi train --ensemble K),
 // weighted by validation (--mixture fitted, train's default) or uniform; the held-out NLL of both
-// mixtures is in the cell's note either way. --floor K
+// mixtures is in the cell's note either way. robustsbi's draws outside the prior's support are
+// redrawn, as robustsbi sample and sbi's posterior.sample do (the acceptance in the cell's note);
+// --leakage keep scores the flow's draws as they are (the share outside in the note). --floor K
 // adds K rows 'reference': another draw of the reference posterior scored against it, the C2ST an
 // exact posterior gets at these sizes (its spread is the noise under every other row).
 // robustsbi's cell is exactly accuracy.ts's with the default's flags (same training set, training
@@ -108,21 +111,31 @@ function scoreAll(s: Scoring, samples: readonly Float32Array[], label: string): 
   });
 }
 
+/** What robustsbi's cell trains and how it draws, where it departs from train's default. */
+interface Variant {
+  /** Estimator settings over the default architecture (pins one architecture). */
+  config: Record<string, unknown>;
+  /** Training settings over the default schedule. */
+  hp: Partial<NPEHyperparameters>;
+  ensemble: number;
+  mixture: 'fitted' | 'uniform';
+  /** reject: draws outside the prior's support redrawn (robustsbi sample's default and sbi's). */
+  leakage: 'reject' | 'keep';
+}
+
 async function robustsbiCell(
   s: Scoring,
   n: number,
   seed: number,
   nSamples: number,
-  config: Record<string, unknown>,
-  hpOverlay: Partial<NPEHyperparameters>,
-  ensemble: number,
-  mixture: 'fitted' | 'uniform',
+  v: Variant,
 ): Promise<ToolCell> {
   const { task } = s;
+  const { config, ensemble, mixture } = v;
   const cell = cellRng(seed, task.name, n);
   const data = cellDataset(task, n, cell);
   const base = trainDefaults('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
-  const defaults = { ...base, hyperparameters: { ...base.hyperparameters, ...hpOverlay } };
+  const defaults = { ...base, hyperparameters: { ...base.hyperparameters, ...v.hp } };
   // As `robustsbi train` does: every candidate architecture on the same split, the lowest best
   // validation NLL kept; a --config variant pins one architecture, as an architecture option does.
   const candidates =
@@ -209,13 +222,18 @@ async function robustsbiCell(
       `held-out ${memberNll.map((v) => v.toFixed(3)).join(', ')}; weights ${fit.weights.map((w) => w.toFixed(3)).join(', ')}, ` +
       `validation ${(-fit.meanLogLik).toFixed(3)}; ${mixture === 'fitted' ? 'uniform' : 'fitted'} held-out ${otherNll.toFixed(3)})`;
   }
-  const chosen = xNote + describeChoice(choice, 3) + ensembleNote;
+  const prior = v.leakage === 'reject' ? task.prior : undefined;
+  const draws = s.xs.map((x, i) =>
+    samplePosterior(model, x, nSamples, cell.fork(`posterior-${i + 1}`), prior),
+  );
+  const samples = draws.map((d) => d.samples);
+  const leakageNote =
+    v.leakage === 'reject'
+      ? `; acceptance ${draws.map((d) => d.acceptance.toFixed(3)).join(', ')}`
+      : `; draws kept outside the support: ${samples.map((d) => outsideShare(d, task).toFixed(3)).join(', ')}`;
+  const chosen = xNote + describeChoice(choice, 3) + ensembleNote + leakageNote;
   console.error(
     `  robustsbi ${task.name} ${n}: ${trained.epochs} epochs (${trained.stoppedBy}), ${trainCpuS.toFixed(1)} s CPU; ${chosen}`,
-  );
-  const samples = s.xs.map(
-    (x, i) =>
-      samplePosterior(model, x, nSamples, cell.fork(`posterior-${i + 1}`), task.prior).samples,
   );
   const kl = task.analyticPosterior
     ? s.xs.map((x, i) => analyticKL(model, task, x, s.refs[i]!))
@@ -237,6 +255,15 @@ async function robustsbiCell(
     heldoutNll: nll,
     note: chosen,
   };
+}
+
+/** The share of rows outside the task prior's support. */
+function outsideShare(samples: Float32Array, task: Task): number {
+  const n = samples.length / task.thetaDim;
+  const lp = task.prior.logProb(samples, n);
+  let outside = 0;
+  for (let i = 0; i < n; i++) if (!Number.isFinite(lp[i]!)) outside++;
+  return outside / n;
 }
 
 function sbiCell(
@@ -301,7 +328,7 @@ function sbiCell(
     trainCpuS: out.run.trainCpuS,
     trainS: out.run.trainWallS,
     heldoutNll: out.heldoutLogQ ? meanNll(out.heldoutLogQ) : null,
-    note: `sbi ${out.run.sbiVersion}, torch ${out.run.torchVersion}`,
+    note: `sbi ${out.run.sbiVersion}, torch ${out.run.torchVersion}${out.run.acceptance ? `; acceptance ${out.run.acceptance.map((a) => a.toFixed(3)).join(', ')}` : ''}`,
   };
 }
 
@@ -446,6 +473,10 @@ export async function cli(argv: readonly string[]): Promise<void> {
   const mixture = a.get('mixture') ?? 'fitted';
   if (mixture !== 'fitted' && mixture !== 'uniform')
     throw new Error(`--mixture must be fitted or uniform, not ${mixture}`);
+  const leakage = a.get('leakage') ?? 'reject';
+  if (leakage !== 'reject' && leakage !== 'keep')
+    throw new Error(`--leakage must be reject or keep, not ${leakage}`);
+  const variant: Variant = { config, hp, ensemble, mixture, leakage };
   const backend = await initBackend(a.get('backend'));
 
   let python: string | null = null;
@@ -470,9 +501,7 @@ export async function cli(argv: readonly string[]): Promise<void> {
       for (const n of budgets)
         for (const seed of seeds) {
           if (tools.includes('robustsbi'))
-            cells.push(
-              await robustsbiCell(scoring, n, seed, nSamples, config, hp, ensemble, mixture),
-            );
+            cells.push(await robustsbiCell(scoring, n, seed, nSamples, variant));
           if (python !== null)
             cells.push(
               sbiCell(

@@ -22,7 +22,7 @@ Writes beside the inputs:
   sbi-logq-<k>.f32     (with logQAtReference) log q(theta | x_o) at ref-<k>.f32's rows
   sbi-heldout-logq.f32 (with heldout) log q(theta_i | x_i) of each held-out row, [H]
   sbi-result.json      epochs, best and per-epoch validation loss, training CPU and wall seconds,
-                       versions
+                       versions, and per observation the flow's mass inside the prior's support
 """
 import argparse
 import json
@@ -120,6 +120,13 @@ def main():
             write_f32(os.path.join(args.dir, f"sbi-logq-{k}.f32"), lq)
     sample_cpu = time.process_time() - cpu0
 
+    # The share of the flow's mass inside the prior's support at each observation (sbi's own
+    # estimate from 10,000 draws), after all sampling so that the samples above stay as they were.
+    acceptance = [
+        float(posterior.leakage_correction(x=obs[k - 1 : k], num_rejection_samples=10_000))
+        for k in range(1, k_obs + 1)
+    ]
+
     h = meta.get("heldout", 0)
     if h:
         write_f32(os.path.join(args.dir, "sbi-heldout-logq.f32"), heldout_log_q(posterior, args.dir, h, d, dx))
@@ -134,6 +141,7 @@ def main():
         "trainCpuS": train_cpu,
         "trainWallS": train_wall,
         "sampleCpuS": sample_cpu,
+        "acceptance": acceptance,
     }
     with open(os.path.join(args.dir, "sbi-result.json"), "w") as f:
         json.dump(result, f)
