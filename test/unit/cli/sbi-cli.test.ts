@@ -225,22 +225,8 @@ describe('sample and logprob restricted to the prior support (two_moons, box [-1
       .map((r) => r.split(',').map(Number));
 
   before(async () => {
-    const tr = await runCaptured(train, [
-      '--task',
-      'two_moons',
-      '--n',
-      '300',
-      '--estimator',
-      'gaussian',
-      '--hidden',
-      '8',
-      '--max-epochs',
-      '2',
-      '--seed',
-      '5',
-      '--out',
-      p('tm.json'),
-    ]);
+    const argv = '--task two_moons --n 300 --estimator gaussian --hidden 8 --max-epochs 2 --seed 5';
+    const tr = await runCaptured(train, [...argv.split(' '), '--out', p('tm.json')]);
     assert.equal(tr.code, 0);
   });
 
