@@ -7,7 +7,7 @@ import { BackendUnavailableError, InvalidSettingError } from '../sbi/errors.js';
 import type { SavedModel } from '../sbi/model-file.js';
 import { simulateDataset } from '../sbi/simulate.js';
 import { TASK_NAMES, getTask, isTaskName } from '../sbi/tasks/index.js';
-import type { RandomStream, Task } from '../sbi/types.js';
+import type { Prior, RandomStream, Task } from '../sbi/types.js';
 import { UserError } from './errors.js';
 
 /** The backend `name` (or auto); an unknown or unloadable one is the user's, in one sentence. */
@@ -47,6 +47,15 @@ export function modelTask(saved: SavedModel, modelPath: string): Task {
     );
   }
   return task;
+}
+
+/** The prior of a saved model's task, whose support `sample` and `logprob` restrict q to. */
+export function modelPrior(saved: SavedModel, modelPath: string): Prior {
+  if (!isTaskName(saved.task))
+    throw new UserError(
+      `The model ${modelPath} is of the task "${saved.task}", which robustsbi does not know, so the support of its prior is unknown; use --leakage keep to take q as it is.`,
+    );
+  return modelTask(saved, modelPath).prior;
 }
 
 /**

@@ -82,7 +82,7 @@ async function run(argv: string[]): Promise<number> {
   const seed = parseInteger('seed', v.seed!, 0);
   const out = v.out === undefined ? undefined : checkOutputPath('out', v.out);
 
-  const { startBackend, loadOrFail, modelTask } = await import('../sbi-context.js');
+  const { startBackend, loadOrFail, modelPrior } = await import('../sbi-context.js');
   const { loadModel } = await import('../../sbi/model-file.js');
   const { createRng } = await import('../../sbi/rng.js');
   const { supportMass } = await import('../../sbi/posterior-samples.js');
@@ -95,7 +95,7 @@ async function run(argv: string[]): Promise<number> {
   try {
     const xo = parseVector('x', xText, model.xDim);
     const { theta, n } = readThetaCsv(thetaPath, model.thetaDim);
-    const prior = leakage === 'reject' ? modelTask(saved, modelPath).prior : undefined;
+    const prior = leakage === 'reject' ? modelPrior(saved, modelPath) : undefined;
     let logMass = 0;
     let inSupport: Float64Array | undefined;
     if (prior !== undefined) {

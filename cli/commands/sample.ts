@@ -38,7 +38,7 @@ async function run(argv: string[]): Promise<number> {
   const leakage = parseLeakage(v.leakage!);
   const out = v.out === undefined ? undefined : checkOutputPath('out', v.out);
 
-  const { startBackend, loadOrFail, modelTask } = await import('../sbi-context.js');
+  const { startBackend, loadOrFail, modelPrior } = await import('../sbi-context.js');
   const { loadModel } = await import('../../sbi/model-file.js');
   const { createRng } = await import('../../sbi/rng.js');
   const { samplePosterior, LeakageError } = await import('../../sbi/posterior-samples.js');
@@ -49,7 +49,7 @@ async function run(argv: string[]): Promise<number> {
   const model = saved.estimator;
   try {
     const xo = parseVector('x', xText, model.xDim);
-    const prior = leakage === 'reject' ? modelTask(saved, modelPath).prior : undefined;
+    const prior = leakage === 'reject' ? modelPrior(saved, modelPath) : undefined;
     let draws;
     try {
       draws = samplePosterior(model, xo, n, createRng(seed), prior);

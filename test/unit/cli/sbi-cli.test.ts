@@ -254,6 +254,26 @@ describe('sample and logprob restricted to the prior support (two_moons, box [-1
     assert.deepEqual(rejected.slice(0, 500), kept.filter(inBox).slice(0, 500));
   });
 
+  test('a model of a task robustsbi does not know is sampled only with --leakage keep', async () => {
+    const doc = JSON.parse(readFileSync(p('tm.json'), 'utf8')) as { task: string };
+    writeFileSync(p('tm-unknown.json'), JSON.stringify({ ...doc, task: 'moons_of_mars' }));
+    const argv = ['--model', p('tm-unknown.json'), '--x', XM];
+    for (const cmd of [sample, logprob]) {
+      const extra = cmd === logprob ? ['--theta', p('tm-k.csv')] : ['--n', '10'];
+      await assert.rejects(
+        cmd.run([...argv, ...extra, '--out', p('o-unknown.csv')]),
+        (e: unknown) =>
+          e instanceof UserError &&
+          /is of the task "moons_of_mars", which robustsbi does not know, so the support of its prior is unknown; use --leakage keep/.test(
+            e.message,
+          ),
+      );
+    }
+    assert.ok(!existsSync(p('o-unknown.csv')));
+    await runCaptured(sample, [...argv, '--n', '10', '--leakage', 'keep', '--out', p('tm-u.csv')]);
+    assert.equal(readRows(p('tm-u.csv')).length, 10);
+  });
+
   test('logprob is the density of those draws: -Infinity outside, integrating to 1 over the box', async () => {
     // Midpoints of a 100 x 100 grid over the box, then two points outside it.
     const h = 0.02;
