@@ -32,7 +32,7 @@ import { join } from 'node:path';
 import { initBackend } from '../sbi/backend.js';
 import { fitMixtureWeights, mixMafs } from '../sbi/estimators/deep-ensemble.js';
 import { c2st } from '../sbi/metrics/c2st.js';
-import { samplePosterior } from '../sbi/posterior-samples.js';
+import { samplePosterior, shareInSupport, type Leakage } from '../sbi/posterior-samples.js';
 import { createRng } from '../sbi/rng.js';
 import {
   candidateSchedule,
@@ -119,8 +119,7 @@ interface Variant {
   hp: Partial<NPEHyperparameters>;
   ensemble: number;
   mixture: 'fitted' | 'uniform';
-  /** reject: draws outside the prior's support redrawn (robustsbi sample's default and sbi's). */
-  leakage: 'reject' | 'keep';
+  leakage: Leakage;
 }
 
 async function robustsbiCell(
@@ -230,7 +229,7 @@ async function robustsbiCell(
   const leakageNote =
     v.leakage === 'reject'
       ? `; acceptance ${draws.map((d) => d.acceptance.toFixed(3)).join(', ')}`
-      : `; draws kept outside the support: ${samples.map((d) => outsideShare(d, task).toFixed(3)).join(', ')}`;
+      : `; draws kept outside the support: ${samples.map((d) => (1 - shareInSupport(task.prior, d, nSamples)).toFixed(3)).join(', ')}`;
   const chosen = xNote + describeChoice(choice, 3) + ensembleNote + leakageNote;
   console.error(
     `  robustsbi ${task.name} ${n}: ${trained.epochs} epochs (${trained.stoppedBy}), ${trainCpuS.toFixed(1)} s CPU; ${chosen}`,
@@ -255,15 +254,6 @@ async function robustsbiCell(
     heldoutNll: nll,
     note: chosen,
   };
-}
-
-/** The share of rows outside the task prior's support. */
-function outsideShare(samples: Float32Array, task: Task): number {
-  const n = samples.length / task.thetaDim;
-  const lp = task.prior.logProb(samples, n);
-  let outside = 0;
-  for (let i = 0; i < n; i++) if (!Number.isFinite(lp[i]!)) outside++;
-  return outside / n;
 }
 
 function sbiCell(

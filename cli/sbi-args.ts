@@ -5,6 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UserError } from './errors.js';
+import type { Leakage } from '../sbi/posterior-samples.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -121,7 +122,7 @@ export function formatFloat32(v: number): string {
 }
 
 /** --leakage: reject (sbi's default: posterior draws and densities restricted to the prior's support) or keep. */
-export function parseLeakage(text: string): 'reject' | 'keep' {
+export function parseLeakage(text: string): Leakage {
   if (text === 'reject' || text === 'keep') return text;
   throw new UserError(`--leakage must be reject or keep (got "${text}").`);
 }

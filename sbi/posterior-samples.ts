@@ -6,6 +6,12 @@
 import { tf } from './backend.js';
 import type { DensityEstimator, Prior, RandomStream } from './types.js';
 
+/** reject: draws outside the prior's support redrawn, as sbi does; keep: q's draws as they are. */
+export type Leakage = 'reject' | 'keep';
+
+/** Draws behind supportMass's estimate, as sbi's leakage_correction takes. */
+export const SUPPORT_MASS_DRAWS = 10_000;
+
 export interface PosteriorDraws {
   /** n rows of thetaDim values. */
   samples: Float32Array;
@@ -93,23 +99,27 @@ export function samplePosterior(
   return { samples: out, drawn, acceptance: n / drawn };
 }
 
+/** The share of the n rows of theta inside the prior's support. */
+export function shareInSupport(prior: Prior, theta: Float32Array, n: number): number {
+  const lp = prior.logProb(theta, n);
+  let inside = 0;
+  for (let i = 0; i < n; i++) if (Number.isFinite(lp[i]!)) inside++;
+  return inside / n;
+}
+
 /**
  * The share of the estimator's mass at xo inside the prior's support, from `draws` draws (sbi's
- * leakage_correction, 10,000 by default): log q - log(share) is the density of the rejection
- * sampler above, over the support.
+ * leakage_correction): log q - log(share) is the density of the rejection sampler above, over the
+ * support.
  */
 export function supportMass(
   model: DensityEstimator,
   xo: ArrayLike<number>,
   prior: Prior,
   rng: RandomStream,
-  draws = 10_000,
+  draws = SUPPORT_MASS_DRAWS,
 ): number {
   const { lower, upper } = prior.support;
   if (lower.every((v) => v === -Infinity) && upper.every((v) => v === Infinity)) return 1;
-  const { samples } = samplePosterior(model, xo, draws, rng);
-  const lp = prior.logProb(samples, draws);
-  let inside = 0;
-  for (let i = 0; i < draws; i++) if (Number.isFinite(lp[i]!)) inside++;
-  return inside / draws;
+  return shareInSupport(prior, samplePosterior(model, xo, draws, rng).samples, draws);
 }

@@ -85,7 +85,7 @@ async function run(argv: string[]): Promise<number> {
   const { startBackend, loadOrFail, modelPrior } = await import('../sbi-context.js');
   const { loadModel } = await import('../../sbi/model-file.js');
   const { createRng } = await import('../../sbi/rng.js');
-  const { supportMass } = await import('../../sbi/posterior-samples.js');
+  const { supportMass, SUPPORT_MASS_DRAWS } = await import('../../sbi/posterior-samples.js');
   const { tf } = await import('../../sbi/backend.js');
   const { writeFileAtomic } = await import('../../sbi/atomic-file.js');
 
@@ -102,13 +102,13 @@ async function run(argv: string[]): Promise<number> {
       const mass = supportMass(model, xo, prior, createRng(seed).fork('leakage'));
       if (mass === 0)
         throw new UserError(
-          `None of 10,000 draws from the estimator fell inside the prior's support at this observation, so its density there cannot be normalized; use --leakage keep for log q as it is.`,
+          `None of ${SUPPORT_MASS_DRAWS.toLocaleString('en-US')} draws from the estimator fell inside the prior's support at this observation, so its density there cannot be normalized; use --leakage keep for log q as it is.`,
         );
       logMass = Math.log(mass);
       inSupport = prior.logProb(theta, n);
       if (mass < 1)
         console.error(
-          `logprob: ${formatFloat32(mass)} of the estimator's mass lies inside the prior's support at this x (10,000 draws); the values are renormalized over it.`,
+          `logprob: ${formatFloat32(mass)} of the estimator's mass lies inside the prior's support at this x (${SUPPORT_MASS_DRAWS.toLocaleString('en-US')} draws); the values are renormalized over it.`,
         );
     }
     const lines: string[] = [];
