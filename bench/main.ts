@@ -14,6 +14,7 @@
 //   train-checkpoints  the train activity with a checkpoint per epoch against one per 10 s (bench/train-checkpoints.ts)
 //   attacks        cost of the attacks and metrics per estimator (bench/attack-cost.ts)
 //   accuracy       C2ST of NPE posteriors against reference posteriors (bench/accuracy.ts)
+//   c2st-speed     the C2ST classifier on the fused kernels against tfjs ops (bench/c2st-speed.ts)
 //   sbi-parity     robustsbi train's default against sbi 0.27's NPE() on the same rows and observations (bench/sbi-parity.ts)
 //   candidate-race  whether train could drop its losing candidate early, from the candidates' validation curves (bench/candidate-race.ts)
 //   heldout-screen  variants of the default by paired held-out NLL over training streams (bench/heldout-screen.ts)
@@ -38,6 +39,7 @@ const BENCHES: Record<string, () => Promise<Cli>> = {
   'train-checkpoints': async () => (await import('./train-checkpoints.js')).cli,
   attacks: async () => async () => void (await import('./attack-cost.js')),
   accuracy: async () => async () => void (await import('./accuracy.js')),
+  'c2st-speed': async () => (await import('./c2st-speed.js')).cli,
   'sbi-parity': async () => (await import('./sbi-parity.js')).cli,
   'heldout-screen': async () => (await import('./heldout-screen.js')).cli,
   'candidate-race': async () => (await import('./candidate-race.js')).cli,

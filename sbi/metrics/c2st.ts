@@ -6,6 +6,7 @@
 import { tf } from '../backend.js';
 import { linear } from '../ops.js';
 import type { RandomStream } from '../types.js';
+import { FusedMlpClassifier, type DenseLayer } from './c2st-fused.js';
 
 export interface C2STOptions {
   /** Hidden width = widthFactor * d (sbibm: 10). */
@@ -26,6 +27,13 @@ export interface C2STOptions {
    * sbibm compares 10k vs 10k.
    */
   maxSamples?: number;
+  /**
+   * Where the classifier trains: 'fused' (default) on the fused MAF step's WebAssembly products
+   * (metrics/c2st-fused.ts), 'tfjs' on tfjs ops and the active backend. Same network, initial
+   * weights, batches, loss and Adam; they differ by float rounding, so scores agree closely but not
+   * to the bit.
+   */
+  kernels?: 'fused' | 'tfjs';
 }
 
 export interface C2STResult {
@@ -47,6 +55,7 @@ const DEFAULTS = {
   nIterNoChange: 10,
   maxEpochs: 10000,
   zScore: true,
+  kernels: 'fused' as 'fused' | 'tfjs',
 };
 
 /**
@@ -95,6 +104,17 @@ export function c2st(
   );
   const foldAccuracies: number[] = [];
   const foldEpochs: number[] = [];
+  // One instance for the five folds: the pooled rows go into its memory once.
+  const fused =
+    o.kernels === 'fused'
+      ? new FusedMlpClassifier(
+          data,
+          labels,
+          dim,
+          o.widthFactor * dim,
+          Math.min(o.batchSize ?? 200, n),
+        )
+      : undefined;
   let start = 0;
   for (let f = 0; f < o.folds; f++) {
     const size = foldSizes[f]!;
@@ -103,15 +123,10 @@ export function c2st(
     trainIdx.set(order.subarray(0, start), 0);
     trainIdx.set(order.subarray(start + size), start);
     start += size;
-    const { accuracy, epochs } = fitAndScore(
-      data,
-      labels,
-      dim,
-      trainIdx,
-      testIdx,
-      rng.fork(`fold-${f}`),
-      o,
-    );
+    const foldRng = rng.fork(`fold-${f}`);
+    const { accuracy, epochs } = fused
+      ? fitAndScoreFused(fused, labels, dim, trainIdx, testIdx, foldRng, o)
+      : fitAndScore(data, labels, dim, trainIdx, testIdx, foldRng, o);
     foldAccuracies.push(accuracy);
     foldEpochs.push(epochs);
   }
@@ -155,23 +170,74 @@ function gatherRows(data: Float32Array, labels: Float32Array, dim: number, idx: 
 }
 
 /** Glorot-uniform with sklearn's ReLU factor 6: weights and biases on +-sqrt(6 / (fan_in + fan_out)). */
-function initLayer(
-  fanIn: number,
-  fanOut: number,
-  rng: RandomStream,
-): { w: tf.Variable; b: tf.Variable } {
+function initLayer(fanIn: number, fanOut: number, rng: RandomStream): DenseLayer {
   const bound = Math.sqrt(6 / (fanIn + fanOut));
-  const wv = new Float32Array(fanIn * fanOut);
-  const bv = new Float32Array(fanOut);
-  rng.fillUniform(wv);
-  rng.fillUniform(bv);
-  for (let i = 0; i < wv.length; i++) wv[i] = (2 * wv[i]! - 1) * bound;
-  for (let i = 0; i < bv.length; i++) bv[i] = (2 * bv[i]! - 1) * bound;
-  // tidy frees the initial-value tensors; the variables (not tracked by tidy) survive.
-  return tf.tidy(() => ({
-    w: tf.variable(tf.tensor2d(wv, [fanIn, fanOut])),
-    b: tf.variable(tf.tensor1d(bv)),
-  }));
+  const w = new Float32Array(fanIn * fanOut);
+  const b = new Float32Array(fanOut);
+  rng.fillUniform(w);
+  rng.fillUniform(b);
+  for (let i = 0; i < w.length; i++) w[i] = (2 * w[i]! - 1) * bound;
+  for (let i = 0; i < b.length; i++) b[i] = (2 * b[i]! - 1) * bound;
+  return { w, b };
+}
+
+/** The classifier's three layers as both paths start them: d -> width -> width -> 1. */
+function initialLayers(dim: number, width: number, rng: RandomStream): DenseLayer[] {
+  return [initLayer(dim, width, rng), initLayer(width, width, rng), initLayer(width, 1, rng)];
+}
+
+/** sklearn's _update_no_improvement_count with early_stopping=False; true when training stops. */
+class NoImprovementStop {
+  private best = Infinity;
+  private count = 0;
+  constructor(
+    private readonly tol: number,
+    private readonly patience: number,
+  ) {}
+
+  stopsAfter(epochLoss: number): boolean {
+    if (!Number.isFinite(epochLoss)) throw new Error(`c2st: training loss became ${epochLoss}`);
+    if (epochLoss > this.best - this.tol) this.count++;
+    else this.count = 0;
+    if (epochLoss < this.best) this.best = epochLoss;
+    return this.count > this.patience;
+  }
+}
+
+function fitAndScoreFused(
+  clf: FusedMlpClassifier,
+  labels: Float32Array,
+  dim: number,
+  trainIdx: Int32Array,
+  testIdx: Int32Array,
+  rng: RandomStream,
+  o: typeof DEFAULTS & C2STOptions,
+): { accuracy: number; epochs: number } {
+  clf.reset(initialLayers(dim, o.widthFactor * dim, rng.fork('init')));
+  const shuffleRng = rng.fork('shuffle');
+  const adam = { learningRate: o.learningRate, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+  const nTrain = trainIdx.length;
+  const batch = Math.min(o.batchSize ?? 200, nTrain);
+  const rows = new Int32Array(nTrain);
+  const stop = new NoImprovementStop(o.tol, o.nIterNoChange);
+  let epochs = 0;
+  for (let epoch = 0; epoch < o.maxEpochs; epoch++) {
+    const perm = shuffleRng.permutation(nTrain);
+    for (let i = 0; i < nTrain; i++) rows[i] = trainIdx[perm[i]!]!;
+    let lossSum = 0;
+    for (let s = 0; s < nTrain; s += batch) {
+      const bs = Math.min(batch, nTrain - s);
+      lossSum += clf.step(rows.subarray(s, s + bs), o.alpha, adam) * bs;
+    }
+    epochs++;
+    if (stop.stopsAfter(lossSum / nTrain)) break;
+  }
+  const z = clf.logits(testIdx);
+  let correct = 0;
+  // predict_proba > 0.5  <=>  logit > 0
+  for (let i = 0; i < testIdx.length; i++)
+    if ((z[i]! > 0 ? 1 : 0) === labels[testIdx[i]!]) correct++;
+  return { accuracy: correct / testIdx.length, epochs };
 }
 
 function fitAndScore(
@@ -186,11 +252,13 @@ function fitAndScore(
   const width = o.widthFactor * dim;
   const initRng = rng.fork('init');
   const shuffleRng = rng.fork('shuffle');
-  const layers = [
-    initLayer(dim, width, initRng),
-    initLayer(width, width, initRng),
-    initLayer(width, 1, initRng),
-  ];
+  // tidy frees the initial-value tensors; the variables (not tracked by tidy) survive.
+  const layers = tf.tidy(() =>
+    initialLayers(dim, width, initRng).map((l) => ({
+      w: tf.variable(tf.tensor2d(l.w, [l.w.length / l.b.length, l.b.length])),
+      b: tf.variable(tf.tensor1d(l.b)),
+    })),
+  );
   const vars = layers.flatMap((l) => [l.w, l.b]);
   const weights = layers.map((l) => l.w);
   const optimizer = tf.train.adam(o.learningRate, 0.9, 0.999, 1e-8);
@@ -212,8 +280,7 @@ function fitAndScore(
   const xTrain = tf.tensor2d(train.x, [nTrain, dim]);
   const yTrain = tf.tensor2d(train.y, [nTrain, 1]);
 
-  let best = Infinity;
-  let noImprovement = 0;
+  const stop = new NoImprovementStop(o.tol, o.nIterNoChange);
   let epochs = 0;
   try {
     for (let epoch = 0; epoch < o.maxEpochs; epoch++) {
@@ -246,12 +313,7 @@ function fitAndScore(
       const epochLoss = lossSum.dataSync()[0]! / nTrain;
       lossSum.dispose();
       epochs++;
-      if (!Number.isFinite(epochLoss)) throw new Error(`c2st: training loss became ${epochLoss}`);
-      // sklearn's _update_no_improvement_count with early_stopping=False.
-      if (epochLoss > best - o.tol) noImprovement++;
-      else noImprovement = 0;
-      if (epochLoss < best) best = epochLoss;
-      if (noImprovement > o.nIterNoChange) break;
+      if (stop.stopsAfter(epochLoss)) break;
     }
     const correct = tf.tidy(() => {
       const z = logits(tf.tensor2d(test.x, [testIdx.length, dim]));

@@ -45,13 +45,37 @@ describe('c2st', () => {
     assert.ok(r.accuracy > 0.95, `accuracy ${r.accuracy}`);
   });
 
-  test('N(0,1) vs N(1,1) lands near the Bayes-optimal accuracy Phi(1/2)', () => {
-    // Equal priors, threshold at d/2: the best any classifier can do is Phi(d/2) = 0.6915 for d = 1.
-    // 4000 held-out predictions give sd 0.0073; a fitted MLP sits slightly below the Bayes rate.
-    const bayes = phi(0.5);
-    assert.ok(Math.abs(bayes - 0.69146) < 1e-4);
-    const r = c2st(gaussians(2000, 1, 0, 5), gaussians(2000, 1, 1, 6), 1, createRng(7));
-    assert.ok(Math.abs(r.accuracy - bayes) < 0.03, `accuracy ${r.accuracy} vs Bayes ${bayes}`);
+  for (const kernels of ['fused', 'tfjs'] as const) {
+    test(`N(0,1) vs N(1,1) lands near the Bayes-optimal accuracy Phi(1/2) (${kernels})`, () => {
+      // Equal priors, threshold at d/2: the best any classifier can do is Phi(d/2) = 0.6915 for d = 1.
+      // 4000 held-out predictions give sd 0.0073; a fitted MLP sits slightly below the Bayes rate.
+      const bayes = phi(0.5);
+      assert.ok(Math.abs(bayes - 0.69146) < 1e-4);
+      const r = c2st(gaussians(2000, 1, 0, 5), gaussians(2000, 1, 1, 6), 1, createRng(7), {
+        kernels,
+      });
+      assert.ok(Math.abs(r.accuracy - bayes) < 0.03, `accuracy ${r.accuracy} vs Bayes ${bayes}`);
+    });
+  }
+
+  test('the fused and tfjs classifiers score the same sets alike', () => {
+    // Same network, initial weights, batches and Adam; only float rounding differs, which can move
+    // a fold's stopping epoch (the loss plateaus), so folds may differ by a little, the mean less.
+    // d = 5 is off every padding of the fused layout (input 8, hidden 56).
+    const a = gaussians(600, 5, 0, 14);
+    const b = gaussians(600, 5, 0.8, 15);
+    const fused = c2st(a, b, 5, createRng(5), { kernels: 'fused', maxEpochs: 40 });
+    const plain = c2st(a, b, 5, createRng(5), { kernels: 'tfjs', maxEpochs: 40 });
+    assert.ok(
+      Math.abs(fused.accuracy - plain.accuracy) < 0.01,
+      `fused ${fused.accuracy} vs tfjs ${plain.accuracy}`,
+    );
+    fused.foldAccuracies.forEach((f, i) =>
+      assert.ok(
+        Math.abs(f - plain.foldAccuracies[i]!) < 0.03,
+        `fold ${i}: ${f} vs ${plain.foldAccuracies[i]}`,
+      ),
+    );
   });
 
   test('z-scoring by the reference makes the score invariant to a common affine map', () => {
@@ -65,10 +89,10 @@ describe('c2st', () => {
     assert.ok(Math.abs(r1.accuracy - r2.accuracy) < 0.02, `${r1.accuracy} vs ${r2.accuracy}`);
   });
 
-  test('deterministic given the stream, and leaks no tensors', () => {
+  test('deterministic given the stream, and the tfjs path leaks no tensors', () => {
     const a = gaussians(150, 2, 0, 10);
     const b = gaussians(150, 2, 1, 11);
-    const opts = { maxEpochs: 25 };
+    const opts = { maxEpochs: 25, kernels: 'tfjs' as const };
     const before = tf.memory().numTensors;
     const r1 = c2st(a, b, 2, createRng(3), opts);
     const after = tf.memory().numTensors;
@@ -82,6 +106,24 @@ describe('c2st', () => {
       r1.foldEpochs.every((e) => e > 11 && e <= 25),
       `epochs ${r1.foldEpochs}`,
     );
+  });
+
+  test("the fused path is deterministic given the stream and keeps sklearn's stopping rule", () => {
+    const a = gaussians(150, 2, 0, 10);
+    const b = gaussians(150, 2, 1, 11);
+    const r1 = c2st(a, b, 2, createRng(3), { maxEpochs: 25 });
+    const r2 = c2st(a, b, 2, createRng(3), { maxEpochs: 25 });
+    const r3 = c2st(a, b, 2, createRng(4), { maxEpochs: 25 });
+    assert.deepEqual(r1, r2);
+    assert.notDeepEqual(r1.foldAccuracies, r3.foldAccuracies);
+    assert.ok(
+      r1.foldEpochs.every((e) => e > 11 && e <= 25),
+      `epochs ${r1.foldEpochs}`,
+    );
+    // A tolerance no epoch can meet: the first epoch sets the best loss, the next four fail to beat
+    // it by tol, and more than nIterNoChange = 3 failures stop every fold at epoch 5.
+    const quick = c2st(a, b, 2, createRng(3), { tol: 10, nIterNoChange: 3 });
+    assert.deepEqual(quick.foldEpochs, [5, 5, 5, 5, 5]);
   });
 
   test('maxSamples subsamples each set and rejects malformed input', () => {
