@@ -452,7 +452,60 @@ export function adam(
 ): void {
   const c1 = 1 - b1;
   const c2 = 1 - b2;
-  for (let k = 0; k < n; k++) {
+  // Four floats at a time in two f64x2 halves: the same float64 operations in the same order as
+  // the scalar loop (no fused multiply-add), so the result is the scalar one to the bit.
+  const vCoef = f64x2.splat(coef);
+  const vB1 = f64x2.splat(b1);
+  const vB2 = f64x2.splat(b2);
+  const vC1 = f64x2.splat(c1);
+  const vC2 = f64x2.splat(c2);
+  const vStep = f64x2.splat(stepSize);
+  const vBc2 = f64x2.splat(sqrtBc2);
+  const vEps = f64x2.splat(eps);
+  const n4 = n & ~3;
+  for (let k = 0; k < n4; k += 4) {
+    const o = (<usize>k) << 2;
+    const g4 = v128.load(g + o);
+    const m4 = v128.load(m + o);
+    const v4 = v128.load(v + o);
+    const p4 = v128.load(p + o);
+    // Lanes 0-1, then lanes 2-3 moved down.
+    const gLo = f64x2.mul(f64x2.promote_low_f32x4(g4), vCoef);
+    const gHi = f64x2.mul(f64x2.promote_low_f32x4(i32x4.shuffle(g4, g4, 2, 3, 0, 1)), vCoef);
+    const mLo = f64x2.add(f64x2.mul(vB1, f64x2.promote_low_f32x4(m4)), f64x2.mul(vC1, gLo));
+    const mHi = f64x2.add(
+      f64x2.mul(vB1, f64x2.promote_low_f32x4(i32x4.shuffle(m4, m4, 2, 3, 0, 1))),
+      f64x2.mul(vC1, gHi),
+    );
+    const vLo = f64x2.add(
+      f64x2.mul(vB2, f64x2.promote_low_f32x4(v4)),
+      f64x2.mul(f64x2.mul(vC2, gLo), gLo),
+    );
+    const vHi = f64x2.add(
+      f64x2.mul(vB2, f64x2.promote_low_f32x4(i32x4.shuffle(v4, v4, 2, 3, 0, 1))),
+      f64x2.mul(f64x2.mul(vC2, gHi), gHi),
+    );
+    // m and v are stored as float32; the update uses their float64 values, as the scalar loop does.
+    const mLo32 = f32x4.demote_f64x2_zero(mLo);
+    const mHi32 = f32x4.demote_f64x2_zero(mHi);
+    const vLo32 = f32x4.demote_f64x2_zero(vLo);
+    const vHi32 = f32x4.demote_f64x2_zero(vHi);
+    v128.store(m + o, i32x4.shuffle(mLo32, mHi32, 0, 1, 4, 5));
+    v128.store(v + o, i32x4.shuffle(vLo32, vHi32, 0, 1, 4, 5));
+    const pLo = f64x2.sub(
+      f64x2.promote_low_f32x4(p4),
+      f64x2.div(f64x2.mul(vStep, mLo), f64x2.add(f64x2.div(f64x2.sqrt(vLo), vBc2), vEps)),
+    );
+    const pHi = f64x2.sub(
+      f64x2.promote_low_f32x4(i32x4.shuffle(p4, p4, 2, 3, 0, 1)),
+      f64x2.div(f64x2.mul(vStep, mHi), f64x2.add(f64x2.div(f64x2.sqrt(vHi), vBc2), vEps)),
+    );
+    v128.store(
+      p + o,
+      i32x4.shuffle(f32x4.demote_f64x2_zero(pLo), f32x4.demote_f64x2_zero(pHi), 0, 1, 4, 5),
+    );
+  }
+  for (let k = n4; k < n; k++) {
     const o = (<usize>k) << 2;
     const gk = <f64>load<f32>(g + o) * coef;
     const mk = b1 * <f64>load<f32>(m + o) + c1 * gk;
