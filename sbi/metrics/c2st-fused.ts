@@ -274,76 +274,15 @@ export class FusedMlpClassifier {
     const P = this.p;
     const G = this.g;
     const { at } = this;
-    // Logit layer: dW3 = H2^T dz, db3 = column sums, dH2 = dz W3^T (only dz's column 0 is nonzero).
-    k.gemm({
-      a: this.h2,
-      rowStrideA: 1,
-      colStrideA: Hp,
-      b: this.dz,
-      ldb: LOGIT_COLS,
-      c: G + 4 * at.w3,
-      ldc: LOGIT_COLS,
-      M: Hp,
-      K: n,
-      N: LOGIT_COLS,
-    });
-    k.colSum(this.dz, LOGIT_COLS, n, LOGIT_COLS, G + 4 * at.b3);
-    k.transpose(P + 4 * at.w3, LOGIT_COLS, Hp, LOGIT_COLS, this.w3t, Hp);
-    k.gemm({
-      a: this.dz,
-      rowStrideA: LOGIT_COLS,
-      colStrideA: 1,
-      b: this.w3t,
-      ldb: Hp,
-      c: this.dh2,
-      ldc: Hp,
-      M: nP,
-      K: 1,
-      N: Hp,
-    });
+    // Logit layer (only dz's column 0 is nonzero, so dH2 = dz W3^T reads one column), then the
+    // second layer, then the first; ReLU's backward between them.
+    this.weightGradient(this.h2, Hp, Hp, this.dz, LOGIT_COLS, n, at.w3, at.b3);
+    this.inputGradient(this.dz, LOGIT_COLS, 1, at.w3, LOGIT_COLS, this.w3t, this.dh2, nP);
     k.reluBackward(this.dh2, this.h2, nP * Hp);
-    // Second layer.
-    k.gemm({
-      a: this.h1,
-      rowStrideA: 1,
-      colStrideA: Hp,
-      b: this.dh2,
-      ldb: Hp,
-      c: G + 4 * at.w2,
-      ldc: Hp,
-      M: Hp,
-      K: n,
-      N: Hp,
-    });
-    k.colSum(this.dh2, Hp, n, Hp, G + 4 * at.b2);
-    k.transpose(P + 4 * at.w2, Hp, Hp, Hp, this.w2t, Hp);
-    k.gemm({
-      a: this.dh2,
-      rowStrideA: Hp,
-      colStrideA: 1,
-      b: this.w2t,
-      ldb: Hp,
-      c: this.dh1,
-      ldc: Hp,
-      M: nP,
-      K: width,
-      N: Hp,
-    });
+    this.weightGradient(this.h1, Hp, Hp, this.dh2, Hp, n, at.w2, at.b2);
+    this.inputGradient(this.dh2, Hp, width, at.w2, Hp, this.w2t, this.dh1, nP);
     k.reluBackward(this.dh1, this.h1, nP * Hp);
-    // First layer.
-    k.gemm({
-      a: this.xb,
-      rowStrideA: 1,
-      colStrideA: dimP,
-      b: this.dh1,
-      ldb: Hp,
-      c: G + 4 * at.w1,
-      ldc: Hp,
-      M: dimP,
-      K: n,
-      N: Hp,
-    });
-    k.colSum(this.dh1, Hp, n, Hp, G + 4 * at.b1);
+    this.weightGradient(this.xb, dimP, dimP, this.dh1, Hp, n, at.w1, at.b1);
 
     // L2 on the weights (not the biases), as sklearn: its loss, and alpha / n * W in the gradient.
     const W = f.subarray(P / 4, P / 4 + this.nWeights);
@@ -351,6 +290,63 @@ export class FusedMlpClassifier {
     for (let i = 0; i < W.length; i++) sq += W[i]! * W[i]!;
     k.axpby(G, 1, P, alpha / n, G, this.nWeights);
     return bce / n + (0.5 * alpha * sq) / n;
+  }
+
+  /** dW = input^T dOut (fanInP rows) and db = dOut's column sums, over the batch's n rows. */
+  private weightGradient(
+    input: number,
+    ldIn: number,
+    fanInP: number,
+    dOut: number,
+    ldOut: number,
+    n: number,
+    w: number,
+    b: number,
+  ): void {
+    const c = this.g + 4 * w;
+    this.k.gemm({
+      a: input,
+      rowStrideA: 1,
+      colStrideA: ldIn,
+      b: dOut,
+      ldb: ldOut,
+      c,
+      ldc: ldOut,
+      M: fanInP,
+      K: n,
+      N: ldOut,
+    });
+    this.k.colSum(dOut, ldOut, n, ldOut, this.g + 4 * b);
+  }
+
+  /**
+   * dIn = dOut W^T over nP rows from dOut's first kOut columns, W being Hp rows of ldW floats: W is
+   * transposed into `scratch` first, since gemm reads B row-major.
+   */
+  private inputGradient(
+    dOut: number,
+    ldOut: number,
+    kOut: number,
+    w: number,
+    ldW: number,
+    scratch: number,
+    dIn: number,
+    nP: number,
+  ): void {
+    const { Hp } = this;
+    this.k.transpose(this.p + 4 * w, ldW, Hp, ldW, scratch, Hp);
+    this.k.gemm({
+      a: dOut,
+      rowStrideA: ldOut,
+      colStrideA: 1,
+      b: scratch,
+      ldb: Hp,
+      c: dIn,
+      ldc: Hp,
+      M: nP,
+      K: kOut,
+      N: Hp,
+    });
   }
 
   /** The batch loss and its gradient per layer (unpadded), without a step. */

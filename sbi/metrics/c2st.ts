@@ -104,31 +104,35 @@ export function c2st(
   );
   const foldAccuracies: number[] = [];
   const foldEpochs: number[] = [];
-  // One instance for the five folds: the pooled rows go into its memory once.
-  const fused =
+  // One classifier for the five folds: the pooled rows go into its memory (or tensors) once.
+  const maxBatch = Math.min(o.batchSize ?? 200, n);
+  const clf =
     o.kernels === 'fused'
-      ? new FusedMlpClassifier(
-          data,
-          labels,
-          dim,
-          o.widthFactor * dim,
-          Math.min(o.batchSize ?? 200, n),
-        )
-      : undefined;
-  let start = 0;
-  for (let f = 0; f < o.folds; f++) {
-    const size = foldSizes[f]!;
-    const testIdx = order.subarray(start, start + size);
-    const trainIdx = new Int32Array(n - size);
-    trainIdx.set(order.subarray(0, start), 0);
-    trainIdx.set(order.subarray(start + size), start);
-    start += size;
-    const foldRng = rng.fork(`fold-${f}`);
-    const { accuracy, epochs } = fused
-      ? fitAndScoreFused(fused, labels, dim, trainIdx, testIdx, foldRng, o)
-      : fitAndScore(data, labels, dim, trainIdx, testIdx, foldRng, o);
-    foldAccuracies.push(accuracy);
-    foldEpochs.push(epochs);
+      ? fusedClassifier(data, labels, dim, o, maxBatch)
+      : tfjsClassifier(data, labels, dim, o);
+  try {
+    let start = 0;
+    for (let f = 0; f < o.folds; f++) {
+      const size = foldSizes[f]!;
+      const testIdx = order.subarray(start, start + size);
+      const trainIdx = new Int32Array(n - size);
+      trainIdx.set(order.subarray(0, start), 0);
+      trainIdx.set(order.subarray(start + size), start);
+      start += size;
+      const { accuracy, epochs } = fitAndScore(
+        clf,
+        labels,
+        dim,
+        trainIdx,
+        testIdx,
+        rng.fork(`fold-${f}`),
+        o,
+      );
+      foldAccuracies.push(accuracy);
+      foldEpochs.push(epochs);
+    }
+  } finally {
+    clf.dispose();
   }
   const accuracy = foldAccuracies.reduce((a, b) => a + b, 0) / foldAccuracies.length;
   return { accuracy, foldAccuracies, foldEpochs, nReference: nRef, nEstimate: nEst };
@@ -156,17 +160,6 @@ function zScoreInPlace(data: Float32Array, ref: Float32Array, dim: number): void
     for (let i = 0; i < data.length / dim; i++)
       data[i * dim + j] = (data[i * dim + j]! - mean) / std;
   }
-}
-
-function gatherRows(data: Float32Array, labels: Float32Array, dim: number, idx: Int32Array) {
-  const x = new Float32Array(idx.length * dim);
-  const y = new Float32Array(idx.length);
-  for (let i = 0; i < idx.length; i++) {
-    const r = idx[i]!;
-    x.set(data.subarray(r * dim, (r + 1) * dim), i * dim);
-    y[i] = labels[r]!;
-  }
-  return { x, y };
 }
 
 /** Glorot-uniform with sklearn's ReLU factor 6: weights and biases on +-sqrt(6 / (fan_in + fan_out)). */
@@ -204,18 +197,32 @@ class NoImprovementStop {
   }
 }
 
-function fitAndScoreFused(
-  clf: FusedMlpClassifier,
+/**
+ * What one fold needs of a classifier: start from given layers (and fresh Adam moments), one epoch
+ * over rows in the order given (sklearn's batches of the shuffled rows; returns the epoch's mean
+ * batch loss, sklearn's stopping statistic), and the logits of rows. Rows are row numbers of the
+ * pooled data.
+ */
+interface FoldClassifier {
+  start(layers: DenseLayer[]): void;
+  epoch(rows: Int32Array, batch: number): number;
+  logits(rows: Int32Array): Float32Array;
+  dispose(): void;
+}
+
+type Settings = typeof DEFAULTS & C2STOptions;
+
+function fitAndScore(
+  clf: FoldClassifier,
   labels: Float32Array,
   dim: number,
   trainIdx: Int32Array,
   testIdx: Int32Array,
   rng: RandomStream,
-  o: typeof DEFAULTS & C2STOptions,
+  o: Settings,
 ): { accuracy: number; epochs: number } {
-  clf.reset(initialLayers(dim, o.widthFactor * dim, rng.fork('init')));
+  clf.start(initialLayers(dim, o.widthFactor * dim, rng.fork('init')));
   const shuffleRng = rng.fork('shuffle');
-  const adam = { learningRate: o.learningRate, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
   const nTrain = trainIdx.length;
   const batch = Math.min(o.batchSize ?? 200, nTrain);
   const rows = new Int32Array(nTrain);
@@ -224,13 +231,8 @@ function fitAndScoreFused(
   for (let epoch = 0; epoch < o.maxEpochs; epoch++) {
     const perm = shuffleRng.permutation(nTrain);
     for (let i = 0; i < nTrain; i++) rows[i] = trainIdx[perm[i]!]!;
-    let lossSum = 0;
-    for (let s = 0; s < nTrain; s += batch) {
-      const bs = Math.min(batch, nTrain - s);
-      lossSum += clf.step(rows.subarray(s, s + bs), o.alpha, adam) * bs;
-    }
     epochs++;
-    if (stop.stopsAfter(lossSum / nTrain)) break;
+    if (stop.stopsAfter(clf.epoch(rows, batch))) break;
   }
   const z = clf.logits(testIdx);
   let correct = 0;
@@ -240,67 +242,87 @@ function fitAndScoreFused(
   return { accuracy: correct / testIdx.length, epochs };
 }
 
-function fitAndScore(
+/** The classifier on the fused kernels (metrics/c2st-fused.ts). */
+function fusedClassifier(
   data: Float32Array,
   labels: Float32Array,
   dim: number,
-  trainIdx: Int32Array,
-  testIdx: Int32Array,
-  rng: RandomStream,
-  o: typeof DEFAULTS & C2STOptions,
-): { accuracy: number; epochs: number } {
-  const width = o.widthFactor * dim;
-  const initRng = rng.fork('init');
-  const shuffleRng = rng.fork('shuffle');
-  // tidy frees the initial-value tensors; the variables (not tracked by tidy) survive.
-  const layers = tf.tidy(() =>
-    initialLayers(dim, width, initRng).map((l) => ({
-      w: tf.variable(tf.tensor2d(l.w, [l.w.length / l.b.length, l.b.length])),
-      b: tf.variable(tf.tensor1d(l.b)),
-    })),
-  );
-  const vars = layers.flatMap((l) => [l.w, l.b]);
-  const weights = layers.map((l) => l.w);
-  const optimizer = tf.train.adam(o.learningRate, 0.9, 0.999, 1e-8);
+  o: Settings,
+  maxBatch: number,
+): FoldClassifier {
+  const clf = new FusedMlpClassifier(data, labels, dim, o.widthFactor * dim, maxBatch);
+  const adam = { learningRate: o.learningRate, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+  return {
+    start: (layers) => clf.reset(layers),
+    epoch: (rows, batch) => {
+      let lossSum = 0;
+      for (let s = 0; s < rows.length; s += batch) {
+        const bs = Math.min(batch, rows.length - s);
+        lossSum += clf.step(rows.subarray(s, s + bs), o.alpha, adam) * bs;
+      }
+      return lossSum / rows.length;
+    },
+    logits: (rows) => clf.logits(rows),
+    dispose: () => undefined,
+  };
+}
 
-  const logits = (x: tf.Tensor2D): tf.Tensor2D => {
-    let h: tf.Tensor2D = x;
+/** The classifier on tfjs ops and the active backend. */
+function tfjsClassifier(
+  data: Float32Array,
+  labels: Float32Array,
+  dim: number,
+  o: Settings,
+): FoldClassifier {
+  const x = tf.tensor2d(data, [labels.length, dim]);
+  const y = tf.tensor2d(labels, [labels.length, 1]);
+  let fold: { layers: { w: tf.Variable; b: tf.Variable }[]; optimizer: tf.Optimizer } | undefined;
+  const endFold = (): void => {
+    fold?.optimizer.dispose();
+    fold?.layers.forEach((l) => (l.w.dispose(), l.b.dispose()));
+    fold = undefined;
+  };
+  const forward = (h: tf.Tensor2D): tf.Tensor2D => {
     // ops.linear: one fused kernel, and on wasm a gradient without transposed matMuls (~7x slower).
-    layers.forEach((l, i) => {
-      const act = i < layers.length - 1 ? 'relu' : 'linear';
+    fold!.layers.forEach((l, i) => {
+      const act = i < fold!.layers.length - 1 ? 'relu' : 'linear';
       h = linear(h, l.w as tf.Tensor2D, l.b as tf.Tensor1D, act);
     });
     return h;
   };
-
-  const train = gatherRows(data, labels, dim, trainIdx);
-  const test = gatherRows(data, labels, dim, testIdx);
-  const nTrain = trainIdx.length;
-  const batch = Math.min(o.batchSize ?? 200, nTrain);
-  const xTrain = tf.tensor2d(train.x, [nTrain, dim]);
-  const yTrain = tf.tensor2d(train.y, [nTrain, 1]);
-
-  const stop = new NoImprovementStop(o.tol, o.nIterNoChange);
-  let epochs = 0;
-  try {
-    for (let epoch = 0; epoch < o.maxEpochs; epoch++) {
-      const perm = shuffleRng.permutation(nTrain);
-      // Sum over batches of (batch loss * batch size), read once per epoch to avoid a sync per step.
+  return {
+    start: (layers) => {
+      endFold();
+      fold = {
+        // tidy frees the initial-value tensors; the variables (not tracked by tidy) survive.
+        layers: tf.tidy(() =>
+          layers.map((l) => ({
+            w: tf.variable(tf.tensor2d(l.w, [l.w.length / l.b.length, l.b.length])),
+            b: tf.variable(tf.tensor1d(l.b)),
+          })),
+        ),
+        optimizer: tf.train.adam(o.learningRate, 0.9, 0.999, 1e-8),
+      };
+    },
+    epoch: (rows, batch) => {
+      const { layers, optimizer } = fold!;
+      const vars = layers.flatMap((l) => [l.w, l.b]);
+      // Sum over batches of (batch loss * batch size), read once per epoch, not once per step.
       const lossSum = tf.tidy(() => {
-        const permT = tf.tensor1d(perm, 'int32');
-        const xs = tf.gather(xTrain, permT);
-        const ys = tf.gather(yTrain, permT);
+        const rowsT = tf.tensor1d(rows, 'int32');
+        const xs = tf.gather(x, rowsT);
+        const ys = tf.gather(y, rowsT);
         let acc: tf.Scalar = tf.scalar(0);
-        for (let s = 0; s < nTrain; s += batch) {
-          const bs = Math.min(batch, nTrain - s);
+        for (let s = 0; s < rows.length; s += batch) {
+          const bs = Math.min(batch, rows.length - s);
           const xb = tf.slice(xs, [s, 0], [bs, dim]) as tf.Tensor2D;
           const yb = tf.slice(ys, [s, 0], [bs, 1]) as tf.Tensor2D;
           const loss = optimizer.minimize(
             () => {
               // Binary log-loss from logits: mean softplus(z) - y z, stable for large |z|.
-              const z = logits(xb);
+              const z = forward(xb);
               const bce = tf.mean(tf.sub(tf.softplus(z), tf.mul(yb, z)));
-              const l2 = tf.addN(weights.map((w) => tf.sum(tf.square(w))));
+              const l2 = tf.addN(layers.map((l) => tf.sum(tf.square(l.w))));
               return tf.add(bce, tf.mul(l2, (0.5 * o.alpha) / bs)) as tf.Scalar;
             },
             true,
@@ -310,24 +332,20 @@ function fitAndScore(
         }
         return acc;
       });
-      const epochLoss = lossSum.dataSync()[0]! / nTrain;
+      const mean = lossSum.dataSync()[0]! / rows.length;
       lossSum.dispose();
-      epochs++;
-      if (stop.stopsAfter(epochLoss)) break;
-    }
-    const correct = tf.tidy(() => {
-      const z = logits(tf.tensor2d(test.x, [testIdx.length, dim]));
-      // predict_proba > 0.5  <=>  logit > 0
-      const pred = tf.cast(tf.greater(z, 0), 'float32');
-      return tf.sum(tf.cast(tf.equal(pred, tf.tensor2d(test.y, [testIdx.length, 1])), 'float32'));
-    });
-    const accuracy = correct.dataSync()[0]! / testIdx.length;
-    correct.dispose();
-    return { accuracy, epochs };
-  } finally {
-    xTrain.dispose();
-    yTrain.dispose();
-    optimizer.dispose();
-    for (const v of vars) v.dispose();
-  }
+      return mean;
+    },
+    logits: (rows) => {
+      const z = tf.tidy(() => forward(tf.gather(x, tf.tensor1d(rows, 'int32')) as tf.Tensor2D));
+      const out = (z.dataSync() as Float32Array).slice();
+      z.dispose();
+      return out;
+    },
+    dispose: () => {
+      endFold();
+      x.dispose();
+      y.dispose();
+    },
+  };
 }
