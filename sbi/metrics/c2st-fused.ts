@@ -262,10 +262,10 @@ export class FusedMlpClassifier {
     for (let r = 0; r < n; r++) {
       const zr = f[Z + r * LOGIT_COLS]!;
       const y = this.labels[rows[r]!]!;
-      // softplus(z) - y z, stable for large |z|; its derivative sigmoid(z) - y.
-      const softplus = zr > 0 ? zr + Math.log1p(Math.exp(-zr)) : Math.log1p(Math.exp(zr));
-      bce += softplus - y * zr;
-      const sig = zr >= 0 ? 1 / (1 + Math.exp(-zr)) : Math.exp(zr) / (1 + Math.exp(zr));
+      // softplus(z) - y z and its derivative sigmoid(z) - y from one exp(-|z|), stable for large |z|.
+      const e = Math.exp(-Math.abs(zr));
+      bce += Math.max(zr, 0) + Math.log1p(e) - y * zr;
+      const sig = zr >= 0 ? 1 / (1 + e) : e / (1 + e);
       f[DZ + r * LOGIT_COLS] = (sig - y) / n;
     }
     // Only column 0 of dz is ever written; rows past the batch are zeroed for the products.

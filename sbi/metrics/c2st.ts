@@ -104,8 +104,8 @@ export function c2st(
   );
   const foldAccuracies: number[] = [];
   const foldEpochs: number[] = [];
-  // One classifier for the five folds: the pooled rows go into its memory (or tensors) once.
-  const maxBatch = Math.min(o.batchSize ?? 200, n);
+  // One classifier for all folds: the pooled rows go into its memory (or tensors) once.
+  const maxBatch = batchSize(o, n);
   const clf =
     o.kernels === 'fused'
       ? fusedClassifier(data, labels, dim, o, maxBatch)
@@ -212,6 +212,11 @@ interface FoldClassifier {
 
 type Settings = typeof DEFAULTS & C2STOptions;
 
+/** The batch over `rows` training rows: the option, else sklearn's batch_size='auto', min(200, rows). */
+function batchSize(o: Settings, rows: number): number {
+  return Math.min(o.batchSize ?? 200, rows);
+}
+
 function fitAndScore(
   clf: FoldClassifier,
   labels: Float32Array,
@@ -224,7 +229,7 @@ function fitAndScore(
   clf.start(initialLayers(dim, o.widthFactor * dim, rng.fork('init')));
   const shuffleRng = rng.fork('shuffle');
   const nTrain = trainIdx.length;
-  const batch = Math.min(o.batchSize ?? 200, nTrain);
+  const batch = batchSize(o, nTrain);
   const rows = new Int32Array(nTrain);
   const stop = new NoImprovementStop(o.tol, o.nIterNoChange);
   let epochs = 0;
