@@ -128,6 +128,8 @@ export async function trainCell(opts: {
   keepFinalState?: boolean;
   /** Member k > 0 of a deep ensemble: its own initialization and shuffles, member 0's split. */
   member?: number;
+  /** Another validation split of the same rows, named; initialization and shuffles unchanged. */
+  split?: string;
 }): Promise<{ trained: TrainNPEResult; trainS: number; trainCpuS: number }> {
   const { task, data, estimator, config } = opts;
   const cell = opts.member ? opts.cell.fork(`member/${opts.member}`) : opts.cell;
@@ -139,6 +141,7 @@ export async function trainCell(opts: {
     xDim: task.xDim,
     rng: cell.fork('train'),
     ...(opts.member ? { splitRng: opts.cell.fork('train') } : {}),
+    ...(opts.split ? { splitRng: opts.cell.fork(`split/${opts.split}`) } : {}),
     createModel: (zscore) =>
       createEstimator(estimator, {
         thetaDim: task.thetaDim,
