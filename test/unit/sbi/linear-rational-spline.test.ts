@@ -5,10 +5,8 @@
 // such splines normalized and differentiated at second order (the FIM regularizer), and its
 // training under the rabi preset without tensor leaks.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { readFixture } from '../read-fixture.js';
 import { initBackend, tf } from '../../../sbi/backend.js';
 import { createEstimator, restoreEstimator } from '../../../sbi/estimators/index.js';
 import { AutoregressiveFlow } from '../../../sbi/estimators/autoregressive.js';
@@ -45,15 +43,7 @@ interface Fixture {
   inverseX: number[][];
 }
 
-function readFixture(): Fixture {
-  const rel = join('test', 'fixtures', 'pyro-linear-rational.json');
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, rel))) return JSON.parse(readFileSync(join(dir, rel), 'utf8'));
-    if (dirname(dir) === dir) throw new Error(`${rel} not found above this test`);
-  }
-}
-
-const fixture = readFixture();
+const fixture = readFixture<Fixture>('pyro-linear-rational.json');
 
 function close(a: number, b: number, atol: number, rtol: number, what: string): void {
   assert.ok(

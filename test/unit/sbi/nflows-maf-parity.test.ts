@@ -4,10 +4,8 @@
 // robustsbi's model, with the variable orders nflows' permutations imply, give nflows' log q row by
 // row. That is the model the slcp comparison with sbi rests on (BENCHMARKS.md, fifteenth session).
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { readFixture } from '../read-fixture.js';
 import { initBackend, tf } from '../../../sbi/backend.js';
 import { createEstimator } from '../../../sbi/estimators/index.js';
 import { createRng } from '../../../sbi/rng.js';
@@ -40,15 +38,7 @@ interface Fixture {
   logq: number[];
 }
 
-function readFixture(): Fixture {
-  const rel = join('test', 'fixtures', 'nflows-maf.json');
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, rel))) return JSON.parse(readFileSync(join(dir, rel), 'utf8'));
-    if (dirname(dir) === dir) throw new Error(`${rel} not found above this test`);
-  }
-}
-
-const fixture = readFixture();
+const fixture = readFixture<Fixture>('nflows-maf.json');
 
 /**
  * nflows' MADE l reads its input in position order; a RandomPermutation after it reorders the

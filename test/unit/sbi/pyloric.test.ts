@@ -5,9 +5,7 @@
 // the reference (noise off would test only a deterministic corner of the model).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFixture } from '../read-fixture.js';
 import { createRng } from '../../../sbi/rng.js';
 import { simulateDataset } from '../../../sbi/simulate.js';
 import { NumpyLegacyRandom } from '../../../sbi/tasks/numpy-legacy-random.js';
@@ -54,15 +52,7 @@ interface Fixture {
   stats: StatsCase[];
 }
 
-function readFixture(): Fixture {
-  const rel = join('test', 'fixtures', 'pyloric-reference.json');
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, rel))) return JSON.parse(readFileSync(join(dir, rel), 'utf8'));
-    if (dirname(dir) === dir) throw new Error(`${rel} not found above this test`);
-  }
-}
-
-const fixture = readFixture();
+const fixture = readFixture<Fixture>('pyloric-reference.json');
 const SEED = 11;
 
 /** Fills z with the reference's standard normals for a seed, or zeros without noise. */
