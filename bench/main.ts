@@ -19,6 +19,7 @@
 //   candidate-race  whether train could drop its losing candidate early, from the candidates' validation curves (bench/candidate-race.ts)
 //   heldout-screen  variants of the default by paired held-out NLL over training streams (bench/heldout-screen.ts)
 //   validation-split  one training under several validation splits of the same rows (bench/validation-split.ts)
+//   sbi-same-start  robustsbi's trainer from sbi's own split and initial MAF, against sbi's run (bench/sbi-same-start.ts)
 //   exact-attack   the exact gaussian_linear posterior under attack (bench/exact-posterior-attack.ts)
 //   adaptive-search  hypervolume of the adaptive search vs grid and random (bench/adaptive-search.ts)
 //   scaling        one CPU-bound sweep on 1 and 2 worker processes, and the plan's estimate (bench/scaling.ts)
@@ -45,6 +46,7 @@ const BENCHES: Record<string, () => Promise<Cli>> = {
   'heldout-screen': async () => (await import('./heldout-screen.js')).cli,
   'candidate-race': async () => (await import('./candidate-race.js')).cli,
   'validation-split': async () => (await import('./validation-split.js')).cli,
+  'sbi-same-start': async () => (await import('./sbi-same-start.js')).cli,
   'exact-attack': async () => (await import('./exact-posterior-attack.js')).cli,
   scaling: async () => (await import('./scaling.js')).cli,
   'adaptive-search': async () => (await import('./adaptive-search.js')).cli,

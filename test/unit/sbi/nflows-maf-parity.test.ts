@@ -6,99 +6,28 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { readFixture } from '../read-fixture.js';
+import {
+  nflowsWeights,
+  ordersFromPermutations,
+  sbiMadeConfig,
+  type NflowsMaf,
+} from '../../../bench/nflows-weights.js';
 import { initBackend, tf } from '../../../sbi/backend.js';
 import { createEstimator } from '../../../sbi/estimators/index.js';
 import { createRng } from '../../../sbi/rng.js';
-import type { SerializedWeights } from '../../../sbi/types.js';
 
-interface Layer {
-  perm: number[];
-  W0: number[][];
-  b0: number[];
-  Wc: number[][];
-  bc: number[];
-  Wh: number[][][];
-  bh: number[][];
-  Wf: number[][];
-  bf: number[];
-}
-
-interface Fixture {
-  thetaDim: number;
-  xDim: number;
-  hidden: number;
+interface Fixture extends NflowsMaf {
   transforms: number;
   thetaMean: number[];
   thetaStd: number[];
   xMean: number[];
   xStd: number[];
-  layers: Layer[];
   theta: number[][];
   x: number[][];
   logq: number[];
 }
 
 const fixture = readFixture<Fixture>('nflows-maf.json');
-
-/**
- * nflows' MADE l reads its input in position order; a RandomPermutation after it reorders the
- * positions for the next. robustsbi keeps the coordinates fixed and gives each MADE an order: the
- * coordinate at position j of MADE l, c_l[j], with c_1 the identity and c_{l+1}[j] = c_l[perm_l[j]].
- */
-function ordersFromPermutations(perms: readonly number[][], dim: number): number[][] {
-  const orders: number[][] = [];
-  let c = Array.from({ length: dim }, (_, i) => i);
-  for (const perm of perms) {
-    orders.push([...c]);
-    c = perm.map((p) => c[p]!);
-  }
-  return orders;
-}
-
-/** [rows][cols] in nflows' [out][in] layout, flattened as robustsbi's [in, out]. */
-function transposed(m: number[][]): number[] {
-  const out: number[] = [];
-  for (let j = 0; j < m[0]!.length; j++) for (let i = 0; i < m.length; i++) out.push(m[i]![j]!);
-  return out;
-}
-
-/** The fixture's weights under robustsbi's names and layout, for the given orders. */
-function robustsbiWeights(f: Fixture, orders: number[][]): SerializedWeights[] {
-  const D = f.thetaDim;
-  const H = f.hidden;
-  const ws: SerializedWeights[] = [];
-  f.layers.forEach((L, l) => {
-    const c = orders[l]!;
-    // The first layer's theta weights: row = coordinate, where nflows' column = position.
-    const thetaW = new Array<number>(D * H).fill(0);
-    for (let j = 0; j < D; j++) for (let h = 0; h < H; h++) thetaW[c[j]! * H + h] = L.W0[h]![j]!;
-    ws.push({ name: `t${l}.in.theta`, shape: [D, H], values: thetaW });
-    ws.push({ name: `t${l}.in.ctx`, shape: [f.xDim, H], values: transposed(L.Wc) });
-    ws.push({ name: `t${l}.in.ctxBias`, shape: [H], values: L.bc });
-    ws.push({ name: `t${l}.in.bias`, shape: [H], values: L.b0 });
-    L.Wh.forEach((W, k) => {
-      ws.push({ name: `t${l}.h${k + 1}.weight`, shape: [H, H], values: transposed(W) });
-      ws.push({ name: `t${l}.h${k + 1}.bias`, shape: [H], values: L.bh[k]! });
-    });
-    // nflows interleaves (unconstrained scale, shift) per position; robustsbi's columns are
-    // parameter-major over coordinates: shifts first, then unconstrained scales.
-    const outW = new Array<number>(H * 2 * D).fill(0);
-    const outB = new Array<number>(2 * D).fill(0);
-    for (let j = 0; j < D; j++) {
-      for (const [param, row] of [
-        [0, 2 * j + 1],
-        [1, 2 * j],
-      ] as const) {
-        const col = param * D + c[j]!;
-        for (let h = 0; h < H; h++) outW[h * 2 * D + col] = L.Wf[row]![h]!;
-        outB[col] = L.bf[row]!;
-      }
-    }
-    ws.push({ name: `t${l}.out.weight`, shape: [H, 2 * D], values: outW });
-    ws.push({ name: `t${l}.out.bias`, shape: [2 * D], values: outB });
-  });
-  return ws;
-}
 
 function logQ(config: Record<string, unknown>, orders: number[][]): number[] {
   const f = fixture;
@@ -111,7 +40,7 @@ function logQ(config: Record<string, unknown>, orders: number[][]): number[] {
   });
   // A variant without nflows' context layer has no context bias to take.
   const names = new Set(est.getWeights().map((w) => w.name));
-  est.setWeights(robustsbiWeights(f, orders).filter((w) => names.has(w.name)));
+  est.setWeights(nflowsWeights(f, orders).filter((w) => names.has(w.name)));
   const out = tf.tidy(() =>
     Array.from(est.logProb(tf.tensor2d(f.theta), tf.tensor2d(f.x)).dataSync()),
   );
@@ -119,16 +48,7 @@ function logQ(config: Record<string, unknown>, orders: number[][]): number[] {
   return out;
 }
 
-const SBI_MADE = {
-  hidden: [fixture.hidden, fixture.hidden, fixture.hidden],
-  numTransforms: fixture.transforms,
-  activation: 'tanh',
-  affine: 'nflows',
-  biasInit: 'torch',
-  inputFanIn: 'separate',
-  contextLayer: 'tanh',
-  degrees: 'nflows',
-};
+const SBI_MADE = sbiMadeConfig(fixture.hidden, fixture.transforms);
 
 /** The orders nflows' permutations imply for the fixture's flow. */
 const ORDERS = ordersFromPermutations(
