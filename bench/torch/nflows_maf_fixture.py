@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 from sbi.neural_nets.net_builders.flow import build_maf
 
+from nflows_layers import made_layers
+
 torch.set_default_dtype(torch.float64)
 torch.manual_seed(11)
 D, X, H, T, ROWS = 3, 4, 8, 3, 20
@@ -36,22 +38,7 @@ def main():
     parts = net._transform._transforms
     standardize = parts[0]
     emb = net._embedding_net.state_dict()
-    layers = []
-    for k in range(1, len(parts), 2):
-        made = parts[k].autoregressive_net
-        layers.append(
-            {
-                "perm": parts[k + 1]._permutation.tolist(),
-                "W0": (made.initial_layer.weight * made.initial_layer.mask).tolist(),
-                "b0": made.initial_layer.bias.tolist(),
-                "Wc": made.context_layer.weight.tolist(),
-                "bc": made.context_layer.bias.tolist(),
-                "Wh": [(b.linear.weight * b.linear.mask).tolist() for b in made.blocks],
-                "bh": [b.linear.bias.tolist() for b in made.blocks],
-                "Wf": (made.final_layer.weight * made.final_layer.mask).tolist(),
-                "bf": made.final_layer.bias.tolist(),
-            }
-        )
+    layers = made_layers(net)
     rows_theta = theta[:ROWS] * 0.8
     rows_x = x[:ROWS]
     with torch.no_grad():

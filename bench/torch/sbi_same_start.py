@@ -25,35 +25,14 @@ from sbi.inference.trainers import base as sbi_base
 from sbi.neural_nets.net_builders.flow import build_maf
 from sbi.utils import BoxUniform
 
+from nflows_layers import made_layers
+
 
 def read_f32(path, rows, cols):
     a = np.fromfile(path, dtype="<f4")
     if a.size != rows * cols:
         raise SystemExit(f"{path}: {a.size} floats, expected {rows} x {cols}")
     return torch.from_numpy(a.reshape(rows, cols).astype(np.float32))
-
-
-def made_layers(flow_net):
-    """Each MADE of an nflows Flow with the permutation after it, masks applied."""
-    parts = flow_net._transform._transforms
-    layers = []
-    with torch.no_grad():
-        for i in range(1, len(parts), 2):
-            made = parts[i].autoregressive_net
-            layers.append(
-                {
-                    "perm": parts[i + 1]._permutation.tolist(),
-                    "W0": (made.initial_layer.weight * made.initial_layer.mask).tolist(),
-                    "b0": made.initial_layer.bias.tolist(),
-                    "Wc": made.context_layer.weight.tolist(),
-                    "bc": made.context_layer.bias.tolist(),
-                    "Wh": [(b.linear.weight * b.linear.mask).tolist() for b in made.blocks],
-                    "bh": [b.linear.bias.tolist() for b in made.blocks],
-                    "Wf": (made.final_layer.weight * made.final_layer.mask).tolist(),
-                    "bf": made.final_layer.bias.tolist(),
-                }
-            )
-    return layers
 
 
 def main():
