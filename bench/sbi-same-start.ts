@@ -62,8 +62,12 @@ export interface SbiStart {
 export interface SameStartRun {
   seed: number;
   torchSeed: number;
-  /** 'sbi': sbi's own run; 'from sbi': robustsbi from sbi's start; 'own': robustsbi's initialization. */
-  run: string;
+  /**
+   * 'sbi': sbi's own run; 'from-sbi': robustsbi from sbi's start; 'own': robustsbi's initialization;
+   * 'sbi-init' / 'own-init': the extra initializations of --inits, numbered by `init`.
+   */
+  run: 'sbi' | 'from-sbi' | 'own' | 'sbi-init' | 'own-init';
+  init?: number;
   epochs: number;
   bestValLoss: number;
   heldoutNll: number | null;
@@ -116,7 +120,8 @@ function relDiff(a: readonly number[], b: readonly number[]): number {
 
 async function trainFrom(opts: {
   task: Task;
-  data: SimulatedDataset;
+  /** The cell's rows with sbi's validation rows last (rowsWithValidationLast). */
+  rows: SimulatedDataset;
   start: SbiStart;
   cell: RandomStream;
   init: { layers: NflowsMadeLayer[] } | { rng: RandomStream };
@@ -130,7 +135,7 @@ async function trainFrom(opts: {
     dropLast: true,
   };
   const trained = await trainNPE({
-    data: rowsWithValidationLast(opts.data, task.thetaDim, task.xDim, start.train, start.val),
+    data: opts.rows,
     thetaDim: task.thetaDim,
     xDim: task.xDim,
     rng: opts.cell.fork('train'),
@@ -175,11 +180,15 @@ async function trainFrom(opts: {
   return out;
 }
 
-function summarize(runs: readonly SameStartRun[], a: string, b: string): string {
-  const key = (r: SameStartRun): string => `${r.seed}/${r.torchSeed}/${r.run.replace(/^\S+/, '')}`;
-  const bs = new Map(runs.filter((r) => r.run.split(' ')[0] === b).map((r) => [key(r), r]));
+function summarize(
+  runs: readonly SameStartRun[],
+  a: SameStartRun['run'],
+  b: SameStartRun['run'],
+): string {
+  const key = (r: SameStartRun): string => `${r.seed}/${r.torchSeed}/${r.init ?? ''}`;
+  const bs = new Map(runs.filter((r) => r.run === b).map((r) => [key(r), r]));
   const pairs = runs
-    .filter((r) => r.run.split(' ')[0] === a && bs.has(key(r)))
+    .filter((r) => r.run === a && bs.has(key(r)))
     .map((r) => [r, bs.get(key(r))!] as const)
     .filter(([x, y]) => x.heldoutNll !== null && y.heldoutNll !== null);
   if (pairs.length < 2) return `${a} against ${b}: fewer than 2 pairs`;
@@ -204,10 +213,10 @@ export async function cli(argv: readonly string[]): Promise<void> {
     (v) => Number.isInteger(v) && v >= 0,
     'non-negative integers',
   );
-  const torchSeedsArg = a.get('torch-seeds') ?? 'same';
-  const torchSeeds = (seed: number): number[] =>
-    torchSeedsArg === 'same'
-      ? [seed]
+  // null: each cell's own seed, as sbi-parity gives sbi.
+  const torchSeeds =
+    (a.get('torch-seeds') ?? 'same') === 'same'
+      ? null
       : numberListArg(
           a,
           'torch-seeds',
@@ -230,7 +239,7 @@ export async function cli(argv: readonly string[]): Promise<void> {
   const report = (r: SameStartRun): void => {
     runs.push(r);
     console.log(
-      `seed ${r.seed} torch ${r.torchSeed} ${r.run}: ${r.epochs} epochs, best validation ${r.bestValLoss.toFixed(3)}, held-out ${r.heldoutNll === null ? '-' : r.heldoutNll.toFixed(3)}`,
+      `seed ${r.seed} torch ${r.torchSeed} ${r.run}${r.init === undefined ? '' : ` ${r.init}`}: ${r.epochs} epochs, best validation ${r.bestValLoss.toFixed(3)}, held-out ${r.heldoutNll === null ? '-' : r.heldoutNll.toFixed(3)}`,
     );
   };
   try {
@@ -251,7 +260,7 @@ export async function cli(argv: readonly string[]): Promise<void> {
         ...(heldout ? { heldout: heldout.n } : {}),
       };
       writeExchange(dir, meta, data.theta, data.x, new Float32Array(0), [], heldout ?? undefined);
-      const ts = torchSeeds(seed);
+      const ts = torchSeeds ?? [seed];
       const r = spawnSync(
         sbi.python,
         [SCRIPT, dir, '--torch-seeds', ts.join(','), '--inits', String(inits)],
@@ -275,7 +284,8 @@ export async function cli(argv: readonly string[]): Promise<void> {
           bestValLoss: start.bestValLoss,
           heldoutNll: start.heldoutNll,
         });
-        const common = { task, data, start, cell, heldout };
+        const rows = rowsWithValidationLast(data, task.thetaDim, task.xDim, start.train, start.val);
+        const common = { task, rows, start, cell, heldout };
         report({
           ...base,
           run: 'from-sbi',
@@ -289,12 +299,14 @@ export async function cli(argv: readonly string[]): Promise<void> {
         for (let k = 0; k < start.extraInits.length; k++) {
           report({
             ...base,
-            run: `sbi-init ${k}`,
+            run: 'sbi-init',
+            init: k,
             ...(await trainFrom({ ...common, init: { layers: start.extraInits[k]! } })),
           });
           report({
             ...base,
-            run: `own-init ${k}`,
+            run: 'own-init',
+            init: k,
             ...(await trainFrom({ ...common, init: { rng: cell.fork(`model/extra/${t}/${k}`) } })),
           });
         }
