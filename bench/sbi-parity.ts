@@ -6,13 +6,15 @@
 //   node dist/bench/sbi-parity.js (or npm run bench -- sbi-parity) [--tasks two_moons,gaussian_linear] [--n 1000,10000] [--obs 3]
 //        [--samples 10000] [--c2st-samples 2000] [--c2st-max-epochs 500] [--seed 0 | --seeds 0,1,2]
 //        [--backend wasm] [--tools robustsbi,sbi] [--install-sbi] [--keep DIR] [--heldout 10000]
-//        [--floor K] [--config JSON] [--hp JSON] [--ensemble K] [--mixture fitted|uniform]
-//        [--leakage reject|keep]
+//        [--floor K] [--config JSON | --add-candidate JSON] [--hp JSON] [--ensemble K]
+//        [--mixture fitted|uniform] [--leakage reject|keep]
 //
 // Beside the C2ST, both tools' mean -log q(theta | x) over --heldout rows from the joint (the same
 // rows for every seed and budget; 0 skips it): the expected KL to the true posterior up to a
 // constant, a paired score with far less noise than three observations' C2ST. --config '{...}'
-// sets estimator settings over robustsbi's default architecture (a variant to screen), --hp '{...}'
+// sets estimator settings over robustsbi's default architecture (a variant to screen; it pins that
+// one architecture), --add-candidate '{...}' adds such an architecture to the default's candidates
+// (the validation NLL chooses among them all, as train would with it), --hp '{...}'
 // training settings over its default schedule (dropLast, batchSize, ...), --ensemble K trains K
 // members of the kept architecture apart and scores their mixture (robustsbi train --ensemble K),
 // weighted by validation (--mixture fitted, train's default) or uniform; the held-out NLL of both
@@ -115,11 +117,35 @@ function scoreAll(s: Scoring, samples: readonly Float32Array[], label: string): 
 interface Variant {
   /** Estimator settings over the default architecture (pins one architecture). */
   config: Record<string, unknown>;
+  /** Estimator settings over the default architecture, tried after the default's candidates. */
+  addCandidate: Record<string, unknown> | null;
   /** Training settings over the default schedule. */
   hp: Partial<NPEHyperparameters>;
   ensemble: number;
   mixture: 'fitted' | 'uniform';
   leakage: Leakage;
+}
+
+/**
+ * The architectures a cell trains, as `robustsbi train` would: every candidate on the same split,
+ * the lowest best validation NLL kept. A --config variant pins one architecture, as an architecture
+ * option does; --add-candidate tries one more after the default's (each candidate keeps its own
+ * streams, so the default's runs are the same with it as without it).
+ */
+export function cellCandidates(
+  defaultArchitecture: Readonly<Record<string, unknown>>,
+  config: Readonly<Record<string, unknown>>,
+  addCandidate: Readonly<Record<string, unknown>> | null,
+): Record<string, unknown>[] {
+  if (Object.keys(config).length > 0) {
+    if (addCandidate)
+      throw new Error(
+        '--config pins one architecture; --add-candidate adds one: give one of them.',
+      );
+    return [{ ...defaultArchitecture, ...config }];
+  }
+  const candidates = trainCandidates('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
+  return addCandidate ? [...candidates, { ...defaultArchitecture, ...addCandidate }] : candidates;
 }
 
 async function robustsbiCell(
@@ -135,12 +161,7 @@ async function robustsbiCell(
   const data = cellDataset(task, n, cell);
   const base = trainDefaults('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
   const defaults = { ...base, hyperparameters: { ...base.hyperparameters, ...v.hp } };
-  // As `robustsbi train` does: every candidate architecture on the same split, the lowest best
-  // validation NLL kept; a --config variant pins one architecture, as an architecture option does.
-  const candidates =
-    Object.keys(config).length > 0
-      ? [{ ...defaults.architecture, ...config }]
-      : trainCandidates('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
+  const candidates = cellCandidates(defaults.architecture, config, v.addCandidate);
   // As robustsbi train's --x-transform auto: log x where the linear-Gaussian probe prefers it.
   const x = cellXTransform(task, data, cell);
   const xLine = describeXChoice(x, task.thetaDim);
@@ -455,6 +476,10 @@ export async function cli(argv: readonly string[]): Promise<void> {
   const floor = numberArg(a, 'floor', 0);
   // A variant of robustsbi's default to screen: estimator settings over the default architecture.
   const config = a.has('config') ? (JSON.parse(a.get('config')!) as Record<string, unknown>) : {};
+  // ... or one more candidate beside the default's.
+  const addCandidate = a.has('add-candidate')
+    ? (JSON.parse(a.get('add-candidate')!) as Record<string, unknown>)
+    : null;
   // ... and training settings over the default schedule.
   const hp = a.has('hp') ? (JSON.parse(a.get('hp')!) as Partial<NPEHyperparameters>) : {};
   const ensemble = numberArg(a, 'ensemble', 1);
@@ -466,7 +491,8 @@ export async function cli(argv: readonly string[]): Promise<void> {
   const leakage = a.get('leakage') ?? 'reject';
   if (leakage !== 'reject' && leakage !== 'keep')
     throw new Error(`--leakage must be reject or keep, not ${leakage}`);
-  const variant: Variant = { config, hp, ensemble, mixture, leakage };
+  const variant: Variant = { config, addCandidate, hp, ensemble, mixture, leakage };
+  cellCandidates({}, config, addCandidate); // refuses both at once before anything runs
   const backend = await initBackend(a.get('backend'));
 
   let python: string | null = null;

@@ -101,6 +101,7 @@ export function describeMade(arch: Record<string, unknown>): string {
   const traits: string[] = [];
   if (arch.affine === 'nflows') traits.push("nflows' scale");
   if (arch.contextLayer === 'tanh') traits.push("nflows' context layer");
+  if (arch.degrees === 'nflows') traits.push("nflows' degrees");
   const separate = arch.inputFanIn === 'separate';
   const torchBiases = arch.biasInit === 'torch';
   if (separate && torchBiases) traits.push("nflows' initialization");

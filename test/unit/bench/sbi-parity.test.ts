@@ -2,7 +2,8 @@
 // and gives the paired t of the per-seed differences.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { pairedSummary } from '../../../bench/sbi-parity.js';
+import { cellCandidates, pairedSummary } from '../../../bench/sbi-parity.js';
+import { trainCandidates } from '../../../sbi/train-defaults.js';
 
 type Tool = 'robustsbi' | 'sbi' | 'reference';
 const cell = (tool: Tool, seed: number, mean: number, nll: number | null = 1, cpu = 1) => ({
@@ -60,5 +61,32 @@ describe('pairedSummary', () => {
   test('cells of different tasks or budgets are not paired with each other', () => {
     const rows = pairedSummary([cell('robustsbi', 0, 0.9), { ...cell('sbi', 0, 0.8), n: 10000 }]);
     assert.deepEqual(rows, []);
+  });
+});
+
+describe('cellCandidates', () => {
+  const base = { hidden: [50, 50], numTransforms: 5, activation: 'tanh' };
+  const extra = { hidden: [50, 50, 50], contextLayer: 'tanh', degrees: 'nflows' };
+
+  test("the default's candidates, as train's, when nothing is asked", () => {
+    assert.deepEqual(cellCandidates(base, {}, null), trainCandidates('robustsbi', 'maf'));
+  });
+
+  test('--config pins one architecture over the default one', () => {
+    assert.deepEqual(cellCandidates(base, { hidden: [64] }, null), [
+      { hidden: [64], numTransforms: 5, activation: 'tanh' },
+    ]);
+  });
+
+  test("--add-candidate comes after the default's candidates, over the default architecture", () => {
+    const candidates = cellCandidates(base, {}, extra);
+    const defaults = trainCandidates('robustsbi', 'maf');
+    assert.equal(candidates.length, defaults.length + 1);
+    assert.deepEqual(candidates.slice(0, -1), defaults);
+    assert.deepEqual(candidates.at(-1), { ...base, ...extra });
+  });
+
+  test('refuses --config and --add-candidate together', () => {
+    assert.throws(() => cellCandidates(base, { hidden: [64] }, extra), /give one of them/);
   });
 });

@@ -138,6 +138,10 @@ describe('chooseByValidation', () => {
       describeMade({ hidden: [50], contextLayer: 'tanh', inputFanIn: 'separate' }),
       "[50] with nflows' context layer and nflows' first-layer fan-in",
     );
+    assert.equal(
+      describeMade({ hidden: [50, 50, 50], contextLayer: 'tanh', degrees: 'nflows' }),
+      "[50, 50, 50] with nflows' context layer and nflows' degrees",
+    );
     const line = describeChoice({
       chosen: null,
       architecture: { hidden: [50, 50] },
