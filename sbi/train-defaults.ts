@@ -70,13 +70,32 @@ export const TRAIN_ALTERNATIVES: Readonly<
 });
 
 /**
- * The architectures one `robustsbi train` fits, the default first: more than one only for the
- * robustsbi preset's estimators that have alternatives.
+ * sbi 0.27's MADE exactly (T3Nbs with nflows' context layer and degrees), which `robustsbi train
+ * --sbi-made` adds as a third MAF candidate. Not a default one: it lowers slcp's 1k C2ST to sbi's
+ * (0.955 against 0.958 over 24 seeds) and sir's, but its training to a first stop puts the
+ * default's CPU above sbi's on lotka_volterra and sir at 1k and sir at 10k (BENCHMARKS.md,
+ * "sbi's MADE as a third candidate").
  */
-export function trainCandidates(preset: PresetName, estimator: string): Record<string, unknown>[] {
+export const SBI_MADE: Readonly<Record<string, unknown>> = Object.freeze({
+  ...TRAIN_ALTERNATIVES.maf![0]!,
+  contextLayer: 'tanh',
+  degrees: 'nflows',
+});
+
+/**
+ * The architectures one `robustsbi train` fits, the default first: more than one only for the
+ * robustsbi preset's estimators that have alternatives; `sbiMade` adds SBI_MADE to a MAF's.
+ */
+export function trainCandidates(
+  preset: PresetName,
+  estimator: string,
+  opts: { sbiMade?: boolean } = {},
+): Record<string, unknown>[] {
   const first = trainDefaults(preset, estimator).architecture;
   if (preset === 'rabi') return [first];
-  return [first, ...(TRAIN_ALTERNATIVES[estimator] ?? []).map(copyArchitecture)];
+  const alternatives = [...(TRAIN_ALTERNATIVES[estimator] ?? [])];
+  if (opts.sbiMade && estimator === 'maf') alternatives.push(SBI_MADE);
+  return [first, ...alternatives.map(copyArchitecture)];
 }
 
 function copyArchitecture(arch: Readonly<Record<string, unknown>>): Record<string, unknown> {

@@ -16,6 +16,7 @@ import { XTransformedEstimator } from '../../../sbi/x-transform.js';
 import { DEFAULT_NPE_HYPERPARAMETERS } from '../../../sbi/npe-hyperparameters.js';
 import {
   DEFAULT_TRAIN_ESTIMATOR,
+  SBI_MADE,
   TRAIN_HYPERPARAMETERS,
   trainCandidates,
   trainDefaults,
@@ -85,6 +86,26 @@ describe('trainDefaults', () => {
     assert.deepEqual(trainCandidates('rabi', 'maf'), [{}]);
     (trainCandidates('robustsbi', 'maf')[1]!.hidden as number[]).push(7);
     assert.deepEqual(trainCandidates('robustsbi', 'maf')[1]!.hidden, [50, 50, 50]);
+  });
+
+  test("sbiMade: sbi's MADE exactly as a third MAF candidate, under robustsbi's preset only", () => {
+    const sbiMade = {
+      ...trainCandidates('robustsbi', 'maf')[1]!,
+      contextLayer: 'tanh',
+      degrees: 'nflows',
+    };
+    assert.deepEqual(SBI_MADE, sbiMade);
+    assert.deepEqual(trainCandidates('robustsbi', 'maf', { sbiMade: true }), [
+      ...trainCandidates('robustsbi', 'maf'),
+      sbiMade,
+    ]);
+    assert.deepEqual(trainCandidates('robustsbi', 'nsf', { sbiMade: true }), [{}]);
+    assert.deepEqual(trainCandidates('rabi', 'maf', { sbiMade: true }), [{}]);
+    (trainCandidates('robustsbi', 'maf', { sbiMade: true })[2]!.hidden as number[]).push(7);
+    assert.deepEqual(
+      trainCandidates('robustsbi', 'maf', { sbiMade: true })[2]!.hidden,
+      [50, 50, 50],
+    );
   });
 
   test('a caller cannot change the defaults through what it was given', () => {
@@ -251,6 +272,56 @@ describe('robustsbi train with no options', () => {
     } finally {
       m.estimator.dispose();
     }
+  });
+
+  test("--sbi-made trains sbi's MADE as a third candidate on the same split", async () => {
+    const out = join(dir, 'sbi-made.json');
+    const stdout = await captured([
+      '--task',
+      'two_moons',
+      '--n',
+      '300',
+      '--max-epochs',
+      '2',
+      '--sbi-made',
+      '--out',
+      out,
+    ]);
+    const sbiMade =
+      "[50, 50, 50] with nflows' scale and nflows' context layer and nflows' degrees and nflows' initialization";
+    const line = /^train: chose (.+?) by validation NLL (.+)$/m.exec(stdout);
+    assert.ok(line, stdout);
+    const scores = [...line[2]!.matchAll(/(\[[^\]]+\][^,]*?) (-?[\d.]+)(?:, |$)/g)].map(
+      (m) => [m[1]!, Number(m[2])] as const,
+    );
+    assert.deepEqual(
+      scores.map(([name]) => name),
+      ['[50, 50]', "[50, 50, 50] with nflows' scale and nflows' initialization", sbiMade],
+    );
+    // The file holds the candidate with the lowest validation NLL.
+    const kept = scores.reduce((a, b) => (b[1] < a[1] ? b : a));
+    assert.equal(line[1], kept[0]);
+    const m = loadModel(out);
+    try {
+      assert.equal(m.estimator.config.contextLayer, kept[0] === sbiMade ? 'tanh' : undefined);
+      assert.equal(m.estimator.config.degrees, kept[0] === sbiMade ? 'nflows' : undefined);
+    } finally {
+      m.estimator.dispose();
+    }
+  });
+
+  test('--sbi-made is refused where there is no choice to add it to, in one sentence', async () => {
+    const base = ['--task', 'two_moons', '--n', '300', '--sbi-made', '--out', join(dir, 'z.json')];
+    const refused = (argv: string[], message: RegExp) =>
+      assert.rejects(
+        train.run([...base, ...argv]),
+        (e: unknown) => e instanceof UserError && message.test(e.message),
+      );
+    await refused(['--estimator', 'nsf'], /--sbi-made applies to maf only, not to nsf/);
+    await refused(['--preset', 'rabi'], /--preset rabi trains RABI's one/);
+    await refused(['--hidden', '50,50'], /pin one architecture/);
+    await refused(['--defense', 'noise'], /pin one architecture/);
+    assert.equal(existsSync(join(dir, 'z.json')), false);
   });
 
   test('--preset rabi trains with RABI architecture and schedule', async () => {
