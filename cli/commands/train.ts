@@ -56,8 +56,8 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
                       split and keeps the one with the lower validation NLL at their first
                       early stop; only the kept one then takes the anneals
   --sbi-made          maf: also try sbi's MADE exactly (50,50,50 with nflows' context layer
-                      and degrees) as a third candidate: closer to sbi on slcp at 1k, for
-                      about 1.7 times the training CPU (BENCHMARKS.md)
+                      and degrees) as a third candidate: slcp's C2ST at sbi's at 1k, for
+                      1.5 to 2 times the training CPU (BENCHMARKS.md)
   --transforms K      flow transforms (maf, nsf, maf_ensemble; maf default 5 [3])
   --bins K            spline bins (nsf)    --components K   mixture components (mdn)
   --members K         MAFs in the ensemble (maf_ensemble, default 10)
