@@ -118,6 +118,9 @@ describe('trainDefaults', () => {
 });
 
 describe('robustsbi train with no options', () => {
+  // --max-epochs only keeps a test short; every other setting is the command's default.
+  const shortTwoMoons = ['--task', 'two_moons', '--n', '300', '--max-epochs', '2'];
+
   test('a bad --activation, or one for an estimator without a MADE, is one sentence', async () => {
     const base = ['--task', 'two_moons', '--n', '300', '--out', join(dir, 'a.json')];
     await assert.rejects(
@@ -202,17 +205,7 @@ describe('robustsbi train with no options', () => {
 
   test('trains and records the robustsbi recipe, on the fused MAF step', async () => {
     const out = join(dir, 'default.json');
-    // --max-epochs only keeps the test short; every other setting is the command's default.
-    const stdout = await captured([
-      '--task',
-      'two_moons',
-      '--n',
-      '300',
-      '--max-epochs',
-      '2',
-      '--out',
-      out,
-    ]);
+    const stdout = await captured([...shortTwoMoons, '--out', out]);
     assert.match(stdout, /maf on two_moons .*\(fused wasm step\)/);
     // Both candidates trained on the same split; the file holds the one with the lower loss.
     const chose =
@@ -251,18 +244,7 @@ describe('robustsbi train with no options', () => {
 
   test('an architecture option pins the MAF: one training, no choice', async () => {
     const out = join(dir, 'pinned.json');
-    const stdout = await captured([
-      '--task',
-      'two_moons',
-      '--n',
-      '300',
-      '--max-epochs',
-      '2',
-      '--hidden',
-      '50,50',
-      '--out',
-      out,
-    ]);
+    const stdout = await captured([...shortTwoMoons, '--hidden', '50,50', '--out', out]);
     assert.doesNotMatch(stdout, /chose/);
     const m = loadModel(out);
     try {
@@ -276,17 +258,7 @@ describe('robustsbi train with no options', () => {
 
   test("--sbi-made trains sbi's MADE as a third candidate on the same split", async () => {
     const out = join(dir, 'sbi-made.json');
-    const stdout = await captured([
-      '--task',
-      'two_moons',
-      '--n',
-      '300',
-      '--max-epochs',
-      '2',
-      '--sbi-made',
-      '--out',
-      out,
-    ]);
+    const stdout = await captured([...shortTwoMoons, '--sbi-made', '--out', out]);
     const sbiMade =
       "[50, 50, 50] with nflows' scale and nflows' context layer and nflows' degrees and nflows' initialization";
     const line = /^train: chose (.+?) by validation NLL (.+)$/m.exec(stdout);
