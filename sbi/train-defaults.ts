@@ -71,10 +71,10 @@ export const TRAIN_ALTERNATIVES: Readonly<
 
 /**
  * sbi 0.27's MADE exactly (T3Nbs with nflows' context layer and degrees), which `robustsbi train
- * --sbi-made` adds as a third MAF candidate. Not a default one: it lowers slcp's 1k C2ST from 0.958
- * to sbi's 0.955 over 24 seeds, but its training to a first stop costs 1.5 to 2 times the default's
- * CPU and puts lotka_volterra and sir at 1k and sir at 10k above sbi's (BENCHMARKS.md, "sbi's MADE
- * as a third candidate").
+ * --sbi-made` adds as a third MAF candidate. Not a default one: it lowers slcp's 1k C2ST from
+ * 0.958 to sbi's 0.955 over 24 seeds, but its training to a first stop costs 1.4 to 2.1 times the
+ * default's CPU and puts lotka_volterra and sir at 1k and sir at 10k above sbi's (BENCHMARKS.md,
+ * "sbi's MADE as a third candidate").
  */
 export const SBI_MADE: Readonly<Record<string, unknown>> = Object.freeze({
   ...TRAIN_ALTERNATIVES.maf![0]!,

@@ -57,7 +57,7 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
                       early stop; only the kept one then takes the anneals
   --sbi-made          maf: also try sbi's MADE exactly (50,50,50 with nflows' context layer
                       and degrees) as a third candidate: slcp's C2ST at sbi's at 1k, for
-                      1.5 to 2 times the training CPU (BENCHMARKS.md)
+                      1.4 to 2.1 times the training CPU (BENCHMARKS.md)
   --transforms K      flow transforms (maf, nsf, maf_ensemble; maf default 5 [3])
   --bins K            spline bins (nsf)    --components K   mixture components (mdn)
   --members K         MAFs in the ensemble (maf_ensemble, default 10)
