@@ -115,10 +115,8 @@ function scoreAll(s: Scoring, samples: readonly Float32Array[], label: string): 
 
 /** What robustsbi's cell trains and how it draws, where it departs from train's default. */
 interface Variant {
-  /** Estimator settings over the default architecture (pins one architecture). */
-  config: Record<string, unknown>;
-  /** Estimator settings over the default architecture, tried after the default's candidates. */
-  addCandidate: Record<string, unknown> | null;
+  /** The architectures every cell trains (cellCandidates of --config and --add-candidate). */
+  candidates: Record<string, unknown>[];
   /** Training settings over the default schedule. */
   hp: Partial<NPEHyperparameters>;
   ensemble: number;
@@ -156,12 +154,11 @@ async function robustsbiCell(
   v: Variant,
 ): Promise<ToolCell> {
   const { task } = s;
-  const { config, ensemble, mixture } = v;
+  const { candidates, ensemble, mixture } = v;
   const cell = cellRng(seed, task.name, n);
   const data = cellDataset(task, n, cell);
   const base = trainDefaults('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
   const defaults = { ...base, hyperparameters: { ...base.hyperparameters, ...v.hp } };
-  const candidates = cellCandidates(defaults.architecture, config, v.addCandidate);
   // As robustsbi train's --x-transform auto: log x where the linear-Gaussian probe prefers it.
   const x = cellXTransform(task, data, cell);
   const xLine = describeXChoice(x, task.thetaDim);
@@ -491,8 +488,12 @@ export async function cli(argv: readonly string[]): Promise<void> {
   const leakage = a.get('leakage') ?? 'reject';
   if (leakage !== 'reject' && leakage !== 'keep')
     throw new Error(`--leakage must be reject or keep, not ${leakage}`);
-  const variant: Variant = { config, addCandidate, hp, ensemble, mixture, leakage };
-  cellCandidates({}, config, addCandidate); // refuses both at once before anything runs
+  const candidates = cellCandidates(
+    trainDefaults('robustsbi', DEFAULT_TRAIN_ESTIMATOR).architecture,
+    config,
+    addCandidate,
+  );
+  const variant: Variant = { candidates, hp, ensemble, mixture, leakage };
   const backend = await initBackend(a.get('backend'));
 
   let python: string | null = null;

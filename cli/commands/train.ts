@@ -269,23 +269,23 @@ async function run(argv: string[]): Promise<number> {
 
   // Unpinned, a default MAF is chosen by validation among the preset's candidate architectures.
   const pinned = v.hidden !== undefined || v.transforms !== undefined || v.activation !== undefined;
+  const oneArchitecture = pinned || defenseName !== 'none';
   if (v['sbi-made']) {
     onlyFor('sbi-made', ['maf']);
     if (preset === 'rabi')
       throw new UserError(
         "--sbi-made adds a candidate to robustsbi's MAF; --preset rabi trains RABI's one.",
       );
-    if (pinned || defenseName !== 'none')
+    if (oneArchitecture)
       throw new UserError(
         "--sbi-made adds a candidate beside the default's; --hidden, --transforms, --activation and a defense pin one architecture.",
       );
   }
-  const architectures =
-    pinned || defenseName !== 'none'
-      ? [overrides]
-      : trainCandidates(preset, kind, { sbiMade: v['sbi-made'] }).map((a, i) =>
-          i === 0 ? overrides : a,
-        );
+  const architectures = oneArchitecture
+    ? [overrides]
+    : trainCandidates(preset, kind, { sbiMade: v['sbi-made'] }).map((a, i) =>
+        i === 0 ? overrides : a,
+      );
 
   const { startBackend, taskByName, loadOrFail } = await import('../sbi-context.js');
   const { createRng } = await import('../../sbi/rng.js');
