@@ -104,8 +104,9 @@ test('a worker killed during training is replaced and the trial resumes from its
 });
 
 test('a worker stopped during training stores its epochs first; the retry resumes from them', async () => {
-  // Long enough to outlast the worker's 2 s shutdown grace: the activity is cancelled mid-run.
-  const maxEpochs = 150;
+  // Long enough to outlast the worker's 2 s shutdown grace, so the activity is cancelled mid-run:
+  // on an idle machine 150 epochs of these (13 ms each) ended inside the grace.
+  const maxEpochs = 1000;
   const spec = tinySpec({
     estimators: [{ kind: 'maf', architecture: { hidden: [64, 64], numTransforms: 5 } }],
     defenses: [{ name: 'none' }],
