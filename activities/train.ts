@@ -102,6 +102,7 @@ export function fitConfigOf(input: TrainInput): FitConfig {
       stopRule: t.stopRule,
       anneals: t.anneals,
       annealFactor: t.annealFactor,
+      annealPatience: t.annealPatience,
       dropLast: t.dropLast,
     },
     seed: input.seed,

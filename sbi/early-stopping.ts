@@ -30,8 +30,8 @@ export function initialEarlyStopping(): EarlyStoppingState {
  * anything else raises it; a non-finite loss asks for the best state back ('reload') until more
  * than maxNanResets have happened ('diverged'); otherwise stop once counter > patience, but never
  * while epochIndex < minEpochs. With anneals left, a stop becomes 'anneal' instead: the counter
- * starts again and the caller reloads the best state and cuts the learning rate. epochIndex is
- * 0-based.
+ * starts again and the caller reloads the best state and cuts the learning rate; after an anneal
+ * the counter is held to annealPatience where set. epochIndex is 0-based.
  */
 export function earlyStoppingStep(
   s: EarlyStoppingState,
@@ -39,7 +39,7 @@ export function earlyStoppingStep(
   valLoss: number,
   rule: Pick<
     NPEHyperparameters,
-    'patience' | 'minEpochs' | 'maxNanResets' | 'stopRule' | 'anneals'
+    'patience' | 'minEpochs' | 'maxNanResets' | 'stopRule' | 'anneals' | 'annealPatience'
   >,
 ): { state: EarlyStoppingState; decision: StopDecision; improved: boolean } {
   const next = { ...s };
@@ -51,13 +51,14 @@ export function earlyStoppingStep(
   } else {
     next.counter = s.counter + 1;
   }
+  const patience = (s.anneals ?? 0) > 0 ? (rule.annealPatience ?? rule.patience) : rule.patience;
   let decision: StopDecision;
   if (!Number.isFinite(valLoss)) {
     next.nanResets = s.nanResets + 1;
     decision = next.nanResets > rule.maxNanResets ? 'diverged' : 'reload';
   } else if (epochIndex < rule.minEpochs) {
     decision = 'continue';
-  } else if (next.counter <= rule.patience) {
+  } else if (next.counter <= patience) {
     decision = 'continue';
   } else if ((s.anneals ?? 0) < (rule.anneals ?? 0)) {
     next.anneals = (s.anneals ?? 0) + 1;

@@ -113,12 +113,12 @@ export function checkResumable(
     unknown
   >;
   // A resume may run longer, or anneal more than the run had (trainNPE goes on from its early
-  // stop); the annealing factor matters only once an anneal was taken.
+  // stop); the annealing factor and patience matter only once an anneal was taken.
   const taken = r.earlyStopping.anneals ?? 0;
   const mayDiffer = (k: string): boolean =>
     k === 'maxEpochs' ||
     (k === 'anneals' && Number(now[k] ?? 0) >= taken) ||
-    (k === 'annealFactor' && taken === 0);
+    ((k === 'annealFactor' || k === 'annealPatience') && taken === 0);
   const changed = Object.keys({ ...before, ...now }).filter(
     (k) => !mayDiffer(k) && before[k] !== now[k],
   );

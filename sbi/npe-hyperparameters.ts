@@ -28,6 +28,11 @@ export interface NPEHyperparameters {
   anneals?: number;
   /** The learning rate's factor at each anneal, in (0, 1); undefined means 0.1. */
   annealFactor?: number;
+  /**
+   * Early stopping's patience once an anneal is taken; undefined means `patience`. At the cut rate
+   * the validation loss moves less between epochs, so a shorter wait sees the same plateau.
+   */
+  annealPatience?: number;
   /** Early stopping may not stop before this many epochs have run past the first (RABI: epoch index < minEpochs). */
   minEpochs: number;
   maxEpochs: number;
@@ -77,6 +82,7 @@ export function resolveHyperparameters(
   positiveInt('maxNanResets', 0);
   positiveInt('valSize', 1);
   positiveInt('anneals', 0);
+  positiveInt('annealPatience', 0);
   if (hp.annealFactor !== undefined && !(hp.annealFactor > 0 && hp.annealFactor < 1))
     throw new RangeError(
       `NPE hyperparameter annealFactor must lie in (0, 1), got ${String(hp.annealFactor)}.`,

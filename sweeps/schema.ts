@@ -186,6 +186,7 @@ const trainingSchema: Schema = {
     stopRule: { type: 'string', enum: [...STOP_RULES] },
     anneals: int(0, 100),
     annealFactor: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
+    annealPatience: int(0, 100_000),
     dropLast: { type: 'boolean' },
   },
 };

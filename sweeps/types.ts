@@ -59,6 +59,8 @@ export interface TrainingOptions {
   anneals?: number;
   /** The learning rate's factor at each anneal; absent: 0.1. Needs anneals. */
   annealFactor?: number;
+  /** Early stopping's patience once an anneal is taken; absent: patience. Needs anneals. */
+  annealPatience?: number;
   /** Leave out each epoch's last partial batch (sbi's drop_last); absent: keep it. */
   dropLast?: boolean;
 }

@@ -420,6 +420,11 @@ function checkSemantics(spec: SweepSpec): void {
       'spec/training/annealFactor',
       `has no effect without training/anneals of at least 1 (got ${training.annealFactor})`,
     );
+  if (training.annealPatience !== undefined && training.anneals === undefined)
+    throw new SpecError(
+      'spec/training/annealPatience',
+      `has no effect without training/anneals of at least 1 (got ${training.annealPatience})`,
+    );
   if (!evaluation.eps.includes(evaluation.tradeoffEps))
     throw new SpecError(
       'spec/evaluation/tradeoffEps',

@@ -50,6 +50,8 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
                       (default: keep it as a smaller step)
   --anneals K         when the rule would stop, go on from the best state at the learning
                       rate times --anneal-factor (default 0.1), up to K times (default 2 [0])
+  --anneal-patience P after an anneal, stop after P epochs without a better validation loss
+                      (default 10; unset: --patience)
   --hidden 50,50      hidden layer sizes (maf default 50,50 [100,100]; others: their own).
                       A maf with none of --hidden, --transforms, --activation and no defense
                       also trains 50,50,50 with nflows' scale and initialization on the same
@@ -109,6 +111,7 @@ async function run(argv: string[]): Promise<number> {
     'sbi-made': { type: 'boolean', default: false },
     anneals: { type: 'string' },
     'anneal-factor': { type: 'string' },
+    'anneal-patience': { type: 'string' },
     hidden: { type: 'string' },
     transforms: { type: 'string' },
     bins: { type: 'string' },
@@ -208,6 +211,10 @@ async function run(argv: string[]): Promise<number> {
     anneals: v.anneals === undefined ? undefined : parseInteger('anneals', v.anneals, 0),
     annealFactor:
       v['anneal-factor'] === undefined ? undefined : parseAnnealFactor(v['anneal-factor']),
+    annealPatience:
+      v['anneal-patience'] === undefined
+        ? undefined
+        : parseInteger('anneal-patience', v['anneal-patience'], 0),
   };
   // The command's own defaults (robustsbi's accurate recipe, or RABI's under --preset rabi) fill
   // what the options leave unset, so the model file records every setting it was trained with.
@@ -219,8 +226,9 @@ async function run(argv: string[]): Promise<number> {
   }
   // RABI's counter is the library's default: recorded as unset, so a model file matches the sweep's.
   if (hyperparameters.stopRule === 'rabi') hyperparameters.stopRule = undefined;
-  // Likewise no anneals, the library's default.
+  // Likewise no anneals, the library's default; without anneals their patience means nothing.
   if (hyperparameters.anneals === 0) hyperparameters.anneals = undefined;
+  if (hyperparameters.anneals === undefined) hyperparameters.annealPatience = undefined;
   const overrides: Record<string, unknown> = { ...defaults.architecture };
   if (v.hidden !== undefined) overrides.hidden = parseIntegerList('hidden', v.hidden);
   const onlyFor = (option: string, kinds: string[]): void => {

@@ -68,7 +68,16 @@ const cases: Case[] = [
     // A high rate, patience 1, 30 epochs: the run anneals, so the cut rate is in the weights too.
     cliSchedule: [
       ...['--lr', '0.05', '--max-epochs', '30', '--min-epochs', '0', '--patience', '1'],
-      ...['--stop-rule', 'sbi', '--anneals', '2', '--anneal-factor', '0.2'],
+      ...[
+        '--stop-rule',
+        'sbi',
+        '--anneals',
+        '2',
+        '--anneal-factor',
+        '0.2',
+        '--anneal-patience',
+        '2',
+      ],
     ],
     training: {
       ...rabiSchedule,
@@ -79,6 +88,7 @@ const cases: Case[] = [
       stopRule: 'sbi',
       anneals: 2,
       annealFactor: 0.2,
+      annealPatience: 2,
     },
     records: /"summary":\s*\{[^}]*"anneals":\s*[12]\b/,
   },

@@ -55,6 +55,7 @@ describe('trainDefaults', () => {
       stopRule: 'sbi',
       maxEpochs: 2000,
       anneals: 2,
+      annealPatience: 10,
     });
   });
 
@@ -135,13 +136,14 @@ describe('robustsbi train with no options', () => {
     );
   });
 
-  test('a bad --stop-rule, --anneals or --anneal-factor is one sentence naming the option', async () => {
+  test('a bad --stop-rule, --anneals, --anneal-factor or --anneal-patience is one sentence naming the option', async () => {
     const out = join(dir, 'x.json');
     const base = ['--task', 'two_moons', '--n', '300', '--out', out];
     const cases: [string[], RegExp][] = [
       [['--stop-rule', 'x'], /--stop-rule must be rabi or sbi, got "x"/],
       [['--anneals', '1.5'], /--anneals must be an integer >= 0, got "1.5"/],
       [['--anneal-factor', '1.5'], /--anneal-factor must be a number between 0 and 1, got "1.5"/],
+      [['--anneal-patience', '1.5'], /--anneal-patience must be an integer >= 0, got "1.5"/],
     ];
     for (const [args, message] of cases)
       await assert.rejects(
@@ -151,10 +153,12 @@ describe('robustsbi train with no options', () => {
     assert.ok(!existsSync(out));
   });
 
-  // lr 0.05 and patience 0: every run stops within a few epochs and anneals once.
+  // lr 0.05, patience 0 before and after the anneal: every run stops within a few epochs and
+  // anneals once.
   const annealOnce = [
     ...['--task', 'two_moons', '--n', '300', '--lr', '0.05'],
     ...['--patience', '0', '--min-epochs', '0', '--anneals', '1', '--max-epochs', '60'],
+    ...['--anneal-patience', '0'],
   ];
 
   test('--anneals goes on from the best state at a cut rate and is recorded', async () => {
@@ -168,6 +172,7 @@ describe('robustsbi train with no options', () => {
     try {
       assert.equal(m.training.anneals, 1);
       assert.equal(m.training.annealFactor, 0.2);
+      assert.equal(m.training.annealPatience, 0);
     } finally {
       m.estimator.dispose();
     }
@@ -237,6 +242,20 @@ describe('robustsbi train with no options', () => {
       assert.equal(m.training.maxEpochs, 2);
       assert.equal(m.training.minEpochs, 5);
       assert.equal(m.training.valSize, 30);
+      assert.equal(m.training.anneals, 2);
+      assert.equal(m.training.annealPatience, 10);
+    } finally {
+      m.estimator.dispose();
+    }
+  });
+
+  test('--anneals 0 records neither anneals nor their patience', async () => {
+    const out = join(dir, 'no-anneals.json');
+    await captured([...shortTwoMoons, '--hidden', '8', '--anneals', '0', '--out', out]);
+    const m = loadModel(out);
+    try {
+      assert.equal(m.training.anneals, undefined);
+      assert.equal(m.training.annealPatience, undefined);
     } finally {
       m.estimator.dispose();
     }

@@ -123,9 +123,45 @@ describe('early stopping rule (RABI semantics)', () => {
     assert.equal(r.state.anneals, 2);
   });
 
+  test('after an anneal the counter is held to annealPatience, before it to patience', () => {
+    // patience 2, annealPatience 0: the first stop waits 3 epochs without improvement, the ones
+    // after an anneal stop at the first epoch without improvement.
+    let s = initialEarlyStopping();
+    const hp = { ...rule, stopRule: 'sbi' as const, anneals: 2, annealPatience: 0 };
+    const decisions = [5, 4, 6, 7, 8, 3, 9, 2, 10].map((l, i) => {
+      const r = earlyStoppingStep(s, i, l, hp);
+      s = r.state;
+      return r.decision;
+    });
+    assert.deepEqual(decisions, [
+      'continue',
+      'continue',
+      'continue',
+      'continue',
+      'anneal',
+      'continue',
+      'anneal',
+      'continue',
+      'stop',
+    ]);
+    // Unset, the anneals wait as long as the first stop did.
+    const same = { ...rule, stopRule: 'sbi' as const, anneals: 2 };
+    let t = initialEarlyStopping();
+    const unset = [5, 4, 6, 7, 8, 3, 9].map((l, i) => {
+      const r = earlyStoppingStep(t, i, l, same);
+      t = r.state;
+      return r.decision;
+    });
+    assert.equal(unset[6], 'continue');
+  });
+
   test('anneals and annealFactor out of range are refused', () => {
     assert.throws(() => resolveHyperparameters({ anneals: -1 }), /anneals must be an integer >= 0/);
     assert.throws(() => resolveHyperparameters({ annealFactor: 1 }), /annealFactor must lie in/);
+    assert.throws(
+      () => resolveHyperparameters({ annealPatience: 1.5 }),
+      /annealPatience must be an integer >= 0/,
+    );
   });
 
   test('an unknown stopRule is refused', () => {
@@ -594,6 +630,16 @@ describe('trainNPE', () => {
       trainNPE(options({ hyperparameters: { ...hp, annealFactor: 0.5 }, resumeFrom: annealed })),
       /other hyperparameters \(annealFactor 0.1 -> 0.5\)/,
     );
+    await assert.rejects(
+      trainNPE(options({ hyperparameters: { ...hp, annealPatience: 3 }, resumeFrom: annealed })),
+      /other hyperparameters \(annealPatience undefined -> 3\)/,
+    );
+    // Before its first anneal a run may take another anneal patience, as the kept candidate does.
+    const other = await trainNPE(
+      options({ hyperparameters: { ...hp, annealPatience: 3 }, resumeFrom: plain.finalState! }),
+    );
+    assert.equal(other.anneals, 2);
+    other.model.dispose();
     full.model.dispose();
   });
 

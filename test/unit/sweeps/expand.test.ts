@@ -312,6 +312,7 @@ describe('IDs', () => {
       stopRule: (s) => ({ ...s, training: { ...s.training, stopRule: 'sbi' } }),
       anneals: (s) => ({ ...s, training: { ...s.training, anneals: 2 } }),
       annealFactor: (s) => ({ ...s, training: { ...s.training, anneals: 2, annealFactor: 0.2 } }),
+      annealPatience: (s) => ({ ...s, training: { ...s.training, anneals: 2, annealPatience: 5 } }),
       evalEps: (s) => void (s.evaluation.eps = [0.5, 1, 2]),
       nTest: (s) => void (s.evaluation.nTest = 101),
       steps: (s) => void (s.evaluation.steps = 51),

@@ -159,6 +159,16 @@ describe('names agree with sbi/', () => {
       'spec/training/annealFactor',
       /has no effect without training\/anneals of at least 1/,
     );
+    assert.equal(
+      validateSweepSpec(withSpec({ training: { anneals: 2, annealPatience: 10 } })).training
+        .annealPatience,
+      10,
+    );
+    rejects(
+      () => validateSweepSpec(withSpec({ training: { annealPatience: 10 } })),
+      'spec/training/annealPatience',
+      /has no effect without training\/anneals of at least 1/,
+    );
   });
 
   test('training defaults are sbi/npe.ts defaults', () => {
