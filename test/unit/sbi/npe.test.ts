@@ -97,12 +97,25 @@ describe('early stopping rule (RABI semantics)', () => {
     assert.equal(s.bestEpoch, 5);
   });
 
-  test('with anneals left, a stop becomes an anneal that starts the counter again', () => {
-    let s = initialEarlyStopping();
-    const decisions = [5, 4, 6, 7, 8, 9, 10, 11, 12, 13].map((l, i) => {
-      const r = earlyStoppingStep(s, i, l, { ...rule, stopRule: 'sbi', anneals: 2 });
-      s = r.state;
+  /** The decisions of a run of validation losses under an annealing rule, and its end state. */
+  function decide(
+    losses: number[],
+    annealing: Parameters<typeof earlyStoppingStep>[3],
+  ): { decisions: StopDecision[]; last: EarlyStoppingState } {
+    let last = initialEarlyStopping();
+    const decisions = losses.map((l, i) => {
+      const r = earlyStoppingStep(last, i, l, annealing);
+      last = r.state;
       return r.decision;
+    });
+    return { decisions, last };
+  }
+
+  test('with anneals left, a stop becomes an anneal that starts the counter again', () => {
+    const { decisions, last: s } = decide([5, 4, 6, 7, 8, 9, 10, 11, 12, 13], {
+      ...rule,
+      stopRule: 'sbi',
+      anneals: 2,
     });
     // Counter 3 > patience 2 at index 4: anneal (counter 0), again at index 7, then stop at 10's turn.
     assert.deepEqual(decisions, [
@@ -126,13 +139,8 @@ describe('early stopping rule (RABI semantics)', () => {
   test('after an anneal the counter is held to annealPatience, before it to patience', () => {
     // patience 2, annealPatience 0: the first stop waits 3 epochs without improvement, the ones
     // after an anneal stop at the first epoch without improvement.
-    let s = initialEarlyStopping();
-    const hp = { ...rule, stopRule: 'sbi' as const, anneals: 2, annealPatience: 0 };
-    const decisions = [5, 4, 6, 7, 8, 3, 9, 2, 10].map((l, i) => {
-      const r = earlyStoppingStep(s, i, l, hp);
-      s = r.state;
-      return r.decision;
-    });
+    const same = { ...rule, stopRule: 'sbi' as const, anneals: 2 };
+    const { decisions } = decide([5, 4, 6, 7, 8, 3, 9, 2, 10], { ...same, annealPatience: 0 });
     assert.deepEqual(decisions, [
       'continue',
       'continue',
@@ -145,14 +153,7 @@ describe('early stopping rule (RABI semantics)', () => {
       'stop',
     ]);
     // Unset, the anneals wait as long as the first stop did.
-    const same = { ...rule, stopRule: 'sbi' as const, anneals: 2 };
-    let t = initialEarlyStopping();
-    const unset = [5, 4, 6, 7, 8, 3, 9].map((l, i) => {
-      const r = earlyStoppingStep(t, i, l, same);
-      t = r.state;
-      return r.decision;
-    });
-    assert.equal(unset[6], 'continue');
+    assert.equal(decide([5, 4, 6, 7, 8, 3, 9], same).decisions[6], 'continue');
   });
 
   test('anneals and annealFactor out of range are refused', () => {
