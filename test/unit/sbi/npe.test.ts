@@ -141,17 +141,11 @@ describe('early stopping rule (RABI semantics)', () => {
     // after an anneal stop at the first epoch without improvement.
     const same = { ...rule, stopRule: 'sbi' as const, anneals: 2 };
     const { decisions } = decide([5, 4, 6, 7, 8, 3, 9, 2, 10], { ...same, annealPatience: 0 });
-    assert.deepEqual(decisions, [
-      'continue',
-      'continue',
-      'continue',
-      'continue',
-      'anneal',
-      'continue',
-      'anneal',
-      'continue',
-      'stop',
-    ]);
+    // Anneal at index 4 (counter 3 > 2), at 6 (1 > 0 after the improvement at 5), stop at 8.
+    assert.equal(
+      decisions.join(' '),
+      'continue continue continue continue anneal continue anneal continue stop',
+    );
     // Unset, the anneals wait as long as the first stop did.
     assert.equal(decide([5, 4, 6, 7, 8, 3, 9], same).decisions[6], 'continue');
   });
