@@ -389,14 +389,16 @@ function checkRange(r: SearchRange, path: string): void {
 
 /**
  * Training settings written out at their meaning when absent (stopRule 'rabi', anneals 0,
- * dropLast false) are dropped, so they name the same trials and models as a spec that leaves
- * them out.
+ * dropLast false, an annealPatience equal to patience) are dropped, so they name the same trials
+ * and models as a spec that leaves them out. annealPatience only beside anneals: without them it is
+ * an error whatever its value (checkSemantics).
  */
 function normalizeTraining(t: TrainingOptions): TrainingOptions {
   const out = { ...t };
   if (out.stopRule === 'rabi') delete out.stopRule;
   if (out.anneals === 0) delete out.anneals;
   if (out.dropLast === false) delete out.dropLast;
+  if (out.anneals !== undefined && out.annealPatience === out.patience) delete out.annealPatience;
   return out;
 }
 

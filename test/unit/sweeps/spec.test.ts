@@ -160,15 +160,22 @@ describe('names agree with sbi/', () => {
       /has no effect without training\/anneals of at least 1/,
     );
     assert.equal(
-      validateSweepSpec(withSpec({ training: { anneals: 2, annealPatience: 10 } })).training
+      validateSweepSpec(withSpec({ training: { anneals: 2, annealPatience: 5 } })).training
         .annealPatience,
-      10,
+      5,
     );
     rejects(
       () => validateSweepSpec(withSpec({ training: { annealPatience: 10 } })),
       'spec/training/annealPatience',
       /has no effect without training\/anneals of at least 1/,
     );
+    // An anneal patience equal to patience is its absent meaning: the same trials, with patience
+    // written out or at its default (10); without anneals it stays an error (just above: 10 is
+    // the default patience).
+    const annealedIds = idsOf({ anneals: 2, patience: 15 });
+    assert.deepEqual(idsOf({ anneals: 2, patience: 15, annealPatience: 15 }), annealedIds);
+    assert.deepEqual(idsOf({ anneals: 2, annealPatience: 10 }), idsOf({ anneals: 2 }));
+    assert.notDeepEqual(idsOf({ anneals: 2, patience: 15, annealPatience: 10 }), annealedIds);
   });
 
   test('training defaults are sbi/npe.ts defaults', () => {
