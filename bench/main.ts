@@ -18,6 +18,7 @@
 //   sbi-parity     robustsbi train's default against sbi 0.27's NPE() on the same rows and observations (bench/sbi-parity.ts)
 //   candidate-race  whether train could drop its losing candidate early, from the candidates' validation curves (bench/candidate-race.ts)
 //   heldout-screen  variants of the default by paired held-out NLL over training streams (bench/heldout-screen.ts)
+//   linear-gaussian-probe  a closed-form linear-Gaussian q on the flows' own split and held-out rows (bench/linear-gaussian-probe.ts)
 //   validation-split  one training under several validation splits of the same rows (bench/validation-split.ts)
 //   sbi-same-start  robustsbi's trainer from sbi's own split and initial MAF, against sbi's run (bench/sbi-same-start.ts)
 //   exact-attack   the exact gaussian_linear posterior under attack (bench/exact-posterior-attack.ts)
@@ -44,6 +45,7 @@ const BENCHES: Record<string, () => Promise<Cli>> = {
   'c2st-speed': async () => (await import('./c2st-speed.js')).cli,
   'sbi-parity': async () => (await import('./sbi-parity.js')).cli,
   'heldout-screen': async () => (await import('./heldout-screen.js')).cli,
+  'linear-gaussian-probe': async () => (await import('./linear-gaussian-probe.js')).cli,
   'candidate-race': async () => (await import('./candidate-race.js')).cli,
   'validation-split': async () => (await import('./validation-split.js')).cli,
   'sbi-same-start': async () => (await import('./sbi-same-start.js')).cli,

@@ -16,7 +16,8 @@ export interface EarlyStoppingState {
 }
 
 /** How a training run ended. */
-export type StoppedBy = 'early-stopping' | 'max-epochs';
+/** 'closed-form': no epochs ran (DensityEstimator.fitClosedForm). */
+export type StoppedBy = 'early-stopping' | 'max-epochs' | 'closed-form';
 
 export type StopDecision = 'continue' | 'stop' | 'reload' | 'diverged' | 'anneal';
 

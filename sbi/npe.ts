@@ -19,7 +19,7 @@ import {
   type TrainingState,
 } from './npe-checkpoint.js';
 import { resolveHyperparameters, type NPEHyperparameters } from './npe-hyperparameters.js';
-import { defaultValSize, dropNonFinite, gatherRows } from './training-data.js';
+import { defaultValSize, dropNonFinite, gatherRows, splitOrder } from './training-data.js';
 import {
   isIdentityXTransform,
   transformRows,
@@ -177,7 +177,10 @@ export interface TrainNPEResult {
   zscore: ZScore;
   /** Epochs run, including any before a resume. */
   epochs: number;
-  /** 1-based epoch of the best validation loss (never 0: a run with no finite one throws DivergedError). */
+  /**
+   * 1-based epoch of the best validation loss (never 0: a run with no finite one throws
+   * DivergedError), or 0 for a model fitted in closed form.
+   */
   bestEpoch: number;
   bestValLoss: number;
   trainLosses: number[];
@@ -283,10 +286,7 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
   const nTrain = clean.n - nVal;
   if (nTrain < 1)
     throw new RangeError(`Validation size ${nVal} leaves no training rows out of ${clean.n}.`);
-  const order =
-    opts.validationRows === 'last'
-      ? Int32Array.from({ length: clean.n }, (_, i) => (i + nTrain) % clean.n)
-      : (opts.splitRng ?? rng).fork('npe/split').permutation(clean.n);
+  const order = splitOrder(clean.n, nVal, opts.validationRows, opts.splitRng ?? rng);
   const valRows = order.subarray(0, nVal);
   const trainRows = order.subarray(nVal);
   const trainTheta = gatherRows(clean.theta, thetaDim, trainRows);
@@ -303,6 +303,43 @@ export async function trainNPE(opts: TrainNPEOptions): Promise<TrainNPEResult> {
     throw new RangeError(
       `createModel built a ${model.thetaDim}->${model.xDim} model for ${thetaDim}-dim theta and ${xDim}-dim x.`,
     );
+  }
+  if (model.fitClosedForm) {
+    // No epochs: fitted on the training rows, scored on the validation rows as an epoch would be.
+    try {
+      if (defense)
+        throw new RangeError(
+          `A ${model.kind} estimator is fitted in closed form: it takes no defense.`,
+        );
+      model.fitClosedForm(trainTheta, trainX, nTrain);
+      const valTheta = tf.tensor2d(gatherRows(clean.theta, thetaDim, valRows), [nVal, thetaDim]);
+      const valX = tf.tensor2d(gatherRows(clean.x, xDim, valRows), [nVal, xDim]);
+      const valLogProbs = rowLogProbs(model, valTheta, valX);
+      valTheta.dispose();
+      valX.dispose();
+      const valLoss = -valLogProbs.reduce((s, v) => s + v, 0) / nVal;
+      if (!Number.isFinite(valLoss)) throw new DivergedError(0, 0);
+      return {
+        model: wrapTransforms(model, transform, xTransform),
+        zscore,
+        epochs: 0,
+        bestEpoch: 0,
+        bestValLoss: valLoss,
+        trainLosses: [],
+        valLosses: [valLoss],
+        stoppedBy: 'closed-form',
+        fused: false,
+        nanResets: 0,
+        anneals: 0,
+        dropped: clean.dropped,
+        nTrain,
+        nVal,
+        valLogProbs,
+      };
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
   }
   const vars = model.trainableVariables();
   const adam = new Adam(vars, hp);

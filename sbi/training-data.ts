@@ -1,5 +1,6 @@
 // The rows NPE trains on: non-finite simulations dropped, rows gathered by index, the default size
-// of the held-out validation split. Pure.
+// of the held-out validation split and the order that splits them. Pure.
+import type { RandomStream } from './types.js';
 
 // Data preparation (pure)
 
@@ -45,4 +46,20 @@ export function gatherRows(a: Float32Array, dim: number, rows: ArrayLike<number>
 
 export function defaultValSize(n: number): number {
   return Math.max(1, Math.min(512, Math.floor(n / 10)));
+}
+
+/**
+ * The row order trainNPE splits by: the first nVal rows validate, the rest train. 'last' validates
+ * the last nVal rows (RABI's separate validation rows); otherwise a permutation drawn from `stream`'s
+ * 'npe/split' fork. Exported so a bench can score other models on exactly trainNPE's rows.
+ */
+export function splitOrder(
+  n: number,
+  nVal: number,
+  rows: 'random' | 'last' | undefined,
+  stream: RandomStream,
+): Int32Array {
+  return rows === 'last'
+    ? Int32Array.from({ length: n }, (_, i) => (i + n - nVal) % n)
+    : stream.fork('npe/split').permutation(n);
 }

@@ -85,7 +85,7 @@ export interface Task {
 }
 
 export type EstimatorKind =
-  'maf' | 'nsf' | 'gaussian' | 'mdn' | 'multivariate_gaussian' | 'maf_ensemble';
+  'maf' | 'nsf' | 'gaussian' | 'mdn' | 'multivariate_gaussian' | 'maf_ensemble' | 'linear_gaussian';
 
 /** Z-score statistics from the training split; x is z-scored inside the model so it sees raw x. */
 export interface ZScore {
@@ -286,5 +286,11 @@ export interface DensityEstimator {
    * weights, with the twice-differentiable ops.
    */
   fisherCoordinates?(x: tf.Tensor2D, at: tf.Tensor2D): tf.Tensor2D;
+  /**
+   * Where the estimator is fitted in closed form (the linear-Gaussian one): its weights from the
+   * training rows (raw theta [n, thetaDim] and x [n, xDim], as logProb takes them), in place of
+   * trainNPE's epochs.
+   */
+  fitClosedForm?(theta: Float32Array, x: Float32Array, n: number): void;
   dispose(): void;
 }

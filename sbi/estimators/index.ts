@@ -29,6 +29,11 @@ import {
   type MultivariateGaussianConfig,
 } from './multivariate-gaussian.js';
 import { NSF_DEFAULTS, Nsf, SPLINE_KINDS, type NsfConfig } from './nsf.js';
+import {
+  LINEAR_GAUSSIAN_DEFAULTS,
+  LinearGaussian,
+  type LinearGaussianConfig,
+} from './linear-gaussian.js';
 
 export { computeZScore, identityZScore } from './zscore.js';
 export { EMBEDDINGS, MLP_EMBEDDING_SIZES, type Embedding } from './base.js';
@@ -41,6 +46,7 @@ export const ESTIMATOR_KINDS: readonly EstimatorKind[] = [
   'mdn',
   'multivariate_gaussian',
   'maf_ensemble',
+  'linear_gaussian',
 ];
 
 const DEFAULTS: Record<EstimatorKind, Record<string, unknown>> = {
@@ -50,6 +56,7 @@ const DEFAULTS: Record<EstimatorKind, Record<string, unknown>> = {
   mdn: MDN_DEFAULTS,
   multivariate_gaussian: MULTIVARIATE_GAUSSIAN_DEFAULTS,
   maf_ensemble: MAF_ENSEMBLE_DEFAULTS,
+  linear_gaussian: LINEAR_GAUSSIAN_DEFAULTS,
 };
 
 /**
@@ -74,6 +81,7 @@ const EXTRA_KEYS: Record<EstimatorKind, string[]> = {
   multivariate_gaussian: ['embedding'],
   // orders: one list per member; mixture: member weights fitted to validation rows (uniform when absent).
   maf_ensemble: ['orders', 'mixture', ...MEMBER_KEYS],
+  linear_gaussian: [],
 };
 
 /**
@@ -119,10 +127,12 @@ function mergeConfig(
   }
   const config = { ...structuredClone(DEFAULTS[kind]), ...structuredClone(overrides) };
   const hidden = config.hidden;
+  // Every kind but the closed-form linear-Gaussian one has hidden layers.
   if (
-    !Array.isArray(hidden) ||
-    hidden.length === 0 ||
-    hidden.some((h) => !Number.isInteger(h) || h < 1)
+    'hidden' in DEFAULTS[kind] &&
+    (!Array.isArray(hidden) ||
+      hidden.length === 0 ||
+      hidden.some((h) => !Number.isInteger(h) || h < 1))
   ) {
     throw new InvalidSettingError(
       `${kind} hidden sizes must be a non-empty list of positive integers, got ${JSON.stringify(hidden)}`,
@@ -194,6 +204,8 @@ function build(
       );
     case 'maf_ensemble':
       return new MafEnsemble(thetaDim, xDim, config as MafEnsembleConfig, zscore, rng);
+    case 'linear_gaussian':
+      return new LinearGaussian(thetaDim, xDim, config as LinearGaussianConfig, zscore, rng);
   }
 }
 
