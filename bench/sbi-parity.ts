@@ -42,7 +42,13 @@ import {
   describeChoice,
 } from '../sbi/choose-by-validation.js';
 import { describeXChoice } from '../sbi/x-transform-choice.js';
-import { DEFAULT_TRAIN_ESTIMATOR, trainCandidates, trainDefaults } from '../sbi/train-defaults.js';
+import {
+  DEFAULT_TRAIN_ESTIMATOR,
+  SMALL_BUDGET,
+  candidateEstimator,
+  trainCandidates,
+  trainDefaults,
+} from '../sbi/train-defaults.js';
 import type { SimulatedDataset } from '../sbi/simulate.js';
 import type { Task } from '../sbi/types.js';
 import type { TrainingState } from '../sbi/npe-checkpoint.js';
@@ -115,8 +121,9 @@ function scoreAll(s: Scoring, samples: readonly Float32Array[], label: string): 
 
 /** What robustsbi's cell trains and how it draws, where it departs from train's default. */
 interface Variant {
-  /** The architectures every cell trains (cellCandidates of --config and --add-candidate). */
-  candidates: Record<string, unknown>[];
+  /** --config and --add-candidate: each cell trains cellCandidates of them at its budget. */
+  config: Record<string, unknown>;
+  addCandidate: Record<string, unknown> | null;
   /** Training settings over the default schedule. */
   hp: Partial<NPEHyperparameters>;
   ensemble: number;
@@ -134,6 +141,8 @@ export function cellCandidates(
   defaultArchitecture: Readonly<Record<string, unknown>>,
   config: Readonly<Record<string, unknown>>,
   addCandidate: Readonly<Record<string, unknown>> | null,
+  n: number,
+  ensemble = 1,
 ): Record<string, unknown>[] {
   if (Object.keys(config).length > 0) {
     if (addCandidate)
@@ -142,7 +151,10 @@ export function cellCandidates(
       );
     return [{ ...defaultArchitecture, ...config }];
   }
-  const candidates = trainCandidates('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
+  const candidates = trainCandidates('robustsbi', DEFAULT_TRAIN_ESTIMATOR, {
+    n,
+    closedForm: ensemble === 1,
+  });
   return addCandidate ? [...candidates, { ...defaultArchitecture, ...addCandidate }] : candidates;
 }
 
@@ -154,11 +166,12 @@ async function robustsbiCell(
   v: Variant,
 ): Promise<ToolCell> {
   const { task } = s;
-  const { candidates, ensemble, mixture } = v;
+  const { ensemble, mixture } = v;
   const cell = cellRng(seed, task.name, n);
   const data = cellDataset(task, n, cell);
   const base = trainDefaults('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
   const defaults = { ...base, hyperparameters: { ...base.hyperparameters, ...v.hp } };
+  const candidates = cellCandidates(base.architecture, v.config, v.addCandidate, n, ensemble);
   // As robustsbi train's --x-transform auto: log x where the linear-Gaussian probe prefers it.
   const x = cellXTransform(task, data, cell);
   const xLine = describeXChoice(x, task.thetaDim);
@@ -171,12 +184,13 @@ async function robustsbiCell(
     hyperparameters: Partial<NPEHyperparameters>,
     resumeFrom?: TrainingState,
   ): Promise<Run> => {
+    const kind = candidateEstimator(architecture, DEFAULT_TRAIN_ESTIMATOR);
     const run = await trainCell({
       task,
       data,
       cell,
-      estimator: DEFAULT_TRAIN_ESTIMATOR,
-      config: architecture,
+      estimator: kind.estimator,
+      config: kind.architecture,
       hyperparameters,
       ...(x.transform ? { xTransform: x.transform } : {}),
       ...(resumeFrom ? { resumeFrom } : {}),
@@ -488,12 +502,14 @@ export async function cli(argv: readonly string[]): Promise<void> {
   const leakage = a.get('leakage') ?? 'reject';
   if (leakage !== 'reject' && leakage !== 'keep')
     throw new Error(`--leakage must be reject or keep, not ${leakage}`);
-  const candidates = cellCandidates(
+  // Checked once here, so a bad pair fails before any cell runs.
+  cellCandidates(
     trainDefaults('robustsbi', DEFAULT_TRAIN_ESTIMATOR).architecture,
     config,
     addCandidate,
+    SMALL_BUDGET,
   );
-  const variant: Variant = { candidates, hp, ensemble, mixture, leakage };
+  const variant: Variant = { config, addCandidate, hp, ensemble, mixture, leakage };
   const backend = await initBackend(a.get('backend'));
 
   let python: string | null = null;

@@ -94,9 +94,12 @@ export async function chooseByValidation<T>(
 
 /**
  * A MAF candidate in a few words: its hidden layers, and nflows' scale and initialization (or
- * torch's biases alone) where it has them.
+ * torch's biases alone) where it has them; a candidate of another kind (train-defaults.ts
+ * CANDIDATE_ESTIMATOR_KEY) by its kind.
  */
 export function describeMade(arch: Record<string, unknown>): string {
+  if (arch.estimator === 'linear_gaussian') return 'the linear-Gaussian fit';
+  if (typeof arch.estimator === 'string') return arch.estimator;
   const hidden = Array.isArray(arch.hidden) ? `[${(arch.hidden as number[]).join(', ')}]` : 'MADE';
   const traits: string[] = [];
   if (arch.affine === 'nflows') traits.push("nflows' scale");

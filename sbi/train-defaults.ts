@@ -85,20 +85,71 @@ export const SBI_MADE: Readonly<Record<string, unknown>> = Object.freeze({
   degrees: 'nflows',
 });
 
+/** Below this many simulations the default MAF's candidates are SMALL_BUDGET_CANDIDATES. */
+export const SMALL_BUDGET = 10_000;
+
 /**
- * The architectures one `robustsbi train` fits, the default first: more than one only for the
- * robustsbi preset's estimators that have alternatives; `sbiMade` adds SBI_MADE to a MAF's.
+ * A candidate of another estimator kind than the one trained names it under this key (the rest of
+ * the record is that kind's architecture): train fits it on the same split and compares it by the
+ * same validation NLL.
+ */
+export const CANDIDATE_ESTIMATOR_KEY = 'estimator';
+
+/**
+ * The default's candidates below SMALL_BUDGET simulations: two-layer tanh MADEs with nflows' scale
+ * and initialization, without and with nflows' context layer, and the closed-form linear-Gaussian
+ * fit. On paired held-out NLL at 1k (BENCHMARKS.md, "A linear-Gaussian candidate") against the
+ * larger budgets' pair: slcp -0.22 nats (24 seeds; the context layer), lotka_volterra -0.23 and sir
+ * -0.10 (nflows' initialization on two layers), two_moons -0.01, and the Gaussian tasks 0.15 to
+ * 1.45 lower where the linear-Gaussian fit is kept (the flows' SGD does not reach the linear
+ * posterior on 900 rows). At 10k the two-layer pair lost lotka_volterra's C2ST to sbi's, so larger
+ * budgets keep T2 and the three-layer candidate.
+ */
+export const SMALL_BUDGET_CANDIDATES: readonly Readonly<Record<string, unknown>>[] = Object.freeze([
+  Object.freeze({ ...TRAIN_ALTERNATIVES.maf![0]!, hidden: [50, 50] }),
+  Object.freeze({ ...TRAIN_ALTERNATIVES.maf![0]!, hidden: [50, 50], contextLayer: 'tanh' }),
+  Object.freeze({ [CANDIDATE_ESTIMATOR_KEY]: 'linear_gaussian' }),
+]);
+
+/**
+ * The architectures one `robustsbi train` fits: more than one only for the robustsbi preset's
+ * estimators that have alternatives. For a MAF from `n` simulations below SMALL_BUDGET,
+ * SMALL_BUDGET_CANDIDATES (without the closed-form one where `closedForm` is false: an ensemble's
+ * members are MAFs); otherwise `first` (the default architecture unless given) and
+ * TRAIN_ALTERNATIVES. `sbiMade` adds SBI_MADE to a MAF's.
  */
 export function trainCandidates(
   preset: PresetName,
   estimator: string,
-  opts: { sbiMade?: boolean } = {},
+  opts: {
+    sbiMade?: boolean;
+    n?: number;
+    first?: Record<string, unknown>;
+    closedForm?: boolean;
+  } = {},
 ): Record<string, unknown>[] {
-  const first = trainDefaults(preset, estimator).architecture;
+  const first = opts.first ?? trainDefaults(preset, estimator).architecture;
   if (preset === 'rabi') return [first];
-  const alternatives = [...(TRAIN_ALTERNATIVES[estimator] ?? [])];
-  if (opts.sbiMade && estimator === 'maf') alternatives.push(SBI_MADE);
-  return [first, ...alternatives.map(copyArchitecture)];
+  const small = estimator === 'maf' && opts.n !== undefined && opts.n < SMALL_BUDGET;
+  const candidates = small
+    ? SMALL_BUDGET_CANDIDATES.filter(
+        (c) => opts.closedForm !== false || c[CANDIDATE_ESTIMATOR_KEY] === undefined,
+      ).map(copyArchitecture)
+    : [first, ...(TRAIN_ALTERNATIVES[estimator] ?? []).map(copyArchitecture)];
+  if (opts.sbiMade && estimator === 'maf') candidates.push(copyArchitecture(SBI_MADE));
+  return candidates;
+}
+
+/**
+ * A candidate's estimator kind (its CANDIDATE_ESTIMATOR_KEY, else `estimator`) and its architecture
+ * without that key.
+ */
+export function candidateEstimator(
+  candidate: Readonly<Record<string, unknown>>,
+  estimator: string,
+): { estimator: string; architecture: Record<string, unknown> } {
+  const { [CANDIDATE_ESTIMATOR_KEY]: kind, ...architecture } = candidate;
+  return { estimator: typeof kind === 'string' ? kind : estimator, architecture };
 }
 
 function copyArchitecture(arch: Readonly<Record<string, unknown>>): Record<string, unknown> {

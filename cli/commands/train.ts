@@ -17,11 +17,20 @@ import {
 import { STOP_RULES, type StopRule } from '../../sbi/npe-hyperparameters.js';
 import {
   DEFAULT_TRAIN_ESTIMATOR,
+  candidateEstimator,
   trainCandidates,
   trainDefaults,
 } from '../../sbi/train-defaults.js';
 
-const ESTIMATORS = ['maf', 'nsf', 'gaussian', 'mdn', 'multivariate_gaussian', 'maf_ensemble'];
+const ESTIMATORS = [
+  'maf',
+  'nsf',
+  'gaussian',
+  'mdn',
+  'multivariate_gaussian',
+  'maf_ensemble',
+  'linear_gaussian',
+];
 
 const usage = `robustsbi train --task TASK --n N --out MODEL [options]
        robustsbi train --sims FILE --out MODEL [options]
@@ -29,7 +38,8 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
   --task T            gaussian_linear, lotka_volterra, sir, two_moons, slcp,
                       hodgkin_huxley, spatial_sir, vae, pyloric (taken from --sims when given)
   --estimator E       maf (default), nsf, gaussian, mdn, multivariate_gaussian (full covariance),
-                      maf_ensemble (a uniform mixture of --members MAFs)
+                      maf_ensemble (a uniform mixture of --members MAFs), linear_gaussian
+                      (N(W x + b, Sigma) fitted in closed form: no epochs, no defense)
   --n N               simulation budget (with --sims: use the first N rows)
   --seed S            seed of simulation, initialization and shuffling (default 0)
   --preset P          robustsbi (default) or rabi: the paper's code exactly (theta not z-scored,
@@ -56,7 +66,10 @@ const usage = `robustsbi train --task TASK --n N --out MODEL [options]
                       A maf with none of --hidden, --transforms, --activation and no defense
                       also trains 50,50,50 with nflows' scale and initialization on the same
                       split and keeps the one with the lower validation NLL at their first
-                      early stop; only the kept one then takes the anneals
+                      early stop; only the kept one then takes the anneals. Below 10,000
+                      simulations the candidates are instead 50,50 with nflows' scale and
+                      initialization, the same with nflows' context layer, and the
+                      linear-Gaussian fit (not with --ensemble)
   --sbi-made          maf: also try sbi's MADE exactly (50,50,50 with nflows' context layer
                       and degrees) as a third candidate: slcp's C2ST at sbi's at 1k, for
                       1.4 to 2.1 times the training CPU (BENCHMARKS.md)
@@ -289,11 +302,6 @@ async function run(argv: string[]): Promise<number> {
         "--sbi-made adds a candidate beside the default's; --hidden, --transforms, --activation and a defense pin one architecture.",
       );
   }
-  const architectures = oneArchitecture
-    ? [overrides]
-    : trainCandidates(preset, kind, { sbiMade: v['sbi-made'] }).map((a, i) =>
-        i === 0 ? overrides : a,
-      );
 
   const { startBackend, taskByName, loadOrFail } = await import('../sbi-context.js');
   const { createRng } = await import('../../sbi/rng.js');
@@ -351,6 +359,16 @@ async function run(argv: string[]): Promise<number> {
       `--val-size ${hyperparameters.valSize} leaves no training data out of ${n} simulations.`,
     );
   }
+  // Unpinned, the candidates depend on the budget (the small one's are other architectures, and a
+  // closed-form fit an ensemble cannot use); unpinned, the options left no mark on `overrides`.
+  const architectures = oneArchitecture
+    ? [overrides]
+    : trainCandidates(preset, kind, {
+        sbiMade: v['sbi-made'],
+        n: n - extraRows,
+        first: overrides,
+        closedForm: ensemble === 1,
+      });
   const config = {
     task: task.name,
     estimator: kind,
@@ -362,8 +380,8 @@ async function run(argv: string[]): Promise<number> {
     preset,
   };
   try {
-    for (const architecture of architectures)
-      checkFitConfig({ ...config, architecture }, n + droppedBefore);
+    for (const candidate of architectures)
+      checkFitConfig({ ...config, ...candidateEstimator(candidate, kind) }, n + droppedBefore);
   } catch (e) {
     if (e instanceof RangeError) throw new UserError(e.message);
     throw e;
@@ -400,7 +418,7 @@ async function run(argv: string[]): Promise<number> {
       const f = await fitModel(
         {
           ...config,
-          architecture,
+          ...candidateEstimator(architecture, kind),
           hyperparameters: runHyperparameters,
           ...(xTransform ? { xTransform } : {}),
           ...(member > 0 ? { member } : {}),
@@ -480,7 +498,7 @@ async function run(argv: string[]): Promise<number> {
   const annealed =
     result.anneals === 0 ? '' : ` after ${result.anneals} anneal${result.anneals > 1 ? 's' : ''}`;
   console.log(
-    `train: ${kind} on ${task.name} (${result.nTrain} train / ${result.nVal} validation, ${saved.summary.dropped} non-finite dropped): ` +
+    `train: ${saved.training.estimator} on ${task.name} (${result.nTrain} train / ${result.nVal} validation, ${saved.summary.dropped} non-finite dropped): ` +
       `${result.epochs} epochs (${result.stoppedBy}${annealed}), best validation NLL ${result.bestValLoss.toFixed(4)} at epoch ${result.bestEpoch}, ` +
       `${(trainMs / 1000).toFixed(1)} s on ${backend.name}${result.fused ? ' (fused wasm step)' : ''} -> ${v.out}`,
   );

@@ -68,25 +68,35 @@ describe('cellCandidates', () => {
   const base = { hidden: [50, 50], numTransforms: 5, activation: 'tanh' };
   const extra = { hidden: [50, 50, 50], contextLayer: 'tanh', degrees: 'nflows' };
 
-  test("the default's candidates, as train's, when nothing is asked", () => {
-    assert.deepEqual(cellCandidates(base, {}, null), trainCandidates('robustsbi', 'maf'));
+  test("the default's candidates, as train's at the cell's budget, when nothing is asked", () => {
+    for (const n of [1000, 10000])
+      assert.deepEqual(
+        cellCandidates(base, {}, null, n),
+        trainCandidates('robustsbi', 'maf', { n }),
+      );
+    assert.notDeepEqual(
+      cellCandidates(base, {}, null, 1000),
+      cellCandidates(base, {}, null, 10000),
+    );
+    // An ensemble's members are MAFs: no closed-form candidate.
+    assert.ok(cellCandidates(base, {}, null, 1000, 2).every((c) => c.estimator === undefined));
   });
 
   test('--config pins one architecture over the default one', () => {
-    assert.deepEqual(cellCandidates(base, { hidden: [64] }, null), [
+    assert.deepEqual(cellCandidates(base, { hidden: [64] }, null, 1000), [
       { hidden: [64], numTransforms: 5, activation: 'tanh' },
     ]);
   });
 
   test("--add-candidate comes after the default's candidates, over the default architecture", () => {
-    const candidates = cellCandidates(base, {}, extra);
-    const defaults = trainCandidates('robustsbi', 'maf');
+    const candidates = cellCandidates(base, {}, extra, 10000);
+    const defaults = trainCandidates('robustsbi', 'maf', { n: 10000 });
     assert.equal(candidates.length, defaults.length + 1);
     assert.deepEqual(candidates.slice(0, -1), defaults);
     assert.deepEqual(candidates.at(-1), { ...base, ...extra });
   });
 
   test('refuses --config and --add-candidate together', () => {
-    assert.throws(() => cellCandidates(base, { hidden: [64] }, extra), /give one of them/);
+    assert.throws(() => cellCandidates(base, { hidden: [64] }, extra, 1000), /give one of them/);
   });
 });

@@ -17,7 +17,9 @@ import { DEFAULT_NPE_HYPERPARAMETERS } from '../../../sbi/npe-hyperparameters.js
 import {
   DEFAULT_TRAIN_ESTIMATOR,
   SBI_MADE,
+  SMALL_BUDGET,
   TRAIN_HYPERPARAMETERS,
+  candidateEstimator,
   trainCandidates,
   trainDefaults,
 } from '../../../sbi/train-defaults.js';
@@ -89,6 +91,38 @@ describe('trainDefaults', () => {
     assert.deepEqual(trainCandidates('robustsbi', 'maf')[1]!.hidden, [50, 50, 50]);
   });
 
+  test("below 10,000 simulations: two-layer MADEs with nflows' init, with and without its context layer, and the linear-Gaussian fit", () => {
+    const n2 = {
+      hidden: [50, 50],
+      numTransforms: 5,
+      activation: 'tanh',
+      affine: 'nflows',
+      biasInit: 'torch',
+      inputFanIn: 'separate',
+    };
+    const small = [n2, { ...n2, contextLayer: 'tanh' }, { estimator: 'linear_gaussian' }];
+    assert.equal(SMALL_BUDGET, 10_000);
+    assert.deepEqual(trainCandidates('robustsbi', 'maf', { n: 9999 }), small);
+    assert.deepEqual(
+      trainCandidates('robustsbi', 'maf', { n: 10_000 }),
+      trainCandidates('robustsbi', 'maf'),
+    );
+    // An ensemble's members are MAFs: no closed-form candidate.
+    assert.deepEqual(
+      trainCandidates('robustsbi', 'maf', { n: 300, closedForm: false }),
+      small.slice(0, 2),
+    );
+    assert.deepEqual(trainCandidates('robustsbi', 'nsf', { n: 300 }), [{}]);
+    assert.deepEqual(trainCandidates('rabi', 'maf', { n: 300 }), [{}]);
+    assert.deepEqual(candidateEstimator(small[2]!, 'maf'), {
+      estimator: 'linear_gaussian',
+      architecture: {},
+    });
+    assert.deepEqual(candidateEstimator(n2, 'maf'), { estimator: 'maf', architecture: n2 });
+    (trainCandidates('robustsbi', 'maf', { n: 300 })[0]!.hidden as number[]).push(7);
+    assert.deepEqual(trainCandidates('robustsbi', 'maf', { n: 300 })[0]!.hidden, [50, 50]);
+  });
+
   test("sbiMade: sbi's MADE exactly as a third MAF candidate, under robustsbi's preset only", () => {
     const sbiMade = {
       ...trainCandidates('robustsbi', 'maf')[1]!,
@@ -119,8 +153,9 @@ describe('trainDefaults', () => {
 });
 
 describe('robustsbi train with no options', () => {
-  // --max-epochs only keeps a test short; every other setting is the command's default.
-  const shortTwoMoons = ['--task', 'two_moons', '--n', '300', '--max-epochs', '2'];
+  // --max-epochs only keeps a test short; every other setting is the command's default. 10,000
+  // simulations: the budget from which the default MAF's candidates are [50, 50] and three layers.
+  const shortTwoMoons = ['--task', 'two_moons', '--n', '10000', '--max-epochs', '2'];
 
   test('a bad --activation, or one for an estimator without a MADE, is one sentence', async () => {
     const base = ['--task', 'two_moons', '--n', '300', '--out', join(dir, 'a.json')];
@@ -156,7 +191,7 @@ describe('robustsbi train with no options', () => {
   // lr 0.05, patience 0 before and after the anneal: every run stops within a few epochs and
   // anneals once.
   const annealOnce = [
-    ...['--task', 'two_moons', '--n', '300', '--lr', '0.05'],
+    ...['--task', 'two_moons', '--n', '10000', '--lr', '0.05'],
     ...['--patience', '0', '--min-epochs', '0', '--anneals', '1', '--max-epochs', '60'],
     ...['--anneal-patience', '0'],
   ];
@@ -179,15 +214,15 @@ describe('robustsbi train with no options', () => {
   });
 
   test('only the kept candidate anneals, and ends as its training alone with the anneals', async () => {
-    // Seed 0 keeps [50, 50], which an option can pin, so the pinned run is the one-candidate reference.
+    // Seed 5 keeps [50, 50], which an option can pin, so the pinned run is the one-candidate reference.
     const chosenFile = join(dir, 'chosen-annealed.json');
     const pinnedFile = join(dir, 'pinned-annealed.json');
-    const chosen = await captured([...annealOnce, '--seed', '0', '--out', chosenFile]);
+    const chosen = await captured([...annealOnce, '--seed', '5', '--out', chosenFile]);
     const pinned = await captured([
       ...annealOnce,
-      ...['--seed', '0', '--hidden', '50,50', '--out', pinnedFile],
+      ...['--seed', '5', '--hidden', '50,50', '--out', pinnedFile],
     ]);
-    assert.match(chosen, /train: chose \[50, 50\] by validation NLL/, 'seed 0 keeps [50, 50]');
+    assert.match(chosen, /train: chose \[50, 50\] by validation NLL/, 'seed 5 keeps [50, 50]');
     assert.match(chosen, /epochs \(early-stopping after 1 anneal\)/);
     // The choice is printed on the scores before the anneals: above the kept run's final best.
     const before = Number(/by validation NLL \[50, 50\] (\S+),/.exec(chosen)![1]);
@@ -241,9 +276,37 @@ describe('robustsbi train with no options', () => {
       assert.equal(m.training.clipNorm, 5);
       assert.equal(m.training.maxEpochs, 2);
       assert.equal(m.training.minEpochs, 5);
-      assert.equal(m.training.valSize, 30);
+      assert.equal(m.training.valSize, 512);
       assert.equal(m.training.anneals, 2);
       assert.equal(m.training.annealPatience, 10);
+    } finally {
+      m.estimator.dispose();
+    }
+  });
+
+  test('below 10,000 simulations the linear-Gaussian fit competes, and is kept where its NLL is lowest', async () => {
+    // gaussian_linear's posterior is linear-Gaussian: the closed form wins on 900 training rows.
+    const out = join(dir, 'linear-gaussian.json');
+    const stdout = await captured([
+      ...['--task', 'gaussian_linear', '--n', '1000', '--max-epochs', '5', '--out', out],
+    ]);
+    const line = /^train: chose (.+?) by validation NLL (.+)$/m.exec(stdout);
+    assert.ok(line, stdout);
+    assert.equal(line[1], 'the linear-Gaussian fit');
+    const scores = [...line[2]!.matchAll(/ (-?\d+\.\d{4})(?:, |$)/g)].map((m) => Number(m[1]));
+    assert.equal(scores.length, 3);
+    assert.ok(line[2]!.endsWith(`the linear-Gaussian fit ${scores[2]!.toFixed(4)}`));
+    assert.ok(scores[2]! < Math.min(scores[0]!, scores[1]!), line[2]);
+    assert.match(
+      stdout,
+      /train: linear_gaussian on gaussian_linear \(900 train \/ 100 validation.*: 0 epochs \(closed-form\)/,
+    );
+    const m = loadModel(out);
+    try {
+      assert.equal(m.estimator.kind, 'linear_gaussian');
+      assert.equal(m.training.estimator, 'linear_gaussian');
+      assert.equal(m.summary.epochs, 0);
+      assert.ok(Math.abs(m.summary.bestValLoss - scores[2]!) < 1e-4);
     } finally {
       m.estimator.dispose();
     }
