@@ -15,7 +15,10 @@ export const TASK_NAMES = [
 ] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
 
-/** sbi/estimators/index.ts ESTIMATOR_KINDS. */
+/**
+ * sbi/estimators/index.ts ESTIMATOR_KINDS but linear_gaussian: fitted in closed form, it takes no
+ * defense, so a sweep has nothing to vary on it.
+ */
 export const ESTIMATOR_KINDS = [
   'maf',
   'nsf',

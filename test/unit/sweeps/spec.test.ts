@@ -66,7 +66,11 @@ const withSpec = (patch: Record<string, unknown>): Record<string, unknown> => ({
 describe('names agree with sbi/', () => {
   test('tasks, estimators and attacks', () => {
     assert.deepEqual([...TASK_NAMES], [...SBI_TASKS]);
-    assert.deepEqual([...ESTIMATOR_KINDS], [...SBI_KINDS]);
+    // Every kind but the closed-form linear-Gaussian one, which takes no defense to sweep.
+    assert.deepEqual(
+      [...ESTIMATOR_KINDS],
+      SBI_KINDS.filter((k) => k !== 'linear_gaussian'),
+    );
     assert.deepEqual([...ATTACK_NAMES], [...ATTACKS]);
     assert.deepEqual([...OBJECTIVES], [...DISCREPANCIES]);
   });
