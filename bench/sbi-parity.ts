@@ -42,10 +42,12 @@ import {
   describeChoice,
 } from '../sbi/choose-by-validation.js';
 import { describeXChoice } from '../sbi/x-transform-choice.js';
+import { taskEstimatorDefaults } from '../sbi/estimators/task-defaults.js';
 import {
   DEFAULT_TRAIN_ESTIMATOR,
   SMALL_BUDGET,
   candidateEstimator,
+  closedFormFits,
   trainCandidates,
   trainDefaults,
 } from '../sbi/train-defaults.js';
@@ -143,6 +145,7 @@ export function cellCandidates(
   addCandidate: Readonly<Record<string, unknown>> | null,
   n: number,
   ensemble = 1,
+  task: { xDim: number; embedded: boolean } = { xDim: 1, embedded: false },
 ): Record<string, unknown>[] {
   if (Object.keys(config).length > 0) {
     if (addCandidate)
@@ -153,7 +156,7 @@ export function cellCandidates(
   }
   const candidates = trainCandidates('robustsbi', DEFAULT_TRAIN_ESTIMATOR, {
     n,
-    closedForm: ensemble === 1,
+    closedForm: ensemble === 1 && closedFormFits(task, n),
   });
   return addCandidate ? [...candidates, { ...defaultArchitecture, ...addCandidate }] : candidates;
 }
@@ -171,7 +174,10 @@ async function robustsbiCell(
   const data = cellDataset(task, n, cell);
   const base = trainDefaults('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
   const defaults = { ...base, hyperparameters: { ...base.hyperparameters, ...v.hp } };
-  const candidates = cellCandidates(base.architecture, v.config, v.addCandidate, n, ensemble);
+  const candidates = cellCandidates(base.architecture, v.config, v.addCandidate, n, ensemble, {
+    xDim: task.xDim,
+    embedded: taskEstimatorDefaults(task.name).embedding !== undefined,
+  });
   // As robustsbi train's --x-transform auto: log x where the linear-Gaussian probe prefers it.
   const x = cellXTransform(task, data, cell);
   const xLine = describeXChoice(x, task.thetaDim);

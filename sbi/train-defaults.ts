@@ -111,6 +111,18 @@ export const SMALL_BUDGET_CANDIDATES: readonly Readonly<Record<string, unknown>>
   Object.freeze({ [CANDIDATE_ESTIMATOR_KEY]: 'linear_gaussian' }),
 ]);
 
+/** Above this many x dimensions the closed form's (xDim + 1)^2 system is not offered (the probe's). */
+export const CLOSED_FORM_MAX_XDIM = 256;
+
+/**
+ * Whether the linear-Gaussian fit can be a candidate for a task: x enters it directly (an embedding
+ * net would have to be trained, which the closed form cannot), x is not too wide, and the budget
+ * leaves more training rows than the fit has coefficients per theta dimension.
+ */
+export function closedFormFits(task: { xDim: number; embedded: boolean }, n: number): boolean {
+  return !task.embedded && task.xDim <= CLOSED_FORM_MAX_XDIM && n > 2 * (task.xDim + 1);
+}
+
 /**
  * The architectures one `robustsbi train` fits: more than one only for the robustsbi preset's
  * estimators that have alternatives. For a MAF from `n` simulations below SMALL_BUDGET,

@@ -18,9 +18,11 @@ import { STOP_RULES, type StopRule } from '../../sbi/npe-hyperparameters.js';
 import {
   DEFAULT_TRAIN_ESTIMATOR,
   candidateEstimator,
+  closedFormFits,
   trainCandidates,
   trainDefaults,
 } from '../../sbi/train-defaults.js';
+import { taskEstimatorDefaults } from '../../sbi/estimators/task-defaults.js';
 
 const ESTIMATORS = [
   'maf',
@@ -361,13 +363,14 @@ async function run(argv: string[]): Promise<number> {
   }
   // Unpinned, the candidates depend on the budget (the small one's are other architectures, and a
   // closed-form fit an ensemble cannot use); unpinned, the options left no mark on `overrides`.
+  const embedded = taskEstimatorDefaults(task.name).embedding !== undefined;
   const architectures = oneArchitecture
     ? [overrides]
     : trainCandidates(preset, kind, {
         sbiMade: v['sbi-made'],
         n: n - extraRows,
         first: overrides,
-        closedForm: ensemble === 1,
+        closedForm: ensemble === 1 && closedFormFits({ xDim: task.xDim, embedded }, n - extraRows),
       });
   const config = {
     task: task.name,

@@ -17,9 +17,11 @@ import { DEFAULT_NPE_HYPERPARAMETERS } from '../../../sbi/npe-hyperparameters.js
 import {
   DEFAULT_TRAIN_ESTIMATOR,
   SBI_MADE,
+  CLOSED_FORM_MAX_XDIM,
   SMALL_BUDGET,
   TRAIN_HYPERPARAMETERS,
   candidateEstimator,
+  closedFormFits,
   trainCandidates,
   trainDefaults,
 } from '../../../sbi/train-defaults.js';
@@ -121,6 +123,17 @@ describe('trainDefaults', () => {
     assert.deepEqual(candidateEstimator(n2, 'maf'), { estimator: 'maf', architecture: n2 });
     (trainCandidates('robustsbi', 'maf', { n: 300 })[0]!.hidden as number[]).push(7);
     assert.deepEqual(trainCandidates('robustsbi', 'maf', { n: 300 })[0]!.hidden, [50, 50]);
+  });
+
+  test('the closed form competes only on x it reads directly, not too wide, with rows to fit', () => {
+    assert.equal(closedFormFits({ xDim: 10, embedded: false }, 1000), true);
+    // An embedding net (vae, hodgkin_huxley, spatial_sir, pyloric) would need training.
+    assert.equal(closedFormFits({ xDim: 10, embedded: true }, 1000), false);
+    assert.equal(closedFormFits({ xDim: CLOSED_FORM_MAX_XDIM, embedded: false }, 5000), true);
+    assert.equal(closedFormFits({ xDim: CLOSED_FORM_MAX_XDIM + 1, embedded: false }, 5000), false);
+    // 11 coefficients per theta dimension for 10-dimensional x: more than twice that many rows.
+    assert.equal(closedFormFits({ xDim: 10, embedded: false }, 22), false);
+    assert.equal(closedFormFits({ xDim: 10, embedded: false }, 23), true);
   });
 
   test("sbiMade: sbi's MADE exactly as a third MAF candidate, under robustsbi's preset only", () => {
@@ -310,6 +323,16 @@ describe('robustsbi train with no options', () => {
     } finally {
       m.estimator.dispose();
     }
+  });
+
+  test('an embedded task below 10,000 simulations trains its MAF candidates without the closed form', async () => {
+    const stdout = await captured([
+      ...['--task', 'vae', '--n', '300', '--max-epochs', '1', '--out', join(dir, 'vae.json')],
+    ]);
+    const line = /^train: chose (.+?) by validation NLL (.+)$/m.exec(stdout);
+    assert.ok(line, stdout);
+    assert.doesNotMatch(line[2]!, /linear-Gaussian/);
+    assert.match(stdout, /train: maf on vae/);
   });
 
   test('--anneals 0 records neither anneals nor their patience', async () => {
