@@ -42,7 +42,6 @@ import {
   describeChoice,
 } from '../sbi/choose-by-validation.js';
 import { describeXChoice } from '../sbi/x-transform-choice.js';
-import { taskEstimatorDefaults } from '../sbi/estimators/task-defaults.js';
 import {
   DEFAULT_TRAIN_ESTIMATOR,
   SMALL_BUDGET,
@@ -145,7 +144,7 @@ export function cellCandidates(
   addCandidate: Readonly<Record<string, unknown>> | null,
   n: number,
   ensemble = 1,
-  task: { xDim: number; embedded: boolean } = { xDim: 1, embedded: false },
+  task: { name: string; xDim: number } = { name: 'two_moons', xDim: 2 },
 ): Record<string, unknown>[] {
   if (Object.keys(config).length > 0) {
     if (addCandidate)
@@ -174,10 +173,7 @@ async function robustsbiCell(
   const data = cellDataset(task, n, cell);
   const base = trainDefaults('robustsbi', DEFAULT_TRAIN_ESTIMATOR);
   const defaults = { ...base, hyperparameters: { ...base.hyperparameters, ...v.hp } };
-  const candidates = cellCandidates(base.architecture, v.config, v.addCandidate, n, ensemble, {
-    xDim: task.xDim,
-    embedded: taskEstimatorDefaults(task.name).embedding !== undefined,
-  });
+  const candidates = cellCandidates(base.architecture, v.config, v.addCandidate, n, ensemble, task);
   // As robustsbi train's --x-transform auto: log x where the linear-Gaussian probe prefers it.
   const x = cellXTransform(task, data, cell);
   const xLine = describeXChoice(x, task.thetaDim);

@@ -10,6 +10,7 @@
 import type { NPEHyperparameters } from './npe-hyperparameters.js';
 import { DEFAULT_NPE_HYPERPARAMETERS } from './npe-hyperparameters.js';
 import type { PresetName } from './presets.js';
+import { taskEstimatorDefaults } from './estimators/task-defaults.js';
 
 export const DEFAULT_TRAIN_ESTIMATOR = 'maf';
 
@@ -119,8 +120,12 @@ export const CLOSED_FORM_MAX_XDIM = 256;
  * net would have to be trained, which the closed form cannot), x is not too wide, and the budget
  * leaves more training rows than the fit has coefficients per theta dimension.
  */
-export function closedFormFits(task: { xDim: number; embedded: boolean }, n: number): boolean {
-  return !task.embedded && task.xDim <= CLOSED_FORM_MAX_XDIM && n > 2 * (task.xDim + 1);
+export function closedFormFits(task: { name: string; xDim: number }, n: number): boolean {
+  return (
+    taskEstimatorDefaults(task.name).embedding === undefined &&
+    task.xDim <= CLOSED_FORM_MAX_XDIM &&
+    n > 2 * (task.xDim + 1)
+  );
 }
 
 /**

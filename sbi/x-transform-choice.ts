@@ -6,7 +6,8 @@
 // the flows did not gain from it either, so x stays as it is. Training both flows both ways
 // would double the default's cost.
 import type { RandomStream } from './types.js';
-import { cholesky, choleskySolve, forwardSubstitute } from './tasks/linalg.js';
+import { fitLinearGaussian } from './least-squares.js';
+import { cholesky, forwardSubstitute } from './tasks/linalg.js';
 import { positiveLogTransform, transformRows, type XTransformSpec } from './x-transform.js';
 
 /** Above this many x dimensions the probe's (xDim + 1)^3 solve is not worth it: x stays as it is. */
@@ -83,7 +84,7 @@ export function linearGaussianValNll(
   for (const i of train)
     for (let j = 0; j < fDim; j++) std[j]! += (f[i * fDim + j]! - mean[j]!) ** 2 / train.length;
   for (let j = 0; j < fDim; j++) std[j] = Math.sqrt(std[j]!) || 1;
-  // Each row's z-scored features and its 1 for the intercept, built once for both passes.
+  // Each row's z-scored features and its 1 for the intercept.
   const features = (rows: readonly number[]): Float64Array => {
     const out = new Float64Array(rows.length * p);
     rows.forEach((i, r) => {
@@ -92,47 +93,30 @@ export function linearGaussianValNll(
     });
     return out;
   };
-  const fTrain = features(train);
-  // Normal equations with a small ridge on the slopes (z-scored features, so one scale fits all).
-  const a = Array.from({ length: p }, () => new Array<number>(p).fill(0));
-  const b = Array.from({ length: thetaDim }, () => new Array<number>(p).fill(0));
-  train.forEach((i, r) => {
-    const row = fTrain.subarray(r * p, (r + 1) * p);
-    for (let u = 0; u < p; u++) {
-      for (let v = 0; v <= u; v++) a[u]![v]! += row[u]! * row[v]!;
-      for (let d = 0; d < thetaDim; d++) b[d]![u]! += row[u]! * theta[i * thetaDim + d]!;
-    }
-  });
-  for (let u = 0; u < p; u++) {
-    for (let v = 0; v < u; v++) a[v]![u] = a[u]![v]!;
-    if (u < fDim) a[u]![u]! += 1e-3 * train.length;
-  }
-  const la = cholesky(a);
-  const w = b.map((rhs) => choleskySolve(la, rhs)); // w[d] = the weights of theta_d
-  const residuals = (rows: readonly number[], feats: Float64Array): Float64Array => {
-    const e = new Float64Array(rows.length * thetaDim);
-    rows.forEach((i, r) => {
-      for (let d = 0; d < thetaDim; d++) {
-        let pred = 0;
-        for (let k = 0; k < p; k++) pred += feats[r * p + k]! * w[d]![k]!;
-        e[r * thetaDim + d] = theta[i * thetaDim + d]! - pred;
-      }
-    });
-    return e;
-  };
-  const eTrain = residuals(train, fTrain);
-  const cov = Array.from({ length: thetaDim }, () => new Array<number>(thetaDim).fill(0));
-  for (let r = 0; r < train.length; r++)
-    for (let u = 0; u < thetaDim; u++)
-      for (let v = 0; v < thetaDim; v++)
-        cov[u]![v]! += (eTrain[r * thetaDim + u]! * eTrain[r * thetaDim + v]!) / train.length;
+  // A small ridge on the slopes (z-scored features, so one scale fits all).
+  const { coef: w, cov } = fitLinearGaussian(
+    features(train),
+    gatherRows64(theta, thetaDim, train),
+    train.length,
+    p,
+    thetaDim,
+    1e-3,
+  );
   // A floor for a theta the features predict exactly (a constant dimension), relative to its scale.
   const trace = cov.reduce((s, row, u) => s + row[u]!, 0);
   for (let u = 0; u < thetaDim; u++) cov[u]![u]! += 1e-9 * (trace / thetaDim) + 1e-12;
   // e' Sigma^-1 e = |L^-1 e|^2 with Sigma = L L': one factor gives the quadratic and log det.
   const l = cholesky(cov);
   const logDet = 2 * l.reduce((s, row, u) => s + Math.log(row[u]!), 0);
-  const eVal = residuals(val, features(val));
+  const fVal = features(val);
+  const eVal = new Float64Array(val.length * thetaDim);
+  val.forEach((i, r) => {
+    for (let d = 0; d < thetaDim; d++) {
+      let pred = 0;
+      for (let k = 0; k < p; k++) pred += fVal[r * p + k]! * w[d]![k]!;
+      eVal[r * thetaDim + d] = theta[i * thetaDim + d]! - pred;
+    }
+  });
   let sum = 0;
   for (let r = 0; r < val.length; r++) {
     const z = forwardSubstitute(l, eVal.subarray(r * thetaDim, (r + 1) * thetaDim));
@@ -164,4 +148,13 @@ export function describeLogged(spec: XTransformSpec): string {
   return dims.length === spec.kinds.length
     ? `every dimension`
     : `dimension${dims.length > 1 ? 's' : ''} ${dims.join(', ')}`;
+}
+
+/** Rows of a [., dim] array, in float64. */
+function gatherRows64(a: Float32Array, dim: number, rows: readonly number[]): Float64Array {
+  const out = new Float64Array(rows.length * dim);
+  rows.forEach((i, r) => {
+    for (let d = 0; d < dim; d++) out[r * dim + d] = a[i * dim + d]!;
+  });
+  return out;
 }

@@ -22,7 +22,6 @@ import {
   trainCandidates,
   trainDefaults,
 } from '../../sbi/train-defaults.js';
-import { taskEstimatorDefaults } from '../../sbi/estimators/task-defaults.js';
 
 const ESTIMATORS = [
   'maf',
@@ -363,14 +362,13 @@ async function run(argv: string[]): Promise<number> {
   }
   // Unpinned, the candidates depend on the budget (the small one's are other architectures, and a
   // closed-form fit an ensemble cannot use); unpinned, the options left no mark on `overrides`.
-  const embedded = taskEstimatorDefaults(task.name).embedding !== undefined;
   const architectures = oneArchitecture
     ? [overrides]
     : trainCandidates(preset, kind, {
         sbiMade: v['sbi-made'],
         n: n - extraRows,
         first: overrides,
-        closedForm: ensemble === 1 && closedFormFits({ xDim: task.xDim, embedded }, n - extraRows),
+        closedForm: ensemble === 1 && closedFormFits(task, n - extraRows),
       });
   const config = {
     task: task.name,

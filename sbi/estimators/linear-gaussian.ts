@@ -1,6 +1,6 @@
 // Linear-Gaussian q(theta | x) = N(W x + b, Sigma), fitted in closed form: least squares of
 // z-scored theta on z-scored x over the training rows (a small ridge on the slopes), Sigma their
-// residual covariance. No epochs: trainNPE calls fitClosedForm instead of stepping. Where the
+// residual covariance (sbi/least-squares.ts, the x-transform probe's fit). No epochs: trainNPE calls fitClosedForm instead of stepping. Where the
 // posterior is nearly linear-Gaussian and simulations are few, this maximum-likelihood fit beats
 // every flow trained by SGD on the same rows (gaussian_linear at 1k: held-out NLL 1.4 nats lower;
 // BENCHMARKS.md, "A linear-Gaussian candidate"), so robustsbi train offers it beside its MAFs and
@@ -9,7 +9,8 @@
 // Weights (z-scored units): W [xDim, D], b [D] and the inverse L^-1 of Sigma's lower Cholesky
 // factor: the density reads |L^-1 (u - mu)|^2 without a solve, sampling inverts the D x D factor.
 import { tf } from '../backend.js';
-import { cholesky, choleskySolve, forwardSubstitute } from '../tasks/linalg.js';
+import { fitLinearGaussian } from '../least-squares.js';
+import { cholesky, forwardSubstitute } from '../tasks/linalg.js';
 import type { RandomStream, ZScore } from '../types.js';
 import { BaseEstimator, LOG_2PI } from './base.js';
 import { torchLinearUniform } from './params.js';
@@ -81,35 +82,10 @@ export class LinearGaussian extends BaseEstimator {
       feats[r * p + C] = 1;
       for (let d = 0; d < D; d++) u[r * D + d] = (theta[r * D + d]! - thetaMean[d]!) / thetaStd[d]!;
     }
-    const a = Array.from({ length: p }, () => new Array<number>(p).fill(0));
-    const rhs = Array.from({ length: D }, () => new Array<number>(p).fill(0));
-    for (let r = 0; r < n; r++)
-      for (let i = 0; i < p; i++) {
-        const fi = feats[r * p + i]!;
-        for (let j = 0; j <= i; j++) a[i]![j]! += fi * feats[r * p + j]!;
-        for (let d = 0; d < D; d++) rhs[d]![i]! += fi * u[r * D + d]!;
-      }
-    for (let i = 0; i < p; i++) {
-      for (let j = 0; j < i; j++) a[j]![i] = a[i]![j]!;
-      if (i < C) a[i]![i]! += this.ridge * n;
-    }
-    const la = cholesky(a);
-    const coef = rhs.map((b) => choleskySolve(la, b)); // coef[d]: theta_d's slopes, then intercept
-    const cov = Array.from({ length: D }, () => new Array<number>(D).fill(0));
-    const e = new Float64Array(D);
-    for (let r = 0; r < n; r++) {
-      for (let d = 0; d < D; d++) {
-        let pred = 0;
-        for (let k = 0; k < p; k++) pred += feats[r * p + k]! * coef[d]![k]!;
-        e[d] = u[r * D + d]! - pred;
-      }
-      for (let i = 0; i < D; i++) for (let j = 0; j <= i; j++) cov[i]![j]! += (e[i]! * e[j]!) / n;
-    }
-    for (let i = 0; i < D; i++) {
-      for (let j = 0; j < i; j++) cov[j]![i] = cov[i]![j]!;
-      // A floor for a dimension x predicts exactly (z-scored units, so absolute).
-      cov[i]![i]! += 1e-9;
-    }
+    // coef[d]: theta_d's slopes, then its intercept.
+    const { coef, cov } = fitLinearGaussian(feats, u, n, p, D, this.ridge);
+    // A floor for a dimension x predicts exactly (z-scored units, so absolute).
+    for (let i = 0; i < D; i++) cov[i]![i]! += 1e-9;
     const l = cholesky(cov);
     const w = new Float32Array(C * D);
     const b = new Float32Array(D);

@@ -126,14 +126,20 @@ describe('trainDefaults', () => {
   });
 
   test('the closed form competes only on x it reads directly, not too wide, with rows to fit', () => {
-    assert.equal(closedFormFits({ xDim: 10, embedded: false }, 1000), true);
+    assert.equal(closedFormFits({ name: 'gaussian_linear', xDim: 10 }, 1000), true);
     // An embedding net (vae, hodgkin_huxley, spatial_sir, pyloric) would need training.
-    assert.equal(closedFormFits({ xDim: 10, embedded: true }, 1000), false);
-    assert.equal(closedFormFits({ xDim: CLOSED_FORM_MAX_XDIM, embedded: false }, 5000), true);
-    assert.equal(closedFormFits({ xDim: CLOSED_FORM_MAX_XDIM + 1, embedded: false }, 5000), false);
+    assert.equal(closedFormFits({ name: 'vae', xDim: 10 }, 1000), false);
+    assert.equal(
+      closedFormFits({ name: 'gaussian_linear', xDim: CLOSED_FORM_MAX_XDIM }, 5000),
+      true,
+    );
+    assert.equal(
+      closedFormFits({ name: 'gaussian_linear', xDim: CLOSED_FORM_MAX_XDIM + 1 }, 5000),
+      false,
+    );
     // 11 coefficients per theta dimension for 10-dimensional x: more than twice that many rows.
-    assert.equal(closedFormFits({ xDim: 10, embedded: false }, 22), false);
-    assert.equal(closedFormFits({ xDim: 10, embedded: false }, 23), true);
+    assert.equal(closedFormFits({ name: 'gaussian_linear', xDim: 10 }, 22), false);
+    assert.equal(closedFormFits({ name: 'gaussian_linear', xDim: 10 }, 23), true);
   });
 
   test("sbiMade: sbi's MADE exactly as a third MAF candidate, under robustsbi's preset only", () => {
